@@ -1,0 +1,97 @@
+//! What one engine run measures: operations, precisions, sizes, trials and the rules.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fleetcal_proto::{Operation, OperationKind, Precision};
+
+/// The sizes swept for each operation family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizeSweep {
+    /// Vector lengths for dot and axpy.
+    pub blas1: Vec<u64>,
+    /// Matrix orders for gemv and gemm.
+    pub blas23: Vec<u64>,
+    /// STREAM MiB per array.
+    pub stream_mib: Vec<f64>,
+}
+
+impl SizeSweep {
+    /// The origin's quick sweep: n = 1e3…1e6; 64…1024; 8…64 MiB.
+    pub fn quick() -> SizeSweep {
+        SizeSweep {
+            blas1: vec![1_000, 10_000, 100_000, 1_000_000],
+            blas23: vec![64, 128, 256, 512, 1024],
+            stream_mib: vec![8.0, 16.0, 32.0, 64.0],
+        }
+    }
+
+    /// The origin's full sweep: adds 1e7; 32…2048; up to 512 MiB.
+    pub fn full() -> SizeSweep {
+        SizeSweep {
+            blas1: vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000],
+            blas23: vec![32, 64, 128, 256, 512, 1024, 2048],
+            stream_mib: vec![8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+        }
+    }
+
+    /// Adds the smallest power-of-two MiB size whose arrays are at least 4× the last-level
+    /// cache, when no swept size is, so that a memory bandwidth can always be reported.
+    pub fn with_bandwidth_size(mut self, llc_bytes: Option<u64>) -> SizeSweep {
+        if let Some(llc) = llc_bytes {
+            let need_mib = (4 * llc) as f64 / (1024.0 * 1024.0);
+            if !self.stream_mib.iter().any(|&m| m >= need_mib) {
+                let mut mib = 1.0;
+                while mib < need_mib {
+                    mib *= 2.0;
+                }
+                self.stream_mib.push(mib);
+            }
+        }
+        self
+    }
+
+    /// The problem sizes for an operation at a precision: `n` for BLAS, elements per array for STREAM.
+    pub fn sizes(&self, op: Operation, precision: Precision) -> Vec<u64> {
+        match op.kind() {
+            OperationKind::Blas(1) => self.blas1.clone(),
+            OperationKind::Blas(_) => self.blas23.clone(),
+            OperationKind::Stream => self
+                .stream_mib
+                .iter()
+                .map(|mib| (mib * 1024.0 * 1024.0) as u64 / precision.item_size() as u64)
+                .collect(),
+        }
+    }
+}
+
+/// Everything the runner needs to measure one engine.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    /// Operations, in report order.
+    pub operations: Vec<Operation>,
+    /// BLAS precisions (the preset's peak entries, in [`Precision::ALL`] order).
+    pub precisions: Vec<Precision>,
+    /// The element type of the STREAM arrays (the origin uses fp32).
+    pub stream_precision: Precision,
+    /// Size sweeps.
+    pub sizes: SizeSweep,
+    /// Warm-up calls before timing (3).
+    pub warmup_runs: u32,
+    /// Timed trials (10, or 5 in quick mode).
+    pub measurement_runs: u32,
+    /// GEMM early stop: a precision under this GFLOPS/GIOPS is skipped at larger sizes.
+    pub min_gflops: f64,
+    /// A figure whose trials take longer than this in total is skipped at larger sizes.
+    pub timeout: Duration,
+    /// CV above which a figure is flagged noisy (0.05).
+    pub noisy_cv: f64,
+    /// Efficiency above which a figure is flagged ABOVE THEORETICAL (1.10).
+    pub above_theoretical: f64,
+    /// Theoretical peak per precision (GFLOPS/GIOPS).
+    pub peaks: BTreeMap<Precision, f64>,
+    /// Theoretical memory bandwidth (GB/s), when known.
+    pub bandwidth_gbps: Option<f64>,
+    /// Last-level cache in bytes, when known (for in-cache and bandwidth-eligible STREAM marks).
+    pub llc_bytes: Option<u64>,
+}

@@ -1,0 +1,1 @@
+//! `fleetcal-agent run`: the fleet agent.

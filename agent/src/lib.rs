@@ -1,0 +1,24 @@
+//! The fleetcal agent as a library: the binary `fleetcal-agent` is a thin shell over it.
+//!
+//! - [`bench`]: the one benchmark interface, the plan, and the shared runner (timing,
+//!   statistics, early stop, efficiency and flags).
+//! - [`engines`]: the numpy engine (ndarray, CPU) and the pytorch engine (tch, CPU/CUDA,
+//!   cargo feature `torch`).
+//! - [`detect`]: what the host is, and `--preset auto`.
+//! - [`select`]: framework selection, platform validation, device fallback.
+//! - [`report`]: console output and `--load` summaries.
+//! - [`output`]: result files (fleetcal and origin formats).
+//! - [`daemon`]: `fleetcal-agent run`, the fleet agent.
+//! - [`cli`]: argument parsing and the mapping of errors to exit codes.
+
+pub mod bench;
+pub mod cli;
+pub mod daemon;
+pub mod detect;
+pub mod engines;
+pub mod error;
+pub mod output;
+pub mod report;
+pub mod select;
+
+pub use error::AgentError;

@@ -1,0 +1,1 @@
+//! Framework selection, platform validation and device fallback.

@@ -1,0 +1,23 @@
+//! The fleetcal contract: what the agent and the coordinator both compile.
+//!
+//! - [`Precision`], [`Framework`], [`DeviceKind`] and [`Operation`]: the vocabulary.
+//! - [`preset`]: the hardware preset file format (`presets/*.toml`).
+//! - [`result`]: fleetcal's own versioned result schema (`schema/result.schema.json`).
+//! - [`origin`]: the origin tool's profile format and the conversion into it.
+//!
+//! Nothing here measures, plans or stores: this crate only describes data.
+
+pub mod error;
+pub mod framework;
+pub mod operation;
+pub mod origin;
+pub mod precision;
+pub mod preset;
+pub mod result;
+
+pub use error::ContractError;
+pub use framework::{DeviceKind, Framework};
+pub use operation::{parse_operations, Operation, OperationKind};
+pub use precision::Precision;
+pub use preset::Preset;
+pub use result::CalibrationResult;

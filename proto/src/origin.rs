@@ -1,0 +1,1 @@
+//! The origin tool's profile format and the conversion into it.

@@ -1,0 +1,436 @@
+//! fleetcal's own result schema (`schema_version` 1), documented by
+//! `proto/schema/result.schema.json` and `docs/result-format.md`.
+//!
+//! One [`CalibrationResult`] is one board × framework × device run: its [`Metadata`] and one
+//! [`Record`] per operation, precision and size. The coordinator ingests exactly this document.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ContractError, DeviceKind, Framework, Operation, Precision, Preset};
+
+/// The result format version this build writes and reads.
+pub const RESULT_SCHEMA_VERSION: u32 = 1;
+
+/// A whole calibration run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationResult {
+    /// Must be [`RESULT_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Who, what, where and how.
+    pub metadata: Metadata,
+    /// One record per operation × precision × size, in run order.
+    pub records: Vec<Record>,
+    /// Headline figures derived from the records.
+    pub summary: Summary,
+}
+
+/// Facts about the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Unique id of this run (a fleet run id, or a fresh UUID for a one-board run).
+    pub run_id: String,
+    /// The preset's display name.
+    pub hardware_name: String,
+    /// The framework measured.
+    pub framework: Framework,
+    /// The device the benchmarks actually ran on (the origin's `device_type`).
+    pub device_type: DeviceKind,
+    /// The device the preset asked for.
+    pub requested_device: DeviceKind,
+    /// The device as the EXECUTION DEVICE block names it (`CPU`, `GPU (NVIDIA H100)`, `CPU (fallback)`).
+    pub actual_device: String,
+    /// Present when the run fell back from the requested device, with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    /// Start, RFC 3339 with the local offset.
+    pub started_at: String,
+    /// End, RFC 3339 with the local offset.
+    pub finished_at: String,
+    /// The fleetcal version that wrote this file.
+    pub tool_version: String,
+    /// The host as detected.
+    pub host: Host,
+    /// The engine and the libraries under it.
+    pub engine: EngineInfo,
+    /// The preset compared against: peaks, bandwidth, and their derivation when auto-derived.
+    pub preset: Preset,
+    /// What was asked for.
+    pub settings: Settings,
+    /// Platform validation: skipped or not, and its warnings.
+    pub platform_check: PlatformCheck,
+}
+
+/// A device fallback that the user accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// The device the preset asked for.
+    pub requested: DeviceKind,
+    /// The device used instead.
+    pub actual: DeviceKind,
+    /// Why (e.g. `CUDA requested but not available`).
+    pub reason: String,
+    /// How it was accepted: `prompt` or `--allow-fallback`.
+    pub accepted_by: String,
+}
+
+/// The host as detected at run time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Host name.
+    pub hostname: String,
+    /// Operating system (`Debian GNU/Linux 12 (bookworm)`).
+    pub os: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// CPU architecture (`x86_64`, `aarch64`).
+    pub architecture: String,
+    /// CPU vendor id (`AuthenticAMD`), empty when unknown.
+    pub cpu_vendor: String,
+    /// CPU model name as reported by the OS.
+    pub cpu_model: String,
+    /// Logical CPUs available to this process.
+    pub cpu_count: u32,
+    /// Total memory in GB (1e9 bytes).
+    pub total_memory_gb: f64,
+    /// Last-level cache size in bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llc_bytes: Option<u64>,
+    /// SIMD features found (`avx2`, `avx512f`, `neon`, ...).
+    #[serde(default)]
+    pub simd: Vec<String>,
+    /// Jetson module and power mode, when on a Jetson.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jetson: Option<String>,
+}
+
+/// The engine that ran and the libraries under it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineInfo {
+    /// Engine name (`numpy` or `pytorch`).
+    pub name: String,
+    /// The array library and its version (`ndarray 0.17.2`, `libtorch 2.13.0`).
+    pub library: String,
+    /// Worker threads the engine used.
+    pub threads: u32,
+    /// The BLAS under the engine, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas: Option<BlasInfo>,
+    /// CUDA device name, when on CUDA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// CUDA compute capability (`9.0`), when on CUDA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_capability: Option<String>,
+    /// CUDA runtime version, when on CUDA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_version: Option<String>,
+    /// Whether Tensor Cores were eligible for the half/int8 GEMMs, when on CUDA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor_cores_eligible: Option<bool>,
+    /// Anything else the engine wants on record (back-ends, environment knobs).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// A BLAS library as used by a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlasInfo {
+    /// Library name (`OpenBLAS`, `MKL`).
+    pub library: String,
+    /// Library version, when known.
+    pub version: String,
+    /// The kernel (core type) it ran (`Haswell`, `SkylakeX`, `Zen`).
+    pub kernel: String,
+    /// Its thread count.
+    pub threads: u32,
+}
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Quick mode (fewer sizes and trials).
+    pub quick: bool,
+    /// The operations run.
+    pub operations: Vec<Operation>,
+    /// Warm-up runs before timing, per figure.
+    pub warmup_runs: u32,
+    /// Timed trials per figure.
+    pub measurement_runs: u32,
+    /// GEMM early-stop threshold in GFLOPS/GIOPS.
+    pub min_gflops: f64,
+    /// Per-size timeout in seconds after which larger sizes are skipped.
+    pub timeout_s: f64,
+    /// Coefficient of variation above which a figure is flagged noisy.
+    pub noisy_cv: f64,
+    /// Efficiency above which a figure is flagged ABOVE THEORETICAL (1.10 = 110 %).
+    pub above_theoretical: f64,
+}
+
+/// Platform validation of the preset against the host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformCheck {
+    /// `--skip-platform-check` was given.
+    pub skipped: bool,
+    /// Differences found (CPU vendor or model unlike the preset's, ...).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// What became of one figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Timed; the statistics are present.
+    Measured,
+    /// Not run: an early-stop rule fired at a smaller size (see `reason`).
+    Skipped,
+    /// The framework cannot do this precision on this device (see `reason`).
+    Unsupported,
+    /// It ran and failed (see `reason`).
+    Failed,
+}
+
+/// Latency statistics over the timed trials, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyStats {
+    /// Fastest trial.
+    pub best: f64,
+    /// Median trial.
+    pub median: f64,
+    /// Mean of the trials.
+    pub mean: f64,
+    /// Sample standard deviation (n − 1).
+    pub std: f64,
+    /// Slowest trial.
+    pub max: f64,
+    /// Coefficient of variation, std ÷ mean.
+    pub cv: f64,
+}
+
+/// A rate derived from latencies: best (from the fastest trial), median and mean.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// From the fastest trial.
+    pub best: f64,
+    /// From the median trial.
+    pub median: f64,
+    /// From the mean latency (the origin's convention).
+    pub mean: f64,
+}
+
+/// Anomaly flags of one figure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flags {
+    /// Best rate above the `above_theoretical` share of the theoretical peak.
+    pub above_theoretical: bool,
+    /// Coefficient of variation above `noisy_cv`.
+    pub noisy: bool,
+    /// STREAM: the working set fits in the last-level cache (not a memory figure).
+    pub in_cache: bool,
+    /// STREAM: every array is at least 4× the last-level cache, so it counts as memory bandwidth.
+    pub bandwidth_eligible: bool,
+}
+
+/// One operation × precision × size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The operation.
+    pub operation: Operation,
+    /// The element precision.
+    pub precision: Precision,
+    /// Problem size: vector length, matrix order, or STREAM elements per array.
+    pub size: u64,
+    /// STREAM: MiB per array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_mib: Option<f64>,
+    /// Measured, skipped, unsupported or failed.
+    pub status: Status,
+    /// Why it was skipped, unsupported or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// FLOPs (or integer ops) per call.
+    pub flops: f64,
+    /// Bytes moved per call, by the operation's counting rule and the precision's real item size.
+    pub bytes: f64,
+    /// FLOPs per byte.
+    pub arithmetic_intensity: f64,
+    /// Timed trials.
+    pub trials: u32,
+    /// Latency statistics (measured records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<LatencyStats>,
+    /// GFLOPS or GIOPS (measured records with FLOPs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gops: Option<Rate>,
+    /// GB/s (1e9 bytes/s) (measured records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_gbps: Option<Rate>,
+    /// Best rate ÷ theoretical peak: BLAS against the precision's peak, STREAM against the
+    /// preset's bandwidth. Absent when there is no peak to compare with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<f64>,
+    /// Anomaly flags.
+    pub flags: Flags,
+}
+
+/// The best figure reached at one precision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeakFigure {
+    /// Best GFLOPS/GIOPS over all BLAS records at this precision.
+    pub gops: f64,
+    /// The operation that reached it.
+    pub operation: Operation,
+    /// At which size.
+    pub size: u64,
+    /// Against the precision's theoretical peak, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<f64>,
+}
+
+/// Headline figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Best BLAS throughput per precision.
+    pub peak_by_precision: BTreeMap<Precision, PeakFigure>,
+    /// Best STREAM bandwidth over bandwidth-eligible arrays (≥ 4× LLC), GB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_gbps: Option<f64>,
+    /// That bandwidth ÷ the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_efficiency: Option<f64>,
+    /// Which record gave the bandwidth (`stream_triad 512 MiB`), or why there is none.
+    pub bandwidth_source: String,
+    /// Precisions with at least one measured record.
+    pub supported_precisions: Vec<Precision>,
+    /// Precisions the framework could not run here.
+    pub unsupported_precisions: Vec<Precision>,
+    /// Human-readable anomaly lines (above theoretical, noisy, fallback, skipped).
+    pub anomalies: Vec<String>,
+}
+
+impl CalibrationResult {
+    /// Parses and validates a result document; `source_name` names it in errors.
+    pub fn from_json(text: &str, source_name: &str) -> Result<CalibrationResult, ContractError> {
+        let err = |message: String| ContractError::Result {
+            source_name: source_name.to_string(),
+            message,
+        };
+        let result: CalibrationResult =
+            serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        result.validate().map_err(err)?;
+        Ok(result)
+    }
+
+    /// Serialises as 2-space-indented JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("result serialises")
+    }
+
+    /// Checks what serde cannot; a message names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.schema_version != RESULT_SCHEMA_VERSION {
+            return Err(format!(
+                "field 'schema_version': {} is not supported (this build reads {RESULT_SCHEMA_VERSION})",
+                self.schema_version
+            ));
+        }
+        if self.metadata.run_id.trim().is_empty() {
+            return Err("field 'metadata.run_id': must not be empty".into());
+        }
+        self.metadata
+            .preset
+            .validate()
+            .map_err(|m| format!("field 'metadata.preset': {m}"))?;
+        if self.metadata.framework == Framework::Numpy
+            && self.metadata.device_type == DeviceKind::Cuda
+        {
+            return Err("field 'metadata.device_type': numpy cannot run on cuda".into());
+        }
+        for (i, r) in self.records.iter().enumerate() {
+            r.validate()
+                .map_err(|m| format!("field 'records[{i}]': {m}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Record {
+    /// Checks one record's internal consistency.
+    pub fn validate(&self) -> Result<(), String> {
+        let finite = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "'{name}' = {v} must be a finite non-negative number"
+                ))
+            }
+        };
+        finite("flops", self.flops)?;
+        finite("bytes", self.bytes)?;
+        match self.status {
+            Status::Measured => {
+                let lat = self
+                    .latency_ms
+                    .ok_or("a measured record needs 'latency_ms'")?;
+                for (n, v) in [
+                    ("latency_ms.best", lat.best),
+                    ("latency_ms.median", lat.median),
+                    ("latency_ms.mean", lat.mean),
+                    ("latency_ms.std", lat.std),
+                    ("latency_ms.max", lat.max),
+                ] {
+                    finite(n, v)?;
+                }
+                if lat.best > lat.median || lat.median > lat.max {
+                    return Err("'latency_ms' must satisfy best <= median <= max".into());
+                }
+                if self.trials == 0 {
+                    return Err("'trials' must be at least 1 for a measured record".into());
+                }
+                if self.bandwidth_gbps.is_none() {
+                    return Err("a measured record needs 'bandwidth_gbps'".into());
+                }
+                if let Some(e) = self.efficiency {
+                    finite("efficiency", e)?;
+                }
+            }
+            Status::Skipped | Status::Unsupported | Status::Failed => {
+                if self.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                    return Err(
+                        format!("a {:?} record needs a 'reason'", self.status).to_lowercase()
+                    );
+                }
+                if self.latency_ms.is_some() || self.gops.is_some() {
+                    return Err("only a measured record carries latencies and rates".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The best rate used for the headline: GOPS for BLAS, GB/s for STREAM.
+    pub fn headline_rate(&self) -> Option<f64> {
+        if self.operation.is_stream() {
+            self.bandwidth_gbps.map(|r| r.best)
+        } else {
+            self.gops.map(|r| r.best)
+        }
+    }
+}
