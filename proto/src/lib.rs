@@ -11,6 +11,7 @@ pub mod error;
 pub mod framework;
 pub mod operation;
 pub mod origin;
+pub mod pb;
 pub mod precision;
 pub mod preset;
 pub mod result;

@@ -1,0 +1,16 @@
+//! The generated `fleetcal.v1` gRPC messages and services (`proto/fleetcal/v1/*.proto`).
+//!
+//! Agents use [`agent_service_client`]; the coordinator implements [`agent_service_server`]
+//! and [`admin_service_server`]; fleetctl uses [`admin_service_client`]. The proto comments
+//! are the documentation of every message and field.
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+tonic::include_proto!("fleetcal.v1");
+
+/// The encoded `FileDescriptorSet` of `fleetcal.v1`, for tonic-reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/fleetcal_v1_descriptor.bin"));
+
+/// The largest message either side decodes or encodes (16 MiB): anything larger is refused
+/// with RESOURCE_EXHAUSTED rather than buffered. Clients and servers set both limits to it.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
