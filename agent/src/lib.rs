@@ -9,6 +9,8 @@
 //! - [`report`]: console output and `--load` summaries.
 //! - [`output`]: result files (fleetcal and origin formats).
 //! - [`daemon`]: `fleetcal-agent run`, the fleet agent.
+//! - [`calibrate`]: one calibration from request to result (CLI and daemon share it).
+//! - [`presets`]: built-in presets and `--presets DIR`.
 //! - [`cli`]: argument parsing and the mapping of errors to exit codes.
 
 pub mod bench;
@@ -18,7 +20,7 @@ pub mod detect;
 pub mod engines;
 pub mod error;
 pub mod output;
-pub mod report;
+pub mod presets;
 pub mod select;
 
 pub use error::AgentError;

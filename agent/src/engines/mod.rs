@@ -1,1 +1,5 @@
 //! The engines: numpy (ndarray, CPU only) and pytorch (tch, CPU or CUDA, feature `torch`).
+
+mod cuda;
+
+pub use cuda::cuda_usable;
