@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::ContractError;
 
 /// The framework whose achievable performance a calibration measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Framework {
     /// NumPy-style CPU arrays (fleetcal's `ndarray` engine): CPU only.
@@ -61,7 +73,19 @@ impl FromStr for Framework {
 }
 
 /// The kind of device a calibration targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// The host CPU.

@@ -4,6 +4,7 @@
 //! - [`preset`]: the hardware preset file format (`presets/*.toml`).
 //! - [`result`]: fleetcal's own versioned result schema (`schema/result.schema.json`).
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
+//! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
 //!
 //! Nothing here measures, plans or stores: this crate only describes data.
 
@@ -15,6 +16,7 @@ pub mod pb;
 pub mod precision;
 pub mod preset;
 pub mod result;
+pub mod schema;
 
 pub use error::ContractError;
 pub use framework::{DeviceKind, Framework};

@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::ContractError;
 
 /// One measured kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// BLAS level 1: `dot(x, y)`; 2n FLOPs, 2n elements moved.

@@ -22,7 +22,7 @@ use crate::result::{CalibrationResult, Record, Status};
 use crate::{ContractError, Operation, OperationKind, Precision};
 
 /// The whole origin profile file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginProfile {
     /// Run facts.
@@ -56,7 +56,7 @@ pub struct OriginProfile {
 }
 
 /// The origin's `metadata` object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginMetadata {
     /// Display name of the hardware.
@@ -90,7 +90,7 @@ pub struct OriginMetadata {
 }
 
 /// One entry of `operation_profiles`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginRecord {
     /// `blas1_dot`, `stream_copy`, ...
@@ -130,7 +130,7 @@ pub struct OriginRecord {
 }
 
 /// One precision of a BLAS record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrecisionResult {
     /// The precision name.
@@ -164,7 +164,7 @@ pub struct PrecisionResult {
 }
 
 /// The origin's `precision_matrix`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrecisionMatrix {
     /// Display name.

@@ -14,7 +14,7 @@ use crate::{ContractError, DeviceKind, Framework, Precision};
 pub const PRESET_SCHEMA_VERSION: u32 = 1;
 
 /// The class of platform a preset describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Platform {
     /// A desktop CPU.
@@ -32,7 +32,7 @@ pub enum Platform {
 }
 
 /// What a host must look like for a preset to match it (used for warnings and fleet matching).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresetMatch {
     /// `/proc/cpuinfo` vendor id, e.g. `GenuineIntel` or `AuthenticAMD`.
@@ -47,7 +47,7 @@ pub struct PresetMatch {
 }
 
 /// How the peaks of a preset derived at run time (`--preset auto`) were computed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Derivation {
     /// The formula, in words, e.g. `cores x fp32 lanes x FMA pipes x 2 x clock`.
@@ -59,7 +59,7 @@ pub struct Derivation {
 }
 
 /// One hardware preset: the theoretical figures a calibration is compared against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preset {
     /// Format version; must be [`PRESET_SCHEMA_VERSION`].

@@ -14,7 +14,7 @@ use crate::{ContractError, DeviceKind, Framework, Operation, Precision, Preset};
 pub const RESULT_SCHEMA_VERSION: u32 = 1;
 
 /// A whole calibration run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationResult {
     /// Must be [`RESULT_SCHEMA_VERSION`].
@@ -28,7 +28,7 @@ pub struct CalibrationResult {
 }
 
 /// Facts about the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
     /// Unique id of this run (a fleet run id, or a fresh UUID for a one-board run).
@@ -65,7 +65,7 @@ pub struct Metadata {
 }
 
 /// A device fallback that the user accepted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
     /// The device the preset asked for.
@@ -79,7 +79,7 @@ pub struct Fallback {
 }
 
 /// The host as detected at run time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     /// Host name.
@@ -110,7 +110,7 @@ pub struct Host {
 }
 
 /// The engine that ran and the libraries under it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineInfo {
     /// Engine name (`numpy` or `pytorch`).
@@ -140,7 +140,7 @@ pub struct EngineInfo {
 }
 
 /// A BLAS library as used by a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlasInfo {
     /// Library name (`OpenBLAS`, `MKL`).
@@ -154,7 +154,7 @@ pub struct BlasInfo {
 }
 
 /// What the run was asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Quick mode (fewer sizes and trials).
@@ -176,7 +176,7 @@ pub struct Settings {
 }
 
 /// Platform validation of the preset against the host.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformCheck {
     /// `--skip-platform-check` was given.
@@ -187,7 +187,7 @@ pub struct PlatformCheck {
 }
 
 /// What became of one figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Timed; the statistics are present.
@@ -201,7 +201,7 @@ pub enum Status {
 }
 
 /// Latency statistics over the timed trials, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyStats {
     /// Fastest trial.
@@ -219,7 +219,7 @@ pub struct LatencyStats {
 }
 
 /// A rate derived from latencies: best (from the fastest trial), median and mean.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rate {
     /// From the fastest trial.
@@ -231,7 +231,9 @@ pub struct Rate {
 }
 
 /// Anomaly flags of one figure.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Flags {
     /// Best rate above the `above_theoretical` share of the theoretical peak.
@@ -245,7 +247,7 @@ pub struct Flags {
 }
 
 /// One operation × precision × size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// The operation.
@@ -288,7 +290,7 @@ pub struct Record {
 }
 
 /// The best figure reached at one precision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeakFigure {
     /// Best GFLOPS/GIOPS over all BLAS records at this precision.
@@ -303,7 +305,7 @@ pub struct PeakFigure {
 }
 
 /// Headline figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
     /// Best BLAS throughput per precision.
