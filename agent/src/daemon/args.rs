@@ -1,0 +1,249 @@
+//! The flags of `fleetcal-agent run` and their merge with the config file.
+//!
+//! Precedence: a flag, else its `FLEETCAL_*` environment variable, else the config file, else
+//! the default. Labels merge key by key (flag labels win).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::config::{positive_seconds, ConfigFile};
+use super::options::{
+    check_coordinator_url, default_state_dir, parse_labels, running_as_root, RunOptions,
+};
+use crate::AgentError;
+
+/// `fleetcal-agent run`: join a fleet and run the calibrations its coordinator assigns.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct RunArgs {
+    /// The coordinator to dial, as http://HOST:PORT.
+    #[arg(long, env = "FLEETCAL_COORDINATOR", value_name = "URL")]
+    pub coordinator: Option<String>,
+    /// Where the agent id and unsent results are kept [default: /var/lib/fleetcal as root,
+    /// else $XDG_STATE_HOME/fleetcal or ~/.local/state/fleetcal].
+    #[arg(long, env = "FLEETCAL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Labels for campaign selectors, as k=v,k=v (merged over the config file's [labels]).
+    #[arg(long, env = "FLEETCAL_LABELS", value_name = "K=V,...")]
+    pub labels: Option<String>,
+    /// The preset this board is ("auto" derives one from the host) [default: let the
+    /// coordinator match one].
+    #[arg(long, env = "FLEETCAL_PRESET", value_name = "ID")]
+    pub preset: Option<String>,
+    /// A directory of preset files [default: the presets built into the binary].
+    #[arg(long, env = "FLEETCAL_PRESETS", value_name = "DIR")]
+    pub presets: Option<PathBuf>,
+    /// A config file (TOML, version = 1); flags and environment override it.
+    #[arg(long, env = "FLEETCAL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Engine worker threads [default: the engine's].
+    #[arg(long, env = "FLEETCAL_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Skip the platform check of every run (an architecture mismatch becomes a warning).
+    #[arg(long, env = "FLEETCAL_SKIP_PLATFORM_CHECK")]
+    pub skip_platform_check: bool,
+    /// Longest reconnect delay in seconds [default: 30].
+    #[arg(long, env = "FLEETCAL_MAX_BACKOFF", value_name = "SECONDS")]
+    pub max_backoff: Option<f64>,
+}
+
+/// What the environment says about the default state dir (read by [`RunArgs::into_options`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostEnv {
+    /// The process runs as root.
+    pub is_root: bool,
+    /// `$XDG_STATE_HOME`.
+    pub xdg_state_home: Option<PathBuf>,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl HostEnv {
+    /// Reads this process's environment.
+    pub fn current() -> HostEnv {
+        HostEnv {
+            is_root: running_as_root(),
+            xdg_state_home: std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
+}
+
+impl RunArgs {
+    /// Resolves the options: reads `--config` if given and applies the precedence rules.
+    pub fn into_options(self) -> Result<RunOptions, AgentError> {
+        let file = match &self.config {
+            Some(path) => Some(ConfigFile::load(path)?),
+            None => None,
+        };
+        self.resolve(file, &HostEnv::current())
+    }
+
+    /// The pure part of [`RunArgs::into_options`]: merges flags over an already-read file.
+    pub fn resolve(
+        self,
+        file: Option<ConfigFile>,
+        env: &HostEnv,
+    ) -> Result<RunOptions, AgentError> {
+        let file = file.unwrap_or_default();
+        let coordinator = self.coordinator.or(file.coordinator).ok_or_else(|| {
+            AgentError::Usage(
+                "no coordinator: pass --coordinator URL, set FLEETCAL_COORDINATOR, or set \
+                 'coordinator' in the config file"
+                    .into(),
+            )
+        })?;
+        let state_dir = match self.state_dir.or(file.state_dir) {
+            Some(dir) => dir,
+            None => default_state_dir(
+                env.is_root,
+                env.xdg_state_home.as_deref(),
+                env.home.as_deref(),
+            )?,
+        };
+        let mut labels = file.labels;
+        labels.extend(parse_labels(self.labels.as_deref().unwrap_or(""))?);
+        let mut opts = RunOptions::new(check_coordinator_url(&coordinator)?, state_dir);
+        opts.labels = labels;
+        opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
+        opts.presets_dir = self.presets.or(file.presets_dir);
+        opts.config_file = self.config;
+        opts.threads = self.threads.or(file.threads);
+        if opts.threads == Some(0) {
+            return Err(AgentError::Usage("threads 0 must be at least 1".into()));
+        }
+        opts.skip_platform_check =
+            self.skip_platform_check || file.skip_platform_check.unwrap_or(false);
+        let secs = |v: f64, what: &str| {
+            positive_seconds(v)
+                .map(Duration::from_secs_f64)
+                .map_err(|m| AgentError::Usage(format!("{what} {m}")))
+        };
+        if let Some(v) = self.max_backoff.or(file.link.backoff_max_s) {
+            opts.backoff.max = secs(v, "max backoff")?;
+        }
+        if let Some(v) = file.link.backoff_initial_s {
+            opts.backoff.initial = secs(v, "initial backoff")?;
+        }
+        opts.backoff.initial = opts.backoff.initial.min(opts.backoff.max);
+        if let Some(v) = file.link.keepalive_s {
+            opts.keepalive = secs(v, "keepalive")?;
+        }
+        if let Some(v) = file.link.rpc_timeout_s {
+            opts.rpc_timeout = secs(v, "rpc timeout")?;
+        }
+        Ok(opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn file(text: &str) -> ConfigFile {
+        ConfigFile::parse(text, Path::new("agent.toml")).unwrap()
+    }
+
+    const ENV: HostEnv = HostEnv {
+        is_root: false,
+        xdg_state_home: None,
+        home: None,
+    };
+
+    #[test]
+    fn flags_override_the_file_and_labels_merge() {
+        let f = file(
+            "version = 1\ncoordinator = \"http://file:1\"\nstate_dir = \"/s\"\npreset = \"p\"\n\
+             [labels]\nsite = \"lab\"\nrack = \"1\"\n[link]\nbackoff_max_s = 5\n",
+        );
+        let args = RunArgs {
+            coordinator: Some("http://flag:2".into()),
+            labels: Some("rack=9".into()),
+            max_backoff: Some(1.0),
+            ..RunArgs::default()
+        };
+        let o = args.resolve(Some(f), &ENV).unwrap();
+        assert_eq!(o.coordinator, "http://flag:2");
+        assert_eq!(o.state_dir, Path::new("/s"));
+        assert_eq!(o.preset.as_deref(), Some("p"));
+        assert_eq!(o.labels["site"], "lab");
+        assert_eq!(o.labels["rack"], "9");
+        assert_eq!(o.backoff.max, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_file_alone_is_enough() {
+        let f = file("version = 1\ncoordinator = \"http://c:1\"\n[link]\nbackoff_initial_s = 9\nbackoff_max_s = 2\n");
+        let env = HostEnv {
+            home: Some("/home/u".into()),
+            ..ENV
+        };
+        let o = RunArgs::default().resolve(Some(f), &env).unwrap();
+        assert_eq!(o.state_dir, Path::new("/home/u/.local/state/fleetcal"));
+        assert_eq!(
+            o.backoff.initial,
+            Duration::from_secs(2),
+            "initial capped by max"
+        );
+    }
+
+    #[test]
+    fn a_missing_coordinator_says_how_to_give_one() {
+        let e = RunArgs::default()
+            .resolve(None, &ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--coordinator") && e.contains("FLEETCAL_COORDINATOR"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_flag_values_are_named() {
+        let base = RunArgs {
+            coordinator: Some("http://c:1".into()),
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        };
+        let e = RunArgs {
+            max_backoff: Some(-1.0),
+            ..base.clone()
+        }
+        .resolve(None, &ENV)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("max backoff -1"), "{e}");
+        let e = RunArgs {
+            threads: Some(0),
+            ..base
+        }
+        .resolve(None, &ENV)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("threads 0"), "{e}");
+    }
+
+    #[test]
+    fn clap_reads_flags() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let t = T::try_parse_from([
+            "x",
+            "--coordinator",
+            "http://h:1",
+            "--labels",
+            "a=b",
+            "--max-backoff",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(t.run.coordinator.as_deref(), Some("http://h:1"));
+        assert_eq!(t.run.max_backoff, Some(0.5));
+    }
+}

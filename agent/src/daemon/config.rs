@@ -1,0 +1,182 @@
+//! The agent's config file: versioned TOML (`version = 1`), unknown keys rejected.
+//!
+//! ```toml
+//! version = 1
+//! coordinator = "http://coordinator.lab:7700"
+//! state_dir = "/var/lib/fleetcal"
+//! preset = "jetson-orin-nano-gpu"
+//! presets_dir = "/etc/fleetcal/presets"
+//! threads = 4
+//! skip_platform_check = false
+//!
+//! [labels]
+//! site = "lab"
+//! rack = "3"
+//!
+//! [link]
+//! backoff_initial_s = 0.5
+//! backoff_max_s = 30
+//! keepalive_s = 20
+//! rpc_timeout_s = 30
+//! ```
+//!
+//! Every key is optional except `version`; command-line flags (and their `FLEETCAL_*`
+//! environment variables) override the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::AgentError;
+
+/// The config format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Must be [`CONFIG_VERSION`].
+    pub version: u32,
+    /// The coordinator URL (`http://HOST:PORT` or `https://…`).
+    pub coordinator: Option<String>,
+    /// Where the agent id and the result spool live.
+    pub state_dir: Option<PathBuf>,
+    /// The preset id this board is (`auto` to derive one from the host).
+    pub preset: Option<String>,
+    /// A directory of preset files; absent uses the presets built into the binary.
+    pub presets_dir: Option<PathBuf>,
+    /// Engine worker threads; absent leaves the engine default.
+    pub threads: Option<usize>,
+    /// Skip the platform check of every run (architecture mismatch becomes a warning).
+    pub skip_platform_check: Option<bool>,
+    /// Operator labels (`site = "lab"`), used by campaign selectors.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Link tuning.
+    #[serde(default)]
+    pub link: LinkConfig,
+}
+
+/// The `[link]` table: reconnect backoff, keepalive and RPC timeouts.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// First reconnect delay in seconds (0.5).
+    pub backoff_initial_s: Option<f64>,
+    /// Longest reconnect delay in seconds (30).
+    pub backoff_max_s: Option<f64>,
+    /// HTTP/2 keepalive ping interval in seconds (20): how fast a vanished coordinator is noticed.
+    pub keepalive_s: Option<f64>,
+    /// Timeout of each unary call (register, progress, upload) in seconds (30).
+    pub rpc_timeout_s: Option<f64>,
+}
+
+impl ConfigFile {
+    /// Parses config text; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, AgentError> {
+        let err = |msg: String| AgentError::Usage(format!("config {}: {msg}", path.display()));
+        let config: ConfigFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(line) => err(format!("{} (line {line})", e.message().trim())),
+                None => err(e.message().trim().to_string()),
+            }
+        })?;
+        if config.version != CONFIG_VERSION {
+            return Err(err(format!(
+                "key 'version': {} is not supported (this build reads {CONFIG_VERSION})",
+                config.version
+            )));
+        }
+        for (key, value) in [
+            ("link.backoff_initial_s", config.link.backoff_initial_s),
+            ("link.backoff_max_s", config.link.backoff_max_s),
+            ("link.keepalive_s", config.link.keepalive_s),
+            ("link.rpc_timeout_s", config.link.rpc_timeout_s),
+        ] {
+            if let Some(v) = value {
+                positive_seconds(v).map_err(|m| err(format!("key '{key}': {m}")))?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<ConfigFile, AgentError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AgentError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ConfigFile::parse(&text, path)
+    }
+}
+
+/// Accepts a finite, positive number of seconds.
+pub fn positive_seconds(v: f64) -> Result<f64, String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} must be a positive number of seconds"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        ConfigFile::parse(text, Path::new("/etc/fleetcal/agent.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = parse(
+            r#"
+version = 1
+coordinator = "http://c:7700"
+state_dir = "/tmp/s"
+preset = "auto"
+threads = 2
+[labels]
+site = "lab"
+[link]
+backoff_max_s = 1
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.coordinator.as_deref(), Some("http://c:7700"));
+        assert_eq!(c.labels["site"], "lab");
+        assert_eq!(c.link.backoff_max_s, Some(1.0));
+        assert_eq!(c.threads, Some(2));
+        assert_eq!(c.presets_dir, None);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_file() {
+        let e = parse("version = 1\ncoordinater = \"http://c:1\"\n").unwrap_err();
+        assert!(
+            e.contains("coordinater") && e.contains("/etc/fleetcal/agent.toml"),
+            "{e}"
+        );
+        let e = parse("version = 1\n[link]\nbackoff = 3\n").unwrap_err();
+        assert!(e.contains("backoff") && e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn version_is_required_and_checked() {
+        let e = parse("coordinator = \"http://c:1\"\n").unwrap_err();
+        assert!(e.contains("version"), "{e}");
+        let e = parse("version = 2\n").unwrap_err();
+        assert!(e.contains("'version': 2"), "{e}");
+    }
+
+    #[test]
+    fn non_positive_durations_are_rejected() {
+        let e = parse("version = 1\n[link]\nbackoff_max_s = 0\n").unwrap_err();
+        assert!(e.contains("link.backoff_max_s"), "{e}");
+    }
+}

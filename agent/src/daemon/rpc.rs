@@ -1,0 +1,151 @@
+//! The agent's calls to the coordinator, each bounded by the RPC timeout.
+//!
+//! tonic's lazy channel reconnects by itself, so one [`Rpc`] serves the whole life of the
+//! daemon; a call that cannot reach the coordinator fails with UNAVAILABLE (or
+//! DEADLINE_EXCEEDED when the peer stops answering) and the link state machine backs off.
+
+use std::future::Future;
+use std::time::Duration;
+
+use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
+use fleetcal_proto::pb::{
+    Directive, Progress, RegisterRequest, RegisterResponse, RunState, SubscribeRequest,
+    UploadRequest, UploadResponse, MAX_MESSAGE_BYTES,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status, Streaming};
+
+use super::options::RunOptions;
+use crate::AgentError;
+
+/// A client of one coordinator for one agent id.
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    client: AgentServiceClient<Channel>,
+    agent_id: String,
+    timeout: Duration,
+}
+
+impl Rpc {
+    /// A lazily connecting client (nothing is dialled until the first call).
+    pub fn new(opts: &RunOptions, agent_id: &str) -> Result<Rpc, AgentError> {
+        let endpoint = Endpoint::from_shared(opts.coordinator.clone())
+            .map_err(|e| AgentError::Usage(format!("coordinator '{}': {e}", opts.coordinator)))?
+            .connect_timeout(opts.rpc_timeout)
+            .http2_keep_alive_interval(opts.keepalive)
+            .keep_alive_timeout(opts.rpc_timeout)
+            .keep_alive_while_idle(true);
+        let client = AgentServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Rpc {
+            client,
+            agent_id: agent_id.to_string(),
+            timeout: opts.rpc_timeout,
+        })
+    }
+
+    /// The agent id the calls carry.
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, Status> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(r) => r.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "no answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    /// Register (or re-register) this agent.
+    pub async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, Status> {
+        let mut c = self.client.clone();
+        self.bounded(c.register(req)).await
+    }
+
+    /// Open the directive stream.
+    pub async fn subscribe(&self) -> Result<Streaming<Directive>, Status> {
+        let mut c = self.client.clone();
+        let req = SubscribeRequest {
+            agent_id: self.agent_id.clone(),
+        };
+        self.bounded(c.subscribe(req)).await
+    }
+
+    /// Report a run's state; returns whether the run is still wanted.
+    pub async fn report(
+        &self,
+        run_id: &str,
+        state: RunState,
+        message: &str,
+    ) -> Result<bool, Status> {
+        let mut c = self.client.clone();
+        let req = Progress {
+            agent_id: self.agent_id.clone(),
+            run_id: run_id.to_string(),
+            state: state as i32,
+            fraction: 0.0,
+            message: message.to_string(),
+        };
+        self.bounded(c.report_progress(req))
+            .await
+            .map(|r| r.still_wanted)
+    }
+
+    /// Upload a result document.
+    pub async fn upload(&self, run_id: &str, json: String) -> Result<UploadResponse, Status> {
+        let mut c = self.client.clone();
+        let req = UploadRequest {
+            agent_id: self.agent_id.clone(),
+            run_id: run_id.to_string(),
+            result_json: json.into_bytes(),
+        };
+        self.bounded(c.upload_result(req)).await
+    }
+}
+
+/// Whether the coordinator refused for good (retrying the same upload cannot succeed).
+pub fn is_permanent(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::InvalidArgument | Code::NotFound | Code::PermissionDenied | Code::ResourceExhausted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_are_permanent() {
+        assert!(is_permanent(&Status::invalid_argument("schema")));
+        assert!(is_permanent(&Status::not_found("run")));
+        assert!(!is_permanent(&Status::unavailable("down")));
+        assert!(!is_permanent(&Status::deadline_exceeded("slow")));
+        assert!(!is_permanent(&Status::failed_precondition(
+            "register first"
+        )));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_coordinator_is_a_status_not_a_hang() {
+        // Bind then drop: the port is closed, so the call fails fast with a transport error.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut opts = RunOptions::new(format!("http://127.0.0.1:{port}"), "/nonexistent");
+        opts.rpc_timeout = Duration::from_secs(20);
+        let rpc = Rpc::new(&opts, "a").unwrap();
+        let e = rpc.upload("r", "{}".into()).await.unwrap_err();
+        assert!(!is_permanent(&e), "{e:?}");
+        assert_eq!(rpc.agent_id(), "a");
+    }
+}

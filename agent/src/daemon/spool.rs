@@ -1,0 +1,233 @@
+//! Results not yet acknowledged by the coordinator: `<state-dir>/spool/<run_id>.json`.
+//!
+//! A finished result is stored here (temp file, fsync, rename, directory fsync) before its
+//! first upload attempt and removed only once the coordinator acknowledged it (stored or
+//! duplicate), so a crash or an outage loses nothing and the coordinator's de-duplication by
+//! run id keeps it from being stored twice. A result the coordinator refuses for good is moved
+//! to `spool/rejected/` for the operator. Temp files (`.*.tmp`) are never read and are removed
+//! when the spool is opened.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::identity::sync_dir;
+use crate::AgentError;
+
+/// The spool directory of one agent.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    dir: PathBuf,
+}
+
+/// One stored result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The run id (the file stem).
+    pub run_id: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
+    move |source| AgentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether a run id is safe as a file name: `[A-Za-z0-9._-]`, not starting with a dot.
+pub fn valid_run_id(run_id: &str) -> bool {
+    !run_id.is_empty()
+        && run_id.len() <= 200
+        && !run_id.starts_with('.')
+        && run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir`, removing temp files a crash left behind.
+    pub fn open(dir: &Path) -> Result<Spool, AgentError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file a run's result is stored in.
+    pub fn path_of(&self, run_id: &str) -> PathBuf {
+        self.dir.join(format!("{run_id}.json"))
+    }
+
+    /// Stores a result durably; replaces an older copy of the same run.
+    pub fn store(&self, run_id: &str, json: &str) -> Result<PathBuf, AgentError> {
+        if !valid_run_id(run_id) {
+            return Err(AgentError::Link(format!(
+                "run id '{run_id}' is not usable as a spool file name"
+            )));
+        }
+        let tmp = self.dir.join(format!(".{run_id}.json.tmp"));
+        let path = self.path_of(run_id);
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(json.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io(&tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&self.dir);
+        Ok(path)
+    }
+
+    /// Every stored result, oldest first (by modification time, then name).
+    pub fn pending(&self) -> Result<Vec<Entry>, AgentError> {
+        let mut found: Vec<(SystemTime, Entry)> = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let entry = entry.map_err(io(&self.dir))?;
+            let path = entry.path();
+            let Some(run_id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|id| valid_run_id(id))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if !entry.file_type().map_err(io(&path))?.is_file() {
+                continue;
+            }
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            found.push((modified, Entry { run_id, path }));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.run_id.cmp(&b.1.run_id)));
+        Ok(found.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Whether a run's result is waiting here.
+    pub fn contains(&self, run_id: &str) -> bool {
+        valid_run_id(run_id) && self.path_of(run_id).is_file()
+    }
+
+    /// Reads a stored result.
+    pub fn read(&self, entry: &Entry) -> Result<String, AgentError> {
+        std::fs::read_to_string(&entry.path).map_err(io(&entry.path))
+    }
+
+    /// Forgets an acknowledged result (a missing file is fine).
+    pub fn remove(&self, run_id: &str) -> Result<(), AgentError> {
+        let path = self.path_of(run_id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                sync_dir(&self.dir);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Moves a result the coordinator refused for good to `rejected/`, with the reason beside it.
+    pub fn reject(&self, run_id: &str, reason: &str) -> Result<PathBuf, AgentError> {
+        let dir = self.dir.join("rejected");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let to = dir.join(format!("{run_id}.json"));
+        let why = dir.join(format!("{run_id}.reason.txt"));
+        std::fs::write(&why, format!("{reason}\n")).map_err(io(&why))?;
+        std::fs::rename(self.path_of(run_id), &to).map_err(io(&to))?;
+        sync_dir(&self.dir);
+        Ok(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(s: &Spool) -> Vec<String> {
+        s.pending().unwrap().into_iter().map(|e| e.run_id).collect()
+    }
+
+    #[test]
+    fn store_list_read_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(&dir.path().join("spool")).unwrap();
+        let t0 = SystemTime::now();
+        for (id, age_s) in [("run-b", 2), ("run-a", 1)] {
+            let path = s.store(id, &format!("{{\"{id}\":1}}")).unwrap();
+            let f = std::fs::File::options().write(true).open(path).unwrap();
+            f.set_modified(t0 - std::time::Duration::from_secs(age_s))
+                .unwrap();
+        }
+        assert_eq!(names(&s), ["run-b", "run-a"], "oldest first, not by name");
+        let first = &s.pending().unwrap()[0];
+        assert_eq!(s.read(first).unwrap(), "{\"run-b\":1}");
+        assert!(s.contains("run-b"));
+        s.remove("run-b").unwrap();
+        s.remove("run-b").unwrap();
+        assert_eq!(names(&s), ["run-a"]);
+        assert!(!s.contains("run-b"));
+    }
+
+    #[test]
+    fn a_half_written_temp_file_is_ignored_and_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool_dir = dir.path().join("spool");
+        let s = Spool::open(&spool_dir).unwrap();
+        s.store("done", "{}").unwrap();
+        std::fs::write(spool_dir.join(".crashed.json.tmp"), "{\"trunc").unwrap();
+        assert_eq!(names(&s), ["done"]);
+        let s = Spool::open(&spool_dir).unwrap();
+        assert!(!spool_dir.join(".crashed.json.tmp").exists());
+        assert_eq!(names(&s), ["done"]);
+    }
+
+    #[test]
+    fn storing_twice_keeps_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        s.store("r1", "old").unwrap();
+        s.store("r1", "new").unwrap();
+        let all = s.pending().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(s.read(&all[0]).unwrap(), "new");
+    }
+
+    #[test]
+    fn unsafe_run_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        for bad in ["", "../etc/passwd", ".hidden", "a/b", "a b"] {
+            let e = s.store(bad, "{}").unwrap_err().to_string();
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+        assert!(names(&s).is_empty());
+    }
+
+    #[test]
+    fn rejected_results_move_aside_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        s.store("bad", "{}").unwrap();
+        let to = s.reject("bad", "invalid argument: schema").unwrap();
+        assert!(to.is_file());
+        assert!(names(&s).is_empty());
+        let why = std::fs::read_to_string(dir.path().join("rejected/bad.reason.txt")).unwrap();
+        assert!(why.contains("schema"));
+    }
+}
