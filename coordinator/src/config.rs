@@ -1,0 +1,236 @@
+//! `fleetcal-coordinator` settings: command-line flags, their environment variables, and a
+//! versioned TOML file (`--config`, unknown keys rejected). A flag (or its variable) wins over
+//! the file, the file over the default. See `docs/coordinator.md` and
+//! `deploy/coordinator.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The config file format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The fleetcal coordinator: agents dial in, campaigns fan out, results come back.
+#[derive(Debug, Parser)]
+#[command(name = "fleetcal-coordinator", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve AgentService, AdminService, health and reflection until SIGTERM/SIGINT.
+    Serve(ServeArgs),
+}
+
+/// `serve` flags; each has an environment variable and a config-file key of the same name.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file (`config_version = 1`; keys as the long flags, with `_`).
+    #[arg(long, env = "FLEETCAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port. The first stdout line is
+    /// `listening on ADDR` [default: 127.0.0.1:50051].
+    #[arg(long, env = "FLEETCAL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Database: `sqlite://PATH` or `postgres://USER@HOST/DB` [default: sqlite://fleetcal.db].
+    #[arg(long, env = "FLEETCAL_DB")]
+    pub db: Option<String>,
+    /// Directory of preset TOML files used to match agents and pick devices [default: none:
+    /// agents without a configured preset calibrate `auto`].
+    #[arg(long, env = "FLEETCAL_PRESETS")]
+    pub presets: Option<PathBuf>,
+    /// Seconds between heartbeats an agent is asked for [default: 10].
+    #[arg(long, env = "FLEETCAL_HEARTBEAT_INTERVAL_S")]
+    pub heartbeat_interval_s: Option<u32>,
+    /// Seconds without contact after which an agent with no open stream counts as offline
+    /// [default: 30].
+    #[arg(long, env = "FLEETCAL_OFFLINE_AFTER_S")]
+    pub offline_after_s: Option<u32>,
+    /// Run timeout for campaigns that give none, seconds [default: 3600].
+    #[arg(long, env = "FLEETCAL_DEFAULT_RUN_TIMEOUT_S")]
+    pub default_run_timeout_s: Option<u32>,
+    /// Campaign deadline for campaigns that give none, seconds [default: 86400].
+    #[arg(long, env = "FLEETCAL_DEFAULT_DEADLINE_S")]
+    pub default_deadline_s: Option<u32>,
+    /// Scheduler period in milliseconds (it also runs on every event) [default: 1000].
+    #[arg(long, env = "FLEETCAL_TICK_MS")]
+    pub tick_ms: Option<u64>,
+}
+
+/// The config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    config_version: u32,
+    listen: Option<SocketAddr>,
+    db: Option<String>,
+    presets: Option<PathBuf>,
+    heartbeat_interval_s: Option<u32>,
+    offline_after_s: Option<u32>,
+    default_run_timeout_s: Option<u32>,
+    default_deadline_s: Option<u32>,
+    tick_ms: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub db: String,
+    /// Presets directory, if any.
+    pub presets: Option<PathBuf>,
+    /// Heartbeat interval asked of agents.
+    pub heartbeat_interval_s: u32,
+    /// Offline threshold without a stream.
+    pub offline_after: Duration,
+    /// Default run timeout, seconds.
+    pub default_run_timeout_s: u32,
+    /// Default campaign deadline, seconds.
+    pub default_deadline_s: u32,
+    /// Scheduler period.
+    pub tick: Duration,
+}
+
+impl ServeArgs {
+    /// Merges flags, the config file (if any) and defaults.
+    pub fn resolve(&self) -> Result<Settings, Error> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig {
+                config_version: CONFIG_VERSION,
+                ..FileConfig::default()
+            },
+        };
+        let settings = Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:50051".parse().expect("valid default")),
+            db: self
+                .db
+                .clone()
+                .or(file.db)
+                .unwrap_or_else(|| "sqlite://fleetcal.db".into()),
+            presets: self.presets.clone().or(file.presets),
+            heartbeat_interval_s: self
+                .heartbeat_interval_s
+                .or(file.heartbeat_interval_s)
+                .unwrap_or(10),
+            offline_after: Duration::from_secs(
+                self.offline_after_s
+                    .or(file.offline_after_s)
+                    .unwrap_or(30)
+                    .into(),
+            ),
+            default_run_timeout_s: self
+                .default_run_timeout_s
+                .or(file.default_run_timeout_s)
+                .unwrap_or(3600),
+            default_deadline_s: self
+                .default_deadline_s
+                .or(file.default_deadline_s)
+                .unwrap_or(86_400),
+            tick: Duration::from_millis(self.tick_ms.or(file.tick_ms).unwrap_or(1000)),
+        };
+        let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
+        for (name, v) in [
+            ("heartbeat_interval_s", settings.heartbeat_interval_s),
+            ("default_run_timeout_s", settings.default_run_timeout_s),
+            ("default_deadline_s", settings.default_deadline_s),
+        ] {
+            if v == 0 {
+                return Err(Error::Config {
+                    path: origin,
+                    message: format!("'{name}' must be at least 1"),
+                });
+            }
+        }
+        if settings.tick.is_zero() {
+            return Err(Error::Config {
+                path: origin,
+                message: "'tick_ms' must be at least 1".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let err = |message: String| Error::Config {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file: FileConfig = toml::from_str(&text).map_err(|e| err(e.message().to_string()))?;
+    if file.config_version != CONFIG_VERSION {
+        return Err(err(format!(
+            "'config_version' {} is not supported (this build reads {CONFIG_VERSION})",
+            file.config_version
+        )));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let (_d, path) = write("config_version = 1\ndb = \"sqlite://f.db\"\ntick_ms = 50\n");
+        let args = ServeArgs {
+            config: Some(path),
+            tick_ms: Some(7),
+            ..ServeArgs::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.db, "sqlite://f.db");
+        assert_eq!(s.tick, Duration::from_millis(7));
+        assert_eq!(s.listen.port(), 50051);
+    }
+
+    #[test]
+    fn unknown_keys_and_versions_are_rejected_by_name() {
+        let (_d, path) = write("config_version = 1\nlisten_addr = \"x\"\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(
+            err.contains("listen_addr") && err.contains("c.toml"),
+            "{err}"
+        );
+        let (_d, path) = write("config_version = 2\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(args
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("config_version"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The one error enum of the coordinator library, and the one table that maps errors to gRPC
+//! status codes and process exit codes.
+
+use std::path::PathBuf;
+
+use tonic::Code;
+
+/// The one table: every gRPC code an error can carry, the exit code a process ends with when
+/// it fails with it, and what the class means. `fleetcal-coordinator` and `fleetctl` both
+/// exit through it; codes not listed exit with 1.
+pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
+    (Code::Internal, 1, "internal or storage error"),
+    (
+        Code::InvalidArgument,
+        2,
+        "invalid input (flag, config, request, result)",
+    ),
+    (Code::NotFound, 3, "unknown campaign or run"),
+    (
+        Code::FailedPrecondition,
+        4,
+        "unregistered agent, run not accepting, nothing selected",
+    ),
+    (Code::PermissionDenied, 5, "another agent's run"),
+    (Code::OutOfRange, 6, "message larger than the 16 MiB limit"),
+    (
+        Code::ResourceExhausted,
+        6,
+        "message larger than the 16 MiB limit",
+    ),
+    (
+        Code::Unavailable,
+        7,
+        "coordinator unreachable or address unusable",
+    ),
+    (Code::Aborted, 8, "campaign finished with unsuccessful runs"),
+    (Code::DeadlineExceeded, 9, "timed out"),
+];
+
+/// The exit code for a gRPC code, from [`EXIT_TABLE`].
+pub fn exit_code_for(code: Code) -> u8 {
+    EXIT_TABLE
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or(1, |(_, exit, _)| *exit)
+}
+
+/// Everything that can go wrong in the coordinator and fleetctl.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A database operation failed.
+    #[error("storage: {context}: {source}")]
+    Storage {
+        /// What was being done.
+        context: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Applying the schema migrations failed.
+    #[error("storage: migrating {url}: {source}")]
+    Migrate {
+        /// The database (password elided).
+        url: String,
+        /// The migrator's error.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A database URL that is neither `sqlite://` nor `postgres://`.
+    #[error("unsupported database url '{0}' (expected sqlite://PATH or postgres://...)")]
+    DatabaseUrl(String),
+    /// An agent id that never registered.
+    #[error("unknown agent '{0}' (it must call Register first)")]
+    UnknownAgent(String),
+    /// A run id that does not exist.
+    #[error("unknown run '{0}'")]
+    UnknownRun(String),
+    /// A campaign id that does not exist.
+    #[error("unknown campaign '{0}'")]
+    UnknownCampaign(String),
+    /// An agent acting on a run assigned to another agent.
+    #[error("run '{run}' is not assigned to agent '{agent}'")]
+    NotYourRun {
+        /// The run.
+        run: String,
+        /// The agent that asked.
+        agent: String,
+    },
+    /// A result document that fails validation or disagrees with the run's plan.
+    #[error("invalid result for run '{run}': {message}")]
+    InvalidResult {
+        /// The run.
+        run: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A result or progress report for a run that is no longer running.
+    #[error("run '{run}' is {state}, not running: {what} not accepted")]
+    RunNotAccepting {
+        /// The run.
+        run: String,
+        /// Its current state.
+        state: String,
+        /// What was refused ("result", "progress").
+        what: &'static str,
+    },
+    /// A malformed request field; the message names the field and the input.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A campaign selector that matches no registered agent.
+    #[error("selector {0} matches no registered agent")]
+    NoAgentsMatch(String),
+    /// A malformed configuration file or flag.
+    #[error("config {path}: {message}")]
+    Config {
+        /// The file (or `<flags>`).
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// Contract data (presets, results) that fails to load.
+    #[error(transparent)]
+    Contract(#[from] fleetcal_proto::ContractError),
+    /// An I/O error on a named file or directory.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The gRPC transport failed (connecting, serving).
+    #[error("transport to {target}: {source}")]
+    Transport {
+        /// The address or URL.
+        target: String,
+        /// The underlying error.
+        source: tonic::transport::Error,
+    },
+    /// The coordinator answered a fleetctl call with an error status.
+    #[error("coordinator: {}", .0.message())]
+    Remote(tonic::Status),
+    /// `fleetctl campaign status --wait` saw runs end unsuccessfully.
+    #[error("campaign '{id}' finished with {unsuccessful} unsuccessful run(s)")]
+    CampaignUnsuccessful {
+        /// The campaign.
+        id: String,
+        /// Runs that failed, timed out or whose agent stayed offline.
+        unsuccessful: u32,
+    },
+}
+
+impl Error {
+    /// Wraps a driver error with what was being done.
+    pub fn storage(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Storage { context, source }
+    }
+
+    /// The gRPC code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Storage { .. } | Error::Migrate { .. } | Error::Io { .. } => Code::Internal,
+            Error::DatabaseUrl(_)
+            | Error::InvalidResult { .. }
+            | Error::InvalidRequest(_)
+            | Error::Config { .. }
+            | Error::Contract(_) => Code::InvalidArgument,
+            Error::UnknownRun(_) | Error::UnknownCampaign(_) => Code::NotFound,
+            Error::UnknownAgent(_) | Error::RunNotAccepting { .. } | Error::NoAgentsMatch(_) => {
+                Code::FailedPrecondition
+            }
+            Error::NotYourRun { .. } => Code::PermissionDenied,
+            Error::Bind { .. } | Error::Transport { .. } => Code::Unavailable,
+            Error::Remote(status) => status.code(),
+            Error::CampaignUnsuccessful { .. } => Code::Aborted,
+        }
+    }
+
+    /// The process exit code of this error, from [`EXIT_TABLE`].
+    pub fn exit_code(&self) -> u8 {
+        exit_code_for(self.code())
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(e: Error) -> tonic::Status {
+        match e {
+            Error::Remote(status) => status,
+            other => tonic::Status::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Error {
+        Error::Remote(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_maps_codes_to_distinct_exits_and_errors_follow_it() {
+        assert_eq!(exit_code_for(Code::InvalidArgument), 2);
+        assert_eq!(exit_code_for(Code::Cancelled), 1);
+        let e = Error::NotYourRun {
+            run: "r1".into(),
+            agent: "a2".into(),
+        };
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert_eq!(e.exit_code(), 5);
+        let status: tonic::Status = Error::UnknownAgent("x9".into()).into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("'x9'"), "{}", status.message());
+        assert_eq!(Error::from(status).exit_code(), 4);
+    }
+}

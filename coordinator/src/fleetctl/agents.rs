@@ -1,0 +1,85 @@
+//! `fleetctl agents`.
+
+use fleetcal_proto::pb;
+use serde_json::json;
+
+use super::client::Admin;
+use super::table::render;
+use crate::Error;
+
+/// Lists agents as a table or JSON.
+pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
+    let agents = admin
+        .list_agents(pb::ListAgentsRequest {})
+        .await?
+        .into_inner()
+        .agents;
+    if as_json {
+        let items: Vec<_> = agents.iter().map(agent_json).collect();
+        println!("{}", serde_json::to_string_pretty(&items).expect("json"));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            let caps = a.capabilities.clone().unwrap_or_default();
+            let mut labels: Vec<String> =
+                a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            labels.sort();
+            vec![
+                a.hostname.clone(),
+                a.agent_id.clone(),
+                if a.online { "online" } else { "offline" }.into(),
+                a.matched_preset.clone(),
+                caps.arch,
+                caps.engines.join(","),
+                if caps.cuda_available {
+                    caps.gpu_name
+                } else {
+                    "-".into()
+                },
+                labels.join(","),
+                a.last_seen.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        render(
+            &[
+                "HOSTNAME",
+                "AGENT",
+                "STATUS",
+                "PRESET",
+                "ARCH",
+                "ENGINES",
+                "GPU",
+                "LABELS",
+                "LAST SEEN"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+fn agent_json(a: &pb::Agent) -> serde_json::Value {
+    let c = a.capabilities.clone().unwrap_or_default();
+    json!({
+        "agent_id": a.agent_id,
+        "hostname": a.hostname,
+        "online": a.online,
+        "preset": a.preset,
+        "matched_preset": a.matched_preset,
+        "labels": a.labels,
+        "agent_version": a.agent_version,
+        "last_seen": a.last_seen,
+        "capabilities": {
+            "arch": c.arch, "cpu_vendor": c.cpu_vendor, "cpu_model": c.cpu_model,
+            "cpu_count": c.cpu_count, "memory_gb": c.memory_gb, "simd": c.simd, "os": c.os,
+            "kernel": c.kernel, "engines": c.engines, "cuda_available": c.cuda_available,
+            "gpu_name": c.gpu_name, "cuda_version": c.cuda_version,
+            "jetson_model": c.jetson_model, "power_mode": c.power_mode,
+        },
+    })
+}

@@ -1,0 +1,190 @@
+//! fleetctl's flags and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+use super::{agents, campaign, client, export, runs};
+use crate::Error;
+
+/// Admin CLI of the fleetcal coordinator. Exit codes follow the coordinator's error table
+/// (see `docs/coordinator.md`).
+#[derive(Debug, Parser)]
+#[command(name = "fleetctl", version)]
+pub struct FleetCtl {
+    /// The coordinator's URL.
+    #[arg(
+        long,
+        global = true,
+        env = "FLEETCAL_COORDINATOR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub coordinator: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// fleetctl's commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// List registered agents.
+    Agents {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start or follow campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCmd),
+    /// List runs.
+    Runs {
+        /// Only this campaign's runs.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with stored results.
+    #[command(subcommand)]
+    Results(ResultsCmd),
+}
+
+/// `fleetctl campaign ...`.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCmd {
+    /// Start a campaign; prints its id (`--json`: an object with `id`).
+    Start(StartArgs),
+    /// Show a campaign's run counts.
+    Status {
+        /// The campaign id.
+        id: String,
+        /// Follow until every run ended; exit non-zero if any run did not succeed.
+        #[arg(long)]
+        wait: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Poll period while waiting, milliseconds.
+        #[arg(long, default_value_t = 500, hide = true)]
+        poll_ms: u64,
+    },
+}
+
+/// `fleetctl campaign start` flags.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("selector").required(true).args(["all", "select", "preset"])))]
+pub struct StartArgs {
+    /// Every registered agent.
+    #[arg(long)]
+    pub all: bool,
+    /// Agents carrying all these labels: `k=v,k2=v2`.
+    #[arg(long, value_name = "K=V,...")]
+    pub select: Option<String>,
+    /// Agents whose effective preset is this id.
+    #[arg(long, value_name = "ID")]
+    pub preset: Option<String>,
+    /// Quick mode (fewer sizes and trials).
+    #[arg(long)]
+    pub quick: bool,
+    /// Framework override: numpy, pytorch, or compare (numpy and pytorch on CPU boards with
+    /// the pytorch engine) [default: numpy on CPU boards, pytorch on CUDA boards].
+    #[arg(long, value_parser = ["numpy", "pytorch", "compare"])]
+    pub framework: Option<String>,
+    /// Per-run timeout in seconds [default: the coordinator's].
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<u32>,
+    /// Seconds after which queued runs of offline agents become agent_offline
+    /// [default: the coordinator's].
+    #[arg(long, value_name = "S")]
+    pub deadline: Option<u32>,
+    /// Most runs running at once [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Print JSON (`{"id": ...}`) instead of the bare id.
+    #[arg(long)]
+    pub json: bool,
+    /// Test override (hidden): BLAS sizes, e.g. `16,32`.
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub sizes: Vec<u64>,
+    /// Test override (hidden): STREAM array sizes in MiB, e.g. `1`.
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub stream_mib: Vec<u64>,
+    /// Test override (hidden): precisions, e.g. `fp32,fp64`.
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub precisions: Vec<String>,
+    /// Test override (hidden): operations, e.g. `gemm,stream_triad`.
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub operations: Vec<String>,
+    /// Test override (hidden): GEMM early-stop threshold in GFLOPS.
+    #[arg(long, hide = true)]
+    pub min_gflops: Option<f64>,
+}
+
+/// `fleetctl results ...`.
+#[derive(Debug, Subcommand)]
+pub enum ResultsCmd {
+    /// Write a campaign's results, one file per board and framework.
+    Export {
+        /// The campaign id.
+        #[arg(long)]
+        campaign: String,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = Format::Fleetcal)]
+        format: Format,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// fleetcal's result schema, as uploaded.
+    Fleetcal,
+    /// The origin tool's profile format.
+    Origin,
+}
+
+/// Runs fleetctl.
+pub fn run() -> ExitCode {
+    let cli = FleetCtl::parse();
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
+        .and_then(|rt| rt.block_on(dispatch(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetctl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
+    let mut admin = client::connect(&cli.coordinator).await?;
+    match cli.command {
+        Cmd::Agents { json } => agents::list(&mut admin, json).await,
+        Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, args).await,
+        Cmd::Campaign(CampaignCmd::Status {
+            id,
+            wait,
+            json,
+            poll_ms,
+        }) => campaign::status(&mut admin, &id, wait, json, poll_ms).await,
+        Cmd::Runs { campaign, json } => runs::list(&mut admin, campaign, json).await,
+        Cmd::Results(ResultsCmd::Export {
+            campaign,
+            dir,
+            format,
+        }) => export::export(&mut admin, &campaign, &dir, format).await,
+    }
+}

@@ -1,0 +1,11 @@
+//! `fleetctl`, the coordinator's admin CLI: tables for people, `--json` for scripts.
+
+pub mod agents;
+pub mod campaign;
+pub mod cli;
+pub mod client;
+pub mod export;
+pub mod runs;
+pub mod table;
+
+pub use cli::run;

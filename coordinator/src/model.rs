@@ -1,0 +1,327 @@
+//! The coordinator's domain types: agents, campaigns, runs and their states. Plain data with
+//! no transport or storage in it; `server::convert` maps them to and from `fleetcal.v1`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Milliseconds since the Unix epoch (every timestamp the coordinator stores).
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A [`Millis`] as RFC 3339 UTC (seconds precision).
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// What an agent detected on its host (`fleetcal.v1.Capabilities`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Capabilities {
+    /// `x86_64` or `aarch64`.
+    pub arch: String,
+    /// CPU vendor id.
+    pub cpu_vendor: String,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Logical CPUs.
+    pub cpu_count: u32,
+    /// Memory in GB.
+    pub memory_gb: f64,
+    /// SIMD features.
+    pub simd: Vec<String>,
+    /// Operating system.
+    pub os: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Engines the agent can run (`numpy`, `pytorch`).
+    pub engines: Vec<String>,
+    /// Whether CUDA is usable.
+    pub cuda_available: bool,
+    /// CUDA device name.
+    pub gpu_name: String,
+    /// CUDA runtime version.
+    pub cuda_version: String,
+    /// Jetson module.
+    pub jetson_model: String,
+    /// Jetson power mode.
+    pub power_mode: String,
+}
+
+impl Capabilities {
+    /// Whether the agent reports an engine for this framework.
+    pub fn has_engine(&self, framework: Framework) -> bool {
+        self.engines
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(framework.as_str()))
+    }
+}
+
+/// A registered agent as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    /// Stable id (a UUID the agent keeps).
+    pub agent_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// Operator labels.
+    pub labels: BTreeMap<String, String>,
+    /// The configured preset id, if any.
+    pub preset: Option<String>,
+    /// What it detected.
+    pub capabilities: Capabilities,
+    /// Its version.
+    pub agent_version: String,
+    /// First registration.
+    pub registered_at: Millis,
+    /// Last contact of any kind.
+    pub last_seen: Millis,
+}
+
+/// Which agents a campaign covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    /// Every registered agent.
+    All,
+    /// Agents carrying every one of these labels.
+    Labels(BTreeMap<String, String>),
+    /// Agents whose effective preset is this id.
+    Preset(String),
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::All => f.write_str("'all'"),
+            Selector::Labels(l) => {
+                let pairs: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "'labels {}'", pairs.join(","))
+            }
+            Selector::Preset(p) => write!(f, "'preset {p}'"),
+        }
+    }
+}
+
+/// Which frameworks a campaign runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameworkChoice {
+    /// Each board's default: numpy on CPU boards, pytorch on CUDA boards.
+    Default,
+    /// This framework on every board (numpy on a CUDA board is a failed run).
+    Only(Framework),
+    /// numpy and pytorch on CPU boards whose agent has the pytorch engine; pytorch on CUDA.
+    Compare,
+}
+
+impl FrameworkChoice {
+    /// The request string: `""`, `numpy`, `pytorch` or `compare`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameworkChoice::Default => "",
+            FrameworkChoice::Only(f) => f.as_str(),
+            FrameworkChoice::Compare => "compare",
+        }
+    }
+}
+
+impl FromStr for FrameworkChoice {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim() {
+            "" | "default" => Ok(FrameworkChoice::Default),
+            "compare" => Ok(FrameworkChoice::Compare),
+            other => other.parse().map(FrameworkChoice::Only).map_err(|_| {
+                Error::InvalidRequest(format!(
+                    "framework '{other}' is not one of numpy, pytorch, compare"
+                ))
+            }),
+        }
+    }
+}
+
+/// Size and scope overrides a campaign passes through to every plan (tiny test runs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Overrides {
+    /// Operations; empty = the engine's default.
+    pub operations: Vec<Operation>,
+    /// Precisions; empty = every precision the preset has a peak for.
+    pub precisions: Vec<Precision>,
+    /// BLAS sizes; empty = the default sweep.
+    pub blas_sizes: Vec<u64>,
+    /// STREAM MiB; empty = the default sweep.
+    pub stream_mib: Vec<u64>,
+    /// GEMM early-stop threshold; 0 = default.
+    pub min_gflops: f64,
+}
+
+/// What a campaign was asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignSpec {
+    /// Which agents.
+    pub selector: Selector,
+    /// Which frameworks.
+    pub framework: FrameworkChoice,
+    /// Quick mode.
+    pub quick: bool,
+    /// Per-run timeout in seconds.
+    pub run_timeout_s: u32,
+    /// Seconds from creation after which queued runs of offline agents become `agent_offline`.
+    pub deadline_s: u32,
+    /// Most runs running at once; 0 = unlimited.
+    pub concurrency: u32,
+    /// Pass-through overrides.
+    pub overrides: Overrides,
+}
+
+/// A stored campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignRecord {
+    /// Its id.
+    pub id: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Its deadline (`created_at + deadline_s`).
+    pub deadline: Millis,
+    /// What was asked.
+    pub spec: CampaignSpec,
+}
+
+/// The life cycle of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RunState {
+    /// Waiting for its agent (online, idle, under the concurrency limit).
+    Queued,
+    /// Sent to its agent.
+    Running,
+    /// Its result is stored.
+    Succeeded,
+    /// The agent reported failure, or the plan was refused for this board.
+    Failed,
+    /// No result within the run timeout.
+    TimedOut,
+    /// Its agent stayed offline until the campaign deadline.
+    AgentOffline,
+}
+
+impl RunState {
+    /// Every state, in life-cycle order.
+    pub const ALL: [RunState; 6] = [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::TimedOut,
+        RunState::AgentOffline,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::TimedOut => "timed_out",
+            RunState::AgentOffline => "agent_offline",
+        }
+    }
+
+    /// Whether the run can no longer change.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunState::Queued | RunState::Running)
+    }
+
+    /// Terminal and not successful.
+    pub fn is_unsuccessful(self) -> bool {
+        self.is_terminal() && self != RunState::Succeeded
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        RunState::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::InvalidRequest(format!("unknown run state '{s}'")))
+    }
+}
+
+/// A stored run: one agent × framework × device of one campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// Its id (a UUID; the result's `metadata.run_id`).
+    pub run_id: String,
+    /// Its campaign.
+    pub campaign_id: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// The agent's host name when planned.
+    pub hostname: String,
+    /// The preset id (`auto` when none matched).
+    pub preset_id: String,
+    /// The framework.
+    pub framework: Framework,
+    /// The device.
+    pub device: DeviceKind,
+    /// Its state.
+    pub state: RunState,
+    /// Last reported completed share.
+    pub fraction: f64,
+    /// Last progress message, or why it ended unsuccessfully.
+    pub message: String,
+    /// Order within the campaign.
+    pub seq: i64,
+    /// When it was sent to its agent.
+    pub started_at: Option<Millis>,
+    /// When it ended.
+    pub finished_at: Option<Millis>,
+}
+
+/// A guarded state change: applied only while the run is still in `from`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The run.
+    pub run_id: String,
+    /// Its agent (so callers know whose desired state changed).
+    pub agent_id: String,
+    /// The state it must still be in.
+    pub from: RunState,
+    /// The new state.
+    pub to: RunState,
+    /// When (sets `started_at` for running, `finished_at` for terminal states).
+    pub at: Millis,
+    /// The new message, if it changes.
+    pub message: Option<String>,
+}
+
+/// Whether an upload stored something new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Stored now.
+    Stored,
+    /// This run already had a result; nothing changed.
+    Duplicate,
+}

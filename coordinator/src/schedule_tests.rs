@@ -1,0 +1,160 @@
+//! Unit and property tests of the scheduler.
+
+use std::collections::{HashMap, HashSet};
+
+use fleetcal_proto::{DeviceKind, Framework};
+use proptest::prelude::*;
+
+use super::*;
+use crate::model::{CampaignSpec, FrameworkChoice, Overrides, Selector};
+
+fn campaign(id: &str, created_at: Millis, concurrency: u32) -> CampaignRecord {
+    CampaignRecord {
+        id: id.into(),
+        created_at,
+        deadline: created_at + 100_000,
+        spec: CampaignSpec {
+            selector: Selector::All,
+            framework: FrameworkChoice::Default,
+            quick: true,
+            run_timeout_s: 10,
+            deadline_s: 100,
+            concurrency,
+            overrides: Overrides::default(),
+        },
+    }
+}
+
+fn run(
+    id: &str,
+    campaign: &str,
+    agent: &str,
+    state: RunState,
+    started_at: Option<Millis>,
+) -> RunRecord {
+    RunRecord {
+        run_id: id.into(),
+        campaign_id: campaign.into(),
+        agent_id: agent.into(),
+        hostname: agent.into(),
+        preset_id: "auto".into(),
+        framework: Framework::Numpy,
+        device: DeviceKind::Cpu,
+        state,
+        fraction: 0.0,
+        message: String::new(),
+        seq: id
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap_or(0),
+        started_at,
+        finished_at: None,
+    }
+}
+
+fn online(ids: &[&str]) -> HashSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn starts_timeouts_and_offline_deadlines() {
+    let c = [campaign("c", 0, 0)];
+    let runs = [
+        run("r1", "c", "a", RunState::Running, Some(0)),
+        run("r2", "c", "b", RunState::Queued, None),
+        run("r3", "c", "z", RunState::Queued, None),
+    ];
+    let connected = online(&["a", "b"]);
+    let snap = |now| Snapshot {
+        now,
+        campaigns: &c,
+        runs: &runs,
+        connected: &connected,
+    };
+    let t = schedule(snap(5_000));
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].run_id.as_str(), t[0].to), ("r2", RunState::Running));
+    let t = schedule(snap(10_000));
+    let got: Vec<_> = t.iter().map(|t| (t.run_id.as_str(), t.to)).collect();
+    assert_eq!(
+        got,
+        vec![("r1", RunState::TimedOut), ("r2", RunState::Running)]
+    );
+    let t = schedule(snap(100_000));
+    assert!(t
+        .iter()
+        .any(|t| t.run_id == "r3" && t.to == RunState::AgentOffline));
+}
+
+#[test]
+fn one_run_per_agent_across_campaigns_and_concurrency_holds() {
+    let c = [campaign("old", 0, 1), campaign("new", 1, 0)];
+    let runs = [
+        run("r1", "old", "a", RunState::Queued, None),
+        run("r2", "old", "b", RunState::Queued, None),
+        run("r3", "new", "a", RunState::Queued, None),
+    ];
+    let connected = online(&["a", "b"]);
+    let t = schedule(Snapshot {
+        now: 10,
+        campaigns: &c,
+        runs: &runs,
+        connected: &connected,
+    });
+    let got: Vec<_> = t.iter().map(|t| t.run_id.as_str()).collect();
+    assert_eq!(
+        got,
+        vec!["r1"],
+        "old campaign first, concurrency 1, agent a busy for r3"
+    );
+}
+
+proptest! {
+    #[test]
+    fn invariants_hold(
+        specs in prop::collection::vec((0u8..4, 0u8..6, 0u8..2, any::<bool>()), 0..24),
+        conc in prop::collection::vec(0u32..3, 2),
+        up in prop::collection::vec(any::<bool>(), 6),
+        now in 0i64..200_000,
+    ) {
+        let campaigns = [campaign("c0", 0, conc[0]), campaign("c1", 5, conc[1])];
+        let runs: Vec<RunRecord> = specs.iter().enumerate().map(|(i, (c, a, st, early))| {
+            let state = if *st == 0 { RunState::Queued } else { RunState::Running };
+            let started = (state == RunState::Running).then_some(if *early { 0 } else { now });
+            run(&format!("r{i}"), &format!("c{}", c % 2), &format!("a{a}"), state, started)
+        }).collect();
+        let connected: HashSet<String> =
+            (0..6).filter(|i| up[*i]).map(|i| format!("a{i}")).collect();
+        let t = schedule(Snapshot { now, campaigns: &campaigns, runs: &runs, connected: &connected });
+        let by_id: HashMap<&str, &RunRecord> = runs.iter().map(|r| (r.run_id.as_str(), r)).collect();
+        let mut after: HashMap<&str, RunState> = runs.iter().map(|r| (r.run_id.as_str(), r.state)).collect();
+        for tr in &t {
+            let r = by_id[tr.run_id.as_str()];
+            prop_assert_eq!(tr.from, r.state);
+            match tr.to {
+                RunState::Running => prop_assert!(connected.contains(&r.agent_id)),
+                RunState::TimedOut => prop_assert!(now >= r.started_at.unwrap() + 10_000),
+                RunState::AgentOffline => prop_assert!(!connected.contains(&r.agent_id) && now >= 100_000),
+                other => prop_assert!(false, "unexpected {other}"),
+            }
+            after.insert(tr.run_id.as_str(), tr.to);
+        }
+        let newly: Vec<&RunRecord> = t.iter().filter(|t| t.to == RunState::Running)
+            .map(|t| by_id[t.run_id.as_str()]).collect();
+        // An agent never gets a second running run, and no campaign exceeds its limit
+        // through newly started runs.
+        let mut per_agent: HashMap<&str, u32> = HashMap::new();
+        let mut per_campaign: HashMap<&str, u32> = HashMap::new();
+        for r in &runs {
+            if after[r.run_id.as_str()] == RunState::Running {
+                *per_agent.entry(r.agent_id.as_str()).or_default() += 1;
+                *per_campaign.entry(r.campaign_id.as_str()).or_default() += 1;
+            }
+        }
+        for r in newly {
+            prop_assert_eq!(per_agent[r.agent_id.as_str()], 1);
+            let limit = campaigns.iter().find(|c| c.id == r.campaign_id).unwrap().spec.concurrency;
+            prop_assert!(limit == 0 || per_campaign[r.campaign_id.as_str()] <= limit);
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `fleetcal.v1.AdminService` over [`Coordinator`].
+
+use std::sync::Arc;
+
+use fleetcal_proto::pb;
+use fleetcal_proto::pb::admin_service_server::AdminService;
+use tonic::{Request, Response, Status};
+
+use super::convert::{agent_to_pb, campaign_to_pb, run_to_pb, spec_from_pb};
+use super::core::Coordinator;
+use crate::store::Store;
+
+/// The operator-facing service.
+pub struct AdminSvc<S> {
+    /// The coordinator.
+    pub core: Arc<Coordinator<S>>,
+}
+
+/// The stream of `ExportResults`.
+pub type ResultStream = tokio_stream::Iter<std::vec::IntoIter<Result<pb::ResultFile, Status>>>;
+
+#[tonic::async_trait]
+impl<S: Store> AdminService for AdminSvc<S> {
+    async fn list_agents(
+        &self,
+        _request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let agents = self
+            .core
+            .agents()
+            .await?
+            .into_iter()
+            .map(|(a, preset, online)| agent_to_pb(&a, preset, online))
+            .collect();
+        Ok(Response::new(pb::ListAgentsResponse { agents }))
+    }
+
+    async fn start_campaign(
+        &self,
+        request: Request<pb::StartCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let spec = spec_from_pb(request.into_inner())?;
+        let (campaign, runs) = self.core.start_campaign(spec).await?;
+        Ok(Response::new(campaign_to_pb(&campaign, &runs)))
+    }
+
+    async fn get_campaign(
+        &self,
+        request: Request<pb::GetCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let (campaign, runs) = self.core.campaign(&request.into_inner().id).await?;
+        Ok(Response::new(campaign_to_pb(&campaign, &runs)))
+    }
+
+    async fn list_runs(
+        &self,
+        request: Request<pb::ListRunsRequest>,
+    ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let campaign = request.into_inner().campaign_id;
+        if let Some(id) = &campaign {
+            self.core.campaign(id).await?;
+        }
+        let runs = self.core.store.runs(campaign.as_deref()).await?;
+        Ok(Response::new(pb::ListRunsResponse {
+            runs: runs.iter().map(run_to_pb).collect(),
+        }))
+    }
+
+    type ExportResultsStream = ResultStream;
+
+    async fn export_results(
+        &self,
+        request: Request<pb::ExportResultsRequest>,
+    ) -> Result<Response<Self::ExportResultsStream>, Status> {
+        let id = request.into_inner().campaign_id;
+        self.core.campaign(&id).await?;
+        let files: Vec<Result<pb::ResultFile, Status>> = self
+            .core
+            .store
+            .results(&id)
+            .await
+            .map_err(Status::from)
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(run, json)| {
+                        Ok(pb::ResultFile {
+                            agent_id: run.agent_id,
+                            hostname: run.hostname,
+                            framework: run.framework.as_str().into(),
+                            device: run.device.as_str().into(),
+                            result_json: json.into_bytes(),
+                            run_id: run.run_id,
+                        })
+                    })
+                    .collect()
+            })?;
+        Ok(Response::new(tokio_stream::iter(files)))
+    }
+}

@@ -1,0 +1,128 @@
+//! `fleetcal.v1.AgentService` over [`Coordinator`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use fleetcal_proto::pb;
+use fleetcal_proto::pb::agent_service_server::AgentService;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::convert::caps_from_pb;
+use super::core::{Coordinator, Registration};
+use super::registry::{DirectiveItem, SessionGuard};
+use crate::model::StoreOutcome;
+use crate::store::Store;
+
+/// The agent-facing service.
+pub struct AgentSvc<S> {
+    /// The coordinator.
+    pub core: Arc<Coordinator<S>>,
+}
+
+/// A directive stream that ends the agent's session when dropped.
+pub struct SessionStream {
+    rx: ReceiverStream<DirectiveItem>,
+    _guard: SessionGuard,
+}
+
+impl Stream for SessionStream {
+    type Item = DirectiveItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Store> AgentService for AgentSvc<S> {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let r = request.into_inner();
+        let matched = self
+            .core
+            .register(Registration {
+                agent_id: r.agent_id,
+                hostname: r.hostname,
+                labels: r.labels.into_iter().collect(),
+                preset: r.preset,
+                capabilities: caps_from_pb(r.capabilities.unwrap_or_default()),
+                agent_version: r.agent_version,
+            })
+            .await?;
+        Ok(Response::new(pb::RegisterResponse {
+            heartbeat_interval_s: self.core.settings.heartbeat_interval_s,
+            matched_preset: matched,
+            coordinator_version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+
+    type SubscribeStream = SessionStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let agent_id = request.into_inner().agent_id;
+        let (conn, rx) = self.core.subscribe(&agent_id).await?;
+        let wake = self.core.wake.clone();
+        let guard = SessionGuard {
+            registry: self.core.registry.clone(),
+            agent_id,
+            conn,
+            on_close: Box::new(move || wake.notify_one()),
+        };
+        Ok(Response::new(SessionStream {
+            rx: ReceiverStream::new(rx),
+            _guard: guard,
+        }))
+    }
+
+    async fn report_progress(
+        &self,
+        request: Request<pb::Progress>,
+    ) -> Result<Response<pb::ProgressResponse>, Status> {
+        let p = request.into_inner();
+        let failed = match pb::RunState::try_from(p.state) {
+            Ok(pb::RunState::Running) => false,
+            Ok(pb::RunState::Failed) => true,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "field 'state': {} is not RUNNING or FAILED",
+                    p.state
+                )))
+            }
+        };
+        let still_wanted = self
+            .core
+            .progress(&p.agent_id, &p.run_id, failed, p.fraction, &p.message)
+            .await?;
+        Ok(Response::new(pb::ProgressResponse { still_wanted }))
+    }
+
+    async fn upload_result(
+        &self,
+        request: Request<pb::UploadRequest>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        let u = request.into_inner();
+        let outcome = self
+            .core
+            .upload(&u.agent_id, &u.run_id, &u.result_json)
+            .await?;
+        Ok(Response::new(pb::UploadResponse {
+            stored: outcome == StoreOutcome::Stored,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        self.core.heartbeat(&request.into_inner().agent_id).await?;
+        Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+}

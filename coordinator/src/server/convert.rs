@@ -1,0 +1,201 @@
+//! Conversions between `fleetcal.v1` messages and the domain types. Requests are validated
+//! here: a bad field is an `InvalidRequest` naming the field and the input.
+
+use fleetcal_proto::{pb, Operation, Precision};
+
+use crate::aggregate::counts_by_state;
+use crate::model::{
+    rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides,
+    RunRecord, Selector,
+};
+use crate::Error;
+
+/// Capabilities from the wire.
+pub fn caps_from_pb(c: pb::Capabilities) -> Capabilities {
+    Capabilities {
+        arch: c.arch,
+        cpu_vendor: c.cpu_vendor,
+        cpu_model: c.cpu_model,
+        cpu_count: c.cpu_count,
+        memory_gb: c.memory_gb,
+        simd: c.simd,
+        os: c.os,
+        kernel: c.kernel,
+        engines: c.engines,
+        cuda_available: c.cuda_available,
+        gpu_name: c.gpu_name,
+        cuda_version: c.cuda_version,
+        jetson_model: c.jetson_model,
+        power_mode: c.power_mode,
+    }
+}
+
+/// Capabilities to the wire.
+pub fn caps_to_pb(c: &Capabilities) -> pb::Capabilities {
+    pb::Capabilities {
+        arch: c.arch.clone(),
+        cpu_vendor: c.cpu_vendor.clone(),
+        cpu_model: c.cpu_model.clone(),
+        cpu_count: c.cpu_count,
+        memory_gb: c.memory_gb,
+        simd: c.simd.clone(),
+        os: c.os.clone(),
+        kernel: c.kernel.clone(),
+        engines: c.engines.clone(),
+        cuda_available: c.cuda_available,
+        gpu_name: c.gpu_name.clone(),
+        cuda_version: c.cuda_version.clone(),
+        jetson_model: c.jetson_model.clone(),
+        power_mode: c.power_mode.clone(),
+    }
+}
+
+/// An agent to the wire.
+pub fn agent_to_pb(a: &AgentRecord, matched_preset: String, online: bool) -> pb::Agent {
+    pb::Agent {
+        agent_id: a.agent_id.clone(),
+        hostname: a.hostname.clone(),
+        labels: a.labels.clone().into_iter().collect(),
+        preset: a.preset.clone(),
+        matched_preset,
+        capabilities: Some(caps_to_pb(&a.capabilities)),
+        agent_version: a.agent_version.clone(),
+        online,
+        last_seen: rfc3339(a.last_seen),
+    }
+}
+
+/// A campaign request from the wire; `0` timeouts are left for the caller's defaults.
+pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error> {
+    use pb::selector::Kind;
+    let selector = match req.selector.and_then(|s| s.kind) {
+        None => {
+            return Err(Error::InvalidRequest(
+                "field 'selector': one of all, labels, preset is required".into(),
+            ))
+        }
+        Some(Kind::All(_)) => Selector::All,
+        Some(Kind::Labels(l)) if l.labels.is_empty() => {
+            return Err(Error::InvalidRequest(
+                "field 'selector.labels': at least one key=value is required".into(),
+            ))
+        }
+        Some(Kind::Labels(l)) => Selector::Labels(l.labels.into_iter().collect()),
+        Some(Kind::Preset(p)) if p.trim().is_empty() => {
+            return Err(Error::InvalidRequest(
+                "field 'selector.preset': must not be empty".into(),
+            ))
+        }
+        Some(Kind::Preset(p)) => Selector::Preset(p),
+    };
+    let framework: FrameworkChoice = req.framework.parse()?;
+    let operations = req
+        .operations
+        .iter()
+        .map(|o| o.parse::<Operation>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::InvalidRequest(format!("field 'operations': {e}")))?;
+    let precisions = req
+        .precisions
+        .iter()
+        .map(|p| p.parse::<Precision>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::InvalidRequest(format!("field 'precisions': {e}")))?;
+    for (field, values) in [
+        ("blas_sizes", &req.blas_sizes),
+        ("stream_mib", &req.stream_mib),
+    ] {
+        if values.contains(&0) {
+            return Err(Error::InvalidRequest(format!(
+                "field '{field}': sizes must be at least 1"
+            )));
+        }
+    }
+    if !(req.min_gflops.is_finite() && req.min_gflops >= 0.0) {
+        return Err(Error::InvalidRequest(format!(
+            "field 'min_gflops': {} must be a non-negative number",
+            req.min_gflops
+        )));
+    }
+    Ok(CampaignSpec {
+        selector,
+        framework,
+        quick: req.quick,
+        run_timeout_s: req.run_timeout_s,
+        deadline_s: req.deadline_s,
+        concurrency: req.concurrency,
+        overrides: Overrides {
+            operations,
+            precisions,
+            blas_sizes: req.blas_sizes,
+            stream_mib: req.stream_mib,
+            min_gflops: req.min_gflops,
+        },
+    })
+}
+
+/// A campaign and its runs to the wire.
+pub fn campaign_to_pb(c: &CampaignRecord, runs: &[RunRecord]) -> pb::Campaign {
+    pb::Campaign {
+        id: c.id.clone(),
+        created_at: rfc3339(c.created_at),
+        framework: c.spec.framework.as_str().to_string(),
+        quick: c.spec.quick,
+        concurrency: c.spec.concurrency,
+        run_timeout_s: c.spec.run_timeout_s,
+        deadline: rfc3339(c.deadline),
+        run_counts: counts_by_state(runs)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        total_runs: runs.len() as u32,
+        finished: runs.iter().all(|r| r.state.is_terminal()),
+    }
+}
+
+/// A run to the wire.
+pub fn run_to_pb(r: &RunRecord) -> pb::Run {
+    pb::Run {
+        run_id: r.run_id.clone(),
+        campaign_id: r.campaign_id.clone(),
+        agent_id: r.agent_id.clone(),
+        hostname: r.hostname.clone(),
+        preset_id: r.preset_id.clone(),
+        framework: r.framework.as_str().into(),
+        device: r.device.as_str().into(),
+        state: r.state.as_str().into(),
+        fraction: r.fraction,
+        message: r.message.clone(),
+        started_at: r.started_at.map(rfc3339).unwrap_or_default(),
+        finished_at: r.finished_at.map(rfc3339).unwrap_or_default(),
+    }
+}
+
+/// The directive that tells an agent to run `run`.
+pub fn plan_directive(r: &RunRecord, c: &CampaignRecord) -> pb::Directive {
+    let o = &c.spec.overrides;
+    pb::Directive {
+        action: Some(pb::directive::Action::Plan(pb::Plan {
+            run_id: r.run_id.clone(),
+            campaign_id: r.campaign_id.clone(),
+            preset_id: r.preset_id.clone(),
+            framework: r.framework.as_str().into(),
+            device: r.device.as_str().into(),
+            quick: c.spec.quick,
+            operations: o.operations.iter().map(|x| x.as_str().into()).collect(),
+            precisions: o.precisions.iter().map(|x| x.as_str().into()).collect(),
+            blas_sizes: o.blas_sizes.clone(),
+            stream_mib: o.stream_mib.clone(),
+            min_gflops: o.min_gflops,
+            timeout_s: c.spec.run_timeout_s,
+            deadline: c.deadline / 1000,
+        })),
+    }
+}
+
+/// The directive that tells an agent there is nothing to do.
+pub fn idle_directive() -> pb::Directive {
+    pb::Directive {
+        action: Some(pb::directive::Action::Idle(pb::Idle {})),
+    }
+}

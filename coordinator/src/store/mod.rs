@@ -1,0 +1,12 @@
+//! Durable state behind the [`Store`] trait, with a SQLite and a PostgreSQL backend.
+
+mod api;
+mod postgres;
+mod sql;
+mod sqlite;
+mod url;
+
+pub use api::Store;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use url::{redact, DbUrl};

@@ -1,0 +1,35 @@
+//! The PostgreSQL backend (`--db postgres://...`).
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+
+use super::sql::{corrupt, impl_store, RUN_COLS};
+use super::Store;
+use crate::aggregate::ResultRow;
+use crate::model::{AgentRecord, CampaignRecord, RunRecord, RunState, StoreOutcome, Transition};
+use crate::Error;
+
+/// A [`Store`] in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and applies the migrations.
+    pub async fn open(url: &str) -> Result<PgStore, Error> {
+        let shown = super::url::redact(url);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .map_err(Error::storage(format!("connecting to {shown}")))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| Error::Migrate { url: shown, source })?;
+        Ok(PgStore { pool })
+    }
+}
+
+impl_store!(PgStore, sqlx::Postgres);

@@ -1,0 +1,378 @@
+//! The SQL both backends share. The schema (`migrations/`) and every statement are portable
+//! between SQLite and PostgreSQL (`$N` parameters, `ON CONFLICT`), so [`impl_store!`]
+//! expands the same [`Store`](super::Store) implementation over each backend's own pool and
+//! row types; the backends differ only in how they connect.
+
+/// The run columns every run query selects (table alias `r`).
+pub(crate) const RUN_COLS: &str = "r.run_id, r.campaign_id, r.agent_id, r.hostname, r.preset_id, \
+     r.framework, r.device, r.state, r.fraction, r.message, r.seq, r.started_at, r.finished_at";
+
+/// Reports a column that holds something the coordinator never writes.
+pub(crate) fn corrupt(column: &str, e: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("column '{column}': {e}").into())
+}
+
+/// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            fn agent_from(row: &<$db as sqlx::Database>::Row) -> Result<AgentRecord, sqlx::Error> {
+                let labels: String = row.try_get("labels")?;
+                let caps: String = row.try_get("capabilities")?;
+                Ok(AgentRecord {
+                    agent_id: row.try_get("agent_id")?,
+                    hostname: row.try_get("hostname")?,
+                    labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", e))?,
+                    preset: row.try_get("preset")?,
+                    capabilities: serde_json::from_str(&caps)
+                        .map_err(|e| corrupt("capabilities", e))?,
+                    agent_version: row.try_get("agent_version")?,
+                    registered_at: row.try_get("registered_at")?,
+                    last_seen: row.try_get("last_seen")?,
+                })
+            }
+
+            fn campaign_from(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<CampaignRecord, sqlx::Error> {
+                let spec: String = row.try_get("spec")?;
+                Ok(CampaignRecord {
+                    id: row.try_get("id")?,
+                    created_at: row.try_get("created_at")?,
+                    deadline: row.try_get("deadline")?,
+                    spec: serde_json::from_str(&spec).map_err(|e| corrupt("spec", e))?,
+                })
+            }
+
+            fn run_from(row: &<$db as sqlx::Database>::Row) -> Result<RunRecord, sqlx::Error> {
+                let framework: String = row.try_get("framework")?;
+                let device: String = row.try_get("device")?;
+                let state: String = row.try_get("state")?;
+                Ok(RunRecord {
+                    run_id: row.try_get("run_id")?,
+                    campaign_id: row.try_get("campaign_id")?,
+                    agent_id: row.try_get("agent_id")?,
+                    hostname: row.try_get("hostname")?,
+                    preset_id: row.try_get("preset_id")?,
+                    framework: framework.parse().map_err(|e| corrupt("framework", e))?,
+                    device: device.parse().map_err(|e| corrupt("device", e))?,
+                    state: state.parse().map_err(|e| corrupt("state", e))?,
+                    fraction: row.try_get("fraction")?,
+                    message: row.try_get("message")?,
+                    seq: row.try_get("seq")?,
+                    started_at: row.try_get("started_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                })
+            }
+
+            fn row_from(row: &<$db as sqlx::Database>::Row) -> Result<ResultRow, sqlx::Error> {
+                Ok(ResultRow {
+                    run_id: row.try_get("run_id")?,
+                    idx: row.try_get("idx")?,
+                    operation: row.try_get("operation")?,
+                    precision: row.try_get("precision")?,
+                    size: row.try_get("size")?,
+                    status: row.try_get("status")?,
+                    best_gops: row.try_get("best_gops")?,
+                    best_gbps: row.try_get("best_gbps")?,
+                    efficiency: row.try_get("efficiency")?,
+                    above_theoretical: row.try_get("above_theoretical")?,
+                    noisy: row.try_get("noisy")?,
+                    in_cache: row.try_get("in_cache")?,
+                    bandwidth_eligible: row.try_get("bandwidth_eligible")?,
+                })
+            }
+        }
+
+        impl Store for $store {
+            async fn upsert_agent(&self, a: &AgentRecord) -> Result<(), Error> {
+                let labels = serde_json::to_string(&a.labels).expect("labels serialise");
+                let caps = serde_json::to_string(&a.capabilities).expect("capabilities serialise");
+                sqlx::query::<$db>(
+                    "INSERT INTO agents (agent_id, hostname, labels, preset, capabilities, \
+                     agent_version, registered_at, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) \
+                     ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname, \
+                     labels = excluded.labels, preset = excluded.preset, \
+                     capabilities = excluded.capabilities, agent_version = excluded.agent_version, \
+                     last_seen = excluded.last_seen",
+                )
+                .bind(&a.agent_id)
+                .bind(&a.hostname)
+                .bind(labels)
+                .bind(&a.preset)
+                .bind(caps)
+                .bind(&a.agent_version)
+                .bind(a.registered_at)
+                .bind(a.last_seen)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage(format!("registering agent '{}'", a.agent_id)))?;
+                Ok(())
+            }
+
+            async fn touch_agent(&self, agent_id: &str, at: i64) -> Result<bool, Error> {
+                let done = sqlx::query::<$db>("UPDATE agents SET last_seen = $1 WHERE agent_id = $2")
+                    .bind(at)
+                    .bind(agent_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::storage(format!("touching agent '{agent_id}'")))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, Error> {
+                let row = sqlx::query::<$db>("SELECT * FROM agents WHERE agent_id = $1")
+                    .bind(agent_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .and_then(|r| r.as_ref().map(Self::agent_from).transpose())
+                    .map_err(Error::storage(format!("reading agent '{agent_id}'")))?;
+                Ok(row)
+            }
+
+            async fn agents(&self) -> Result<Vec<AgentRecord>, Error> {
+                sqlx::query::<$db>("SELECT * FROM agents ORDER BY hostname, agent_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .and_then(|rows| rows.iter().map(Self::agent_from).collect())
+                    .map_err(Error::storage("listing agents"))
+            }
+
+            async fn create_campaign(
+                &self,
+                c: &CampaignRecord,
+                runs: &[RunRecord],
+            ) -> Result<(), Error> {
+                let ctx = format!("creating campaign '{}'", c.id);
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                sqlx::query::<$db>(
+                    "INSERT INTO campaigns (id, created_at, deadline, spec) VALUES ($1,$2,$3,$4)",
+                )
+                .bind(&c.id)
+                .bind(c.created_at)
+                .bind(c.deadline)
+                .bind(serde_json::to_string(&c.spec).expect("spec serialises"))
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                for r in runs {
+                    sqlx::query::<$db>(
+                        "INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, \
+                         framework, device, state, fraction, message, seq, started_at, finished_at) \
+                         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                    )
+                    .bind(&r.run_id)
+                    .bind(&r.campaign_id)
+                    .bind(&r.agent_id)
+                    .bind(&r.hostname)
+                    .bind(&r.preset_id)
+                    .bind(r.framework.as_str())
+                    .bind(r.device.as_str())
+                    .bind(r.state.as_str())
+                    .bind(r.fraction)
+                    .bind(&r.message)
+                    .bind(r.seq)
+                    .bind(r.started_at)
+                    .bind(r.finished_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                }
+                tx.commit().await.map_err(Error::storage(&ctx))
+            }
+
+            async fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>, Error> {
+                sqlx::query::<$db>("SELECT * FROM campaigns WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .and_then(|r| r.as_ref().map(Self::campaign_from).transpose())
+                    .map_err(Error::storage(format!("reading campaign '{id}'")))
+            }
+
+            async fn active_campaigns(&self) -> Result<Vec<CampaignRecord>, Error> {
+                sqlx::query::<$db>(
+                    "SELECT * FROM campaigns WHERE id IN \
+                     (SELECT campaign_id FROM runs WHERE state IN ('queued', 'running')) \
+                     ORDER BY created_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .and_then(|rows| rows.iter().map(Self::campaign_from).collect())
+                .map_err(Error::storage("listing active campaigns"))
+            }
+
+            async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, Error> {
+                sqlx::query::<$db>(&format!("SELECT {RUN_COLS} FROM runs r WHERE r.run_id = $1"))
+                    .bind(run_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .and_then(|r| r.as_ref().map(Self::run_from).transpose())
+                    .map_err(Error::storage(format!("reading run '{run_id}'")))
+            }
+
+            async fn runs(&self, campaign_id: Option<&str>) -> Result<Vec<RunRecord>, Error> {
+                let sql = format!(
+                    "SELECT {RUN_COLS} FROM runs r JOIN campaigns c ON c.id = r.campaign_id \
+                     WHERE ($1 IS NULL OR r.campaign_id = $2) ORDER BY c.created_at, c.id, r.seq"
+                );
+                sqlx::query::<$db>(&sql)
+                    .bind(campaign_id)
+                    .bind(campaign_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .and_then(|rows| rows.iter().map(Self::run_from).collect())
+                    .map_err(Error::storage("listing runs"))
+            }
+
+            async fn active_runs(&self) -> Result<Vec<RunRecord>, Error> {
+                let sql = format!(
+                    "SELECT {RUN_COLS} FROM runs r WHERE r.state IN ('queued', 'running') \
+                     ORDER BY r.campaign_id, r.seq"
+                );
+                sqlx::query::<$db>(&sql)
+                    .fetch_all(&self.pool)
+                    .await
+                    .and_then(|rows| rows.iter().map(Self::run_from).collect())
+                    .map_err(Error::storage("listing active runs"))
+            }
+
+            async fn transition(&self, t: &Transition) -> Result<bool, Error> {
+                let sql = if t.to == RunState::Running {
+                    "UPDATE runs SET state = $1, started_at = $2, message = COALESCE($3, message) \
+                     WHERE run_id = $4 AND state = $5"
+                } else {
+                    "UPDATE runs SET state = $1, finished_at = $2, message = COALESCE($3, message) \
+                     WHERE run_id = $4 AND state = $5"
+                };
+                let done = sqlx::query::<$db>(sql)
+                    .bind(t.to.as_str())
+                    .bind(t.at)
+                    .bind(&t.message)
+                    .bind(&t.run_id)
+                    .bind(t.from.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::storage(format!("updating run '{}'", t.run_id)))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn progress(&self, run_id: &str, fraction: f64, message: &str) -> Result<bool, Error> {
+                let done = sqlx::query::<$db>(
+                    "UPDATE runs SET fraction = $1, message = $2 WHERE run_id = $3 AND state = 'running'",
+                )
+                .bind(fraction)
+                .bind(message)
+                .bind(run_id)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage(format!("recording progress of run '{run_id}'")))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn store_result(
+                &self,
+                run: &RunRecord,
+                result_json: &str,
+                rows: &[ResultRow],
+                at: i64,
+            ) -> Result<StoreOutcome, Error> {
+                let ctx = format!("storing the result of run '{}'", run.run_id);
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                let inserted = sqlx::query::<$db>(
+                    "INSERT INTO results (run_id, agent_id, stored_at, result_json) \
+                     VALUES ($1,$2,$3,$4) ON CONFLICT (run_id) DO NOTHING",
+                )
+                .bind(&run.run_id)
+                .bind(&run.agent_id)
+                .bind(at)
+                .bind(result_json)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if inserted.rows_affected() == 0 {
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Ok(StoreOutcome::Duplicate);
+                }
+                let updated = sqlx::query::<$db>(
+                    "UPDATE runs SET state = 'succeeded', finished_at = $1, fraction = 1.0, \
+                     message = '' WHERE run_id = $2 AND state = 'running'",
+                )
+                .bind(at)
+                .bind(&run.run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if updated.rows_affected() == 0 {
+                    let state: String = sqlx::query_scalar::<$db, String>(
+                        "SELECT state FROM runs WHERE run_id = $1",
+                    )
+                    .bind(&run.run_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Err(Error::RunNotAccepting {
+                        run: run.run_id.clone(),
+                        state,
+                        what: "result",
+                    });
+                }
+                for r in rows {
+                    sqlx::query::<$db>(
+                        "INSERT INTO result_records (run_id, idx, operation, precision, size, \
+                         status, best_gops, best_gbps, efficiency, above_theoretical, noisy, \
+                         in_cache, bandwidth_eligible) \
+                         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                    )
+                    .bind(&r.run_id)
+                    .bind(r.idx)
+                    .bind(&r.operation)
+                    .bind(&r.precision)
+                    .bind(r.size)
+                    .bind(&r.status)
+                    .bind(r.best_gops)
+                    .bind(r.best_gbps)
+                    .bind(r.efficiency)
+                    .bind(r.above_theoretical)
+                    .bind(r.noisy)
+                    .bind(r.in_cache)
+                    .bind(r.bandwidth_eligible)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                }
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(StoreOutcome::Stored)
+            }
+
+            async fn results(&self, campaign_id: &str) -> Result<Vec<(RunRecord, String)>, Error> {
+                let sql = format!(
+                    "SELECT {RUN_COLS}, res.result_json FROM results res \
+                     JOIN runs r ON r.run_id = res.run_id WHERE r.campaign_id = $1 ORDER BY r.seq"
+                );
+                sqlx::query::<$db>(&sql)
+                    .bind(campaign_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .and_then(|rows| {
+                        rows.iter()
+                            .map(|row| Ok((Self::run_from(row)?, row.try_get("result_json")?)))
+                            .collect()
+                    })
+                    .map_err(Error::storage(format!("reading results of campaign '{campaign_id}'")))
+            }
+
+            async fn result_rows(&self, run_id: &str) -> Result<Vec<ResultRow>, Error> {
+                sqlx::query::<$db>("SELECT * FROM result_records WHERE run_id = $1 ORDER BY idx")
+                    .bind(run_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .and_then(|rows| rows.iter().map(Self::row_from).collect())
+                    .map_err(Error::storage(format!("reading result rows of run '{run_id}'")))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

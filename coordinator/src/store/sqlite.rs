@@ -1,0 +1,44 @@
+//! The SQLite backend (the default): one file, WAL journal, foreign keys on.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+
+use super::sql::{corrupt, impl_store, RUN_COLS};
+use super::Store;
+use crate::aggregate::ResultRow;
+use crate::model::{AgentRecord, CampaignRecord, RunRecord, RunState, StoreOutcome, Transition};
+use crate::Error;
+
+/// A [`Store`] in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and applies the migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore, Error> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(Error::storage(format!("opening {url}")))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| Error::Migrate { url, source })?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+impl_store!(SqliteStore, sqlx::Sqlite);

@@ -1,0 +1,10 @@
+//! The coordinator's integration tests: one binary, one module per concern.
+//!
+//! - `support`: spawn the coordinator binary on 127.0.0.1:0, real clients, fleetctl, results;
+//! - `pg`: a throw-away PostgreSQL cluster;
+//! - `storage`: the storage suite against SQLite and PostgreSQL;
+//! - `grpc`: error paths, idempotency, export, health, reflection, shutdown, restart.
+
+mod pg;
+mod storage;
+mod support;

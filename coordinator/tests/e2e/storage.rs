@@ -1,0 +1,232 @@
+//! The storage suite: one set of checks run against every backend (SQLite in a temporary
+//! file, PostgreSQL in a throw-away cluster).
+
+use std::collections::BTreeMap;
+
+use fleetcal_coordinator::aggregate::result_rows;
+use fleetcal_coordinator::model::{
+    AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides, RunRecord,
+    RunState, Selector, StoreOutcome, Transition,
+};
+use fleetcal_coordinator::store::{PgStore, SqliteStore, Store};
+use fleetcal_coordinator::Error;
+use fleetcal_proto::{DeviceKind, Framework};
+
+use crate::pg::PgCluster;
+use crate::support::sample_result;
+
+fn agent(id: &str, host: &str, at: i64) -> AgentRecord {
+    AgentRecord {
+        agent_id: id.into(),
+        hostname: host.into(),
+        labels: BTreeMap::from([("site".into(), "lab".into())]),
+        preset: None,
+        capabilities: Capabilities {
+            engines: vec!["numpy".into()],
+            cpu_count: 4,
+            ..Capabilities::default()
+        },
+        agent_version: "1".into(),
+        registered_at: at,
+        last_seen: at,
+    }
+}
+
+fn run(id: &str, campaign: &str, agent: &str, seq: i64, state: RunState) -> RunRecord {
+    RunRecord {
+        run_id: id.into(),
+        campaign_id: campaign.into(),
+        agent_id: agent.into(),
+        hostname: format!("host-{agent}"),
+        preset_id: "auto".into(),
+        framework: Framework::Numpy,
+        device: DeviceKind::Cpu,
+        state,
+        fraction: 0.0,
+        message: String::new(),
+        seq,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+fn to(run: &str, agent: &str, from: RunState, to: RunState, at: i64) -> Transition {
+    Transition {
+        run_id: run.into(),
+        agent_id: agent.into(),
+        from,
+        to,
+        at,
+        message: None,
+    }
+}
+
+/// Every storage check, against one backend.
+async fn suite<S: Store>(store: S) {
+    // Agents: insert, update keeps registered_at, touch.
+    store.upsert_agent(&agent("a1", "beta", 10)).await.unwrap();
+    store.upsert_agent(&agent("a2", "alpha", 11)).await.unwrap();
+    let mut again = agent("a1", "beta-renamed", 99);
+    again.labels.insert("rack".into(), "3".into());
+    store.upsert_agent(&again).await.unwrap();
+    let a1 = store.agent("a1").await.unwrap().unwrap();
+    assert_eq!(a1.hostname, "beta-renamed");
+    assert_eq!(a1.registered_at, 10, "re-registration keeps the first time");
+    assert_eq!(a1.labels.get("rack").map(String::as_str), Some("3"));
+    assert_eq!(a1.capabilities.engines, vec!["numpy".to_string()]);
+    assert!(store.touch_agent("a2", 500).await.unwrap());
+    assert!(!store.touch_agent("nobody", 500).await.unwrap());
+    assert!(store.agent("nobody").await.unwrap().is_none());
+    let hosts: Vec<String> = store
+        .agents()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.hostname)
+        .collect();
+    assert_eq!(hosts, vec!["alpha", "beta-renamed"]);
+
+    // Campaigns and runs in one transaction; a bad run rolls back the campaign too.
+    let campaign = CampaignRecord {
+        id: "c1".into(),
+        created_at: 1000,
+        deadline: 9000,
+        spec: CampaignSpec {
+            selector: Selector::All,
+            framework: FrameworkChoice::Compare,
+            quick: true,
+            run_timeout_s: 60,
+            deadline_s: 8,
+            concurrency: 1,
+            overrides: Overrides {
+                blas_sizes: vec![16, 32],
+                ..Overrides::default()
+            },
+        },
+    };
+    let bad = [run("rx", "c0", "nobody", 0, RunState::Queued)];
+    let c0 = CampaignRecord {
+        id: "c0".into(),
+        ..campaign.clone()
+    };
+    assert!(
+        store.create_campaign(&c0, &bad).await.is_err(),
+        "unknown agent is refused"
+    );
+    assert!(
+        store.campaign("c0").await.unwrap().is_none(),
+        "and nothing is left behind"
+    );
+    let runs = [
+        run("r1", "c1", "a1", 0, RunState::Queued),
+        run("r2", "c1", "a2", 1, RunState::Queued),
+        run("r3", "c1", "a2", 2, RunState::Failed),
+    ];
+    store.create_campaign(&campaign, &runs).await.unwrap();
+    assert_eq!(store.campaign("c1").await.unwrap().unwrap(), campaign);
+    assert_eq!(store.runs(Some("c1")).await.unwrap(), runs.to_vec());
+    assert_eq!(store.runs(None).await.unwrap().len(), 3);
+    assert!(store.runs(Some("zz")).await.unwrap().is_empty());
+    assert_eq!(store.active_runs().await.unwrap().len(), 2);
+    assert_eq!(store.active_campaigns().await.unwrap().len(), 1);
+
+    // Guarded transitions.
+    assert!(store
+        .transition(&to("r1", "a1", RunState::Queued, RunState::Running, 2000))
+        .await
+        .unwrap());
+    assert!(!store
+        .transition(&to("r1", "a1", RunState::Queued, RunState::Running, 2001))
+        .await
+        .unwrap());
+    let r1 = store.run("r1").await.unwrap().unwrap();
+    assert_eq!((r1.state, r1.started_at), (RunState::Running, Some(2000)));
+    assert!(store.progress("r1", 0.5, "gemm 32").await.unwrap());
+    assert!(!store.progress("r2", 0.5, "not running").await.unwrap());
+    let r1 = store.run("r1").await.unwrap().unwrap();
+    assert_eq!((r1.fraction, r1.message.as_str()), (0.5, "gemm 32"));
+
+    // Results: stored once with its rows, duplicates change nothing.
+    let result = sample_result("r1", Framework::Numpy, DeviceKind::Cpu);
+    let json = result.to_json();
+    let rows = result_rows("r1", &result);
+    assert_eq!(
+        store.store_result(&r1, &json, &rows, 3000).await.unwrap(),
+        StoreOutcome::Stored
+    );
+    let stored_rows = store.result_rows("r1").await.unwrap();
+    assert_eq!(stored_rows, rows);
+    assert_eq!(stored_rows[0].best_gops, Some(42.0));
+    assert_eq!(stored_rows[1].best_gops, None);
+    assert_eq!(stored_rows[1].best_gbps, Some(12.5));
+    assert!(stored_rows[1].in_cache && stored_rows[0].noisy);
+    assert_eq!(stored_rows[2].status, "skipped");
+    let r1 = store.run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (r1.state, r1.finished_at, r1.fraction),
+        (RunState::Succeeded, Some(3000), 1.0)
+    );
+    assert_eq!(
+        store
+            .store_result(&r1, "{\"other\":1}", &[], 4000)
+            .await
+            .unwrap(),
+        StoreOutcome::Duplicate
+    );
+    let results = store.results("c1").await.unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        results[0].1, json,
+        "the duplicate did not replace the stored document"
+    );
+    assert_eq!(store.result_rows("r1").await.unwrap().len(), rows.len());
+
+    // A result for a run that is not running is refused and nothing is stored.
+    let r2 = store.run("r2").await.unwrap().unwrap();
+    let err = store
+        .store_result(&r2, &json, &result_rows("r2", &result), 5000)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RunNotAccepting { ref state, .. } if state == "queued"),
+        "{err}"
+    );
+    assert!(store.result_rows("r2").await.unwrap().is_empty());
+    assert_eq!(store.results("c1").await.unwrap().len(), 1);
+    assert_eq!(
+        store.run("r2").await.unwrap().unwrap().state,
+        RunState::Queued
+    );
+
+    // Terminal transitions set finished_at and the message; the campaign goes inactive.
+    let mut t = to("r2", "a2", RunState::Queued, RunState::AgentOffline, 9000);
+    t.message = Some("agent stayed offline".into());
+    assert!(store.transition(&t).await.unwrap());
+    let r2 = store.run("r2").await.unwrap().unwrap();
+    assert_eq!(
+        (r2.finished_at, r2.message.as_str()),
+        (Some(9000), "agent stayed offline")
+    );
+    assert!(store.active_runs().await.unwrap().is_empty());
+    assert!(store.active_campaigns().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_backend_passes_the_storage_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("suite.db");
+    suite(SqliteStore::open(&path).await.unwrap()).await;
+    // Reopening applies no migration twice and keeps the data.
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.agents().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn postgres_backend_passes_the_storage_suite() {
+    let Some(cluster) = PgCluster::start().await else {
+        return;
+    };
+    suite(PgStore::open(&cluster.url).await.unwrap()).await;
+    let store = PgStore::open(&cluster.url).await.unwrap();
+    assert_eq!(store.agents().await.unwrap().len(), 2);
+}
