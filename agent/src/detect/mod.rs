@@ -1,1 +1,23 @@
 //! Host detection and `--preset auto`.
+//!
+//! - [`cpuinfo`]: `/proc/cpuinfo` parsing ([`CpuInfo`]).
+//! - [`microarch`]: the microarchitecture class ([`Microarch`]).
+//! - [`rates`]: per-core, per-cycle throughput per precision.
+//! - [`clock`]: the core clock (cpufreq, or measured).
+//! - [`host`]: the [`fleetcal_proto::result::Host`] a result records.
+//! - [`jetson`]: Jetson module, power mode and memory bandwidth.
+//! - [`derive`]: the `auto` preset and its derivation.
+
+pub mod clock;
+pub mod cpuinfo;
+pub mod derive;
+pub mod host;
+pub mod jetson;
+pub mod microarch;
+pub mod rates;
+
+pub use clock::{detect_clock, measure_clock_ghz, ClockEstimate, ClockSource};
+pub use cpuinfo::{cpuinfo, parse_cpuinfo, CpuInfo};
+pub use derive::{auto_preset, derive_preset, AUTO_PRESET_ID};
+pub use host::{host, host_for};
+pub use microarch::Microarch;
