@@ -29,7 +29,7 @@ const NO_BANDWIDTH: &str = "unknown: the memory channels and their speed are not
 /proc and sysfs (nor at all from inside a VM), so no theoretical bandwidth is derived and STREAM \
 efficiency is not reported";
 
-/// Detects the CPU, the host and the clock (measuring it when cpufreq is absent, ~0.3 s) and
+/// Detects the CPU, the host and the clock (measuring it when cpufreq is absent, ~0.1 s) and
 /// derives the preset: what `--preset auto` runs against.
 pub fn auto_preset() -> Preset {
     let cpu = cpuinfo();
