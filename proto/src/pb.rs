@@ -12,5 +12,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/fleetcal_v1_descriptor.bin"));
 
 /// The largest message either side decodes or encodes (16 MiB): anything larger is refused
-/// with RESOURCE_EXHAUSTED rather than buffered. Clients and servers set both limits to it.
+/// with OUT_OF_RANGE (tonic's status for an over-limit message) rather than buffered.
+/// Clients and servers set both limits to it.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

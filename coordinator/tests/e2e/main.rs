@@ -5,6 +5,7 @@
 //! - `storage`: the storage suite against SQLite and PostgreSQL;
 //! - `grpc`: error paths, idempotency, export, health, reflection, shutdown, restart.
 
+mod grpc;
 mod pg;
 mod storage;
 mod support;
