@@ -156,6 +156,18 @@ backoff_max_s = 1
     }
 
     #[test]
+    fn the_deploy_example_is_valid() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/agent.example.toml"
+        ));
+        let c = ConfigFile::load(path).unwrap();
+        assert_eq!(c.version, CONFIG_VERSION);
+        assert_eq!(c.labels["rack"], "3");
+        assert_eq!(c.link.backoff_max_s, Some(30.0));
+    }
+
+    #[test]
     fn unknown_keys_are_named_with_the_file() {
         let e = parse("version = 1\ncoordinater = \"http://c:1\"\n").unwrap_err();
         assert!(
