@@ -20,6 +20,9 @@ use crate::config::Settings;
 use crate::store::{DbUrl, PgStore, SqliteStore, Store};
 use crate::Error;
 
+/// How long open connections get to close after SIGTERM/SIGINT before they are dropped.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Opens the configured database and serves on `listener` until `shutdown` completes.
 pub async fn serve(
     settings: Settings,
@@ -90,6 +93,7 @@ pub async fn serve_with<S: Store>(
                 .set_not_serving::<AgentServiceServer<AgentSvc<S>>>()
                 .await;
             registry.close_all();
+            tracing::info!("directive streams closed");
         }
     };
     let served = tonic::transport::Server::builder()
@@ -100,8 +104,10 @@ pub async fn serve_with<S: Store>(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)
         .await
         .map_err(|source| Error::Transport { target, source });
+    tracing::info!("server stopped");
     let _ = stop_tx.send(true);
     let _ = driver.await;
+    tracing::info!("driver stopped");
     served
 }
 

@@ -391,3 +391,16 @@ where
     }
     false
 }
+
+/// Opens an agent's directive stream and waits for its Plan (the first directive or a later one).
+pub async fn subscribe_plan(
+    client: &mut AgentServiceClient<Channel>,
+    agent_id: &str,
+) -> (tonic::Streaming<pb::Directive>, pb::Plan) {
+    let (mut stream, first) = subscribe(client, agent_id).await;
+    let plan = match plan_of(&first) {
+        Some(p) => p.clone(),
+        None => next_plan(&mut stream).await,
+    };
+    (stream, plan)
+}

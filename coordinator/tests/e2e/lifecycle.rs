@@ -1,0 +1,318 @@
+//! Campaign life cycles against the real coordinator binary: refused combinations, agent
+//! failures, timeouts, offline deadlines, concurrency, graceful shutdown, and state that
+//! survives a restart.
+
+use std::time::Duration;
+
+use fleetcal_proto::pb;
+
+use fleetcal_coordinator::server::serve;
+
+use crate::support::*;
+
+fn start_campaign(url: &str, args: &[&str]) -> String {
+    let mut all = vec!["campaign", "start"];
+    all.extend(args);
+    let out = fleetctl(url, &all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn runs_of(url: &str, campaign: &str) -> Vec<pb::Run> {
+    admin_client(url)
+        .await
+        .list_runs(pb::ListRunsRequest {
+            campaign_id: Some(campaign.into()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .runs
+}
+
+#[tokio::test]
+async fn refused_failed_and_timed_out_runs_fail_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let numpy_only = register(&mut client, "np", &[("k", "1")], cpu_caps(&["numpy"])).await;
+    let both = register(
+        &mut client,
+        "both",
+        &[("k", "1")],
+        cpu_caps(&["numpy", "pytorch"]),
+    )
+    .await;
+
+    // No agent matches: a clear message and the FAILED_PRECONDITION exit code.
+    let out = fleetctl(&url, &["campaign", "start", "--select", "site=moon"]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("site=moon") && err.contains("matches no registered agent"),
+        "{err}"
+    );
+
+    // compare: numpy + pytorch on the board with the pytorch engine, numpy on the other.
+    let campaign = start_campaign(&url, &["--all", "--framework", "compare", "--timeout", "1"]);
+    let runs = runs_of(&url, &campaign).await;
+    let mut got: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| (r.hostname.clone(), r.framework.clone()))
+        .collect();
+    got.sort();
+    let want = [("both", "numpy"), ("both", "pytorch"), ("np", "numpy")];
+    assert_eq!(got, want.map(|(h, f)| (h.to_string(), f.to_string())));
+
+    // One agent reports failure; the other never answers and times out (1 s).
+    let (_s1, p1) = subscribe_plan(&mut client, &numpy_only).await;
+    let (_s2, _p2) = subscribe_plan(&mut client, &both).await;
+    let resp = client
+        .report_progress(pb::Progress {
+            agent_id: numpy_only.clone(),
+            run_id: p1.run_id.clone(),
+            state: pb::RunState::Failed as i32,
+            fraction: 0.1,
+            message: "numpy engine crashed".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!resp.still_wanted);
+    let out = fleetctl(&url, &["campaign", "status", &campaign, "--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = runs_of(&url, &campaign).await;
+    let failed = runs.iter().find(|r| r.run_id == p1.run_id).unwrap();
+    assert_eq!(
+        (failed.state.as_str(), failed.message.as_str()),
+        ("failed", "numpy engine crashed")
+    );
+    let timed_out: Vec<_> = runs.iter().filter(|r| r.state == "timed_out").collect();
+    assert_eq!(
+        timed_out.len(),
+        2,
+        "both runs of 'both' ran one after the other and timed out"
+    );
+    assert!(timed_out[0].message.contains("no result within 1s"));
+
+    // numpy on a board whose preset targets cuda is recorded as a failed run with the reason.
+    let gpu_caps = pb::Capabilities {
+        cuda_available: true,
+        gpu_name: "NVIDIA Test".into(),
+        ..cpu_caps(&["numpy", "pytorch"])
+    };
+    let gpu = agent_client(&url)
+        .await
+        .register(pb::RegisterRequest {
+            agent_id: uuid::Uuid::new_v4().to_string(),
+            hostname: "gpu".into(),
+            labels: [("role".to_string(), "gpu".to_string())].into(),
+            preset: Some("auto".into()),
+            capabilities: Some(gpu_caps),
+            agent_version: "t".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(gpu.matched_preset, "auto");
+    let out = fleetctl(&url, &["agents", "--json"]);
+    let agents: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(agents.as_array().unwrap().len(), 3);
+    let out = fleetctl(&url, &["agents"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with("HOSTNAME") && table.contains("NVIDIA Test"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn refused_combinations_are_failed_runs_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let presets = write_presets(dir.path());
+    std::fs::write(
+        presets.join("test-gpu.toml"),
+        "schema_version = 1\nid = \"test-gpu\"\nhardware_name = \"Test GPU\"\ndevice = \"cuda\"\n\
+         architecture = \"x86_64\"\nplatform = \"datacenter-gpu\"\ndefault_framework = \"pytorch\"\n\
+         notes = \"t\"\n[match]\ngpu_name = [\"Test GPU\"]\n[peaks]\nfp32 = 1000.0\n",
+    )
+    .unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap()]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let caps = pb::Capabilities {
+        cuda_available: true,
+        gpu_name: "Test GPU 80GB".into(),
+        ..cpu_caps(&["numpy", "pytorch"])
+    };
+    register(&mut client, "gpu-box", &[], caps).await;
+    let campaign = start_campaign(&url, &["--all", "--framework", "numpy"]);
+    let runs = runs_of(&url, &campaign).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].preset_id.as_str(), runs[0].device.as_str()),
+        ("test-gpu", "cuda")
+    );
+    assert_eq!(runs[0].state, "failed");
+    assert!(
+        runs[0].message.contains("numpy cannot run on cuda"),
+        "{}",
+        runs[0].message
+    );
+    let campaign = start_campaign(&url, &["--preset", "test-gpu"]);
+    let runs = runs_of(&url, &campaign).await;
+    assert_eq!(
+        (runs[0].framework.as_str(), runs[0].state.as_str()),
+        ("pytorch", "queued")
+    );
+}
+
+#[tokio::test]
+async fn offline_agents_get_their_run_on_return_until_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let late = register(&mut client, "late", &[], cpu_caps(&["numpy"])).await;
+    let never = register(&mut client, "never", &[], cpu_caps(&["numpy"])).await;
+    let campaign = start_campaign(&url, &["--all", "--deadline", "3", "--concurrency", "1"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = runs_of(&url, &campaign).await;
+    assert!(
+        runs.iter().all(|r| r.state == "queued"),
+        "offline agents wait: {runs:?}"
+    );
+    let (_stream, plan) = subscribe_plan(&mut client, &late).await;
+    let run = runs.iter().find(|r| r.agent_id == late).unwrap();
+    assert_eq!(plan.run_id, run.run_id);
+    let stored = client
+        .upload_result(pb::UploadRequest {
+            agent_id: late.clone(),
+            run_id: plan.run_id.clone(),
+            result_json: sample_result(
+                &plan.run_id,
+                fleetcal_proto::Framework::Numpy,
+                fleetcal_proto::DeviceKind::Cpu,
+            )
+            .to_json()
+            .into_bytes(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stored;
+    assert!(stored);
+    let done = eventually(Duration::from_secs(10), || async {
+        runs_of(&url, &campaign)
+            .await
+            .iter()
+            .any(|r| r.agent_id == never && r.state == "agent_offline")
+    })
+    .await;
+    assert!(
+        done,
+        "the never-connected agent's run became agent_offline after the deadline"
+    );
+    let out = fleetctl(&url, &["campaign", "status", &campaign, "--json"]);
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["run_counts"]["succeeded"], 1);
+    assert_eq!(c["run_counts"]["agent_offline"], 1);
+    assert_eq!(c["finished"], true);
+}
+
+// Multi-threaded: the client's connection task must keep running while this test blocks
+// waiting for the process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_graceful_and_running_runs_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let agent = register(&mut client, "steady", &[], cpu_caps(&["numpy"])).await;
+    let campaign = start_campaign(&url, &["--all", "--timeout", "600"]);
+    let (mut stream, plan) = subscribe_plan(&mut client, &agent).await;
+
+    // SIGTERM with a directive stream open: the stream ends and the process exits 0.
+    let started = std::time::Instant::now();
+    let status = coord
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", coord.log_text()));
+    assert!(
+        started.elapsed() < serve::SHUTDOWN_GRACE,
+        "the open stream was closed at once, not after the grace period"
+    );
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        coord.log_text()
+    );
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.message()).await;
+    assert!(
+        matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+        "stream ended: {end:?}"
+    );
+
+    // Same database, new process (new port): the run is still running and is re-sent.
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let mut client = agent_client(&coord.url()).await;
+    let (_stream, again) = subscribe_plan(&mut client, &agent).await;
+    assert_eq!(again.run_id, plan.run_id);
+    assert_eq!(again.campaign_id, campaign);
+    let runs = runs_of(&coord.url(), &campaign).await;
+    assert_eq!(runs[0].state, "running");
+}
+
+#[tokio::test]
+async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago and has nobody listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = fleetctl(&format!("http://127.0.0.1:{port}"), &["agents"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")));
+
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "config_version = 1\nlisten = \"127.0.0.1:0\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(COORDINATOR)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bogus") && err.contains("c.toml"), "{err}");
+
+    // A valid config file is used (listen and db come from it).
+    let db = dir.path().join("from-config.db");
+    std::fs::write(
+        &config,
+        format!(
+            "config_version = 1\nlisten = \"127.0.0.1:0\"\ndb = \"sqlite://{}\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let coord =
+        CoordinatorProcess::spawn(dir.path(), &["serve", "--config", config.to_str().unwrap()]);
+    assert!(coord.addr.starts_with("127.0.0.1:"));
+    let out = fleetctl(&coord.url(), &["agents", "--json"]);
+    assert!(out.status.success());
+    assert!(db.exists());
+}
