@@ -1,11 +1,12 @@
-//! Results not yet acknowledged by the coordinator: `<state-dir>/spool/<run_id>.json`.
+//! Outcomes not yet acknowledged by the coordinator, in `<state-dir>/spool/`:
+//! `<run_id>.json` for a result, `<run_id>.failed` for a failure report.
 //!
-//! A finished result is stored here (temp file, fsync, rename, directory fsync) before its
-//! first upload attempt and removed only once the coordinator acknowledged it (stored or
-//! duplicate), so a crash or an outage loses nothing and the coordinator's de-duplication by
-//! run id keeps it from being stored twice. A result the coordinator refuses for good is moved
-//! to `spool/rejected/` for the operator. Temp files (`.*.tmp`) are never read and are removed
-//! when the spool is opened.
+//! An outcome is stored here (temp file, fsync, rename, directory fsync) before it is first
+//! sent and removed only once the coordinator acknowledged it (a result stored or a duplicate,
+//! a failure recorded), so a crash or an outage loses nothing and the coordinator's
+//! de-duplication by run id keeps a result from being stored twice. An outcome the coordinator
+//! refuses for good is moved to `spool/rejected/` for the operator. Temp files (`.*.tmp`) are
+//! never read and are removed when the spool is opened.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,32 @@ pub struct Spool {
     dir: PathBuf,
 }
 
-/// One stored result.
+/// What a spooled file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A result document (JSON), for UploadResult.
+    Result,
+    /// A failure message, for ReportProgress(FAILED).
+    Failure,
+}
+
+impl Kind {
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Kind::Result => "json",
+            Kind::Failure => "failed",
+        }
+    }
+}
+
+/// One stored outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The run id (the file stem).
     pub run_id: String,
+    /// Result or failure.
+    pub kind: Kind,
     /// The file.
     pub path: PathBuf,
 }
@@ -44,6 +66,16 @@ pub fn valid_run_id(run_id: &str) -> bool {
         && run_id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The run id and kind of a spool file name, if it is one.
+fn parse_name(name: &str) -> Option<(String, Kind)> {
+    [Kind::Result, Kind::Failure].into_iter().find_map(|kind| {
+        name.strip_suffix(kind.extension())
+            .and_then(|n| n.strip_suffix('.'))
+            .filter(|id| valid_run_id(id))
+            .map(|id| (id.to_string(), kind))
+    })
 }
 
 impl Spool {
@@ -67,22 +99,31 @@ impl Spool {
         &self.dir
     }
 
-    /// The file a run's result is stored in.
-    pub fn path_of(&self, run_id: &str) -> PathBuf {
-        self.dir.join(format!("{run_id}.json"))
+    /// The file a run's outcome of `kind` is stored in.
+    pub fn path_of(&self, run_id: &str, kind: Kind) -> PathBuf {
+        self.dir.join(format!("{run_id}.{}", kind.extension()))
     }
 
     /// Stores a result durably; replaces an older copy of the same run.
     pub fn store(&self, run_id: &str, json: &str) -> Result<PathBuf, AgentError> {
+        self.store_as(run_id, Kind::Result, json)
+    }
+
+    /// Stores a failure report durably.
+    pub fn store_failure(&self, run_id: &str, message: &str) -> Result<PathBuf, AgentError> {
+        self.store_as(run_id, Kind::Failure, message)
+    }
+
+    fn store_as(&self, run_id: &str, kind: Kind, text: &str) -> Result<PathBuf, AgentError> {
         if !valid_run_id(run_id) {
             return Err(AgentError::Link(format!(
                 "run id '{run_id}' is not usable as a spool file name"
             )));
         }
-        let tmp = self.dir.join(format!(".{run_id}.json.tmp"));
-        let path = self.path_of(run_id);
+        let tmp = self.dir.join(format!(".{run_id}.{}.tmp", kind.extension()));
+        let path = self.path_of(run_id, kind);
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(json.as_bytes())
+        f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(io(&tmp))?;
         drop(f);
@@ -91,18 +132,16 @@ impl Spool {
         Ok(path)
     }
 
-    /// Every stored result, oldest first (by modification time, then name).
+    /// Every stored outcome, oldest first (by modification time, then name).
     pub fn pending(&self) -> Result<Vec<Entry>, AgentError> {
         let mut found: Vec<(SystemTime, Entry)> = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let entry = entry.map_err(io(&self.dir))?;
             let path = entry.path();
-            let Some(run_id) = path
+            let Some((run_id, kind)) = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".json"))
-                .filter(|id| valid_run_id(id))
-                .map(str::to_string)
+                .and_then(parse_name)
             else {
                 continue;
             };
@@ -113,43 +152,47 @@ impl Spool {
                 .metadata()
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            found.push((modified, Entry { run_id, path }));
+            found.push((modified, Entry { run_id, kind, path }));
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.run_id.cmp(&b.1.run_id)));
+        found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.path.cmp(&b.1.path)));
         Ok(found.into_iter().map(|(_, e)| e).collect())
     }
 
-    /// Whether a run's result is waiting here.
+    /// Whether an outcome of this run is waiting here.
     pub fn contains(&self, run_id: &str) -> bool {
-        valid_run_id(run_id) && self.path_of(run_id).is_file()
+        valid_run_id(run_id)
+            && [Kind::Result, Kind::Failure]
+                .into_iter()
+                .any(|k| self.path_of(run_id, k).is_file())
     }
 
-    /// Reads a stored result.
+    /// Reads a stored outcome.
     pub fn read(&self, entry: &Entry) -> Result<String, AgentError> {
         std::fs::read_to_string(&entry.path).map_err(io(&entry.path))
     }
 
-    /// Forgets an acknowledged result (a missing file is fine).
-    pub fn remove(&self, run_id: &str) -> Result<(), AgentError> {
-        let path = self.path_of(run_id);
-        match std::fs::remove_file(&path) {
+    /// Forgets an acknowledged outcome (a missing file is fine).
+    pub fn remove(&self, entry: &Entry) -> Result<(), AgentError> {
+        match std::fs::remove_file(&entry.path) {
             Ok(()) => {
                 sync_dir(&self.dir);
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&path)(e)),
+            Err(e) => Err(io(&entry.path)(e)),
         }
     }
 
-    /// Moves a result the coordinator refused for good to `rejected/`, with the reason beside it.
-    pub fn reject(&self, run_id: &str, reason: &str) -> Result<PathBuf, AgentError> {
+    /// Moves an outcome the coordinator refused for good to `rejected/`, with the reason
+    /// beside it in `<file>.reason.txt`.
+    pub fn reject(&self, entry: &Entry, reason: &str) -> Result<PathBuf, AgentError> {
         let dir = self.dir.join("rejected");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let to = dir.join(format!("{run_id}.json"));
-        let why = dir.join(format!("{run_id}.reason.txt"));
+        let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
+        let to = dir.join(&*name);
+        let why = dir.join(format!("{name}.reason.txt"));
         std::fs::write(&why, format!("{reason}\n")).map_err(io(&why))?;
-        std::fs::rename(self.path_of(run_id), &to).map_err(io(&to))?;
+        std::fs::rename(&entry.path, &to).map_err(io(&to))?;
         sync_dir(&self.dir);
         Ok(to)
     }
@@ -175,13 +218,29 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(names(&s), ["run-b", "run-a"], "oldest first, not by name");
-        let first = &s.pending().unwrap()[0];
-        assert_eq!(s.read(first).unwrap(), "{\"run-b\":1}");
+        let first = s.pending().unwrap().remove(0);
+        assert_eq!(first.kind, Kind::Result);
+        assert_eq!(s.read(&first).unwrap(), "{\"run-b\":1}");
         assert!(s.contains("run-b"));
-        s.remove("run-b").unwrap();
-        s.remove("run-b").unwrap();
+        s.remove(&first).unwrap();
+        s.remove(&first).unwrap();
         assert_eq!(names(&s), ["run-a"]);
         assert!(!s.contains("run-b"));
+    }
+
+    #[test]
+    fn failures_are_spooled_beside_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        s.store_failure("r.1", "preset 'x' unknown").unwrap();
+        s.store("r.failed", "{}").unwrap();
+        let all = s.pending().unwrap();
+        let kinds: Vec<_> = all.iter().map(|e| (e.run_id.as_str(), e.kind)).collect();
+        assert!(kinds.contains(&("r.1", Kind::Failure)), "{kinds:?}");
+        assert!(kinds.contains(&("r.failed", Kind::Result)), "{kinds:?}");
+        let failure = all.iter().find(|e| e.kind == Kind::Failure).unwrap();
+        assert_eq!(s.read(failure).unwrap(), "preset 'x' unknown");
+        assert!(s.contains("r.1"));
     }
 
     #[test]
@@ -220,14 +279,15 @@ mod tests {
     }
 
     #[test]
-    fn rejected_results_move_aside_with_the_reason() {
+    fn rejected_outcomes_move_aside_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::open(dir.path()).unwrap();
         s.store("bad", "{}").unwrap();
-        let to = s.reject("bad", "invalid argument: schema").unwrap();
+        let entry = s.pending().unwrap().remove(0);
+        let to = s.reject(&entry, "invalid argument: schema").unwrap();
         assert!(to.is_file());
         assert!(names(&s).is_empty());
-        let why = std::fs::read_to_string(dir.path().join("rejected/bad.reason.txt")).unwrap();
+        let why = std::fs::read_to_string(dir.path().join("rejected/bad.json.reason.txt")).unwrap();
         assert!(why.contains("schema"));
     }
 }

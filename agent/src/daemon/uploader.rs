@@ -1,17 +1,21 @@
-//! Drains the spool to the coordinator, oldest result first.
+//! Drains the spool to the coordinator, oldest outcome first: results by UploadResult,
+//! failures by ReportProgress(FAILED).
 //!
-//! Woken at start-up, after every (re)connect and whenever a run spooled a result; after a
-//! failed attempt it also retries on its own every `retry`. A result is deleted only on an
-//! acknowledgement (stored, or a duplicate of one already stored); a permanent refusal moves it
-//! to `spool/rejected/`; any other failure stops the drain until the next wake-up.
+//! Woken at start-up, after every (re)connect and whenever a run spooled an outcome; after a
+//! failed attempt it also retries on its own every `retry`. An outcome is deleted only on an
+//! acknowledgement (a result stored, or a duplicate of one already stored; a failure
+//! recorded); a permanent refusal moves it to `spool/rejected/`; any other failure stops the
+//! drain until the next wake-up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use fleetcal_proto::pb::RunState;
+
 use super::rpc::{is_permanent, Rpc};
-use super::spool::Spool;
+use super::spool::{Kind, Spool};
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +49,7 @@ impl Uploader {
         self.wake.notify_one();
     }
 
-    /// Uploads every spooled result once, oldest first.
+    /// Sends every spooled outcome once, oldest first.
     pub async fn drain(&self) -> Drained {
         let entries = match self.spool.pending() {
             Ok(e) => e,
@@ -55,49 +59,51 @@ impl Uploader {
             }
         };
         for entry in entries {
-            let json = match self.spool.read(&entry) {
-                Ok(j) => j,
+            let text = match self.spool.read(&entry) {
+                Ok(t) => t,
                 Err(e) => {
-                    tracing::error!("cannot read spooled result: {e}");
+                    tracing::error!("cannot read spooled outcome: {e}");
                     return Drained::Blocked;
                 }
             };
-            match self.rpc.upload(&entry.run_id, json).await {
-                Ok(ack) => {
+            let run_id = entry.run_id.as_str();
+            let sent = match entry.kind {
+                Kind::Result => self.rpc.upload(run_id, text).await.map(|ack| {
                     let how = if ack.stored {
                         "stored"
                     } else {
                         "already stored"
                     };
-                    tracing::info!(run_id = %entry.run_id, "result uploaded ({how})");
-                    if let Err(e) = self.spool.remove(&entry.run_id) {
-                        tracing::error!("cannot remove uploaded result: {e}");
-                        return Drained::Blocked;
-                    }
-                }
+                    tracing::info!(run_id, "result uploaded ({how})");
+                }),
+                Kind::Failure => self
+                    .rpc
+                    .report(run_id, RunState::Failed, &text)
+                    .await
+                    .map(|_| tracing::info!(run_id, "failure reported")),
+            };
+            let kept = match sent {
+                Ok(()) => self.spool.remove(&entry).err(),
                 Err(status) if is_permanent(&status) => {
                     let reason = format!("{:?}: {}", status.code(), status.message());
-                    match self.spool.reject(&entry.run_id, &reason) {
-                        Ok(to) => tracing::error!(
-                            run_id = %entry.run_id,
-                            "coordinator refused the result ({reason}); kept at {}",
-                            to.display()
-                        ),
-                        Err(e) => {
-                            tracing::error!("cannot set aside refused result: {e}");
-                            return Drained::Blocked;
+                    match self.spool.reject(&entry, &reason) {
+                        Ok(to) => {
+                            let to = to.display();
+                            tracing::error!(run_id, "coordinator refused ({reason}); kept at {to}");
+                            None
                         }
+                        Err(e) => Some(e),
                     }
                 }
                 Err(status) => {
-                    tracing::warn!(
-                        run_id = %entry.run_id,
-                        "upload failed, result stays spooled: {:?}: {}",
-                        status.code(),
-                        status.message()
-                    );
+                    let (code, message) = (status.code(), status.message());
+                    tracing::warn!(run_id, "send failed, stays spooled: {code:?}: {message}");
                     return Drained::Blocked;
                 }
+            };
+            if let Some(e) = kept {
+                tracing::error!("spool: {e}");
+                return Drained::Blocked;
             }
         }
         Drained::Empty
@@ -136,10 +142,13 @@ mod tests {
         let opts = RunOptions::new(format!("http://127.0.0.1:{port}"), dir.path());
         let spool = Spool::open(&opts.spool_dir()).unwrap();
         spool.store("r1", "{}").unwrap();
+        spool.store_failure("r2", "no such preset").unwrap();
         let up = Uploader::new(Rpc::new(&opts, "agent").unwrap(), spool.clone());
         assert_eq!(up.drain().await, Drained::Blocked);
-        assert!(spool.contains("r1"));
-        spool.remove("r1").unwrap();
+        assert!(spool.contains("r1") && spool.contains("r2"));
+        for e in spool.pending().unwrap() {
+            spool.remove(&e).unwrap();
+        }
         assert_eq!(up.drain().await, Drained::Empty);
     }
 }
