@@ -34,7 +34,7 @@ pub enum Command {
 /// `serve` flags; each has an environment variable and a config-file key of the same name.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML config file (`config_version = 1`; keys as the long flags, with `_`).
+    /// TOML config file (`version = 1`; keys as the long flags, with `_`).
     #[arg(long, env = "FLEETCAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port. The first stdout line is
@@ -70,7 +70,7 @@ pub struct ServeArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    config_version: u32,
+    version: u32,
     listen: Option<SocketAddr>,
     db: Option<String>,
     presets: Option<PathBuf>,
@@ -108,7 +108,7 @@ impl ServeArgs {
         let file = match &self.config {
             Some(path) => read_file(path)?,
             None => FileConfig {
-                config_version: CONFIG_VERSION,
+                version: CONFIG_VERSION,
                 ..FileConfig::default()
             },
         };
@@ -176,10 +176,10 @@ fn read_file(path: &Path) -> Result<FileConfig, Error> {
         message,
     };
     let file: FileConfig = toml::from_str(&text).map_err(|e| err(e.message().to_string()))?;
-    if file.config_version != CONFIG_VERSION {
+    if file.version != CONFIG_VERSION {
         return Err(err(format!(
-            "'config_version' {} is not supported (this build reads {CONFIG_VERSION})",
-            file.config_version
+            "'version' {} is not supported (this build reads {CONFIG_VERSION})",
+            file.version
         )));
     }
     Ok(file)
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let (_d, path) = write("config_version = 1\ndb = \"sqlite://f.db\"\ntick_ms = 50\n");
+        let (_d, path) = write("version = 1\ndb = \"sqlite://f.db\"\ntick_ms = 50\n");
         let args = ServeArgs {
             config: Some(path),
             tick_ms: Some(7),
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_versions_are_rejected_by_name() {
-        let (_d, path) = write("config_version = 1\nlisten_addr = \"x\"\n");
+        let (_d, path) = write("version = 1\nlisten_addr = \"x\"\n");
         let args = ServeArgs {
             config: Some(path),
             ..ServeArgs::default()
@@ -222,15 +222,28 @@ mod tests {
             err.contains("listen_addr") && err.contains("c.toml"),
             "{err}"
         );
-        let (_d, path) = write("config_version = 2\n");
+        let (_d, path) = write("version = 2\n");
         let args = ServeArgs {
             config: Some(path),
             ..ServeArgs::default()
         };
-        assert!(args
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .contains("config_version"));
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("'version' 2"), "{err}");
+    }
+
+    #[test]
+    fn the_deployed_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/coordinator.example.toml");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:50051");
+        assert_eq!(
+            s.presets,
+            Some(PathBuf::from("/usr/local/share/fleetcal/presets"))
+        );
+        assert_eq!(s.offline_after, Duration::from_secs(30));
     }
 }

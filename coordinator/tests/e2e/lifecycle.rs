@@ -288,7 +288,7 @@ async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
-        "config_version = 1\nlisten = \"127.0.0.1:0\"\nbogus = 1\n",
+        "version = 1\nlisten = \"127.0.0.1:0\"\nbogus = 1\n",
     )
     .unwrap();
     let out = std::process::Command::new(COORDINATOR)
@@ -304,7 +304,7 @@ async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
     std::fs::write(
         &config,
         format!(
-            "config_version = 1\nlisten = \"127.0.0.1:0\"\ndb = \"sqlite://{}\"\n",
+            "version = 1\nlisten = \"127.0.0.1:0\"\ndb = \"sqlite://{}\"\n",
             db.display()
         ),
     )
