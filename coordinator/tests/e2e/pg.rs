@@ -37,17 +37,20 @@ fn bin_dir() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
-fn id_of(flag: &str, user: &str) -> Option<u32> {
-    let out = Command::new("id").args([flag, user]).output().ok()?;
+fn id_of(flag: &str, user: Option<&str>) -> Option<u32> {
+    let out = Command::new("id").arg(flag).args(user).output().ok()?;
     String::from_utf8(out.stdout).ok()?.trim().parse().ok()
 }
 
 /// The uid/gid to run PostgreSQL as: `postgres` when we are root, nobody else otherwise.
 fn run_as() -> Option<(u32, u32)> {
-    if id_of("-u", "").is_some_and(|uid| uid != 0) {
+    if id_of("-u", None).is_some_and(|uid| uid != 0) {
         return None;
     }
-    Some((id_of("-u", "postgres")?, id_of("-g", "postgres")?))
+    Some((
+        id_of("-u", Some("postgres"))?,
+        id_of("-g", Some("postgres"))?,
+    ))
 }
 
 fn command(bin: &Path, name: &str, user: Option<(u32, u32)>) -> Command {
