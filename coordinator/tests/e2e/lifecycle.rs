@@ -316,3 +316,92 @@ async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
     assert!(out.status.success());
     assert!(db.exists());
 }
+
+#[tokio::test]
+async fn liveness_follows_streams_and_heartbeats_and_concurrency_limits_online_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &["--offline-after-s", "1"]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let a = register(&mut client, "a", &[], cpu_caps(&["numpy"])).await;
+    let b = register(&mut client, "b", &[], cpu_caps(&["numpy"])).await;
+    let online = |id: String| {
+        let url = url.clone();
+        async move {
+            admin_client(&url)
+                .await
+                .list_agents(pb::ListAgentsRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .agents
+                .into_iter()
+                .find(|x| x.agent_id == id)
+                .unwrap()
+                .online
+        }
+    };
+
+    let campaign = start_campaign(&url, &["--all", "--concurrency", "1"]);
+    let (sa, first) = subscribe(&mut client, &a).await;
+    let (mut sb, _) = subscribe(&mut client, &b).await;
+    let first_plan = plan_of(&first).cloned();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let runs = runs_of(&url, &campaign).await;
+    let running: Vec<_> = runs.iter().filter(|r| r.state == "running").collect();
+    assert_eq!(running.len(), 1, "concurrency 1: {runs:?}");
+    assert_eq!(running[0].agent_id, a, "a subscribed first");
+    assert_eq!(
+        first_plan.map(|p| p.run_id),
+        Some(running[0].run_id.clone())
+    );
+
+    // a finishes: b's run starts.
+    let run_a = running[0].run_id.clone();
+    let json = sample_result(
+        &run_a,
+        fleetcal_proto::Framework::Numpy,
+        fleetcal_proto::DeviceKind::Cpu,
+    )
+    .to_json()
+    .into_bytes();
+    client
+        .upload_result(pb::UploadRequest {
+            agent_id: a.clone(),
+            run_id: run_a,
+            result_json: json,
+        })
+        .await
+        .unwrap();
+    let plan_b = next_plan(&mut sb).await;
+    assert_eq!(
+        runs_of(&url, &campaign)
+            .await
+            .iter()
+            .find(|r| r.agent_id == b)
+            .unwrap()
+            .run_id,
+        plan_b.run_id
+    );
+
+    // Online while the stream is open; offline 1 s after it closes; a heartbeat revives it.
+    assert!(online(a.clone()).await);
+    drop(sa);
+    let went_offline = eventually(Duration::from_secs(5), || {
+        let f = online(a.clone());
+        async move { !f.await }
+    })
+    .await;
+    assert!(
+        went_offline,
+        "offline after the stream closed and offline_after_s passed"
+    );
+    client
+        .heartbeat(pb::HeartbeatRequest {
+            agent_id: a.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(online(a.clone()).await, "a heartbeat counts as contact");
+    assert!(online(b.clone()).await);
+}
