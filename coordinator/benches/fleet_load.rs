@@ -7,7 +7,8 @@
 //! one campaign over all of them and waits until every agent has received its plan. It prints
 //! the coordinator's resident memory (VmRSS, and the peak VmHWM) after each phase.
 //!
-//! `FLEET_LOAD_AGENTS` (default `1000,5000`) lists the fleet sizes; each size gets a fresh
+//! `FLEET_LOAD_AGENTS` (default `1000,5000`; `50` under `cargo test --benches`) lists the
+//! fleet sizes; each size gets a fresh
 //! coordinator and at most `FLEET_LOAD_LIMIT_S` seconds (default 180); the coordinator is
 //! killed when a size ends, however it ends.
 
@@ -208,8 +209,14 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` probes with --list
     }
+    // `cargo bench` passes --bench; `cargo test --benches` does not: then a 50-agent smoke run.
+    let default = if std::env::args().any(|a| a == "--bench") {
+        "1000,5000"
+    } else {
+        "50"
+    };
     let sizes: Vec<usize> = std::env::var("FLEET_LOAD_AGENTS")
-        .unwrap_or_else(|_| "1000,5000".into())
+        .unwrap_or_else(|_| default.into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
