@@ -8,9 +8,8 @@
 //! the coordinator's resident memory (VmRSS, and the peak VmHWM) after each phase.
 //!
 //! `FLEET_LOAD_AGENTS` (default `1000,5000`; `50` under `cargo test --benches`) lists the
-//! fleet sizes; each size gets a fresh
-//! coordinator and at most `FLEET_LOAD_LIMIT_S` seconds (default 180); the coordinator is
-//! killed when a size ends, however it ends.
+//! fleet sizes; each size gets a fresh coordinator and at most `FLEET_LOAD_LIMIT_S` seconds
+//! (default 180); the coordinator is killed when a size ends, however it ends.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
