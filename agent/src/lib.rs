@@ -14,6 +14,7 @@
 //! - [`cli`]: argument parsing and the mapping of errors to exit codes.
 
 pub mod bench;
+pub mod calibrate;
 pub mod cli;
 pub mod daemon;
 pub mod detect;
@@ -21,6 +22,7 @@ pub mod engines;
 pub mod error;
 pub mod output;
 pub mod presets;
+pub mod report;
 pub mod select;
 
 pub use error::AgentError;

@@ -1,0 +1,272 @@
+//! One calibration, from request to result: the library entry point behind
+//! `fleetcal-agent calibrate` and the daemon's worker.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fleetcal_proto::result::{
+    CalibrationResult, Fallback, Metadata, PlatformCheck, Settings, RESULT_SCHEMA_VERSION,
+};
+use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
+
+use crate::bench::{BenchPlan, SizeSweep};
+use crate::report::{Console, ExecutionDevice};
+use crate::select::{self, Availability, FallbackPolicy};
+use crate::{presets, AgentError};
+
+/// Everything a calibration run can be asked to do.
+#[derive(Debug, Clone)]
+pub struct CalibrationRequest {
+    /// A preset id, or `auto` to derive one from the detected host.
+    pub preset: String,
+    /// Where preset files live; `None` uses the presets built into the binary.
+    pub presets_dir: Option<PathBuf>,
+    /// Framework override; `None` follows the preset's device.
+    pub framework: Option<Framework>,
+    /// Quick mode: the origin's quick sweep and 5 trials.
+    pub quick: bool,
+    /// Operations to run.
+    pub operations: Vec<Operation>,
+    /// BLAS precisions; `None` uses the preset's peak entries.
+    pub precisions: Option<Vec<Precision>>,
+    /// BLAS sizes for every BLAS operation, overriding the sweep.
+    pub blas_sizes: Option<Vec<u64>>,
+    /// STREAM MiB per array, overriding the sweep.
+    pub stream_mib: Option<Vec<f64>>,
+    /// Warm-up runs (3 by default).
+    pub warmup_runs: Option<u32>,
+    /// Timed trials (10, or 5 in quick mode).
+    pub measurement_runs: Option<u32>,
+    /// GEMM early-stop threshold, GFLOPS/GIOPS.
+    pub min_gflops: f64,
+    /// Per-size timeout in seconds.
+    pub timeout_s: f64,
+    /// Engine worker threads; `None` leaves the library default.
+    pub threads: Option<usize>,
+    /// Skip the platform check (architecture mismatch becomes a warning).
+    pub skip_platform_check: bool,
+    /// What to do when the requested device is not available.
+    pub fallback: FallbackPolicy,
+    /// Run id recorded in the result; `None` makes a fresh UUID.
+    pub run_id: Option<String>,
+}
+
+impl Default for CalibrationRequest {
+    fn default() -> Self {
+        CalibrationRequest {
+            preset: "auto".into(),
+            presets_dir: None,
+            framework: None,
+            quick: false,
+            operations: Operation::ALL.to_vec(),
+            precisions: None,
+            blas_sizes: None,
+            stream_mib: None,
+            warmup_runs: None,
+            measurement_runs: None,
+            min_gflops: 1.0,
+            timeout_s: 5.0,
+            threads: None,
+            skip_platform_check: false,
+            fallback: FallbackPolicy::Refuse,
+            run_id: None,
+        }
+    }
+}
+
+fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+/// Resolves the preset a request names (`auto` derives one from the host).
+pub fn resolve_preset(req: &CalibrationRequest) -> Result<Preset, AgentError> {
+    if req.preset == "auto" {
+        return Ok(crate::detect::auto_preset());
+    }
+    presets::find(req.presets_dir.as_deref(), &req.preset)
+}
+
+fn build_plan(
+    req: &CalibrationRequest,
+    preset: &Preset,
+    llc: Option<u64>,
+) -> Result<BenchPlan, AgentError> {
+    let precisions = match &req.precisions {
+        Some(list) => list.clone(),
+        None => Precision::ALL
+            .into_iter()
+            .filter(|p| preset.peaks.contains_key(p))
+            .collect(),
+    };
+    if precisions.is_empty() {
+        return Err(AgentError::Usage("no precisions to run".into()));
+    }
+    let mut sizes = if req.quick {
+        SizeSweep::quick()
+    } else {
+        SizeSweep::full()
+    };
+    if let Some(b) = &req.blas_sizes {
+        sizes.blas1 = b.clone();
+        sizes.blas23 = b.clone();
+    }
+    sizes = match &req.stream_mib {
+        Some(s) => SizeSweep {
+            stream_mib: s.clone(),
+            ..sizes
+        },
+        None => sizes.with_bandwidth_size(llc),
+    };
+    if !(req.timeout_s.is_finite() && req.timeout_s > 0.0) {
+        return Err(AgentError::Usage(format!(
+            "timeout {} must be a positive number of seconds",
+            req.timeout_s
+        )));
+    }
+    Ok(BenchPlan {
+        operations: req.operations.clone(),
+        precisions,
+        stream_precision: Precision::Fp32,
+        sizes,
+        warmup_runs: req.warmup_runs.unwrap_or(3),
+        measurement_runs: req
+            .measurement_runs
+            .unwrap_or(if req.quick { 5 } else { 10 })
+            .max(1),
+        min_gflops: req.min_gflops,
+        timeout: Duration::from_secs_f64(req.timeout_s),
+        noisy_cv: 0.05,
+        above_theoretical: 1.10,
+        peaks: preset.peaks.clone(),
+        bandwidth_gbps: preset.bandwidth_gbps,
+        llc_bytes: llc,
+    })
+}
+
+/// Runs one calibration and returns its result; nothing is written to disk here.
+///
+/// Errors before any measurement: bad preset, framework rules, platform check, a refused
+/// device fallback.
+pub fn calibrate(
+    req: &CalibrationRequest,
+    console: &mut dyn Console,
+) -> Result<CalibrationResult, AgentError> {
+    if req.operations.is_empty() {
+        return Err(AgentError::Usage("no operations to run".into()));
+    }
+    let preset = resolve_preset(req)?;
+    let host = crate::detect::host();
+    let avail = Availability::detect();
+    let decision = select::decide(&preset, req.framework, avail)?;
+
+    let (arch_error, mut warnings) = select::platform_check(&preset, &host);
+    console.platform(
+        &preset,
+        &host,
+        arch_error.as_deref(),
+        &warnings,
+        req.skip_platform_check,
+    );
+    if let Some(e) = arch_error {
+        if !req.skip_platform_check {
+            return Err(AgentError::Platform(format!(
+                "{e} (use --skip-platform-check to run anyway)"
+            )));
+        }
+        warnings.insert(0, e);
+    }
+
+    let mut device_block = ExecutionDevice {
+        requested: decision.requested,
+        actual: decision.actual,
+        actual_name: String::new(),
+        framework: decision.framework,
+        fallback_reason: decision.fallback_reason.clone(),
+    };
+    let fallback = match &decision.fallback_reason {
+        None => None,
+        Some(reason) => {
+            device_block.actual_name = "CPU (fallback)".into();
+            console.execution_device(&device_block);
+            let accepted_by = match req.fallback {
+                FallbackPolicy::Allow => "--allow-fallback",
+                FallbackPolicy::Ask if console.confirm("Continue anyway? (yes/no): ") => "prompt",
+                FallbackPolicy::Ask => {
+                    return Err(AgentError::FallbackRefused(format!(
+                        "{reason}; the user declined, nothing was written"
+                    )))
+                }
+                FallbackPolicy::Refuse => {
+                    return Err(AgentError::FallbackRefused(format!(
+                        "{reason}; no terminal to confirm, nothing was written (pass --allow-fallback to calibrate the CPU instead)"
+                    )))
+                }
+            };
+            select::check_runnable(&decision, avail)?;
+            Some(Fallback {
+                requested: decision.requested,
+                actual: decision.actual,
+                reason: reason.clone(),
+                accepted_by: accepted_by.into(),
+            })
+        }
+    };
+
+    let mut engine = crate::engines::create(decision.framework, decision.actual, req.threads)?;
+    let info = engine.info();
+    if fallback.is_none() {
+        device_block.actual_name = match (decision.actual, &info.device_name) {
+            (DeviceKind::Cuda, Some(name)) => format!("GPU ({name})"),
+            (DeviceKind::Cuda, None) => "GPU".into(),
+            (DeviceKind::Cpu, _) => "CPU".into(),
+        };
+        console.execution_device(&device_block);
+    }
+
+    let plan = build_plan(req, &preset, host.llc_bytes)?;
+    let started_at = now();
+    let records = crate::bench::runner::run(engine.as_mut(), &plan, console.observer());
+    let summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
+    let result = CalibrationResult {
+        schema_version: RESULT_SCHEMA_VERSION,
+        metadata: Metadata {
+            run_id: req
+                .run_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            hardware_name: preset.hardware_name.clone(),
+            framework: decision.framework,
+            device_type: decision.actual,
+            requested_device: decision.requested,
+            actual_device: device_block.actual_name.clone(),
+            fallback,
+            started_at,
+            finished_at: now(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            host,
+            engine: engine.info(),
+            preset,
+            settings: Settings {
+                quick: req.quick,
+                operations: plan.operations.clone(),
+                warmup_runs: plan.warmup_runs,
+                measurement_runs: plan.measurement_runs,
+                min_gflops: plan.min_gflops,
+                timeout_s: plan.timeout.as_secs_f64(),
+                noisy_cv: plan.noisy_cv,
+                above_theoretical: plan.above_theoretical,
+            },
+            platform_check: PlatformCheck {
+                skipped: req.skip_platform_check,
+                warnings,
+            },
+        },
+        records,
+        summary,
+    };
+    result
+        .validate()
+        .map_err(|m| AgentError::Engine(format!("produced an invalid result: {m}")))?;
+    console.finished(&result);
+    Ok(result)
+}

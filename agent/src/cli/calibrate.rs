@@ -1,0 +1,101 @@
+//! `fleetcal-agent calibrate`: one board, one framework, one result file.
+
+use std::io::IsTerminal;
+use std::str::FromStr;
+
+use fleetcal_proto::{parse_operations, Precision};
+
+use super::args::CalibrateArgs;
+use crate::calibrate::{calibrate, CalibrationRequest};
+use crate::output;
+use crate::report::{load_summary, TerminalConsole};
+use crate::select::FallbackPolicy;
+use crate::AgentError;
+
+fn list<T: FromStr>(flag: &str, raw: &str) -> Result<Vec<T>, AgentError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.split(',')
+        .map(|s| {
+            s.trim().parse::<T>().map_err(|e| {
+                AgentError::Usage(format!("--{flag}: '{}' is not valid: {e}", s.trim()))
+            })
+        })
+        .collect()
+}
+
+/// Builds the library request from the flags.
+pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
+    let fallback = if args.allow_fallback {
+        FallbackPolicy::Allow
+    } else if std::io::stdin().is_terminal() {
+        FallbackPolicy::Ask
+    } else {
+        FallbackPolicy::Refuse
+    };
+    let sizes = args
+        .sizes
+        .as_deref()
+        .map(|s| list::<u64>("sizes", s))
+        .transpose()?;
+    if sizes.as_ref().is_some_and(|v| v.contains(&0)) {
+        return Err(AgentError::Usage("--sizes: sizes must be positive".into()));
+    }
+    let stream_mib = args
+        .stream_mib
+        .as_deref()
+        .map(|s| list::<f64>("stream-mib", s))
+        .transpose()?;
+    if stream_mib
+        .as_ref()
+        .is_some_and(|v| v.iter().any(|m| !(m.is_finite() && *m > 0.0)))
+    {
+        return Err(AgentError::Usage(
+            "--stream-mib: sizes must be positive".into(),
+        ));
+    }
+    Ok(CalibrationRequest {
+        preset: args.preset.clone(),
+        presets_dir: args.presets.clone(),
+        framework: args.framework,
+        quick: args.quick,
+        operations: parse_operations(&args.operations)?,
+        precisions: args
+            .precisions
+            .as_deref()
+            .map(|s| list::<Precision>("precisions", s))
+            .transpose()?,
+        blas_sizes: sizes,
+        stream_mib,
+        warmup_runs: args.warmup,
+        measurement_runs: args.trials,
+        min_gflops: args.min_gflops,
+        timeout_s: args.timeout,
+        threads: args.threads,
+        skip_platform_check: args.skip_platform_check,
+        fallback,
+        run_id: None,
+    })
+}
+
+/// Runs the command.
+pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
+    if let Some(path) = &args.load {
+        for line in load_summary(path)? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let req = request(&args)?;
+    let mut console = TerminalConsole::new();
+    let result = calibrate(&req, &mut console)?;
+    let dest = output::destination(&result, args.output.as_deref());
+    output::write_atomic(&dest, &output::render(&result, args.format))?;
+    println!(
+        "\nCalibration written to {} ({:?} format)",
+        dest.display(),
+        args.format
+    );
+    Ok(())
+}

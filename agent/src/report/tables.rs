@@ -1,0 +1,198 @@
+//! Summary tables of a fleetcal result, per operation and precision.
+
+use std::collections::BTreeMap;
+
+use fleetcal_proto::result::{CalibrationResult, Record, Status};
+use fleetcal_proto::{Operation, Precision};
+
+use super::size_label;
+
+fn pct(e: Option<f64>) -> String {
+    e.map_or("n/a".into(), |e| format!("{:.1}%", e * 100.0))
+}
+
+fn flags(r: &Record) -> String {
+    let mut f = Vec::new();
+    if r.flags.above_theoretical {
+        f.push("⚠ ABOVE THEORETICAL");
+    }
+    if r.flags.noisy {
+        f.push("⚠ NOISY");
+    }
+    if r.flags.in_cache {
+        f.push("in cache");
+    }
+    f.join(", ")
+}
+
+/// The tables printed at the end of a run and by `--load`.
+pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
+    let md = &result.metadata;
+    let rule = "=".repeat(96);
+    let mut out = vec![
+        String::new(),
+        rule.clone(),
+        format!(
+            "SUMMARY: {} — {} on {} ({})",
+            md.hardware_name,
+            md.framework.as_str().to_uppercase(),
+            md.actual_device,
+            md.engine.library
+        ),
+        rule,
+    ];
+    if let Some(fb) = &md.fallback {
+        out.push(format!(
+            "⚠ Device fallback: requested {}, ran on {} ({}; accepted by {})",
+            fb.requested, fb.actual, fb.reason, fb.accepted_by
+        ));
+    }
+
+    let mut best: BTreeMap<(Operation, Precision), &Record> = BTreeMap::new();
+    let mut not_run: BTreeMap<(Operation, Precision), &Record> = BTreeMap::new();
+    for r in &result.records {
+        let key = (r.operation, r.precision);
+        match r.status {
+            Status::Measured => {
+                let better = best
+                    .get(&key)
+                    .is_none_or(|b| r.headline_rate() > b.headline_rate());
+                if better {
+                    best.insert(key, r);
+                }
+            }
+            _ => {
+                not_run.entry(key).or_insert(r);
+            }
+        }
+    }
+
+    let blas: Vec<_> = best.iter().filter(|((op, _), _)| !op.is_stream()).collect();
+    if !blas.is_empty() || not_run.keys().any(|(op, _)| !op.is_stream()) {
+        out.push(String::new());
+        out.push("BLAS performance (best size per operation and precision; rates from best / median / mean latency):".into());
+        out.push(format!(
+            "  {:<7} {:<9} {:>12} {:>11} {:>11} {:>11} {:>11} {:>10}  {}",
+            "Op", "Precision", "Size", "Latency", "Best", "Median", "Mean", "Efficiency", "Flags"
+        ));
+        out.push(format!("  {}", "-".repeat(94)));
+        for ((op, p), r) in &blas {
+            let g = r.gops.expect("measured BLAS record has a rate");
+            out.push(format!(
+                "  {:<7} {:<9} {:>12} {:>9.3}ms {:>11.1} {:>11.1} {:>11.1} {:>10}  {}",
+                op.as_str(),
+                p.as_str(),
+                size_label(*op, r.size, r.array_mib),
+                r.latency_ms.map_or(0.0, |l| l.best),
+                g.best,
+                g.median,
+                g.mean,
+                pct(r.efficiency),
+                flags(r)
+            ));
+        }
+        for ((op, p), r) in not_run.iter().filter(|((op, _), _)| !op.is_stream()) {
+            if !best.contains_key(&(*op, *p)) {
+                out.push(format!(
+                    "  {:<7} {:<9} {:?}: {}",
+                    op.as_str(),
+                    p.as_str(),
+                    r.status,
+                    r.reason.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+
+    let stream: Vec<&Record> = result
+        .records
+        .iter()
+        .filter(|r| r.operation.is_stream() && r.status == Status::Measured)
+        .collect();
+    if !stream.is_empty() {
+        out.push(String::new());
+        out.push(
+            "Memory bandwidth (STREAM; bytes by STREAM's rules; triad fused, no temporaries):"
+                .into(),
+        );
+        out.push(format!(
+            "  {:<13} {:>10} {:>11} {:>11} {:>10}  {}",
+            "Kernel", "Array", "Best GB/s", "Median", "Efficiency", "Notes"
+        ));
+        out.push(format!("  {}", "-".repeat(74)));
+        for r in stream {
+            let b = r.bandwidth_gbps.expect("measured record has bandwidth");
+            let mut notes = flags(r);
+            if r.flags.bandwidth_eligible {
+                notes = if notes.is_empty() {
+                    "≥4× LLC".into()
+                } else {
+                    format!("{notes}, ≥4× LLC")
+                };
+            }
+            out.push(format!(
+                "  {:<13} {:>10} {:>11.1} {:>11.1} {:>10}  {}",
+                r.operation.as_str(),
+                size_label(r.operation, r.size, r.array_mib),
+                b.best,
+                b.median,
+                pct(r.efficiency),
+                notes
+            ));
+        }
+    }
+
+    let s = &result.summary;
+    out.push(String::new());
+    out.push("Peak by precision:".into());
+    for (p, f) in &s.peak_by_precision {
+        out.push(format!(
+            "  {:<6} {:>10.1} {:<6} ({} {}) {}",
+            p.as_str(),
+            f.gops,
+            p.rate_unit(),
+            f.operation,
+            f.size,
+            f.efficiency
+                .map_or(String::new(), |e| format!("{:.1}% of peak", e * 100.0))
+        ));
+    }
+    match s.memory_bandwidth_gbps {
+        Some(bw) => out.push(format!(
+            "Memory bandwidth: {bw:.1} GB/s from {}{}",
+            s.bandwidth_source,
+            s.bandwidth_efficiency.map_or(String::new(), |e| format!(
+                ", {:.1}% of theoretical",
+                e * 100.0
+            ))
+        )),
+        None => out.push(format!(
+            "Memory bandwidth: not measured ({})",
+            s.bandwidth_source
+        )),
+    }
+    if !s.unsupported_precisions.is_empty() {
+        let names: Vec<_> = s
+            .unsupported_precisions
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        out.push(format!("Unsupported precisions: {}", names.join(", ")));
+    }
+    if !s.anomalies.is_empty() {
+        out.push(String::new());
+        out.push("Anomalies:".into());
+        out.extend(s.anomalies.iter().map(|a| format!("  ⚠ {a}")));
+    }
+    if result.records.iter().any(|r| r.flags.above_theoretical) {
+        out.extend([
+            String::new(),
+            "Note on >100% Efficiency:".into(),
+            "  Efficiency above theoretical peak typically indicates:".into(),
+            "    • Turbo Boost / GPU Boost clocks exceeding base frequency".into(),
+            "    • Optimized BLAS libraries (MKL, cuBLAS) exceeding naive calculations".into(),
+            "    • Conservative theoretical peaks (based on sustained, not peak clocks)".into(),
+        ]);
+    }
+    out
+}

@@ -1,0 +1,172 @@
+//! A real calibration on tiny sizes, both formats, and `--load`.
+
+use fleetcal_proto::origin::OriginProfile;
+use fleetcal_proto::result::Status;
+use fleetcal_proto::schema::{ORIGIN_SCHEMA, RESULT_SCHEMA};
+use fleetcal_proto::{CalibrationResult, Framework, Operation, Precision};
+
+use crate::support::{agent, assert_valid, json_files, text, TINY};
+
+#[test]
+fn auto_numpy_calibration_writes_a_valid_result_and_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["calibrate", "--preset", "auto", "--quick"];
+    args.extend_from_slice(TINY);
+    let out = agent(dir.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("EXECUTION DEVICE"), "{stdout}");
+    assert!(stdout.contains("Framework:  NUMPY"), "{stdout}");
+    assert!(stdout.contains("SUMMARY"), "{stdout}");
+
+    let files = json_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with("_numpy.json"), "{name}");
+    let textual = std::fs::read_to_string(&files[0]).unwrap();
+    assert_valid(RESULT_SCHEMA, &serde_json::from_str(&textual).unwrap());
+    let result = CalibrationResult::from_json(&textual, &name).unwrap();
+    let md = &result.metadata;
+    assert_eq!(md.framework, Framework::Numpy);
+    assert!(md.fallback.is_none());
+    assert!(
+        md.preset.derivation.is_some(),
+        "auto preset records its derivation"
+    );
+    assert!(md.engine.blas.is_some(), "numpy engine records its BLAS");
+    assert_eq!(md.settings.warmup_runs, 1);
+    assert_eq!(md.settings.measurement_runs, 2);
+
+    // Every operation ran at the requested sizes; bf16 is not a NumPy dtype.
+    for op in Operation::ALL {
+        assert!(
+            result.records.iter().any(|r| r.operation == op),
+            "{op} missing"
+        );
+    }
+    let gemm_fp32 = result
+        .records
+        .iter()
+        .find(|r| r.operation == Operation::Gemm && r.precision == Precision::Fp32 && r.size == 32)
+        .expect("gemm fp32 32");
+    assert_eq!(gemm_fp32.status, Status::Measured);
+    assert_eq!(gemm_fp32.flops, 2.0 * 32.0 * 32.0 * 32.0);
+    assert_eq!(gemm_fp32.bytes, 3.0 * 32.0 * 32.0 * 4.0);
+    let lat = gemm_fp32.latency_ms.unwrap();
+    assert!(lat.best > 0.0 && lat.best <= lat.median && lat.median <= lat.max);
+    let bf16 = result
+        .records
+        .iter()
+        .find(|r| r.precision == Precision::Bf16)
+        .expect("bf16 record");
+    assert_eq!(bf16.status, Status::Unsupported);
+    assert!(result
+        .summary
+        .unsupported_precisions
+        .contains(&Precision::Bf16));
+    let triad = result
+        .records
+        .iter()
+        .find(|r| r.operation == Operation::StreamTriad)
+        .unwrap();
+    assert_eq!(triad.bytes, 3.0 * 1024.0 * 1024.0, "3 arrays of 1 MiB");
+
+    let load = agent(dir.path(), &["calibrate", "--load", &name]);
+    let (stdout, stderr) = text(&load);
+    assert!(load.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("SUMMARY") && stdout.contains("gemm"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn origin_format_has_the_origin_keys_and_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("profile.json");
+    let mut args = vec![
+        "calibrate",
+        "--preset",
+        "auto",
+        "--format",
+        "origin",
+        "--operations",
+        "blas3,stream_copy",
+        "--output",
+        out_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY);
+    let out = agent(dir.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let textual = std::fs::read_to_string(&out_file).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&textual).unwrap();
+    assert_valid(ORIGIN_SCHEMA, &value);
+    let profile = OriginProfile::from_json(&textual, "profile.json").unwrap();
+    assert_eq!(profile.metadata.framework, "numpy");
+    assert_eq!(profile.metadata.num_warmup_runs, 1);
+    let keys: Vec<&String> = profile.operation_profiles.keys().collect();
+    assert!(
+        keys.iter().any(|k| k.as_str()
+            == "stream_copy_flops_per_element=0_framework=numpy_kernel=copy_num_arrays=2_num_memory_ops=2_size_mb=1"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("blas3_gemm_best_precision=")
+                && k.ends_with("_blas_level=3_framework=numpy_operation=gemm_size=32")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.starts_with("blas1")),
+        "only listed operations run"
+    );
+    let gemm = profile
+        .operation_profiles
+        .values()
+        .find(|r| r.operation_type == "blas3_gemm")
+        .unwrap();
+    let fp32 = &gemm.precision_results["fp32"];
+    assert!(fp32.supported);
+    assert!(fp32.max_latency_ms.unwrap() >= fp32.mean_latency_ms.unwrap());
+    assert!(!gemm.precision_results["bf16"].supported);
+    assert!(profile.fusion_profiles.is_empty());
+    for key in [
+        "theoretical_peak_gflops",
+        "best_measured_gflops",
+        "precision_matrix",
+        "fusion_profiles",
+    ] {
+        assert!(value.get(key).is_some(), "{key}");
+    }
+
+    let load = agent(dir.path(), &["calibrate", "--load", "profile.json"]);
+    let (stdout, stderr) = text(&load);
+    assert!(load.status.success(), "{stderr}");
+    assert!(stdout.contains("origin format"), "{stdout}");
+}
+
+#[test]
+fn presets_lists_the_origin_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent(dir.path(), &["presets"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for id in [
+        "i7-12700k",
+        "h100-sxm5",
+        "jetson-orin-agx",
+        "jetson-orin-nano",
+        "ampere-altra-max",
+        "jetson-orin-agx-cpu",
+        "jetson-orin-agx-gpu",
+        "jetson-orin-nano-cpu",
+        "jetson-orin-nano-gpu",
+        "auto",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("{id} "))),
+            "{id} missing:\n{stdout}"
+        );
+    }
+}
