@@ -1,7 +1,12 @@
 //! The benchmark core shared by every engine.
 
+pub mod efficiency;
 pub mod engine;
 pub mod plan;
+pub mod runner;
+pub mod stats;
+pub mod summary;
 
 pub use engine::{Engine, Kernel};
 pub use plan::{BenchPlan, SizeSweep};
+pub use runner::{NullObserver, Observer};

@@ -1,0 +1,236 @@
+//! The one benchmark loop shared by every engine: support checks, warm-ups, timed trials,
+//! statistics, efficiency and flags, and the origin's early-stop rules.
+//!
+//! Order: operations in plan order; for each, the precisions (BLAS: `plan.precisions`;
+//! STREAM: `plan.stream_precision` only), and for each precision the sizes ascending.
+//! Every operation × precision × size gets exactly one record:
+//!
+//! - `unsupported` — the engine's `check_support` refused the precision; every size gets its
+//!   own record with the engine's reason (so record counts do not depend on support).
+//! - `failed` — `prepare`, `run` or `synchronize` returned an error (the message is the
+//!   reason); larger sizes are still tried.
+//! - `skipped` — an early-stop rule fired at a smaller size:
+//!   a GEMM precision whose best rate fell under `plan.min_gflops`
+//!   (`Skipped (poor performance at size 512: 0.7 GFLOPS < 1.0 GFLOPS)`), or any operation
+//!   whose timed trials at a size took longer than `plan.timeout` in total
+//!   (`Skipped (timeout at size 1024: 7.3 s > 5.0 s)`). The figure that tripped a rule is
+//!   itself recorded as measured.
+//! - `measured` — `warmup_runs` calls of run + synchronize, then `measurement_runs` trials,
+//!   each timed as `synchronize(); t0; run(); synchronize(); t1` so that asynchronous
+//!   devices are timed to completion. Two time caps keep slow figures (naive integer GEMM at
+//!   n=1024 takes seconds per call) from dominating a run: warm-ups stop once they have
+//!   taken a fifth of the timeout (at least one runs), and trials stop once their total is
+//!   past the timeout (at least [`MIN_TRIALS`] run) — such a figure then trips the timeout
+//!   rule anyway, and its record's `trials` says how many were timed.
+
+use std::time::{Duration, Instant};
+
+use fleetcal_proto::result::{Flags, Record, Status};
+use fleetcal_proto::{Operation, Precision};
+
+use super::efficiency;
+use super::engine::{Engine, Kernel};
+use super::plan::BenchPlan;
+use super::stats;
+
+/// Progress callbacks for a console or a log while the runner works.
+pub trait Observer {
+    /// An operation's section begins; `banner` is the engine's one-line description.
+    fn section(&mut self, op: Operation, banner: &str);
+    /// A figure is about to be prepared and timed (not called for skipped or unsupported ones).
+    fn figure_started(&mut self, op: Operation, precision: Precision, size: u64);
+    /// A figure's record is final (every record, whatever its status).
+    fn figure_done(&mut self, record: &Record);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullObserver;
+
+impl Observer for NullObserver {
+    fn section(&mut self, _op: Operation, _banner: &str) {}
+    fn figure_started(&mut self, _op: Operation, _precision: Precision, _size: u64) {}
+    fn figure_done(&mut self, _record: &Record) {}
+}
+
+/// Runs the whole plan on `engine` and returns one record per operation × precision × size,
+/// in run order.
+pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observer) -> Vec<Record> {
+    let banner = engine.banner();
+    let mut records = Vec::new();
+    for &op in &plan.operations {
+        observer.section(op, &banner);
+        let precisions = if op.is_stream() {
+            vec![plan.stream_precision]
+        } else {
+            plan.precisions.clone()
+        };
+        for precision in precisions {
+            let mut sizes = plan.sizes.sizes(op, precision);
+            sizes.sort_unstable();
+            sizes.dedup();
+            let support = engine.check_support(op, precision);
+            let mut skip: Option<String> = None;
+            for size in sizes {
+                let record = match (&support, &skip) {
+                    (Err(reason), _) => blank(
+                        op,
+                        precision,
+                        size,
+                        Status::Unsupported,
+                        Some(reason.clone()),
+                    ),
+                    (Ok(()), Some(reason)) => {
+                        blank(op, precision, size, Status::Skipped, Some(reason.clone()))
+                    }
+                    (Ok(()), None) => {
+                        observer.figure_started(op, precision, size);
+                        let (record, stop) = figure(engine, plan, op, precision, size);
+                        skip = stop;
+                        record
+                    }
+                };
+                observer.figure_done(&record);
+                records.push(record);
+            }
+        }
+    }
+    records
+}
+
+/// A record with the sizes' work counts and no measurement.
+fn blank(
+    op: Operation,
+    precision: Precision,
+    size: u64,
+    status: Status,
+    reason: Option<String>,
+) -> Record {
+    let item = precision.item_size() as f64;
+    let flops = op.flops(size);
+    let bytes = op.elements_moved(size) * item;
+    Record {
+        operation: op,
+        precision,
+        size,
+        array_mib: op
+            .is_stream()
+            .then(|| size as f64 * item / (1024.0 * 1024.0)),
+        status,
+        reason,
+        flops,
+        bytes,
+        arithmetic_intensity: if bytes > 0.0 { flops / bytes } else { 0.0 },
+        trials: 0,
+        latency_ms: None,
+        gops: None,
+        bandwidth_gbps: None,
+        efficiency: None,
+        flags: Flags::default(),
+    }
+}
+
+/// Measures one figure; returns its record and, when an early-stop rule fired, the reason
+/// to skip the larger sizes with.
+fn figure(
+    engine: &mut dyn Engine,
+    plan: &BenchPlan,
+    op: Operation,
+    precision: Precision,
+    size: u64,
+) -> (Record, Option<String>) {
+    let trials = match engine
+        .prepare(op, precision, size)
+        .and_then(|mut kernel| time_trials(kernel.as_mut(), plan))
+    {
+        Ok(trials) => trials,
+        Err(message) => {
+            return (
+                blank(op, precision, size, Status::Failed, Some(message)),
+                None,
+            )
+        }
+    };
+    let mut record = blank(op, precision, size, Status::Measured, None);
+    let Some(latency) = stats::latency_stats(&trials) else {
+        record.status = Status::Failed;
+        record.reason = Some("no timed trials were run (measurement_runs is 0)".into());
+        return (record, None);
+    };
+    record.trials = trials.len() as u32;
+    let bandwidth = stats::rate(record.bytes, &latency);
+    let gops = (record.flops > 0.0).then(|| stats::rate(record.flops, &latency));
+    let best = if op.is_stream() {
+        bandwidth.best
+    } else {
+        gops.map_or(0.0, |g| g.best)
+    };
+    record.efficiency = efficiency::efficiency(best, efficiency::peak_for(plan, op, precision));
+    record.flags = efficiency::flags(plan, op, precision, size, record.efficiency, latency.cv);
+    record.latency_ms = Some(latency);
+    record.bandwidth_gbps = Some(bandwidth);
+    record.gops = gops;
+
+    let total: Duration = trials.iter().sum();
+    let stop = if total > plan.timeout {
+        Some(efficiency::timeout_reason(
+            size,
+            total.as_secs_f64(),
+            plan.timeout.as_secs_f64(),
+        ))
+    } else if op == Operation::Gemm && gops.is_some_and(|g| g.best < plan.min_gflops) {
+        Some(efficiency::poor_performance_reason(
+            size,
+            gops.map_or(0.0, |g| g.best),
+            plan.min_gflops,
+            precision,
+        ))
+    } else {
+        None
+    };
+    (record, stop)
+}
+
+/// Fewest timed trials a figure gets even when its trials run past the timeout.
+pub const MIN_TRIALS: u32 = 3;
+
+/// The warm-up budget: a fifth of the timeout (1 s at the default 5 s).
+pub fn warmup_budget(plan: &BenchPlan) -> Duration {
+    plan.timeout / 5
+}
+
+/// Warm-ups, then the timed trials, each bracketed by synchronize calls.
+///
+/// Warm-ups stop early once they have taken longer than [`warmup_budget`] (at least one
+/// always runs: a call that long is warm). Trials stop early once their total is past the
+/// timeout and at least [`MIN_TRIALS`] were taken (the figure then also trips the timeout
+/// rule); the record's `trials` says how many were timed.
+fn time_trials(kernel: &mut dyn Kernel, plan: &BenchPlan) -> Result<Vec<Duration>, String> {
+    let started = Instant::now();
+    for _ in 0..plan.warmup_runs {
+        kernel.run()?;
+        kernel.synchronize()?;
+        if started.elapsed() > warmup_budget(plan) {
+            break;
+        }
+    }
+    let mut trials = Vec::with_capacity(plan.measurement_runs as usize);
+    let mut total = Duration::ZERO;
+    for _ in 0..plan.measurement_runs {
+        kernel.synchronize()?;
+        let t0 = Instant::now();
+        kernel.run()?;
+        kernel.synchronize()?;
+        let trial = t0.elapsed();
+        trials.push(trial);
+        total += trial;
+        if total > plan.timeout && trials.len() >= MIN_TRIALS as usize {
+            break;
+        }
+    }
+    Ok(trials)
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -1,0 +1,376 @@
+//! Runner tests against a fake engine whose kernels log their calls, sleep, or fail on demand.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use fleetcal_proto::result::{EngineInfo, Record, Status};
+use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
+
+use super::{run, NullObserver, Observer};
+use crate::bench::{BenchPlan, Engine, Kernel, SizeSweep};
+
+/// What the fake engine's kernels do.
+#[derive(Default)]
+struct Script {
+    /// Precisions `check_support` refuses.
+    unsupported: Vec<Precision>,
+    /// `prepare` fails at these sizes.
+    prepare_fails: Vec<u64>,
+    /// `run` fails at these sizes.
+    run_fails: Vec<u64>,
+    /// `run` sleeps this long at these sizes.
+    sleeps: BTreeMap<u64, Duration>,
+}
+
+struct FakeEngine {
+    script: Script,
+    log: Rc<RefCell<Vec<&'static str>>>,
+    prepared: Vec<(Operation, Precision, u64)>,
+}
+
+impl FakeEngine {
+    fn new(script: Script) -> FakeEngine {
+        FakeEngine {
+            script,
+            log: Rc::default(),
+            prepared: Vec::new(),
+        }
+    }
+}
+
+struct FakeKernel {
+    log: Rc<RefCell<Vec<&'static str>>>,
+    sleep: Option<Duration>,
+    fails: bool,
+}
+
+impl Kernel for FakeKernel {
+    fn run(&mut self) -> Result<(), String> {
+        self.log.borrow_mut().push("run");
+        if let Some(d) = self.sleep {
+            std::thread::sleep(d);
+        }
+        if self.fails {
+            return Err("kernel exploded".into());
+        }
+        Ok(())
+    }
+
+    fn synchronize(&mut self) -> Result<(), String> {
+        self.log.borrow_mut().push("sync");
+        Ok(())
+    }
+}
+
+impl Engine for FakeEngine {
+    fn framework(&self) -> Framework {
+        Framework::Numpy
+    }
+
+    fn device(&self) -> DeviceKind {
+        DeviceKind::Cpu
+    }
+
+    fn info(&self) -> EngineInfo {
+        EngineInfo::default()
+    }
+
+    fn banner(&self) -> String {
+        "fake engine".into()
+    }
+
+    fn check_support(&self, _op: Operation, precision: Precision) -> Result<(), String> {
+        if self.script.unsupported.contains(&precision) {
+            Err("fake does not do this".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        op: Operation,
+        precision: Precision,
+        size: u64,
+    ) -> Result<Box<dyn Kernel>, String> {
+        self.prepared.push((op, precision, size));
+        if self.script.prepare_fails.contains(&size) {
+            return Err(format!("out of memory at {size}"));
+        }
+        Ok(Box::new(FakeKernel {
+            log: self.log.clone(),
+            sleep: self.script.sleeps.get(&size).copied(),
+            fails: self.script.run_fails.contains(&size),
+        }))
+    }
+}
+
+fn plan(ops: &[Operation], precisions: &[Precision], sizes: &[u64]) -> BenchPlan {
+    BenchPlan {
+        operations: ops.to_vec(),
+        precisions: precisions.to_vec(),
+        stream_precision: Precision::Fp32,
+        sizes: SizeSweep {
+            blas1: sizes.to_vec(),
+            blas23: sizes.to_vec(),
+            stream_mib: vec![1.0, 2.0],
+        },
+        warmup_runs: 2,
+        measurement_runs: 3,
+        min_gflops: 0.0,
+        timeout: Duration::from_secs(3600),
+        noisy_cv: 0.05,
+        above_theoretical: 1.10,
+        peaks: BTreeMap::from([(Precision::Fp32, 1e6)]),
+        bandwidth_gbps: Some(1e6),
+        llc_bytes: None,
+    }
+}
+
+fn statuses(records: &[Record]) -> Vec<Status> {
+    records.iter().map(|r| r.status).collect()
+}
+
+#[test]
+fn one_record_per_figure_in_plan_order_with_sizes_ascending() {
+    let mut engine = FakeEngine::new(Script::default());
+    let p = plan(
+        &[Operation::Dot, Operation::StreamAdd],
+        &[Precision::Fp64, Precision::Fp32],
+        &[30, 10, 20],
+    );
+    let records = run(&mut engine, &p, &mut NullObserver);
+    // dot: 2 precisions × 3 sizes; stream: the stream precision only × 2 sizes
+    assert_eq!(records.len(), 8);
+    let keys: Vec<_> = records
+        .iter()
+        .map(|r| (r.operation, r.precision, r.size))
+        .collect();
+    assert_eq!(
+        keys[..3],
+        [
+            (Operation::Dot, Precision::Fp64, 10),
+            (Operation::Dot, Precision::Fp64, 20),
+            (Operation::Dot, Precision::Fp64, 30),
+        ]
+    );
+    assert_eq!(keys[6], (Operation::StreamAdd, Precision::Fp32, 262_144));
+    assert!(records.iter().all(|r| r.status == Status::Measured));
+    for r in &records {
+        r.validate().unwrap();
+        assert_eq!(r.trials, 3);
+    }
+    let stream = &records[7];
+    assert_eq!(stream.array_mib, Some(2.0));
+    assert_eq!(stream.bytes, 3.0 * 524_288.0 * 4.0);
+    assert_eq!(records[0].bytes, 2.0 * 10.0 * 8.0);
+    assert_eq!(records[0].flops, 20.0);
+    assert!((records[0].arithmetic_intensity - 0.125).abs() < 1e-12);
+}
+
+#[test]
+fn synchronize_brackets_every_timed_run() {
+    let mut engine = FakeEngine::new(Script::default());
+    let p = plan(&[Operation::Gemm], &[Precision::Fp32], &[4]);
+    run(&mut engine, &p, &mut NullObserver);
+    let log = engine.log.borrow().clone();
+    let mut expected = vec!["run", "sync", "run", "sync"]; // two warm-ups
+    for _ in 0..3 {
+        expected.extend(["sync", "run", "sync"]);
+    }
+    assert_eq!(log, expected);
+}
+
+#[test]
+fn unsupported_precision_gets_a_record_per_size_and_is_never_prepared() {
+    let mut engine = FakeEngine::new(Script {
+        unsupported: vec![Precision::Bf16],
+        ..Script::default()
+    });
+    let p = plan(
+        &[Operation::Gemm],
+        &[Precision::Fp32, Precision::Bf16],
+        &[8, 16],
+    );
+    let records = run(&mut engine, &p, &mut NullObserver);
+    assert_eq!(
+        statuses(&records),
+        [
+            Status::Measured,
+            Status::Measured,
+            Status::Unsupported,
+            Status::Unsupported
+        ]
+    );
+    assert_eq!(records[2].reason.as_deref(), Some("fake does not do this"));
+    assert!(engine
+        .prepared
+        .iter()
+        .all(|&(_, p, _)| p != Precision::Bf16));
+    records.iter().for_each(|r| r.validate().unwrap());
+}
+
+#[test]
+fn failures_are_recorded_and_larger_sizes_still_run() {
+    let mut engine = FakeEngine::new(Script {
+        prepare_fails: vec![8],
+        run_fails: vec![16],
+        ..Script::default()
+    });
+    let p = plan(&[Operation::Axpy], &[Precision::Fp32], &[8, 16, 32]);
+    let records = run(&mut engine, &p, &mut NullObserver);
+    assert_eq!(
+        statuses(&records),
+        [Status::Failed, Status::Failed, Status::Measured]
+    );
+    assert_eq!(records[0].reason.as_deref(), Some("out of memory at 8"));
+    assert_eq!(records[1].reason.as_deref(), Some("kernel exploded"));
+    records.iter().for_each(|r| r.validate().unwrap());
+}
+
+#[test]
+fn gemm_under_min_gflops_skips_larger_sizes_of_that_precision_only() {
+    let mut engine = FakeEngine::new(Script::default());
+    let mut p = plan(
+        &[Operation::Dot, Operation::Gemm],
+        &[Precision::Fp32, Precision::Int8],
+        &[2, 4, 8],
+    );
+    // no fake kernel can reach 1e15 GFLOPS: every GEMM is "poor" at its first size
+    p.min_gflops = 1e15;
+    let records = run(&mut engine, &p, &mut NullObserver);
+    let dot: Vec<_> = records
+        .iter()
+        .filter(|r| r.operation == Operation::Dot)
+        .collect();
+    assert!(
+        dot.iter().all(|r| r.status == Status::Measured),
+        "rule is GEMM-only"
+    );
+    let gemm: Vec<_> = records
+        .iter()
+        .filter(|r| r.operation == Operation::Gemm)
+        .collect();
+    assert_eq!(gemm.len(), 6);
+    for chunk in gemm.chunks(3) {
+        assert_eq!(chunk[0].status, Status::Measured);
+        assert_eq!(chunk[1].status, Status::Skipped);
+        assert_eq!(chunk[2].status, Status::Skipped);
+        let reason = chunk[1].reason.as_deref().unwrap();
+        let unit = chunk[0].precision.rate_unit();
+        assert!(
+            reason.starts_with("Skipped (poor performance at size 2: ")
+                && reason.ends_with(&format!(" {unit} < 1000000000000000.0 {unit})")),
+            "{reason}"
+        );
+    }
+    let prepared_gemm = engine
+        .prepared
+        .iter()
+        .filter(|(op, _, _)| *op == Operation::Gemm)
+        .count();
+    assert_eq!(prepared_gemm, 2, "skipped sizes are never prepared");
+}
+
+#[test]
+fn timeout_keeps_the_slow_figure_and_skips_larger_sizes() {
+    let mut engine = FakeEngine::new(Script {
+        sleeps: BTreeMap::from([(16, Duration::from_millis(25))]),
+        ..Script::default()
+    });
+    let mut p = plan(&[Operation::Gemv], &[Precision::Fp64], &[8, 16, 32, 64]);
+    // three trials of ≥ 25 ms each are ≥ 75 ms in total, over the 50 ms limit
+    p.timeout = Duration::from_millis(50);
+    let records = run(&mut engine, &p, &mut NullObserver);
+    assert_eq!(
+        statuses(&records),
+        [
+            Status::Measured,
+            Status::Measured,
+            Status::Skipped,
+            Status::Skipped
+        ]
+    );
+    let reason = records[2].reason.as_deref().unwrap();
+    assert!(
+        reason.starts_with("Skipped (timeout at size 16: "),
+        "{reason}"
+    );
+    assert!(reason.ends_with(" s > 0.1 s)"), "{reason}");
+    assert!(records[1].latency_ms.unwrap().best >= 25.0);
+}
+
+#[test]
+fn slow_figures_get_fewer_warmups_and_trials_but_at_least_the_minimum() {
+    let mut engine = FakeEngine::new(Script {
+        sleeps: BTreeMap::from([(8, Duration::from_millis(30))]),
+        ..Script::default()
+    });
+    let mut p = plan(&[Operation::Gemm], &[Precision::Fp32], &[8]);
+    p.warmup_runs = 3;
+    p.measurement_runs = 10;
+    // warm-up budget 10 ms: one 30 ms warm-up is enough; trials pass 50 ms after two, but
+    // three is the minimum
+    p.timeout = Duration::from_millis(50);
+    let records = run(&mut engine, &p, &mut NullObserver);
+    assert_eq!(records[0].status, Status::Measured);
+    assert_eq!(records[0].trials, super::MIN_TRIALS);
+    let runs = engine.log.borrow().iter().filter(|e| **e == "run").count();
+    assert_eq!(runs, 1 + 3, "one warm-up, three trials");
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: Vec<String>,
+}
+
+impl Observer for Recorder {
+    fn section(&mut self, op: Operation, banner: &str) {
+        self.events.push(format!("section {op} {banner}"));
+    }
+    fn figure_started(&mut self, op: Operation, precision: Precision, size: u64) {
+        self.events.push(format!("start {op} {precision} {size}"));
+    }
+    fn figure_done(&mut self, record: &Record) {
+        self.events.push(format!("done {:?}", record.status));
+    }
+}
+
+#[test]
+fn observer_sees_sections_and_every_record() {
+    let mut engine = FakeEngine::new(Script {
+        unsupported: vec![Precision::Fp16],
+        ..Script::default()
+    });
+    let p = plan(&[Operation::Dot], &[Precision::Fp32, Precision::Fp16], &[5]);
+    let mut rec = Recorder::default();
+    run(&mut engine, &p, &mut rec);
+    assert_eq!(
+        rec.events,
+        [
+            "section dot fake engine",
+            "start dot fp32 5",
+            "done Measured",
+            "done Unsupported",
+        ]
+    );
+}
+
+#[test]
+fn efficiency_and_flags_come_from_the_plan() {
+    let mut engine = FakeEngine::new(Script::default());
+    let mut p = plan(
+        &[Operation::Gemm],
+        &[Precision::Fp32, Precision::Fp64],
+        &[4],
+    );
+    // a peak of 1e-12 GFLOPS: any real rate is far above theoretical
+    p.peaks = BTreeMap::from([(Precision::Fp32, 1e-12)]);
+    let records = run(&mut engine, &p, &mut NullObserver);
+    assert!(records[0].efficiency.unwrap() > 1.10);
+    assert!(records[0].flags.above_theoretical);
+    assert_eq!(records[1].efficiency, None, "fp64 has no peak in this plan");
+    assert!(!records[1].flags.above_theoretical);
+}
