@@ -1,0 +1,15 @@
+//! The numpy engine: NumPy's operations on ndarray, CPU only.
+//!
+//! Float (fp32/fp64) dot, gemv and gemm go to the system OpenBLAS — the library NumPy's own
+//! wheels and Debian's python3-numpy run — multi-threaded; fp16 (the `half` crate, fp32
+//! accumulation) and integer (wrapping) matmul, axpy and the STREAM kernels are plain
+//! single-threaded loops, as they are in NumPy. bf16 is not a NumPy dtype: unsupported.
+
+mod blas;
+mod data;
+mod element;
+mod engine;
+mod openblas;
+mod stream;
+
+pub use engine::{NumpyEngine, NDARRAY_VERSION, UNSUPPORTED_REASON};
