@@ -1,9 +1,10 @@
-//! Input arrays: fallible allocation (an impossible size is a `failed` figure, not an abort)
-//! and deterministic pseudo-random fills.
+//! Input arrays: fallible allocation (an impossible size is a `failed` figure, not an abort),
+//! NumPy's huge-page hint for large buffers, and deterministic pseudo-random fills.
 
 use ndarray::{Array1, Array2};
 
 use super::element::Element;
+use super::hugepage;
 
 /// A deterministic uniform [0, 1) sequence (splitmix64), so runs are reproducible.
 struct Uniform(u64);
@@ -28,6 +29,7 @@ fn filled<T: Element>(len: usize, seed: u64) -> Result<Vec<T>, String> {
             (len as f64) * std::mem::size_of::<T>() as f64 / (1024.0 * 1024.0)
         )
     })?;
+    hugepage::advise(&mut v);
     let mut rng = Uniform(seed);
     v.extend((0..len).map(|_| T::sample(rng.next())));
     Ok(v)

@@ -98,6 +98,10 @@ impl Engine for NumpyEngine {
             "stream".into(),
             format!("copy c = a, scale b = s*c, add c = a + b, triad a = b + s*c, s = {SCALAR}: one pass each, no temporaries (triad fused; NumPy needs two passes)"),
         );
+        details.insert(
+            "hugepages".into(),
+            "madvise(MADV_HUGEPAGE) on arrays of 4 MiB or more, as NumPy does on Linux".into(),
+        );
         if let Some(n) = self.threads {
             details.insert("threads_requested".into(), n.to_string());
         }

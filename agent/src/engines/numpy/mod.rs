@@ -9,6 +9,7 @@ mod blas;
 mod data;
 mod element;
 mod engine;
+mod hugepage;
 mod openblas;
 mod stream;
 
