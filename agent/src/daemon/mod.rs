@@ -24,13 +24,14 @@ pub mod config;
 pub mod identity;
 pub mod link;
 pub mod options;
-// pub mod plan;  (waits for crate::calibrate)
+pub mod plan;
 pub mod rpc;
-// pub mod service;  (waits for crate::calibrate)
+pub mod service;
 pub mod shutdown;
 pub mod spool;
 pub mod uploader;
-// pub mod worker;  (waits for crate::calibrate)
+pub mod worker;
 
 pub use args::RunArgs;
 pub use options::RunOptions;
+pub use service::{run, run_blocking};

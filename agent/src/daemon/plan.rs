@@ -1,0 +1,187 @@
+//! A coordinator [`Plan`] as a [`CalibrationRequest`].
+//!
+//! The plan says what to measure; the agent's own settings say how this board runs it
+//! (presets dir, threads, platform-check skip). The run id passes through, so the result's
+//! `metadata.run_id` is the plan's. A daemon never accepts a device fallback: a cuda plan on
+//! a board without usable CUDA fails instead of measuring the CPU. The plan's `timeout_s` is
+//! the coordinator's wall-clock limit of the whole run, not the per-size timeout, so it is not
+//! passed on.
+
+use std::path::PathBuf;
+
+use fleetcal_proto::pb::Plan;
+use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
+
+use crate::calibrate::CalibrationRequest;
+use crate::select::FallbackPolicy;
+
+/// The agent-side settings every run uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalSettings {
+    /// The preset used when the plan names none.
+    pub preset: Option<String>,
+    /// A directory of preset files; `None` uses the built-in presets.
+    pub presets_dir: Option<PathBuf>,
+    /// Engine worker threads.
+    pub threads: Option<usize>,
+    /// Skip the platform check.
+    pub skip_platform_check: bool,
+}
+
+/// Builds the request, or says which plan field is unusable.
+pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationRequest, String> {
+    let defaults = CalibrationRequest::default();
+    let field = |name: &str, e: fleetcal_proto::ContractError| format!("plan field '{name}': {e}");
+    let framework = match plan.framework.trim() {
+        "" => None,
+        f => Some(f.parse::<Framework>().map_err(|e| field("framework", e))?),
+    };
+    if !plan.device.trim().is_empty() {
+        let device: DeviceKind = plan.device.parse().map_err(|e| field("device", e))?;
+        if device == DeviceKind::Cuda && framework == Some(Framework::Numpy) {
+            return Err("plan asks for numpy on cuda, which numpy cannot run".into());
+        }
+    }
+    let operations = if plan.operations.is_empty() {
+        defaults.operations.clone()
+    } else {
+        plan.operations
+            .iter()
+            .map(|o| o.parse::<Operation>().map_err(|e| field("operations", e)))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let precisions = (!plan.precisions.is_empty())
+        .then(|| {
+            plan.precisions
+                .iter()
+                .map(|p| p.parse::<Precision>().map_err(|e| field("precisions", e)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let preset = match plan.preset_id.trim() {
+        "" => local.preset.clone().unwrap_or_else(|| "auto".into()),
+        id => id.to_string(),
+    };
+    Ok(CalibrationRequest {
+        preset,
+        presets_dir: local.presets_dir.clone(),
+        framework,
+        quick: plan.quick,
+        operations,
+        precisions,
+        blas_sizes: (!plan.blas_sizes.is_empty()).then(|| plan.blas_sizes.clone()),
+        stream_mib: (!plan.stream_mib.is_empty())
+            .then(|| plan.stream_mib.iter().map(|&m| m as f64).collect()),
+        min_gflops: if plan.min_gflops > 0.0 {
+            plan.min_gflops
+        } else {
+            defaults.min_gflops
+        },
+        threads: local.threads,
+        skip_platform_check: local.skip_platform_check,
+        fallback: FallbackPolicy::Refuse,
+        run_id: Some(plan.run_id.clone()),
+        ..defaults
+    })
+}
+
+/// Whether the plan's deadline (Unix seconds, 0 = none) has passed at `now_unix`.
+pub fn past_deadline(plan: &Plan, now_unix: i64) -> bool {
+    plan.deadline > 0 && now_unix > plan.deadline
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            run_id: "r-1".into(),
+            preset_id: "i7-12700k".into(),
+            framework: "numpy".into(),
+            device: "cpu".into(),
+            quick: true,
+            operations: vec!["gemm".into(), "stream_triad".into()],
+            precisions: vec!["fp32".into()],
+            blas_sizes: vec![16, 32],
+            stream_mib: vec![1],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn fields_map_and_the_run_id_passes_through() {
+        let local = LocalSettings {
+            threads: Some(1),
+            skip_platform_check: true,
+            ..LocalSettings::default()
+        };
+        let r = to_request(&plan(), &local).unwrap();
+        assert_eq!(r.run_id.as_deref(), Some("r-1"));
+        assert_eq!(r.preset, "i7-12700k");
+        assert_eq!(r.framework, Some(Framework::Numpy));
+        assert_eq!(r.operations, [Operation::Gemm, Operation::StreamTriad]);
+        assert_eq!(r.precisions, Some(vec![Precision::Fp32]));
+        assert_eq!(r.blas_sizes, Some(vec![16, 32]));
+        assert_eq!(r.stream_mib, Some(vec![1.0]));
+        assert_eq!(r.threads, Some(1));
+        assert!(r.skip_platform_check && r.quick);
+        assert_eq!(r.fallback, FallbackPolicy::Refuse);
+        assert_eq!(r.min_gflops, CalibrationRequest::default().min_gflops);
+    }
+
+    #[test]
+    fn empty_fields_mean_defaults() {
+        let p = Plan {
+            run_id: "r".into(),
+            ..Plan::default()
+        };
+        let local = LocalSettings {
+            preset: Some("mine".into()),
+            ..LocalSettings::default()
+        };
+        let r = to_request(&p, &local).unwrap();
+        assert_eq!(r.preset, "mine");
+        assert_eq!(r.framework, None);
+        assert_eq!(r.operations, CalibrationRequest::default().operations);
+        assert_eq!(
+            (r.precisions, r.blas_sizes, r.stream_mib),
+            (None, None, None)
+        );
+        assert_eq!(
+            to_request(&p, &LocalSettings::default()).unwrap().preset,
+            "auto"
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let e = to_request(
+            &Plan {
+                operations: vec!["fft".into()],
+                ..plan()
+            },
+            &LocalSettings::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("'operations'") && e.contains("fft"), "{e}");
+        let e = to_request(
+            &Plan {
+                device: "cuda".into(),
+                ..plan()
+            },
+            &LocalSettings::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("numpy on cuda"), "{e}");
+    }
+
+    #[test]
+    fn deadlines() {
+        let mut p = plan();
+        assert!(!past_deadline(&p, 10));
+        p.deadline = 100;
+        assert!(!past_deadline(&p, 100));
+        assert!(past_deadline(&p, 101));
+    }
+}

@@ -1,0 +1,191 @@
+//! `fleetcal-agent run`: drives the link state machine, feeds directives to the worker, and
+//! shuts down on SIGTERM/SIGINT.
+
+use std::time::Duration;
+
+use fleetcal_proto::pb::{directive, Directive, RegisterRequest};
+use tokio::sync::mpsc;
+use tonic::Streaming;
+
+use super::capabilities;
+use super::identity;
+use super::link::{self, Action, Event, State};
+use super::options::RunOptions;
+use super::plan::LocalSettings;
+use super::rpc::Rpc;
+use super::shutdown::Signals;
+use super::spool::Spool;
+use super::uploader::Uploader;
+use super::worker::{Order, RunContext, Worker};
+use crate::AgentError;
+
+/// Runs the daemon until SIGTERM or SIGINT.
+///
+/// Start-up errors (state dir, agent id, spool, bad URL) are returned at once; a coordinator
+/// that cannot be reached is not an error: the link backs off and retries forever.
+pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
+    let agent_id = identity::load_or_create(&opts.state_dir)?;
+    let spool = Spool::open(&opts.spool_dir())?;
+    let rpc = Rpc::new(&opts, &agent_id)?;
+    let mut signals = Signals::install()?;
+    let (host, caps) = tokio::task::spawn_blocking(capabilities::detect)
+        .await
+        .map_err(|e| AgentError::Engine(format!("host detection failed: {e}")))?;
+    tracing::info!(
+        agent_id = %agent_id,
+        coordinator = %opts.coordinator,
+        state_dir = %opts.state_dir.display(),
+        "fleetcal agent starting"
+    );
+    let register = RegisterRequest {
+        agent_id: agent_id.clone(),
+        hostname: host.hostname.clone(),
+        labels: opts.labels.clone().into_iter().collect(),
+        preset: opts.preset.clone(),
+        capabilities: Some(caps),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+
+    let uploader = Uploader::new(rpc.clone(), spool.clone());
+    uploader.wake();
+    let upload_task = tokio::spawn(uploader.clone().run(opts.backoff.max));
+    let (orders, order_rx) = mpsc::channel(16);
+    let worker = Worker::new(RunContext {
+        rpc: rpc.clone(),
+        spool,
+        uploader: uploader.clone(),
+        local: LocalSettings {
+            preset: opts.preset.clone(),
+            presets_dir: opts.presets_dir.clone(),
+            threads: opts.threads,
+            skip_platform_check: opts.skip_platform_check,
+        },
+    });
+    let mut worker_task = tokio::spawn(worker.run(order_rx));
+
+    let policy = opts.backoff;
+    let (mut state, mut action) = link::next(State::Disconnected, Event::Start, &policy);
+    let mut stream: Option<Streaming<Directive>> = None;
+    loop {
+        let event = match action {
+            Action::Stop => break,
+            Action::Ignore => unreachable!("the driver never keeps an ignored action"),
+            Action::Register => tokio::select! {
+                r = rpc.register(register.clone()) => match r {
+                    Ok(resp) => {
+                        tracing::info!(matched_preset = %resp.matched_preset, "registered");
+                        Event::Registered
+                    }
+                    Err(s) => failed("register", &s),
+                },
+                name = signals.recv() => shutdown(name),
+            },
+            Action::Subscribe => tokio::select! {
+                r = rpc.subscribe() => match r {
+                    Ok(s) => {
+                        stream = Some(s);
+                        Event::Subscribed
+                    }
+                    Err(s) => failed("subscribe", &s),
+                },
+                name = signals.recv() => shutdown(name),
+            },
+            Action::Serve => match stream.take() {
+                Some(s) => {
+                    tracing::info!("connected; waiting for directives");
+                    uploader.wake();
+                    serve(s, &orders, &mut signals).await
+                }
+                None => Event::Failed {
+                    jitter: link::jitter_sample(),
+                },
+            },
+            Action::Wait(d) => tokio::select! {
+                () = tokio::time::sleep(d) => Event::BackoffElapsed,
+                name = signals.recv() => shutdown(name),
+            },
+        };
+        let (next_state, next_action) = link::next(state, event, &policy);
+        tracing::debug!(from = ?state, ?event, to = ?next_state, action = ?next_action, "link");
+        if let State::Backoff { attempt } = next_state {
+            if let Action::Wait(d) = next_action {
+                tracing::info!(attempt, "coordinator unreachable; retrying in {d:.1?}");
+            }
+        }
+        state = next_state;
+        if next_action != Action::Ignore {
+            action = next_action;
+        }
+    }
+
+    drop(orders);
+    tokio::select! {
+        _ = &mut worker_task => {}
+        name = signals.recv() => {
+            tracing::warn!("{name} again: abandoning the current run");
+            worker_task.abort();
+        }
+    }
+    upload_task.abort();
+    let last = tokio::time::timeout(opts.rpc_timeout + Duration::from_secs(1), uploader.drain());
+    if let Ok(super::uploader::Drained::Blocked) | Err(_) = last.await {
+        tracing::warn!("results remain in the spool; they are uploaded on the next start");
+    }
+    tracing::info!("fleetcal agent stopped");
+    Ok(())
+}
+
+/// Forwards directives until the stream ends or a signal arrives.
+async fn serve(
+    mut stream: Streaming<Directive>,
+    orders: &mpsc::Sender<Order>,
+    signals: &mut Signals,
+) -> Event {
+    loop {
+        let message = tokio::select! {
+            m = stream.message() => m,
+            name = signals.recv() => return shutdown(name),
+        };
+        let order = match message {
+            Ok(Some(Directive {
+                action: Some(directive::Action::Plan(plan)),
+            })) => Order::Plan(Box::new(plan)),
+            Ok(Some(_)) => Order::Idle,
+            Ok(None) => {
+                tracing::warn!("coordinator closed the directive stream");
+                return Event::Failed {
+                    jitter: link::jitter_sample(),
+                };
+            }
+            Err(s) => return failed("directive stream", &s),
+        };
+        if orders.send(order).await.is_err() {
+            return Event::Shutdown;
+        }
+    }
+}
+
+fn failed(what: &str, status: &tonic::Status) -> Event {
+    tracing::warn!("{what} failed: {:?}: {}", status.code(), status.message());
+    Event::Failed {
+        jitter: link::jitter_sample(),
+    }
+}
+
+fn shutdown(signal: &str) -> Event {
+    tracing::info!("{signal}: shutting down (signal again to abandon a running calibration)");
+    Event::Shutdown
+}
+
+/// Runs the daemon on its own multi-threaded runtime: the entry point for the CLI.
+///
+/// The runtime is shut down without waiting for an abandoned calibration thread.
+pub fn run_blocking(opts: RunOptions) -> Result<(), AgentError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AgentError::Usage(format!("cannot start the async runtime: {e}")))?;
+    let result = rt.block_on(run(opts));
+    rt.shutdown_background();
+    result
+}
