@@ -3,9 +3,11 @@
 //! - `support`: spawn the coordinator binary on 127.0.0.1:0, real clients, fleetctl, results;
 //! - `pg`: a throw-away PostgreSQL cluster;
 //! - `storage`: the storage suite against SQLite and PostgreSQL;
+//! - `fleet`: the real coordinator, real `fleetcal-agent run` processes and fleetctl together;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart.
 
+mod fleet;
 mod grpc;
 mod lifecycle;
 mod pg;

@@ -1,0 +1,329 @@
+//! The fleet end to end: the real `fleetcal-coordinator`, real `fleetcal-agent run`
+//! processes calibrating this host on tiny sizes, and `fleetctl`.
+//!
+//! - a campaign over three differently labelled agents with different presets succeeds and
+//!   exports one valid file per board in both formats;
+//! - a coordinator killed mid-campaign and restarted on the same port and database finishes it;
+//! - a result finished while the coordinator is unreachable waits in the spool, survives an
+//!   agent restart, and is stored exactly once when the coordinator is back.
+//!
+//! Runs are pinned between "plan received" and "result acknowledged" by holding the agents'
+//! upstream bytes in a TCP proxy, not by timing.
+
+mod agent;
+mod common;
+mod proxy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use fleetcal_proto::origin::{self, OriginProfile};
+use fleetcal_proto::schema::{ORIGIN_SCHEMA, RESULT_SCHEMA};
+use fleetcal_proto::CalibrationResult;
+use serde_json::Value;
+
+use self::agent::Agent;
+use self::common::{ctl_json, free_port, online_agents, serve, wait_for};
+use self::proxy::Proxy;
+use crate::support::fleetctl;
+
+/// A campaign small enough for debug builds on two cores.
+const TINY: [&str; 9] = [
+    "--quick",
+    "--sizes",
+    "16,32",
+    "--stream-mib",
+    "1",
+    "--precisions",
+    "fp64,fp32",
+    "--operations",
+    "dot,gemm,stream_triad",
+];
+
+fn start_campaign(url: &str) -> String {
+    let args: Vec<&str> = ["campaign", "start", "--all", "--json"]
+        .into_iter()
+        .chain(TINY)
+        .collect();
+    let c = ctl_json(url, &args);
+    c["id"].as_str().expect("campaign id").to_string()
+}
+
+/// Follows the campaign to its end; every run must have succeeded.
+fn wait_campaign(url: &str, id: &str, runs: u64, logs: &dyn Fn() -> String) {
+    let out = fleetctl(url, &["campaign", "status", id, "--wait", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "campaign did not succeed: {text}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        logs()
+    );
+    let c: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(c["finished"], true, "{c}");
+    assert_eq!(c["run_counts"]["succeeded"], runs, "{c}");
+}
+
+fn runs_of(url: &str, id: &str) -> Vec<Value> {
+    ctl_json(url, &["runs", "--campaign", id, "--json"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn schema_errors(schema: &str, doc: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(schema).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    v.iter_errors(doc).map(|e| e.to_string()).collect()
+}
+
+/// Exports a campaign in one format; returns file name → text.
+fn export(url: &str, id: &str, dir: &Path, format: &str) -> BTreeMap<String, String> {
+    let out_dir = dir.join(format);
+    let out_arg = out_dir.display().to_string();
+    let args = [
+        "results",
+        "export",
+        "--campaign",
+        id,
+        "--dir",
+        &out_arg,
+        "--format",
+        format,
+    ];
+    let out = fleetctl(url, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+fn all_logs(agents: &[Agent], coordinator_log: String) -> String {
+    let mut s: String = agents
+        .iter()
+        .map(|a| format!("--- agent ---\n{}", a.log()))
+        .collect();
+    s.push_str("--- coordinator ---\n");
+    s.push_str(&coordinator_log);
+    s
+}
+
+#[test]
+fn three_agents_run_a_campaign_and_every_result_exports_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = serve(dir.path(), "127.0.0.1:0");
+    let url = coordinator.url();
+    let presets = ["auto", "i7-12700k", "ryzen-9-7950x"];
+    let labels = ["site=lab,rack=1", "site=lab,rack=2", "site=edge"];
+    let mut agents: Vec<Agent> = presets
+        .iter()
+        .zip(labels)
+        .map(|(p, l)| Agent::start(&url, &["--labels", l, "--preset", p]))
+        .collect();
+    let logs = || all_logs(&agents, coordinator.log_text());
+
+    let online = wait_for("three agents online", logs, || {
+        Some(online_agents(&url)).filter(|ids| ids.len() == 3)
+    });
+    let preset_of: BTreeMap<String, &str> = agents
+        .iter()
+        .map(|a| a.agent_id().expect("agent id on disk"))
+        .zip(presets)
+        .collect();
+    assert_eq!(online, preset_of.keys().cloned().collect::<Vec<_>>());
+    let listed = ctl_json(&url, &["agents", "--json"]);
+    for a in listed.as_array().unwrap() {
+        let id = a["agent_id"].as_str().unwrap();
+        let site = a["labels"]["site"].as_str().unwrap();
+        assert_eq!(site == "edge", preset_of[id] == "ryzen-9-7950x", "{a}");
+    }
+
+    let id = start_campaign(&url);
+    wait_campaign(&url, &id, 3, &logs);
+
+    let runs = runs_of(&url, &id);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let mut run_ids = BTreeSet::new();
+    for r in &runs {
+        let agent = r["agent_id"].as_str().unwrap();
+        assert_eq!(r["state"], "succeeded", "{r}");
+        assert_eq!(r["preset_id"], preset_of[agent], "{r}");
+        assert_eq!(
+            (&r["framework"], &r["device"]),
+            (&"numpy".into(), &"cpu".into())
+        );
+        run_ids.insert(r["run_id"].as_str().unwrap().to_string());
+    }
+
+    let fleetcal = export(&url, &id, dir.path(), "fleetcal");
+    assert_eq!(fleetcal.len(), 3, "{:?}", fleetcal.keys());
+    let mut exported_runs = BTreeSet::new();
+    for (name, text) in &fleetcal {
+        let result = CalibrationResult::from_json(text, name).unwrap();
+        assert_eq!(name, &origin::file_name(&result));
+        let doc: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            schema_errors(RESULT_SCHEMA, &doc),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        assert!(!result.records.is_empty(), "{name}");
+        exported_runs.insert(result.metadata.run_id.clone());
+    }
+    assert_eq!(exported_runs, run_ids);
+
+    let origin_files = export(&url, &id, dir.path(), "origin");
+    assert_eq!(
+        origin_files.keys().collect::<Vec<_>>(),
+        fleetcal.keys().collect::<Vec<_>>()
+    );
+    for (name, text) in &origin_files {
+        let profile = OriginProfile::from_json(text, name).unwrap();
+        assert!(!profile.operation_profiles.is_empty(), "{name}");
+        let doc: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            schema_errors(ORIGIN_SCHEMA, &doc),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+
+    for a in &agents {
+        assert!(a.spooled().is_empty(), "{}", a.log());
+    }
+    for a in &mut agents {
+        let status = a.terminate();
+        assert!(status.success(), "agent exit {status:?}\n{}", a.log());
+    }
+}
+
+#[test]
+fn a_coordinator_killed_mid_campaign_and_restarted_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let coordinator = serve(dir.path(), &listen);
+    let proxy = Proxy::start(coordinator.addr.parse().unwrap());
+    let agents: Vec<Agent> = [("site=a", "auto"), ("site=b", "i7-12700k")]
+        .iter()
+        .map(|(l, p)| Agent::start(&proxy.url(), &["--labels", l, "--preset", p]))
+        .collect();
+    let url = coordinator.url();
+    let log_path = dir.path().to_path_buf();
+    let logs = || all_logs(&agents, coordinator_logs(&log_path));
+    let online = wait_for("two agents online", logs, || {
+        Some(online_agents(&url)).filter(|ids| ids.len() == 2)
+    });
+
+    proxy.hold_upstream();
+    let id = start_campaign(&url);
+    wait_for("both results spooled, none acknowledged", logs, || {
+        agents.iter().all(|a| a.spooled().len() == 1).then_some(())
+    });
+    let before = ctl_json(&url, &["campaign", "status", &id, "--json"]);
+    assert_eq!(before["finished"], false, "{before}");
+
+    drop(coordinator);
+    proxy.cut();
+    proxy.release();
+    let coordinator = serve(dir.path(), &listen);
+    assert_eq!(coordinator.url(), url);
+
+    wait_campaign(&url, &id, 2, &logs);
+    assert_eq!(online_agents(&url), online, "the same agents came back");
+    let runs = runs_of(&url, &id);
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["state"] == "succeeded"), "{runs:?}");
+    wait_for("spools drained", logs, || {
+        agents.iter().all(|a| a.spooled().is_empty()).then_some(())
+    });
+    drop(coordinator);
+}
+
+#[test]
+fn a_result_finished_while_the_coordinator_is_down_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let coordinator = serve(dir.path(), &listen);
+    let url = coordinator.url();
+    let proxy = Proxy::start(coordinator.addr.parse().unwrap());
+    let mut agents = vec![Agent::start(&proxy.url(), &["--preset", "auto"])];
+    let log_path = dir.path().to_path_buf();
+    let online = wait_for(
+        "agent online",
+        || coordinator_logs(&log_path),
+        || Some(online_agents(&url)).filter(|ids| ids.len() == 1),
+    );
+
+    // The proxy holds what the agent sends from here on: its plan arrives, its RUNNING report
+    // and its upload do not, so the result is finished but unacknowledged when the
+    // coordinator goes down.
+    proxy.hold_upstream();
+    let id = start_campaign(&url);
+    let runs = runs_of(&url, &id);
+    assert_eq!(runs.len(), 1);
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    wait_for(
+        "the result in the spool",
+        || agents[0].log(),
+        || (agents[0].spooled() == [run_id.clone()]).then_some(()),
+    );
+    drop(coordinator);
+    proxy.cut();
+    proxy.release();
+
+    let status = agents[0].terminate();
+    assert!(
+        status.success(),
+        "agent exit {status:?}\n{}",
+        agents[0].log()
+    );
+    assert_eq!(
+        agents[0].spooled(),
+        vec![run_id.clone()],
+        "kept across the shutdown"
+    );
+
+    let coordinator = serve(dir.path(), &listen);
+    agents[0].restart();
+    let logs = || all_logs(&agents, coordinator.log_text());
+    wait_campaign(&url, &id, 1, &logs);
+    wait_for("spool drained", logs, || {
+        agents[0].spooled().is_empty().then_some(())
+    });
+    assert_eq!(
+        online_agents(&url),
+        online,
+        "the same agent id after the restart"
+    );
+
+    let runs = runs_of(&url, &id);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["state"], "succeeded");
+    let exported = export(&url, &id, dir.path(), "fleetcal");
+    assert_eq!(exported.len(), 1, "stored exactly once");
+    let result = CalibrationResult::from_json(exported.values().next().unwrap(), "export").unwrap();
+    assert_eq!(result.metadata.run_id, run_id);
+}
+
+/// Every coordinator log written in `dir` (one file per start).
+fn coordinator_logs(dir: &Path) -> String {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
+}

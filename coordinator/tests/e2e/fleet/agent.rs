@@ -1,0 +1,153 @@
+//! Real `fleetcal-agent run` processes, each with its own temporary state dir; killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+/// The `fleetcal-agent` executable of this build, built once per test binary.
+///
+/// It belongs to another crate, so cargo gives no `CARGO_BIN_EXE_` for it: build it with the
+/// cargo that runs the tests, into the same target dir and profile, and take it from beside
+/// the test executable's `deps/` folder.
+pub fn agent_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let test_exe = std::env::current_exe().unwrap();
+        let profile_dir = test_exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "fleetcal-agent", "--bin", "fleetcal-agent"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for fleetcal-agent");
+        assert!(status.success(), "building fleetcal-agent failed");
+        let exe = profile_dir.join("fleetcal-agent");
+        assert!(exe.is_file(), "{} missing after the build", exe.display());
+        exe
+    })
+}
+
+/// One running agent.
+pub struct Agent {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+impl Agent {
+    /// Starts `fleetcal-agent run --coordinator URL` with `extra` flags, a fresh state dir,
+    /// a 1 s backoff cap and one engine thread; its log goes to `agent.log` in the temp dir.
+    pub fn start(coordinator: &str, extra: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--coordinator".into(),
+            coordinator.into(),
+            "--state-dir".into(),
+            dir.path().join("state").display().to_string(),
+            "--max-backoff".into(),
+            "1".into(),
+            "--threads".into(),
+            "1".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut agent = Agent {
+            child: None,
+            dir,
+            args,
+        };
+        agent.spawn();
+        agent
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .unwrap();
+        let child = Command::new(agent_exe())
+            .args(&self.args)
+            .env_remove("FLEETCAL_CONFIG")
+            .env("FLEETCAL_LOG", "info,fleetcal_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn fleetcal-agent");
+        self.child = Some(child);
+    }
+
+    /// The agent's spool directory.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("state/spool")
+    }
+
+    /// The run ids waiting in the spool.
+    pub fn spooled(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.spool_dir()) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The agent id it created.
+    pub fn agent_id(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("state/agent-id"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// Everything it logged so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Starts the same agent again (same flags, same state dir) after [`Agent::terminate`].
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "agent still running");
+        self.spawn();
+    }
+
+    /// Sends SIGTERM and waits for the exit status (a stuck agent is killed and the test
+    /// fails with its log).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("agent running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(120) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("agent ignored SIGTERM\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
