@@ -8,17 +8,23 @@
 //! refuses for good is moved to `spool/rejected/` for the operator. Temp files (`.*.tmp`) are
 //! never read and are removed when the spool is opened.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::identity::sync_dir;
 use crate::AgentError;
 
-/// The spool directory of one agent.
+/// The spool directory of one agent (clones share the set of settled run ids).
 #[derive(Debug, Clone)]
 pub struct Spool {
     dir: PathBuf,
+    /// Run ids whose outcome left the spool in this process (acknowledged or set aside): a
+    /// plan for one of them, re-sent from a desired state that predates the acknowledgement,
+    /// must not run again.
+    settled: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What a spooled file holds.
@@ -91,6 +97,7 @@ impl Spool {
         }
         Ok(Spool {
             dir: dir.to_path_buf(),
+            settled: Arc::default(),
         })
     }
 
@@ -166,13 +173,25 @@ impl Spool {
                 .any(|k| self.path_of(run_id, k).is_file())
     }
 
+    /// Whether this run's outcome is waiting here or left the spool since the process started.
+    pub fn knows(&self, run_id: &str) -> bool {
+        self.contains(run_id) || self.settled.lock().is_ok_and(|s| s.contains(run_id))
+    }
+
+    fn settle(&self, run_id: &str) {
+        if let Ok(mut s) = self.settled.lock() {
+            s.insert(run_id.to_string());
+        }
+    }
+
     /// Reads a stored outcome.
     pub fn read(&self, entry: &Entry) -> Result<String, AgentError> {
         std::fs::read_to_string(&entry.path).map_err(io(&entry.path))
     }
 
-    /// Forgets an acknowledged outcome (a missing file is fine).
+    /// Forgets an acknowledged outcome (a missing file is fine); the run stays known.
     pub fn remove(&self, entry: &Entry) -> Result<(), AgentError> {
+        self.settle(&entry.run_id);
         match std::fs::remove_file(&entry.path) {
             Ok(()) => {
                 sync_dir(&self.dir);
@@ -186,6 +205,7 @@ impl Spool {
     /// Moves an outcome the coordinator refused for good to `rejected/`, with the reason
     /// beside it in `<file>.reason.txt`.
     pub fn reject(&self, entry: &Entry, reason: &str) -> Result<PathBuf, AgentError> {
+        self.settle(&entry.run_id);
         let dir = self.dir.join("rejected");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
@@ -226,6 +246,10 @@ mod tests {
         s.remove(&first).unwrap();
         assert_eq!(names(&s), ["run-a"]);
         assert!(!s.contains("run-b"));
+        assert!(s.clone().knows("run-b"), "acknowledged runs stay known");
+        assert!(s.knows("run-a") && !s.knows("run-c"));
+        let reopened = Spool::open(&dir.path().join("spool")).unwrap();
+        assert!(!reopened.knows("run-b") && reopened.knows("run-a"));
     }
 
     #[test]

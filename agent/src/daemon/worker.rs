@@ -99,7 +99,7 @@ impl Worker {
         let id = plan.run_id.as_str();
         let known = self.seen.contains(id)
             || self.waiting.as_ref().is_some_and(|w| w.run_id == id)
-            || self.ctx.spool.contains(id);
+            || self.ctx.spool.knows(id);
         match admit(known, self.current.is_some()) {
             Admission::Ignore => {
                 tracing::debug!(run_id = %id, "plan already running or done; ignored");
@@ -132,7 +132,7 @@ pub enum Admission {
     Start,
 }
 
-/// The idempotency rule: `known` = the run id was seen, waits, or sits in the spool.
+/// The idempotency rule: `known` = the run id was seen, waits, or is known to the spool.
 pub fn admit(known: bool, busy: bool) -> Admission {
     match (known, busy) {
         (true, _) => Admission::Ignore,

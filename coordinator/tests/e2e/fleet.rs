@@ -107,6 +107,15 @@ fn export(url: &str, id: &str, dir: &Path, format: &str) -> BTreeMap<String, Str
         .collect()
 }
 
+/// Each agent started exactly one calibration: re-sent plans (the coordinator re-sends desired
+/// state on reconnect) were recognised as already run.
+fn assert_one_run_each(agents: &[Agent]) {
+    for a in agents {
+        let log = a.log();
+        assert_eq!(log.matches("run started").count(), 1, "{log}");
+    }
+}
+
 fn all_logs(agents: &[Agent], coordinator_log: String) -> String {
     let mut s: String = agents
         .iter()
@@ -200,6 +209,7 @@ fn three_agents_run_a_campaign_and_every_result_exports_valid() {
     for a in &agents {
         assert!(a.spooled().is_empty(), "{}", a.log());
     }
+    assert_one_run_each(&agents);
     for a in &mut agents {
         let status = a.terminate();
         assert!(status.success(), "agent exit {status:?}\n{}", a.log());
@@ -245,6 +255,7 @@ fn a_coordinator_killed_mid_campaign_and_restarted_finishes_it() {
     wait_for("spools drained", logs, || {
         agents.iter().all(|a| a.spooled().is_empty()).then_some(())
     });
+    assert_one_run_each(&agents);
     drop(coordinator);
 }
 
@@ -312,6 +323,7 @@ fn a_result_finished_while_the_coordinator_is_down_is_stored_once() {
     assert_eq!(exported.len(), 1, "stored exactly once");
     let result = CalibrationResult::from_json(exported.values().next().unwrap(), "export").unwrap();
     assert_eq!(result.metadata.run_id, run_id);
+    assert_one_run_each(&agents);
 }
 
 /// Every coordinator log written in `dir` (one file per start).
