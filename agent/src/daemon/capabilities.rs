@@ -24,12 +24,22 @@ pub struct CudaInfo {
 }
 
 impl CudaInfo {
-    /// Asks the engines. The device name and runtime version are not exposed by the engines
-    /// yet, so they stay empty; the coordinator treats empty as unknown.
+    /// Asks the pytorch engine (never available without feature `torch`).
     pub fn detect() -> CudaInfo {
-        CudaInfo {
-            available: crate::engines::cuda_usable(),
-            ..CudaInfo::default()
+        #[cfg(feature = "torch")]
+        {
+            match crate::engines::torch::cuda_info() {
+                Some(c) => CudaInfo {
+                    available: true,
+                    gpu_name: c.name,
+                    cuda_version: c.cuda_version,
+                },
+                None => CudaInfo::default(),
+            }
+        }
+        #[cfg(not(feature = "torch"))]
+        {
+            CudaInfo::default()
         }
     }
 }
@@ -105,6 +115,9 @@ mod tests {
         let e = engines();
         assert_eq!(e[0], "numpy");
         assert_eq!(e.contains(&"pytorch".to_string()), cfg!(feature = "torch"));
+        if !cfg!(feature = "torch") {
+            assert_eq!(CudaInfo::detect(), CudaInfo::default(), "no engine, no CUDA");
+        }
     }
 
     #[test]
