@@ -33,7 +33,7 @@ pub struct RunArgs {
     #[arg(long, env = "FLEETCAL_PRESETS", value_name = "DIR")]
     pub presets: Option<PathBuf>,
     /// A config file (TOML, version = 1); flags and environment override it.
-    #[arg(long, env = "FLEETCAL_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "FLEETCAL_AGENT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Engine worker threads [default: the engine's].
     #[arg(long, env = "FLEETCAL_THREADS", value_name = "N")]

@@ -72,7 +72,7 @@ impl Agent {
             .unwrap();
         let child = Command::new(agent_exe())
             .args(&self.args)
-            .env_remove("FLEETCAL_CONFIG")
+            .env_remove("FLEETCAL_AGENT_CONFIG")
             .env("FLEETCAL_LOG", "info,fleetcal_agent=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
