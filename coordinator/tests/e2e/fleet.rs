@@ -5,7 +5,8 @@
 //!   exports one valid file per board in both formats;
 //! - a coordinator killed mid-campaign and restarted on the same port and database finishes it;
 //! - a result finished while the coordinator is unreachable waits in the spool, survives an
-//!   agent restart, and is stored exactly once when the coordinator is back.
+//!   agent restart, and is stored exactly once when the coordinator is back;
+//! - a run the agent cannot do (its presets lack the planned one) ends failed with the reason.
 //!
 //! Runs are pinned between "plan received" and "result acknowledged" by holding the agents'
 //! upstream bytes in a TCP proxy, not by timing.
@@ -338,4 +339,36 @@ fn coordinator_logs(dir: &Path) -> String {
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .collect()
+}
+
+#[test]
+fn a_run_the_agent_cannot_do_is_reported_failed_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = serve(dir.path(), "127.0.0.1:0");
+    let url = coordinator.url();
+    // The coordinator knows the preset; this agent's own presets dir does not.
+    let empty = dir.path().join("no-presets");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty_arg = empty.display().to_string();
+    let agents = vec![Agent::start(
+        &url,
+        &["--preset", "i7-12700k", "--presets", &empty_arg],
+    )];
+    let logs = || all_logs(&agents, coordinator.log_text());
+    wait_for("agent online", logs, || {
+        Some(online_agents(&url)).filter(|ids| ids.len() == 1)
+    });
+
+    let id = start_campaign(&url);
+    let status = wait_for("the campaign to end", logs, || {
+        let c = ctl_json(&url, &["campaign", "status", &id, "--json"]);
+        (c["finished"] == true).then_some(c)
+    });
+    assert_eq!(status["run_counts"]["failed"], 1, "{status}\n{}", logs());
+    let runs = runs_of(&url, &id);
+    assert_eq!(runs[0]["state"], "failed");
+    let message = runs[0]["message"].as_str().unwrap();
+    assert!(message.contains("i7-12700k"), "{message}");
+    assert!(agents[0].spooled().is_empty(), "{}", agents[0].log());
+    assert_one_run_each(&agents);
 }

@@ -87,14 +87,19 @@ impl Agent {
         self.dir.path().join("state/spool")
     }
 
-    /// The run ids waiting in the spool.
+    /// The run ids whose result (`.json`) or failure (`.failed`) waits in the spool.
     pub fn spooled(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.spool_dir()) else {
             return Vec::new();
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+            .filter_map(|n| {
+                let id = n
+                    .strip_suffix(".json")
+                    .or_else(|| n.strip_suffix(".failed"));
+                id.map(str::to_string)
+            })
             .filter(|n| !n.starts_with('.'))
             .collect();
         ids.sort();
