@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use fleetcal_proto::pb::{directive, Directive, RegisterRequest};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tonic::Streaming;
 
 use super::capabilities;
@@ -15,7 +16,7 @@ use super::plan::LocalSettings;
 use super::rpc::Rpc;
 use super::shutdown::Signals;
 use super::spool::Spool;
-use super::uploader::Uploader;
+use super::uploader::{Drained, Uploader};
 use super::worker::{Order, RunContext, Worker};
 use crate::AgentError;
 
@@ -61,7 +62,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
             skip_platform_check: opts.skip_platform_check,
         },
     });
-    let mut worker_task = tokio::spawn(worker.run(order_rx));
+    let worker_task = tokio::spawn(worker.run(order_rx));
 
     let policy = opts.backoff;
     let (mut state, mut action) = link::next(State::Disconnected, Event::Start, &policy);
@@ -119,20 +120,44 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     }
 
     drop(orders);
-    tokio::select! {
-        _ = &mut worker_task => {}
-        name = signals.recv() => {
-            tracing::warn!("{name} again: abandoning the current run");
-            worker_task.abort();
-        }
-    }
-    upload_task.abort();
-    let last = tokio::time::timeout(opts.rpc_timeout + Duration::from_secs(1), uploader.drain());
-    if let Ok(super::uploader::Drained::Blocked) | Err(_) = last.await {
-        tracing::warn!("results remain in the spool; they are uploaded on the next start");
-    }
+    stop(
+        worker_task,
+        upload_task,
+        &uploader,
+        &mut signals,
+        opts.rpc_timeout,
+    )
+    .await;
     tracing::info!("fleetcal agent stopped");
     Ok(())
+}
+
+/// Lets the current run finish (a second signal abandons it), then tries once to send what
+/// the spool holds (a further signal, or the RPC timeout, leaves it for the next start).
+async fn stop(
+    mut worker: JoinHandle<()>,
+    uploads: JoinHandle<()>,
+    uploader: &Uploader,
+    signals: &mut Signals,
+    rpc_timeout: Duration,
+) {
+    uploads.abort();
+    tokio::select! {
+        _ = &mut worker => {}
+        name = signals.recv() => {
+            tracing::warn!("{name} again: abandoning the current run");
+            worker.abort();
+            return;
+        }
+    }
+    let last = tokio::time::timeout(rpc_timeout + Duration::from_secs(1), uploader.drain());
+    let drained = tokio::select! {
+        r = last => matches!(r, Ok(Drained::Empty)),
+        _ = signals.recv() => false,
+    };
+    if !drained {
+        tracing::warn!("outcomes remain in the spool; they are sent on the next start");
+    }
 }
 
 /// Forwards directives until the stream ends or a signal arrives.
