@@ -116,7 +116,11 @@ mod tests {
         assert_eq!(e[0], "numpy");
         assert_eq!(e.contains(&"pytorch".to_string()), cfg!(feature = "torch"));
         if !cfg!(feature = "torch") {
-            assert_eq!(CudaInfo::detect(), CudaInfo::default(), "no engine, no CUDA");
+            assert_eq!(
+                CudaInfo::detect(),
+                CudaInfo::default(),
+                "no engine, no CUDA"
+            );
         }
     }
 
