@@ -22,7 +22,7 @@ pub struct RunArgs {
     /// else $XDG_STATE_HOME/fleetcal or ~/.local/state/fleetcal].
     #[arg(long, env = "FLEETCAL_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Labels for campaign selectors, as k=v,k=v (merged over the config file's [labels]).
+    /// Labels for campaign selectors, as k=v,k=v (merged over the config file's labels table).
     #[arg(long, env = "FLEETCAL_LABELS", value_name = "K=V,...")]
     pub labels: Option<String>,
     /// The preset this board is ("auto" derives one from the host) [default: let the
