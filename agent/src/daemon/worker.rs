@@ -1,7 +1,7 @@
 //! Runs the coordinator's plans, one at a time.
 //!
-//! A plan whose run id is running, done, or waiting in the spool is ignored (the coordinator
-//! re-sends desired state). A new plan while another runs waits (only the latest waiting plan
+//! A plan whose run id is running, done in this process, waiting in the spool, or acknowledged
+//! since start is ignored (the coordinator re-sends desired state). A new plan while another runs waits (only the latest waiting plan
 //! is kept; Idle drops it): a calibration cannot be interrupted mid-figure. A run reports
 //! RUNNING, calibrates on the blocking pool, spools its result and wakes the uploader; a
 //! failure is spooled the same way and reported as FAILED with the error message.
