@@ -7,6 +7,9 @@ use fleetcal_proto::{Precision, Preset};
 
 use super::efficiency::{above_theoretical_line, efficiency, noisy_entry, size_label};
 
+/// How many noisy figures the anomaly line names before counting the rest.
+pub const NOISY_SHOWN: usize = 8;
+
 /// Summarises `records` against `preset`: the best BLAS rate per precision, the memory
 /// bandwidth (best STREAM bandwidth over bandwidth-eligible arrays), supported and
 /// unsupported precisions, and the anomaly lines (device fallback, above theoretical,
@@ -91,9 +94,15 @@ fn anomalies(records: &[Record], preset: &Preset, fallback: bool) -> Vec<String>
     out.extend(records.iter().filter_map(above_theoretical_line));
     let noisy: Vec<String> = records.iter().filter_map(noisy_entry).collect();
     if !noisy.is_empty() {
+        let shown = noisy.len().min(NOISY_SHOWN);
+        let more = match noisy.len() - shown {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         out.push(format!(
-            "noisy figures (trial-to-trial variation above the limit): {}",
-            noisy.join(", ")
+            "{} noisy figure(s) (trial-to-trial variation above the limit; another program was probably running): {}{more}",
+            noisy.len(),
+            noisy[..shown].join(", ")
         ));
     }
     for r in records.iter().filter(|r| r.status == Status::Failed) {

@@ -213,7 +213,8 @@ fn anomaly_lines_cover_fallback_above_theoretical_noisy_failed_and_skipped() {
         "Likely caused by: Turbo Boost, optimized BLAS, or conservative theoretical peak"
     ));
     assert!(
-        s.anomalies[2].contains("dot fp64 n=1000 (cv 12.3%)"),
+        s.anomalies[2].starts_with("1 noisy figure(s)")
+            && s.anomalies[2].ends_with(": dot fp64 n=1000 (cv 12.3%)"),
         "{}",
         s.anomalies[2]
     );
@@ -223,4 +224,28 @@ fn anomaly_lines_cover_fallback_above_theoretical_noisy_failed_and_skipped() {
         format!("gemm int8: 2 larger size(s) {skip}")
     );
     assert!(summarize(&records[..1], &preset(), false).anomalies.len() == 1);
+}
+
+#[test]
+fn a_long_noisy_list_is_cut_short() {
+    let records: Vec<Record> = (0..20)
+        .map(|i| {
+            let mut r = measured(Operation::Dot, Precision::Fp32, 1000 + i, 1.0);
+            r.flags.noisy = true;
+            r.latency_ms.as_mut().unwrap().cv = 0.2;
+            r
+        })
+        .collect();
+    let s = summarize(&records, &preset(), false);
+    assert_eq!(s.anomalies.len(), 1);
+    assert!(
+        s.anomalies[0].starts_with("20 noisy figure(s)"),
+        "{}",
+        s.anomalies[0]
+    );
+    assert!(
+        s.anomalies[0].ends_with("n=1007 (cv 20.0%) and 12 more"),
+        "{}",
+        s.anomalies[0]
+    );
 }
