@@ -2,5 +2,7 @@
 
 mod cuda;
 pub mod numpy;
+#[cfg(feature = "torch")]
+pub mod torch;
 
 pub use cuda::cuda_usable;
