@@ -126,7 +126,9 @@ macro_rules! int_element {
                 beta: Self,
                 c: &mut Array2<Self>,
             ) {
-                numpy_matmul(a, b, c, |sum: Self, c: Self| alpha * sum + beta * c);
+                numpy_matmul(a, b, c, |sum: <Self as IntAcc>::Acc, c: Self| {
+                    alpha * <Self as IntAcc>::narrow(sum) + beta * c
+                });
             }
         }
     };
@@ -207,8 +209,9 @@ struct HalfSum(f32);
 trait Accumulate<T>: Copy {
     /// Whether NumPy's loop accumulates through memory (`*op += a*b` re-read and re-stored
     /// every step, a store-to-load chain that also keeps the walk down the column one load
-    /// at a time). Measured against NumPy 2.4 on x86-64: so for 32- and 64-bit integers;
-    /// its 8- and 16-bit and float16 loops run at register speed.
+    /// at a time). Measured against NumPy 2.4 on x86-64: so for 16-, 32- and 64-bit
+    /// integers (int16 carried in 32 bits, see [`Wide16`]); its 8-bit and float16 loops run
+    /// at register speed.
     const THROUGH_MEMORY: bool;
     fn zero() -> Self;
     fn mul_add(self, a: T, b: T) -> Self;
@@ -242,6 +245,49 @@ macro_rules! wrapping_accumulate {
 
 wrapping_accumulate!(i64: true, i32: true, i16: false, i8: false);
 
+/// An int16 matmul sum carried in 32 bits through memory: the same value modulo 2^16 as
+/// NumPy's 16-bit `*op +=`, at NumPy's speed (a 16-bit value through memory is far slower).
+#[derive(Clone, Copy)]
+struct Wide16(Wrapping<i32>);
+
+impl Accumulate<Wrapping<i16>> for Wide16 {
+    const THROUGH_MEMORY: bool = true;
+    fn zero() -> Self {
+        Wide16(Wrapping(0))
+    }
+    #[inline]
+    fn mul_add(self, a: Wrapping<i16>, b: Wrapping<i16>) -> Self {
+        Wide16(self.0 + Wrapping(i32::from(a.0)) * Wrapping(i32::from(b.0)))
+    }
+}
+
+/// The accumulator an integer matmul uses, and its value in the element type.
+trait IntAcc: Sized {
+    type Acc: Accumulate<Self>;
+    fn narrow(acc: Self::Acc) -> Self;
+}
+
+macro_rules! same_acc {
+    ($($t:ty),*) => {$(
+        impl IntAcc for Wrapping<$t> {
+            type Acc = Wrapping<$t>;
+            fn narrow(acc: Self::Acc) -> Self {
+                acc
+            }
+        }
+    )*};
+}
+
+same_acc!(i64, i32, i8);
+
+impl IntAcc for Wrapping<i16> {
+    type Acc = Wide16;
+    fn narrow(acc: Wide16) -> Self {
+        // truncation keeps the value modulo 2^16, as 16-bit wrapping arithmetic would
+        Wrapping(acc.0 .0 as i16)
+    }
+}
+
 /// NumPy's non-BLAS matmul (`_matmul_inner_noblas`): for each output row and column, the
 /// row of A times the strided column of B, then `finish(sum, c)` stores the element.
 fn numpy_matmul<T: Copy, S: Accumulate<T>>(
@@ -257,7 +303,7 @@ fn numpy_matmul<T: Copy, S: Accumulate<T>>(
     let b = b.as_slice().expect("a standard-layout array is one slice");
     for (a_row, c_row) in a.chunks_exact(k.max(1)).zip(c.rows_mut()) {
         for (j, c) in c_row.into_iter().enumerate() {
-            let col = b[j..].iter().step_by(n);
+            let col = b[j..].iter().step_by(n.max(1));
             let sum = if S::THROUGH_MEMORY {
                 a_row
                     .iter()
