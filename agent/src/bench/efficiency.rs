@@ -113,6 +113,20 @@ pub fn timeout_reason(size: u64, elapsed_s: f64, timeout_s: f64) -> String {
     format!("Skipped (timeout at size {size}: {elapsed_s:.1} s > {timeout_s:.1} s)")
 }
 
+/// The skip reason when a size's minimum work is projected past the timeout, e.g.
+/// `Skipped (projected 9.6 s at size 1024 > 5.0 s, from 300.1 ms per call at size 512)`.
+pub fn projected_timeout_reason(
+    size: u64,
+    projected_s: f64,
+    timeout_s: f64,
+    from_size: u64,
+    per_call_ms: f64,
+) -> String {
+    format!(
+        "Skipped (projected {projected_s:.1} s at size {size} > {timeout_s:.1} s, from {per_call_ms:.1} ms per call at size {from_size})"
+    )
+}
+
 /// The anomaly line of a figure above the theoretical peak, with its likely causes.
 pub fn above_theoretical_line(record: &Record) -> Option<String> {
     if !record.flags.above_theoretical {

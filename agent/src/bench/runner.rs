@@ -14,7 +14,10 @@
 //!   (`Skipped (poor performance at size 512: 0.7 GFLOPS < 1.0 GFLOPS)`), or any operation
 //!   whose timed trials at a size took longer than `plan.timeout` in total
 //!   (`Skipped (timeout at size 1024: 7.3 s > 5.0 s)`). The figure that tripped a rule is
-//!   itself recorded as measured.
+//!   itself recorded as measured. Beyond the origin, a size whose minimum work (one warm-up
+//!   and [`MIN_TRIALS`] trials), projected from the fastest call at the last measured size
+//!   (n³ for gemm, n² for gemv, n otherwise), exceeds the timeout is skipped before it runs
+//!   (`Skipped (projected 9.6 s at size 1024 > 5.0 s, from 300.1 ms per call at size 512)`).
 //! - `measured` — `warmup_runs` calls of run + synchronize, then `measurement_runs` trials,
 //!   each timed as `synchronize(); t0; run(); synchronize(); t1` so that asynchronous
 //!   devices are timed to completion. Two time caps keep slow figures (naive integer GEMM at
@@ -71,7 +74,11 @@ pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observe
             sizes.dedup();
             let support = engine.check_support(op, precision);
             let mut skip: Option<String> = None;
+            let mut last: Option<(u64, f64)> = None;
             for size in sizes {
+                if skip.is_none() && support.is_ok() {
+                    skip = last.and_then(|prev| projected_skip(plan, op, prev, size));
+                }
                 let record = match (&support, &skip) {
                     (Err(reason), _) => blank(
                         op,
@@ -87,6 +94,7 @@ pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observe
                         observer.figure_started(op, precision, size);
                         let (record, stop) = figure(engine, plan, op, precision, size);
                         skip = stop;
+                        last = record.latency_ms.map(|l| (size, l.best));
                         record
                     }
                 };
@@ -96,6 +104,35 @@ pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observe
         }
     }
     records
+}
+
+/// How a call's time grows with the size: n³ for gemm, n² for gemv, n for the rest.
+fn growth_exponent(op: Operation) -> i32 {
+    match op {
+        Operation::Gemm => 3,
+        Operation::Gemv => 2,
+        _ => 1,
+    }
+}
+
+/// The projected-timeout rule: from the fastest call at the last measured size, a figure at
+/// `size` whose minimum work (one warm-up and [`MIN_TRIALS`] trials) is projected past the
+/// timeout would trip the timeout rule anyway; it is skipped before it runs, with the
+/// projection as its reason. This keeps naive integer GEMM at n=1024 (seconds per call) from
+/// dominating a run while every size that can finish in time is still measured.
+fn projected_skip(plan: &BenchPlan, op: Operation, last: (u64, f64), size: u64) -> Option<String> {
+    let (prev_size, best_ms) = last;
+    let per_call_s = best_ms / 1e3 * (size as f64 / prev_size as f64).powi(growth_exponent(op));
+    let projected_s = per_call_s * f64::from(1 + MIN_TRIALS);
+    (projected_s > plan.timeout.as_secs_f64()).then(|| {
+        efficiency::projected_timeout_reason(
+            size,
+            projected_s,
+            plan.timeout.as_secs_f64(),
+            prev_size,
+            best_ms,
+        )
+    })
 }
 
 /// A record with the sizes' work counts and no measurement.

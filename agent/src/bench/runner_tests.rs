@@ -374,3 +374,43 @@ fn efficiency_and_flags_come_from_the_plan() {
     assert_eq!(records[1].efficiency, None, "fp64 has no peak in this plan");
     assert!(!records[1].flags.above_theoretical);
 }
+
+#[test]
+fn a_size_projected_past_the_timeout_is_skipped_before_it_runs() {
+    // 20 ms per call at n=2 projects to 20 ms × (8/2)³ = 1.28 s per call at n=8, and one
+    // warm-up plus three trials to 5.1 s > 1 s: skipped without being prepared.
+    let mut engine = FakeEngine::new(Script {
+        sleeps: BTreeMap::from([(2, Duration::from_millis(20))]),
+        ..Script::default()
+    });
+    let mut p = plan(&[Operation::Gemm], &[Precision::Fp32], &[2, 8, 16]);
+    p.timeout = Duration::from_secs(1);
+    let records = run(&mut engine, &p, &mut NullObserver);
+    assert_eq!(
+        statuses(&records),
+        vec![Status::Measured, Status::Skipped, Status::Skipped]
+    );
+    let reason = records[1].reason.as_deref().unwrap();
+    assert!(reason.starts_with("Skipped (projected "), "{reason}");
+    assert!(
+        reason.contains("at size 8 > 1.0 s") && reason.ends_with("per call at size 2)"),
+        "{reason}"
+    );
+    assert_eq!(
+        engine.prepared.len(),
+        1,
+        "the projected size is never prepared"
+    );
+
+    // Linear growth for a vector operation: 20 ms at n=2 is 80 ms at n=8, well inside 1 s.
+    let mut engine = FakeEngine::new(Script {
+        sleeps: BTreeMap::from([(2, Duration::from_millis(20))]),
+        ..Script::default()
+    });
+    let p2 = BenchPlan {
+        operations: vec![Operation::Dot],
+        ..p
+    };
+    let records = run(&mut engine, &p2, &mut NullObserver);
+    assert!(records.iter().all(|r| r.status == Status::Measured));
+}
