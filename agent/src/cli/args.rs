@@ -57,9 +57,10 @@ pub struct CalibrateArgs {
     /// GEMM early stop: a precision below this many GFLOPS/GIOPS at one size is skipped at larger sizes.
     #[arg(long, default_value_t = 1.0)]
     pub min_gflops: f64,
-    /// Seconds the trials of one size may take before larger sizes are skipped.
-    #[arg(long, default_value_t = 5.0)]
-    pub timeout: f64,
+    /// Seconds the trials of one size may take before larger sizes are skipped (the origin's 5;
+    /// 2 with --quick, so that sizes projected to take longer are skipped in quick mode).
+    #[arg(long)]
+    pub timeout: Option<f64>,
     /// Output file, or a directory for the default name `<hardware_slug>_<framework>.json`.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

@@ -71,7 +71,7 @@ pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
         warmup_runs: args.warmup,
         measurement_runs: args.trials,
         min_gflops: args.min_gflops,
-        timeout_s: args.timeout,
+        timeout_s: args.timeout.unwrap_or(if args.quick { 2.0 } else { 5.0 }),
         threads: args.threads,
         skip_platform_check: args.skip_platform_check,
         fallback,
