@@ -1,5 +1,7 @@
-//! Drives the shared runner on the numpy engine directly and prints the records as JSON:
-//! the engine side of `scripts/bench-fidelity`, and a quick-sweep timing harness.
+//! Drives the shared runner on the numpy engine (or, with `--framework pytorch` in a build with
+//! feature `torch`, the pytorch engine on the CPU) directly and prints the records as JSON: the
+//! engine side of `scripts/bench-fidelity` and `scripts/bench-fidelity-torch`, and a
+//! quick-sweep timing harness.
 //!
 //! ```text
 //! cargo run --release -p fleetcal-agent --example fidelity -- \
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use fleetcal_agent::bench::{runner, summary, BenchPlan, Engine, NullObserver, SizeSweep};
 use fleetcal_agent::engines::numpy::NumpyEngine;
-use fleetcal_proto::{parse_operations, Precision};
+use fleetcal_proto::{parse_operations, Framework, Precision};
 
 /// Command line of the example.
 #[derive(Debug, Parser)]
@@ -36,9 +38,12 @@ struct Args {
     /// Warm-up runs.
     #[arg(long, default_value_t = 3)]
     warmup: u32,
-    /// OpenBLAS threads.
+    /// OpenBLAS threads (numpy), libtorch intra-op threads (pytorch).
     #[arg(long)]
     threads: Option<usize>,
+    /// The engine: numpy, or pytorch (CPU; needs feature `torch`).
+    #[arg(long, default_value = "numpy")]
+    framework: Framework,
     /// The origin's quick sweep and 5 trials.
     #[arg(long)]
     quick: bool,
@@ -102,9 +107,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bandwidth_gbps: preset.as_ref().and_then(|p| p.bandwidth_gbps),
         llc_bytes: args.llc_bytes,
     };
-    let mut engine = NumpyEngine::new(args.threads);
+    let mut engine: Box<dyn Engine> = match args.framework {
+        Framework::Numpy => Box::new(NumpyEngine::new(args.threads)),
+        #[cfg(feature = "torch")]
+        Framework::Pytorch => Box::new(fleetcal_agent::engines::torch::TorchEngine::new(
+            fleetcal_proto::DeviceKind::Cpu,
+            args.threads,
+        )?),
+        #[cfg(not(feature = "torch"))]
+        Framework::Pytorch => return Err("pytorch needs a build with feature `torch`".into()),
+    };
     let t0 = Instant::now();
-    let records = runner::run(&mut engine, &plan, &mut NullObserver);
+    let records = runner::run(engine.as_mut(), &plan, &mut NullObserver);
     let wall_s = t0.elapsed().as_secs_f64();
     let mut out = BTreeMap::new();
     out.insert("engine", serde_json::to_value(engine.info())?);

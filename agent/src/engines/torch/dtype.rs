@@ -62,8 +62,8 @@ pub fn zeros(shape: &[i64], precision: Precision, device: Device) -> Result<Tens
     Tensor::f_zeros(shape, (kind(precision), device)).map_err(reason)
 }
 
-/// A 0-dimensional tensor holding [`SCALAR`] at `precision` on `device`, broadcast by the
-/// fused `addcmul` kernels (axpy, triad).
+/// A 0-dimensional tensor holding [`SCALAR`] at `precision` on `device`: the scalar operand of
+/// `mul.out` (scale) and of the fused `addcmul` kernels (axpy, triad).
 pub fn scalar(precision: Precision, device: Device) -> Result<Tensor, String> {
     Tensor::f_full([0i64; 0].as_slice(), SCALAR, (kind(precision), device)).map_err(reason)
 }

@@ -174,3 +174,12 @@ fn random_inputs_differ_between_tensors() {
     let b = values(&random(&[256], Precision::Fp32, Device::Cpu).unwrap());
     assert_ne!(a, b);
 }
+
+#[test]
+fn only_int8_gemm_on_cuda_takes_the_int_mm_path() {
+    use super::kernel::uses_int_mm;
+    assert!(uses_int_mm(Precision::Int8, Device::Cuda(0)));
+    assert!(!uses_int_mm(Precision::Int8, Device::Cpu));
+    assert!(!uses_int_mm(Precision::Int16, Device::Cuda(0)));
+    assert!(!uses_int_mm(Precision::Fp16, Device::Cuda(0)));
+}
