@@ -26,6 +26,16 @@ pub enum AgentError {
     /// Talking to the coordinator failed.
     #[error("coordinator: {0}")]
     Link(String),
+    /// A TLS file (CA certificate, certificate, key) that cannot be read or parsed.
+    #[error("tls {role} {path}: {message}")]
+    Tls {
+        /// What the file is for ("ca certificate", "client key", ...).
+        role: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -42,7 +52,7 @@ impl AgentError {
     /// 5 coordinator link, 6 I/O.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AgentError::Contract(_) | AgentError::Usage(_) => 2,
+            AgentError::Contract(_) | AgentError::Usage(_) | AgentError::Tls { .. } => 2,
             AgentError::Framework(_) | AgentError::FallbackRefused(_) | AgentError::Platform(_) => {
                 3
             }

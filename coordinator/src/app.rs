@@ -33,6 +33,10 @@ pub fn run() -> ExitCode {
 fn start(cli: Cli) -> Result<(), Error> {
     let Command::Serve(args) = cli.command;
     let settings = args.resolve()?;
+    // Bad TLS files fail before anything listens (serve reads them again to build the server).
+    if let Some(tls) = &settings.tls {
+        crate::tls::server_config(tls)?;
+    }
     let runtime = tokio::runtime::Runtime::new().map_err(|source| Error::Io {
         path: "tokio runtime".into(),
         source,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::tls::ServerTlsFiles;
 use crate::Error;
 
 /// The config file format version this build reads.
@@ -64,6 +65,15 @@ pub struct ServeArgs {
     /// Scheduler period in milliseconds (it also runs on every event) [default: 1000].
     #[arg(long, env = "FLEETCAL_TICK_MS")]
     pub tick_ms: Option<u64>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key [default: plain http].
+    #[arg(long, env = "FLEETCAL_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "FLEETCAL_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS. Needs --tls-cert.
+    #[arg(long, env = "FLEETCAL_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The config file.
@@ -79,6 +89,9 @@ struct FileConfig {
     default_run_timeout_s: Option<u32>,
     default_deadline_s: Option<u32>,
     tick_ms: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -100,6 +113,8 @@ pub struct Settings {
     pub default_deadline_s: u32,
     /// Scheduler period.
     pub tick: Duration,
+    /// TLS files; `None` serves plain http.
+    pub tls: Option<ServerTlsFiles>,
 }
 
 impl ServeArgs {
@@ -112,7 +127,7 @@ impl ServeArgs {
                 ..FileConfig::default()
             },
         };
-        let settings = Settings {
+        let mut settings = Settings {
             listen: self
                 .listen
                 .or(file.listen)
@@ -142,8 +157,32 @@ impl ServeArgs {
                 .or(file.default_deadline_s)
                 .unwrap_or(86_400),
             tick: Duration::from_millis(self.tick_ms.or(file.tick_ms).unwrap_or(1000)),
+            tls: None,
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
+        let tls_err = |message: &str| Error::Config {
+            path: origin.clone(),
+            message: message.into(),
+        };
+        settings.tls = match (
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+            self.client_ca.clone().or(file.client_ca),
+        ) {
+            (Some(cert), Some(key), client_ca) => Some(ServerTlsFiles {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (Some(_), None, _) => return Err(tls_err("'tls_cert' needs 'tls_key' (--tls-key)")),
+            (None, Some(_), _) => return Err(tls_err("'tls_key' needs 'tls_cert' (--tls-cert)")),
+            (None, None, Some(_)) => {
+                return Err(tls_err(
+                    "'client_ca' needs 'tls_cert' and 'tls_key' (mutual TLS is TLS)",
+                ))
+            }
+        };
         for (name, v) in [
             ("heartbeat_interval_s", settings.heartbeat_interval_s),
             ("default_run_timeout_s", settings.default_run_timeout_s),
@@ -245,5 +284,46 @@ mod tests {
             Some(PathBuf::from("/usr/local/share/fleetcal/presets"))
         );
         assert_eq!(s.offline_after, Duration::from_secs(30));
+        assert_eq!(s.tls, None);
+    }
+
+    #[test]
+    fn tls_keys_come_in_pairs() {
+        let (_d, path) = write(
+            "version = 1\ntls_cert = \"/c/server.pem\"\ntls_key = \"/c/server.key\"\n\
+             client_ca = \"/c/ca.pem\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let tls = args.resolve().unwrap().tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/c/server.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/c/ca.pem")));
+        let args = ServeArgs {
+            tls_key: Some("/flag.key".into()),
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            args.resolve().unwrap().tls.unwrap().key,
+            PathBuf::from("/flag.key")
+        );
+        let e = ServeArgs {
+            tls_cert: Some("/c.pem".into()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'tls_cert' needs 'tls_key'"), "{e}");
+        let e = ServeArgs {
+            client_ca: Some("/ca.pem".into()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'client_ca' needs"), "{e}");
     }
 }

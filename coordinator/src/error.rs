@@ -135,13 +135,45 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The gRPC transport failed (connecting, serving).
-    #[error("transport to {target}: {source}")]
+    /// A TLS file (certificate, key, CA) that cannot be read or parsed.
+    #[error("tls {role} {path}: {message}")]
+    Tls {
+        /// What the file is for ("server certificate", "client ca", ...).
+        role: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The gRPC transport failed (connecting, serving); the message carries the whole cause
+    /// chain (a refused connection, a TLS alert) and a hint about TLS when one may help.
+    #[error("transport to {target}: {}{hint}", crate::tls::error_chain(.source))]
     Transport {
         /// The address or URL.
         target: String,
         /// The underlying error.
         source: tonic::transport::Error,
+        /// Appended to the message (empty, or a hint about TLS).
+        hint: &'static str,
+    },
+    /// The connection was made but the first call failed: a refused client certificate, a
+    /// plain-http client talking to a TLS server, or the reverse.
+    #[error("coordinator {target} did not answer: {message}{hint}")]
+    Unreachable {
+        /// The URL.
+        target: String,
+        /// The failure and its causes.
+        message: String,
+        /// Appended to the message (empty, or a hint about TLS).
+        hint: &'static str,
+    },
+    /// `fleetctl health`: the coordinator answered but is not serving (it is shutting down).
+    #[error("coordinator {target} is {status}")]
+    NotServing {
+        /// The URL.
+        target: String,
+        /// The health status it reported.
+        status: String,
     },
     /// The coordinator answered a fleetctl call with an error status.
     #[error("coordinator: {}", .0.message())]
@@ -171,13 +203,17 @@ impl Error {
             | Error::InvalidResult { .. }
             | Error::InvalidRequest(_)
             | Error::Config { .. }
+            | Error::Tls { .. }
             | Error::Contract(_) => Code::InvalidArgument,
             Error::UnknownRun(_) | Error::UnknownCampaign(_) => Code::NotFound,
             Error::UnknownAgent(_) | Error::RunNotAccepting { .. } | Error::NoAgentsMatch(_) => {
                 Code::FailedPrecondition
             }
             Error::NotYourRun { .. } => Code::PermissionDenied,
-            Error::Bind { .. } | Error::Transport { .. } => Code::Unavailable,
+            Error::Bind { .. }
+            | Error::Transport { .. }
+            | Error::Unreachable { .. }
+            | Error::NotServing { .. } => Code::Unavailable,
             Error::Remote(status) => status.code(),
             Error::CampaignUnsuccessful { .. } => Code::Aborted,
         }

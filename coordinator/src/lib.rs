@@ -4,7 +4,8 @@
 //! - [`model`], [`plan`], [`schedule`], [`aggregate`]: plain synchronous domain logic;
 //! - [`store`]: durable state (SQLite, PostgreSQL) behind [`store::Store`];
 //! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver);
-//! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI.
+//! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
+//! - [`tls`]: TLS and mutual TLS files for the server and its clients.
 
 pub mod aggregate;
 pub mod app;
@@ -16,5 +17,6 @@ pub mod plan;
 pub mod schedule;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 pub use error::Error;

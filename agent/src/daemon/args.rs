@@ -10,12 +10,13 @@ use super::config::{positive_seconds, ConfigFile};
 use super::options::{
     check_coordinator_url, default_state_dir, parse_labels, running_as_root, RunOptions,
 };
+use super::tls::TlsFiles;
 use crate::AgentError;
 
 /// `fleetcal-agent run`: join a fleet and run the calibrations its coordinator assigns.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct RunArgs {
-    /// The coordinator to dial, as http://HOST:PORT.
+    /// The coordinator to dial, as http://HOST:PORT (or https://HOST:PORT with --ca-cert).
     #[arg(long, env = "FLEETCAL_COORDINATOR", value_name = "URL")]
     pub coordinator: Option<String>,
     /// Where the agent id and unsent results are kept [default: /var/lib/fleetcal as root,
@@ -44,6 +45,17 @@ pub struct RunArgs {
     /// Longest reconnect delay in seconds [default: 30].
     #[arg(long, env = "FLEETCAL_MAX_BACKOFF", value_name = "SECONDS")]
     pub max_backoff: Option<f64>,
+    /// The CA certificate (PEM) that signed the coordinator's certificate; needed for an
+    /// https:// coordinator.
+    #[arg(long, env = "FLEETCAL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// This agent's certificate (PEM), for a coordinator that requires client certificates
+    /// (mutual TLS); needs --key.
+    #[arg(long, env = "FLEETCAL_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, env = "FLEETCAL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 /// What the environment says about the default state dir (read by [`RunArgs::into_options`]).
@@ -102,7 +114,15 @@ impl RunArgs {
         };
         let mut labels = file.labels;
         labels.extend(parse_labels(self.labels.as_deref().unwrap_or(""))?);
-        let mut opts = RunOptions::new(check_coordinator_url(&coordinator)?, state_dir);
+        let coordinator = check_coordinator_url(&coordinator)?;
+        let tls = TlsFiles::for_url(
+            &coordinator,
+            self.ca_cert.or(file.tls.ca_cert),
+            self.cert.or(file.tls.cert),
+            self.key.or(file.tls.key),
+        )?;
+        let mut opts = RunOptions::new(coordinator, state_dir);
+        opts.tls = tls;
         opts.labels = labels;
         opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
         opts.presets_dir = self.presets.or(file.presets_dir);
@@ -170,6 +190,35 @@ mod tests {
         assert_eq!(o.labels["site"], "lab");
         assert_eq!(o.labels["rack"], "9");
         assert_eq!(o.backoff.max, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn tls_files_merge_flags_over_the_file() {
+        let f = file(
+            "version = 1\ncoordinator = \"https://c:1\"\nstate_dir = \"/s\"\n\
+             [tls]\nca_cert = \"/f/ca.pem\"\ncert = \"/f/a.pem\"\nkey = \"/f/a.key\"\n",
+        );
+        let args = RunArgs {
+            cert: Some("/flag/b.pem".into()),
+            key: Some("/flag/b.key".into()),
+            ..RunArgs::default()
+        };
+        let o = args.resolve(Some(f), &ENV).unwrap();
+        let tls = o.tls.unwrap();
+        assert_eq!(tls.ca_cert, Path::new("/f/ca.pem"));
+        assert_eq!(
+            tls.identity,
+            Some(("/flag/b.pem".into(), "/flag/b.key".into()))
+        );
+        let e = RunArgs {
+            coordinator: Some("https://c:1".into()),
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        }
+        .resolve(None, &ENV)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--ca-cert"), "{e}");
     }
 
     #[test]

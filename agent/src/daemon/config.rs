@@ -13,6 +13,11 @@
 //! site = "lab"
 //! rack = "3"
 //!
+//! [tls]
+//! ca_cert = "/etc/fleetcal/tls/ca.pem"
+//! cert = "/etc/fleetcal/tls/agent.pem"
+//! key = "/etc/fleetcal/tls/agent.key"
+//!
 //! [link]
 //! backoff_initial_s = 0.5
 //! backoff_max_s = 30
@@ -57,6 +62,21 @@ pub struct ConfigFile {
     /// Link tuning.
     #[serde(default)]
     pub link: LinkConfig,
+    /// TLS files for an `https://` coordinator.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// The `[tls]` table: used only with an `https://` coordinator.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The CA certificate (PEM) that signed the coordinator's certificate.
+    pub ca_cert: Option<PathBuf>,
+    /// This agent's certificate (PEM), for a coordinator that requires client certificates.
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
 }
 
 /// The `[link]` table: reconnect backoff, keepalive and RPC timeouts.
@@ -145,6 +165,8 @@ threads = 2
 site = "lab"
 [link]
 backoff_max_s = 1
+[tls]
+ca_cert = "/t/ca.pem"
 "#,
         )
         .unwrap();
@@ -153,6 +175,8 @@ backoff_max_s = 1
         assert_eq!(c.link.backoff_max_s, Some(1.0));
         assert_eq!(c.threads, Some(2));
         assert_eq!(c.presets_dir, None);
+        assert_eq!(c.tls.ca_cert, Some(PathBuf::from("/t/ca.pem")));
+        assert_eq!(c.tls.key, None);
     }
 
     #[test]

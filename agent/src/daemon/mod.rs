@@ -11,6 +11,7 @@
 //! - [`spool`]: results not yet acknowledged, `<state-dir>/spool/<run_id>.json`.
 //! - [`link`]: the connection state machine with capped, jittered backoff.
 //! - [`rpc`]: the calls to the coordinator.
+//! - [`tls`]: the CA and client certificate for an `https://` coordinator.
 //! - [`capabilities`]: what Register announces.
 //! - [`plan`]: a coordinator plan as a calibration request.
 //! - [`worker`]: one plan at a time, idempotent by run id.
@@ -29,6 +30,7 @@ pub mod rpc;
 pub mod service;
 pub mod shutdown;
 pub mod spool;
+pub mod tls;
 pub mod uploader;
 pub mod worker;
 

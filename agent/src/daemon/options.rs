@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::link::BackoffPolicy;
+use super::tls::TlsFiles;
 use crate::AgentError;
 
 /// The resolved settings of the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
-    /// The coordinator URL (`http://HOST:PORT`).
+    /// The coordinator URL (`http://HOST:PORT` or `https://HOST:PORT`).
     pub coordinator: String,
     /// Where the agent id and the spool live.
     pub state_dir: PathBuf,
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub keepalive: Duration,
     /// Timeout of each unary call.
     pub rpc_timeout: Duration,
+    /// TLS files for an `https://` coordinator; `None` for `http://`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl RunOptions {
@@ -50,6 +53,7 @@ impl RunOptions {
             backoff: BackoffPolicy::default(),
             keepalive: Duration::from_secs(20),
             rpc_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 

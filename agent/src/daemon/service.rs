@@ -77,7 +77,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                         tracing::info!(matched_preset = %resp.matched_preset, "registered");
                         Event::Registered
                     }
-                    Err(s) => failed("register", &s),
+                    Err(s) => failed("register", &rpc.describe(&s)),
                 },
                 name = signals.recv() => shutdown(name),
             },
@@ -87,7 +87,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                         stream = Some(s);
                         Event::Subscribed
                     }
-                    Err(s) => failed("subscribe", &s),
+                    Err(s) => failed("subscribe", &rpc.describe(&s)),
                 },
                 name = signals.recv() => shutdown(name),
             },
@@ -95,7 +95,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 Some(s) => {
                     tracing::info!("connected; waiting for directives");
                     uploader.wake();
-                    serve(s, &orders, &mut signals).await
+                    serve(s, &rpc, &orders, &mut signals).await
                 }
                 None => Event::Failed {
                     jitter: link::jitter_sample(),
@@ -163,6 +163,7 @@ async fn stop(
 /// Forwards directives until the stream ends or a signal arrives.
 async fn serve(
     mut stream: Streaming<Directive>,
+    rpc: &Rpc,
     orders: &mpsc::Sender<Order>,
     signals: &mut Signals,
 ) -> Event {
@@ -182,7 +183,7 @@ async fn serve(
                     jitter: link::jitter_sample(),
                 };
             }
-            Err(s) => return failed("directive stream", &s),
+            Err(s) => return failed("directive stream", &rpc.describe(&s)),
         };
         if orders.send(order).await.is_err() {
             return Event::Shutdown;
@@ -190,8 +191,8 @@ async fn serve(
     }
 }
 
-fn failed(what: &str, status: &tonic::Status) -> Event {
-    tracing::warn!("{what} failed: {:?}: {}", status.code(), status.message());
+fn failed(what: &str, description: &str) -> Event {
+    tracing::warn!("{what} failed: {description}");
     Event::Failed {
         jitter: link::jitter_sample(),
     }

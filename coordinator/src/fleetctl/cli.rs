@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use super::{agents, campaign, client, export, runs};
+use crate::tls::ClientTlsFiles;
 use crate::Error;
 
 /// Admin CLI of the fleetcal coordinator. Exit codes follow the coordinator's error table
@@ -21,6 +22,17 @@ pub struct FleetCtl {
         default_value = "http://127.0.0.1:50051"
     )]
     pub coordinator: String,
+    /// The CA certificate (PEM) that signed the coordinator's certificate; needed for an
+    /// https:// coordinator.
+    #[arg(long, global = true, env = "FLEETCAL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// This client's certificate (PEM), for a coordinator that requires one (mutual TLS);
+    /// needs --key.
+    #[arg(long, global = true, env = "FLEETCAL_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, global = true, env = "FLEETCAL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Cmd,
@@ -29,6 +41,9 @@ pub struct FleetCtl {
 /// fleetctl's commands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Check the coordinator's gRPC health (over TLS too): prints SERVING and exits 0, else
+    /// exits 7. For container health checks and probes.
+    Health,
     /// List registered agents.
     Agents {
         /// Print JSON instead of a table.
@@ -170,8 +185,22 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
-    let mut admin = client::connect(&cli.coordinator).await?;
+    let tls = ClientTlsFiles::for_url(&cli.coordinator, cli.ca_cert, cli.cert, cli.key)?;
+    let channel = client::connect(&cli.coordinator, tls.as_ref()).await?;
+    let mut admin = client::admin(channel.clone());
     match cli.command {
+        Cmd::Health => {
+            let status = client::check(&cli.coordinator, tls.as_ref(), channel).await?;
+            println!("{status}");
+            if status == "SERVING" {
+                Ok(())
+            } else {
+                Err(Error::NotServing {
+                    target: cli.coordinator,
+                    status,
+                })
+            }
+        }
         Cmd::Agents { json } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, args).await,
         Cmd::Campaign(CampaignCmd::Status {

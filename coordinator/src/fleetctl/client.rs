@@ -4,16 +4,31 @@ use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::tls::{client_config, connect_hint, error_chain, ClientTlsFiles};
 use crate::Error;
 
 /// The admin client fleetctl uses.
 pub type Admin = AdminServiceClient<Channel>;
 
-/// Connects to the coordinator at `url` (`http://HOST:PORT`).
-pub async fn connect(url: &str) -> Result<Admin, Error> {
-    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| {
+/// Connects to the coordinator at `url` (`http://HOST:PORT`, or `https://HOST:PORT` with
+/// `tls`) and checks that it answers (see [`check`]).
+pub async fn connect(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Channel, Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| {
         Error::InvalidRequest(format!("coordinator url '{url}' is not a valid URL: {e}"))
     })?;
+    if let Some(files) = tls {
+        endpoint = endpoint
+            .tls_config(client_config(files)?)
+            .map_err(|source| Error::Transport {
+                target: url.to_string(),
+                source,
+                hint: "",
+            })?;
+    }
     let channel = endpoint
         .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
@@ -21,8 +36,55 @@ pub async fn connect(url: &str) -> Result<Admin, Error> {
         .map_err(|source| Error::Transport {
             target: url.to_string(),
             source,
+            hint: connect_hint(tls),
         })?;
-    Ok(AdminServiceClient::new(channel)
+    check(url, tls, channel.clone()).await?;
+    Ok(channel)
+}
+
+/// The admin client over a connected channel.
+pub fn admin(channel: Channel) -> Admin {
+    AdminServiceClient::new(channel)
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES))
+        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES)
+}
+
+/// Asks the coordinator's health service for the whole server (`""`); returns its status
+/// name (`SERVING`, `NOT_SERVING`, ...).
+///
+/// With TLS 1.3 a connection whose client certificate the server refuses looks established
+/// until the first call, and a plain-http client talking to a TLS server only fails then too:
+/// this first call turns both into an [`Error::Unreachable`] that says what happened.
+pub async fn check(
+    url: &str,
+    tls: Option<&ClientTlsFiles>,
+    channel: Channel,
+) -> Result<String, Error> {
+    let mut health = HealthClient::new(channel);
+    let request = HealthCheckRequest {
+        service: String::new(),
+    };
+    match health.check(request).await {
+        Ok(response) => Ok(ServingStatus::try_from(response.into_inner().status)
+            .unwrap_or(ServingStatus::Unknown)
+            .as_str_name()
+            .to_string()),
+        // A server without the health service is still a server that answered.
+        Err(status) if status.code() == tonic::Code::Unimplemented => Ok("UNKNOWN".into()),
+        Err(status) => Err(Error::Unreachable {
+            target: url.to_string(),
+            message: status_chain(&status),
+            hint: connect_hint(tls),
+        }),
+    }
+}
+
+/// A status's message and the cause chain behind it (the TLS alert, the HTTP/2 error).
+pub fn status_chain(status: &tonic::Status) -> String {
+    let text = status.message().to_string();
+    match std::error::Error::source(status).map(error_chain) {
+        Some(chain) if chain.starts_with(&text) => chain,
+        Some(chain) => format!("{text}: {chain}"),
+        None => text,
+    }
 }

@@ -48,6 +48,11 @@ pub async fn serve_with<S: Store>(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
     let presets = match &settings.presets {
         Some(dir) => fleetcal_proto::preset::load_dir(dir)?,
         None => Vec::new(),
@@ -96,14 +101,37 @@ pub async fn serve_with<S: Store>(
             tracing::info!("directive streams closed");
         }
     };
-    let served = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| Error::Tls {
+            role: "server certificate and key".into(),
+            path: core
+                .settings
+                .tls
+                .as_ref()
+                .map(|t| t.cert.clone())
+                .unwrap_or_default(),
+            message: crate::tls::error_chain(&e),
+        })?;
+        let mutual = core
+            .settings
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+        tracing::info!(client_certificates = mutual, "serving TLS");
+    }
+    let served = builder
         .add_service(health_svc)
         .add_service(reflection)
         .add_service(agent)
         .add_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)
         .await
-        .map_err(|source| Error::Transport { target, source });
+        .map_err(|source| Error::Transport {
+            target,
+            source,
+            hint: "",
+        });
     tracing::info!("server stopped");
     let _ = stop_tx.send(true);
     let _ = driver.await;
