@@ -11,8 +11,8 @@
 //! Runs are pinned between "plan received" and "result acknowledged" by holding the agents'
 //! upstream bytes in a TCP proxy, not by timing.
 
-mod agent;
-mod common;
+pub(crate) mod agent;
+pub(crate) mod common;
 mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};

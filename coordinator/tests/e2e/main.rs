@@ -5,7 +5,8 @@
 //! - `storage`: the storage suite against SQLite and PostgreSQL;
 //! - `fleet`: the real coordinator, real `fleetcal-agent run` processes and fleetctl together;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
-//! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart.
+//! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
+//! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
 
 mod fleet;
 mod grpc;
@@ -13,3 +14,4 @@ mod lifecycle;
 mod pg;
 mod storage;
 mod support;
+mod tls;
