@@ -287,6 +287,49 @@ mod tests {
         assert_eq!(s.tls, None);
     }
 
+    /// The block scalar `KEY: |` of a YAML file, dedented (enough YAML for our ConfigMap).
+    fn yaml_block(yaml: &str, key: &str) -> String {
+        let mut lines = yaml.lines().skip_while(|l| l.trim() != format!("{key}: |"));
+        let header = lines.next().expect("the key is in the file");
+        let outer = header.len() - header.trim_start().len();
+        let body: Vec<&str> = lines
+            .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > outer)
+            .collect();
+        let indent = body
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .expect("a non-empty block");
+        body.iter()
+            .map(|l| l.get(indent..).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_kubernetes_configmap_config_is_valid() {
+        let yaml = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/coordinator-config.yaml"),
+        )
+        .unwrap();
+        let (_d, path) = write(&yaml_block(&yaml, "coordinator.toml"));
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:50051");
+        assert_eq!(s.db, "sqlite:///var/lib/fleetcal-coordinator/fleetcal.db");
+        let tls = s.tls.expect("the ConfigMap serves mutual TLS");
+        assert_eq!(tls.cert, PathBuf::from("/etc/fleetcal/tls/tls.crt"));
+        assert_eq!(tls.key, PathBuf::from("/etc/fleetcal/tls/tls.key"));
+        assert_eq!(
+            tls.client_ca,
+            Some(PathBuf::from("/etc/fleetcal/tls/ca.crt"))
+        );
+    }
+
     #[test]
     fn tls_keys_come_in_pairs() {
         let (_d, path) = write(
