@@ -242,7 +242,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("broken.pem") && e.contains("invalid PEM"), "{e}");
-        let e = Error::from(read_certificates(&junk, "x").unwrap_err());
+        let e = read_certificates(&junk, "x").unwrap_err();
         assert_eq!(e.exit_code(), 2);
     }
 }

@@ -28,7 +28,7 @@ pub enum Command {
     /// List the hardware presets (built in, or from --presets DIR).
     Presets(PresetsArgs),
     /// Serve a fleetcal coordinator: register, run the plans it sends, upload the results.
-    Run(crate::daemon::RunArgs),
+    Run(Box<crate::daemon::RunArgs>),
 }
 
 /// `fleetcal-agent calibrate`.
