@@ -93,9 +93,10 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
     let dest = output::destination(&result, args.output.as_deref());
     output::write_atomic(&dest, &output::render(&result, args.format))?;
     println!(
-        "\nCalibration written to {} ({:?} format)",
+        "\nCalibration written to {} ({} format)",
         dest.display(),
-        args.format
+        clap::ValueEnum::to_possible_value(&args.format)
+            .map_or_else(String::new, |v| v.get_name().to_string())
     );
     Ok(())
 }
