@@ -1,9 +1,17 @@
-//! Embeds `presets/*.toml` into the agent, so the one-board tool works without the repository.
+//! Embeds `presets/*.toml` into the agent, so the one-board tool works without the repository,
+//! and exports the executables' `sched_yield` (see `src/engines/numpy/spin_yield.rs`).
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
 fn main() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if os == "linux" && arch == "x86_64" {
+        // Binaries, tests, examples and benches of this package: the dynamic linker then binds
+        // OpenBLAS's sched_yield calls to the executable's definition.
+        println!("cargo:rustc-link-arg=-Wl,--export-dynamic-symbol=sched_yield");
+    }
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../presets");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

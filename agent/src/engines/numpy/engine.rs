@@ -9,8 +9,8 @@ use half::f16;
 
 use super::blas::{Axpy, Dot, Gemm, Gemv, ALPHA, BETA};
 use super::element::Element;
-use super::openblas;
 use super::stream::{Stream, SCALAR};
+use super::{openblas, spin_yield, ufunc};
 use crate::bench::{Engine, Kernel};
 
 /// The ndarray release line the engine is built on (checked against Cargo.lock in a test).
@@ -31,6 +31,8 @@ const OPENBLAS_KNOBS: [&str; 3] = [
 pub struct NumpyEngine {
     /// The thread count asked for, if any.
     threads: Option<usize>,
+    /// OpenBLAS 0.3.27+'s waiting for an older OpenBLAS, while the engine lives.
+    spin_yield: Option<spin_yield::Guard>,
 }
 
 impl NumpyEngine {
@@ -40,7 +42,15 @@ impl NumpyEngine {
         if let Some(n) = threads {
             openblas::set_num_threads(n);
         }
-        NumpyEngine { threads }
+        let spin_yield = if spin_yield::affected(&openblas::version_of(&openblas::config())) {
+            spin_yield::Guard::acquire()
+        } else {
+            None
+        };
+        NumpyEngine {
+            threads,
+            spin_yield,
+        }
     }
 
     fn blas(&self) -> BlasInfo {
@@ -76,7 +86,7 @@ impl Engine for NumpyEngine {
     fn info(&self) -> EngineInfo {
         let config = openblas::config();
         let mut details = std::collections::BTreeMap::new();
-        details.insert("blas_config".into(), config);
+        details.insert("blas_config".into(), config.clone());
         details.insert(
             "float_blas".into(),
             "fp32/fp64 dot, gemv and gemm are one OpenBLAS call each (multi-threaded), as in NumPy"
@@ -87,8 +97,12 @@ impl Engine for NumpyEngine {
             "fp16 and integer dot/gemv/gemm, axpy and STREAM are single-threaded loops, as in NumPy; fp16 accumulates in fp32, integers wrap".into(),
         );
         details.insert(
+            "simd".into(),
+            format!("axpy and STREAM loops run as {} code, the instruction set NumPy's ufunc dispatch picks on this CPU; copy is memmove, as in NumPy", ufunc::Isa::detect().name()),
+        );
+        details.insert(
             "axpy".into(),
-            format!("y = a*x + y in one fused pass, a = {ALPHA} (NumPy's a*x + y makes a temporary: two passes)"),
+            format!("y = a*x + y, a = {ALPHA}, as NumPy's two passes without a temporary: multiply(x, a, out=t); add(t, y, out=y)"),
         );
         details.insert(
             "gemm".into(),
@@ -96,8 +110,19 @@ impl Engine for NumpyEngine {
         );
         details.insert(
             "stream".into(),
-            format!("copy c = a, scale b = s*c, add c = a + b, triad a = b + s*c, s = {SCALAR}: one pass each, no temporaries (triad fused; NumPy needs two passes)"),
+            format!("copy c = a, scale b = s*c, add c = a + b, triad a = b + s*c, s = {SCALAR}: NumPy's out= forms, no temporaries; triad is NumPy's two passes multiply(c, s, out=a); add(a, b, out=a); bytes by STREAM's rule"),
         );
+        let version = openblas::version_of(&config);
+        if spin_yield::affected(&version) {
+            details.insert(
+                "blas_waiting".into(),
+                if self.spin_yield.is_some() {
+                    format!("OpenBLAS {version} waits with sched_yield (fixed in 0.3.27, which NumPy's wheels ship): the engine makes it spin as 0.3.27 does")
+                } else {
+                    format!("OpenBLAS {version} waits with sched_yield (fixed in 0.3.27) and this executable could not change that: threaded dot/gemv may run at one core's speed")
+                },
+            );
+        }
         details.insert(
             "hugepages".into(),
             "madvise(MADV_HUGEPAGE) on arrays of 4 MiB or more, as NumPy does on Linux".into(),
@@ -193,7 +218,16 @@ mod tests {
         assert!(blas.version.starts_with("0."), "{}", blas.version);
         assert!(!blas.kernel.is_empty());
         assert_eq!(info.threads, blas.threads);
-        assert!(info.details["axpy"].contains("fused"));
+        assert!(info.details["axpy"].contains("out=t"));
+        assert!(info.details["stream"].contains("two passes"));
+        assert!(info.details["simd"].contains(super::ufunc::Isa::detect().name()));
+        // Debian's OpenBLAS here predates 0.3.27: the engine says it changed the waiting.
+        if spin_yield::affected(&blas.version) {
+            assert!(e.spin_yield.is_some());
+            assert!(info.details["blas_waiting"].contains("spin"));
+        } else {
+            assert!(!info.details.contains_key("blas_waiting"));
+        }
         assert!(e.banner().contains("CPU-only"));
         assert_eq!(e.framework(), Framework::Numpy);
         assert_eq!(e.device(), DeviceKind::Cpu);

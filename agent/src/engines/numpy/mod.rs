@@ -4,6 +4,11 @@
 //! wheels and Debian's python3-numpy run — multi-threaded; fp16 (the `half` crate, fp32
 //! accumulation) and integer (wrapping) matmul, axpy and the STREAM kernels are plain
 //! single-threaded loops, as they are in NumPy. bf16 is not a NumPy dtype: unsupported.
+//!
+//! Two things keep it at NumPy's speed rather than near it: the element-wise loops run as
+//! code for the instruction set NumPy's dispatch picks (`ufunc`), and an OpenBLAS older than
+//! the one NumPy's wheels ship is made to wait for its threads as the newer one does
+//! (`spin_yield`).
 
 mod blas;
 mod data;
@@ -11,6 +16,8 @@ mod element;
 mod engine;
 mod hugepage;
 mod openblas;
+mod spin_yield;
 mod stream;
+mod ufunc;
 
 pub use engine::{NumpyEngine, NDARRAY_VERSION, UNSUPPORTED_REASON};
