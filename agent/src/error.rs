@@ -1,6 +1,6 @@
 //! The one error enum of the agent library, and its exit codes.
 
-use fleetcal_proto::ContractError;
+use fleetcal_proto::{ContractError, DialError};
 
 /// Everything the agent reports to its user.
 #[derive(Debug, thiserror::Error)]
@@ -26,16 +26,11 @@ pub enum AgentError {
     /// Talking to the coordinator failed.
     #[error("coordinator: {0}")]
     Link(String),
-    /// A TLS file (CA certificate, certificate, key) that cannot be read or parsed.
-    #[error("tls {role} {path}: {message}")]
-    Tls {
-        /// What the file is for ("ca certificate", "client key", ...).
-        role: String,
-        /// The file.
-        path: std::path::PathBuf,
-        /// What is wrong with it.
-        message: String,
-    },
+    /// How to dial the coordinator: its URL and the TLS settings disagree, or a TLS file (CA
+    /// certificate, certificate, key) cannot be read or parsed. The message ends with where
+    /// the agent takes the setting from.
+    #[error("{0}{hint}", hint = dial_hint(.0))]
+    Dial(DialError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -52,7 +47,7 @@ impl AgentError {
     /// 5 coordinator link, 6 I/O.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AgentError::Contract(_) | AgentError::Usage(_) | AgentError::Tls { .. } => 2,
+            AgentError::Contract(_) | AgentError::Usage(_) | AgentError::Dial(_) => 2,
             AgentError::Framework(_) | AgentError::FallbackRefused(_) | AgentError::Platform(_) => {
                 3
             }
@@ -60,5 +55,62 @@ impl AgentError {
             AgentError::Link(_) => 5,
             AgentError::Io { .. } => 6,
         }
+    }
+}
+
+impl From<DialError> for AgentError {
+    fn from(e: DialError) -> AgentError {
+        AgentError::Dial(e)
+    }
+}
+
+/// Where `fleetcal-agent run` takes the setting a [`DialError`] is about: a flag, its
+/// environment variable, or the config file's `[tls]` table.
+fn dial_hint(e: &DialError) -> &'static str {
+    match e {
+        DialError::CertWithoutKey { .. } => " (--key FILE or [tls] key)",
+        DialError::KeyWithoutCert { .. } => " (--cert FILE or [tls] cert)",
+        DialError::HttpsWithoutCa { .. } => {
+            " (pass --ca-cert FILE, FLEETCAL_CA_CERT or [tls] ca_cert)"
+        }
+        DialError::TlsOnPlainHttp { .. }
+        | DialError::File { .. }
+        | DialError::Url { .. }
+        | DialError::TlsConfig { .. } => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dial_errors_are_bad_input_and_say_where_to_set_it() {
+        let e = AgentError::from(DialError::HttpsWithoutCa {
+            url: "https://c:1".into(),
+        });
+        assert_eq!(e.exit_code(), 2);
+        let e = e.to_string();
+        assert!(
+            e.contains("'https://c:1' is https") && e.contains("[tls] ca_cert"),
+            "{e}"
+        );
+        let e = AgentError::from(DialError::KeyWithoutCert {
+            key: "a.key".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "client key a.key needs its certificate (--cert FILE or [tls] cert)"
+        );
+        let e = AgentError::from(DialError::File {
+            role: "ca certificate".into(),
+            path: "junk.pem".into(),
+            message: "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+        });
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().starts_with("tls ca certificate junk.pem: "),
+            "{e}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use fleetcal_proto::dial::{error_chain, DialError};
 use tonic::Code;
 
 /// The one table: every gRPC code an error can carry, the exit code a process ends with when
@@ -135,10 +136,15 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A TLS file (certificate, key, CA) that cannot be read or parsed.
+    /// How fleetctl is told to dial (its URL and TLS flags disagree), or a TLS file (the
+    /// server's or a client's certificate, key, CA) that cannot be read or parsed. The message
+    /// ends with the flag that sets what is missing.
+    #[error("{0}{hint}", hint = dial_hint(.0))]
+    Dial(DialError),
+    /// The server's TLS files do not work together (a key that does not fit its certificate).
     #[error("tls {role} {path}: {message}")]
     Tls {
-        /// What the file is for ("server certificate", "client ca", ...).
+        /// What the files are for ("server key", "server certificate and key").
         role: String,
         /// The file.
         path: PathBuf,
@@ -147,7 +153,7 @@ pub enum Error {
     },
     /// The gRPC transport failed (connecting, serving); the message carries the whole cause
     /// chain (a refused connection, a TLS alert) and a hint about TLS when one may help.
-    #[error("transport to {target}: {}{hint}", crate::tls::error_chain(.source))]
+    #[error("transport to {target}: {}{hint}", error_chain(.source))]
     Transport {
         /// The address or URL.
         target: String,
@@ -203,6 +209,7 @@ impl Error {
             | Error::InvalidResult { .. }
             | Error::InvalidRequest(_)
             | Error::Config { .. }
+            | Error::Dial(_)
             | Error::Tls { .. }
             | Error::Contract(_) => Code::InvalidArgument,
             Error::UnknownRun(_) | Error::UnknownCampaign(_) => Code::NotFound,
@@ -234,6 +241,33 @@ impl From<Error> for tonic::Status {
     }
 }
 
+impl From<DialError> for Error {
+    fn from(e: DialError) -> Error {
+        match e {
+            // tonic refusing the TLS configuration has always been a transport error (exit 7).
+            DialError::TlsConfig { url, source } => Error::Transport {
+                target: url,
+                source,
+                hint: "",
+            },
+            other => Error::Dial(other),
+        }
+    }
+}
+
+/// The fleetctl flag (and environment variable) that sets what a [`DialError`] says is missing.
+fn dial_hint(e: &DialError) -> &'static str {
+    match e {
+        DialError::CertWithoutKey { .. } => " (--key FILE)",
+        DialError::KeyWithoutCert { .. } => " (--cert FILE)",
+        DialError::HttpsWithoutCa { .. } => " (pass --ca-cert FILE; env FLEETCAL_CA_CERT)",
+        DialError::TlsOnPlainHttp { .. }
+        | DialError::File { .. }
+        | DialError::Url { .. }
+        | DialError::TlsConfig { .. } => "",
+    }
+}
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Error {
         Error::Remote(status)
@@ -258,5 +292,33 @@ mod tests {
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("'x9'"), "{}", status.message());
         assert_eq!(Error::from(status).exit_code(), 4);
+    }
+
+    #[test]
+    fn dial_errors_are_invalid_input_and_name_the_flag() {
+        let e = Error::from(DialError::CertWithoutKey {
+            cert: "a.pem".into(),
+        });
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "client certificate a.pem needs its key (--key FILE)"
+        );
+        let e = Error::from(DialError::HttpsWithoutCa {
+            url: "https://c:1".into(),
+        });
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = e.to_string();
+        assert!(
+            e.contains("'https://c:1' is https") && e.contains("--ca-cert"),
+            "{e}"
+        );
+        let e = Error::from(DialError::File {
+            role: "client ca".into(),
+            path: "x.pem".into(),
+            message: "cannot read it".into(),
+        });
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.to_string(), "tls client ca x.pem: cannot read it");
     }
 }

@@ -5,7 +5,8 @@
 //! - [`store`]: durable state (SQLite, PostgreSQL) behind [`store::Store`];
 //! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver);
 //! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
-//! - [`tls`]: TLS and mutual TLS files for the server and its clients.
+//! - [`tls`]: the server's TLS and mutual TLS files (clients dial through
+//!   [`fleetcal_proto::dial`]).
 
 pub mod aggregate;
 pub mod app;

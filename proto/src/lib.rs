@@ -5,9 +5,12 @@
 //! - [`result`]: fleetcal's own versioned result schema (`schema/result.schema.json`).
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
 //! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
+//! - [`dial`]: how a client dials a `fleetcal.v1` endpoint (URL scheme, mutual-TLS files).
 //!
-//! Nothing here measures, plans or stores: this crate only describes data.
+//! Nothing here measures, plans or stores: this crate only describes data (and, in [`dial`],
+//! how a client reaches it).
 
+pub mod dial;
 pub mod error;
 pub mod framework;
 pub mod operation;
@@ -18,6 +21,7 @@ pub mod preset;
 pub mod result;
 pub mod schema;
 
+pub use dial::DialError;
 pub use error::ContractError;
 pub use framework::{DeviceKind, Framework};
 pub use operation::{parse_operations, Operation, OperationKind};

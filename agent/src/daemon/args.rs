@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use fleetcal_proto::dial::ClientTlsFiles;
+
 use super::config::{positive_seconds, ConfigFile};
 use super::options::{
     check_coordinator_url, default_state_dir, parse_labels, running_as_root, RunOptions,
 };
-use super::tls::TlsFiles;
 use crate::AgentError;
 
 /// `fleetcal-agent run`: join a fleet and run the calibrations its coordinator assigns.
@@ -115,7 +116,7 @@ impl RunArgs {
         let mut labels = file.labels;
         labels.extend(parse_labels(self.labels.as_deref().unwrap_or(""))?);
         let coordinator = check_coordinator_url(&coordinator)?;
-        let tls = TlsFiles::for_url(
+        let tls = ClientTlsFiles::for_url(
             &coordinator,
             self.ca_cert.or(file.tls.ca_cert),
             self.cert.or(file.tls.cert),

@@ -10,8 +10,8 @@
 //! - [`identity`]: the stable agent id in `<state-dir>/agent-id`.
 //! - [`spool`]: results not yet acknowledged, `<state-dir>/spool/<run_id>.json`.
 //! - [`link`]: the connection state machine with capped, jittered backoff.
-//! - [`rpc`]: the calls to the coordinator.
-//! - [`tls`]: the CA and client certificate for an `https://` coordinator.
+//! - [`rpc`]: the calls to the coordinator (dialled, over TLS too, through
+//!   [`fleetcal_proto::dial`]).
 //! - [`capabilities`]: what Register announces.
 //! - [`plan`]: a coordinator plan as a calibration request.
 //! - [`worker`]: one plan at a time, idempotent by run id.
@@ -30,7 +30,6 @@ pub mod rpc;
 pub mod service;
 pub mod shutdown;
 pub mod spool;
-pub mod tls;
 pub mod uploader;
 pub mod worker;
 

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fleetcal_proto::dial::ClientTlsFiles;
+
 use super::link::BackoffPolicy;
-use super::tls::TlsFiles;
 use crate::AgentError;
 
 /// The resolved settings of the daemon.
@@ -35,7 +36,7 @@ pub struct RunOptions {
     /// Timeout of each unary call.
     pub rpc_timeout: Duration,
     /// TLS files for an `https://` coordinator; `None` for `http://`.
-    pub tls: Option<TlsFiles>,
+    pub tls: Option<ClientTlsFiles>,
 }
 
 impl RunOptions {

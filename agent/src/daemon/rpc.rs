@@ -7,12 +7,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use fleetcal_proto::dial;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use fleetcal_proto::pb::{
     Directive, Progress, RegisterRequest, RegisterResponse, RunState, SubscribeRequest,
     UploadRequest, UploadResponse, MAX_MESSAGE_BYTES,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
 use super::options::RunOptions;
@@ -24,28 +25,14 @@ pub struct Rpc {
     client: AgentServiceClient<Channel>,
     agent_id: String,
     timeout: Duration,
-    tls: TlsHint,
-}
-
-/// Which TLS settings the link uses, for the hint in [`Rpc::describe`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TlsHint {
-    Plain,
-    NoClientCert,
-    ClientCert,
+    /// What [`Rpc::describe`] adds to a failure to talk at all: the likely TLS mismatch.
+    hint: &'static str,
 }
 
 impl Rpc {
     /// A lazily connecting client (nothing is dialled until the first call).
     pub fn new(opts: &RunOptions, agent_id: &str) -> Result<Rpc, AgentError> {
-        let mut endpoint = Endpoint::from_shared(opts.coordinator.clone())
-            .map_err(|e| AgentError::Usage(format!("coordinator '{}': {e}", opts.coordinator)))?;
-        if let Some(tls) = &opts.tls {
-            endpoint = endpoint
-                .tls_config(tls.client_config()?)
-                .map_err(|e| AgentError::Usage(format!("tls for '{}': {e}", opts.coordinator)))?;
-        }
-        let endpoint = endpoint
+        let endpoint = dial::endpoint(&opts.coordinator, opts.tls.as_ref())?
             .connect_timeout(opts.rpc_timeout)
             .http2_keep_alive_interval(opts.keepalive)
             .keep_alive_timeout(opts.rpc_timeout)
@@ -53,50 +40,23 @@ impl Rpc {
         let client = AgentServiceClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let tls = match &opts.tls {
-            None => TlsHint::Plain,
-            Some(t) if t.identity.is_none() => TlsHint::NoClientCert,
-            Some(_) => TlsHint::ClientCert,
-        };
         Ok(Rpc {
             client,
             agent_id: agent_id.to_string(),
             timeout: opts.rpc_timeout,
-            tls,
+            hint: dial::connect_hint(opts.tls.as_ref()),
         })
     }
 
     /// A failed call as the log shows it: the code, the message and its cause chain (a TLS
     /// alert, an HTTP/2 error), and for a failure to talk at all a hint about TLS settings.
     pub fn describe(&self, status: &Status) -> String {
-        let mut text = status.message().to_string();
-        let mut source = std::error::Error::source(status);
-        while let Some(s) = source {
-            let next = s.to_string();
-            if !text.contains(&next) {
-                text = format!("{text}: {next}");
-            }
-            source = s.source();
-        }
         let transport = matches!(
             status.code(),
             Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
         ) && std::error::Error::source(status).is_some();
-        let hint = match (&self.tls, transport) {
-            (_, false) => "",
-            (TlsHint::Plain, true) => {
-                " (if the coordinator serves TLS, use an https:// url with --ca-cert FILE)"
-            }
-            (TlsHint::NoClientCert, true) => {
-                " (is the coordinator serving TLS, does --ca-cert sign its certificate, and does \
-                 it require a client certificate (--cert FILE --key FILE)?)"
-            }
-            (TlsHint::ClientCert, true) => {
-                " (is the coordinator serving TLS, does --ca-cert sign its certificate, and does \
-                 its client CA sign --cert?)"
-            }
-        };
-        format!("{:?}: {text}{hint}", status.code())
+        let hint = if transport { self.hint } else { "" };
+        format!("{:?}: {}{hint}", status.code(), dial::status_chain(status))
     }
 
     /// The agent id the calls carry.

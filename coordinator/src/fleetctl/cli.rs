@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use fleetcal_proto::dial::ClientTlsFiles;
 
 use super::{agents, campaign, client, export, runs};
-use crate::tls::ClientTlsFiles;
 use crate::Error;
 
 /// Admin CLI of the fleetcal coordinator. Exit codes follow the coordinator's error table

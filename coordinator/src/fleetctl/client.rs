@@ -1,14 +1,14 @@
 //! fleetctl's connection to the coordinator.
 
+use fleetcal_proto::dial::{self, connect_hint, ClientTlsFiles};
 use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-use crate::tls::{client_config, connect_hint, error_chain, ClientTlsFiles};
 use crate::Error;
 
 /// The admin client fleetctl uses.
@@ -17,19 +17,7 @@ pub type Admin = AdminServiceClient<Channel>;
 /// Connects to the coordinator at `url` (`http://HOST:PORT`, or `https://HOST:PORT` with
 /// `tls`) and checks that it answers (see [`check`]).
 pub async fn connect(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Channel, Error> {
-    let mut endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| {
-        Error::InvalidRequest(format!("coordinator url '{url}' is not a valid URL: {e}"))
-    })?;
-    if let Some(files) = tls {
-        endpoint = endpoint
-            .tls_config(client_config(files)?)
-            .map_err(|source| Error::Transport {
-                target: url.to_string(),
-                source,
-                hint: "",
-            })?;
-    }
-    let channel = endpoint
+    let channel = dial::endpoint(url, tls)?
         .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
         .await
@@ -73,18 +61,8 @@ pub async fn check(
         Err(status) if status.code() == tonic::Code::Unimplemented => Ok("UNKNOWN".into()),
         Err(status) => Err(Error::Unreachable {
             target: url.to_string(),
-            message: status_chain(&status),
+            message: dial::status_chain(&status),
             hint: connect_hint(tls),
         }),
-    }
-}
-
-/// A status's message and the cause chain behind it (the TLS alert, the HTTP/2 error).
-pub fn status_chain(status: &tonic::Status) -> String {
-    let text = status.message().to_string();
-    match std::error::Error::source(status).map(error_chain) {
-        Some(chain) if chain.starts_with(&text) => chain,
-        Some(chain) => format!("{text}: {chain}"),
-        None => text,
     }
 }

@@ -111,7 +111,7 @@ pub async fn serve_with<S: Store>(
                 .as_ref()
                 .map(|t| t.cert.clone())
                 .unwrap_or_default(),
-            message: crate::tls::error_chain(&e),
+            message: fleetcal_proto::dial::error_chain(&e),
         })?;
         let mutual = core
             .settings

@@ -9,6 +9,7 @@
 //! - plain http against the TLS coordinator fails with a hint to use https (not a hang); the
 //!   agent logs the same hint and never registers;
 //! - TLS alone (no client CA) admits a client without a certificate;
+//! - a server-name override is what the server's certificate is checked against;
 //! - unreadable or invalid PEM files and a key that does not fit its certificate are errors
 //!   naming the file, before anything listens or dials.
 
@@ -77,6 +78,16 @@ impl Pki {
         }
         flags
     }
+
+    /// The coordinator serving TLS with this CA's server certificate (see [`Pki::server_flags`])
+    /// on 127.0.0.1, and its `https://` URL.
+    fn serve(&self, dir: &Path, mutual: bool) -> (CoordinatorProcess, String) {
+        let flags = self.server_flags(mutual);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let coordinator = CoordinatorProcess::start(dir, &flags);
+        let url = format!("https://{}", coordinator.addr);
+        (coordinator, url)
+    }
 }
 
 /// Runs a command to its end. The limit only turns a hang into a failure that says so.
@@ -139,10 +150,7 @@ fn mutual_tls_admits_certificates_of_its_ca_only() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(&dir.path().join("pki"), &["fleetctl", "agent-1"]);
     let other = Pki::generate(&dir.path().join("other"), &["intruder"]);
-    let server = pki.server_flags(true);
-    let server: Vec<&str> = server.iter().map(String::as_str).collect();
-    let coordinator = CoordinatorProcess::start(dir.path(), &server);
-    let url = format!("https://{}", coordinator.addr);
+    let (coordinator, url) = pki.serve(dir.path(), true);
     let admin = pki.client_flags("fleetctl");
 
     // Admitted: fleetctl with a certificate of the coordinator's CA, over https.
@@ -254,10 +262,7 @@ fn registered_agents(url: &str, flags: &[String]) -> Vec<String> {
 fn tls_without_a_client_ca_admits_clients_without_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(&dir.path().join("pki"), &["fleetctl"]);
-    let server = pki.server_flags(false);
-    let server: Vec<&str> = server.iter().map(String::as_str).collect();
-    let coordinator = CoordinatorProcess::start(dir.path(), &server);
-    let url = format!("https://{}", coordinator.addr);
+    let (coordinator, url) = pki.serve(dir.path(), false);
     let ca_only = vec!["--ca-cert".to_string(), pki.file("ca.pem")];
     let out = ctl(&url, &ca_only, &["health"]);
     assert!(out.status.success(), "{}", text(&out).1);
@@ -273,6 +278,28 @@ fn tls_without_a_client_ca_admits_clients_without_certificates() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("plain http"), "{}", text(&out).1);
+}
+
+#[tokio::test]
+async fn a_server_name_override_is_what_the_certificate_is_checked_against() {
+    use fleetcal_coordinator::fleetctl::client;
+    use fleetcal_proto::dial::ClientTlsFiles;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &["fleetctl"]);
+    // Dialled by IP; the certificate names localhost and 127.0.0.1.
+    let (_coordinator, url) = pki.serve(dir.path(), false);
+    let files = ClientTlsFiles::for_url(&url, Some(pki.file("ca.pem").into()), None, None)
+        .unwrap()
+        .unwrap();
+    client::connect(&url, Some(&files.clone().with_server_name("localhost")))
+        .await
+        .expect("localhost is named by the certificate");
+    let e = client::connect(&url, Some(&files.with_server_name("elsewhere.invalid")))
+        .await
+        .expect_err("elsewhere.invalid is not named by the certificate")
+        .to_string();
+    assert!(e.contains("invalid peer certificate"), "{e}");
 }
 
 #[test]

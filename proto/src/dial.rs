@@ -1,0 +1,392 @@
+//! How a client dials a `fleetcal.v1` endpoint: the URL scheme and the mutual-TLS files it
+//! presents. Both clients of the coordinator (the agent daemon and fleetctl) dial through here.
+//!
+//! An `https://` URL needs the CA that signed the server's certificate and, for a server that
+//! requires client certificates, a certificate and its key; an `http://` URL takes none of
+//! them. Every PEM file is read and parsed before anything dials, so a missing or malformed
+//! file is a [`DialError`] naming it and its role. The coordinator's own TLS (its server
+//! certificate, the client CA it checks) reads its PEM files with [`read_identity`] and
+//! [`read_certificates`] too.
+//!
+//! Where each setting comes from (flags, environment, a config file) is the caller's business:
+//! the errors here name the offending file or URL, and each client adds its own spelling.
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+/// What can be wrong with how a client is told to dial: a URL and TLS settings that do not
+/// agree, a TLS file that cannot be read or parsed, a URL tonic does not take.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// A client certificate was given without its private key.
+    #[error("client certificate {} needs its key", .cert.display())]
+    CertWithoutKey {
+        /// The certificate.
+        cert: PathBuf,
+    },
+    /// A client private key was given without its certificate.
+    #[error("client key {} needs its certificate", .key.display())]
+    KeyWithoutCert {
+        /// The key.
+        key: PathBuf,
+    },
+    /// An `https://` URL without the CA certificate to check the server against.
+    #[error(
+        "coordinator '{url}' is https: it needs the CA certificate that signed its \
+         certificate"
+    )]
+    HttpsWithoutCa {
+        /// The URL.
+        url: String,
+    },
+    /// TLS files given for a plain `http://` URL.
+    #[error(
+        "coordinator '{url}' is plain http: the CA certificate, certificate and key are only \
+         used with an https:// url"
+    )]
+    TlsOnPlainHttp {
+        /// The URL.
+        url: String,
+    },
+    /// A TLS file (CA certificate, certificate, key) that cannot be read or parsed.
+    #[error("tls {role} {}: {message}", .path.display())]
+    File {
+        /// What the file is for ("ca certificate", "client key", "server certificate", ...).
+        role: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A URL that tonic cannot dial.
+    #[error("coordinator url '{url}' is not a valid url: {message}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// tonic's reason.
+        message: String,
+    },
+    /// tonic refused the TLS configuration for this URL (a certificate or key its TLS library
+    /// does not accept beyond the PEM framing, a URL without a host name).
+    #[error("tls for '{url}': {}", error_chain(.source))]
+    TlsConfig {
+        /// The URL.
+        url: String,
+        /// tonic's error.
+        source: tonic::transport::Error,
+    },
+}
+
+/// The TLS files a client presents to an `https://` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTlsFiles {
+    /// The CA certificate (PEM) that signed the server's certificate.
+    pub ca_cert: PathBuf,
+    /// The client certificate and its private key (PEM), for a server that requires one
+    /// (mutual TLS).
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// The name the server's certificate is checked against; `None` uses the URL's host.
+    pub server_name: Option<String>,
+}
+
+impl ClientTlsFiles {
+    /// Combines the CA certificate, client certificate and key settings for a URL: `https://`
+    /// needs a CA, `http://` takes none of them (`Ok(None)`), and a certificate needs its key
+    /// (and the reverse).
+    pub fn for_url(
+        url: &str,
+        ca_cert: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> Result<Option<ClientTlsFiles>, DialError> {
+        let identity = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(cert), None) => return Err(DialError::CertWithoutKey { cert }),
+            (None, Some(key)) => return Err(DialError::KeyWithoutCert { key }),
+        };
+        let url = url.trim_start();
+        match (url.starts_with("https://"), ca_cert) {
+            (true, Some(ca_cert)) => Ok(Some(ClientTlsFiles {
+                ca_cert,
+                identity,
+                server_name: None,
+            })),
+            (true, None) => Err(DialError::HttpsWithoutCa { url: url.into() }),
+            (false, None) if identity.is_none() => Ok(None),
+            (false, _) => Err(DialError::TlsOnPlainHttp { url: url.into() }),
+        }
+    }
+
+    /// Checks the server's certificate against `name` instead of the URL's host (dialling an
+    /// address that the certificate does not name, such as a node IP behind a service name).
+    pub fn with_server_name(mut self, name: impl Into<String>) -> ClientTlsFiles {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Reads and checks the files into tonic's client TLS configuration.
+    pub fn client_config(&self) -> Result<ClientTlsConfig, DialError> {
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(read_certificates(&self.ca_cert, "ca certificate")?);
+        if let Some((cert, key)) = &self.identity {
+            config = config.identity(read_identity(cert, key, "client")?);
+        }
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// The endpoint for `url` (`http://HOST:PORT`, or `https://HOST:PORT` with `tls`), its TLS
+/// files read and checked; nothing is dialled yet. Timeouts and keepalive are the caller's.
+pub fn endpoint(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Endpoint, DialError> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| DialError::Url {
+        url: url.to_string(),
+        message: e.to_string(),
+    })?;
+    match tls {
+        None => Ok(endpoint),
+        Some(files) => endpoint
+            .tls_config(files.client_config()?)
+            .map_err(|source| DialError::TlsConfig {
+                url: url.to_string(),
+                source,
+            }),
+    }
+}
+
+/// Reads a PEM file holding at least one certificate; `role` names it in errors.
+pub fn read_certificates(path: &Path, role: &str) -> Result<Certificate, DialError> {
+    let pem = read(path, role)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(path, role, format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(file_error(
+            path,
+            role,
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+        ));
+    }
+    Ok(Certificate::from_pem(pem))
+}
+
+/// Reads a certificate and its private key (PKCS#8, PKCS#1 or SEC1) into an identity; `role`
+/// ("client", "server") names both files in errors.
+pub fn read_identity(cert: &Path, key: &Path, role: &str) -> Result<Identity, DialError> {
+    let cert_pem = read_certificates(cert, &format!("{role} certificate"))?;
+    let key_role = format!("{role} key");
+    let key_pem = read(key, &key_role)?;
+    PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        let why = match e {
+            rustls_pki_types::pem::Error::NoItemsFound => {
+                "no PEM private key (PKCS#8, PKCS#1 or SEC1) in it".to_string()
+            }
+            other => format!("invalid PEM: {other}"),
+        };
+        file_error(key, &key_role, why)
+    })?;
+    Ok(Identity::from_pem(cert_pem.into_inner(), key_pem))
+}
+
+/// What to add to a failure to reach a server with these TLS settings (`None`: plain http):
+/// the likely TLS mismatch, in the flags both clients share.
+pub fn connect_hint(tls: Option<&ClientTlsFiles>) -> &'static str {
+    match tls {
+        None => " (if the coordinator serves TLS, use an https:// url with --ca-cert FILE)",
+        Some(ClientTlsFiles { identity: None, .. }) => {
+            " (is the coordinator serving TLS, does --ca-cert sign its certificate, and does it \
+             require a client certificate (--cert FILE --key FILE)?)"
+        }
+        Some(_) => {
+            " (is the coordinator serving TLS, does --ca-cert sign its certificate, and does \
+             its client CA sign --cert?)"
+        }
+    }
+}
+
+/// An error and all its sources, joined by `: ` (tonic's transport errors say little at the
+/// top level: the cause, such as a TLS alert, is in the chain).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A status's message and the cause chain behind it (the TLS alert, the HTTP/2 error).
+pub fn status_chain(status: &tonic::Status) -> String {
+    let text = status.message().to_string();
+    match std::error::Error::source(status).map(error_chain) {
+        Some(chain) if chain.starts_with(&text) => chain,
+        Some(chain) => format!("{text}: {chain}"),
+        None => text,
+    }
+}
+
+fn read(path: &Path, role: &str) -> Result<Vec<u8>, DialError> {
+    std::fs::read(path).map_err(|e| file_error(path, role, format!("cannot read it: {e}")))
+}
+
+fn file_error(path: &Path, role: &str, message: String) -> DialError {
+    DialError::File {
+        role: role.to_string(),
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_files_must_agree() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        let f = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), p("a.pem"), p("a.key"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.ca_cert, PathBuf::from("ca.pem"));
+        assert_eq!(
+            f.identity,
+            Some((PathBuf::from("a.pem"), PathBuf::from("a.key")))
+        );
+        assert_eq!(f.server_name, None);
+        assert_eq!(
+            ClientTlsFiles::for_url("http://c:1", None, None, None).unwrap(),
+            None
+        );
+        let e = ClientTlsFiles::for_url("https://c:1", None, None, None).unwrap_err();
+        assert!(matches!(e, DialError::HttpsWithoutCa { .. }), "{e:?}");
+        assert!(e.to_string().contains("'https://c:1' is https"), "{e}");
+        let e = ClientTlsFiles::for_url(" https://c:1", None, None, None).unwrap_err();
+        assert!(matches!(e, DialError::HttpsWithoutCa { .. }), "{e:?}");
+        let e = ClientTlsFiles::for_url("http://c:1", p("ca.pem"), None, None).unwrap_err();
+        assert!(matches!(e, DialError::TlsOnPlainHttp { .. }), "{e:?}");
+        assert!(e.to_string().contains("plain http"), "{e}");
+        let e = ClientTlsFiles::for_url("http://c:1", None, p("a.pem"), p("a.key")).unwrap_err();
+        assert!(matches!(e, DialError::TlsOnPlainHttp { .. }), "{e:?}");
+        let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), p("a.pem"), None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "client certificate a.pem needs its key");
+        let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), None, p("a.key"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "client key a.key needs its certificate");
+    }
+
+    #[test]
+    fn bad_pem_files_are_named_with_their_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let e = read_certificates(&missing, "ca certificate")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("tls ca certificate ")
+                && e.contains("missing.pem")
+                && e.contains("cannot read"),
+            "{e}"
+        );
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let e = read_certificates(&junk, "client ca")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("junk.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\n!!!!\n").unwrap();
+        let e = read_certificates(&broken, "client ca")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("broken.pem") && e.contains("invalid PEM"), "{e}");
+    }
+
+    #[test]
+    fn client_files_are_read_before_anything_dials() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ClientTlsFiles {
+            ca_cert: dir.path().join("missing-ca.pem"),
+            identity: None,
+            server_name: None,
+        };
+        let e = endpoint("https://c:1", Some(&files))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ca certificate")
+                && e.contains("missing-ca.pem")
+                && e.contains("cannot read"),
+            "{e}"
+        );
+        // A key that is not one: named as the client key, whatever the certificate is.
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello\n").unwrap();
+        let e = read_identity(&junk, &junk, "client")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("tls client certificate "), "{e}");
+        let e = endpoint("not a url", None).unwrap_err();
+        assert!(matches!(e, DialError::Url { .. }), "{e:?}");
+        assert!(e.to_string().contains("'not a url'"), "{e}");
+        assert!(endpoint("http://c:1", None).is_ok());
+    }
+
+    #[test]
+    fn hints_follow_the_tls_settings() {
+        let ca_only = ClientTlsFiles {
+            ca_cert: "ca.pem".into(),
+            identity: None,
+            server_name: None,
+        };
+        assert!(connect_hint(None).contains("https://"));
+        assert!(connect_hint(Some(&ca_only)).contains("--cert FILE --key FILE"));
+        let mutual = ClientTlsFiles {
+            identity: Some(("a.pem".into(), "a.key".into())),
+            ..ca_only.clone()
+        };
+        assert!(connect_hint(Some(&mutual)).contains("client CA sign --cert"));
+        let named = ca_only.with_server_name("coordinator.lab");
+        assert_eq!(named.server_name.as_deref(), Some("coordinator.lab"));
+    }
+
+    #[test]
+    fn chains_join_causes_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("transport error")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("connection refused"));
+        assert_eq!(error_chain(&e), "transport error: connection refused");
+        let status = tonic::Status::from_error(Box::new(e));
+        assert!(status_chain(&status).contains("connection refused"));
+        assert_eq!(
+            status_chain(&tonic::Status::not_found("run 'r'")),
+            "run 'r'"
+        );
+    }
+}
