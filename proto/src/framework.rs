@@ -1,11 +1,8 @@
 //! Frameworks (whose code paths are measured) and devices (where they run).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ContractError;
+use crate::names::names;
 
 /// The framework whose achievable performance a calibration measures.
 #[derive(
@@ -33,14 +30,6 @@ impl Framework {
     /// Both frameworks.
     pub const ALL: [Framework; 2] = [Framework::Numpy, Framework::Pytorch];
 
-    /// The lowercase name used in files, file names and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Framework::Numpy => "numpy",
-            Framework::Pytorch => "pytorch",
-        }
-    }
-
     /// What the framework stands for, as the EXECUTION DEVICE block prints it.
     pub fn describe(self) -> &'static str {
         match self {
@@ -50,25 +39,11 @@ impl Framework {
     }
 }
 
-impl fmt::Display for Framework {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Framework {
-    type Err = ContractError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "numpy" => Ok(Framework::Numpy),
-            "pytorch" | "torch" => Ok(Framework::Pytorch),
-            _ => Err(ContractError::UnknownName {
-                what: "framework",
-                got: s.to_string(),
-                expected: "numpy, pytorch".into(),
-            }),
-        }
+names! {
+    /// The lowercase name used in files, file names and on the command line.
+    Framework, parse as "framework" {
+        Numpy => "numpy",
+        Pytorch => "pytorch" | "torch",
     }
 }
 
@@ -94,35 +69,11 @@ pub enum DeviceKind {
     Cuda,
 }
 
-impl DeviceKind {
+names! {
     /// The lowercase name used in files (`device_type`) and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceKind::Cpu => "cpu",
-            DeviceKind::Cuda => "cuda",
-        }
-    }
-}
-
-impl fmt::Display for DeviceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeviceKind {
-    type Err = ContractError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "cpu" => Ok(DeviceKind::Cpu),
-            "cuda" | "gpu" => Ok(DeviceKind::Cuda),
-            _ => Err(ContractError::UnknownName {
-                what: "device",
-                got: s.to_string(),
-                expected: "cpu, cuda".into(),
-            }),
-        }
+    DeviceKind, parse as "device" {
+        Cpu => "cpu",
+        Cuda => "cuda" | "gpu",
     }
 }
 
@@ -138,5 +89,16 @@ mod tests {
         assert_eq!("CUDA".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda);
         let err = "jax".parse::<Framework>().unwrap_err().to_string();
         assert!(err.contains("'jax'") && err.contains("numpy"), "{err}");
+        assert_eq!(" Torch ".parse::<Framework>().unwrap(), Framework::Pytorch);
+        assert_eq!("gpu".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda);
+        assert_eq!(DeviceKind::Cuda.to_string(), "cuda");
+        assert_eq!(
+            err,
+            "unknown framework 'jax' (expected one of: numpy, pytorch)"
+        );
+        assert_eq!(
+            "tpu".parse::<DeviceKind>().unwrap_err().to_string(),
+            "unknown device 'tpu' (expected one of: cpu, cuda)"
+        );
     }
 }

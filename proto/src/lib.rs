@@ -13,6 +13,7 @@
 pub mod dial;
 pub mod error;
 pub mod framework;
+mod names;
 pub mod operation;
 pub mod origin;
 pub mod pb;

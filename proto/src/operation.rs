@@ -1,10 +1,10 @@
 //! The measured operations and the origin's `--operations` vocabulary.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::names;
 use crate::ContractError;
 
 /// One measured kernel.
@@ -62,20 +62,6 @@ impl Operation {
         Operation::StreamAdd,
         Operation::StreamTriad,
     ];
-
-    /// The short name (`dot`, `stream_triad`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Dot => "dot",
-            Operation::Axpy => "axpy",
-            Operation::Gemv => "gemv",
-            Operation::Gemm => "gemm",
-            Operation::StreamCopy => "stream_copy",
-            Operation::StreamScale => "stream_scale",
-            Operation::StreamAdd => "stream_add",
-            Operation::StreamTriad => "stream_triad",
-        }
-    }
 
     /// The origin profile's `operation_type` (`blas1_dot`, `stream_copy`, ...).
     pub fn origin_type(self) -> &'static str {
@@ -162,12 +148,22 @@ impl Operation {
     }
 }
 
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+names! {
+    /// The short name (`dot`, `stream_triad`, ...).
+    Operation {
+        Dot => "dot",
+        Axpy => "axpy",
+        Gemv => "gemv",
+        Gemm => "gemm",
+        StreamCopy => "stream_copy",
+        StreamScale => "stream_scale",
+        StreamAdd => "stream_add",
+        StreamTriad => "stream_triad",
     }
 }
 
+// Parsing is not a table: the origin's operation types (`blas1_dot`, ...) are accepted too, and
+// an unknown name lists the `--operations` groups as well.
 impl FromStr for Operation {
     type Err = ContractError;
 
@@ -261,6 +257,23 @@ mod tests {
         let err = parse_operations("blas,fft").unwrap_err().to_string();
         assert!(err.contains("'fft'"), "{err}");
         assert!(parse_operations("").is_err());
+        assert_eq!(
+            "fft".parse::<Operation>().unwrap_err().to_string(),
+            format!(
+                "unknown operation 'fft' (expected one of: {})",
+                OPERATION_NAMES.join(", ")
+            )
+        );
+    }
+
+    #[test]
+    fn names_and_origin_types_parse() {
+        for op in Operation::ALL {
+            assert_eq!(op.to_string().parse::<Operation>().unwrap(), op);
+            assert_eq!(op.origin_type().parse::<Operation>().unwrap(), op);
+        }
+        assert_eq!(Operation::StreamTriad.to_string(), "stream_triad");
+        assert_eq!(" BLAS1_Dot".parse::<Operation>().unwrap(), Operation::Dot);
     }
 
     #[test]

@@ -1,11 +1,8 @@
 //! Numeric precisions a benchmark runs at.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ContractError;
+use crate::names::names;
 
 /// A numeric precision (element type) of a benchmark.
 #[derive(
@@ -54,20 +51,6 @@ impl Precision {
         Precision::Int8,
     ];
 
-    /// The lowercase name used in files and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Fp64 => "fp64",
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
-            Precision::Bf16 => "bf16",
-            Precision::Int64 => "int64",
-            Precision::Int32 => "int32",
-            Precision::Int16 => "int16",
-            Precision::Int8 => "int8",
-        }
-    }
-
     /// Bytes per element.
     pub fn item_size(self) -> usize {
         match self {
@@ -96,25 +79,17 @@ impl Precision {
     }
 }
 
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Precision {
-    type Err = ContractError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.trim().to_ascii_lowercase();
-        Precision::ALL
-            .into_iter()
-            .find(|p| p.as_str() == lower)
-            .ok_or_else(|| ContractError::UnknownName {
-                what: "precision",
-                got: s.to_string(),
-                expected: Precision::ALL.map(Precision::as_str).join(", "),
-            })
+names! {
+    /// The lowercase name used in files and on the command line.
+    Precision, parse as "precision" {
+        Fp64 => "fp64",
+        Fp32 => "fp32",
+        Fp16 => "fp16",
+        Bf16 => "bf16",
+        Int64 => "int64",
+        Int32 => "int32",
+        Int16 => "int16",
+        Int8 => "int8",
     }
 }
 
@@ -139,5 +114,11 @@ mod tests {
         let err = "fp8".parse::<Precision>().unwrap_err().to_string();
         assert!(err.contains("'fp8'"), "{err}");
         assert!(err.contains("fp64"), "{err}");
+        assert_eq!(
+            err,
+            "unknown precision 'fp8' (expected one of: fp64, fp32, fp16, bf16, int64, int32, \
+             int16, int8)"
+        );
+        assert_eq!(" BF16".parse::<Precision>().unwrap(), Precision::Bf16);
     }
 }
