@@ -112,7 +112,7 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
     if !stream.is_empty() {
         out.push(String::new());
         out.push(
-            "Memory bandwidth (STREAM; bytes by STREAM's rules; triad fused, no temporaries):"
+            "Memory bandwidth (STREAM; bytes by STREAM's rules; no temporaries):"
                 .into(),
         );
         out.push(format!(
