@@ -17,6 +17,24 @@ pub fn agent_exe() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "-p", "fleetcal-agent", "--bin", "fleetcal-agent"]);
+        // cargo sets the test's package variables (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...) for
+        // this process; build scripts such as ring's rerun when those change, so passing them on
+        // would rebuild half the tree here and again on the next plain cargo command.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let per_package = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+            ]
+            .iter()
+            .any(|p| key.starts_with(p))
+                || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&&*key);
+            if per_package {
+                build.env_remove(&*key);
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }
