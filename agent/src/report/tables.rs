@@ -111,10 +111,7 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
         .collect();
     if !stream.is_empty() {
         out.push(String::new());
-        out.push(
-            "Memory bandwidth (STREAM; bytes by STREAM's rules; no temporaries):"
-                .into(),
-        );
+        out.push("Memory bandwidth (STREAM; bytes by STREAM's rules; no temporaries):".into());
         out.push(format!(
             "  {:<13} {:>10} {:>11} {:>11} {:>10}  {}",
             "Kernel", "Array", "Best GB/s", "Median", "Efficiency", "Notes"
