@@ -73,6 +73,9 @@ fn dial_hint(e: &DialError) -> &'static str {
         DialError::HttpsWithoutCa { .. } => {
             " (pass --ca-cert FILE, FLEETCAL_CA_CERT or [tls] ca_cert)"
         }
+        DialError::ServerNameOnPlainHttp { .. } | DialError::InvalidServerName { .. } => {
+            " (set by --tls-server-name, FLEETCAL_TLS_SERVER_NAME or [tls] server_name)"
+        }
         DialError::TlsOnPlainHttp { .. }
         | DialError::File { .. }
         | DialError::Url { .. }
@@ -110,6 +113,17 @@ mod tests {
         assert_eq!(e.exit_code(), 2);
         assert!(
             e.to_string().starts_with("tls ca certificate junk.pem: "),
+            "{e}"
+        );
+        let e = AgentError::from(DialError::ServerNameOnPlainHttp {
+            url: "http://c:1".into(),
+            name: "c.lab".into(),
+        });
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().ends_with(
+                "(set by --tls-server-name, FLEETCAL_TLS_SERVER_NAME or [tls] server_name)"
+            ),
             "{e}"
         );
     }

@@ -261,6 +261,9 @@ fn dial_hint(e: &DialError) -> &'static str {
         DialError::CertWithoutKey { .. } => " (--key FILE)",
         DialError::KeyWithoutCert { .. } => " (--cert FILE)",
         DialError::HttpsWithoutCa { .. } => " (pass --ca-cert FILE; env FLEETCAL_CA_CERT)",
+        DialError::ServerNameOnPlainHttp { .. } | DialError::InvalidServerName { .. } => {
+            " (set by --tls-server-name or env FLEETCAL_TLS_SERVER_NAME)"
+        }
         DialError::TlsOnPlainHttp { .. }
         | DialError::File { .. }
         | DialError::Url { .. }
@@ -320,5 +323,12 @@ mod tests {
         });
         assert_eq!(e.exit_code(), 2);
         assert_eq!(e.to_string(), "tls client ca x.pem: cannot read it");
+        let e = Error::from(DialError::InvalidServerName { name: "a b".into() });
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "tls server name 'a b' is not a dns name or an ip address (set by \
+             --tls-server-name or env FLEETCAL_TLS_SERVER_NAME)"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! presents. Both clients of the coordinator (the agent daemon and fleetctl) dial through here.
 //!
 //! An `https://` URL needs the CA that signed the server's certificate and, for a server that
-//! requires client certificates, a certificate and its key; an `http://` URL takes none of
+//! requires client certificates, a certificate and its key; it may name the server its
+//! certificate is checked against (a TLS server name) when the URL's host is not one of the
+//! certificate's names (an IP address, a load balancer). An `http://` URL takes none of
 //! them. Every PEM file is read and parsed before anything dials, so a missing or malformed
 //! file is a [`DialError`] naming it and its role. The coordinator's own TLS (its server
 //! certificate, the client CA it checks) reads its PEM files with [`read_identity`] and
@@ -51,6 +53,23 @@ pub enum DialError {
         /// The URL.
         url: String,
     },
+    /// A TLS server name given for a plain `http://` URL.
+    #[error(
+        "coordinator '{url}' is plain http: the tls server name '{name}' is only used with an \
+         https:// url"
+    )]
+    ServerNameOnPlainHttp {
+        /// The URL.
+        url: String,
+        /// The server name.
+        name: String,
+    },
+    /// A TLS server name that is neither a DNS name nor an IP address.
+    #[error("tls server name '{name}' is not a dns name or an ip address")]
+    InvalidServerName {
+        /// The server name.
+        name: String,
+    },
     /// A TLS file (CA certificate, certificate, key) that cannot be read or parsed.
     #[error("tls {role} {}: {message}", .path.display())]
     File {
@@ -93,14 +112,15 @@ pub struct ClientTlsFiles {
 }
 
 impl ClientTlsFiles {
-    /// Combines the CA certificate, client certificate and key settings for a URL: `https://`
-    /// needs a CA, `http://` takes none of them (`Ok(None)`), and a certificate needs its key
-    /// (and the reverse).
+    /// Combines the CA certificate, client certificate, key and server name settings for a
+    /// URL: `https://` needs a CA, `http://` takes none of them (`Ok(None)`), a certificate
+    /// needs its key (and the reverse), and a server name must be a DNS name or an IP address.
     pub fn for_url(
         url: &str,
         ca_cert: Option<PathBuf>,
         cert: Option<PathBuf>,
         key: Option<PathBuf>,
+        server_name: Option<String>,
     ) -> Result<Option<ClientTlsFiles>, DialError> {
         let identity = match (cert, key) {
             (Some(cert), Some(key)) => Some((cert, key)),
@@ -109,20 +129,36 @@ impl ClientTlsFiles {
             (None, Some(key)) => return Err(DialError::KeyWithoutCert { key }),
         };
         let url = url.trim_start();
-        match (url.starts_with("https://"), ca_cert) {
-            (true, Some(ca_cert)) => Ok(Some(ClientTlsFiles {
+        let files = match (url.starts_with("https://"), ca_cert) {
+            (true, Some(ca_cert)) => ClientTlsFiles {
                 ca_cert,
                 identity,
                 server_name: None,
-            })),
-            (true, None) => Err(DialError::HttpsWithoutCa { url: url.into() }),
-            (false, None) if identity.is_none() => Ok(None),
-            (false, _) => Err(DialError::TlsOnPlainHttp { url: url.into() }),
+            },
+            (true, None) => return Err(DialError::HttpsWithoutCa { url: url.into() }),
+            (false, None) if identity.is_none() => {
+                return match server_name {
+                    None => Ok(None),
+                    Some(name) => Err(DialError::ServerNameOnPlainHttp {
+                        url: url.into(),
+                        name,
+                    }),
+                };
+            }
+            (false, _) => return Err(DialError::TlsOnPlainHttp { url: url.into() }),
+        };
+        match server_name {
+            None => Ok(Some(files)),
+            Some(name) => {
+                check_server_name(&name)?;
+                Ok(Some(files.with_server_name(name)))
+            }
         }
     }
 
     /// Checks the server's certificate against `name` instead of the URL's host (dialling an
     /// address that the certificate does not name, such as a node IP behind a service name).
+    /// The name is checked when the files are read ([`ClientTlsFiles::client_config`]).
     pub fn with_server_name(mut self, name: impl Into<String>) -> ClientTlsFiles {
         self.server_name = Some(name.into());
         self
@@ -136,6 +172,7 @@ impl ClientTlsFiles {
             config = config.identity(read_identity(cert, key, "client")?);
         }
         if let Some(name) = &self.server_name {
+            check_server_name(name)?;
             config = config.domain_name(name.clone());
         }
         Ok(config)
@@ -200,12 +237,14 @@ pub fn connect_hint(tls: Option<&ClientTlsFiles>) -> &'static str {
     match tls {
         None => " (if the coordinator serves TLS, use an https:// url with --ca-cert FILE)",
         Some(ClientTlsFiles { identity: None, .. }) => {
-            " (is the coordinator serving TLS, does --ca-cert sign its certificate, and does it \
-             require a client certificate (--cert FILE --key FILE)?)"
+            " (is the coordinator serving TLS, does --ca-cert sign its certificate, does that \
+             name the url's host (else --tls-server-name NAME), and does it require a client \
+             certificate (--cert FILE --key FILE)?)"
         }
         Some(_) => {
-            " (is the coordinator serving TLS, does --ca-cert sign its certificate, and does \
-             its client CA sign --cert?)"
+            " (is the coordinator serving TLS, does --ca-cert sign its certificate, does that \
+             name the url's host (else --tls-server-name NAME), and does its client CA sign \
+             --cert?)"
         }
     }
 }
@@ -236,6 +275,13 @@ pub fn status_chain(status: &tonic::Status) -> String {
     }
 }
 
+/// Accepts what rustls checks a certificate against: a DNS name or an IP address.
+fn check_server_name(name: &str) -> Result<(), DialError> {
+    rustls_pki_types::ServerName::try_from(name)
+        .map(|_| ())
+        .map_err(|_| DialError::InvalidServerName { name: name.into() })
+}
+
 fn read(path: &Path, role: &str) -> Result<Vec<u8>, DialError> {
     std::fs::read(path).map_err(|e| file_error(path, role, format!("cannot read it: {e}")))
 }
@@ -255,7 +301,7 @@ mod tests {
     #[test]
     fn urls_and_files_must_agree() {
         let p = |s: &str| Some(PathBuf::from(s));
-        let f = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), p("a.pem"), p("a.key"))
+        let f = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), p("a.pem"), p("a.key"), None)
             .unwrap()
             .unwrap();
         assert_eq!(f.ca_cert, PathBuf::from("ca.pem"));
@@ -265,27 +311,69 @@ mod tests {
         );
         assert_eq!(f.server_name, None);
         assert_eq!(
-            ClientTlsFiles::for_url("http://c:1", None, None, None).unwrap(),
+            ClientTlsFiles::for_url("http://c:1", None, None, None, None).unwrap(),
             None
         );
-        let e = ClientTlsFiles::for_url("https://c:1", None, None, None).unwrap_err();
+        let e = ClientTlsFiles::for_url("https://c:1", None, None, None, None).unwrap_err();
         assert!(matches!(e, DialError::HttpsWithoutCa { .. }), "{e:?}");
         assert!(e.to_string().contains("'https://c:1' is https"), "{e}");
-        let e = ClientTlsFiles::for_url(" https://c:1", None, None, None).unwrap_err();
+        let e = ClientTlsFiles::for_url(" https://c:1", None, None, None, None).unwrap_err();
         assert!(matches!(e, DialError::HttpsWithoutCa { .. }), "{e:?}");
-        let e = ClientTlsFiles::for_url("http://c:1", p("ca.pem"), None, None).unwrap_err();
+        let e = ClientTlsFiles::for_url("http://c:1", p("ca.pem"), None, None, None).unwrap_err();
         assert!(matches!(e, DialError::TlsOnPlainHttp { .. }), "{e:?}");
         assert!(e.to_string().contains("plain http"), "{e}");
-        let e = ClientTlsFiles::for_url("http://c:1", None, p("a.pem"), p("a.key")).unwrap_err();
+        let e =
+            ClientTlsFiles::for_url("http://c:1", None, p("a.pem"), p("a.key"), None).unwrap_err();
         assert!(matches!(e, DialError::TlsOnPlainHttp { .. }), "{e:?}");
-        let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), p("a.pem"), None)
+        let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), p("a.pem"), None, None)
             .unwrap_err()
             .to_string();
         assert_eq!(e, "client certificate a.pem needs its key");
-        let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), None, p("a.key"))
+        let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), None, p("a.key"), None)
             .unwrap_err()
             .to_string();
         assert_eq!(e, "client key a.key needs its certificate");
+    }
+
+    #[test]
+    fn a_server_name_needs_https_and_must_be_a_name() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        let n = |s: &str| Some(s.to_string());
+        let f = ClientTlsFiles::for_url("https://10.0.0.7:1", p("ca.pem"), None, None, n("c.lab"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.server_name.as_deref(), Some("c.lab"));
+        let f = ClientTlsFiles::for_url("https://lb:1", p("ca.pem"), None, None, n("10.0.0.7"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            f.server_name.as_deref(),
+            Some("10.0.0.7"),
+            "an ip is a name"
+        );
+        let e = ClientTlsFiles::for_url("http://c:1", None, None, None, n("c.lab")).unwrap_err();
+        assert!(
+            matches!(e, DialError::ServerNameOnPlainHttp { .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "coordinator 'http://c:1' is plain http: the tls server name 'c.lab' is only used \
+             with an https:// url"
+        );
+        // With other TLS files on plain http, the general error.
+        let e =
+            ClientTlsFiles::for_url("http://c:1", p("ca.pem"), None, None, n("c.lab")).unwrap_err();
+        assert!(matches!(e, DialError::TlsOnPlainHttp { .. }), "{e:?}");
+        for bad in ["", "bad name", "c.lab:50051", "https://c.lab"] {
+            let e = ClientTlsFiles::for_url("https://c:1", p("ca.pem"), None, None, n(bad))
+                .unwrap_err();
+            assert!(matches!(e, DialError::InvalidServerName { .. }), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("tls server name '{bad}' is not a dns name or an ip address")
+            );
+        }
     }
 
     #[test]

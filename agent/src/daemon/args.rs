@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// The private key (PEM) of --cert.
     #[arg(long, env = "FLEETCAL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// The name the coordinator's certificate is checked against, when the URL's host is not
+    /// one of its names (an IP address, a load balancer) [default: the URL's host]; https://
+    /// only.
+    #[arg(long, env = "FLEETCAL_TLS_SERVER_NAME", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 /// What the environment says about the default state dir (read by [`RunArgs::into_options`]).
@@ -121,6 +126,7 @@ impl RunArgs {
             self.ca_cert.or(file.tls.ca_cert),
             self.cert.or(file.tls.cert),
             self.key.or(file.tls.key),
+            self.tls_server_name.or(file.tls.server_name),
         )?;
         let mut opts = RunOptions::new(coordinator, state_dir);
         opts.tls = tls;
@@ -223,6 +229,62 @@ mod tests {
     }
 
     #[test]
+    fn the_tls_server_name_merges_like_the_tls_files() {
+        let f = |name: &str| {
+            file(&format!(
+                "version = 1\ncoordinator = \"https://10.0.0.7:1\"\nstate_dir = \"/s\"\n\
+                 [tls]\nca_cert = \"/f/ca.pem\"\nserver_name = \"{name}\"\n"
+            ))
+        };
+        let o = RunArgs::default()
+            .resolve(Some(f("file.lab")), &ENV)
+            .unwrap();
+        assert_eq!(o.tls.unwrap().server_name.as_deref(), Some("file.lab"));
+        let o = RunArgs {
+            tls_server_name: Some("flag.lab".into()),
+            ..RunArgs::default()
+        }
+        .resolve(Some(f("file.lab")), &ENV)
+        .unwrap();
+        assert_eq!(o.tls.unwrap().server_name.as_deref(), Some("flag.lab"));
+        let o = RunArgs {
+            coordinator: Some("https://10.0.0.7:1".into()),
+            ca_cert: Some("/f/ca.pem".into()),
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        }
+        .resolve(None, &ENV)
+        .unwrap();
+        assert_eq!(o.tls.unwrap().server_name, None, "default: the url's host");
+        // Plain http takes no server name: the error says where it was set.
+        let e = RunArgs {
+            coordinator: Some("http://c:1".into()),
+            state_dir: Some("/s".into()),
+            tls_server_name: Some("c.lab".into()),
+            ..RunArgs::default()
+        }
+        .resolve(None, &ENV)
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.to_string();
+        assert!(
+            e.contains("plain http")
+                && e.contains("'c.lab'")
+                && e.contains("--tls-server-name")
+                && e.contains("[tls] server_name"),
+            "{e}"
+        );
+        let e = RunArgs::default()
+            .resolve(Some(f("not a name")), &ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'not a name'") && e.contains("--tls-server-name"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_file_alone_is_enough() {
         let f = file("version = 1\ncoordinator = \"http://c:1\"\n[link]\nbackoff_initial_s = 9\nbackoff_max_s = 2\n");
         let env = HostEnv {
@@ -291,9 +353,12 @@ mod tests {
             "a=b",
             "--max-backoff",
             "0.5",
+            "--tls-server-name",
+            "coordinator.lab",
         ])
         .unwrap();
         assert_eq!(t.run.coordinator.as_deref(), Some("http://h:1"));
         assert_eq!(t.run.max_backoff, Some(0.5));
+        assert_eq!(t.run.tls_server_name.as_deref(), Some("coordinator.lab"));
     }
 }

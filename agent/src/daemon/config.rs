@@ -17,6 +17,7 @@
 //! ca_cert = "/etc/fleetcal/tls/ca.pem"
 //! cert = "/etc/fleetcal/tls/agent.pem"
 //! key = "/etc/fleetcal/tls/agent.key"
+//! server_name = "coordinator.lab"
 //!
 //! [link]
 //! backoff_initial_s = 0.5
@@ -77,6 +78,9 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// The private key (PEM) of `cert`.
     pub key: Option<PathBuf>,
+    /// The name the coordinator's certificate is checked against instead of the URL's host
+    /// (a coordinator dialled by IP address or through a load balancer).
+    pub server_name: Option<String>,
 }
 
 /// The `[link]` table: reconnect backoff, keepalive and RPC timeouts.
@@ -177,6 +181,28 @@ ca_cert = "/t/ca.pem"
         assert_eq!(c.presets_dir, None);
         assert_eq!(c.tls.ca_cert, Some(PathBuf::from("/t/ca.pem")));
         assert_eq!(c.tls.key, None);
+        assert_eq!(c.tls.server_name, None);
+    }
+
+    #[test]
+    fn the_tls_server_name_is_read_and_its_neighbours_still_checked() {
+        let c = parse(
+            "version = 1\n[tls]\nca_cert = \"/t/ca.pem\"\nserver_name = \"coordinator.lab\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.tls.server_name.as_deref(), Some("coordinator.lab"));
+        assert_eq!(c.tls.ca_cert, Some(PathBuf::from("/t/ca.pem")));
+        // A misspelt key in [tls] is still an error naming it, its line and the file.
+        let e = parse("version = 1\n[tls]\nservername = \"coordinator.lab\"\n").unwrap_err();
+        assert!(
+            e.contains("servername") && e.contains("line 3") && e.contains("agent.toml"),
+            "{e}"
+        );
+        // The server name belongs in [tls], not at the top level.
+        let e = parse("version = 1\nserver_name = \"coordinator.lab\"\n").unwrap_err();
+        assert!(e.contains("server_name") && e.contains("line 2"), "{e}");
+        let e = parse("version = 1\n[tls]\nserver_name = 3\n").unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub struct FleetCtl {
     /// The private key (PEM) of --cert.
     #[arg(long, global = true, env = "FLEETCAL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// The name the coordinator's certificate is checked against, when the URL's host is not
+    /// one of its names (an IP address, a load balancer) [default: the URL's host]; https://
+    /// only.
+    #[arg(
+        long,
+        global = true,
+        env = "FLEETCAL_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Cmd,
@@ -185,7 +195,13 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
-    let tls = ClientTlsFiles::for_url(&cli.coordinator, cli.ca_cert, cli.cert, cli.key)?;
+    let tls = ClientTlsFiles::for_url(
+        &cli.coordinator,
+        cli.ca_cert,
+        cli.cert,
+        cli.key,
+        cli.tls_server_name,
+    )?;
     let channel = client::connect(&cli.coordinator, tls.as_ref()).await?;
     let mut admin = client::admin(channel.clone());
     match cli.command {

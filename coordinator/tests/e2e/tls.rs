@@ -9,7 +9,9 @@
 //! - plain http against the TLS coordinator fails with a hint to use https (not a hang); the
 //!   agent logs the same hint and never registers;
 //! - TLS alone (no client CA) admits a client without a certificate;
-//! - a server-name override is what the server's certificate is checked against;
+//! - a server-name override is what the server's certificate is checked against: through the
+//!   library, fleetctl's `--tls-server-name` (accepted and refused) and an agent's `[tls]
+//!   server_name`, against a coordinator whose certificate names only `coordinator.lab`;
 //! - unreadable or invalid PEM files and a key that does not fit its certificate are errors
 //!   naming the file, before anything listens or dials.
 
@@ -29,11 +31,18 @@ struct Pki {
 impl Pki {
     /// Runs `deploy/certs/gen-certs --out DIR CLIENT...` (server names: localhost,127.0.0.1).
     fn generate(dir: &Path, clients: &[&str]) -> Pki {
+        Pki::generate_for(dir, "localhost,127.0.0.1", clients)
+    }
+
+    /// Runs `deploy/certs/gen-certs --out DIR --server-names NAMES CLIENT...`.
+    fn generate_for(dir: &Path, server_names: &str, clients: &[&str]) -> Pki {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/certs/gen-certs");
         let out = Command::new("bash")
             .arg(&script)
             .arg("--out")
             .arg(dir)
+            .arg("--server-names")
+            .arg(server_names)
             .args(clients)
             .output()
             .expect("running deploy/certs/gen-certs (needs bash)");
@@ -90,16 +99,25 @@ impl Pki {
     }
 }
 
-/// Runs a command to its end. The limit only turns a hang into a failure that says so.
+/// Runs a command to its end. The limit only turns a hang into a failure that says so. The
+/// TLS and config variables of the test's own environment are not passed on (those the
+/// command sets itself are).
 fn bounded(cmd: &mut Command) -> Output {
+    for var in [
+        "FLEETCAL_CA_CERT",
+        "FLEETCAL_CERT",
+        "FLEETCAL_KEY",
+        "FLEETCAL_TLS_SERVER_NAME",
+        "FLEETCAL_CONFIG",
+    ] {
+        if !cmd.get_envs().any(|(key, _)| key == var) {
+            cmd.env_remove(var);
+        }
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env_remove("FLEETCAL_CA_CERT")
-        .env_remove("FLEETCAL_CERT")
-        .env_remove("FLEETCAL_KEY")
-        .env_remove("FLEETCAL_CONFIG")
         .spawn()
         .expect("spawning");
     let start = Instant::now();
@@ -289,7 +307,7 @@ async fn a_server_name_override_is_what_the_certificate_is_checked_against() {
     let pki = Pki::generate(&dir.path().join("pki"), &["fleetctl"]);
     // Dialled by IP; the certificate names localhost and 127.0.0.1.
     let (_coordinator, url) = pki.serve(dir.path(), false);
-    let files = ClientTlsFiles::for_url(&url, Some(pki.file("ca.pem").into()), None, None)
+    let files = ClientTlsFiles::for_url(&url, Some(pki.file("ca.pem").into()), None, None, None)
         .unwrap()
         .unwrap();
     client::connect(&url, Some(&files.clone().with_server_name("localhost")))
@@ -300,6 +318,116 @@ async fn a_server_name_override_is_what_the_certificate_is_checked_against() {
         .expect_err("elsewhere.invalid is not named by the certificate")
         .to_string();
     assert!(e.contains("invalid peer certificate"), "{e}");
+}
+
+/// The load-balancer case: the coordinator's certificate names only `coordinator.lab` and it is
+/// dialled by IP. fleetctl and an agent get through with that name as the TLS server name
+/// (flag, environment, config file), and are refused without it or with a name the
+/// certificate does not carry.
+#[test]
+fn tls_server_name_lets_fleetctl_and_agents_dial_by_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate_for(&dir.path().join("pki"), "coordinator.lab", &["fleetctl"]);
+    let (coordinator, url) = pki.serve(dir.path(), false);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let ca_only = vec!["--ca-cert".to_string(), pki.file("ca.pem")];
+    let named = |name: &str| {
+        let mut flags = ca_only.clone();
+        flags.extend(["--tls-server-name".to_string(), name.to_string()]);
+        flags
+    };
+
+    // Refused: the URL's host (127.0.0.1) is not a name of the certificate.
+    let out = ctl(&url, &ca_only, &["health"]);
+    assert_refused(
+        &out,
+        &["invalid peer certificate", "--tls-server-name NAME"],
+    );
+
+    // Accepted: checked against the name the certificate carries.
+    let out = ctl(&url, &named("coordinator.lab"), &["health"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}\n{}", coordinator.log_text());
+    assert_eq!(stdout.trim(), "SERVING");
+    // The flag is global: after the subcommand too.
+    let mut args = vec!["agents", "--json", "--tls-server-name", "coordinator.lab"];
+    args.extend(ca_only.iter().map(String::as_str));
+    let out = ctl(&url, &[], &args);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(text(&out).0.trim(), "[]");
+    // And from the environment.
+    let out = bounded(
+        Command::new(FLEETCTL)
+            .args(["--coordinator", &url])
+            .args(&ca_only)
+            .arg("health")
+            .env("FLEETCAL_TLS_SERVER_NAME", "coordinator.lab"),
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    // Refused: a name the certificate does not carry.
+    let out = ctl(&url, &named("elsewhere.invalid"), &["health"]);
+    assert_refused(&out, &["invalid peer certificate"]);
+
+    // Bad input, before anything dials: not a name, or plain http.
+    let out = ctl(&url, &named("not a name"), &["health"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'not a name'") && stderr.contains("--tls-server-name"),
+        "{stderr}"
+    );
+    let plain_url = format!("http://{}", coordinator.addr);
+    let out = ctl(
+        &plain_url,
+        &[
+            "--tls-server-name".to_string(),
+            "coordinator.lab".to_string(),
+        ],
+        &["health"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("plain http") && stderr.contains("--tls-server-name"),
+        "{stderr}"
+    );
+
+    // A real agent, its server name from its config file's [tls] table, registers.
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[tls]\nca_cert = {:?}\nserver_name = \"coordinator.lab\"\n",
+            pki.file("ca.pem")
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let agent = Agent::start(&url, &["--config", &config]);
+    let id = wait_for(
+        "the agent dialling by IP to register",
+        || format!("{}\n{}", agent.log(), coordinator.log_text()),
+        || {
+            let id = agent.agent_id()?;
+            registered_agents(&url, &named("coordinator.lab"))
+                .contains(&id)
+                .then_some(id)
+        },
+    );
+    // One without the name is refused, logs why, and never registers.
+    let ca_flags: Vec<&str> = ca_only.iter().map(String::as_str).collect();
+    let refused = Agent::start(&url, &ca_flags);
+    wait_for(
+        "the agent without a server name to log its failure",
+        || refused.log(),
+        || {
+            let log = refused.log();
+            (log.contains("register failed") && log.contains("invalid peer certificate"))
+                .then_some(())
+        },
+    );
+    assert_eq!(registered_agents(&url, &named("coordinator.lab")), vec![id]);
 }
 
 #[test]
