@@ -86,7 +86,10 @@ pub fn resolve_preset(req: &CalibrationRequest) -> Result<Preset, AgentError> {
     presets::find(req.presets_dir.as_deref(), &req.preset)
 }
 
-fn build_plan(
+/// The [`BenchPlan`] of a request: sizes, warm-ups (3 unless asked), trials (10, 5 in quick
+/// mode, unless asked; at least 1), early-stop rules. `calibrate --warmup --trials` and the
+/// daemon's plans both reach the runner through here.
+pub(crate) fn build_plan(
     req: &CalibrationRequest,
     preset: &Preset,
     llc: Option<u64>,

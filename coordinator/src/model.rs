@@ -169,7 +169,8 @@ pub struct Overrides {
     pub min_gflops: f64,
 }
 
-/// What a campaign was asked to do.
+/// What a campaign was asked to do. Stored as JSON (`campaigns.spec`): a field added later has
+/// a serde default, so rows written before it still load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignSpec {
     /// Which agents.
@@ -178,6 +179,13 @@ pub struct CampaignSpec {
     pub framework: FrameworkChoice,
     /// Quick mode.
     pub quick: bool,
+    /// Warm-up calls per figure (0..=[`fleetcal_proto::pb::MAX_WARMUP`]); `None` = the engine's default (3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<u32>,
+    /// Timed trials per figure (1..=[`fleetcal_proto::pb::MAX_TRIALS`]); `None` = the engine's default (10, 5
+    /// in quick mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<u32>,
     /// Per-run timeout in seconds.
     pub run_timeout_s: u32,
     /// Seconds from creation after which queued runs of offline agents become `agent_offline`.
@@ -324,4 +332,37 @@ pub enum StoreOutcome {
     Stored,
     /// This run already had a result; nothing changed.
     Duplicate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_stored_before_warmup_and_trials_still_loads() {
+        let old = r#"{"selector":"all","framework":"compare","quick":true,"run_timeout_s":60,
+            "deadline_s":8,"concurrency":1,"overrides":{"operations":[],"precisions":[],
+            "blas_sizes":[16,32],"stream_mib":[],"min_gflops":0.0}}"#;
+        let spec: CampaignSpec = serde_json::from_str(old).unwrap();
+        assert_eq!((spec.warmup, spec.trials), (None, None));
+        assert_eq!(spec.overrides.blas_sizes, [16, 32]);
+        // Unset, they are left out, so the row reads as before; set, they round-trip (0
+        // warm-ups included).
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(
+            !text.contains("warmup") && !text.contains("trials"),
+            "{text}"
+        );
+        let set = CampaignSpec {
+            warmup: Some(0),
+            trials: Some(20),
+            ..spec
+        };
+        let text = serde_json::to_string(&set).unwrap();
+        assert!(
+            text.contains("\"warmup\":0") && text.contains("\"trials\":20"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<CampaignSpec>(&text).unwrap(), set);
+    }
 }

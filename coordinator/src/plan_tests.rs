@@ -56,6 +56,8 @@ fn spec(selector: Selector, framework: FrameworkChoice) -> CampaignSpec {
         selector,
         framework,
         quick: true,
+        warmup: None,
+        trials: None,
         run_timeout_s: 60,
         deadline_s: 60,
         concurrency: 0,

@@ -17,6 +17,8 @@ fn campaign(id: &str, created_at: Millis, concurrency: u32) -> CampaignRecord {
             selector: Selector::All,
             framework: FrameworkChoice::Default,
             quick: true,
+            warmup: None,
+            trials: None,
             run_timeout_s: 10,
             deadline_s: 100,
             concurrency,

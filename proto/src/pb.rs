@@ -15,3 +15,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// with OUT_OF_RANGE (tonic's status for an over-limit message) rather than buffered.
 /// Clients and servers set both limits to it.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most warm-up calls per figure a campaign may ask for (`warmup` of
+/// `StartCampaignRequest` and `Plan`; 0 is allowed).
+pub const MAX_WARMUP: u32 = 100;
+
+/// The most timed trials per figure a campaign may ask for (`trials` of `StartCampaignRequest`
+/// and `Plan`; at least 1, 0 on the wire meaning the engine's default).
+pub const MAX_TRIALS: u32 = 1000;

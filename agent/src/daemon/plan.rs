@@ -5,11 +5,13 @@
 //! `metadata.run_id` is the plan's. A daemon never accepts a device fallback: a cuda plan on
 //! a board without usable CUDA fails instead of measuring the CPU. The plan's `timeout_s` is
 //! the coordinator's wall-clock limit of the whole run, not the per-size timeout, so it is not
-//! passed on.
+//! passed on. The plan's warm-up and trial counts take the same path as `calibrate --warmup
+//! --trials` (the request's `warmup_runs` and `measurement_runs`; absent / 0 leaves the
+//! engine's defaults).
 
 use std::path::PathBuf;
 
-use fleetcal_proto::pb::Plan;
+use fleetcal_proto::pb::{self, Plan};
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 
 use crate::calibrate::CalibrationRequest;
@@ -58,6 +60,19 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
+    if let Some(w) = plan.warmup.filter(|&w| w > pb::MAX_WARMUP) {
+        return Err(format!(
+            "plan field 'warmup': {w} must be 0..={}",
+            pb::MAX_WARMUP
+        ));
+    }
+    if plan.trials > pb::MAX_TRIALS {
+        return Err(format!(
+            "plan field 'trials': {} must be 1..={} (0 = the default)",
+            plan.trials,
+            pb::MAX_TRIALS
+        ));
+    }
     let preset = match plan.preset_id.trim() {
         "" => local.preset.clone().unwrap_or_else(|| "auto".into()),
         id => id.to_string(),
@@ -77,6 +92,8 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
         } else {
             defaults.min_gflops
         },
+        warmup_runs: plan.warmup,
+        measurement_runs: (plan.trials > 0).then_some(plan.trials),
         threads: local.threads,
         skip_platform_check: local.skip_platform_check,
         fallback: FallbackPolicy::Refuse,
@@ -128,6 +145,41 @@ mod tests {
         assert!(r.skip_platform_check && r.quick);
         assert_eq!(r.fallback, FallbackPolicy::Refuse);
         assert_eq!(r.min_gflops, CalibrationRequest::default().min_gflops);
+        assert_eq!((r.warmup_runs, r.measurement_runs), (None, None));
+    }
+
+    #[test]
+    fn warmups_and_trials_reach_the_bench_plan_as_calibrate_sets_them() {
+        let r = to_request(
+            &Plan {
+                warmup: Some(0),
+                trials: 20,
+                ..plan()
+            },
+            &LocalSettings::default(),
+        )
+        .unwrap();
+        assert_eq!((r.warmup_runs, r.measurement_runs), (Some(0), Some(20)));
+        let bench = crate::calibrate::build_plan(&r, &preset(), None).unwrap();
+        assert_eq!((bench.warmup_runs, bench.measurement_runs), (0, 20));
+        // Absent and 0: the engine's defaults, 3 warm-ups and 5 trials in quick mode (10 not).
+        let r = to_request(&plan(), &LocalSettings::default()).unwrap();
+        let bench = crate::calibrate::build_plan(&r, &preset(), None).unwrap();
+        assert_eq!((bench.warmup_runs, bench.measurement_runs), (3, 5));
+        let r = to_request(
+            &Plan {
+                quick: false,
+                ..plan()
+            },
+            &LocalSettings::default(),
+        )
+        .unwrap();
+        let bench = crate::calibrate::build_plan(&r, &preset(), None).unwrap();
+        assert_eq!(bench.measurement_runs, 10);
+    }
+
+    fn preset() -> fleetcal_proto::Preset {
+        crate::presets::find(None, "i7-12700k").unwrap()
     }
 
     #[test]
@@ -174,6 +226,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("numpy on cuda"), "{e}");
+        let e = to_request(
+            &Plan {
+                trials: 1001,
+                ..plan()
+            },
+            &LocalSettings::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("'trials'") && e.contains("1001"), "{e}");
+        let e = to_request(
+            &Plan {
+                warmup: Some(101),
+                ..plan()
+            },
+            &LocalSettings::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("'warmup'") && e.contains("101"), "{e}");
     }
 
     #[test]

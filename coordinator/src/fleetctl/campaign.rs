@@ -40,6 +40,8 @@ pub async fn start(admin: &mut Admin, a: StartArgs) -> Result<(), Error> {
         .start_campaign(pb::StartCampaignRequest {
             selector: Some(pb::Selector { kind: Some(kind) }),
             quick: a.quick,
+            warmup: a.warmup,
+            trials: a.trials.unwrap_or(0),
             framework: a.framework.unwrap_or_default(),
             run_timeout_s: a.timeout.unwrap_or(0),
             deadline_s: a.deadline.unwrap_or(0),
@@ -66,6 +68,8 @@ fn campaign_json(c: &pb::Campaign) -> serde_json::Value {
         "created_at": c.created_at,
         "framework": c.framework,
         "quick": c.quick,
+        "warmup": c.warmup,
+        "trials": (c.trials > 0).then_some(c.trials),
         "concurrency": c.concurrency,
         "run_timeout_s": c.run_timeout_s,
         "deadline": c.deadline,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use fleetcal_proto::dial::ClientTlsFiles;
+use fleetcal_proto::pb;
 
 use super::{agents, campaign, client, export, runs};
 use crate::Error;
@@ -114,6 +115,22 @@ pub struct StartArgs {
     /// Quick mode (fewer sizes and trials).
     #[arg(long)]
     pub quick: bool,
+    /// Warm-up calls per figure before timing, 0 to 100, on every board [default: the
+    /// engine's, 3].
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(pb::MAX_WARMUP))
+    )]
+    pub warmup: Option<u32>,
+    /// Timed trials per figure, 1 to 1000, on every board [default: the engine's, 10, or 5
+    /// with --quick].
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(pb::MAX_TRIALS))
+    )]
+    pub trials: Option<u32>,
     /// Framework override: numpy, pytorch, or compare (numpy and pytorch on CPU boards with
     /// the pytorch engine) [default: numpy on CPU boards, pytorch on CUDA boards].
     #[arg(long, value_parser = ["numpy", "pytorch", "compare"])]
@@ -231,5 +248,43 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             dir,
             format,
         }) => export::export(&mut admin, &campaign, &dir, format).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(extra: &[&str]) -> Result<StartArgs, String> {
+        let args = ["fleetctl", "campaign", "start", "--all"]
+            .iter()
+            .chain(extra);
+        match FleetCtl::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Cmd::Campaign(CampaignCmd::Start(a)) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn warmup_and_trials_are_optional_and_range_checked() {
+        let a = start(&[]).unwrap();
+        assert_eq!((a.warmup, a.trials), (None, None));
+        let a = start(&["--warmup", "0", "--trials", "20"]).unwrap();
+        assert_eq!((a.warmup, a.trials), (Some(0), Some(20)));
+        let a = start(&["--warmup", "100", "--trials", "1000"]).unwrap();
+        assert_eq!((a.warmup, a.trials), (Some(100), Some(1000)));
+        for (flag, bad) in [
+            ("--trials", "0"),
+            ("--trials", "1001"),
+            ("--warmup", "101"),
+            ("--warmup", "-1"),
+            ("--trials", "many"),
+        ] {
+            let e = start(&[&format!("{flag}={bad}")]).unwrap_err();
+            assert!(e.contains(flag) && e.contains(bad), "{flag} {bad}: {e}");
+        }
     }
 }

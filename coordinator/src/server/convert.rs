@@ -117,10 +117,25 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
             req.min_gflops
         )));
     }
+    if let Some(w) = req.warmup.filter(|&w| w > pb::MAX_WARMUP) {
+        return Err(Error::InvalidRequest(format!(
+            "field 'warmup': {w} must be 0..={}",
+            pb::MAX_WARMUP
+        )));
+    }
+    if req.trials > pb::MAX_TRIALS {
+        return Err(Error::InvalidRequest(format!(
+            "field 'trials': {} must be 1..={} (0 = the default)",
+            req.trials,
+            pb::MAX_TRIALS
+        )));
+    }
     Ok(CampaignSpec {
         selector,
         framework,
         quick: req.quick,
+        warmup: req.warmup,
+        trials: (req.trials > 0).then_some(req.trials),
         run_timeout_s: req.run_timeout_s,
         deadline_s: req.deadline_s,
         concurrency: req.concurrency,
@@ -144,6 +159,8 @@ pub fn campaign_to_pb(c: &CampaignRecord, runs: &[RunRecord]) -> pb::Campaign {
         concurrency: c.spec.concurrency,
         run_timeout_s: c.spec.run_timeout_s,
         deadline: rfc3339(c.deadline),
+        warmup: c.spec.warmup,
+        trials: c.spec.trials.unwrap_or(0),
         run_counts: counts_by_state(runs)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -189,6 +206,8 @@ pub fn plan_directive(r: &RunRecord, c: &CampaignRecord) -> pb::Directive {
             min_gflops: o.min_gflops,
             timeout_s: c.spec.run_timeout_s,
             deadline: c.deadline / 1000,
+            warmup: c.spec.warmup,
+            trials: c.spec.trials.unwrap_or(0),
         })),
     }
 }
@@ -197,5 +216,82 @@ pub fn plan_directive(r: &RunRecord, c: &CampaignRecord) -> pb::Directive {
 pub fn idle_directive() -> pb::Directive {
     pb::Directive {
         action: Some(pb::directive::Action::Idle(pb::Idle {})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> pb::StartCampaignRequest {
+        pb::StartCampaignRequest {
+            selector: Some(pb::Selector {
+                kind: Some(pb::selector::Kind::All(true)),
+            }),
+            ..pb::StartCampaignRequest::default()
+        }
+    }
+
+    #[test]
+    fn warmups_and_trials_go_from_the_request_through_the_spec_into_every_plan() {
+        let spec = spec_from_pb(request()).unwrap();
+        assert_eq!((spec.warmup, spec.trials), (None, None), "not asked");
+        let spec = spec_from_pb(pb::StartCampaignRequest {
+            warmup: Some(0),
+            trials: 20,
+            ..request()
+        })
+        .unwrap();
+        assert_eq!((spec.warmup, spec.trials), (Some(0), Some(20)));
+        let campaign = CampaignRecord {
+            id: "c".into(),
+            created_at: 0,
+            deadline: 60_000,
+            spec,
+        };
+        let run = RunRecord {
+            run_id: "r".into(),
+            campaign_id: "c".into(),
+            agent_id: "a".into(),
+            hostname: "h".into(),
+            preset_id: "auto".into(),
+            framework: fleetcal_proto::Framework::Numpy,
+            device: fleetcal_proto::DeviceKind::Cpu,
+            state: crate::model::RunState::Queued,
+            fraction: 0.0,
+            message: String::new(),
+            seq: 0,
+            started_at: None,
+            finished_at: None,
+        };
+        let Some(pb::directive::Action::Plan(plan)) = plan_directive(&run, &campaign).action else {
+            panic!("not a plan");
+        };
+        assert_eq!((plan.warmup, plan.trials), (Some(0), 20));
+        let shown = campaign_to_pb(&campaign, &[run]);
+        assert_eq!((shown.warmup, shown.trials), (Some(0), 20));
+    }
+
+    #[test]
+    fn out_of_range_warmups_and_trials_are_named() {
+        let e = spec_from_pb(pb::StartCampaignRequest {
+            warmup: Some(101),
+            ..request()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid request: field 'warmup': 101 must be 0..=100"
+        );
+        let e = spec_from_pb(pb::StartCampaignRequest {
+            trials: 1001,
+            ..request()
+        })
+        .unwrap_err();
+        assert!(matches!(e, Error::InvalidRequest(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "invalid request: field 'trials': 1001 must be 1..=1000 (0 = the default)"
+        );
     }
 }

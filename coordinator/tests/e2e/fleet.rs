@@ -6,7 +6,8 @@
 //! - a coordinator killed mid-campaign and restarted on the same port and database finishes it;
 //! - a result finished while the coordinator is unreachable waits in the spool, survives an
 //!   agent restart, and is stored exactly once when the coordinator is back;
-//! - a run the agent cannot do (its presets lack the planned one) ends failed with the reason.
+//! - a run the agent cannot do (its presets lack the planned one) ends failed with the reason;
+//! - a campaign's `--warmup`/`--trials` reach the board: the stored result says how many ran.
 //!
 //! Runs are pinned between "plan received" and "result acknowledged" by holding the agents'
 //! upstream bytes in a TCP proxy, not by timing.
@@ -19,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use fleetcal_proto::origin::{self, OriginProfile};
+use fleetcal_proto::result::Status;
 use fleetcal_proto::schema::{ORIGIN_SCHEMA, RESULT_SCHEMA};
 use fleetcal_proto::CalibrationResult;
 use serde_json::Value;
@@ -42,9 +44,15 @@ const TINY: [&str; 9] = [
 ];
 
 fn start_campaign(url: &str) -> String {
+    start_campaign_with(url, &[])
+}
+
+/// [`start_campaign`] with more `campaign start` flags.
+fn start_campaign_with(url: &str, extra: &[&str]) -> String {
     let args: Vec<&str> = ["campaign", "start", "--all", "--json"]
         .into_iter()
         .chain(TINY)
+        .chain(extra.iter().copied())
         .collect();
     let c = ctl_json(url, &args);
     c["id"].as_str().expect("campaign id").to_string()
@@ -373,6 +381,58 @@ fn a_run_the_agent_cannot_do_is_reported_failed_with_the_reason() {
     assert!(message.contains("i7-12700k"), "{message}");
     // Stored before acknowledged: the agent drops its spooled report just after.
     wait_for("the agent to drop its acknowledged report", logs, || {
+        agents[0].spooled().is_empty().then_some(())
+    });
+    assert_one_run_each(&agents);
+}
+
+#[test]
+fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = serve(dir.path(), "127.0.0.1:0");
+    let url = coordinator.url();
+    let agents = vec![Agent::start(&url, &["--preset", "auto"])];
+    let logs = || all_logs(&agents, coordinator.log_text());
+    wait_for("agent online", logs, || {
+        Some(online_agents(&url)).filter(|ids| ids.len() == 1)
+    });
+
+    // --quick alone would be 5 trials and 3 warm-ups.
+    let id = start_campaign_with(&url, &["--trials", "2", "--warmup", "1"]);
+    let shown = ctl_json(&url, &["campaign", "status", &id, "--json"]);
+    assert_eq!((&shown["warmup"], &shown["trials"]), (&1.into(), &2.into()));
+    wait_campaign(&url, &id, 1, &logs);
+
+    let exported = export(&url, &id, dir.path(), "fleetcal");
+    assert_eq!(exported.len(), 1);
+    let (name, text) = exported.iter().next().unwrap();
+    let result = CalibrationResult::from_json(text, name).unwrap();
+    let settings = &result.metadata.settings;
+    assert_eq!(
+        (settings.warmup_runs, settings.measurement_runs),
+        (1, 2),
+        "{name}"
+    );
+    let measured: Vec<_> = result
+        .records
+        .iter()
+        .filter(|r| r.status == Status::Measured)
+        .collect();
+    assert!(!measured.is_empty(), "{name}");
+    for r in measured {
+        assert_eq!(r.trials, 2, "{r:?}");
+    }
+    let origin_files = export(&url, &id, dir.path(), "origin");
+    let profile =
+        OriginProfile::from_json(origin_files.values().next().unwrap(), "origin export").unwrap();
+    assert_eq!(
+        (
+            profile.metadata.num_warmup_runs,
+            profile.metadata.num_measurement_runs
+        ),
+        (1, 2)
+    );
+    wait_for("the agent to drop its acknowledged spool", logs, || {
         agents[0].spooled().is_empty().then_some(())
     });
     assert_one_run_each(&agents);

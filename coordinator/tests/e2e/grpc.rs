@@ -149,6 +149,11 @@ async fn uploads_are_validated_idempotent_and_exported() {
     assert_eq!(pa.precisions, vec!["fp32", "fp64"]);
     assert_eq!(pa.operations, vec!["gemm", "stream_triad"]);
     assert!(pa.quick && pa.campaign_id == campaign);
+    assert_eq!(
+        (pa.warmup, pa.trials),
+        (None, 0),
+        "not asked: the engine's defaults"
+    );
 
     let good = |run: &str| {
         sample_result(run, Framework::Numpy, DeviceKind::Cpu)

@@ -95,6 +95,9 @@ async fn suite<S: Store>(store: S) {
             selector: Selector::All,
             framework: FrameworkChoice::Compare,
             quick: true,
+            // Zero warm-ups must survive the round trip (absent means the default).
+            warmup: Some(0),
+            trials: Some(20),
             run_timeout_s: 60,
             deadline_s: 8,
             concurrency: 1,
@@ -211,6 +214,20 @@ async fn suite<S: Store>(store: S) {
     assert!(store.active_campaigns().await.unwrap().is_empty());
 }
 
+/// A campaign row as written before the spec had `warmup` and `trials`.
+const OLD_CAMPAIGN_ROW: &str = r#"INSERT INTO campaigns (id, created_at, deadline, spec)
+    VALUES ('old', 1000, 9000, '{"selector":"all","framework":"default","quick":true,
+    "run_timeout_s":60,"deadline_s":8,"concurrency":0,"overrides":{"operations":[],
+    "precisions":[],"blas_sizes":[16],"stream_mib":[],"min_gflops":0.0}}')"#;
+
+/// The row of [`OLD_CAMPAIGN_ROW`] loads, with the engine's default warm-ups and trials.
+async fn old_campaign_row_loads<S: Store>(store: &S) {
+    let old = store.campaign("old").await.unwrap().expect("the old row");
+    assert_eq!((old.spec.warmup, old.spec.trials), (None, None));
+    assert!(old.spec.quick);
+    assert_eq!(old.spec.overrides.blas_sizes, [16]);
+}
+
 #[tokio::test]
 async fn sqlite_backend_passes_the_storage_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -219,6 +236,11 @@ async fn sqlite_backend_passes_the_storage_suite() {
     // Reopening applies no migration twice and keeps the data.
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(store.agents().await.unwrap().len(), 2);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(OLD_CAMPAIGN_ROW).execute(&pool).await.unwrap();
+    old_campaign_row_loads(&store).await;
 }
 
 #[tokio::test]
@@ -229,4 +251,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     suite(PgStore::open(&cluster.url).await.unwrap()).await;
     let store = PgStore::open(&cluster.url).await.unwrap();
     assert_eq!(store.agents().await.unwrap().len(), 2);
+    let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
+    sqlx::query(OLD_CAMPAIGN_ROW).execute(&pool).await.unwrap();
+    old_campaign_row_loads(&store).await;
 }
