@@ -9,7 +9,7 @@ use fleetcal_proto::result::{
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
-use crate::bench::{BenchPlan, SizeSweep};
+use crate::bench::{BenchPlan, CancelToken, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
 use crate::{presets, AgentError};
@@ -149,10 +149,13 @@ pub(crate) fn build_plan(
 /// Runs one calibration and returns its result; nothing is written to disk here.
 ///
 /// Errors before any measurement: bad preset, framework rules, platform check, a refused
-/// device fallback.
+/// device fallback. Once `cancel` is cancelled the runner stops at its next check (between
+/// figures and trials) and this returns [`AgentError::Cancelled`] (`cancelled: <reason>`)
+/// with no result; `calibrate` passes a token nobody cancels, the daemon's worker its own.
 pub fn calibrate(
     req: &CalibrationRequest,
     console: &mut dyn Console,
+    cancel: &CancelToken,
 ) -> Result<CalibrationResult, AgentError> {
     if req.operations.is_empty() {
         return Err(AgentError::Usage("no operations to run".into()));
@@ -228,7 +231,8 @@ pub fn calibrate(
 
     let plan = build_plan(req, &preset, host.llc_bytes)?;
     let started_at = now();
-    let records = crate::bench::runner::run(engine.as_mut(), &plan, console.observer());
+    let records =
+        crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
     let summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
     let result = CalibrationResult {
         schema_version: RESULT_SCHEMA_VERSION,

@@ -2,6 +2,8 @@
 
 use fleetcal_proto::{ContractError, DialError};
 
+use crate::bench::Cancelled;
+
 /// Everything the agent reports to its user.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -31,6 +33,11 @@ pub enum AgentError {
     /// the agent takes the setting from.
     #[error("{0}{hint}", hint = dial_hint(.0))]
     Dial(DialError),
+    /// The run was cancelled before it finished (`cancelled: <reason>`); nothing was written.
+    /// Only the daemon's worker cancels runs (the coordinator withdrew the run, or its time
+    /// limit passed); `calibrate` never does.
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -44,14 +51,15 @@ pub enum AgentError {
 impl AgentError {
     /// The process exit code for this error (the one table, documented in the README):
     /// 2 usage and bad input, 3 framework/device/platform refusals, 4 engine failures,
-    /// 5 coordinator link, 6 I/O.
+    /// 5 coordinator link, 6 I/O. A cancelled run (the daemon's, never `calibrate`'s) counts
+    /// as an unfinished run, 4.
     pub fn exit_code(&self) -> u8 {
         match self {
             AgentError::Contract(_) | AgentError::Usage(_) | AgentError::Dial(_) => 2,
             AgentError::Framework(_) | AgentError::FallbackRefused(_) | AgentError::Platform(_) => {
                 3
             }
-            AgentError::Engine(_) => 4,
+            AgentError::Engine(_) | AgentError::Cancelled(_) => 4,
             AgentError::Link(_) => 5,
             AgentError::Io { .. } => 6,
         }

@@ -1,5 +1,6 @@
 //! The benchmark core shared by every engine.
 
+pub mod cancel;
 pub mod efficiency;
 pub mod engine;
 pub mod plan;
@@ -7,6 +8,7 @@ pub mod runner;
 pub mod stats;
 pub mod summary;
 
+pub use cancel::{CancelToken, Cancelled};
 pub use engine::{Engine, Kernel};
 pub use plan::{BenchPlan, SizeSweep};
 pub use runner::{NullObserver, Observer};

@@ -25,12 +25,20 @@
 //!   taken a fifth of the timeout (at least one runs), and trials stop once their total is
 //!   past the timeout (at least [`MIN_TRIALS`] run) — such a figure then trips the timeout
 //!   rule anyway, and its record's `trials` says how many were timed.
+//!
+//! Cancellation ([`run_cancellable`]): the [`CancelToken`] is checked before every figure,
+//! before every warm-up call and before every timed trial — never between a trial's timer
+//! reads, so it cannot change a timing. Once it is cancelled the runner returns
+//! [`Cancelled`] at the next check (a call under way finishes first) and the records so far
+//! are dropped: a cancelled run has no result. [`run`] is the same loop with a token nobody
+//! cancels.
 
 use std::time::{Duration, Instant};
 
 use fleetcal_proto::result::{Flags, Record, Status};
 use fleetcal_proto::{Operation, Precision};
 
+use super::cancel::{CancelToken, Cancelled};
 use super::efficiency;
 use super::engine::{Engine, Kernel};
 use super::plan::BenchPlan;
@@ -59,6 +67,18 @@ impl Observer for NullObserver {
 /// Runs the whole plan on `engine` and returns one record per operation × precision × size,
 /// in run order.
 pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observer) -> Vec<Record> {
+    run_cancellable(engine, plan, observer, &CancelToken::new())
+        .unwrap_or_else(|c| unreachable!("a token nobody holds was {c}"))
+}
+
+/// [`run`], stopping with [`Cancelled`] at the first check after `cancel` is cancelled (see
+/// the module doc); the observer then sees no `figure_done` for the interrupted figure.
+pub fn run_cancellable(
+    engine: &mut dyn Engine,
+    plan: &BenchPlan,
+    observer: &mut dyn Observer,
+    cancel: &CancelToken,
+) -> Result<Vec<Record>, Cancelled> {
     let banner = engine.banner();
     let mut records = Vec::new();
     for &op in &plan.operations {
@@ -76,6 +96,7 @@ pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observe
             let mut skip: Option<String> = None;
             let mut last: Option<(u64, f64)> = None;
             for size in sizes {
+                cancel.check()?;
                 if skip.is_none() && support.is_ok() {
                     skip = last.and_then(|prev| projected_skip(plan, op, prev, size));
                 }
@@ -92,7 +113,7 @@ pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observe
                     }
                     (Ok(()), None) => {
                         observer.figure_started(op, precision, size);
-                        let (record, stop) = figure(engine, plan, op, precision, size);
+                        let (record, stop) = figure(engine, plan, op, precision, size, cancel)?;
                         skip = stop;
                         last = record.latency_ms.map(|l| (size, l.best));
                         record
@@ -103,7 +124,7 @@ pub fn run(engine: &mut dyn Engine, plan: &BenchPlan, observer: &mut dyn Observe
             }
         }
     }
-    records
+    Ok(records)
 }
 
 /// How a call's time grows with the size: n³ for gemm, n² for gemv, n for the rest.
@@ -167,6 +188,14 @@ fn blank(
     }
 }
 
+/// Why a figure's trials stopped short.
+enum Interrupt {
+    /// `prepare`, `run` or `synchronize` failed: the figure is recorded as failed.
+    Failed(String),
+    /// The run was cancelled: no record.
+    Cancelled(Cancelled),
+}
+
 /// Measures one figure; returns its record and, when an early-stop rule fired, the reason
 /// to skip the larger sizes with.
 fn figure(
@@ -175,24 +204,27 @@ fn figure(
     op: Operation,
     precision: Precision,
     size: u64,
-) -> (Record, Option<String>) {
+    cancel: &CancelToken,
+) -> Result<(Record, Option<String>), Cancelled> {
     let trials = match engine
         .prepare(op, precision, size)
-        .and_then(|mut kernel| time_trials(kernel.as_mut(), plan))
+        .map_err(Interrupt::Failed)
+        .and_then(|mut kernel| time_trials(kernel.as_mut(), plan, cancel))
     {
         Ok(trials) => trials,
-        Err(message) => {
-            return (
+        Err(Interrupt::Cancelled(c)) => return Err(c),
+        Err(Interrupt::Failed(message)) => {
+            return Ok((
                 blank(op, precision, size, Status::Failed, Some(message)),
                 None,
-            )
+            ))
         }
     };
     let mut record = blank(op, precision, size, Status::Measured, None);
     let Some(latency) = stats::latency_stats(&trials) else {
         record.status = Status::Failed;
         record.reason = Some("no timed trials were run (measurement_runs is 0)".into());
-        return (record, None);
+        return Ok((record, None));
     };
     record.trials = trials.len() as u32;
     let bandwidth = stats::rate(record.bytes, &latency);
@@ -225,7 +257,7 @@ fn figure(
     } else {
         None
     };
-    (record, stop)
+    Ok((record, stop))
 }
 
 /// Fewest timed trials a figure gets even when its trials run past the timeout.
@@ -241,12 +273,18 @@ pub fn warmup_budget(plan: &BenchPlan) -> Duration {
 /// Warm-ups stop early once they have taken longer than [`warmup_budget`] (at least one
 /// always runs: a call that long is warm). Trials stop early once their total is past the
 /// timeout and at least [`MIN_TRIALS`] were taken (the figure then also trips the timeout
-/// rule); the record's `trials` says how many were timed.
-fn time_trials(kernel: &mut dyn Kernel, plan: &BenchPlan) -> Result<Vec<Duration>, String> {
+/// rule); the record's `trials` says how many were timed. `cancel` is checked before each
+/// warm-up call and before each trial, outside the timed region.
+fn time_trials(
+    kernel: &mut dyn Kernel,
+    plan: &BenchPlan,
+    cancel: &CancelToken,
+) -> Result<Vec<Duration>, Interrupt> {
     let started = Instant::now();
     for _ in 0..plan.warmup_runs {
-        kernel.run()?;
-        kernel.synchronize()?;
+        cancel.check().map_err(Interrupt::Cancelled)?;
+        kernel.run().map_err(Interrupt::Failed)?;
+        kernel.synchronize().map_err(Interrupt::Failed)?;
         if started.elapsed() > warmup_budget(plan) {
             break;
         }
@@ -254,10 +292,11 @@ fn time_trials(kernel: &mut dyn Kernel, plan: &BenchPlan) -> Result<Vec<Duration
     let mut trials = Vec::with_capacity(plan.measurement_runs as usize);
     let mut total = Duration::ZERO;
     for _ in 0..plan.measurement_runs {
-        kernel.synchronize()?;
+        cancel.check().map_err(Interrupt::Cancelled)?;
+        kernel.synchronize().map_err(Interrupt::Failed)?;
         let t0 = Instant::now();
-        kernel.run()?;
-        kernel.synchronize()?;
+        kernel.run().map_err(Interrupt::Failed)?;
+        kernel.synchronize().map_err(Interrupt::Failed)?;
         let trial = t0.elapsed();
         trials.push(trial);
         total += trial;

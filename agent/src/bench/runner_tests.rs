@@ -8,8 +8,8 @@ use std::time::Duration;
 use fleetcal_proto::result::{EngineInfo, Record, Status};
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 
-use super::{run, NullObserver, Observer};
-use crate::bench::{BenchPlan, Engine, Kernel, SizeSweep};
+use super::{run, run_cancellable, NullObserver, Observer};
+use crate::bench::{BenchPlan, CancelToken, Cancelled, Engine, Kernel, SizeSweep};
 
 /// What the fake engine's kernels do.
 #[derive(Default)]
@@ -22,6 +22,8 @@ struct Script {
     run_fails: Vec<u64>,
     /// `run` sleeps this long at these sizes.
     sleeps: BTreeMap<u64, Duration>,
+    /// At this size, the kernel's `n`-th `run` call (from 1) cancels the token after running.
+    cancel_at: Option<(u64, usize, CancelToken)>,
 }
 
 struct FakeEngine {
@@ -44,13 +46,21 @@ struct FakeKernel {
     log: Rc<RefCell<Vec<&'static str>>>,
     sleep: Option<Duration>,
     fails: bool,
+    cancel: Option<(usize, CancelToken)>,
+    calls: usize,
 }
 
 impl Kernel for FakeKernel {
     fn run(&mut self) -> Result<(), String> {
         self.log.borrow_mut().push("run");
+        self.calls += 1;
         if let Some(d) = self.sleep {
             std::thread::sleep(d);
+        }
+        if let Some((n, token)) = &self.cancel {
+            if self.calls == *n {
+                token.cancel("test says stop");
+            }
         }
         if self.fails {
             return Err("kernel exploded".into());
@@ -103,6 +113,13 @@ impl Engine for FakeEngine {
             log: self.log.clone(),
             sleep: self.script.sleeps.get(&size).copied(),
             fails: self.script.run_fails.contains(&size),
+            cancel: self
+                .script
+                .cancel_at
+                .as_ref()
+                .filter(|(at, _, _)| *at == size)
+                .map(|(_, n, token)| (*n, token.clone())),
+            calls: 0,
         }))
     }
 }
@@ -324,6 +341,7 @@ fn slow_figures_get_fewer_warmups_and_trials_but_at_least_the_minimum() {
 #[derive(Default)]
 struct Recorder {
     events: Vec<String>,
+    done: Vec<Record>,
 }
 
 impl Observer for Recorder {
@@ -335,6 +353,7 @@ impl Observer for Recorder {
     }
     fn figure_done(&mut self, record: &Record) {
         self.events.push(format!("done {:?}", record.status));
+        self.done.push(record.clone());
     }
 }
 
@@ -413,4 +432,110 @@ fn a_size_projected_past_the_timeout_is_skipped_before_it_runs() {
     };
     let records = run(&mut engine, &p2, &mut NullObserver);
     assert!(records.iter().all(|r| r.status == Status::Measured));
+}
+
+/// One figure's calls with two warm-ups and three trials.
+fn figure_calls() -> Vec<&'static str> {
+    let mut calls = vec!["run", "sync", "run", "sync"];
+    for _ in 0..3 {
+        calls.extend(["sync", "run", "sync"]);
+    }
+    calls
+}
+
+#[test]
+fn a_token_cancelled_before_the_run_stops_it_before_any_call() {
+    let mut engine = FakeEngine::new(Script::default());
+    let p = plan(&[Operation::Dot], &[Precision::Fp32], &[4, 8]);
+    let token = CancelToken::new();
+    token.cancel("the coordinator withdrew the run");
+    let mut rec = Recorder::default();
+    let got = run_cancellable(&mut engine, &p, &mut rec, &token);
+    assert_eq!(
+        got.unwrap_err(),
+        Cancelled {
+            reason: "the coordinator withdrew the run".into()
+        }
+    );
+    assert!(engine.prepared.is_empty());
+    assert!(engine.log.borrow().is_empty());
+    assert_eq!(rec.events, ["section dot fake engine"]);
+}
+
+#[test]
+fn a_token_cancelled_while_running_stops_between_trials_and_keeps_finished_timings() {
+    let token = CancelToken::new();
+    let mut engine = FakeEngine::new(Script {
+        sleeps: BTreeMap::from([(4, Duration::from_millis(3))]),
+        // size 8: cancelled during its third call, its first timed trial
+        cancel_at: Some((8, 3, token.clone())),
+        ..Script::default()
+    });
+    let p = plan(&[Operation::Dot], &[Precision::Fp32], &[4, 8, 16]);
+    let mut rec = Recorder::default();
+    let err = run_cancellable(&mut engine, &p, &mut rec, &token).unwrap_err();
+    assert_eq!(err.to_string(), "cancelled: test says stop");
+    // Size 4 ran in full; size 8 stopped right after the trial under way; 16 never started.
+    let mut expected = figure_calls();
+    expected.extend(["run", "sync", "run", "sync", "sync", "run", "sync"]);
+    assert_eq!(*engine.log.borrow(), expected);
+    assert_eq!(
+        engine.prepared,
+        [
+            (Operation::Dot, Precision::Fp32, 4),
+            (Operation::Dot, Precision::Fp32, 8)
+        ]
+    );
+    assert_eq!(
+        rec.events,
+        [
+            "section dot fake engine",
+            "start dot fp32 4",
+            "done Measured",
+            "start dot fp32 8",
+        ]
+    );
+    // The finished figure is measured as without cancellation: three trials of >= 3 ms.
+    let done = &rec.done[0];
+    assert_eq!((done.status, done.trials), (Status::Measured, 3));
+    assert!(done.latency_ms.unwrap().best >= 3.0, "{done:?}");
+}
+
+#[test]
+fn a_token_cancelled_during_warmups_stops_before_the_next_call() {
+    let token = CancelToken::new();
+    let mut engine = FakeEngine::new(Script {
+        cancel_at: Some((4, 1, token.clone())),
+        ..Script::default()
+    });
+    let p = plan(&[Operation::Gemm], &[Precision::Fp32], &[4]);
+    assert!(run_cancellable(&mut engine, &p, &mut NullObserver, &token).is_err());
+    assert_eq!(*engine.log.borrow(), ["run", "sync"]);
+}
+
+#[test]
+fn a_token_never_cancelled_changes_nothing() {
+    let p = plan(
+        &[Operation::Dot, Operation::Gemm, Operation::StreamTriad],
+        &[Precision::Fp32, Precision::Fp16],
+        &[4, 8],
+    );
+    let script = || Script {
+        unsupported: vec![Precision::Fp16],
+        run_fails: vec![8],
+        ..Script::default()
+    };
+    let mut plain = FakeEngine::new(script());
+    let a = run(&mut plain, &p, &mut NullObserver);
+    let mut cancellable = FakeEngine::new(script());
+    let b = run_cancellable(&mut cancellable, &p, &mut NullObserver, &CancelToken::new()).unwrap();
+    assert_eq!(statuses(&a), statuses(&b));
+    let shape = |r: &[Record]| {
+        r.iter()
+            .map(|r| (r.operation, r.precision, r.size, r.trials, r.reason.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&a), shape(&b));
+    assert_eq!(plain.prepared, cancellable.prepared);
+    assert_eq!(*plain.log.borrow(), *cancellable.log.borrow());
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use fleetcal_proto::{parse_operations, Precision};
 
 use super::args::CalibrateArgs;
+use crate::bench::CancelToken;
 use crate::calibrate::{calibrate, CalibrationRequest};
 use crate::output;
 use crate::report::{load_summary, TerminalConsole};
@@ -89,7 +90,8 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
     }
     let req = request(&args)?;
     let mut console = TerminalConsole::new();
-    let result = calibrate(&req, &mut console)?;
+    // Nothing cancels a calibration started by hand (Ctrl-C ends the process).
+    let result = calibrate(&req, &mut console, &CancelToken::new())?;
     let dest = output::destination(&result, args.output.as_deref());
     output::write_atomic(&dest, &output::render(&result, args.format))?;
     println!(

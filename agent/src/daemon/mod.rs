@@ -14,7 +14,7 @@
 //!   [`fleetcal_proto::dial`]).
 //! - [`capabilities`]: what Register announces.
 //! - [`plan`]: a coordinator plan as a calibration request.
-//! - [`worker`]: one plan at a time, idempotent by run id.
+//! - [`worker`]: one plan at a time, idempotent by run id; cancels a run no longer wanted.
 //! - [`uploader`]: drains the spool.
 //! - [`shutdown`]: SIGTERM and SIGINT.
 //! - [`service`]: the daemon loop, [`run`] and [`run_blocking`].

@@ -4,8 +4,9 @@
 //! (presets dir, threads, platform-check skip). The run id passes through, so the result's
 //! `metadata.run_id` is the plan's. A daemon never accepts a device fallback: a cuda plan on
 //! a board without usable CUDA fails instead of measuring the CPU. The plan's `timeout_s` is
-//! the coordinator's wall-clock limit of the whole run, not the per-size timeout, so it is not
-//! passed on. The plan's warm-up and trial counts take the same path as `calibrate --warmup
+//! the wall-clock limit of the whole run, not the per-size timeout, so it is not passed on to
+//! the request: the coordinator marks the run timed_out after it, and the worker cancels the
+//! run ([`super::worker::time_limit`]). The plan's warm-up and trial counts take the same path as `calibrate --warmup
 //! --trials` (the request's `warmup_runs` and `measurement_runs`; absent / 0 leaves the
 //! engine's defaults).
 

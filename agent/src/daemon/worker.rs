@@ -1,31 +1,45 @@
-//! Runs the coordinator's plans, one at a time.
+//! Runs the coordinator's plans, one at a time, and cancels a run that is no longer wanted.
 //!
 //! A plan whose run id is running, done in this process, waiting in the spool, or acknowledged
-//! since start is ignored (the coordinator re-sends desired state). A new plan while another runs waits (only the latest waiting plan
-//! is kept; Idle drops it): a calibration cannot be interrupted mid-figure. A run reports
-//! RUNNING, calibrates on the blocking pool, spools its result and wakes the uploader; a
-//! failure is spooled the same way and reported as FAILED with the error message.
+//! since start is ignored (the coordinator re-sends desired state, so a re-sent plan with the
+//! running run's id changes nothing). A run reports RUNNING, calibrates on the blocking pool
+//! with a [`CancelToken`], spools its result and wakes the uploader; a failure is spooled the
+//! same way and reported as FAILED with the error message.
+//!
+//! Cancellation: the running run is cancelled when the coordinator's desired state no longer
+//! holds it — `Idle`, or a plan with another run id (that plan then waits for the cancelled
+//! run to return, and starts next; only the latest waiting plan is kept, `Idle` drops it) —
+//! or when the plan's `timeout_s` (0 = none) has passed since the run started on this agent.
+//! The runner stops at its next check (between figures, warm-ups and trials; a call under way
+//! finishes first) and the run ends as a failure `cancelled: the coordinator withdrew the run`
+//! or `cancelled: timeout of 30 s passed`, spooled and reported as FAILED like any other (the
+//! coordinator, which has usually marked the run timed_out already, acknowledges it and keeps
+//! its state). The time limit is also kept while shutting down.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fleetcal_proto::pb::{Plan, RunState};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::plan::{past_deadline, to_request, LocalSettings};
 use super::rpc::Rpc;
 use super::spool::{valid_run_id, Spool};
 use super::uploader::Uploader;
+use crate::bench::CancelToken;
 use crate::calibrate::calibrate;
 use crate::report::QuietConsole;
 
 /// What the link forwards to the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Order {
-    /// Run this plan (unless already run).
+    /// Run this plan (unless already run); a running run with another id is cancelled.
     Plan(Box<Plan>),
-    /// Nothing is assigned: drop a waiting plan.
+    /// Nothing is assigned: drop a waiting plan and cancel the running run.
     Idle,
 }
 
@@ -51,10 +65,75 @@ pub struct RunContext {
     pub local: LocalSettings,
 }
 
+/// Why a running run is cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The coordinator sent `Idle`: the run is no longer assigned (timed out or withdrawn).
+    Withdrawn,
+    /// The coordinator assigned another run (this id) instead.
+    Replaced(String),
+    /// The plan's `timeout_s` passed since the run started on this agent.
+    Timeout(u32),
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::Withdrawn => write!(f, "the coordinator withdrew the run"),
+            CancelReason::Replaced(next) => {
+                write!(
+                    f,
+                    "the coordinator withdrew the run and assigned run {next}"
+                )
+            }
+            CancelReason::Timeout(s) => write!(f, "timeout of {s} s passed"),
+        }
+    }
+}
+
+/// The plan's wall-clock limit on this agent: `timeout_s`, 0 = none.
+pub fn time_limit(plan: &Plan) -> Option<Duration> {
+    (plan.timeout_s > 0).then(|| Duration::from_secs(u64::from(plan.timeout_s)))
+}
+
+/// The run in progress.
+struct Current {
+    run_id: String,
+    task: JoinHandle<Outcome>,
+    cancel: CancelToken,
+    /// When the plan's time limit passes, and the limit in seconds.
+    limit: Option<(Instant, u32)>,
+}
+
+impl Current {
+    /// When the time limit passes, unless the run is already cancelled.
+    fn expiry(&self) -> Option<Instant> {
+        self.limit
+            .filter(|_| !self.cancel.is_cancelled())
+            .map(|(at, _)| at)
+    }
+
+    /// Cancels the run (once; a finished task is left alone).
+    fn cancel(&self, reason: &CancelReason) {
+        if self.task.is_finished() {
+            return;
+        }
+        if self.cancel.cancel(reason.to_string()) {
+            tracing::warn!(run_id = %self.run_id, "cancelling the run: {reason}");
+        }
+    }
+
+    fn timed_out(&self) {
+        if let Some((_, s)) = self.limit {
+            self.cancel(&CancelReason::Timeout(s));
+        }
+    }
+}
+
 /// The worker: owns the running plan and the set of run ids seen.
 pub struct Worker {
     ctx: Arc<RunContext>,
-    current: Option<(String, JoinHandle<Outcome>)>,
+    current: Option<Current>,
     waiting: Option<Plan>,
     seen: HashSet<String>,
 }
@@ -70,15 +149,16 @@ impl Worker {
         }
     }
 
-    /// Serves orders until the sender is dropped, then finishes the current run.
+    /// Serves orders until the sender is dropped, then finishes the current run (within its
+    /// time limit).
     pub async fn run(mut self, mut orders: mpsc::Receiver<Order>) {
         loop {
+            let expiry = self.current.as_ref().and_then(Current::expiry);
             tokio::select! {
-                order = orders.recv() => match order {
-                    Some(Order::Plan(plan)) => self.offer(*plan),
-                    Some(Order::Idle) => self.waiting = None,
-                    None => break,
-                },
+                // A run that has ended is handled before any order, so that an order that
+                // arrives after its end (the coordinator's Idle once the result is stored)
+                // does not count as withdrawing it.
+                biased;
                 (run_id, outcome) = wait(&mut self.current) => {
                     log_outcome(&run_id, &outcome);
                     self.current = None;
@@ -86,12 +166,41 @@ impl Worker {
                         self.start(plan);
                     }
                 }
+                () = sleep_until(expiry) => {
+                    if let Some(c) = &self.current {
+                        c.timed_out();
+                    }
+                }
+                order = orders.recv() => match order {
+                    Some(Order::Plan(plan)) => self.offer(*plan),
+                    Some(Order::Idle) => {
+                        self.waiting = None;
+                        if let Some(c) = &self.current {
+                            c.cancel(&CancelReason::Withdrawn);
+                        }
+                    }
+                    None => break,
+                },
             }
         }
-        if let Some((run_id, _)) = &self.current {
-            tracing::info!(run_id = %run_id, "shutting down: finishing the current run");
-            let (run_id, outcome) = wait(&mut self.current).await;
-            log_outcome(&run_id, &outcome);
+        let Some(c) = &self.current else {
+            return;
+        };
+        tracing::info!(run_id = %c.run_id, "shutting down: finishing the current run");
+        loop {
+            let expiry = self.current.as_ref().and_then(Current::expiry);
+            tokio::select! {
+                biased;
+                (run_id, outcome) = wait(&mut self.current) => {
+                    log_outcome(&run_id, &outcome);
+                    return;
+                }
+                () = sleep_until(expiry) => {
+                    if let Some(c) = &self.current {
+                        c.timed_out();
+                    }
+                }
+            }
         }
     }
 
@@ -104,8 +213,11 @@ impl Worker {
             Admission::Ignore => {
                 tracing::debug!(run_id = %id, "plan already running or done; ignored");
             }
-            Admission::Wait => {
-                tracing::info!(run_id = %id, "plan waits for the current run");
+            Admission::Replace => {
+                if let Some(c) = &self.current {
+                    c.cancel(&CancelReason::Replaced(id.to_string()));
+                }
+                tracing::info!(run_id = %id, "plan waits for the current run to return");
                 self.waiting = Some(plan);
             }
             Admission::Start => self.start(plan),
@@ -116,8 +228,15 @@ impl Worker {
         let run_id = plan.run_id.clone();
         tracing::info!(run_id = %run_id, preset = %plan.preset_id, framework = %plan.framework, "run started");
         self.seen.insert(run_id.clone());
-        let task = tokio::spawn(execute(self.ctx.clone(), plan));
-        self.current = Some((run_id, task));
+        let cancel = CancelToken::new();
+        let limit = time_limit(&plan).map(|d| (Instant::now() + d, plan.timeout_s));
+        let task = tokio::spawn(execute(self.ctx.clone(), plan, cancel.clone()));
+        self.current = Some(Current {
+            run_id,
+            task,
+            cancel,
+            limit,
+        });
     }
 }
 
@@ -126,30 +245,40 @@ impl Worker {
 pub enum Admission {
     /// Its run id is running, waiting, done or spooled: a re-sent desired state.
     Ignore,
-    /// Another run is going: it waits (replacing any waiting plan).
-    Wait,
+    /// Another run is going, which the coordinator no longer wants: it is cancelled, and this
+    /// plan waits for it to return (replacing any waiting plan).
+    Replace,
     /// Run it now.
     Start,
 }
 
-/// The idempotency rule: `known` = the run id was seen, waits, or is known to the spool.
+/// The idempotency rule: `known` = the run id was seen (the running run's included), waits,
+/// or is known to the spool.
 pub fn admit(known: bool, busy: bool) -> Admission {
     match (known, busy) {
         (true, _) => Admission::Ignore,
-        (false, true) => Admission::Wait,
+        (false, true) => Admission::Replace,
         (false, false) => Admission::Start,
     }
 }
 
 /// Waits for the current run; pending forever when there is none.
-async fn wait(current: &mut Option<(String, JoinHandle<Outcome>)>) -> (String, Outcome) {
+async fn wait(current: &mut Option<Current>) -> (String, Outcome) {
     match current {
-        Some((run_id, task)) => {
-            let outcome = task
+        Some(c) => {
+            let outcome = (&mut c.task)
                 .await
                 .unwrap_or_else(|e| Outcome::Failed(format!("run task failed: {e}")));
-            (run_id.clone(), outcome)
+            (c.run_id.clone(), outcome)
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; pending forever when there is none.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -161,7 +290,7 @@ fn log_outcome(run_id: &str, outcome: &Outcome) {
     }
 }
 
-async fn execute(ctx: Arc<RunContext>, plan: Plan) -> Outcome {
+async fn execute(ctx: Arc<RunContext>, plan: Plan, cancel: CancelToken) -> Outcome {
     let run_id = plan.run_id.clone();
     let now = chrono::Utc::now().timestamp();
     let request = if !valid_run_id(&run_id) {
@@ -185,9 +314,10 @@ async fn execute(ctx: Arc<RunContext>, plan: Plan) -> Outcome {
             tracing::warn!(run_id = %id, "could not report RUNNING: {}", s.message());
         }
     });
-    let calibrated =
-        tokio::task::spawn_blocking(move || calibrate(&request, &mut QuietConsole::default()))
-            .await;
+    let calibrated = tokio::task::spawn_blocking(move || {
+        calibrate(&request, &mut QuietConsole::default(), &cancel)
+    })
+    .await;
     let mut result = match calibrated {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return fail(&ctx, &run_id, e.to_string()).await,
@@ -230,8 +360,43 @@ mod tests {
     fn admission_rules() {
         assert_eq!(admit(true, false), Admission::Ignore);
         assert_eq!(admit(true, true), Admission::Ignore);
-        assert_eq!(admit(false, true), Admission::Wait);
+        assert_eq!(admit(false, true), Admission::Replace);
         assert_eq!(admit(false, false), Admission::Start);
+    }
+
+    #[test]
+    fn cancel_reasons_say_why() {
+        assert_eq!(
+            CancelReason::Withdrawn.to_string(),
+            "the coordinator withdrew the run"
+        );
+        assert_eq!(
+            CancelReason::Replaced("r-2".into()).to_string(),
+            "the coordinator withdrew the run and assigned run r-2"
+        );
+        assert_eq!(
+            CancelReason::Timeout(30).to_string(),
+            "timeout of 30 s passed"
+        );
+    }
+
+    #[test]
+    fn the_time_limit_is_the_plans_timeout_and_zero_is_none() {
+        let plan = |timeout_s| Plan {
+            timeout_s,
+            ..Plan::default()
+        };
+        assert_eq!(time_limit(&plan(0)), None);
+        assert_eq!(time_limit(&plan(30)), Some(Duration::from_secs(30)));
+    }
+
+    fn current(task: JoinHandle<Outcome>, limit: Option<(Instant, u32)>) -> Current {
+        Current {
+            run_id: "r".into(),
+            task,
+            cancel: CancelToken::new(),
+            limit,
+        }
     }
 
     #[tokio::test]
@@ -242,7 +407,159 @@ mod tests {
             _ = wait(&mut none) => panic!("no run, no outcome"),
             () = std::future::ready(()) => {}
         }
-        let mut some = Some(("r".to_string(), tokio::spawn(async { Outcome::Spooled })));
+        let mut some = Some(current(tokio::spawn(async { Outcome::Spooled }), None));
         assert_eq!(wait(&mut some).await, ("r".to_string(), Outcome::Spooled));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_keeps_the_first_reason_and_its_time_limit_stops_counting() {
+        let at = Instant::now() + Duration::from_secs(30);
+        let c = current(
+            tokio::spawn(std::future::pending::<Outcome>()),
+            Some((at, 30)),
+        );
+        assert_eq!(c.expiry(), Some(at));
+        c.cancel(&CancelReason::Withdrawn);
+        c.timed_out();
+        assert_eq!(c.expiry(), None);
+        assert_eq!(
+            c.cancel.check().unwrap_err().to_string(),
+            "cancelled: the coordinator withdrew the run"
+        );
+        c.task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_finished_run_is_not_cancelled() {
+        let task = tokio::spawn(async { Outcome::Spooled });
+        while !task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let c = current(task, None);
+        c.cancel(&CancelReason::Withdrawn);
+        assert!(!c.cancel.is_cancelled());
+    }
+
+    /// A worker on a real spool and a coordinator that is not there (RUNNING reports fail,
+    /// which a run shrugs off); its outcomes are read from the spool.
+    fn worker(dir: &std::path::Path) -> (Worker, Spool) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let opts = crate::daemon::RunOptions::new(format!("http://127.0.0.1:{port}"), dir);
+        let spool = Spool::open(&opts.spool_dir()).unwrap();
+        let rpc = Rpc::new(&opts, "agent").unwrap();
+        let worker = Worker::new(RunContext {
+            uploader: Uploader::new(rpc.clone(), spool.clone()),
+            rpc,
+            spool: spool.clone(),
+            local: LocalSettings {
+                threads: Some(1),
+                skip_platform_check: true,
+                ..LocalSettings::default()
+            },
+        });
+        (worker, spool)
+    }
+
+    /// A numpy CPU plan: `long` would take minutes (1000 trials of 512² GEMM, the 5 s cap
+    /// per size, every precision), the other a few milliseconds.
+    fn numpy_plan(run_id: &str, long: bool, timeout_s: u32) -> Box<Plan> {
+        Box::new(Plan {
+            run_id: run_id.into(),
+            preset_id: "auto".into(),
+            framework: "numpy".into(),
+            device: "cpu".into(),
+            operations: vec![if long { "gemm" } else { "dot" }.into()],
+            precisions: vec!["fp64".into()],
+            blas_sizes: if long { vec![256, 512, 1024] } else { vec![16] },
+            warmup: Some(0),
+            trials: if long { 1000 } else { 1 },
+            timeout_s,
+            ..Plan::default()
+        })
+    }
+
+    /// Waits (at most a minute) for `run_id`'s outcome in the spool: `Ok(result json)` or
+    /// `Err(failure message)`.
+    async fn outcome(spool: &Spool, run_id: &str) -> Result<String, String> {
+        let started = std::time::Instant::now();
+        loop {
+            let entries = spool.pending().unwrap();
+            if let Some(e) = entries.iter().find(|e| e.run_id == run_id) {
+                let text = spool.read(e).unwrap();
+                return match e.kind {
+                    super::super::spool::Kind::Result => Ok(text),
+                    super::super::spool::Kind::Failure => Err(text),
+                };
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no outcome for {run_id}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn withdrawn_replaced_and_timed_out_runs_are_cancelled_and_resent_plans_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (worker, spool) = worker(dir.path());
+        let (orders, rx) = mpsc::channel(16);
+        let task = tokio::spawn(worker.run(rx));
+        let started = std::time::Instant::now();
+
+        // Idle withdraws the run; the same plan re-sent before that changed nothing.
+        orders
+            .send(Order::Plan(numpy_plan("a", true, 0)))
+            .await
+            .unwrap();
+        orders
+            .send(Order::Plan(numpy_plan("a", true, 0)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(spool.pending().unwrap().is_empty(), "a still runs");
+        orders.send(Order::Idle).await.unwrap();
+        assert_eq!(
+            outcome(&spool, "a").await,
+            Err("cancelled: the coordinator withdrew the run".into())
+        );
+
+        // A plan with another run id cancels the running one, then runs.
+        orders
+            .send(Order::Plan(numpy_plan("b", true, 0)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        orders
+            .send(Order::Plan(numpy_plan("c", false, 0)))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome(&spool, "b").await,
+            Err("cancelled: the coordinator withdrew the run and assigned run c".into())
+        );
+        let c = outcome(&spool, "c").await.expect("c ran to its end");
+        assert!(c.contains("\"run_id\": \"c\""), "{c}");
+
+        // The plan's own time limit, kept while shutting down too.
+        orders
+            .send(Order::Plan(numpy_plan("d", true, 1)))
+            .await
+            .unwrap();
+        drop(orders);
+        task.await.unwrap();
+        assert_eq!(
+            outcome(&spool, "d").await,
+            Err("cancelled: timeout of 1 s passed".into())
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cancelled runs stop promptly: {:?}",
+            started.elapsed()
+        );
     }
 }

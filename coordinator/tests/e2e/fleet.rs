@@ -7,7 +7,9 @@
 //! - a result finished while the coordinator is unreachable waits in the spool, survives an
 //!   agent restart, and is stored exactly once when the coordinator is back;
 //! - a run the agent cannot do (its presets lack the planned one) ends failed with the reason;
-//! - a campaign's `--warmup`/`--trials` reach the board: the stored result says how many ran.
+//! - a campaign's `--warmup`/`--trials` reach the board: the stored result says how many ran;
+//! - a run past its `--timeout` is cancelled on the board within moments (not after the whole
+//!   calibration), and the next campaign's run succeeds on the same board.
 //!
 //! Runs are pinned between "plan received" and "result acknowledged" by holding the agents'
 //! upstream bytes in a TCP proxy, not by timing.
@@ -18,6 +20,7 @@ mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use fleetcal_proto::origin::{self, OriginProfile};
 use fleetcal_proto::result::Status;
@@ -436,4 +439,104 @@ fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
         agents[0].spooled().is_empty().then_some(())
     });
     assert_one_run_each(&agents);
+}
+
+#[test]
+fn a_run_past_its_timeout_is_cancelled_on_the_board_and_the_next_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = serve(dir.path(), "127.0.0.1:0");
+    let url = coordinator.url();
+    let agents = vec![Agent::start(&url, &["--preset", "auto"])];
+    let logs = || all_logs(&agents, coordinator.log_text());
+    wait_for("agent online", logs, || {
+        Some(online_agents(&url)).filter(|ids| ids.len() == 1)
+    });
+
+    // Every operation, two precisions, 1000 trials a figure, no --quick: half a minute and
+    // more on this board (each operation × precision runs up to the 5 s per-size limit), far
+    // past the run's 3 s timeout.
+    let started = Instant::now();
+    let long = ctl_json(
+        &url,
+        &[
+            "campaign",
+            "start",
+            "--all",
+            "--json",
+            "--timeout",
+            "3",
+            "--trials",
+            "1000",
+            "--warmup",
+            "0",
+            "--sizes",
+            "256,512",
+            "--stream-mib",
+            "4,8",
+            "--precisions",
+            "fp64,fp32",
+        ],
+    );
+    let long = long["id"].as_str().unwrap().to_string();
+    let status = wait_for("the long campaign to end", logs, || {
+        let c = ctl_json(&url, &["campaign", "status", &long, "--json"]);
+        (c["finished"] == true).then_some(c)
+    });
+    let counts = &status["run_counts"];
+    let count = |state: &str| counts[state].as_u64().unwrap_or(0);
+    assert_eq!(
+        (count("timed_out") + count("failed"), count("succeeded")),
+        (1, 0),
+        "{status}\n{}",
+        logs()
+    );
+    wait_for("the board to cancel the run", logs, || {
+        agents[0]
+            .log()
+            .contains("run failed: cancelled: ")
+            .then_some(())
+    });
+    let cancelled_after = started.elapsed();
+    assert!(
+        cancelled_after < Duration::from_secs(12),
+        "cancelled only {cancelled_after:?} after the start\n{}",
+        logs()
+    );
+    // The cancellation is spooled and reported FAILED. Whichever clock went first, the
+    // coordinator's (the run is timed_out, the late report is acknowledged and changes
+    // nothing) or the board's own (the run is failed with the board's reason), the run ends
+    // once, with its reason, and nothing is rejected.
+    wait_for("the agent to drop its acknowledged report", logs, || {
+        agents[0].spooled().is_empty().then_some(())
+    });
+    let rejected = agents[0].spool_dir().join("rejected");
+    let rejected = std::fs::read_dir(&rejected).map_or(0, |d| d.count());
+    assert_eq!(rejected, 0, "{}", logs());
+    let runs = runs_of(&url, &long);
+    assert_eq!(runs.len(), 1);
+    let message = runs[0]["message"].as_str().unwrap();
+    match runs[0]["state"].as_str().unwrap() {
+        "timed_out" => assert!(message.contains("no result within 3s"), "{runs:?}"),
+        "failed" => assert_eq!(message, "cancelled: timeout of 3 s passed", "{runs:?}"),
+        other => panic!("run ended {other}: {runs:?}"),
+    }
+    let again = ctl_json(&url, &["campaign", "status", &long, "--json"]);
+    assert_eq!(again["run_counts"], status["run_counts"], "counted once");
+
+    // The board is free again: a tiny campaign's run succeeds on it.
+    let next_started = Instant::now();
+    let next = start_campaign(&url);
+    wait_campaign(&url, &next, 1, &logs);
+    let next_took = next_started.elapsed();
+    assert!(
+        next_took < Duration::from_secs(30),
+        "the next run took {next_took:?}\n{}",
+        logs()
+    );
+    let log = agents[0].log();
+    assert_eq!(log.matches("run started").count(), 2, "{log}");
+    assert_eq!(log.matches("run failed: cancelled: ").count(), 1, "{log}");
+    wait_for("the agent to drop its acknowledged spool", logs, || {
+        agents[0].spooled().is_empty().then_some(())
+    });
 }

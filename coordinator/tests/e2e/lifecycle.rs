@@ -105,6 +105,26 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     );
     assert!(timed_out[0].message.contains("no result within 1s"));
 
+    // The board cancels a run it is no longer given and reports it FAILED, late: the report
+    // is acknowledged and changes nothing (the run stays timed_out, counted once).
+    let late = timed_out[0].clone();
+    let resp = client
+        .report_progress(pb::Progress {
+            agent_id: both.clone(),
+            run_id: late.run_id.clone(),
+            state: pb::RunState::Failed as i32,
+            fraction: 0.0,
+            message: "cancelled: the coordinator withdrew the run".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!resp.still_wanted);
+    let after = runs_of(&url, &campaign).await;
+    let run = after.iter().find(|r| r.run_id == late.run_id).unwrap();
+    assert_eq!((&run.state, &run.message), (&late.state, &late.message));
+    assert_eq!(after.iter().filter(|r| r.state == "failed").count(), 1);
+
     // numpy on a board whose preset targets cuda is recorded as a failed run with the reason.
     let gpu_caps = pb::Capabilities {
         cuda_available: true,
