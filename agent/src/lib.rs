@@ -1,6 +1,6 @@
 //! The fleetcal agent as a library: the binary `fleetcal-agent` is a thin shell over it.
 //!
-//! - [`bench`]: the one benchmark interface, the plan, and the shared runner (timing,
+//! - [`bench`](mod@bench): the one benchmark interface, the plan, and the shared runner (timing,
 //!   statistics, early stop, efficiency and flags).
 //! - [`engines`]: the numpy engine (ndarray, CPU) and the pytorch engine (tch, CPU/CUDA,
 //!   cargo feature `torch`).

@@ -1,12 +1,12 @@
 //! Host detection and `--preset auto`.
 //!
-//! - [`cpuinfo`]: `/proc/cpuinfo` parsing ([`CpuInfo`]).
+//! - [`cpuinfo`](mod@cpuinfo): `/proc/cpuinfo` parsing ([`CpuInfo`]).
 //! - [`microarch`]: the microarchitecture class ([`Microarch`]).
 //! - [`rates`]: per-core, per-cycle throughput per precision.
 //! - [`clock`]: the core clock (cpufreq, or measured).
-//! - [`host`]: the [`fleetcal_proto::result::Host`] a result records.
+//! - [`host`](mod@host): the [`fleetcal_proto::result::Host`] a result records.
 //! - [`jetson`]: Jetson module, power mode and memory bandwidth.
-//! - [`derive`]: the `auto` preset and its derivation.
+//! - [`derive`](mod@derive): the `auto` preset and its derivation.
 
 pub mod clock;
 pub mod cpuinfo;
