@@ -152,7 +152,12 @@ impl Worker {
     /// Serves orders until the sender is dropped, then finishes the current run (within its
     /// time limit).
     pub async fn run(mut self, mut orders: mpsc::Receiver<Order>) {
+        // False once the sender is gone: no more orders, finish the current run and return.
+        let mut open = true;
         loop {
+            if !open && self.current.is_none() {
+                return;
+            }
             let expiry = self.current.as_ref().and_then(Current::expiry);
             tokio::select! {
                 // A run that has ended is handled before any order, so that an order that
@@ -162,7 +167,7 @@ impl Worker {
                 (run_id, outcome) = wait(&mut self.current) => {
                     log_outcome(&run_id, &outcome);
                     self.current = None;
-                    if let Some(plan) = self.waiting.take() {
+                    if let Some(plan) = self.waiting.take().filter(|_| open) {
                         self.start(plan);
                     }
                 }
@@ -171,7 +176,7 @@ impl Worker {
                         c.timed_out();
                     }
                 }
-                order = orders.recv() => match order {
+                order = orders.recv(), if open => match order {
                     Some(Order::Plan(plan)) => self.offer(*plan),
                     Some(Order::Idle) => {
                         self.waiting = None;
@@ -179,27 +184,13 @@ impl Worker {
                             c.cancel(&CancelReason::Withdrawn);
                         }
                     }
-                    None => break,
-                },
-            }
-        }
-        let Some(c) = &self.current else {
-            return;
-        };
-        tracing::info!(run_id = %c.run_id, "shutting down: finishing the current run");
-        loop {
-            let expiry = self.current.as_ref().and_then(Current::expiry);
-            tokio::select! {
-                biased;
-                (run_id, outcome) = wait(&mut self.current) => {
-                    log_outcome(&run_id, &outcome);
-                    return;
-                }
-                () = sleep_until(expiry) => {
-                    if let Some(c) = &self.current {
-                        c.timed_out();
+                    None => {
+                        open = false;
+                        if let Some(c) = &self.current {
+                            tracing::info!(run_id = %c.run_id, "shutting down: finishing the current run");
+                        }
                     }
-                }
+                },
             }
         }
     }
