@@ -29,7 +29,7 @@ use fleetcal_proto::CalibrationResult;
 use serde_json::Value;
 
 use self::agent::Agent;
-use self::common::{ctl_json, free_port, online_agents, serve, wait_for};
+use self::common::{ctl_json, free_port, online_agents, serve, wait_for, wait_online};
 use self::proxy::Proxy;
 use crate::support::fleetctl;
 
@@ -152,9 +152,7 @@ fn three_agents_run_a_campaign_and_every_result_exports_valid() {
         .collect();
     let logs = || all_logs(&agents, coordinator.log_text());
 
-    let online = wait_for("three agents online", logs, || {
-        Some(online_agents(&url)).filter(|ids| ids.len() == 3)
-    });
+    let online = wait_online(&url, 3, logs);
     let preset_of: BTreeMap<String, &str> = agents
         .iter()
         .map(|a| a.agent_id().expect("agent id on disk"))
@@ -243,9 +241,7 @@ fn a_coordinator_killed_mid_campaign_and_restarted_finishes_it() {
     let url = coordinator.url();
     let log_path = dir.path().to_path_buf();
     let logs = || all_logs(&agents, coordinator_logs(&log_path));
-    let online = wait_for("two agents online", logs, || {
-        Some(online_agents(&url)).filter(|ids| ids.len() == 2)
-    });
+    let online = wait_online(&url, 2, logs);
 
     proxy.hold_upstream();
     let id = start_campaign(&url);
@@ -282,11 +278,7 @@ fn a_result_finished_while_the_coordinator_is_down_is_stored_once() {
     let proxy = Proxy::start(coordinator.addr.parse().unwrap());
     let mut agents = vec![Agent::start(&proxy.url(), &["--preset", "auto"])];
     let log_path = dir.path().to_path_buf();
-    let online = wait_for(
-        "agent online",
-        || coordinator_logs(&log_path),
-        || Some(online_agents(&url)).filter(|ids| ids.len() == 1),
-    );
+    let online = wait_online(&url, 1, || coordinator_logs(&log_path));
 
     // The proxy holds what the agent sends from here on: its plan arrives, its RUNNING report
     // and its upload do not, so the result is finished but unacknowledged when the
@@ -368,9 +360,7 @@ fn a_run_the_agent_cannot_do_is_reported_failed_with_the_reason() {
         &["--preset", "i7-12700k", "--presets", &empty_arg],
     )];
     let logs = || all_logs(&agents, coordinator.log_text());
-    wait_for("agent online", logs, || {
-        Some(online_agents(&url)).filter(|ids| ids.len() == 1)
-    });
+    wait_online(&url, 1, logs);
 
     let id = start_campaign(&url);
     let status = wait_for("the campaign to end", logs, || {
@@ -396,9 +386,7 @@ fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
     let url = coordinator.url();
     let agents = vec![Agent::start(&url, &["--preset", "auto"])];
     let logs = || all_logs(&agents, coordinator.log_text());
-    wait_for("agent online", logs, || {
-        Some(online_agents(&url)).filter(|ids| ids.len() == 1)
-    });
+    wait_online(&url, 1, logs);
 
     // --quick alone would be 5 trials and 3 warm-ups.
     let id = start_campaign_with(&url, &["--trials", "2", "--warmup", "1"]);
@@ -448,9 +436,7 @@ fn a_run_past_its_timeout_is_cancelled_on_the_board_and_the_next_one_runs() {
     let url = coordinator.url();
     let agents = vec![Agent::start(&url, &["--preset", "auto"])];
     let logs = || all_logs(&agents, coordinator.log_text());
-    wait_for("agent online", logs, || {
-        Some(online_agents(&url)).filter(|ids| ids.len() == 1)
-    });
+    wait_online(&url, 1, logs);
 
     // Every operation, two precisions, 1000 trials a figure, no --quick: half a minute and
     // more on this board (each operation × precision runs up to the 5 s per-size limit), far

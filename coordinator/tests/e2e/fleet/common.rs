@@ -67,6 +67,13 @@ pub fn wait_for<T>(
     }
 }
 
+/// Waits until exactly `n` agents are online; their ids.
+pub fn wait_online(url: &str, n: usize, context: impl Fn() -> String) -> Vec<String> {
+    wait_for(&format!("{n} agent(s) online"), context, || {
+        Some(online_agents(url)).filter(|ids| ids.len() == n)
+    })
+}
+
 /// Agent ids fleetctl lists as online.
 pub fn online_agents(url: &str) -> Vec<String> {
     let agents = ctl_json(url, &["agents", "--json"]);
