@@ -233,18 +233,17 @@ async fn uploads_are_validated_idempotent_and_exported() {
     assert!(!export.exists(), "no results, no files");
 
     // Progress, then the real upload; a second upload is a no-op.
-    let wanted = client
-        .report_progress(pb::Progress {
-            agent_id: a.clone(),
-            run_id: pa.run_id.clone(),
-            state: pb::RunState::Running as i32,
-            fraction: 0.5,
-            message: "gemm fp32".into(),
-        })
+    assert!(
+        report(
+            &mut client,
+            &a,
+            &pa.run_id,
+            pb::RunState::Running,
+            0.5,
+            "gemm fp32"
+        )
         .await
-        .unwrap()
-        .into_inner();
-    assert!(wanted.still_wanted);
+    );
     assert!(upload(&mut client, &a, &pa.run_id, good(&pa.run_id))
         .await
         .unwrap());

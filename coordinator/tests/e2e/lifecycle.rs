@@ -72,18 +72,17 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     // One agent reports failure; the other never answers and times out (1 s).
     let (_s1, p1) = subscribe_plan(&mut client, &numpy_only).await;
     let (_s2, _p2) = subscribe_plan(&mut client, &both).await;
-    let resp = client
-        .report_progress(pb::Progress {
-            agent_id: numpy_only.clone(),
-            run_id: p1.run_id.clone(),
-            state: pb::RunState::Failed as i32,
-            fraction: 0.1,
-            message: "numpy engine crashed".into(),
-        })
+    assert!(
+        !report(
+            &mut client,
+            &numpy_only,
+            &p1.run_id,
+            pb::RunState::Failed,
+            0.1,
+            "numpy engine crashed"
+        )
         .await
-        .unwrap()
-        .into_inner();
-    assert!(!resp.still_wanted);
+    );
     let out = fleetctl(&url, &["campaign", "status", &campaign, "--wait"]);
     assert_eq!(
         out.status.code(),
@@ -108,18 +107,17 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     // The board cancels a run it is no longer given and reports it FAILED, late: the report
     // is acknowledged and changes nothing (the run stays timed_out, counted once).
     let late = timed_out[0].clone();
-    let resp = client
-        .report_progress(pb::Progress {
-            agent_id: both.clone(),
-            run_id: late.run_id.clone(),
-            state: pb::RunState::Failed as i32,
-            fraction: 0.0,
-            message: "cancelled: the coordinator withdrew the run".into(),
-        })
+    assert!(
+        !report(
+            &mut client,
+            &both,
+            &late.run_id,
+            pb::RunState::Failed,
+            0.0,
+            "cancelled: the coordinator withdrew the run"
+        )
         .await
-        .unwrap()
-        .into_inner();
-    assert!(!resp.still_wanted);
+    );
     let after = runs_of(&url, &campaign).await;
     let run = after.iter().find(|r| r.run_id == late.run_id).unwrap();
     assert_eq!((&run.state, &run.message), (&late.state, &late.message));

@@ -198,6 +198,29 @@ pub async fn subscribe(
     (stream, first)
 }
 
+/// ReportProgress for `agent_id`'s run; whether the coordinator still wants the run.
+pub async fn report(
+    client: &mut AgentServiceClient<Channel>,
+    agent_id: &str,
+    run_id: &str,
+    state: pb::RunState,
+    fraction: f64,
+    message: &str,
+) -> bool {
+    client
+        .report_progress(pb::Progress {
+            agent_id: agent_id.into(),
+            run_id: run_id.into(),
+            state: state as i32,
+            fraction,
+            message: message.into(),
+        })
+        .await
+        .expect("report progress")
+        .into_inner()
+        .still_wanted
+}
+
 /// The next directive, within 10 s.
 pub async fn next_directive(stream: &mut tonic::Streaming<pb::Directive>) -> pb::Directive {
     tokio::time::timeout(Duration::from_secs(10), stream.message())
