@@ -52,8 +52,9 @@ pub struct ServeArgs {
     /// Seconds between heartbeats an agent is asked for [default: 10].
     #[arg(long, env = "FLEETCAL_HEARTBEAT_INTERVAL_S")]
     pub heartbeat_interval_s: Option<u32>,
-    /// Seconds without contact after which an agent with no open stream counts as offline
-    /// [default: 30].
+    /// Seconds without contact (a heartbeat, any call) after which an agent counts as offline,
+    /// its directive stream open or not: a half-open connection goes offline once its
+    /// heartbeats stop [default: 30; more than --heartbeat-interval-s].
     #[arg(long, env = "FLEETCAL_OFFLINE_AFTER_S")]
     pub offline_after_s: Option<u32>,
     /// Run timeout for campaigns that give none, seconds [default: 3600].
@@ -199,6 +200,17 @@ impl ServeArgs {
             return Err(Error::Config {
                 path: origin,
                 message: "'tick_ms' must be at least 1".into(),
+            });
+        }
+        let heartbeat = u64::from(settings.heartbeat_interval_s);
+        if settings.offline_after.as_secs() <= heartbeat {
+            return Err(Error::Config {
+                path: origin,
+                message: format!(
+                    "'offline_after_s' ({}) must be more than 'heartbeat_interval_s' ({heartbeat}): \
+                     an agent would count as offline between two heartbeats",
+                    settings.offline_after.as_secs()
+                ),
             });
         }
         Ok(settings)

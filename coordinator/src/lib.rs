@@ -1,7 +1,7 @@
 //! The fleetcal coordinator: registers agents, plans and schedules calibration campaigns,
 //! stores results, and serves `fleetcal.v1` over gRPC; `fleetctl` is its admin CLI.
 //!
-//! - [`model`], [`plan`], [`schedule`], [`aggregate`]: plain synchronous domain logic;
+//! - [`model`], [`plan`], [`dispatch`], [`aggregate`]: plain synchronous domain logic;
 //! - [`store`]: durable state (SQLite, PostgreSQL) behind [`store::Store`];
 //! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver);
 //! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
@@ -11,11 +11,11 @@
 pub mod aggregate;
 pub mod app;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod fleetctl;
 pub mod model;
 pub mod plan;
-pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod tls;

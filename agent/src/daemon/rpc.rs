@@ -10,8 +10,8 @@ use std::time::Duration;
 use fleetcal_proto::dial;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use fleetcal_proto::pb::{
-    Directive, Progress, RegisterRequest, RegisterResponse, RunState, SubscribeRequest,
-    UploadRequest, UploadResponse, MAX_MESSAGE_BYTES,
+    Directive, HeartbeatRequest, Progress, RegisterRequest, RegisterResponse, RunState,
+    SubscribeRequest, UploadRequest, UploadResponse, MAX_MESSAGE_BYTES,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
@@ -90,6 +90,16 @@ impl Rpc {
             agent_id: self.agent_id.clone(),
         };
         self.bounded(c.subscribe(req)).await
+    }
+
+    /// Tell the coordinator this agent is alive (while the directive stream is open: an open
+    /// stream alone may be a half-open connection).
+    pub async fn heartbeat(&self) -> Result<(), Status> {
+        let mut c = self.client.clone();
+        let req = HeartbeatRequest {
+            agent_id: self.agent_id.clone(),
+        };
+        self.bounded(c.heartbeat(req)).await.map(|_| ())
     }
 
     /// Report a run's state; returns whether the run is still wanted.

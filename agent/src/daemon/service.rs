@@ -67,6 +67,8 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let policy = opts.backoff;
     let (mut state, mut action) = link::next(State::Disconnected, Event::Start, &policy);
     let mut stream: Option<Streaming<Directive>> = None;
+    // The coordinator says how often it wants to hear from us (RegisterResponse).
+    let mut heartbeat = DEFAULT_HEARTBEAT;
     loop {
         let event = match action {
             Action::Stop => break,
@@ -74,7 +76,12 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
             Action::Register => tokio::select! {
                 r = rpc.register(register.clone()) => match r {
                     Ok(resp) => {
-                        tracing::info!(matched_preset = %resp.matched_preset, "registered");
+                        heartbeat = heartbeat_interval(resp.heartbeat_interval_s);
+                        tracing::info!(
+                            matched_preset = %resp.matched_preset,
+                            heartbeat_s = heartbeat.as_secs(),
+                            "registered"
+                        );
                         Event::Registered
                     }
                     Err(s) => failed("register", &rpc.describe(&s)),
@@ -95,7 +102,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 Some(s) => {
                     tracing::info!("connected; waiting for directives");
                     uploader.wake();
-                    serve(s, &rpc, &orders, &mut signals).await
+                    serve(s, &rpc, heartbeat, &orders, &mut signals).await
                 }
                 None => Event::Failed {
                     jitter: link::jitter_sample(),
@@ -160,16 +167,40 @@ async fn stop(
     }
 }
 
-/// Forwards directives until the stream ends or a signal arrives.
+/// The heartbeat period when the coordinator asks for none (an older coordinator).
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// The heartbeat period the coordinator asked for, within 1 s ..= 1 h (0: the default).
+fn heartbeat_interval(asked_s: u32) -> Duration {
+    match asked_s {
+        0 => DEFAULT_HEARTBEAT,
+        s => Duration::from_secs(u64::from(s.min(3600))),
+    }
+}
+
+/// Forwards directives until the stream ends, a heartbeat fails, or a signal arrives.
+///
+/// Heartbeats go out every `heartbeat` while the stream is open: the coordinator counts an
+/// agent live only while it hears from it, and a heartbeat that fails tells this side that
+/// the connection is gone (the link then reconnects).
 async fn serve(
     mut stream: Streaming<Directive>,
     rpc: &Rpc,
+    heartbeat: Duration,
     orders: &mpsc::Sender<Order>,
     signals: &mut Signals,
 ) -> Event {
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let message = tokio::select! {
             m = stream.message() => m,
+            _ = beat.tick() => {
+                if let Err(s) = rpc.heartbeat().await {
+                    return failed("heartbeat", &rpc.describe(&s));
+                }
+                continue;
+            }
             name = signals.recv() => return shutdown(name),
         };
         let order = match message {
@@ -214,4 +245,16 @@ pub fn run_blocking(opts: RunOptions) -> Result<(), AgentError> {
     let result = rt.block_on(run(opts));
     rt.shutdown_background();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_period_is_the_coordinators_within_bounds() {
+        assert_eq!(heartbeat_interval(0), DEFAULT_HEARTBEAT);
+        assert_eq!(heartbeat_interval(3), Duration::from_secs(3));
+        assert_eq!(heartbeat_interval(u32::MAX), Duration::from_secs(3600));
+    }
 }

@@ -1,4 +1,5 @@
-//! `fleetcal.v1.AdminService` over [`Coordinator`].
+//! `fleetcal.v1.AdminService` over [`Coordinator`]: every call goes through the core's use
+//! cases (no direct store access here), with the clock read at this edge.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{agent_to_pb, campaign_to_pb, run_to_pb, spec_from_pb};
 use super::core::Coordinator;
+use crate::model::now_ms;
 use crate::store::Store;
 
 /// The operator-facing service.
@@ -27,10 +29,10 @@ impl<S: Store> AdminService for AdminSvc<S> {
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         let agents = self
             .core
-            .agents()
+            .agents(now_ms())
             .await?
             .into_iter()
-            .map(|(a, preset, online)| agent_to_pb(&a, preset, online))
+            .map(|s| agent_to_pb(&s.agent, s.preset, s.online))
             .collect();
         Ok(Response::new(pb::ListAgentsResponse { agents }))
     }
@@ -40,7 +42,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         request: Request<pb::StartCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
         let spec = spec_from_pb(request.into_inner())?;
-        let (campaign, runs) = self.core.start_campaign(spec).await?;
+        let (campaign, runs) = self.core.start_campaign(spec, now_ms()).await?;
         Ok(Response::new(campaign_to_pb(&campaign, &runs)))
     }
 
@@ -57,10 +59,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         request: Request<pb::ListRunsRequest>,
     ) -> Result<Response<pb::ListRunsResponse>, Status> {
         let campaign = request.into_inner().campaign_id;
-        if let Some(id) = &campaign {
-            self.core.campaign(id).await?;
-        }
-        let runs = self.core.store.runs(campaign.as_deref()).await?;
+        let runs = self.core.runs(campaign.as_deref()).await?;
         Ok(Response::new(pb::ListRunsResponse {
             runs: runs.iter().map(run_to_pb).collect(),
         }))
@@ -73,10 +72,8 @@ impl<S: Store> AdminService for AdminSvc<S> {
         request: Request<pb::ExportResultsRequest>,
     ) -> Result<Response<Self::ExportResultsStream>, Status> {
         let id = request.into_inner().campaign_id;
-        self.core.campaign(&id).await?;
         let files: Vec<Result<pb::ResultFile, Status>> = self
             .core
-            .store
             .results(&id)
             .await
             .map_err(Status::from)

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use super::convert::caps_from_pb;
 use super::core::{Coordinator, Registration};
 use super::registry::{DirectiveItem, SessionGuard};
-use crate::model::StoreOutcome;
+use crate::model::{now_ms, StoreOutcome};
 use crate::store::Store;
 
 /// The agent-facing service.
@@ -45,14 +45,17 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let r = request.into_inner();
         let matched = self
             .core
-            .register(Registration {
-                agent_id: r.agent_id,
-                hostname: r.hostname,
-                labels: r.labels.into_iter().collect(),
-                preset: r.preset,
-                capabilities: caps_from_pb(r.capabilities.unwrap_or_default()),
-                agent_version: r.agent_version,
-            })
+            .register(
+                Registration {
+                    agent_id: r.agent_id,
+                    hostname: r.hostname,
+                    labels: r.labels.into_iter().collect(),
+                    preset: r.preset,
+                    capabilities: caps_from_pb(r.capabilities.unwrap_or_default()),
+                    agent_version: r.agent_version,
+                },
+                now_ms(),
+            )
             .await?;
         Ok(Response::new(pb::RegisterResponse {
             heartbeat_interval_s: self.core.settings.heartbeat_interval_s,
@@ -68,7 +71,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let agent_id = request.into_inner().agent_id;
-        let (conn, rx) = self.core.subscribe(&agent_id).await?;
+        let (conn, rx) = self.core.subscribe(&agent_id, now_ms()).await?;
         let wake = self.core.wake.clone();
         let guard = SessionGuard {
             registry: self.core.registry.clone(),
@@ -99,7 +102,14 @@ impl<S: Store> AgentService for AgentSvc<S> {
         };
         let still_wanted = self
             .core
-            .progress(&p.agent_id, &p.run_id, failed, p.fraction, &p.message)
+            .progress(
+                &p.agent_id,
+                &p.run_id,
+                failed,
+                p.fraction,
+                &p.message,
+                now_ms(),
+            )
             .await?;
         Ok(Response::new(pb::ProgressResponse { still_wanted }))
     }
@@ -111,7 +121,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let u = request.into_inner();
         let outcome = self
             .core
-            .upload(&u.agent_id, &u.run_id, &u.result_json)
+            .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
             .await?;
         Ok(Response::new(pb::UploadResponse {
             stored: outcome == StoreOutcome::Stored,
@@ -122,7 +132,9 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
-        self.core.heartbeat(&request.into_inner().agent_id).await?;
+        self.core
+            .heartbeat(&request.into_inner().agent_id, now_ms())
+            .await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
     }
 }

@@ -1,17 +1,21 @@
 //! The coordinator's operations, shared by the gRPC services: registration, directive
-//! sessions, progress, uploads, campaigns. Storage calls go through [`Store`]; planning and
-//! aggregation are the pure functions of [`crate::plan`] and [`crate::aggregate`].
+//! sessions, liveness, progress, uploads, campaigns, listings. Storage calls go through
+//! [`Store`]; planning, dispatch and aggregation are the pure functions of [`crate::plan`],
+//! [`crate::dispatch`] and [`crate::aggregate`].
+//!
+//! Time is an input: every operation takes `now` (the services and the driver read the clock
+//! at the edge), so no method here reads the wall clock.
 
 use std::sync::Arc;
 
 use fleetcal_proto::{CalibrationResult, Preset};
 use tokio::sync::{mpsc, Notify};
 
-use super::registry::{DirectiveItem, Registry};
+use super::registry::{DirectiveItem, Registry, Touched};
 use crate::aggregate::result_rows;
 use crate::config::Settings;
 use crate::model::{
-    now_ms, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, RunRecord, RunState,
+    AgentRecord, CampaignRecord, CampaignSpec, Capabilities, Millis, RunRecord, RunState,
     StoreOutcome, Transition,
 };
 use crate::plan::{effective_preset, plan_campaign};
@@ -49,9 +53,27 @@ pub struct Coordinator<S> {
     pub wake: Arc<Notify>,
 }
 
+/// One agent as listed: its record (with `last_seen` the latest contact, in memory or
+/// stored), its effective preset and whether it is online now.
+#[derive(Debug, Clone)]
+pub struct AgentStatus {
+    /// The stored record, `last_seen` brought up to date.
+    pub agent: AgentRecord,
+    /// The preset its runs use.
+    pub preset: String,
+    /// Online: a live stream (heard from within the offline window), or — without a stream —
+    /// a call within the window.
+    pub online: bool,
+}
+
 impl<S: Store> Coordinator<S> {
-    /// Registers or re-registers an agent; returns its effective preset id.
-    pub async fn register(&self, r: Registration) -> Result<String, Error> {
+    /// The offline window in milliseconds.
+    pub fn offline_window(&self) -> Millis {
+        Millis::try_from(self.settings.offline_after.as_millis()).unwrap_or(Millis::MAX)
+    }
+
+    /// Registers or re-registers an agent at `now`; returns its effective preset id.
+    pub async fn register(&self, r: Registration, now: Millis) -> Result<String, Error> {
         if uuid::Uuid::parse_str(&r.agent_id).is_err() {
             return Err(Error::InvalidRequest(format!(
                 "field 'agent_id': '{}' is not a UUID",
@@ -63,7 +85,6 @@ impl<S: Store> Coordinator<S> {
                 "field 'hostname': must not be empty".into(),
             ));
         }
-        let now = now_ms();
         let registered_at = self
             .store
             .agent(&r.agent_id)
@@ -84,33 +105,56 @@ impl<S: Store> Coordinator<S> {
         Ok(effective_preset(&agent, &self.presets).id)
     }
 
-    /// The agent, or `UnknownAgent`; records the contact.
-    pub async fn require_agent(&self, agent_id: &str) -> Result<(), Error> {
-        if self.store.touch_agent(agent_id, now_ms()).await? {
+    /// The agent, or `UnknownAgent`; records the contact at `now`. An agent with an open
+    /// session is recorded in memory (written to the store at most every half offline
+    /// window), so heartbeats from a large fleet do not become a write each.
+    pub async fn require_agent(&self, agent_id: &str, now: Millis) -> Result<(), Error> {
+        match self
+            .registry
+            .touch(agent_id, now, self.offline_window() / 2)
+        {
+            Touched::InMemory => Ok(()),
+            Touched::NoSession => self.touch_store(agent_id, now).await,
+            Touched::Persist => {
+                self.touch_store(agent_id, now).await?;
+                self.registry.persisted(agent_id, now);
+                Ok(())
+            }
+        }
+    }
+
+    async fn touch_store(&self, agent_id: &str, now: Millis) -> Result<(), Error> {
+        if self.store.touch_agent(agent_id, now).await? {
             Ok(())
         } else {
             Err(Error::UnknownAgent(agent_id.to_string()))
         }
     }
 
-    /// Opens an agent's directive session; the driver sends its desired state at once.
+    /// Opens an agent's directive session at `now`; the driver sends its desired state at once.
     pub async fn subscribe(
         &self,
         agent_id: &str,
+        now: Millis,
     ) -> Result<(u64, mpsc::Receiver<DirectiveItem>), Error> {
-        self.require_agent(agent_id).await?;
-        let session = self.registry.connect(agent_id);
+        self.touch_store(agent_id, now).await?;
+        let session = self.registry.connect(agent_id, now);
         self.wake.notify_one();
         Ok(session)
     }
 
-    /// Records a liveness ping.
-    pub async fn heartbeat(&self, agent_id: &str) -> Result<(), Error> {
-        self.require_agent(agent_id).await
+    /// Records a liveness ping at `now`.
+    pub async fn heartbeat(&self, agent_id: &str, now: Millis) -> Result<(), Error> {
+        self.require_agent(agent_id, now).await
     }
 
-    async fn owned_run(&self, agent_id: &str, run_id: &str) -> Result<RunRecord, Error> {
-        self.require_agent(agent_id).await?;
+    async fn owned_run(
+        &self,
+        agent_id: &str,
+        run_id: &str,
+        now: Millis,
+    ) -> Result<RunRecord, Error> {
+        self.require_agent(agent_id, now).await?;
         let run = self
             .store
             .run(run_id)
@@ -125,8 +169,8 @@ impl<S: Store> Coordinator<S> {
         Ok(run)
     }
 
-    /// Records progress (`failed = false`) or failure of a run; returns whether the run is
-    /// still wanted from this agent.
+    /// Records progress (`failed = false`) or failure of a run at `now`; returns whether the
+    /// run is still wanted from this agent.
     pub async fn progress(
         &self,
         agent_id: &str,
@@ -134,8 +178,9 @@ impl<S: Store> Coordinator<S> {
         failed: bool,
         fraction: f64,
         message: &str,
+        now: Millis,
     ) -> Result<bool, Error> {
-        let run = self.owned_run(agent_id, run_id).await?;
+        let run = self.owned_run(agent_id, run_id, now).await?;
         if !(0.0..=1.0).contains(&fraction) {
             return Err(Error::InvalidRequest(format!(
                 "field 'fraction': {fraction} is not between 0 and 1"
@@ -156,7 +201,7 @@ impl<S: Store> Coordinator<S> {
                     agent_id: run.agent_id,
                     from: RunState::Running,
                     to: RunState::Failed,
-                    at: now_ms(),
+                    at: now,
                     message: Some(reason),
                 })
                 .await?;
@@ -166,14 +211,15 @@ impl<S: Store> Coordinator<S> {
         self.store.progress(run_id, fraction, message).await
     }
 
-    /// Validates and stores a result; idempotent by run id.
+    /// Validates and stores a result received at `now`; idempotent by run id.
     pub async fn upload(
         &self,
         agent_id: &str,
         run_id: &str,
         result_json: &[u8],
+        now: Millis,
     ) -> Result<StoreOutcome, Error> {
-        let run = self.owned_run(agent_id, run_id).await?;
+        let run = self.owned_run(agent_id, run_id, now).await?;
         let invalid = |message: String| Error::InvalidResult {
             run: run_id.to_string(),
             message,
@@ -202,33 +248,44 @@ impl<S: Store> Coordinator<S> {
             )));
         }
         let rows = result_rows(run_id, &result);
-        let outcome = self.store.store_result(&run, text, &rows, now_ms()).await?;
+        let outcome = self.store.store_result(&run, text, &rows, now).await?;
         self.wake.notify_one();
         Ok(outcome)
     }
 
-    /// Every agent with its effective preset and whether it is online.
-    pub async fn agents(&self) -> Result<Vec<(AgentRecord, String, bool)>, Error> {
-        let now = now_ms();
-        let offline_ms = i64::try_from(self.settings.offline_after.as_millis()).unwrap_or(i64::MAX);
+    /// Every agent with its effective preset and whether it is online at `now`.
+    ///
+    /// An agent with an open stream is online only while it is heard from within the offline
+    /// window: a half-open connection (a silent partition) shows offline once its heartbeats
+    /// stop, although its socket is still open.
+    pub async fn agents(&self, now: Millis) -> Result<Vec<AgentStatus>, Error> {
+        let window = self.offline_window();
         Ok(self
             .store
             .agents()
             .await?
             .into_iter()
-            .map(|a| {
-                let online =
-                    self.registry.is_connected(&a.agent_id) || now - a.last_seen < offline_ms;
-                let preset = effective_preset(&a, &self.presets).id;
-                (a, preset, online)
+            .map(|mut agent| {
+                let contact = self.registry.last_contact(&agent.agent_id);
+                if let Some(at) = contact {
+                    agent.last_seen = agent.last_seen.max(at);
+                }
+                let online = now - agent.last_seen < window;
+                let preset = effective_preset(&agent, &self.presets).id;
+                AgentStatus {
+                    agent,
+                    preset,
+                    online,
+                }
             })
             .collect())
     }
 
-    /// Plans and stores a campaign; runs a board cannot do start out failed.
+    /// Plans and stores a campaign created at `now`; runs a board cannot do start out failed.
     pub async fn start_campaign(
         &self,
         mut spec: CampaignSpec,
+        now: Millis,
     ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
         if spec.run_timeout_s == 0 {
             spec.run_timeout_s = self.settings.default_run_timeout_s;
@@ -238,7 +295,6 @@ impl<S: Store> Coordinator<S> {
         }
         let agents = self.store.agents().await?;
         let planned = plan_campaign(&agents, &self.presets, &spec)?;
-        let now = now_ms();
         let campaign = CampaignRecord {
             id: uuid::Uuid::new_v4().to_string(),
             created_at: now,
@@ -278,12 +334,29 @@ impl<S: Store> Coordinator<S> {
 
     /// A campaign and its runs, or `UnknownCampaign`.
     pub async fn campaign(&self, id: &str) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
-        let campaign = self
-            .store
-            .campaign(id)
-            .await?
-            .ok_or_else(|| Error::UnknownCampaign(id.to_string()))?;
+        let campaign = self.require_campaign(id).await?;
         let runs = self.store.runs(Some(id)).await?;
         Ok((campaign, runs))
+    }
+
+    /// The runs of one campaign (`UnknownCampaign` if there is none), or of all.
+    pub async fn runs(&self, campaign_id: Option<&str>) -> Result<Vec<RunRecord>, Error> {
+        if let Some(id) = campaign_id {
+            self.require_campaign(id).await?;
+        }
+        self.store.runs(campaign_id).await
+    }
+
+    /// The stored results of a campaign with their runs, in plan order.
+    pub async fn results(&self, campaign_id: &str) -> Result<Vec<(RunRecord, String)>, Error> {
+        self.require_campaign(campaign_id).await?;
+        self.store.results(campaign_id).await
+    }
+
+    async fn require_campaign(&self, id: &str) -> Result<CampaignRecord, Error> {
+        self.store
+            .campaign(id)
+            .await?
+            .ok_or_else(|| Error::UnknownCampaign(id.to_string()))
     }
 }

@@ -1,6 +1,7 @@
-//! The scheduler driver: on every event and every tick, loads the active runs, asks the pure
-//! [`schedule`] what changes, applies the changes (each guarded by the run's state), and
-//! sends every connected agent its desired state if that changed.
+//! The dispatch driver: on every event and every tick, ends the sessions of agents not heard
+//! from within the offline window, loads the active runs, asks the pure [`dispatch`] what
+//! changes, applies the changes (each guarded by the run's state), and sends every live agent
+//! its desired state if that changed. The driver's loop reads the clock; [`tick`] takes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,22 +10,30 @@ use tokio::sync::watch;
 
 use super::convert::{idle_directive, plan_directive};
 use super::core::Coordinator;
-use crate::model::{now_ms, CampaignRecord, RunRecord, RunState};
-use crate::schedule::{schedule, Snapshot};
+use crate::dispatch::{dispatch, Snapshot};
+use crate::model::{now_ms, CampaignRecord, Millis, RunRecord, RunState};
 use crate::store::Store;
 use crate::Error;
 
-/// One scheduling pass.
-pub async fn tick<S: Store>(c: &Coordinator<S>) -> Result<(), Error> {
-    let now = now_ms();
+/// One dispatch pass at `now`.
+pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error> {
+    let window = c.offline_window();
+    for (agent, silent_ms) in c.registry.close_stale(now, window) {
+        tracing::warn!(
+            agent = %agent,
+            silent_s = silent_ms / 1000,
+            "agent not heard from within the offline window; closing its directive stream \
+             (a half-open connection or a stalled agent)"
+        );
+    }
     let campaigns = c.store.active_campaigns().await?;
     let mut runs = c.store.active_runs().await?;
-    let connected = c.registry.connected();
-    let changes = schedule(Snapshot {
+    let live = c.registry.live(now, window);
+    let changes = dispatch(Snapshot {
         now,
         campaigns: &campaigns,
         runs: &runs,
-        connected: &connected,
+        live: &live,
     });
     for t in changes {
         if c.store.transition(&t).await? {
@@ -46,7 +55,7 @@ pub async fn tick<S: Store>(c: &Coordinator<S>) -> Result<(), Error> {
             *slot = r;
         }
     }
-    for agent in &connected {
+    for agent in &live {
         let directive = current
             .get(agent.as_str())
             .and_then(|r| {
@@ -63,8 +72,8 @@ pub async fn tick<S: Store>(c: &Coordinator<S>) -> Result<(), Error> {
 /// Runs [`tick`] on every wake-up and every `settings.tick` until `stop` turns true.
 pub async fn drive<S: Store>(c: Arc<Coordinator<S>>, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = tick(&c).await {
-            tracing::warn!("scheduler: {e}");
+        if let Err(e) = tick(&c, now_ms()).await {
+            tracing::warn!("dispatch: {e}");
         }
         tokio::select! {
             _ = c.wake.notified() => {}

@@ -1,5 +1,11 @@
-//! Live agent sessions: who has a directive stream open, and what it was last sent.
-//! In memory only: after a restart agents reconnect and are re-sent their desired state.
+//! Live agent sessions: who has a directive stream open, when each was last heard from, and
+//! what it was last sent. In memory only: after a restart agents reconnect and are re-sent
+//! their desired state.
+//!
+//! An open stream alone does not make an agent live: a connection can be half-open (a silent
+//! partition keeps both ends' sockets open while nothing is forwarded). An agent is live while
+//! its stream is open *and* it was heard from (subscribe, heartbeat, any call) within the
+//! offline window; [`Registry::close_stale`] ends the sessions that are not.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use fleetcal_proto::pb;
 use tokio::sync::mpsc;
 
+use crate::model::Millis;
+
 /// What a directive stream carries.
 pub type DirectiveItem = Result<pb::Directive, tonic::Status>;
 
@@ -15,6 +23,22 @@ struct Session {
     conn: u64,
     tx: mpsc::Sender<DirectiveItem>,
     last_sent: Option<pb::Directive>,
+    /// When the agent was last heard from on any call.
+    last_contact: Millis,
+    /// When `last_contact` was last written to the store.
+    persisted: Millis,
+}
+
+/// What [`Registry::touch`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// The agent has no open session: record the contact in the store.
+    NoSession,
+    /// Recorded in memory; the store's `last_seen` is recent enough.
+    InMemory,
+    /// Recorded in memory, and the store's `last_seen` is older than the persist period:
+    /// write it (the caller then calls [`Registry::persisted`]).
+    Persist,
 }
 
 /// The open directive streams, by agent id.
@@ -30,9 +54,9 @@ impl Registry {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Opens a session for an agent, replacing (and thereby closing) an older one.
+    /// Opens a session for an agent at `now`, replacing (and thereby closing) an older one.
     /// Returns its connection number and the stream's receiving end.
-    pub fn connect(&self, agent_id: &str) -> (u64, mpsc::Receiver<DirectiveItem>) {
+    pub fn connect(&self, agent_id: &str, now: Millis) -> (u64, mpsc::Receiver<DirectiveItem>) {
         let (tx, rx) = mpsc::channel(8);
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         if !self.closed.load(Ordering::SeqCst) {
@@ -42,10 +66,64 @@ impl Registry {
                     conn,
                     tx,
                     last_sent: None,
+                    last_contact: now,
+                    persisted: now,
                 },
             );
         }
         (conn, rx)
+    }
+
+    /// Records contact from an agent at `now`. An agent with a session is recorded in memory,
+    /// and asked to be written to the store at most once per `persist_every`.
+    pub fn touch(&self, agent_id: &str, now: Millis, persist_every: Millis) -> Touched {
+        let mut sessions = self.lock();
+        let Some(s) = sessions.get_mut(agent_id) else {
+            return Touched::NoSession;
+        };
+        s.last_contact = s.last_contact.max(now);
+        if now - s.persisted >= persist_every {
+            Touched::Persist
+        } else {
+            Touched::InMemory
+        }
+    }
+
+    /// Notes that the agent's contact at `at` was written to the store.
+    pub fn persisted(&self, agent_id: &str, at: Millis) {
+        if let Some(s) = self.lock().get_mut(agent_id) {
+            s.persisted = s.persisted.max(at);
+        }
+    }
+
+    /// When an agent with an open session was last heard from; `None` without a session.
+    pub fn last_contact(&self, agent_id: &str) -> Option<Millis> {
+        self.lock().get(agent_id).map(|s| s.last_contact)
+    }
+
+    /// The agents with a stream open that were heard from within `window` of `now`.
+    pub fn live(&self, now: Millis, window: Millis) -> HashSet<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, s)| now - s.last_contact < window)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Ends the sessions not heard from within `window` of `now` (a half-open connection, an
+    /// agent that stopped sending heartbeats); their streams end. Returns the agents with how
+    /// long they had been silent.
+    pub fn close_stale(&self, now: Millis, window: Millis) -> Vec<(String, Millis)> {
+        let mut sessions = self.lock();
+        let stale: Vec<(String, Millis)> = sessions
+            .iter()
+            .filter(|(_, s)| now - s.last_contact >= window)
+            .map(|(id, s)| (id.clone(), now - s.last_contact))
+            .collect();
+        for (id, _) in &stale {
+            sessions.remove(id);
+        }
+        stale
     }
 
     /// Ends a session if it is still the agent's current one; true when it was.
@@ -61,11 +139,6 @@ impl Registry {
     /// Whether an agent has a stream open.
     pub fn is_connected(&self, agent_id: &str) -> bool {
         self.lock().contains_key(agent_id)
-    }
-
-    /// The agents with a stream open.
-    pub fn connected(&self) -> HashSet<String> {
-        self.lock().keys().cloned().collect()
     }
 
     /// Sends a directive unless it equals the last one sent on the agent's current stream.
@@ -124,7 +197,7 @@ mod tests {
     #[test]
     fn sends_only_changes_and_a_reconnect_replaces_the_session() {
         let r = Registry::default();
-        let (c1, mut rx1) = r.connect("a");
+        let (c1, mut rx1) = r.connect("a", 0);
         r.send_if_changed("a", &idle());
         r.send_if_changed("a", &idle());
         assert!(rx1.try_recv().is_ok());
@@ -132,7 +205,7 @@ mod tests {
             rx1.try_recv().is_err(),
             "an unchanged directive is not re-sent"
         );
-        let (c2, mut rx2) = r.connect("a");
+        let (c2, mut rx2) = r.connect("a", 0);
         assert!(rx1.try_recv().is_err(), "old stream closed");
         r.send_if_changed("a", &idle());
         assert!(rx2.try_recv().is_ok(), "a new stream gets the state again");
@@ -142,6 +215,40 @@ mod tests {
         );
         assert!(r.is_connected("a"));
         assert!(r.disconnect("a", c2));
-        assert!(r.connected().is_empty());
+        assert!(r.live(0, 1).is_empty());
+    }
+
+    #[test]
+    fn an_open_stream_is_live_only_while_the_agent_is_heard_from() {
+        let r = Registry::default();
+        let (_, mut rx) = r.connect("a", 1_000);
+        let (_, _rx_b) = r.connect("b", 1_000);
+        assert_eq!(r.live(1_500, 1_000).len(), 2);
+        // b keeps sending heartbeats; a goes silent (a half-open connection).
+        assert_eq!(r.touch("b", 1_900, 10_000), Touched::InMemory);
+        assert_eq!(r.touch("nobody", 1_900, 10_000), Touched::NoSession);
+        let live = r.live(2_500, 1_000);
+        assert!(live.contains("b") && !live.contains("a"), "{live:?}");
+        assert_eq!(r.last_contact("b"), Some(1_900));
+        // A touch dated before the last contact does not move it back.
+        r.touch("b", 1_200, 10_000);
+        assert_eq!(r.last_contact("b"), Some(1_900));
+        assert_eq!(r.close_stale(2_500, 1_000), vec![("a".to_string(), 1_500)]);
+        assert!(!r.is_connected("a") && r.is_connected("b"));
+        assert!(
+            matches!(rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)),
+            "the stale session's stream ended"
+        );
+    }
+
+    #[test]
+    fn contact_is_persisted_at_most_once_per_period() {
+        let r = Registry::default();
+        r.connect("a", 0);
+        assert_eq!(r.touch("a", 4_000, 5_000), Touched::InMemory);
+        assert_eq!(r.touch("a", 5_000, 5_000), Touched::Persist);
+        r.persisted("a", 5_000);
+        assert_eq!(r.touch("a", 9_000, 5_000), Touched::InMemory);
+        assert_eq!(r.touch("a", 10_000, 5_000), Touched::Persist);
     }
 }

@@ -1,8 +1,11 @@
-//! Assembles and runs the gRPC server: AgentService, AdminService, health and reflection,
-//! with explicit message-size limits, the scheduler driver, and graceful shutdown.
+//! Assembles and runs the coordinator's listeners — the gRPC server (AgentService,
+//! AdminService, health, reflection v1 and v1alpha) with explicit message-size limits and
+//! HTTP/2 keepalive — and the dispatch driver, under one graceful shutdown with an enforced
+//! grace.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_server::AdminServiceServer;
@@ -10,6 +13,7 @@ use fleetcal_proto::pb::agent_service_server::AgentServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
 
 use super::admin_svc::AdminSvc;
 use super::agent_svc::AgentSvc;
@@ -20,8 +24,8 @@ use crate::config::Settings;
 use crate::store::{DbUrl, PgStore, SqliteStore, Store};
 use crate::Error;
 
-/// How long open connections get to close after SIGTERM/SIGINT before they are dropped.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long in-flight calls get to finish after SIGTERM/SIGINT before they are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Opens the configured database and serves on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -42,6 +46,12 @@ pub async fn serve(
 }
 
 /// Serves over an opened store.
+///
+/// One shutdown serves every listener (today the gRPC port; an HTTP port for reports and
+/// metrics joins the same [`Stopping`] signal) and the dispatch driver. When `shutdown`
+/// completes: health turns NOT_SERVING for `""` and every service, directive streams are
+/// closed, each listener stops accepting and lets in-flight calls finish for
+/// [`SHUTDOWN_GRACE`] — then drops what is left — and the driver stops.
 pub async fn serve_with<S: Store>(
     store: S,
     settings: Settings,
@@ -68,8 +78,8 @@ pub async fn serve_with<S: Store>(
         settings,
         wake: Arc::new(Notify::new()),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let driver = tokio::spawn(drive(core.clone(), stop_rx));
+    let (stop_tx, stopping) = watch::channel(false);
+    let driver = tokio::spawn(drive(core.clone(), stopping.clone()));
 
     let agent = AgentServiceServer::new(AgentSvc { core: core.clone() })
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
@@ -78,30 +88,42 @@ pub async fn serve_with<S: Store>(
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
     let (health, health_svc) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<AgentServiceServer<AgentSvc<S>>>()
-        .await;
-    health
-        .set_serving::<AdminServiceServer<AdminSvc<S>>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| Error::InvalidRequest(format!("reflection descriptor: {e}")))?;
-
-    let on_shutdown = {
-        let health = health.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            health
-                .set_not_serving::<AgentServiceServer<AgentSvc<S>>>()
-                .await;
-            registry.close_all();
-            tracing::info!("directive streams closed");
-        }
+    for service in SERVICES {
+        health
+            .set_service_status(service, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
     };
-    let mut builder = tonic::transport::Server::builder();
+    let descriptor = |e| Error::InvalidRequest(format!("reflection descriptor: {e}"));
+    let reflection_v1 = reflection().build_v1().map_err(descriptor)?;
+    // v1alpha as well: stock clients that predate v1 (Python's grpcio-reflection, older
+    // grpcurl, Evans, Postman) speak only it.
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(descriptor)?;
+
+    // The one shutdown: health first (so probes see NOT_SERVING), then the directive streams,
+    // then every listener and the driver through `stopping`.
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        for service in SERVICES {
+            health
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
+        registry.close_all();
+        tracing::info!("health NOT_SERVING; directive streams closed");
+        let _ = stop_tx.send(true);
+    });
+
+    // HTTP/2 keepalive on the server's side too: a connection whose peer stops answering
+    // pings (a silent partition) is closed instead of holding a session open.
+    let heartbeat = Duration::from_secs(core.settings.heartbeat_interval_s.into());
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(heartbeat))
+        .http2_keepalive_timeout(Some(heartbeat.min(KEEPALIVE_TIMEOUT_CAP)));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls).map_err(|e| Error::Tls {
             role: "server certificate and key".into(),
@@ -120,12 +142,14 @@ pub async fn serve_with<S: Store>(
             .is_some_and(|t| t.client_ca.is_some());
         tracing::info!(client_certificates = mutual, "serving TLS");
     }
-    let served = builder
+    let grpc = builder
         .add_service(health_svc)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(agent)
         .add_service(admin)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stopping.clone()));
+    let served = with_grace("grpc", grpc, stopping, SHUTDOWN_GRACE)
         .await
         .map_err(|source| Error::Transport {
             target,
@@ -133,10 +157,47 @@ pub async fn serve_with<S: Store>(
             hint: "",
         });
     tracing::info!("server stopped");
-    let _ = stop_tx.send(true);
     let _ = driver.await;
     tracing::info!("driver stopped");
     served
+}
+
+/// The health service names set SERVING at start and NOT_SERVING at shutdown: the whole
+/// server (`""`) and each service.
+const SERVICES: [&str; 3] = ["", "fleetcal.v1.AgentService", "fleetcal.v1.AdminService"];
+
+/// The longest wait for a keepalive ping's answer.
+const KEEPALIVE_TIMEOUT_CAP: Duration = Duration::from_secs(20);
+
+/// Completes once `stopping` turns true (or its sender is gone).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
+}
+
+/// Runs a server future that stops gracefully when `stopping` turns true, and enforces the
+/// grace: calls still in flight `grace` after the stop are dropped with the server.
+async fn with_grace<E>(
+    name: &str,
+    server: impl Future<Output = Result<(), E>>,
+    stopping: watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), E> {
+    tokio::pin!(server);
+    tokio::select! {
+        done = &mut server => return done,
+        () = stopped(stopping) => {}
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::warn!(
+                listener = name,
+                "calls still in flight after the {}s shutdown grace; dropping them",
+                grace.as_secs()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -9,7 +9,9 @@
 //! - a run the agent cannot do (its presets lack the planned one) ends failed with the reason;
 //! - a campaign's `--warmup`/`--trials` reach the board: the stored result says how many ran;
 //! - a run past its `--timeout` is cancelled on the board within moments (not after the whole
-//!   calibration), and the next campaign's run succeeds on the same board.
+//!   calibration), and the next campaign's run succeeds on the same board;
+//! - during a silent partition (connections open, nothing forwarded) the agent goes offline
+//!   within the offline window and no run starts on it until the network is back.
 //!
 //! Runs are pinned between "plan received" and "result acknowledged" by holding the agents'
 //! upstream bytes in a TCP proxy, not by timing.
@@ -29,7 +31,7 @@ use fleetcal_proto::CalibrationResult;
 use serde_json::Value;
 
 use self::agent::Agent;
-use self::common::{ctl_json, free_port, online_agents, serve, wait_for, wait_online};
+use self::common::{ctl_json, free_port, online_agents, serve, serve_with, wait_for, wait_online};
 use self::proxy::Proxy;
 use crate::support::fleetctl;
 
@@ -329,6 +331,55 @@ fn a_result_finished_while_the_coordinator_is_down_is_stored_once() {
     assert_eq!(exported.len(), 1, "stored exactly once");
     let result = CalibrationResult::from_json(exported.values().next().unwrap(), "export").unwrap();
     assert_eq!(result.metadata.run_id, run_id);
+    assert_one_run_each(&agents);
+}
+
+#[test]
+fn a_silent_partition_takes_the_agent_offline_and_no_run_starts_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let coordinator = serve_with(
+        dir.path(),
+        &listen,
+        &["--heartbeat-interval-s", "1", "--offline-after-s", "3"],
+    );
+    let url = coordinator.url();
+    let proxy = Proxy::start(coordinator.addr.parse().unwrap());
+    // Short RPC timeouts, so the agent's attempts during the partition show in its log.
+    let config = dir.path().join("agent.toml");
+    std::fs::write(&config, "version = 1\n[link]\nrpc_timeout_s = 1\n").unwrap();
+    let config = config.display().to_string();
+    let agents = vec![Agent::start(
+        &proxy.url(),
+        &["--preset", "auto", "--config", &config],
+    )];
+    let logs = || all_logs(&agents, coordinator.log_text());
+    wait_online(&url, 1, logs);
+
+    // Nothing the agent sends arrives any more, yet every connection stays open: the
+    // coordinator stops hearing heartbeats (and keepalive pings) and takes the agent offline.
+    proxy.hold_upstream();
+    wait_online(&url, 0, logs);
+    let id = start_campaign(&url);
+    // The partition outlasts the campaign's start: the agent tries again after it, and fails.
+    let attempts = |log: &str| log.matches("coordinator unreachable; retrying").count();
+    let before = attempts(&agents[0].log());
+    wait_for(
+        "an attempt of the agent's to fail after the campaign started",
+        logs,
+        || (attempts(&agents[0].log()) > before).then_some(()),
+    );
+    let released_at = chrono::Utc::now();
+    proxy.release();
+    wait_campaign(&url, &id, 1, &logs);
+    let run = &runs_of(&url, &id)[0];
+    let started: chrono::DateTime<chrono::Utc> =
+        run["started_at"].as_str().unwrap().parse().unwrap();
+    // started_at has whole seconds.
+    assert!(
+        started.timestamp() >= released_at.timestamp(),
+        "the run started at {started}, before the partition ended at {released_at}"
+    );
     assert_one_run_each(&agents);
 }
 

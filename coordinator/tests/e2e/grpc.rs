@@ -417,3 +417,35 @@ async fn health_and_reflection_respond() {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
 }
+
+/// A stock client of `grpc.reflection.v1alpha`: Python's grpcio-reflection, which is what
+/// grpcurl before v1, Evans and Postman speak too.
+#[test]
+fn a_stock_v1alpha_reflection_client_lists_and_resolves_the_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/reflection_v1alpha.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&coord.addr)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the v1alpha client failed (scripts/test installs grpcio-reflection):\n{stdout}\n{stderr}"
+    );
+    for want in [
+        "service fleetcal.v1.AgentService",
+        "service fleetcal.v1.AdminService",
+        "method fleetcal.v1.AgentService.UploadResult",
+        "method fleetcal.v1.AdminService.StartCampaign",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == want),
+            "{want} not in:\n{stdout}"
+        );
+    }
+}

@@ -290,6 +290,91 @@ async fn sigterm_is_graceful_and_running_runs_survive_a_restart() {
     assert_eq!(runs[0].state, "running");
 }
 
+/// A call that never completes: an UploadResult whose request message never arrives (the
+/// client's request stream stays open), so the server's handler waits for it.
+async fn call_in_flight(url: &str) -> tokio::task::JoinHandle<Result<(), tonic::Status>> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    tokio::spawn(async move {
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+            "/fleetcal.v1.AgentService/UploadResult",
+        );
+        let codec = tonic_prost::ProstCodec::<pb::UploadRequest, pb::UploadResponse>::default();
+        let never = tokio_stream::pending::<pb::UploadRequest>();
+        grpc.client_streaming(tonic::Request::new(never), path, codec)
+            .await
+            .map(|_| ())
+    })
+}
+
+// Multi-threaded: the clients' connection tasks must run while the test waits for the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_turns_every_service_not_serving_and_enforces_the_grace() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut watches = Vec::new();
+    for service in ["", "fleetcal.v1.AgentService", "fleetcal.v1.AdminService"] {
+        let mut stream = HealthClient::new(channel.clone())
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap().status;
+        assert_eq!(first, ServingStatus::Serving as i32, "'{service}' at start");
+        watches.push((service, stream));
+    }
+    let stuck = call_in_flight(&url).await;
+
+    let started = std::time::Instant::now();
+    let status = coord
+        .terminate(serve::SHUTDOWN_GRACE + Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no exit within the grace:\n{}", coord.log_text()));
+    let took = started.elapsed();
+    assert!(status.success(), "exit {status:?}\n{}", coord.log_text());
+    assert!(
+        took < serve::SHUTDOWN_GRACE + Duration::from_secs(4),
+        "a call that never completes is dropped after the grace, took {took:?}"
+    );
+    let log = coord.log_text();
+    assert!(
+        log.contains("calls still in flight after the 5s shutdown grace"),
+        "{log}"
+    );
+    for (service, mut stream) in watches {
+        let mut seen = Vec::new();
+        while let Ok(Ok(Some(m))) =
+            tokio::time::timeout(Duration::from_secs(5), stream.message()).await
+        {
+            seen.push(m.status);
+        }
+        assert!(
+            seen.contains(&(ServingStatus::NotServing as i32)),
+            "'{service}' turned NOT_SERVING at shutdown: {seen:?}"
+        );
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(5), stuck)
+        .await
+        .expect("the stuck call ended with the process")
+        .unwrap();
+    assert!(outcome.is_err(), "the dropped call failed: {outcome:?}");
+}
+
 #[tokio::test]
 async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
     let dir = tempfile::tempdir().unwrap();
@@ -335,10 +420,29 @@ async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
     assert!(db.exists());
 }
 
-#[tokio::test]
-async fn liveness_follows_streams_and_heartbeats_and_concurrency_limits_online_agents() {
+/// Sends a heartbeat for `agent_id` every 300 ms until aborted.
+fn keep_beating(url: &str, agent_id: &str) -> tokio::task::JoinHandle<()> {
+    let (url, agent_id) = (url.to_string(), agent_id.to_string());
+    tokio::spawn(async move {
+        let mut client = agent_client(&url).await;
+        loop {
+            let _ = client
+                .heartbeat(pb::HeartbeatRequest {
+                    agent_id: agent_id.clone(),
+                })
+                .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &["--offline-after-s", "1"]);
+    let coord = CoordinatorProcess::start(
+        dir.path(),
+        &["--heartbeat-interval-s", "1", "--offline-after-s", "2"],
+    );
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let a = register(&mut client, "a", &[], cpu_caps(&["numpy"])).await;
@@ -348,7 +452,7 @@ async fn liveness_follows_streams_and_heartbeats_and_concurrency_limits_online_a
         async move {
             admin_client(&url)
                 .await
-                .list_agents(pb::ListAgentsRequest {})
+                .list_agents(pb::ListAgentsRequest::default())
                 .await
                 .unwrap()
                 .into_inner()
@@ -359,61 +463,96 @@ async fn liveness_follows_streams_and_heartbeats_and_concurrency_limits_online_a
                 .online
         }
     };
+    let beat_a = keep_beating(&url, &a);
+    let _beat_b = keep_beating(&url, &b);
 
-    let campaign = start_campaign(&url, &["--all", "--concurrency", "1"]);
-    let (sa, first) = subscribe(&mut client, &a).await;
-    let (mut sb, _) = subscribe(&mut client, &b).await;
-    let first_plan = plan_of(&first).cloned();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let runs = runs_of(&url, &campaign).await;
+    // Concurrency 1: a (first in plan order) runs, b is told to stay idle meanwhile.
+    let first = start_campaign(&url, &["--all", "--concurrency", "1"]);
+    let (mut sa, first_a) = subscribe(&mut client, &a).await;
+    let plan_a = match plan_of(&first_a) {
+        Some(p) => p.clone(),
+        None => next_plan(&mut sa).await,
+    };
+    let (mut sb, first_b) = subscribe(&mut client, &b).await;
+    assert!(plan_of(&first_b).is_none(), "b waits: {first_b:?}");
+    let runs = runs_of(&url, &first).await;
     let running: Vec<_> = runs.iter().filter(|r| r.state == "running").collect();
     assert_eq!(running.len(), 1, "concurrency 1: {runs:?}");
-    assert_eq!(running[0].agent_id, a, "a subscribed first");
-    assert_eq!(
-        first_plan.map(|p| p.run_id),
-        Some(running[0].run_id.clone())
-    );
+    assert_eq!(running[0].run_id, plan_a.run_id);
+    assert_eq!(running[0].agent_id, a);
 
-    // a finishes: b's run starts.
-    let run_a = running[0].run_id.clone();
-    let json = sample_result(
-        &run_a,
-        fleetcal_proto::Framework::Numpy,
-        fleetcal_proto::DeviceKind::Cpu,
-    )
-    .to_json()
-    .into_bytes();
-    client
-        .upload_result(pb::UploadRequest {
-            agent_id: a.clone(),
-            run_id: run_a,
-            result_json: json,
-        })
-        .await
-        .unwrap();
-    let plan_b = next_plan(&mut sb).await;
-    assert_eq!(
-        runs_of(&url, &campaign)
+    // a finishes: b's run starts; b finishes too.
+    for (agent, run, stream) in [
+        (&a, plan_a.run_id.clone(), None),
+        (&b, String::new(), Some(&mut sb)),
+    ] {
+        let run = match stream {
+            Some(s) => next_plan(s).await.run_id,
+            None => run,
+        };
+        let json = sample_result(
+            &run,
+            fleetcal_proto::Framework::Numpy,
+            fleetcal_proto::DeviceKind::Cpu,
+        )
+        .to_json()
+        .into_bytes();
+        client
+            .upload_result(pb::UploadRequest {
+                agent_id: agent.clone(),
+                run_id: run,
+                result_json: json,
+            })
             .await
-            .iter()
-            .find(|r| r.agent_id == b)
-            .unwrap()
-            .run_id,
-        plan_b.run_id
-    );
+            .unwrap();
+    }
 
-    // Online while the stream is open; offline 1 s after it closes; a heartbeat revives it.
+    // a's heartbeats stop while its stream stays open (a half-open connection): within the
+    // offline window it shows offline and the coordinator ends its stream.
     assert!(online(a.clone()).await);
-    drop(sa);
-    let went_offline = eventually(Duration::from_secs(5), || {
+    beat_a.abort();
+    let went_offline = eventually(Duration::from_secs(10), || {
         let f = online(a.clone());
         async move { !f.await }
     })
     .await;
     assert!(
         went_offline,
-        "offline after the stream closed and offline_after_s passed"
+        "a silent agent goes offline although its stream is open"
     );
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(10), sa.message()).await {
+            Ok(Ok(Some(_))) => continue, // directives sent before the stream was closed
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
+        "the coordinator closed the silent agent's stream: {ended:?}"
+    );
+    assert!(
+        coord
+            .log_text()
+            .contains("not heard from within the offline window"),
+        "{}",
+        coord.log_text()
+    );
+    assert!(online(b.clone()).await, "b keeps beating and stays online");
+
+    // A campaign over both: b (live) gets its plan; in that same dispatch pass a's run stays
+    // queued, its stream being gone.
+    let second = start_campaign(&url, &["--all"]);
+    let plan_b = next_plan(&mut sb).await;
+    let runs = runs_of(&url, &second).await;
+    let run_of = |id: &str| runs.iter().find(|r| r.agent_id == id).unwrap().clone();
+    assert_eq!(run_of(&b).run_id, plan_b.run_id);
+    assert_eq!(
+        run_of(&a).state,
+        "queued",
+        "no run starts on a silent agent: {runs:?}"
+    );
+
+    // A heartbeat alone makes a online, but runs need a stream: a subscribes and gets it.
     client
         .heartbeat(pb::HeartbeatRequest {
             agent_id: a.clone(),
@@ -421,5 +560,10 @@ async fn liveness_follows_streams_and_heartbeats_and_concurrency_limits_online_a
         .await
         .unwrap();
     assert!(online(a.clone()).await, "a heartbeat counts as contact");
-    assert!(online(b.clone()).await);
+    let (mut sa, first_a) = subscribe(&mut client, &a).await;
+    let plan = match plan_of(&first_a) {
+        Some(p) => p.clone(),
+        None => next_plan(&mut sa).await,
+    };
+    assert_eq!(plan.run_id, run_of(&a).run_id);
 }

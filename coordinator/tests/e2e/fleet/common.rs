@@ -20,9 +20,14 @@ pub fn free_port() -> u16 {
 
 /// Serves `dir/coordinator.db` on `listen` with the repository presets and a 100 ms tick.
 pub fn serve(dir: &Path, listen: &str) -> CoordinatorProcess {
+    serve_with(dir, listen, &[])
+}
+
+/// [`serve`] with more `serve` flags.
+pub fn serve_with(dir: &Path, listen: &str, extra: &[&str]) -> CoordinatorProcess {
     let db = format!("sqlite://{}", dir.join("coordinator.db").display());
     let presets = presets_dir().display().to_string();
-    let args = [
+    let mut args = vec![
         "serve",
         "--listen",
         listen,
@@ -33,6 +38,7 @@ pub fn serve(dir: &Path, listen: &str) -> CoordinatorProcess {
         "--presets",
         &presets,
     ];
+    args.extend(extra);
     CoordinatorProcess::spawn(dir, &args)
 }
 

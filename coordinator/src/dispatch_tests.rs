@@ -1,4 +1,4 @@
-//! Unit and property tests of the scheduler.
+//! Unit and property tests of the campaign dispatcher.
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,18 +71,18 @@ fn starts_timeouts_and_offline_deadlines() {
         now,
         campaigns: &c,
         runs: &runs,
-        connected: &connected,
+        live: &connected,
     };
-    let t = schedule(snap(5_000));
+    let t = dispatch(snap(5_000));
     assert_eq!(t.len(), 1);
     assert_eq!((t[0].run_id.as_str(), t[0].to), ("r2", RunState::Running));
-    let t = schedule(snap(10_000));
+    let t = dispatch(snap(10_000));
     let got: Vec<_> = t.iter().map(|t| (t.run_id.as_str(), t.to)).collect();
     assert_eq!(
         got,
         vec![("r1", RunState::TimedOut), ("r2", RunState::Running)]
     );
-    let t = schedule(snap(100_000));
+    let t = dispatch(snap(100_000));
     assert!(t
         .iter()
         .any(|t| t.run_id == "r3" && t.to == RunState::AgentOffline));
@@ -97,11 +97,11 @@ fn one_run_per_agent_across_campaigns_and_concurrency_holds() {
         run("r3", "new", "a", RunState::Queued, None),
     ];
     let connected = online(&["a", "b"]);
-    let t = schedule(Snapshot {
+    let t = dispatch(Snapshot {
         now: 10,
         campaigns: &c,
         runs: &runs,
-        connected: &connected,
+        live: &connected,
     });
     let got: Vec<_> = t.iter().map(|t| t.run_id.as_str()).collect();
     assert_eq!(
@@ -127,7 +127,7 @@ proptest! {
         }).collect();
         let connected: HashSet<String> =
             (0..6).filter(|i| up[*i]).map(|i| format!("a{i}")).collect();
-        let t = schedule(Snapshot { now, campaigns: &campaigns, runs: &runs, connected: &connected });
+        let t = dispatch(Snapshot { now, campaigns: &campaigns, runs: &runs, live: &connected });
         let by_id: HashMap<&str, &RunRecord> = runs.iter().map(|r| (r.run_id.as_str(), r)).collect();
         let mut after: HashMap<&str, RunState> = runs.iter().map(|r| (r.run_id.as_str(), r.state)).collect();
         for tr in &t {

@@ -1,11 +1,12 @@
-//! The campaign scheduler: from the active runs, the connected agents and the clock, the
-//! state changes to make now. Pure and synchronous; `server::driver` applies its output.
+//! The campaign dispatcher: from the active runs, the live agents and the clock, the state
+//! changes to make now. Pure and synchronous; `server::driver` applies its output. (Cron
+//! schedules, which create campaigns, are another matter: this only moves runs.)
 //!
 //! Rules, in order:
 //! 1. a running run past `started_at + run_timeout_s` becomes `timed_out`;
 //! 2. a queued run whose campaign deadline has passed while its agent is not connected becomes
 //!    `agent_offline`;
-//! 3. a queued run starts (`running`) when its agent is connected, runs nothing else (in any
+//! 3. a queued run starts (`running`) when its agent is live, runs nothing else (in any
 //!    campaign), and its campaign runs fewer than `concurrency` runs (0 = unlimited); queued
 //!    runs are considered oldest campaign first, then in plan order.
 
@@ -13,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::model::{CampaignRecord, Millis, RunRecord, RunState, Transition};
 
-/// Everything the scheduler looks at.
+/// Everything the dispatcher looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot<'a> {
     /// The clock.
@@ -22,12 +23,13 @@ pub struct Snapshot<'a> {
     pub campaigns: &'a [CampaignRecord],
     /// Every queued or running run (other states are ignored).
     pub runs: &'a [RunRecord],
-    /// Agents whose directive stream is open.
-    pub connected: &'a HashSet<String>,
+    /// Agents that are live: a directive stream open and heard from within the offline
+    /// window (a half-open connection is not live).
+    pub live: &'a HashSet<String>,
 }
 
 /// The state changes to make now (each guarded by the run's current state).
-pub fn schedule(s: Snapshot<'_>) -> Vec<Transition> {
+pub fn dispatch(s: Snapshot<'_>) -> Vec<Transition> {
     let campaigns: HashMap<&str, &CampaignRecord> =
         s.campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut out = Vec::new();
@@ -63,7 +65,7 @@ pub fn schedule(s: Snapshot<'_>) -> Vec<Transition> {
         (ca.created_at, &ca.id, ra.seq).cmp(&(cb.created_at, &cb.id, rb.seq))
     });
     for (c, run) in queued {
-        let online = s.connected.contains(&run.agent_id);
+        let online = s.live.contains(&run.agent_id);
         if !online {
             if s.now >= c.deadline {
                 out.push(transition(
@@ -102,5 +104,5 @@ fn transition(run: &RunRecord, to: RunState, at: Millis, message: Option<String>
 }
 
 #[cfg(test)]
-#[path = "schedule_tests.rs"]
+#[path = "dispatch_tests.rs"]
 mod tests;
