@@ -117,6 +117,9 @@ pub enum Error {
         /// What is wrong, naming the key.
         message: String,
     },
+    /// What a pure module (planning, dispatch, cron rules) refuses.
+    #[error(transparent)]
+    Domain(#[from] crate::domain::DomainError),
     /// Contract data (presets, results) that fails to load.
     #[error(transparent)]
     Contract(#[from] fleetcal_proto::ContractError),
@@ -212,6 +215,10 @@ impl Error {
             | Error::Dial(_)
             | Error::Tls { .. }
             | Error::Contract(_) => Code::InvalidArgument,
+            Error::Domain(e) => match e {
+                crate::domain::DomainError::Cron { .. }
+                | crate::domain::DomainError::UnknownZone(_) => Code::InvalidArgument,
+            },
             Error::UnknownRun(_) | Error::UnknownCampaign(_) => Code::NotFound,
             Error::UnknownAgent(_) | Error::RunNotAccepting { .. } | Error::NoAgentsMatch(_) => {
                 Code::FailedPrecondition

@@ -1,7 +1,8 @@
 //! The fleetcal coordinator: registers agents, plans and schedules calibration campaigns,
 //! stores results, and serves `fleetcal.v1` over gRPC; `fleetctl` is its admin CLI.
 //!
-//! - [`model`], [`plan`], [`dispatch`], [`aggregate`]: plain synchronous domain logic;
+//! - [`model`], [`plan`], [`dispatch`], [`cron`], [`aggregate`]: plain synchronous domain
+//!   logic; [`domain`]: the error they return;
 //! - [`store`]: durable state (SQLite, PostgreSQL) behind [`store::Store`];
 //! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver);
 //! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
@@ -11,7 +12,9 @@
 pub mod aggregate;
 pub mod app;
 pub mod config;
+pub mod cron;
 pub mod dispatch;
+pub mod domain;
 pub mod error;
 pub mod fleetctl;
 pub mod model;
