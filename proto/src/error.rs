@@ -39,6 +39,17 @@ pub enum ContractError {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// numpy asked for (or a preset's default) on a cuda device: NumPy has no GPU support.
+    #[error("framework 'numpy' cannot run on a cuda device: numpy has no GPU support (use pytorch, or a cpu preset)")]
+    NumpyOnCuda,
+    /// A framework whose engine the board does not have.
+    #[error("framework '{framework}' is not built into this agent (it has: {engines})")]
+    NoEngine {
+        /// The framework asked for.
+        framework: crate::Framework,
+        /// The engines the board has.
+        engines: crate::framework::Engines,
+    },
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {

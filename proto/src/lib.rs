@@ -1,14 +1,16 @@
 //! The fleetcal contract: what the agent and the coordinator both compile.
 //!
 //! - [`Precision`], [`Framework`], [`DeviceKind`] and [`Operation`]: the vocabulary.
+//! - [`framework`]: also the framework rules (which framework(s) a board runs), used by the
+//!   agent's `calibrate`, its daemon and the coordinator's planning.
 //! - [`preset`]: the hardware preset file format (`presets/*.toml`).
 //! - [`result`]: fleetcal's own versioned result schema (`schema/result.schema.json`).
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
 //! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
 //! - [`dial`]: how a client dials a `fleetcal.v1` endpoint (URL scheme, mutual-TLS files).
 //!
-//! Nothing here measures, plans or stores: this crate only describes data (and, in [`dial`],
-//! how a client reaches it).
+//! Nothing here measures, plans or stores: this crate describes data, the framework rules both
+//! sides apply to it (in [`framework`]) and, in [`dial`], how a client reaches it.
 
 pub mod dial;
 pub mod error;
@@ -24,7 +26,7 @@ pub mod schema;
 
 pub use dial::DialError;
 pub use error::ContractError;
-pub use framework::{DeviceKind, Framework};
+pub use framework::{DeviceKind, Framework, FrameworkChoice};
 pub use operation::{parse_operations, Operation, OperationKind};
 pub use precision::Precision;
 pub use preset::Preset;

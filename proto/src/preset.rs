@@ -148,11 +148,8 @@ impl Preset {
                 self.architecture
             ));
         }
-        if self.device == DeviceKind::Cuda && self.default_framework == Framework::Numpy {
-            return Err(
-                "field 'default_framework': numpy cannot run on a cuda device (use pytorch)".into(),
-            );
-        }
+        crate::framework::check_device(self.default_framework, self.device)
+            .map_err(|e| format!("field 'default_framework': {e}"))?;
         if !self.peaks.contains_key(&Precision::Fp32) {
             return Err("field 'peaks': an fp32 peak is required".into());
         }
