@@ -1,14 +1,18 @@
 //! Framework selection, platform validation and device fallback: the origin's rules.
 //!
-//! 1. An explicit `--framework` is validated first: numpy on a cuda preset is an error.
+//! 1. The framework comes from the one home of the framework rules,
+//!    [`fleetcal_proto::framework::pick_one`]: the override (`--framework`), else the preset's
+//!    `default_framework`; numpy on a cuda preset is refused; a framework whose engine is not
+//!    built into this binary is refused with how to build it.
 //! 2. The requested device is the preset's. If it is cuda and CUDA is not usable here, that is a
 //!    *device fallback*: never silent — the caller shows the warning block and asks (terminal),
 //!    refuses (no terminal, the default), or proceeds (`--allow-fallback`), and the result
-//!    records requested and actual device.
-//! 3. The framework: the override, else pytorch for cuda, numpy for cpu. A framework that is
-//!    not built into this binary is an error that says how to build it.
+//!    records requested and actual device. A cuda preset on a host with no NVIDIA GPU at all
+//!    shows the fallback first, even when the pytorch engine is missing too; an accepted
+//!    fallback is then refused by [`check_runnable`].
 
-use fleetcal_proto::{DeviceKind, Framework, Preset};
+use fleetcal_proto::framework::{self, Engines, Target};
+use fleetcal_proto::{ContractError, DeviceKind, Framework, Preset};
 
 use crate::AgentError;
 
@@ -35,6 +39,14 @@ impl Availability {
             pytorch_built: cfg!(feature = "torch"),
             cuda_usable: crate::engines::cuda_usable(),
             gpu_present,
+        }
+    }
+
+    /// The engines built into this binary: numpy always, pytorch with feature `torch`.
+    pub fn engines(self) -> Engines {
+        Engines {
+            numpy: true,
+            pytorch: self.pytorch_built,
         }
     }
 }
@@ -64,17 +76,13 @@ pub struct Decision {
     pub fallback_reason: Option<String>,
 }
 
-/// Validates an explicit framework against the requested device (rule 1).
-pub fn validate_override(
-    device: DeviceKind,
-    framework: Option<Framework>,
-) -> Result<(), AgentError> {
-    if device == DeviceKind::Cuda && framework == Some(Framework::Numpy) {
-        return Err(AgentError::Framework(
-            "framework 'numpy' cannot run on a cuda device: NumPy has no GPU support (use --framework pytorch, or a cpu preset)".into(),
-        ));
+/// A refusal of the framework rules as the agent reports it (exit 3); a missing engine says
+/// how to build it.
+pub fn framework_error(e: ContractError) -> AgentError {
+    match e {
+        ContractError::NoEngine { .. } => AgentError::Framework(format!("{e}; {TORCH_BUILD_HINT}")),
+        e => AgentError::Framework(e.to_string()),
     }
-    Ok(())
 }
 
 /// Applies the rules to a preset, an optional override and what is available.
@@ -87,23 +95,16 @@ pub fn decide(
     avail: Availability,
 ) -> Result<Decision, AgentError> {
     let requested = preset.device;
-    validate_override(requested, framework)?;
-    let framework = framework.unwrap_or(match requested {
-        DeviceKind::Cuda => Framework::Pytorch,
-        DeviceKind::Cpu => Framework::Numpy,
-    });
-    if framework == Framework::Pytorch && !avail.pytorch_built {
-        let why = if requested == DeviceKind::Cuda && avail.gpu_present {
-            "pytorch is required for cuda but this fleetcal-agent was built without it"
-        } else if requested == DeviceKind::Cuda {
-            ""
-        } else {
-            "framework 'pytorch' is not built into this fleetcal-agent"
-        };
-        if !why.is_empty() {
-            return Err(AgentError::Framework(format!("{why}; {TORCH_BUILD_HINT}")));
-        }
+    let pick = framework::pick_one(Target::from(preset), framework, avail.engines());
+    match pick.refused {
+        None => {}
+        // No GPU here at all: the device fallback comes first; if it is accepted,
+        // `check_runnable` refuses the missing engine.
+        Some(ContractError::NoEngine { .. })
+            if requested == DeviceKind::Cuda && !avail.gpu_present => {}
+        Some(e) => return Err(framework_error(e)),
     }
+    let framework = pick.framework;
     let (actual, fallback_reason) = match requested {
         DeviceKind::Cuda if !avail.cuda_usable => (
             DeviceKind::Cpu,
@@ -125,12 +126,9 @@ pub fn decide(
 
 /// After a fallback was accepted: the framework must also be runnable on the fallback device.
 pub fn check_runnable(decision: &Decision, avail: Availability) -> Result<(), AgentError> {
-    if decision.framework == Framework::Pytorch && !avail.pytorch_built {
-        return Err(AgentError::Framework(format!(
-            "framework 'pytorch' is not built into this fleetcal-agent; {TORCH_BUILD_HINT}"
-        )));
-    }
-    Ok(())
+    framework::check_device(decision.framework, decision.actual)
+        .and_then(|()| avail.engines().require(decision.framework))
+        .map_err(framework_error)
 }
 
 /// The platform check: architecture must match (an error unless skipped); a CPU vendor or
@@ -248,7 +246,38 @@ mod tests {
             ..NONE
         };
         let err = decide(&preset(DeviceKind::Cuda), None, gpu_no_torch).unwrap_err();
-        assert!(err.to_string().contains("required for cuda"), "{err}");
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.to_string().starts_with(
+                "framework 'pytorch' is not built into this agent (it has: numpy); rebuild"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_presets_default_framework_is_followed() {
+        let mut p = preset(DeviceKind::Cpu);
+        p.default_framework = Framework::Pytorch;
+        let d = decide(&p, None, TORCH_CPU).unwrap();
+        assert_eq!(
+            (d.framework, d.actual),
+            (Framework::Pytorch, DeviceKind::Cpu)
+        );
+        let err = decide(&p, None, NONE).unwrap_err();
+        assert!(err.to_string().contains("--features torch"), "{err}");
+        assert_eq!(
+            decide(&p, Some(Framework::Numpy), NONE).unwrap().framework,
+            Framework::Numpy
+        );
+        // A cuda preset defaulting to numpy fails preset validation; the rules refuse it too.
+        let mut p = preset(DeviceKind::Cuda);
+        p.default_framework = Framework::Numpy;
+        let err = decide(&p, None, TORCH_GPU).unwrap_err();
+        assert!(
+            err.to_string().contains("'numpy' cannot run on a cuda"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use fleetcal_proto::framework::Engines;
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 use serde::{Deserialize, Serialize};
 
@@ -60,11 +61,9 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Whether the agent reports an engine for this framework.
-    pub fn has_engine(&self, framework: Framework) -> bool {
-        self.engines
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case(framework.as_str()))
+    /// The engines the agent reports (names it does not know are ignored).
+    pub fn engines(&self) -> Engines {
+        Engines::from_names(&self.engines)
     }
 }
 
@@ -114,44 +113,8 @@ impl fmt::Display for Selector {
     }
 }
 
-/// Which frameworks a campaign runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FrameworkChoice {
-    /// Each board's default: numpy on CPU boards, pytorch on CUDA boards.
-    Default,
-    /// This framework on every board (numpy on a CUDA board is a failed run).
-    Only(Framework),
-    /// numpy and pytorch on CPU boards whose agent has the pytorch engine; pytorch on CUDA.
-    Compare,
-}
-
-impl FrameworkChoice {
-    /// The request string: `""`, `numpy`, `pytorch` or `compare`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FrameworkChoice::Default => "",
-            FrameworkChoice::Only(f) => f.as_str(),
-            FrameworkChoice::Compare => "compare",
-        }
-    }
-}
-
-impl FromStr for FrameworkChoice {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim() {
-            "" | "default" => Ok(FrameworkChoice::Default),
-            "compare" => Ok(FrameworkChoice::Compare),
-            other => other.parse().map(FrameworkChoice::Only).map_err(|_| {
-                Error::InvalidRequest(format!(
-                    "framework '{other}' is not one of numpy, pytorch, compare"
-                ))
-            }),
-        }
-    }
-}
+/// Which frameworks a campaign runs (the framework rules live in `fleetcal_proto::framework`).
+pub use fleetcal_proto::FrameworkChoice;
 
 /// Size and scope overrides a campaign passes through to every plan (tiny test runs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

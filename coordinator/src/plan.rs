@@ -6,14 +6,17 @@
 //!   (a CUDA preset wins on an agent with usable CUDA), else `auto` (the agent derives one
 //!   from its CPU; device cpu, framework numpy);
 //! - device: the preset's;
-//! - framework: the board's default (numpy on cpu, pytorch on cuda); an override of one
-//!   framework applies to every board; `compare` plans numpy and pytorch on CPU boards whose
-//!   agent reports the pytorch engine (numpy only otherwise) and pytorch on CUDA boards;
+//! - framework: the framework rules of `fleetcal_proto::framework` (the same the agent applies
+//!   to `calibrate`): the preset's `default_framework` (numpy on cpu, pytorch on cuda); an
+//!   override of one framework applies to every board; `compare` plans numpy and pytorch on
+//!   CPU boards whose agent reports the pytorch engine (numpy only otherwise) and pytorch on
+//!   CUDA boards;
 //! - a combination a board cannot run (numpy on cuda, a missing engine, a cuda preset without
 //!   usable CUDA, an unknown configured preset) is not refused for the whole campaign: it is
 //!   planned as a run that is failed from the start with the reason, so the rest of the fleet
 //!   proceeds and `fleetctl campaign status --wait` reports it.
 
+use fleetcal_proto::framework::{self, Target};
 use fleetcal_proto::{DeviceKind, Framework, Preset};
 
 use crate::model::{AgentRecord, CampaignSpec, Capabilities, FrameworkChoice, Selector};
@@ -183,54 +186,41 @@ pub fn plan_agent(
     let device = match &preset.device {
         Ok(d) => *d,
         Err(reason) => {
-            let fw = match choice {
-                FrameworkChoice::Only(f) => f,
-                _ => preset.default_framework,
+            // An unknown preset has no device: one failed run, recorded as cpu, with the
+            // first framework the rules would pick.
+            let target = Target {
+                device: DeviceKind::Cpu,
+                default_framework: preset.default_framework,
             };
+            let fw = framework::choose(target, choice, caps.engines())
+                .into_iter()
+                .next()
+                .map_or(preset.default_framework, |p| p.framework);
             return vec![run(fw, DeviceKind::Cpu, Some(reason.clone()))];
         }
     };
-    let frameworks: Vec<Framework> = match (device, choice) {
-        (_, FrameworkChoice::Only(f)) => vec![f],
-        (DeviceKind::Cuda, _) => vec![Framework::Pytorch],
-        (DeviceKind::Cpu, FrameworkChoice::Default) => vec![preset.default_framework],
-        (DeviceKind::Cpu, FrameworkChoice::Compare) => {
-            if caps.has_engine(Framework::Pytorch) {
-                vec![Framework::Numpy, Framework::Pytorch]
-            } else {
-                vec![Framework::Numpy]
-            }
-        }
+    let target = Target {
+        device,
+        default_framework: preset.default_framework,
     };
-    frameworks
+    framework::choose(target, choice, caps.engines())
         .into_iter()
-        .map(|fw| run(fw, device, refusal(fw, device, &preset.id, caps)))
+        .map(|p| {
+            let refused = p
+                .refused
+                .map(|e| e.to_string())
+                .or_else(|| no_cuda(device, &preset.id, caps));
+            run(p.framework, device, refused)
+        })
         .collect()
 }
 
-/// Why a board cannot run this framework on this device, if it cannot.
-fn refusal(fw: Framework, device: DeviceKind, preset: &str, caps: &Capabilities) -> Option<String> {
-    if fw == Framework::Numpy && device == DeviceKind::Cuda {
-        return Some(format!(
-            "numpy cannot run on cuda (preset '{preset}' targets cuda): use pytorch or compare"
-        ));
-    }
-    if !caps.has_engine(fw) {
-        return Some(format!(
-            "agent has no '{fw}' engine (it reports: {})",
-            if caps.engines.is_empty() {
-                "none".to_string()
-            } else {
-                caps.engines.join(", ")
-            }
-        ));
-    }
-    if device == DeviceKind::Cuda && !caps.cuda_available {
-        return Some(format!(
-            "preset '{preset}' targets cuda but the agent reports no usable cuda device"
-        ));
-    }
-    None
+/// A cuda preset on an agent without usable CUDA: the daemon never accepts a device fallback,
+/// so the run could only fail.
+fn no_cuda(device: DeviceKind, preset: &str, caps: &Capabilities) -> Option<String> {
+    (device == DeviceKind::Cuda && !caps.cuda_available).then(|| {
+        format!("preset '{preset}' targets cuda but the agent reports no usable cuda device")
+    })
 }
 
 #[cfg(test)]

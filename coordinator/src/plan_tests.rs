@@ -148,18 +148,49 @@ fn impossible_combinations_become_failed_runs_with_reasons() {
     let gpu = agent("g", "x", Some("H100"), &["numpy", "pytorch"]);
     let runs = plan_agent(&gpu, &p, FrameworkChoice::Only(Framework::Numpy));
     assert_eq!(runs.len(), 1);
-    assert!(runs[0]
-        .refused
-        .as_deref()
-        .unwrap()
-        .contains("numpy cannot run on cuda"));
+    assert_eq!(
+        runs[0].refused.as_deref(),
+        Some(
+            fleetcal_proto::ContractError::NumpyOnCuda
+                .to_string()
+                .as_str()
+        )
+    );
     let cpu = agent("c", "i7-12700K", None, &["numpy"]);
     let runs = plan_agent(&cpu, &p, FrameworkChoice::Only(Framework::Pytorch));
-    assert!(runs[0]
-        .refused
-        .as_deref()
-        .unwrap()
-        .contains("no 'pytorch' engine"));
+    assert_eq!(
+        runs[0].refused.as_deref(),
+        Some("framework 'pytorch' is not built into this agent (it has: numpy)")
+    );
+    let mut no_cuda = agent("n", "x", None, &["pytorch"]);
+    no_cuda.preset = Some("gpu-h100".into());
+    let runs = plan_agent(&no_cuda, &p, FrameworkChoice::Default);
+    assert!(
+        runs[0]
+            .refused
+            .as_deref()
+            .unwrap()
+            .contains("no usable cuda device"),
+        "{runs:?}"
+    );
+}
+
+#[test]
+fn a_cpu_presets_default_framework_is_followed() {
+    let mut p = presets();
+    p.push(preset(
+        "torch-cpu",
+        "cpu",
+        "pytorch",
+        "cpu_model = [\"Torchy\"]",
+    ));
+    let a = agent("t", "Torchy 1", None, &["numpy", "pytorch"]);
+    let runs = plan_agent(&a, &p, FrameworkChoice::Default);
+    let got: Vec<_> = runs
+        .iter()
+        .map(|r| (r.preset_id.as_str(), r.framework, r.refused.is_none()))
+        .collect();
+    assert_eq!(got, vec![("torch-cpu", Framework::Pytorch, true)]);
 }
 
 #[test]
@@ -203,7 +234,7 @@ proptest! {
         prop_assert!(!runs.is_empty() && runs.len() <= 2);
         for r in &runs {
             let runnable = !(r.framework == Framework::Numpy && r.device == DeviceKind::Cuda)
-                && a.capabilities.has_engine(r.framework)
+                && a.capabilities.engines().has(r.framework)
                 && (r.device == DeviceKind::Cpu || cuda);
             prop_assert_eq!(runnable, r.refused.is_none(), "{:?}", r);
         }

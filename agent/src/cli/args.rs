@@ -34,8 +34,8 @@ pub enum Command {
 /// `fleetcal-agent calibrate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Framework selection: cpu presets use numpy, cuda presets use pytorch; \
---framework overrides (numpy on a cuda preset is an error). If the preset's device is not \
+    after_help = "Framework selection: the preset's default_framework (numpy for cpu presets, \
+pytorch for cuda presets); --framework overrides (numpy on a cuda preset is an error). If the preset's device is not \
 available, the device-fallback warning is shown: on a terminal you are asked to confirm; \
 without one the run is refused (exit 3) and nothing is written, unless --allow-fallback.\n\n\
 Exit codes: 0 ok, 2 bad input, 3 framework/device/platform refused, 4 engine failure, 6 file error."
@@ -44,7 +44,7 @@ pub struct CalibrateArgs {
     /// Hardware preset id (see `fleetcal-agent presets`), or `auto` to derive peaks from this host.
     #[arg(long, default_value = "auto")]
     pub preset: String,
-    /// Framework to measure: numpy (CPU only) or pytorch (CPU or CUDA). Default: by the preset's device.
+    /// Framework to measure: numpy (CPU only) or pytorch (CPU or CUDA). Default: the preset's default_framework.
     #[arg(long, value_parser = parse_framework)]
     pub framework: Option<Framework>,
     /// Quick calibration: fewer sizes (gemm up to 1024, STREAM up to 64 MiB) and 5 trials.

@@ -41,8 +41,11 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
     };
     if !plan.device.trim().is_empty() {
         let device: DeviceKind = plan.device.parse().map_err(|e| field("device", e))?;
-        if device == DeviceKind::Cuda && framework == Some(Framework::Numpy) {
-            return Err("plan asks for numpy on cuda, which numpy cannot run".into());
+        // The framework rules again at `calibrate` against the preset this agent resolves;
+        // here a plan that contradicts itself fails before it is reported running.
+        if let Some(framework) = framework {
+            fleetcal_proto::framework::check_device(framework, device)
+                .map_err(|e| format!("plan fields 'framework' and 'device': {e}"))?;
         }
     }
     let operations = if plan.operations.is_empty() {
@@ -226,7 +229,10 @@ mod tests {
             &LocalSettings::default(),
         )
         .unwrap_err();
-        assert!(e.contains("numpy on cuda"), "{e}");
+        assert!(
+            e.starts_with("plan fields 'framework' and 'device': framework 'numpy' cannot run on a cuda device"),
+            "{e}"
+        );
         let e = to_request(
             &Plan {
                 trials: 1001,

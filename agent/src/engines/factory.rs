@@ -15,8 +15,8 @@ pub fn create(
         (Framework::Numpy, DeviceKind::Cpu) => {
             Ok(Box::new(super::numpy::NumpyEngine::new(threads)))
         }
-        (Framework::Numpy, DeviceKind::Cuda) => Err(AgentError::Framework(
-            "framework 'numpy' cannot run on a cuda device".into(),
+        (Framework::Numpy, DeviceKind::Cuda) => Err(crate::select::framework_error(
+            fleetcal_proto::ContractError::NumpyOnCuda,
         )),
         #[cfg(feature = "torch")]
         (Framework::Pytorch, device) => super::torch::TorchEngine::new(device, threads)

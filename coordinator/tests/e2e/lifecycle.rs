@@ -183,7 +183,9 @@ async fn refused_combinations_are_failed_runs_with_reasons() {
     );
     assert_eq!(runs[0].state, "failed");
     assert!(
-        runs[0].message.contains("numpy cannot run on cuda"),
+        runs[0]
+            .message
+            .contains("'numpy' cannot run on a cuda device"),
         "{}",
         runs[0].message
     );
