@@ -9,7 +9,7 @@ use fleetcal_proto::result::{
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
-use crate::bench::{BenchPlan, CancelToken, SizeSweep};
+use crate::bench::{BenchPlan, CancelToken, ModeDefaults, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
 use crate::{presets, AgentError};
@@ -23,7 +23,8 @@ pub struct CalibrationRequest {
     pub presets_dir: Option<PathBuf>,
     /// Framework override; `None` follows the preset's device.
     pub framework: Option<Framework>,
-    /// Quick mode: the origin's quick sweep and 5 trials.
+    /// Quick mode: what every setting left unset defaults to ([`ModeDefaults`]: the origin's
+    /// quick sweep, fewer trials, a shorter per-size timeout).
     pub quick: bool,
     /// Operations to run.
     pub operations: Vec<Operation>,
@@ -33,14 +34,14 @@ pub struct CalibrationRequest {
     pub blas_sizes: Option<Vec<u64>>,
     /// STREAM MiB per array, overriding the sweep.
     pub stream_mib: Option<Vec<f64>>,
-    /// Warm-up runs (3 by default).
+    /// Warm-up runs; `None`: the mode's default ([`ModeDefaults`]).
     pub warmup_runs: Option<u32>,
-    /// Timed trials (10, or 5 in quick mode).
+    /// Timed trials; `None`: the mode's default ([`ModeDefaults`]).
     pub measurement_runs: Option<u32>,
-    /// GEMM early-stop threshold, GFLOPS/GIOPS.
-    pub min_gflops: f64,
-    /// Per-size timeout in seconds.
-    pub timeout_s: f64,
+    /// GEMM early-stop threshold, GFLOPS/GIOPS; `None`: the mode's default ([`ModeDefaults`]).
+    pub min_gflops: Option<f64>,
+    /// Per-size timeout in seconds; `None`: the mode's default ([`ModeDefaults`]).
+    pub timeout_s: Option<f64>,
     /// Engine worker threads; `None` leaves the library default.
     pub threads: Option<usize>,
     /// Skip the platform check (architecture mismatch becomes a warning).
@@ -64,8 +65,8 @@ impl Default for CalibrationRequest {
             stream_mib: None,
             warmup_runs: None,
             measurement_runs: None,
-            min_gflops: 1.0,
-            timeout_s: 5.0,
+            min_gflops: None,
+            timeout_s: None,
             threads: None,
             skip_platform_check: false,
             fallback: FallbackPolicy::Refuse,
@@ -86,9 +87,10 @@ pub fn resolve_preset(req: &CalibrationRequest) -> Result<Preset, AgentError> {
     presets::find(req.presets_dir.as_deref(), &req.preset)
 }
 
-/// The [`BenchPlan`] of a request: sizes, warm-ups (3 unless asked), trials (10, 5 in quick
-/// mode, unless asked; at least 1), early-stop rules. `calibrate --warmup --trials` and the
-/// daemon's plans both reach the runner through here.
+/// The [`BenchPlan`] of a request: what it asks for, and for everything it leaves unset the
+/// defaults of its mode ([`ModeDefaults`]: sizes, warm-ups, trials (at least 1), per-size
+/// timeout, early-stop threshold). `calibrate`'s flags and the daemon's plans both reach the
+/// runner through here.
 pub(crate) fn build_plan(
     req: &CalibrationRequest,
     preset: &Preset,
@@ -104,11 +106,8 @@ pub(crate) fn build_plan(
     if precisions.is_empty() {
         return Err(AgentError::Usage("no precisions to run".into()));
     }
-    let mut sizes = if req.quick {
-        SizeSweep::quick()
-    } else {
-        SizeSweep::full()
-    };
+    let defaults = ModeDefaults::of(req.quick);
+    let mut sizes = defaults.sizes;
     if let Some(b) = &req.blas_sizes {
         sizes.blas1 = b.clone();
         sizes.blas23 = b.clone();
@@ -120,24 +119,27 @@ pub(crate) fn build_plan(
         },
         None => sizes.with_bandwidth_size(llc),
     };
-    if !(req.timeout_s.is_finite() && req.timeout_s > 0.0) {
-        return Err(AgentError::Usage(format!(
-            "timeout {} must be a positive number of seconds",
-            req.timeout_s
-        )));
-    }
+    let timeout_s = req.timeout_s.unwrap_or(defaults.timeout_s);
+    let timeout = Duration::try_from_secs_f64(timeout_s)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            AgentError::Usage(format!(
+                "timeout {timeout_s} must be a positive number of seconds"
+            ))
+        })?;
     Ok(BenchPlan {
         operations: req.operations.clone(),
         precisions,
         stream_precision: Precision::Fp32,
         sizes,
-        warmup_runs: req.warmup_runs.unwrap_or(3),
+        warmup_runs: req.warmup_runs.unwrap_or(defaults.warmup_runs),
         measurement_runs: req
             .measurement_runs
-            .unwrap_or(if req.quick { 5 } else { 10 })
+            .unwrap_or(defaults.measurement_runs)
             .max(1),
-        min_gflops: req.min_gflops,
-        timeout: Duration::from_secs_f64(req.timeout_s),
+        min_gflops: req.min_gflops.unwrap_or(defaults.min_gflops),
+        timeout,
         noisy_cv: 0.05,
         above_theoretical: 1.10,
         peaks: preset.peaks.clone(),

@@ -10,5 +10,5 @@ pub mod summary;
 
 pub use cancel::{CancelToken, Cancelled};
 pub use engine::{Engine, Kernel};
-pub use plan::{BenchPlan, SizeSweep};
+pub use plan::{BenchPlan, ModeDefaults, SizeSweep};
 pub use runner::{NullObserver, Observer};

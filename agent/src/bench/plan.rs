@@ -65,6 +65,48 @@ impl SizeSweep {
     }
 }
 
+/// What quick mode (`calibrate --quick`, a campaign's `--quick`) or its absence means for
+/// every setting a calibration does not ask for: the one home of these defaults. The command
+/// line and a fleet plan both leave unset what they were not asked, and the request's bench
+/// plan (`calibrate::build_plan`) fills it in from here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeDefaults {
+    /// The size sweep: [`SizeSweep::quick`] or [`SizeSweep::full`].
+    pub sizes: SizeSweep,
+    /// Warm-up calls before timing: 3 in both modes.
+    pub warmup_runs: u32,
+    /// Timed trials: 5 in quick mode, 10 otherwise.
+    pub measurement_runs: u32,
+    /// Per-size timeout in seconds: 2 in quick mode (sizes projected to take longer are
+    /// skipped), the origin's 5 otherwise.
+    pub timeout_s: f64,
+    /// GEMM early-stop threshold in GFLOPS/GIOPS: 1 in both modes.
+    pub min_gflops: f64,
+}
+
+impl ModeDefaults {
+    /// The defaults of quick mode (`quick`) or of a full calibration.
+    pub fn of(quick: bool) -> ModeDefaults {
+        if quick {
+            ModeDefaults {
+                sizes: SizeSweep::quick(),
+                warmup_runs: 3,
+                measurement_runs: 5,
+                timeout_s: 2.0,
+                min_gflops: 1.0,
+            }
+        } else {
+            ModeDefaults {
+                sizes: SizeSweep::full(),
+                warmup_runs: 3,
+                measurement_runs: 10,
+                timeout_s: 5.0,
+                min_gflops: 1.0,
+            }
+        }
+    }
+}
+
 /// Everything the runner needs to measure one engine.
 #[derive(Debug, Clone)]
 pub struct BenchPlan {
@@ -76,9 +118,9 @@ pub struct BenchPlan {
     pub stream_precision: Precision,
     /// Size sweeps.
     pub sizes: SizeSweep,
-    /// Warm-up calls before timing (3).
+    /// Warm-up calls before timing (default: [`ModeDefaults::warmup_runs`]).
     pub warmup_runs: u32,
-    /// Timed trials (10, or 5 in quick mode).
+    /// Timed trials (default: [`ModeDefaults::measurement_runs`]).
     pub measurement_runs: u32,
     /// GEMM early stop: a precision under this GFLOPS/GIOPS is skipped at larger sizes.
     pub min_gflops: f64,

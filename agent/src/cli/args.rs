@@ -54,9 +54,10 @@ pub struct CalibrateArgs {
     /// stream_copy, stream_scale, stream_add, stream_triad (legacy: matmul, memory). All listed run.
     #[arg(long, default_value = "blas,stream")]
     pub operations: String,
-    /// GEMM early stop: a precision below this many GFLOPS/GIOPS at one size is skipped at larger sizes.
-    #[arg(long, default_value_t = 1.0)]
-    pub min_gflops: f64,
+    /// GEMM early stop: a precision below this many GFLOPS/GIOPS at one size is skipped at larger
+    /// sizes (default 1).
+    #[arg(long)]
+    pub min_gflops: Option<f64>,
     /// Seconds the trials of one size may take before larger sizes are skipped (the origin's 5;
     /// 2 with --quick, so that sizes projected to take longer are skipped in quick mode).
     #[arg(long)]

@@ -72,7 +72,7 @@ pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
         warmup_runs: args.warmup,
         measurement_runs: args.trials,
         min_gflops: args.min_gflops,
-        timeout_s: args.timeout.unwrap_or(if args.quick { 2.0 } else { 5.0 }),
+        timeout_s: args.timeout,
         threads: args.threads,
         skip_platform_check: args.skip_platform_check,
         fallback,
@@ -101,4 +101,176 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
             .map_or_else(String::new, |v| v.get_name().to_string())
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+    use fleetcal_proto::pb::Plan;
+    use fleetcal_proto::Operation;
+
+    use super::*;
+    use crate::bench::{BenchPlan, ModeDefaults, SizeSweep};
+    use crate::cli::{Cli, Command};
+    use crate::daemon::plan::{to_request, LocalSettings};
+
+    const PRESET: &str = "i7-12700k";
+    /// A last-level cache, so that the sweeps get their bandwidth-sized STREAM array.
+    const LLC: Option<u64> = Some(30 * 1024 * 1024);
+
+    fn from_cli(flags: &[&str]) -> BenchPlan {
+        let argv = ["fleetcal-agent", "calibrate", "--preset", PRESET];
+        let cli = Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
+        let Command::Calibrate(args) = cli.command else {
+            panic!("not calibrate: {flags:?}");
+        };
+        bench(&request(&args).unwrap())
+    }
+
+    fn from_plan(plan: Plan) -> BenchPlan {
+        let plan = Plan {
+            run_id: "r-1".into(),
+            preset_id: PRESET.into(),
+            framework: "numpy".into(),
+            device: "cpu".into(),
+            ..plan
+        };
+        bench(&to_request(&plan, &LocalSettings::default()).unwrap())
+    }
+
+    fn bench(req: &CalibrationRequest) -> BenchPlan {
+        let preset = crate::presets::find(None, PRESET).unwrap();
+        crate::calibrate::build_plan(req, &preset, LLC).unwrap()
+    }
+
+    /// What a board runs: operations, precisions, sizes, warm-ups, trials, per-size timeout,
+    /// early-stop threshold.
+    type Settings = (
+        Vec<Operation>,
+        Vec<Precision>,
+        SizeSweep,
+        u32,
+        u32,
+        Duration,
+        f64,
+    );
+
+    fn settings(p: BenchPlan) -> Settings {
+        (
+            p.operations,
+            p.precisions,
+            p.sizes,
+            p.warmup_runs,
+            p.measurement_runs,
+            p.timeout,
+            p.min_gflops,
+        )
+    }
+
+    #[test]
+    fn the_command_line_and_a_fleet_plan_run_the_same_for_the_same_flags() {
+        let cases: Vec<(&[&str], Plan)> = vec![
+            (
+                &["--quick"],
+                Plan {
+                    quick: true,
+                    ..Plan::default()
+                },
+            ),
+            (&[], Plan::default()),
+            (
+                &["--quick", "--trials", "7", "--warmup", "0"],
+                Plan {
+                    quick: true,
+                    trials: 7,
+                    warmup: Some(0),
+                    ..Plan::default()
+                },
+            ),
+            (
+                &["--trials", "20", "--warmup", "5"],
+                Plan {
+                    trials: 20,
+                    warmup: Some(5),
+                    ..Plan::default()
+                },
+            ),
+            (
+                &[
+                    "--quick",
+                    "--min-gflops",
+                    "50",
+                    "--sizes",
+                    "16,32",
+                    "--stream-mib",
+                    "1",
+                    "--operations",
+                    "gemm,stream_triad",
+                    "--precisions",
+                    "fp32",
+                ],
+                Plan {
+                    quick: true,
+                    min_gflops: 50.0,
+                    blas_sizes: vec![16, 32],
+                    stream_mib: vec![1],
+                    operations: vec!["gemm".into(), "stream_triad".into()],
+                    precisions: vec!["fp32".into()],
+                    ..Plan::default()
+                },
+            ),
+        ];
+        for (flags, plan) in cases {
+            assert_eq!(
+                settings(from_cli(flags)),
+                settings(from_plan(plan.clone())),
+                "flags {flags:?} and {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quick_mode_defaults_come_from_one_place() {
+        let quick = ModeDefaults::of(true);
+        let got = settings(from_plan(Plan {
+            quick: true,
+            // The whole run's limit, not the per-size timeout.
+            timeout_s: 600,
+            ..Plan::default()
+        }));
+        assert_eq!(
+            (got.3, got.4, got.5, got.6),
+            (3, 5, Duration::from_secs(2), 1.0),
+            "quick: 3 warm-ups, 5 trials, 2 s per size, 1 GFLOPS"
+        );
+        assert_eq!(got.2, quick.sizes.clone().with_bandwidth_size(LLC));
+        assert_eq!(got.2.blas23.last(), Some(&1024));
+        let full = settings(from_cli(&[]));
+        assert_eq!(
+            (full.3, full.4, full.5),
+            (3, 10, Duration::from_secs(5)),
+            "full: 3 warm-ups, 10 trials, 5 s per size"
+        );
+        assert_eq!(full.2, SizeSweep::full().with_bandwidth_size(LLC));
+        // Only the command line sets the per-size timeout; the rest stays quick mode's.
+        let timed = settings(from_cli(&["--quick", "--timeout", "9"]));
+        assert_eq!((timed.4, timed.5), (5, Duration::from_secs(9)));
+        assert_eq!(timed.2, got.2);
+        let zero = from_cli_err(&["--timeout", "0"]);
+        assert!(zero.contains("timeout 0"), "{zero}");
+    }
+
+    fn from_cli_err(flags: &[&str]) -> String {
+        let argv = ["fleetcal-agent", "calibrate", "--preset", PRESET];
+        let cli = Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
+        let Command::Calibrate(args) = cli.command else {
+            panic!("not calibrate: {flags:?}");
+        };
+        let preset = crate::presets::find(None, PRESET).unwrap();
+        crate::calibrate::build_plan(&request(&args).unwrap(), &preset, LLC)
+            .unwrap_err()
+            .to_string()
+    }
 }

@@ -3,12 +3,17 @@
 //! The plan says what to measure; the agent's own settings say how this board runs it
 //! (presets dir, threads, platform-check skip). The run id passes through, so the result's
 //! `metadata.run_id` is the plan's. A daemon never accepts a device fallback: a cuda plan on
-//! a board without usable CUDA fails instead of measuring the CPU. The plan's `timeout_s` is
-//! the wall-clock limit of the whole run, not the per-size timeout, so it is not passed on to
-//! the request: the coordinator marks the run timed_out after it, and the worker cancels the
-//! run ([`super::worker::time_limit`]). The plan's warm-up and trial counts take the same path as `calibrate --warmup
-//! --trials` (the request's `warmup_runs` and `measurement_runs`; absent / 0 leaves the
-//! engine's defaults).
+//! a board without usable CUDA fails instead of measuring the CPU.
+//!
+//! A plan means what the same flags mean to `calibrate`: its `quick`, `warmup`, `trials`,
+//! `min_gflops` and size overrides become the request's fields as `--quick`, `--warmup`,
+//! `--trials`, `--min-gflops`, `--sizes` and `--stream-mib` do, and what it leaves unset (absent
+//! or 0) gets the mode's defaults in one place ([`crate::bench::ModeDefaults`]): quick mode has
+//! the same sizes, trials and 2 s per-size timeout from a campaign as from the command line.
+//! The plan's `timeout_s` is the wall-clock limit of the whole run, not the per-size timeout
+//! (`calibrate --timeout`, which a plan does not carry), so it is not passed on to the
+//! request: the coordinator marks the run timed_out after it, and the worker cancels the run
+//! ([`super::worker::time_limit`]).
 
 use std::path::PathBuf;
 
@@ -91,11 +96,7 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
         blas_sizes: (!plan.blas_sizes.is_empty()).then(|| plan.blas_sizes.clone()),
         stream_mib: (!plan.stream_mib.is_empty())
             .then(|| plan.stream_mib.iter().map(|&m| m as f64).collect()),
-        min_gflops: if plan.min_gflops > 0.0 {
-            plan.min_gflops
-        } else {
-            defaults.min_gflops
-        },
+        min_gflops: (plan.min_gflops > 0.0).then_some(plan.min_gflops),
         warmup_runs: plan.warmup,
         measurement_runs: (plan.trials > 0).then_some(plan.trials),
         threads: local.threads,
@@ -148,7 +149,7 @@ mod tests {
         assert_eq!(r.threads, Some(1));
         assert!(r.skip_platform_check && r.quick);
         assert_eq!(r.fallback, FallbackPolicy::Refuse);
-        assert_eq!(r.min_gflops, CalibrationRequest::default().min_gflops);
+        assert_eq!((r.min_gflops, r.timeout_s), (None, None));
         assert_eq!((r.warmup_runs, r.measurement_runs), (None, None));
     }
 
