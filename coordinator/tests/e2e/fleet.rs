@@ -455,6 +455,8 @@ fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
         (1, 2),
         "{name}"
     );
+    // A quick campaign's per-size timeout is `calibrate --quick`'s (it was 5 s, not 2).
+    assert_eq!((settings.quick, settings.timeout_s), (true, 2.0), "{name}");
     let measured: Vec<_> = result
         .records
         .iter()
