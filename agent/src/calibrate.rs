@@ -2,7 +2,6 @@
 //! `fleetcal-agent calibrate` and the daemon's worker.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use fleetcal_proto::result::{
     CalibrationResult, Fallback, Metadata, PlatformCheck, Settings, RESULT_SCHEMA_VERSION,
@@ -12,7 +11,7 @@ use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 use crate::bench::{BenchPlan, CancelToken, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
-use crate::{presets, AgentError};
+use crate::{limits, presets, AgentError};
 
 /// Everything a calibration run can be asked to do.
 #[derive(Debug, Clone)]
@@ -120,11 +119,16 @@ pub(crate) fn build_plan(
         },
         None => sizes.with_bandwidth_size(llc),
     };
-    if !(req.timeout_s.is_finite() && req.timeout_s > 0.0) {
-        return Err(AgentError::Usage(format!(
-            "timeout {} must be a positive number of seconds",
-            req.timeout_s
-        )));
+    let timeout = limits::TIMEOUT_S.duration("calibration timeout_s", req.timeout_s)?;
+    limits::MIN_GFLOPS.check("calibration min_gflops", req.min_gflops)?;
+    limits::WARMUP.check_opt("calibration warmup_runs", req.warmup_runs)?;
+    limits::TRIALS.check_opt("calibration measurement_runs", req.measurement_runs)?;
+    limits::THREADS.check_opt("calibration threads", req.threads)?;
+    for &size in sizes.blas1.iter().chain(&sizes.blas23) {
+        limits::BLAS_SIZE.check("calibration blas_sizes", size)?;
+    }
+    for &mib in &sizes.stream_mib {
+        limits::STREAM_MIB.check("calibration stream_mib", mib)?;
     }
     Ok(BenchPlan {
         operations: req.operations.clone(),
@@ -137,7 +141,7 @@ pub(crate) fn build_plan(
             .unwrap_or(if req.quick { 5 } else { 10 })
             .max(1),
         min_gflops: req.min_gflops,
-        timeout: Duration::from_secs_f64(req.timeout_s),
+        timeout,
         noisy_cv: 0.05,
         above_theoretical: 1.10,
         peaks: preset.peaks.clone(),
@@ -162,6 +166,8 @@ pub fn calibrate(
     }
     let preset = resolve_preset(req)?;
     let host = crate::detect::host();
+    // Every number of the request is checked here, before anything runs.
+    let plan = build_plan(req, &preset, host.llc_bytes)?;
     let avail = Availability::detect();
     let decision = select::decide(&preset, req.framework, avail)?;
 
@@ -229,7 +235,6 @@ pub fn calibrate(
         console.execution_device(&device_block);
     }
 
-    let plan = build_plan(req, &preset, host.llc_bytes)?;
     let started_at = now();
     let records =
         crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;

@@ -12,6 +12,7 @@
 //! - [`calibrate`]: one calibration from request to result (CLI and daemon share it).
 //! - [`presets`]: built-in presets and `--presets DIR`.
 //! - [`cli`]: argument parsing and the mapping of errors to exit codes.
+//! - [`limits`]: the accepted range of every numeric flag, config key and request field.
 
 pub mod bench;
 pub mod calibrate;
@@ -20,6 +21,7 @@ pub mod daemon;
 pub mod detect;
 pub mod engines;
 pub mod error;
+pub mod limits;
 pub mod output;
 pub mod presets;
 pub mod report;

@@ -10,7 +10,7 @@ pub enum ContractError {
     UnknownName {
         /// What kind of name it is ("precision", "framework", ...).
         what: &'static str,
-        /// The offending input.
+        /// The offending input, as a bounded prefix ([`crate::quote::bounded`]).
         got: String,
         /// The accepted names, comma separated.
         expected: String,

@@ -6,6 +6,7 @@
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
 //! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
 //! - [`dial`]: how a client dials a `fleetcal.v1` endpoint (URL scheme, mutual-TLS files).
+//! - [`quote`]: quoting untrusted input in messages (a bounded prefix).
 //!
 //! Nothing here measures, plans or stores: this crate only describes data (and, in [`dial`],
 //! how a client reaches it).
@@ -19,6 +20,7 @@ pub mod origin;
 pub mod pb;
 pub mod precision;
 pub mod preset;
+pub mod quote;
 pub mod result;
 pub mod schema;
 
