@@ -170,3 +170,40 @@ fn presets_lists_the_origin_presets() {
         );
     }
 }
+
+#[test]
+fn load_of_a_result_missing_its_rates_is_an_error_or_a_summary_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "calibrate",
+        "--operations",
+        "gemm,stream_copy",
+        "--output",
+        "r.json",
+    ];
+    args.extend_from_slice(TINY);
+    let out = agent(dir.path(), &args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let mut stripped = 0;
+    for r in doc["records"].as_array_mut().unwrap() {
+        if r["status"] == "measured" {
+            let r = r.as_object_mut().unwrap();
+            stripped += usize::from(r.remove("gops").is_some());
+            r.remove("bandwidth_gbps");
+        }
+    }
+    assert!(stripped > 0, "measured BLAS records had rates to strip");
+    std::fs::write(dir.path().join("bad.json"), doc.to_string()).unwrap();
+    let load = agent(dir.path(), &["calibrate", "--load", "bad.json"]);
+    let (stdout, stderr) = text(&load);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    match load.status.code() {
+        // Read as it is: the missing figures are shown as n/a.
+        Some(0) => assert!(stdout.contains("n/a"), "{stdout}"),
+        // Refused by the result's validation, naming the file.
+        Some(2) => assert!(stderr.contains("bad.json"), "{stderr}"),
+        other => panic!("exit {other:?}\n{stdout}\n{stderr}"),
+    }
+}
