@@ -64,8 +64,12 @@ pub struct CalibrateArgs {
     /// 0.01..=3600.
     #[arg(long, value_parser = limits::TIMEOUT_S)]
     pub timeout: Option<f64>,
-    /// Output file, or a directory for the default name `<hardware_slug>_<framework>.json`.
-    #[arg(long, short)]
+    /// Where the result goes: a file (replaced atomically; a symlink is followed and its
+    /// target replaced), a directory for the default name `<hardware_slug>_<framework>.json`,
+    /// a FIFO or character device (written in place, never replaced), or - for stdout (the
+    /// console then writes to stderr). A socket, block device or dangling symlink is refused
+    /// before anything runs.
+    #[arg(long, short, value_name = "FILE|DIR|-")]
     pub output: Option<PathBuf>,
     /// Result file format: fleetcal (versioned schema) or origin (the origin tool's profile).
     #[arg(long, value_enum, default_value_t = Format::Fleetcal)]

@@ -83,16 +83,27 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
         return Ok(());
     }
     let req = request(&args)?;
-    let mut console = TerminalConsole::new();
+    output::check_output(args.output.as_deref())?;
+    // With `--output -` stdout carries the result document and nothing else.
+    let to_stdout = output::is_stdout(args.output.as_deref());
+    let mut console = if to_stdout {
+        TerminalConsole::on_stderr()
+    } else {
+        TerminalConsole::new()
+    };
     // Nothing cancels a calibration started by hand (Ctrl-C ends the process).
     let result = calibrate(&req, &mut console, &CancelToken::new())?;
     let dest = output::destination(&result, args.output.as_deref());
-    output::write_atomic(&dest, &output::render(&result, args.format))?;
-    println!(
-        "\nCalibration written to {} ({} format)",
-        dest.display(),
-        clap::ValueEnum::to_possible_value(&args.format)
-            .map_or_else(String::new, |v| v.get_name().to_string())
-    );
+    let written = output::write_result(&dest, &output::render(&result, args.format))?;
+    let format = clap::ValueEnum::to_possible_value(&args.format)
+        .map_or_else(String::new, |v| v.get_name().to_string());
+    if to_stdout {
+        eprintln!("\nCalibration written to stdout ({format} format)");
+    } else {
+        println!(
+            "\nCalibration written to {} ({format} format)",
+            written.display()
+        );
+    }
     Ok(())
 }

@@ -1,20 +1,20 @@
 //! Outcomes not yet acknowledged by the coordinator, in `<state-dir>/spool/`:
 //! `<run_id>.json` for a result, `<run_id>.failed` for a failure report.
 //!
-//! An outcome is stored here (temp file, fsync, rename, directory fsync) before it is first
+//! An outcome is stored here ([`crate::atomic::write`]: temp file, fsync, rename, directory
+//! fsync; the temp file removed at once if that fails) before it is first
 //! sent and removed only once the coordinator acknowledged it (a result stored or a duplicate,
 //! a failure recorded), so a crash or an outage loses nothing and the coordinator's
 //! de-duplication by run id keeps a result from being stored twice. An outcome the coordinator
-//! refuses for good is moved to `spool/rejected/` for the operator. Temp files (`.*.tmp`) are
-//! never read and are removed when the spool is opened.
+//! refuses for good is moved to `spool/rejected/` for the operator. Temp files a crash left
+//! (`.*.fleetcal-tmp`) are never read and are removed when the spool is opened.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::identity::sync_dir;
+use crate::atomic::{self, sync_dir};
 use crate::AgentError;
 
 /// The spool directory of one agent (clones share the set of settled run ids).
@@ -91,7 +91,7 @@ impl Spool {
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let path = entry.map_err(io(dir))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if atomic::is_temp_name(name) {
                 std::fs::remove_file(&path).map_err(io(&path))?;
             }
         }
@@ -127,15 +127,8 @@ impl Spool {
                 "run id '{run_id}' is not usable as a spool file name"
             )));
         }
-        let tmp = self.dir.join(format!(".{run_id}.{}.tmp", kind.extension()));
         let path = self.path_of(run_id, kind);
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir);
+        atomic::write(&path, text.as_bytes(), atomic::Mode::Replace)?;
         Ok(path)
     }
 
@@ -211,7 +204,11 @@ impl Spool {
         let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
         let to = dir.join(&*name);
         let why = dir.join(format!("{name}.reason.txt"));
-        std::fs::write(&why, format!("{reason}\n")).map_err(io(&why))?;
+        atomic::write(
+            &why,
+            format!("{reason}\n").as_bytes(),
+            atomic::Mode::Replace,
+        )?;
         std::fs::rename(&entry.path, &to).map_err(io(&to))?;
         sync_dir(&self.dir);
         Ok(to)
@@ -273,10 +270,10 @@ mod tests {
         let spool_dir = dir.path().join("spool");
         let s = Spool::open(&spool_dir).unwrap();
         s.store("done", "{}").unwrap();
-        std::fs::write(spool_dir.join(".crashed.json.tmp"), "{\"trunc").unwrap();
+        std::fs::write(spool_dir.join(".crashed.json.1.0.fleetcal-tmp"), "{\"trunc").unwrap();
         assert_eq!(names(&s), ["done"]);
         let s = Spool::open(&spool_dir).unwrap();
-        assert!(!spool_dir.join(".crashed.json.tmp").exists());
+        assert!(!spool_dir.join(".crashed.json.1.0.fleetcal-tmp").exists());
         assert_eq!(names(&s), ["done"]);
     }
 
