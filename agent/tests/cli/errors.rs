@@ -240,3 +240,39 @@ fn out_of_range_config_keys_are_named_with_the_file() {
         );
     }
 }
+
+#[test]
+fn a_run_that_measures_nothing_fails_and_writes_nothing() {
+    // Every figure fails (a matrix that cannot be allocated) ...
+    refuses(
+        &[
+            "calibrate",
+            "--operations",
+            "gemm",
+            "--precisions",
+            "fp32",
+            "--sizes",
+            "2147483647",
+            "--trials",
+            "1",
+            "--warmup",
+            "0",
+        ],
+        4,
+        "no figure was measured: 1 failed (first: gemm fp32 size 2147483647",
+    );
+    // ... or is unsupported (NumPy has no bf16).
+    refuses(
+        &[
+            "calibrate",
+            "--operations",
+            "gemm",
+            "--precisions",
+            "bf16",
+            "--sizes",
+            "16",
+        ],
+        4,
+        "no figure was measured: 1 unsupported",
+    );
+}
