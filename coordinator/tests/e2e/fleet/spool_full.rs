@@ -103,12 +103,18 @@ fn a_result_the_full_spool_cannot_store_is_uploaded_directly() {
 
     let id = start_campaign(&url);
     wait_campaign(&url, &id, 1, &logs);
+    // The acknowledgement reaches the agent just after the coordinator stored the result.
+    wait_for("the agent's log of the direct upload", logs, || {
+        agents[0]
+            .log()
+            .contains("result sent directly")
+            .then_some(())
+    });
     let log = agents[0].log();
     assert!(
         log.contains("cannot spool the result") && log.contains("No space left on device"),
         "{log}"
     );
-    assert!(log.contains("result sent directly"), "{log}");
     assert!(
         spool.names().is_empty(),
         "partial files: {:?}",
@@ -164,11 +170,12 @@ fn with_the_spool_full_and_the_coordinator_down_the_result_is_uploaded_when_it_i
     assert_eq!(exported.len(), 1, "stored exactly once");
     let result = CalibrationResult::from_json(exported.values().next().unwrap(), "export").unwrap();
     assert_eq!(result.metadata.run_id, run_id);
-    assert!(
-        agents[0].log().contains("result sent directly"),
-        "{}",
-        logs()
-    );
+    wait_for("the agent's log of the direct upload", logs, || {
+        agents[0]
+            .log()
+            .contains("result sent directly")
+            .then_some(())
+    });
     assert!(spool.names().is_empty(), "{:?}", spool.names());
     drop(spool);
     drop(coordinator);
