@@ -99,9 +99,9 @@ fn clock_from(
     }
 }
 
-/// Measures the running core clock in GHz: the best of [`TRIALS`] trials of about [`TRIAL`]
-/// each of dependent `xor`/`add` steps (one cycle each on every x86-64 and ARM core). Takes
-/// about 0.1 s.
+/// Measures the running core clock in GHz: the best of `TRIALS` (25) trials of about
+/// `TRIAL` (4 ms) each of dependent `xor`/`add` steps (one cycle each on every x86-64 and ARM
+/// core). Takes about 0.1 s.
 ///
 /// Short trials are what make it robust: on 2 vCPUs with three busy processes beside it, one
 /// 4 ms trial in 25 still runs undisturbed (3.69 GHz, as idle), while 50 ms trials read 2-3× low.
