@@ -26,7 +26,7 @@ pub enum ContractError {
     /// A preset id that no file provides.
     #[error("unknown preset '{id}' (known: {known})")]
     UnknownPreset {
-        /// The requested id.
+        /// The requested id, as a bounded prefix ([`crate::quote::bounded`]).
         id: String,
         /// The ids that exist.
         known: String,

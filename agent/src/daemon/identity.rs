@@ -37,8 +37,9 @@ fn read(path: &Path) -> Result<String, AgentError> {
     let id = text.trim();
     uuid::Uuid::parse_str(id).map_err(|e| {
         AgentError::Usage(format!(
-            "agent id file {} holds '{id}', not a UUID ({e}); fix or delete it",
-            path.display()
+            "agent id file {} holds '{}', not a UUID ({e}); fix or delete it",
+            path.display(),
+            fleetcal_proto::quote::bounded(id)
         ))
     })?;
     Ok(id.to_string())

@@ -80,7 +80,8 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, AgentError> 
             }
             _ => {
                 return Err(AgentError::Usage(format!(
-                    "label '{pair}' must be KEY=VALUE (labels are k=v,k=v)"
+                    "label '{}' must be KEY=VALUE (labels are k=v,k=v)",
+                    fleetcal_proto::quote::bounded(pair)
                 )))
             }
         }

@@ -131,7 +131,8 @@ impl Spool {
     pub fn store_as(&self, run_id: &str, kind: Kind, text: &str) -> Result<PathBuf, AgentError> {
         if !valid_run_id(run_id) {
             return Err(AgentError::Link(format!(
-                "run id '{run_id}' is not usable as a spool file name"
+                "run id '{}' is not usable as a spool file name",
+                fleetcal_proto::quote::bounded(run_id)
             )));
         }
         let path = self.path_of(run_id, kind);

@@ -314,7 +314,10 @@ async fn execute(ctx: Arc<RunContext>, plan: Plan, cancel: CancelToken) -> Outco
     let run_id = plan.run_id.clone();
     let now = chrono::Utc::now().timestamp();
     let request = if !valid_run_id(&run_id) {
-        Err(format!("run id '{run_id}' is not usable as a file name"))
+        Err(format!(
+            "run id '{}' is not usable as a file name",
+            fleetcal_proto::quote::bounded(&run_id)
+        ))
     } else if past_deadline(&plan, now) {
         Err(format!(
             "deadline {} passed before the run started",
