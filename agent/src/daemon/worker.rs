@@ -564,6 +564,23 @@ mod tests {
         coordinator.stop().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_that_measured_nothing_is_reported_failed_not_uploaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (worker, spool) = worker(dir.path());
+        let (orders, rx) = mpsc::channel(1);
+        let mut plan = numpy_plan("bf", false, 0);
+        plan.precisions = vec!["bf16".into()];
+        orders.send(Order::Plan(plan)).await.unwrap();
+        drop(orders);
+        worker.run(rx).await;
+        let failure = outcome(&spool, "bf").await.unwrap_err();
+        assert!(
+            failure.starts_with("no figure was measured: 1 unsupported (first: dot bf16"),
+            "{failure}"
+        );
+    }
+
     /// Waits (at most a minute) until the worker's activity satisfies `ok`.
     async fn wait_for(
         activity: &mut watch::Receiver<Activity>,
