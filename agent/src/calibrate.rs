@@ -2,17 +2,18 @@
 //! `fleetcal-agent calibrate` and the daemon's worker.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
+use fleetcal_proto::quote::bounded;
 use fleetcal_proto::result::{
-    CalibrationResult, Fallback, Metadata, PlatformCheck, Settings, RESULT_SCHEMA_VERSION,
+    CalibrationResult, Fallback, Metadata, PlatformCheck, Record, Settings, Status,
+    RESULT_SCHEMA_VERSION,
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
 use crate::bench::{BenchPlan, CancelToken, ModeDefaults, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
-use crate::{presets, AgentError};
+use crate::{limits, presets, AgentError};
 
 /// Everything a calibration run can be asked to do.
 #[derive(Debug, Clone)]
@@ -119,15 +120,23 @@ pub(crate) fn build_plan(
         },
         None => sizes.with_bandwidth_size(llc),
     };
-    let timeout_s = req.timeout_s.unwrap_or(defaults.timeout_s);
-    let timeout = Duration::try_from_secs_f64(timeout_s)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| {
-            AgentError::Usage(format!(
-                "timeout {timeout_s} must be a positive number of seconds"
-            ))
-        })?;
+    let timeout = limits::TIMEOUT_S.duration(
+        "calibration timeout_s",
+        req.timeout_s.unwrap_or(defaults.timeout_s),
+    )?;
+    let min_gflops = limits::MIN_GFLOPS.check(
+        "calibration min_gflops",
+        req.min_gflops.unwrap_or(defaults.min_gflops),
+    )?;
+    limits::WARMUP.check_opt("calibration warmup_runs", req.warmup_runs)?;
+    limits::TRIALS.check_opt("calibration measurement_runs", req.measurement_runs)?;
+    limits::THREADS.check_opt("calibration threads", req.threads)?;
+    for &size in sizes.blas1.iter().chain(&sizes.blas23) {
+        limits::BLAS_SIZE.check("calibration blas_sizes", size)?;
+    }
+    for &mib in &sizes.stream_mib {
+        limits::STREAM_MIB.check("calibration stream_mib", mib)?;
+    }
     Ok(BenchPlan {
         operations: req.operations.clone(),
         precisions,
@@ -138,7 +147,7 @@ pub(crate) fn build_plan(
             .measurement_runs
             .unwrap_or(defaults.measurement_runs)
             .max(1),
-        min_gflops: req.min_gflops.unwrap_or(defaults.min_gflops),
+        min_gflops,
         timeout,
         noisy_cv: 0.05,
         above_theoretical: 1.10,
@@ -148,12 +157,41 @@ pub(crate) fn build_plan(
     })
 }
 
+/// Why a run measured nothing: how many figures ended each way, with the first reason of
+/// each (a bounded prefix).
+fn nothing_measured(records: &[Record]) -> String {
+    if records.is_empty() {
+        return "the plan has no figures".into();
+    }
+    let mut parts = Vec::new();
+    for (status, name) in [
+        (Status::Failed, "failed"),
+        (Status::Skipped, "skipped"),
+        (Status::Unsupported, "unsupported"),
+    ] {
+        let mut of_kind = records.iter().filter(|r| r.status == status);
+        if let Some(first) = of_kind.next() {
+            let n = 1 + of_kind.count();
+            parts.push(format!(
+                "{n} {name} (first: {} {} size {}: {})",
+                first.operation,
+                first.precision,
+                first.size,
+                bounded(first.reason.as_deref().unwrap_or("no reason given"))
+            ));
+        }
+    }
+    parts.join(", ")
+}
+
 /// Runs one calibration and returns its result; nothing is written to disk here.
 ///
 /// Errors before any measurement: bad preset, framework rules, platform check, a refused
 /// device fallback. Once `cancel` is cancelled the runner stops at its next check (between
 /// figures and trials) and this returns [`AgentError::Cancelled`] (`cancelled: <reason>`)
 /// with no result; `calibrate` passes a token nobody cancels, the daemon's worker its own.
+/// A run in which no figure was measured returns [`AgentError::NothingMeasured`] with no
+/// result: a result must hold at least one measured figure.
 pub fn calibrate(
     req: &CalibrationRequest,
     console: &mut dyn Console,
@@ -164,6 +202,8 @@ pub fn calibrate(
     }
     let preset = resolve_preset(req)?;
     let host = crate::detect::host();
+    // Every number of the request is checked here, before anything runs.
+    let plan = build_plan(req, &preset, host.llc_bytes)?;
     let avail = Availability::detect();
     let decision = select::decide(&preset, req.framework, avail)?;
 
@@ -231,10 +271,12 @@ pub fn calibrate(
         console.execution_device(&device_block);
     }
 
-    let plan = build_plan(req, &preset, host.llc_bytes)?;
     let started_at = now();
     let records =
         crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
+    if !records.iter().any(|r| r.status == Status::Measured) {
+        return Err(AgentError::NothingMeasured(nothing_measured(&records)));
+    }
     let summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
     let result = CalibrationResult {
         schema_version: RESULT_SCHEMA_VERSION,
@@ -278,4 +320,109 @@ pub fn calibrate(
         .map_err(|m| AgentError::Engine(format!("produced an invalid result: {m}")))?;
     console.finished(&result);
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::QuietConsole;
+
+    fn tiny(
+        operations: Vec<Operation>,
+        precisions: Vec<Precision>,
+        sizes: Vec<u64>,
+    ) -> CalibrationRequest {
+        CalibrationRequest {
+            preset: "i7-12700k".into(),
+            operations,
+            precisions: Some(precisions),
+            blas_sizes: Some(sizes),
+            stream_mib: Some(vec![0.01]),
+            warmup_runs: Some(0),
+            measurement_runs: Some(1),
+            threads: Some(1),
+            skip_platform_check: true,
+            ..CalibrationRequest::default()
+        }
+    }
+
+    fn run(req: &CalibrationRequest) -> Result<CalibrationResult, AgentError> {
+        calibrate(req, &mut QuietConsole::default(), &CancelToken::new())
+    }
+
+    #[test]
+    fn a_run_that_measured_nothing_has_no_result() {
+        // Every figure unsupported (numpy has no bf16).
+        let e = run(&tiny(
+            vec![Operation::Gemm, Operation::Dot],
+            vec![Precision::Bf16],
+            vec![16],
+        ))
+        .unwrap_err();
+        assert!(matches!(e, AgentError::NothingMeasured(_)), "{e:?}");
+        assert_eq!(e.exit_code(), 4);
+        let e = e.to_string();
+        assert!(
+            e.starts_with("no figure was measured: 2 unsupported (first: gemm bf16 size 16: NumPy does not support"),
+            "{e}"
+        );
+        // Every figure failed: a matrix that cannot be allocated.
+        let e = run(&tiny(
+            vec![Operation::Gemm],
+            vec![Precision::Fp32],
+            vec![2_147_483_647],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("1 failed (first: gemm fp32 size 2147483647: ")
+                && (e.contains("cannot allocate") || e.contains("does not fit")),
+            "{e}"
+        );
+        // One measured figure is enough.
+        let r = run(&tiny(
+            vec![Operation::Gemm],
+            vec![Precision::Fp32, Precision::Bf16],
+            vec![16],
+        ))
+        .unwrap();
+        assert!(r.records.iter().any(|r| r.status == Status::Measured));
+    }
+
+    #[test]
+    fn the_reason_counts_each_ending_and_quotes_a_bounded_reason() {
+        let rec = |status, reason: &str| Record {
+            operation: Operation::Dot,
+            precision: Precision::Fp64,
+            size: 8,
+            array_mib: None,
+            status,
+            reason: Some(reason.into()),
+            flops: 0.0,
+            bytes: 0.0,
+            arithmetic_intensity: 0.0,
+            trials: 0,
+            latency_ms: None,
+            gops: None,
+            bandwidth_gbps: None,
+            efficiency: None,
+            flags: Default::default(),
+        };
+        let long = "x".repeat(10_000);
+        let text = nothing_measured(&[
+            rec(Status::Failed, &long),
+            rec(Status::Failed, "b"),
+            rec(Status::Skipped, "timeout"),
+        ]);
+        assert!(
+            text.starts_with("2 failed (first: dot fp64 size 8: xxx"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(", 1 skipped (first: dot fp64 size 8: timeout)"),
+            "{text}"
+        );
+        assert!(text.len() < 300, "{}", text.len());
+        assert_eq!(nothing_measured(&[]), "the plan has no figures");
+    }
 }

@@ -25,6 +25,10 @@ pub enum AgentError {
     /// An engine failed outside a single figure.
     #[error("engine: {0}")]
     Engine(String),
+    /// The run ended without a single measured figure (every one failed, was skipped or is
+    /// unsupported): there is no result to write or upload.
+    #[error("no figure was measured: {0}")]
+    NothingMeasured(String),
     /// Talking to the coordinator failed.
     #[error("coordinator: {0}")]
     Link(String),
@@ -50,8 +54,8 @@ pub enum AgentError {
 
 impl AgentError {
     /// The process exit code for this error (the one table, documented in the README):
-    /// 2 usage and bad input, 3 framework/device/platform refusals, 4 engine failures,
-    /// 5 coordinator link, 6 I/O. A cancelled run (the daemon's, never `calibrate`'s) counts
+    /// 2 usage and bad input, 3 framework/device/platform refusals, 4 engine failures and
+    /// runs that measured nothing, 5 coordinator link, 6 I/O. A cancelled run (the daemon's, never `calibrate`'s) counts
     /// as an unfinished run, 4.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -59,7 +63,7 @@ impl AgentError {
             AgentError::Framework(_) | AgentError::FallbackRefused(_) | AgentError::Platform(_) => {
                 3
             }
-            AgentError::Engine(_) | AgentError::Cancelled(_) => 4,
+            AgentError::Engine(_) | AgentError::NothingMeasured(_) | AgentError::Cancelled(_) => 4,
             AgentError::Link(_) => 5,
             AgentError::Io { .. } => 6,
         }
@@ -84,10 +88,12 @@ fn dial_hint(e: &DialError) -> &'static str {
         DialError::ServerNameOnPlainHttp { .. } | DialError::InvalidServerName { .. } => {
             " (set by --tls-server-name, FLEETCAL_TLS_SERVER_NAME or [tls] server_name)"
         }
-        DialError::TlsOnPlainHttp { .. }
-        | DialError::File { .. }
-        | DialError::Url { .. }
-        | DialError::TlsConfig { .. } => "",
+        DialError::Url { .. } => {
+            " (set by --coordinator, FLEETCAL_COORDINATOR or 'coordinator' in the config file)"
+        }
+        DialError::TlsOnPlainHttp { .. } | DialError::File { .. } | DialError::TlsConfig { .. } => {
+            ""
+        }
     }
 }
 

@@ -7,12 +7,15 @@
 //! - [`detect`]: what the host is, and `--preset auto`.
 //! - [`select`]: framework selection, platform validation, device fallback.
 //! - [`report`]: console output and `--load` summaries.
-//! - [`output`]: result files (fleetcal and origin formats).
+//! - [`output`]: result files (fleetcal and origin formats) and where `--output` puts them.
+//! - [`atomic`]: the one atomic file write (results, the spool, the agent id).
 //! - [`daemon`]: `fleetcal-agent run`, the fleet agent.
 //! - [`calibrate`]: one calibration from request to result (CLI and daemon share it).
 //! - [`presets`]: built-in presets and `--presets DIR`.
 //! - [`cli`]: argument parsing and the mapping of errors to exit codes.
+//! - [`limits`]: the accepted range of every numeric flag, config key and request field.
 
+pub mod atomic;
 pub mod bench;
 pub mod calibrate;
 pub mod cli;
@@ -20,9 +23,12 @@ pub mod daemon;
 pub mod detect;
 pub mod engines;
 pub mod error;
+pub mod limits;
 pub mod output;
 pub mod presets;
 pub mod report;
 pub mod select;
+#[cfg(test)]
+mod testing;
 
 pub use error::AgentError;

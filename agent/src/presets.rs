@@ -40,7 +40,7 @@ pub fn find(dir: Option<&Path>, id: &str) -> Result<Preset, AgentError> {
             &PathBuf::from("presets").join(name),
         )?),
         None => Err(ContractError::UnknownPreset {
-            id: id.to_string(),
+            id: fleetcal_proto::quote::bounded(id),
             known: builtin::BUILTIN
                 .iter()
                 .map(|(n, _)| n.trim_end_matches(".toml"))

@@ -80,12 +80,13 @@ pub enum DialError {
         /// What is wrong with it.
         message: String,
     },
-    /// A URL that tonic cannot dial.
+    /// A URL that cannot be dialled: not `http://` or `https://`, no host, a port outside
+    /// 1..=65535, or one tonic refuses.
     #[error("coordinator url '{url}' is not a valid url: {message}")]
     Url {
-        /// The URL.
+        /// The URL, as a bounded prefix ([`crate::quote::bounded`]).
         url: String,
-        /// tonic's reason.
+        /// What is wrong with it.
         message: String,
     },
     /// tonic refused the TLS configuration for this URL (a certificate or key its TLS library
@@ -128,24 +129,32 @@ impl ClientTlsFiles {
             (Some(cert), None) => return Err(DialError::CertWithoutKey { cert }),
             (None, Some(key)) => return Err(DialError::KeyWithoutCert { key }),
         };
-        let url = url.trim_start();
+        let url = check_url(url)?;
         let files = match (url.starts_with("https://"), ca_cert) {
             (true, Some(ca_cert)) => ClientTlsFiles {
                 ca_cert,
                 identity,
                 server_name: None,
             },
-            (true, None) => return Err(DialError::HttpsWithoutCa { url: url.into() }),
+            (true, None) => {
+                return Err(DialError::HttpsWithoutCa {
+                    url: crate::quote::bounded(url),
+                })
+            }
             (false, None) if identity.is_none() => {
                 return match server_name {
                     None => Ok(None),
                     Some(name) => Err(DialError::ServerNameOnPlainHttp {
-                        url: url.into(),
-                        name,
+                        url: crate::quote::bounded(url),
+                        name: crate::quote::bounded(&name),
                     }),
                 };
             }
-            (false, _) => return Err(DialError::TlsOnPlainHttp { url: url.into() }),
+            (false, _) => {
+                return Err(DialError::TlsOnPlainHttp {
+                    url: crate::quote::bounded(url),
+                })
+            }
         };
         match server_name {
             None => Ok(Some(files)),
@@ -179,11 +188,79 @@ impl ClientTlsFiles {
     }
 }
 
+/// Checks a URL before anything dials it and returns it without surrounding whitespace:
+/// the scheme is `http://` or `https://`, a host follows (a DNS name, an IPv4 address or a
+/// bracketed IPv6 address), and a port, when given, is a number in 1..=65535. Both clients
+/// (the agent daemon and fleetctl) check their `--coordinator` here, at start.
+pub fn check_url(url: &str) -> Result<&str, DialError> {
+    let url = url.trim();
+    let bad = |message: String| DialError::Url {
+        url: crate::quote::bounded(url),
+        message,
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad("the scheme must be http:// or https://".into()))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad("user information (user@) is not supported".into()));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing ']'".into()))?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| {
+                    bad(format!(
+                        "'{}' after the IPv6 address is not a port",
+                        crate::quote::bounded(p)
+                    ))
+                })?),
+            };
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad(format!(
+                    "'{}' is not an IPv6 address",
+                    crate::quote::bounded(host)
+                )));
+            }
+            (host, port)
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(bad("it has no host".into()));
+    }
+    if !authority.starts_with('[') && rustls_pki_types::ServerName::try_from(host).is_err() {
+        return Err(bad(format!(
+            "host '{}' is not a dns name or an ip address",
+            crate::quote::bounded(host)
+        )));
+    }
+    if let Some(port) = port {
+        let valid = port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+        if !valid {
+            return Err(bad(format!(
+                "port '{}' is not a number in 1..=65535",
+                crate::quote::bounded(port)
+            )));
+        }
+    }
+    Ok(url)
+}
+
 /// The endpoint for `url` (`http://HOST:PORT`, or `https://HOST:PORT` with `tls`), its TLS
 /// files read and checked; nothing is dialled yet. Timeouts and keepalive are the caller's.
 pub fn endpoint(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Endpoint, DialError> {
+    let url = check_url(url)?;
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| DialError::Url {
-        url: url.to_string(),
+        url: crate::quote::bounded(url),
         message: e.to_string(),
     })?;
     match tls {
@@ -191,7 +268,7 @@ pub fn endpoint(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Endpoint, Dia
         Some(files) => endpoint
             .tls_config(files.client_config()?)
             .map_err(|source| DialError::TlsConfig {
-                url: url.to_string(),
+                url: crate::quote::bounded(url),
                 source,
             }),
     }
@@ -279,7 +356,9 @@ pub fn status_chain(status: &tonic::Status) -> String {
 fn check_server_name(name: &str) -> Result<(), DialError> {
     rustls_pki_types::ServerName::try_from(name)
         .map(|_| ())
-        .map_err(|_| DialError::InvalidServerName { name: name.into() })
+        .map_err(|_| DialError::InvalidServerName {
+            name: crate::quote::bounded(name),
+        })
 }
 
 fn read(path: &Path, role: &str) -> Result<Vec<u8>, DialError> {
@@ -333,6 +412,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "client key a.key needs its certificate");
+    }
+
+    #[test]
+    fn urls_are_checked_before_anything_dials() {
+        for good in [
+            "http://127.0.0.1:7700",
+            " https://c.lab ",
+            "http://c.lab:1",
+            "http://c.lab:65535/",
+            "http://[::1]:7700",
+            "https://[fe80::1]",
+            "http://localhost",
+        ] {
+            assert_eq!(check_url(good).unwrap(), good.trim(), "{good}");
+        }
+        for (bad, why) in [
+            (
+                "http://127.0.0.1:99999",
+                "port '99999' is not a number in 1..=65535",
+            ),
+            ("http://c:0", "port '0'"),
+            ("http://c:", "port ''"),
+            ("http://c:-1", "port '-1'"),
+            ("http://c:+80", "port '+80'"),
+            ("ftp://c.lab:21", "the scheme must be http:// or https://"),
+            ("c.lab:7700", "the scheme"),
+            ("HTTP://c.lab:7700", "the scheme"),
+            ("", "the scheme"),
+            ("http://", "no host"),
+            ("http://:7700", "no host"),
+            ("http:///x", "no host"),
+            ("http://user@c:1", "user information"),
+            ("http://bad host:1", "host 'bad host'"),
+            ("http://[::1:7700", "closing ']'"),
+            ("http://[::1]x", "'x' after the IPv6 address"),
+            ("http://[zz]:1", "'zz' is not an IPv6 address"),
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(matches!(e, DialError::Url { .. }), "{bad}: {e:?}");
+            let e = e.to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains(&format!("'{}'", bad.trim())), "{bad}: {e}");
+        }
+        // The check is part of reading the TLS settings (fleetctl and the agent call it at
+        // start) and of building the endpoint.
+        let e = ClientTlsFiles::for_url("ftp://c:1", None, None, None, None).unwrap_err();
+        assert!(matches!(e, DialError::Url { .. }), "{e:?}");
+        assert!(endpoint("http://c:99999", None).is_err());
+        // A huge URL is quoted as a bounded prefix.
+        let huge = format!("ftp://{}", "h".repeat(100_000));
+        let e = check_url(&huge).unwrap_err().to_string();
+        assert!(e.len() < 300 && e.contains('…'), "{}", e.len());
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub enum ContractError {
     UnknownName {
         /// What kind of name it is ("precision", "framework", ...).
         what: &'static str,
-        /// The offending input.
+        /// The offending input, as a bounded prefix ([`crate::quote::bounded`]).
         got: String,
         /// The accepted names, comma separated.
         expected: String,
@@ -26,7 +26,7 @@ pub enum ContractError {
     /// A preset id that no file provides.
     #[error("unknown preset '{id}' (known: {known})")]
     UnknownPreset {
-        /// The requested id.
+        /// The requested id, as a bounded prefix ([`crate::quote::bounded`]).
         id: String,
         /// The ids that exist.
         known: String,

@@ -8,6 +8,7 @@
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
 //! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
 //! - [`dial`]: how a client dials a `fleetcal.v1` endpoint (URL scheme, mutual-TLS files).
+//! - [`quote`]: quoting untrusted input in messages (a bounded prefix).
 //!
 //! Nothing here measures, plans or stores: this crate describes data, the framework rules both
 //! sides apply to it (in [`framework`]) and, in [`dial`], how a client reaches it.
@@ -21,6 +22,7 @@ pub mod origin;
 pub mod pb;
 pub mod precision;
 pub mod preset;
+pub mod quote;
 pub mod result;
 pub mod schema;
 

@@ -42,7 +42,7 @@ macro_rules! names {
                     $($name $(| $alias)* => Ok($ty::$variant),)+
                     _ => Err($crate::ContractError::UnknownName {
                         what: $what,
-                        got: s.to_string(),
+                        got: $crate::quote::bounded(s),
                         expected: [$($name),+].join(", "),
                     }),
                 }

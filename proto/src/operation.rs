@@ -198,7 +198,7 @@ pub const OPERATION_NAMES: &[&str] = &[
 fn unknown_operation(s: &str) -> ContractError {
     ContractError::UnknownName {
         what: "operation",
-        got: s.to_string(),
+        got: crate::quote::bounded(s),
         expected: OPERATION_NAMES.join(", "),
     }
 }

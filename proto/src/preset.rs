@@ -242,7 +242,7 @@ pub fn find(dir: &Path, id: &str) -> Result<Preset, ContractError> {
         .map(|all| all.into_iter().map(|p| p.id).collect::<Vec<_>>().join(", "))
         .unwrap_or_default();
     Err(ContractError::UnknownPreset {
-        id: id.to_string(),
+        id: crate::quote::bounded(id),
         known,
     })
 }

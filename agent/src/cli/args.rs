@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use fleetcal_proto::Framework;
 
+use crate::limits;
 use crate::output::Format;
 
 /// fleetcal-agent: calibrates this board (BLAS and STREAM per precision and framework, against
@@ -54,16 +55,21 @@ pub struct CalibrateArgs {
     /// stream_copy, stream_scale, stream_add, stream_triad (legacy: matmul, memory). All listed run.
     #[arg(long, default_value = "blas,stream")]
     pub operations: String,
-    /// GEMM early stop: a precision below this many GFLOPS/GIOPS at one size is skipped at larger
-    /// sizes (default 1).
-    #[arg(long)]
+    /// GEMM early stop: a precision below this many GFLOPS/GIOPS at one size is skipped at
+    /// larger sizes (0..=1e9; 0 never stops; default 1).
+    #[arg(long, value_parser = limits::MIN_GFLOPS)]
     pub min_gflops: Option<f64>,
     /// Seconds the trials of one size may take before larger sizes are skipped (the origin's 5;
-    /// 2 with --quick, so that sizes projected to take longer are skipped in quick mode).
-    #[arg(long)]
+    /// 2 with --quick, so that sizes projected to take longer are skipped in quick mode);
+    /// 0.01..=3600.
+    #[arg(long, value_parser = limits::TIMEOUT_S)]
     pub timeout: Option<f64>,
-    /// Output file, or a directory for the default name `<hardware_slug>_<framework>.json`.
-    #[arg(long, short)]
+    /// Where the result goes: a file (replaced atomically; a symlink is followed and its
+    /// target replaced), a directory for the default name `<hardware_slug>_<framework>.json`,
+    /// a FIFO or character device (written in place, never replaced), or - for stdout (the
+    /// console then writes to stderr). A socket, block device or dangling symlink is refused
+    /// before anything runs.
+    #[arg(long, short, value_name = "FILE|DIR|-")]
     pub output: Option<PathBuf>,
     /// Result file format: fleetcal (versioned schema) or origin (the origin tool's profile).
     #[arg(long, value_enum, default_value_t = Format::Fleetcal)]
@@ -83,20 +89,21 @@ pub struct CalibrateArgs {
     /// Comma-separated BLAS precisions (fp64, fp32, fp16, bf16, int64, int32, int16, int8). Default: the preset's.
     #[arg(long)]
     pub precisions: Option<String>,
-    /// Comma-separated BLAS sizes for every BLAS operation (vector length / matrix order), overriding the sweep.
+    /// Comma-separated BLAS sizes for every BLAS operation (vector length / matrix order,
+    /// each 1..=2147483647), overriding the sweep.
     #[arg(long)]
     pub sizes: Option<String>,
-    /// Comma-separated STREAM array sizes in MiB, overriding the sweep.
+    /// Comma-separated STREAM array sizes in MiB (each 0.001..=1048576), overriding the sweep.
     #[arg(long)]
     pub stream_mib: Option<String>,
-    /// Timed trials per figure (default 10, 5 with --quick).
-    #[arg(long)]
+    /// Timed trials per figure, 1..=1000 (default 10, 5 with --quick).
+    #[arg(long, value_parser = limits::TRIALS)]
     pub trials: Option<u32>,
-    /// Warm-up calls per figure before timing (default 3).
-    #[arg(long)]
+    /// Warm-up calls per figure before timing, 0..=100 (default 3).
+    #[arg(long, value_parser = limits::WARMUP)]
     pub warmup: Option<u32>,
-    /// Engine worker threads (BLAS / libtorch); default: the library's own choice.
-    #[arg(long)]
+    /// Engine worker threads (BLAS / libtorch), 1..=4096; default: the library's own choice.
+    #[arg(long, value_parser = limits::THREADS)]
     pub threads: Option<usize>,
 }
 
@@ -114,4 +121,98 @@ pub struct PresetsArgs {
 fn parse_framework(s: &str) -> Result<Framework, String> {
     s.parse()
         .map_err(|e: fleetcal_proto::ContractError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Numbers as people (and fuzzers) type them: floats in both notations, integers of any
+    /// width, specials, and junk made of number characters.
+    fn numeric() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            any::<f64>().prop_map(|v| v.to_string()),
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u64>().prop_map(|v| v.to_string()),
+            any::<u128>().prop_map(|v| v.to_string()),
+            "[-+0-9.eE,]{0,24}",
+            prop::sample::select(vec![
+                "NaN", "nan", "inf", "-inf", "1e20", "1e308", "1e-9", "-0", "0", "1e400",
+            ])
+            .prop_map(str::to_string),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Every numeric flag of `calibrate`: a clap error or a request whose numbers are in
+        /// range and turn into a bench plan, never a panic.
+        #[test]
+        fn calibrate_numeric_flags_never_panic(
+            flag in prop::sample::select(vec![
+                "timeout", "min-gflops", "trials", "warmup", "threads", "sizes", "stream-mib",
+            ]),
+            v in numeric(),
+        ) {
+            let arg = format!("--{flag}={v}");
+            let Ok(cli) = Cli::try_parse_from(["fleetcal-agent", "calibrate", &arg]) else {
+                return Ok(());
+            };
+            let Command::Calibrate(args) = cli.command else {
+                panic!("parsed as another command");
+            };
+            let Ok(req) = crate::cli::calibrate::request(&args) else {
+                return Ok(());
+            };
+            let preset = crate::presets::find(None, "i7-12700k").unwrap();
+            let plan = crate::calibrate::build_plan(&req, &preset, None);
+            prop_assert!(plan.is_ok(), "{arg}: accepted by the parser, refused by the plan: {:?}", plan.err());
+        }
+
+        /// Every numeric flag of `run`: a clap error or resolved options, never a panic.
+        #[test]
+        fn run_numeric_flags_never_panic(
+            flag in prop::sample::select(vec!["max-backoff", "threads"]),
+            v in numeric(),
+        ) {
+            let arg = format!("--{flag}={v}");
+            let parsed = Cli::try_parse_from([
+                "fleetcal-agent", "run", "--coordinator", "http://c:1", "--state-dir", "/s", &arg,
+            ]);
+            if let Ok(Cli { command: Command::Run(args), .. }) = parsed {
+                let opts = args.resolve(None, &crate::daemon::args::HostEnv::default());
+                prop_assert!(opts.is_ok(), "{arg}: {:?}", opts.err());
+                let opts = opts.unwrap();
+                prop_assert!(opts.backoff.max >= std::time::Duration::from_millis(50));
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_flags_are_clap_errors_naming_the_flag_and_range() {
+        for (args, needle) in [
+            (vec!["calibrate", "--timeout", "1e20"], "--timeout: '1e20' is out of range (accepted: 0.01..=3600 seconds)"),
+            (vec!["calibrate", "--timeout", "NaN"], "--timeout: 'NaN' is out of range"),
+            (vec!["calibrate", "--timeout=-1"], "--timeout: '-1' is out of range"),
+            (vec!["calibrate", "--timeout", "inf"], "--timeout: 'inf' is out of range"),
+            (vec!["calibrate", "--trials", "0"], "--trials: '0' is out of range (accepted: 1..=1000 trials)"),
+            (vec!["calibrate", "--warmup", "101"], "--warmup: '101' is out of range (accepted: 0..=100 calls)"),
+            (vec!["calibrate", "--threads", "0"], "--threads: '0' is out of range"),
+            (vec!["calibrate", "--min-gflops", "1e300"], "--min-gflops: '1e300' is out of range"),
+            (vec!["run", "--max-backoff", "1e-9"], "--max-backoff (FLEETCAL_MAX_BACKOFF): '1e-9' is out of range (accepted: 0.05..=3600 seconds)"),
+            (vec!["run", "--max-backoff", "1e20"], "--max-backoff (FLEETCAL_MAX_BACKOFF): '1e20'"),
+        ] {
+            let mut argv = vec!["fleetcal-agent"];
+            argv.extend(&args);
+            let e = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            let e = e.to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
 }

@@ -3,11 +3,13 @@
 use std::io::IsTerminal;
 use std::str::FromStr;
 
+use fleetcal_proto::quote::bounded;
 use fleetcal_proto::{parse_operations, Precision};
 
 use super::args::CalibrateArgs;
 use crate::bench::CancelToken;
 use crate::calibrate::{calibrate, CalibrationRequest};
+use crate::limits;
 use crate::output;
 use crate::report::{load_summary, TerminalConsole};
 use crate::select::FallbackPolicy;
@@ -20,7 +22,10 @@ where
     raw.split(',')
         .map(|s| {
             s.trim().parse::<T>().map_err(|e| {
-                AgentError::Usage(format!("--{flag}: '{}' is not valid: {e}", s.trim()))
+                AgentError::Usage(format!(
+                    "--{flag}: '{}' is not valid: {e}",
+                    bounded(s.trim())
+                ))
             })
         })
         .collect()
@@ -38,24 +43,13 @@ pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
     let sizes = args
         .sizes
         .as_deref()
-        .map(|s| list::<u64>("sizes", s))
+        .map(|s| limits::parse_list(&limits::BLAS_SIZE, "--sizes", s))
         .transpose()?;
-    if sizes.as_ref().is_some_and(|v| v.contains(&0)) {
-        return Err(AgentError::Usage("--sizes: sizes must be positive".into()));
-    }
     let stream_mib = args
         .stream_mib
         .as_deref()
-        .map(|s| list::<f64>("stream-mib", s))
+        .map(|s| limits::parse_list(&limits::STREAM_MIB, "--stream-mib", s))
         .transpose()?;
-    if stream_mib
-        .as_ref()
-        .is_some_and(|v| v.iter().any(|m| !(m.is_finite() && *m > 0.0)))
-    {
-        return Err(AgentError::Usage(
-            "--stream-mib: sizes must be positive".into(),
-        ));
-    }
     Ok(CalibrationRequest {
         preset: args.preset.clone(),
         presets_dir: args.presets.clone(),
@@ -89,17 +83,28 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
         return Ok(());
     }
     let req = request(&args)?;
-    let mut console = TerminalConsole::new();
+    output::check_output(args.output.as_deref())?;
+    // With `--output -` stdout carries the result document and nothing else.
+    let to_stdout = output::is_stdout(args.output.as_deref());
+    let mut console = if to_stdout {
+        TerminalConsole::on_stderr()
+    } else {
+        TerminalConsole::new()
+    };
     // Nothing cancels a calibration started by hand (Ctrl-C ends the process).
     let result = calibrate(&req, &mut console, &CancelToken::new())?;
     let dest = output::destination(&result, args.output.as_deref());
-    output::write_atomic(&dest, &output::render(&result, args.format))?;
-    println!(
-        "\nCalibration written to {} ({} format)",
-        dest.display(),
-        clap::ValueEnum::to_possible_value(&args.format)
-            .map_or_else(String::new, |v| v.get_name().to_string())
-    );
+    let written = output::write_result(&dest, &output::render(&result, args.format))?;
+    let format = clap::ValueEnum::to_possible_value(&args.format)
+        .map_or_else(String::new, |v| v.get_name().to_string());
+    if to_stdout {
+        eprintln!("\nCalibration written to stdout ({format} format)");
+    } else {
+        println!(
+            "\nCalibration written to {} ({format} format)",
+            written.display()
+        );
+    }
     Ok(())
 }
 

@@ -4,14 +4,14 @@
 //! the default. Labels merge key by key (flag labels win).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use fleetcal_proto::dial::ClientTlsFiles;
 
-use super::config::{positive_seconds, ConfigFile};
+use super::config::ConfigFile;
 use super::options::{
     check_coordinator_url, default_state_dir, parse_labels, running_as_root, RunOptions,
 };
+use crate::limits;
 use crate::AgentError;
 
 /// `fleetcal-agent run`: join a fleet and run the calibrations its coordinator assigns.
@@ -37,14 +37,14 @@ pub struct RunArgs {
     /// A config file (TOML, version = 1); flags and environment override it.
     #[arg(long, env = "FLEETCAL_AGENT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Engine worker threads [default: the engine's].
-    #[arg(long, env = "FLEETCAL_THREADS", value_name = "N")]
+    /// Engine worker threads, 1..=4096 [default: the engine's].
+    #[arg(long, env = "FLEETCAL_THREADS", value_name = "N", value_parser = limits::THREADS)]
     pub threads: Option<usize>,
     /// Skip the platform check of every run (an architecture mismatch becomes a warning).
     #[arg(long, env = "FLEETCAL_SKIP_PLATFORM_CHECK")]
     pub skip_platform_check: bool,
-    /// Longest reconnect delay in seconds [default: 30].
-    #[arg(long, env = "FLEETCAL_MAX_BACKOFF", value_name = "SECONDS")]
+    /// Longest reconnect delay in seconds, 0.05..=3600 [default: 30].
+    #[arg(long, env = "FLEETCAL_MAX_BACKOFF", value_name = "SECONDS", value_parser = limits::BACKOFF_S)]
     pub max_backoff: Option<f64>,
     /// The CA certificate (PEM) that signed the coordinator's certificate; needed for an
     /// https:// coordinator.
@@ -134,29 +134,28 @@ impl RunArgs {
         opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
         opts.presets_dir = self.presets.or(file.presets_dir);
         opts.config_file = self.config;
-        opts.threads = self.threads.or(file.threads);
-        if opts.threads == Some(0) {
-            return Err(AgentError::Usage("threads 0 must be at least 1".into()));
-        }
+        opts.threads = match self.threads {
+            Some(n) => Some(limits::THREADS.check("--threads", n)?),
+            None => limits::THREADS.check_opt("config key 'threads'", file.threads)?,
+        };
         opts.skip_platform_check =
             self.skip_platform_check || file.skip_platform_check.unwrap_or(false);
-        let secs = |v: f64, what: &str| {
-            positive_seconds(v)
-                .map(Duration::from_secs_f64)
-                .map_err(|m| AgentError::Usage(format!("{what} {m}")))
-        };
-        if let Some(v) = self.max_backoff.or(file.link.backoff_max_s) {
-            opts.backoff.max = secs(v, "max backoff")?;
+        if let Some(v) = self.max_backoff {
+            opts.backoff.max = limits::BACKOFF_S.duration("--max-backoff", v)?;
+        } else if let Some(v) = file.link.backoff_max_s {
+            opts.backoff.max = limits::BACKOFF_S.duration("config key 'link.backoff_max_s'", v)?;
         }
         if let Some(v) = file.link.backoff_initial_s {
-            opts.backoff.initial = secs(v, "initial backoff")?;
+            opts.backoff.initial =
+                limits::BACKOFF_S.duration("config key 'link.backoff_initial_s'", v)?;
         }
         opts.backoff.initial = opts.backoff.initial.min(opts.backoff.max);
         if let Some(v) = file.link.keepalive_s {
-            opts.keepalive = secs(v, "keepalive")?;
+            opts.keepalive = limits::KEEPALIVE_S.duration("config key 'link.keepalive_s'", v)?;
         }
         if let Some(v) = file.link.rpc_timeout_s {
-            opts.rpc_timeout = secs(v, "rpc timeout")?;
+            opts.rpc_timeout =
+                limits::RPC_TIMEOUT_S.duration("config key 'link.rpc_timeout_s'", v)?;
         }
         Ok(opts)
     }
@@ -165,6 +164,7 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::*;
 
@@ -326,7 +326,10 @@ mod tests {
         .resolve(None, &ENV)
         .unwrap_err()
         .to_string();
-        assert!(e.contains("max backoff -1"), "{e}");
+        assert!(
+            e.contains("--max-backoff: -1.0 is out of range (accepted: 0.05..=3600 seconds)"),
+            "{e}"
+        );
         let e = RunArgs {
             threads: Some(0),
             ..base
@@ -334,7 +337,7 @@ mod tests {
         .resolve(None, &ENV)
         .unwrap_err()
         .to_string();
-        assert!(e.contains("threads 0"), "{e}");
+        assert!(e.contains("--threads: 0 is out of range"), "{e}");
     }
 
     #[test]

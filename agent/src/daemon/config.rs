@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::limits;
 use crate::AgentError;
 
 /// The config format version this build reads.
@@ -83,7 +84,8 @@ pub struct TlsConfig {
     pub server_name: Option<String>,
 }
 
-/// The `[link]` table: reconnect backoff, keepalive and RPC timeouts.
+/// The `[link]` table: reconnect backoff, keepalive and RPC timeouts (their accepted ranges
+/// are in [`crate::limits`]).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkConfig {
@@ -116,16 +118,25 @@ impl ConfigFile {
                 config.version
             )));
         }
-        for (key, value) in [
-            ("link.backoff_initial_s", config.link.backoff_initial_s),
-            ("link.backoff_max_s", config.link.backoff_max_s),
-            ("link.keepalive_s", config.link.keepalive_s),
-            ("link.rpc_timeout_s", config.link.rpc_timeout_s),
+        let key = |k: &str| format!("config {}: key '{k}'", path.display());
+        let link = &config.link;
+        for (k, limit, value) in [
+            (
+                "link.backoff_initial_s",
+                limits::BACKOFF_S,
+                link.backoff_initial_s,
+            ),
+            ("link.backoff_max_s", limits::BACKOFF_S, link.backoff_max_s),
+            ("link.keepalive_s", limits::KEEPALIVE_S, link.keepalive_s),
+            (
+                "link.rpc_timeout_s",
+                limits::RPC_TIMEOUT_S,
+                link.rpc_timeout_s,
+            ),
         ] {
-            if let Some(v) = value {
-                positive_seconds(v).map_err(|m| err(format!("key '{key}': {m}")))?;
-            }
+            limit.check_opt(&key(k), value)?;
         }
+        limits::THREADS.check_opt(&key("threads"), config.threads)?;
         Ok(config)
     }
 
@@ -136,15 +147,6 @@ impl ConfigFile {
             source,
         })?;
         ConfigFile::parse(&text, path)
-    }
-}
-
-/// Accepts a finite, positive number of seconds.
-pub fn positive_seconds(v: f64) -> Result<f64, String> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(format!("{v} must be a positive number of seconds"))
     }
 }
 
@@ -237,8 +239,93 @@ ca_cert = "/t/ca.pem"
     }
 
     #[test]
-    fn non_positive_durations_are_rejected() {
-        let e = parse("version = 1\n[link]\nbackoff_max_s = 0\n").unwrap_err();
-        assert!(e.contains("link.backoff_max_s"), "{e}");
+    fn out_of_range_numbers_are_named_with_the_file_key_and_range() {
+        for (text, needle) in [
+            (
+                "[link]\nbackoff_max_s = 0\n",
+                "key 'link.backoff_max_s': 0.0 is out of range (accepted: 0.05..=3600 seconds)",
+            ),
+            (
+                "[link]\nbackoff_initial_s = 1e308\n",
+                "key 'link.backoff_initial_s': 1e308 is out of range",
+            ),
+            ("[link]\nbackoff_max_s = 1e-9\n", "key 'link.backoff_max_s'"),
+            (
+                "[link]\nkeepalive_s = 1e308\n",
+                "key 'link.keepalive_s': 1e308 is out of range (accepted: 1..=3600 seconds)",
+            ),
+            (
+                "[link]\nrpc_timeout_s = 1e308\n",
+                "key 'link.rpc_timeout_s'",
+            ),
+            (
+                "[link]\nrpc_timeout_s = nan\n",
+                "key 'link.rpc_timeout_s': NaN is out of range",
+            ),
+            (
+                "[link]\nkeepalive_s = inf\n",
+                "key 'link.keepalive_s': inf is out of range",
+            ),
+            ("[link]\nkeepalive_s = -5\n", "key 'link.keepalive_s': -5.0"),
+            (
+                "threads = 0\n",
+                "key 'threads': 0 is out of range (accepted: 1..=4096 threads)",
+            ),
+        ] {
+            let e = parse(&format!("version = 1\n{text}")).unwrap_err();
+            assert!(
+                e.contains(needle) && e.contains("/etc/fleetcal/agent.toml"),
+                "{text}: {e}"
+            );
+        }
+        let c = parse("version = 1\nthreads = 4096\n[link]\nbackoff_initial_s = 0.05\nbackoff_max_s = 3600\nkeepalive_s = 1\nrpc_timeout_s = 0.1\n").unwrap();
+        assert_eq!(c.link.backoff_max_s, Some(3600.0));
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::parse;
+
+        /// Any TOML number (and a few other values) for each numeric key: an error or a
+        /// config, never a panic; an accepted value is one in range.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<f64>().prop_map(|v| format!("{v:?}")),
+                any::<i64>().prop_map(|v| v.to_string()),
+                Just("nan".to_string()),
+                Just("inf".to_string()),
+                Just("-inf".to_string()),
+                Just("1e308".to_string()),
+                Just("\"5\"".to_string()),
+                Just("true".to_string()),
+                Just("[1]".to_string()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            #[test]
+            fn numeric_keys_never_panic(
+                key in prop::sample::select(vec![
+                    "backoff_initial_s", "backoff_max_s", "keepalive_s", "rpc_timeout_s",
+                ]),
+                v in value(),
+                threads in value(),
+            ) {
+                let text = format!("version = 1\nthreads = {threads}\n[link]\n{key} = {v}\n");
+                if let Ok(c) = parse(&text) {
+                    let n = c.threads.unwrap();
+                    prop_assert!((1..=4096).contains(&n));
+                    for s in [c.link.backoff_initial_s, c.link.backoff_max_s, c.link.keepalive_s, c.link.rpc_timeout_s].into_iter().flatten() {
+                        prop_assert!((0.05..=3600.0).contains(&s));
+                    }
+                }
+                // The resolved options convert them to durations without panicking.
+                if let Ok(c) = parse(&text.replace("version = 1", "version = 1\ncoordinator = \"http://c:1\"\nstate_dir = \"/s\"")) {
+                    let _ = crate::daemon::RunArgs::default().resolve(Some(c), &crate::daemon::args::HostEnv::default());
+                }
+            }
+        }
     }
 }

@@ -1,67 +1,45 @@
 //! The agent's stable id: a UUID v4 kept in `<state-dir>/agent-id`.
 //!
-//! Created on first start by writing a temporary file, syncing it, and hard-linking it into
-//! place (a link fails when the name exists, so two agents started at once on one state dir
-//! agree on one id and a crash never leaves a half-written id). Reused on every later start;
-//! a file that does not hold a UUID is an error, never silently replaced (the coordinator
-//! knows the board by it).
+//! Created on first start through [`crate::atomic::write`] in [`Mode::CreateNew`]: a
+//! temporary file, synced, hard-linked into place only if the name is free (so two agents
+//! started at once on one state dir agree on one id, and a crash never leaves a half-written
+//! id). Reused on every later start; a file that does not hold a UUID is an error, never
+//! silently replaced (the coordinator knows the board by it).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::atomic::{self, Mode};
 use crate::AgentError;
 
 /// The id file's name inside the state dir.
 pub const ID_FILE: &str = "agent-id";
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
-    move |source| AgentError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Reads the agent id from `state_dir`, creating it (and the dir) on first use.
 pub fn load_or_create(state_dir: &Path) -> Result<String, AgentError> {
-    std::fs::create_dir_all(state_dir).map_err(io(state_dir))?;
+    std::fs::create_dir_all(state_dir).map_err(|source| AgentError::Io {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
     let path = state_dir.join(ID_FILE);
-    if path.exists() {
-        return read(&path);
+    if !path.exists() {
+        let id = uuid::Uuid::new_v4().to_string();
+        // false: another agent created it first; its id is the one read below.
+        atomic::write(&path, format!("{id}\n").as_bytes(), Mode::CreateNew)?;
     }
-    let tmp = state_dir.join(format!(".{ID_FILE}.{}.tmp", std::process::id()));
-    let id = uuid::Uuid::new_v4().to_string();
-    let written = write_synced(&tmp, &id).and_then(|()| match std::fs::hard_link(&tmp, &path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(io(&path)(e)),
-    });
-    let _ = std::fs::remove_file(&tmp);
-    written?;
-    sync_dir(state_dir);
     read(&path)
 }
 
-fn write_synced(path: &PathBuf, text: &str) -> Result<(), AgentError> {
-    let mut f = std::fs::File::create(path).map_err(io(path))?;
-    f.write_all(format!("{text}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(io(path))
-}
-
-/// Makes a rename or link in `dir` durable (best effort: not every filesystem allows it).
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 fn read(path: &Path) -> Result<String, AgentError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = std::fs::read_to_string(path).map_err(|source| AgentError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let id = text.trim();
     uuid::Uuid::parse_str(id).map_err(|e| {
         AgentError::Usage(format!(
-            "agent id file {} holds '{id}', not a UUID ({e}); fix or delete it",
-            path.display()
+            "agent id file {} holds '{}', not a UUID ({e}); fix or delete it",
+            path.display(),
+            fleetcal_proto::quote::bounded(id)
         ))
     })?;
     Ok(id.to_string())
@@ -101,7 +79,7 @@ mod tests {
     #[test]
     fn a_leftover_temp_file_does_not_matter() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".agent-id.1.tmp"), "half").unwrap();
+        std::fs::write(dir.path().join(".agent-id.1.0.fleetcal-tmp"), "half").unwrap();
         let id = load_or_create(dir.path()).unwrap();
         assert_eq!(load_or_create(dir.path()).unwrap(), id);
     }

@@ -33,6 +33,9 @@ pub mod spool;
 pub mod uploader;
 pub mod worker;
 
+#[cfg(test)]
+pub(crate) mod fake_coordinator;
+
 pub use args::RunArgs;
 pub use options::RunOptions;
 pub use service::{run, run_blocking};

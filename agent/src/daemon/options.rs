@@ -64,18 +64,10 @@ impl RunOptions {
     }
 }
 
-/// Checks a coordinator URL: `http://` or `https://` followed by a host.
+/// Checks a coordinator URL at start ([`fleetcal_proto::dial::check_url`]: `http://` or
+/// `https://`, a host, a port in 1..=65535) and returns it trimmed.
 pub fn check_coordinator_url(url: &str) -> Result<String, AgentError> {
-    let url = url.trim();
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(url.to_string()),
-        _ => Err(AgentError::Usage(format!(
-            "coordinator '{url}' must be a URL like http://HOST:PORT"
-        ))),
-    }
+    Ok(fleetcal_proto::dial::check_url(url)?.to_string())
 }
 
 /// Parses `--labels k=v,k=v`; an empty string is no labels.
@@ -88,7 +80,8 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, AgentError> 
             }
             _ => {
                 return Err(AgentError::Usage(format!(
-                    "label '{pair}' must be KEY=VALUE (labels are k=v,k=v)"
+                    "label '{}' must be KEY=VALUE (labels are k=v,k=v)",
+                    fleetcal_proto::quote::bounded(pair)
                 )))
             }
         }
@@ -139,15 +132,26 @@ mod tests {
     }
 
     #[test]
-    fn coordinator_urls_need_a_scheme_and_host() {
+    fn coordinator_urls_need_a_scheme_a_host_and_a_valid_port() {
         assert_eq!(
             check_coordinator_url(" http://127.0.0.1:7 ").unwrap(),
             "http://127.0.0.1:7"
         );
         assert!(check_coordinator_url("https://c.lab").is_ok());
-        let e = check_coordinator_url("c.lab:7700").unwrap_err().to_string();
-        assert!(e.contains("'c.lab:7700'"), "{e}");
-        assert!(check_coordinator_url("http://").is_err());
+        for (bad, why) in [
+            ("c.lab:7700", "http:// or https://"),
+            ("ftp://c.lab:21", "http:// or https://"),
+            ("http://", "no host"),
+            ("http://127.0.0.1:99999", "1..=65535"),
+        ] {
+            let e = check_coordinator_url(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("'{bad}'")) && e.contains(why) && e.contains("--coordinator"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

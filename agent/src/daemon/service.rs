@@ -140,7 +140,8 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
 }
 
 /// Lets the current run finish (a second signal abandons it), then tries once to send what
-/// the spool holds (a further signal, or the RPC timeout, leaves it for the next start).
+/// the spool holds (a further signal, or the RPC timeout, leaves it for the next start) and
+/// what is held in memory (lost if that fails: the log names each such run).
 async fn stop(
     mut worker: JoinHandle<()>,
     uploads: JoinHandle<()>,
@@ -164,6 +165,13 @@ async fn stop(
     };
     if !drained {
         tracing::warn!("outcomes remain in the spool; they are sent on the next start");
+    }
+    for (run_id, kind) in uploader.held() {
+        tracing::error!(
+            run_id = %run_id,
+            "the {kind:?} of this run could neither be spooled nor sent; it is lost (the \
+             coordinator ends the run at its timeout)"
+        );
     }
 }
 

@@ -1,20 +1,23 @@
 //! Outcomes not yet acknowledged by the coordinator, in `<state-dir>/spool/`:
 //! `<run_id>.json` for a result, `<run_id>.failed` for a failure report.
 //!
-//! An outcome is stored here (temp file, fsync, rename, directory fsync) before it is first
+//! An outcome is stored here ([`crate::atomic::write`]: temp file, fsync, rename, directory
+//! fsync; the temp file removed at once if that fails) before it is first
 //! sent and removed only once the coordinator acknowledged it (a result stored or a duplicate,
 //! a failure recorded), so a crash or an outage loses nothing and the coordinator's
 //! de-duplication by run id keeps a result from being stored twice. An outcome the coordinator
-//! refuses for good is moved to `spool/rejected/` for the operator. Temp files (`.*.tmp`) are
-//! never read and are removed when the spool is opened.
+//! refuses for good is moved to `spool/rejected/` for the operator; a file that cannot be sent
+//! at all (not UTF-8, too large) is renamed `<name>.corrupt` once. Temp files a crash left
+//! (`.*.fleetcal-tmp`) are never read and are removed when the spool is opened.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::identity::sync_dir;
+use fleetcal_proto::pb::MAX_MESSAGE_BYTES;
+
+use crate::atomic::{self, sync_dir};
 use crate::AgentError;
 
 /// The spool directory of one agent (clones share the set of settled run ids).
@@ -64,6 +67,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
     }
 }
 
+/// What [`Spool::set_aside`] appends to the name of a file that cannot be sent.
+pub const CORRUPT_SUFFIX: &str = ".corrupt";
+
 /// Whether a run id is safe as a file name: `[A-Za-z0-9._-]`, not starting with a dot.
 pub fn valid_run_id(run_id: &str) -> bool {
     !run_id.is_empty()
@@ -91,7 +97,7 @@ impl Spool {
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let path = entry.map_err(io(dir))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if atomic::is_temp_name(name) {
                 std::fs::remove_file(&path).map_err(io(&path))?;
             }
         }
@@ -121,21 +127,16 @@ impl Spool {
         self.store_as(run_id, Kind::Failure, message)
     }
 
-    fn store_as(&self, run_id: &str, kind: Kind, text: &str) -> Result<PathBuf, AgentError> {
+    /// Stores an outcome of `kind` durably; replaces an older copy of the same run's.
+    pub fn store_as(&self, run_id: &str, kind: Kind, text: &str) -> Result<PathBuf, AgentError> {
         if !valid_run_id(run_id) {
             return Err(AgentError::Link(format!(
-                "run id '{run_id}' is not usable as a spool file name"
+                "run id '{}' is not usable as a spool file name",
+                fleetcal_proto::quote::bounded(run_id)
             )));
         }
-        let tmp = self.dir.join(format!(".{run_id}.{}.tmp", kind.extension()));
         let path = self.path_of(run_id, kind);
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir);
+        atomic::write(&path, text.as_bytes(), atomic::Mode::Replace)?;
         Ok(path)
     }
 
@@ -184,9 +185,33 @@ impl Spool {
         }
     }
 
-    /// Reads a stored outcome.
+    /// Reads a stored outcome. A file that cannot be an outcome — not UTF-8, or larger than
+    /// the largest message the coordinator takes — is an error of kind `InvalidData` (see
+    /// [`Spool::set_aside`]).
     pub fn read(&self, entry: &Entry) -> Result<String, AgentError> {
+        let len = std::fs::metadata(&entry.path)
+            .map_err(io(&entry.path))?
+            .len();
+        if usize::try_from(len).map_or(true, |n| n > MAX_MESSAGE_BYTES) {
+            return Err(io(&entry.path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{len} bytes is more than a message may carry ({MAX_MESSAGE_BYTES})"),
+            )));
+        }
         std::fs::read_to_string(&entry.path).map_err(io(&entry.path))
+    }
+
+    /// Moves a file that cannot be sent (see [`Spool::read`]) out of the way, once: it is
+    /// renamed `<name>.corrupt` in the spool (no longer pending, so later drains neither read
+    /// nor log it again) and the run counts as settled.
+    pub fn set_aside(&self, entry: &Entry) -> Result<PathBuf, AgentError> {
+        self.settle(&entry.run_id);
+        let mut name = entry.path.file_name().unwrap_or_default().to_os_string();
+        name.push(CORRUPT_SUFFIX);
+        let to = entry.path.with_file_name(name);
+        std::fs::rename(&entry.path, &to).map_err(io(&to))?;
+        sync_dir(&self.dir);
+        Ok(to)
     }
 
     /// Forgets an acknowledged outcome (a missing file is fine); the run stays known.
@@ -211,7 +236,11 @@ impl Spool {
         let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
         let to = dir.join(&*name);
         let why = dir.join(format!("{name}.reason.txt"));
-        std::fs::write(&why, format!("{reason}\n")).map_err(io(&why))?;
+        atomic::write(
+            &why,
+            format!("{reason}\n").as_bytes(),
+            atomic::Mode::Replace,
+        )?;
         std::fs::rename(&entry.path, &to).map_err(io(&to))?;
         sync_dir(&self.dir);
         Ok(to)
@@ -273,10 +302,10 @@ mod tests {
         let spool_dir = dir.path().join("spool");
         let s = Spool::open(&spool_dir).unwrap();
         s.store("done", "{}").unwrap();
-        std::fs::write(spool_dir.join(".crashed.json.tmp"), "{\"trunc").unwrap();
+        std::fs::write(spool_dir.join(".crashed.json.1.0.fleetcal-tmp"), "{\"trunc").unwrap();
         assert_eq!(names(&s), ["done"]);
         let s = Spool::open(&spool_dir).unwrap();
-        assert!(!spool_dir.join(".crashed.json.tmp").exists());
+        assert!(!spool_dir.join(".crashed.json.1.0.fleetcal-tmp").exists());
         assert_eq!(names(&s), ["done"]);
     }
 
@@ -300,6 +329,29 @@ mod tests {
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }
         assert!(names(&s).is_empty());
+    }
+
+    #[test]
+    fn unreadable_files_are_invalid_data_and_set_aside_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("bad.failed"), [0xff, 0xfe, 0x00]).unwrap();
+        let entry = s.pending().unwrap().remove(0);
+        let e = s.read(&entry).unwrap_err();
+        let AgentError::Io { source, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::InvalidData);
+        let to = s.set_aside(&entry).unwrap();
+        assert_eq!(to, dir.path().join("bad.failed.corrupt"));
+        assert!(to.is_file() && names(&s).is_empty());
+        assert!(s.knows("bad") && !s.contains("bad"));
+        // Too large to be a message.
+        let big = std::fs::File::create(dir.path().join("big.json")).unwrap();
+        big.set_len(MAX_MESSAGE_BYTES as u64 + 1).unwrap();
+        let entry = s.pending().unwrap().remove(0);
+        let e = s.read(&entry).unwrap_err().to_string();
+        assert!(e.contains("more than a message may carry"), "{e}");
     }
 
     #[test]

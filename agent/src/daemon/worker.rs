@@ -3,8 +3,9 @@
 //! A plan whose run id is running, done in this process, waiting in the spool, or acknowledged
 //! since start is ignored (the coordinator re-sends desired state, so a re-sent plan with the
 //! running run's id changes nothing). A run reports RUNNING, calibrates on the blocking pool
-//! with a [`CancelToken`], spools its result and wakes the uploader; a failure is spooled the
-//! same way and reported as FAILED with the error message.
+//! with a [`CancelToken`], and hands its result to the uploader (spooled; when the spool cannot
+//! store it, held in memory and uploaded directly); a failure (a run that measured nothing
+//! included) is delivered the same way and reported as FAILED with the error message.
 //!
 //! Cancellation: the running run is cancelled when the coordinator's desired state no longer
 //! holds it — `Idle`, or a plan with another run id (that plan then waits for the cancelled
@@ -22,14 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetcal_proto::pb::{Plan, RunState};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::plan::{past_deadline, to_request, LocalSettings};
 use super::rpc::Rpc;
 use super::spool::{valid_run_id, Spool};
-use super::uploader::Uploader;
+use super::uploader::{Uploader, Waiting};
 use crate::bench::CancelToken;
 use crate::calibrate::calibrate;
 use crate::report::QuietConsole;
@@ -48,7 +49,10 @@ pub enum Order {
 pub enum Outcome {
     /// The result is spooled for upload.
     Spooled,
-    /// The run failed; the failure is spooled for ReportProgress(FAILED).
+    /// The spool could not store the result (the reason): the uploader holds it in memory and
+    /// uploads it directly.
+    Held(String),
+    /// The run failed; the failure is delivered for ReportProgress(FAILED).
     Failed(String),
 }
 
@@ -130,12 +134,22 @@ impl Current {
     }
 }
 
+/// What the worker is doing, as [`Worker::activity`] publishes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// The run id of the run in progress (until its outcome is handled).
+    pub running: Option<String>,
+    /// Runs started since the worker was made.
+    pub started: u64,
+}
+
 /// The worker: owns the running plan and the set of run ids seen.
 pub struct Worker {
     ctx: Arc<RunContext>,
     current: Option<Current>,
     waiting: Option<Plan>,
     seen: HashSet<String>,
+    activity: watch::Sender<Activity>,
 }
 
 impl Worker {
@@ -146,7 +160,13 @@ impl Worker {
             current: None,
             waiting: None,
             seen: HashSet::new(),
+            activity: watch::channel(Activity::default()).0,
         }
+    }
+
+    /// Follows what the worker is doing: which run is in progress, how many started.
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.activity.subscribe()
     }
 
     /// Serves orders until the sender is dropped, then finishes the current run (within its
@@ -167,6 +187,7 @@ impl Worker {
                 (run_id, outcome) = wait(&mut self.current) => {
                     log_outcome(&run_id, &outcome);
                     self.current = None;
+                    self.activity.send_modify(|a| a.running = None);
                     if let Some(plan) = self.waiting.take().filter(|_| open) {
                         self.start(plan);
                     }
@@ -222,6 +243,10 @@ impl Worker {
         let cancel = CancelToken::new();
         let limit = time_limit(&plan).map(|d| (Instant::now() + d, plan.timeout_s));
         let task = tokio::spawn(execute(self.ctx.clone(), plan, cancel.clone()));
+        self.activity.send_modify(|a| {
+            a.running = Some(run_id.clone());
+            a.started += 1;
+        });
         self.current = Some(Current {
             run_id,
             task,
@@ -277,6 +302,10 @@ async fn sleep_until(at: Option<Instant>) {
 fn log_outcome(run_id: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Spooled => tracing::info!(run_id = %run_id, "run finished; result spooled"),
+        Outcome::Held(why) => tracing::warn!(
+            run_id = %run_id,
+            "run finished; the result could not be spooled ({why}) and is uploaded directly"
+        ),
         Outcome::Failed(m) => tracing::warn!(run_id = %run_id, "run failed: {m}"),
     }
 }
@@ -285,7 +314,10 @@ async fn execute(ctx: Arc<RunContext>, plan: Plan, cancel: CancelToken) -> Outco
     let run_id = plan.run_id.clone();
     let now = chrono::Utc::now().timestamp();
     let request = if !valid_run_id(&run_id) {
-        Err(format!("run id '{run_id}' is not usable as a file name"))
+        Err(format!(
+            "run id '{}' is not usable as a file name",
+            fleetcal_proto::quote::bounded(&run_id)
+        ))
     } else if past_deadline(&plan, now) {
         Err(format!(
             "deadline {} passed before the run started",
@@ -296,7 +328,7 @@ async fn execute(ctx: Arc<RunContext>, plan: Plan, cancel: CancelToken) -> Outco
     };
     let request = match request {
         Ok(r) => r,
-        Err(m) => return fail(&ctx, &run_id, m).await,
+        Err(m) => return fail(&ctx, &run_id, m),
     };
     let rpc = ctx.rpc.clone();
     let id = run_id.clone();
@@ -311,35 +343,27 @@ async fn execute(ctx: Arc<RunContext>, plan: Plan, cancel: CancelToken) -> Outco
     .await;
     let mut result = match calibrated {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return fail(&ctx, &run_id, e.to_string()).await,
-        Err(e) => return fail(&ctx, &run_id, format!("calibration panicked: {e}")).await,
+        Ok(Err(e)) => return fail(&ctx, &run_id, e.to_string()),
+        Err(e) => return fail(&ctx, &run_id, format!("calibration panicked: {e}")),
     };
     if result.metadata.run_id != run_id {
         tracing::warn!(run_id = %run_id, got = %result.metadata.run_id, "result run id corrected");
         result.metadata.run_id = run_id.clone();
     }
-    match ctx.spool.store(&run_id, &result.to_json()) {
-        Ok(path) => {
+    // Spooled, or held in memory and uploaded directly when the spool cannot store it.
+    match ctx.uploader.result(&run_id, result.to_json()) {
+        Waiting::Spooled(path) => {
             tracing::info!(run_id = %run_id, "result spooled at {}", path.display());
-            ctx.uploader.wake();
             Outcome::Spooled
         }
-        Err(e) => fail(&ctx, &run_id, format!("cannot spool the result: {e}")).await,
+        Waiting::Held(why) => Outcome::Held(why),
     }
 }
 
-/// Spools the failure for the uploader (reported as soon as the coordinator is reachable);
-/// a run id unusable as a file name is reported directly, once.
-async fn fail(ctx: &RunContext, run_id: &str, message: String) -> Outcome {
-    match ctx.spool.store_failure(run_id, &message) {
-        Ok(_) => ctx.uploader.wake(),
-        Err(e) => {
-            tracing::warn!(run_id, "cannot spool the failure ({e}); reporting it once");
-            if let Err(s) = ctx.rpc.report(run_id, RunState::Failed, &message).await {
-                tracing::warn!(run_id, "could not report FAILED: {}", s.message());
-            }
-        }
-    }
+/// Delivers the failure to the uploader (spooled, else held in memory), reported as soon as
+/// the coordinator is reachable.
+fn fail(ctx: &RunContext, run_id: &str, message: String) -> Outcome {
+    ctx.uploader.failure(run_id, message.clone());
     Outcome::Failed(message)
 }
 
@@ -495,12 +519,92 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_result_the_full_spool_cannot_store_reaches_the_coordinator_directly() {
+        let Some(disk) = crate::testing::FullDisk::mount("worker: spool full") else {
+            return;
+        };
+        let coordinator = crate::daemon::fake_coordinator::FakeCoordinator::start(0);
+        let opts = crate::daemon::RunOptions::new(coordinator.url(), disk.path());
+        let spool = Spool::open(&opts.spool_dir()).unwrap();
+        let rpc = Rpc::new(&opts, "agent").unwrap();
+        let uploader = Uploader::new(rpc.clone(), spool.clone());
+        let uploads = tokio::spawn(uploader.clone().run(Duration::from_millis(100)));
+        let worker = Worker::new(RunContext {
+            uploader: uploader.clone(),
+            rpc,
+            spool: spool.clone(),
+            local: LocalSettings {
+                threads: Some(1),
+                skip_platform_check: true,
+                ..LocalSettings::default()
+            },
+        });
+        let (orders, rx) = mpsc::channel(1);
+        orders
+            .send(Order::Plan(numpy_plan("r", false, 0)))
+            .await
+            .unwrap();
+        drop(orders);
+        worker.run(rx).await;
+        let started = std::time::Instant::now();
+        // Stored by the coordinator, and its acknowledgement handled by the uploader.
+        while coordinator.uploads().is_empty() || !uploader.held().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no upload; held: {:?}",
+                uploader.held()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(coordinator.uploads(), ["r"]);
+        assert!(spool.pending().unwrap().is_empty());
+        let left: Vec<_> = std::fs::read_dir(spool.dir()).unwrap().collect();
+        assert!(left.is_empty(), "no partial file: {left:?}");
+        uploads.abort();
+        coordinator.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_that_measured_nothing_is_reported_failed_not_uploaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (worker, spool) = worker(dir.path());
+        let (orders, rx) = mpsc::channel(1);
+        let mut plan = numpy_plan("bf", false, 0);
+        plan.precisions = vec!["bf16".into()];
+        orders.send(Order::Plan(plan)).await.unwrap();
+        drop(orders);
+        worker.run(rx).await;
+        let failure = outcome(&spool, "bf").await.unwrap_err();
+        assert!(
+            failure.starts_with("no figure was measured: 1 unsupported (first: dot bf16"),
+            "{failure}"
+        );
+    }
+
+    /// Waits (at most a minute) until the worker's activity satisfies `ok`.
+    async fn wait_for(
+        activity: &mut watch::Receiver<Activity>,
+        ok: impl FnMut(&Activity) -> bool,
+    ) -> Activity {
+        tokio::time::timeout(Duration::from_secs(60), activity.wait_for(ok))
+            .await
+            .expect("the worker got there within a minute")
+            .expect("the worker is alive")
+            .clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn withdrawn_replaced_and_timed_out_runs_are_cancelled_and_resent_plans_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let (worker, spool) = worker(dir.path());
+        let mut activity = worker.activity();
         let (orders, rx) = mpsc::channel(16);
         let task = tokio::spawn(worker.run(rx));
         let started = std::time::Instant::now();
+        let running = |id: Option<&str>| {
+            let id = id.map(str::to_string);
+            move |a: &Activity| a.running == id
+        };
 
         // Idle withdraws the run; the same plan re-sent before that changed nothing.
         orders
@@ -511,20 +615,21 @@ mod tests {
             .send(Order::Plan(numpy_plan("a", true, 0)))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(spool.pending().unwrap().is_empty(), "a still runs");
+        wait_for(&mut activity, running(Some("a"))).await;
         orders.send(Order::Idle).await.unwrap();
         assert_eq!(
             outcome(&spool, "a").await,
             Err("cancelled: the coordinator withdrew the run".into())
         );
+        let a = wait_for(&mut activity, running(None)).await;
+        assert_eq!(a.started, 1, "the re-sent plan did not start a second run");
 
         // A plan with another run id cancels the running one, then runs.
         orders
             .send(Order::Plan(numpy_plan("b", true, 0)))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_for(&mut activity, running(Some("b"))).await;
         orders
             .send(Order::Plan(numpy_plan("c", false, 0)))
             .await
@@ -535,6 +640,10 @@ mod tests {
         );
         let c = outcome(&spool, "c").await.expect("c ran to its end");
         assert!(c.contains("\"run_id\": \"c\""), "{c}");
+        // c's end is handled before the next plan comes (else d would wait behind it and be
+        // dropped when the orders end, as a waiting plan is at shutdown).
+        let a = wait_for(&mut activity, running(None)).await;
+        assert_eq!(a.started, 3);
 
         // The plan's own time limit, kept while shutting down too.
         orders

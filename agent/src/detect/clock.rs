@@ -3,7 +3,7 @@
 //!
 //! Inside a VM there is usually no cpufreq, and `/proc/cpuinfo`'s `cpu MHz` is the TSC rate
 //! (2.6 GHz on the EPYC machines here), not the clock the cores actually run at (~4.05 GHz
-//! on Zen 5). [`measure_clock_ghz`] times a chain of dependent one-cycle integer operations,
+//! on Zen 5). [`measure_clock_ghz`] times a chain of dependent one-cycle `xor`/`add` operations,
 //! written in inline assembly on x86-64 and AArch64 (the agent's only `unsafe`: register-only
 //! arithmetic) so that debug and release builds measure the same.
 
@@ -23,14 +23,17 @@ pub enum ClockSource {
 
 impl fmt::Display for ClockSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        match self {
             ClockSource::CpufreqMax => {
-                "cpufreq of cpu0: cpuinfo_max_freq, or scaling_max_freq where lower"
+                f.write_str("cpufreq of cpu0: cpuinfo_max_freq, or scaling_max_freq where lower")
             }
-            ClockSource::Measured => {
-                "measured: dependent integer add chain, best of 25 trials of 4 ms"
-            }
-        })
+            ClockSource::Measured => write!(
+                f,
+                "measured: a chain of dependent xor/add operations, best of {TRIALS} trials of \
+                 {} ms",
+                TRIAL.as_millis()
+            ),
+        }
     }
 }
 
@@ -54,7 +57,7 @@ const TRIAL: Duration = Duration::from_millis(4);
 /// The trials [`measure_clock_ghz`] keeps the best of.
 const TRIALS: usize = 25;
 
-/// Dependent one-cycle operations per loop iteration of [`add_chain`].
+/// Dependent one-cycle operations per loop iteration of [`xor_add_chain`].
 const OPS_PER_ITERATION: u64 = 16;
 
 /// Parses a cpufreq kHz figure (`2201600`) into GHz; `None` unless a positive number.
@@ -66,25 +69,39 @@ pub fn parse_cpufreq_khz(text: &str) -> Option<f64> {
 /// The clock: cpufreq's maximum (capped by the policy maximum) when present, else
 /// [`measure_clock_ghz`].
 pub fn detect_clock() -> ClockEstimate {
-    let cpufreq = CPUFREQ_MAX
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
+    clock_from(
+        CPUFREQ_MAX
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok()),
+        measure_clock_ghz,
+    )
+}
+
+/// [`detect_clock`] over the texts of the cpufreq files that could be read: the lowest
+/// figure that parses (the policy cap where it is below the hardware maximum), else `measure`.
+fn clock_from(
+    cpufreq_texts: impl IntoIterator<Item = String>,
+    measure: impl FnOnce() -> f64,
+) -> ClockEstimate {
+    let cpufreq = cpufreq_texts
+        .into_iter()
         .filter_map(|text| parse_cpufreq_khz(&text))
         .reduce(f64::min);
-    if let Some(ghz) = cpufreq {
-        return ClockEstimate {
+    match cpufreq {
+        Some(ghz) => ClockEstimate {
             ghz,
             source: ClockSource::CpufreqMax,
-        };
-    }
-    ClockEstimate {
-        ghz: measure_clock_ghz(),
-        source: ClockSource::Measured,
+        },
+        None => ClockEstimate {
+            ghz: measure(),
+            source: ClockSource::Measured,
+        },
     }
 }
 
-/// Measures the running core clock in GHz: the best of 25 trials of ~4 ms of dependent
-/// `xor`/`add` steps (one cycle each on every x86-64 and ARM core). Takes about 0.1 s.
+/// Measures the running core clock in GHz: the best of `TRIALS` (25) trials of about
+/// `TRIAL` (4 ms) each of dependent `xor`/`add` steps (one cycle each on every x86-64 and ARM
+/// core). Takes about 0.1 s.
 ///
 /// Short trials are what make it robust: on 2 vCPUs with three busy processes beside it, one
 /// 4 ms trial in 25 still runs undisturbed (3.69 GHz, as idle), while 50 ms trials read 2-3× low.
@@ -109,7 +126,7 @@ pub fn measure_clock_ghz() -> f64 {
 
 fn time_chain(iterations: u64) -> Duration {
     let start = Instant::now();
-    black_box(add_chain(
+    black_box(xor_add_chain(
         black_box(iterations),
         black_box(0x9e37_79b9_7f4a_7c15),
     ));
@@ -122,7 +139,7 @@ fn time_chain(iterations: u64) -> Duration {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[inline(never)]
-fn add_chain(iterations: u64, k: u64) -> u64 {
+fn xor_add_chain(iterations: u64, k: u64) -> u64 {
     let mut x = k;
     // SAFETY: register-only arithmetic and a counted loop on the declared operands (n ≥ 1);
     // no memory, stack or other state is read or written.
@@ -149,7 +166,7 @@ fn add_chain(iterations: u64, k: u64) -> u64 {
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
 #[inline(never)]
-fn add_chain(iterations: u64, k: u64) -> u64 {
+fn xor_add_chain(iterations: u64, k: u64) -> u64 {
     let mut x = k;
     // SAFETY: register-only arithmetic and a counted loop on the declared operands (n ≥ 1);
     // no memory, stack or other state is read or written.
@@ -175,7 +192,7 @@ fn add_chain(iterations: u64, k: u64) -> u64 {
 /// keeps the optimiser from folding the chain (accurate in optimised builds only).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(never)]
-fn add_chain(iterations: u64, k: u64) -> u64 {
+fn xor_add_chain(iterations: u64, k: u64) -> u64 {
     let mut x = k;
     for _ in 0..iterations {
         for _ in 0..8 {
@@ -206,12 +223,35 @@ mod tests {
     }
 
     #[test]
-    fn detected_clock_is_positive_and_says_where_it_came_from() {
+    fn cpufreq_wins_over_a_measurement_and_its_policy_cap_over_the_maximum() {
+        let never = || -> f64 { panic!("no measurement when cpufreq answers") };
+        let c = clock_from(["2201600\n".to_string(), "1510400\n".to_string()], never);
+        assert_eq!(
+            c,
+            ClockEstimate {
+                ghz: 1.5104,
+                source: ClockSource::CpufreqMax
+            },
+            "a policy cap below the hardware maximum is the clock the cores run at"
+        );
+        let c = clock_from(["junk".to_string(), "3000000".to_string()], never);
+        assert_eq!(c.ghz, 3.0);
+        // No cpufreq (a VM) or nothing usable in it: measured.
+        for texts in [vec![], vec!["0".to_string(), "".to_string()]] {
+            let c = clock_from(texts, || 4.05);
+            assert_eq!(
+                c,
+                ClockEstimate {
+                    ghz: 4.05,
+                    source: ClockSource::Measured
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_detected_clock_is_a_plausible_core_clock() {
         let c = detect_clock();
-        assert!(c.ghz.is_finite() && c.ghz > 0.0);
-        assert!(c.source.to_string().contains(match c.source {
-            ClockSource::CpufreqMax => "cpufreq",
-            ClockSource::Measured => "measured",
-        }));
+        assert!((0.1..10.0).contains(&c.ghz), "{c:?}");
     }
 }

@@ -1,4 +1,8 @@
 //! Summary tables of a fleetcal result, per operation and precision.
+//!
+//! Total over any result that deserialises: a figure a record lacks prints as `n/a`, so
+//! `--load` of a hand-edited or foreign file never panics (validation is the contract's
+//! business, not the reader's).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +13,12 @@ use super::size_label;
 
 fn pct(e: Option<f64>) -> String {
     e.map_or("n/a".into(), |e| format!("{:.1}%", e * 100.0))
+}
+
+/// A figure with one decimal, or `n/a` when the record lacks it (a file read by `--load` may
+/// hold anything the schema allows).
+fn num(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.1}"))
 }
 
 fn flags(r: &Record) -> String {
@@ -77,16 +87,16 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
         ));
         out.push(format!("  {}", "-".repeat(94)));
         for ((op, p), r) in &blas {
-            let g = r.gops.expect("measured BLAS record has a rate");
             out.push(format!(
-                "  {:<7} {:<9} {:>12} {:>9.3}ms {:>11.1} {:>11.1} {:>11.1} {:>10}  {}",
+                "  {:<7} {:<9} {:>12} {:>11} {:>11} {:>11} {:>11} {:>10}  {}",
                 op.as_str(),
                 p.as_str(),
                 size_label(*op, r.size, r.array_mib),
-                r.latency_ms.map_or(0.0, |l| l.best),
-                g.best,
-                g.median,
-                g.mean,
+                r.latency_ms
+                    .map_or("n/a".into(), |l| format!("{:.3}ms", l.best)),
+                num(r.gops.map(|g| g.best)),
+                num(r.gops.map(|g| g.median)),
+                num(r.gops.map(|g| g.mean)),
                 pct(r.efficiency),
                 flags(r)
             ));
@@ -118,7 +128,6 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
         ));
         out.push(format!("  {}", "-".repeat(74)));
         for r in stream {
-            let b = r.bandwidth_gbps.expect("measured record has bandwidth");
             let mut notes = flags(r);
             if r.flags.bandwidth_eligible {
                 notes = if notes.is_empty() {
@@ -128,11 +137,11 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
                 };
             }
             out.push(format!(
-                "  {:<13} {:>10} {:>11.1} {:>11.1} {:>10}  {}",
+                "  {:<13} {:>10} {:>11} {:>11} {:>10}  {}",
                 r.operation.as_str(),
                 size_label(r.operation, r.size, r.array_mib),
-                b.best,
-                b.median,
+                num(r.bandwidth_gbps.map(|b| b.best)),
+                num(r.bandwidth_gbps.map(|b| b.median)),
                 pct(r.efficiency),
                 notes
             ));

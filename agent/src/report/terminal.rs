@@ -1,5 +1,6 @@
-//! The console of `fleetcal-agent calibrate`: origin-style blocks and lines on stdout, and a
-//! spinner on stderr while a figure runs when stderr is a terminal.
+//! The console of `fleetcal-agent calibrate`: origin-style blocks and lines on stdout (on
+//! stderr when stdout carries the result, `--output -`), and a spinner on stderr while a
+//! figure runs when stderr is a terminal.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -11,29 +12,54 @@ use super::console::{execution_device_lines, platform_lines};
 use super::{figure_line, size_label, summary_tables, Console, ExecutionDevice};
 use crate::bench::runner::Observer;
 
-/// Prints to stdout; interactive features only when attached to a terminal.
+/// Prints to stdout (or stderr); interactive features only when attached to a terminal.
 pub struct TerminalConsole {
     interactive: bool,
+    to_stderr: bool,
     spinner: Option<ProgressBar>,
     sections: u32,
 }
 
 impl TerminalConsole {
-    /// A console that shows a spinner and can ask questions only if stdin/stderr are terminals.
+    /// A console on stdout that shows a spinner and can ask questions only if stdin/stderr
+    /// are terminals.
     pub fn new() -> TerminalConsole {
         TerminalConsole {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            to_stderr: false,
             spinner: None,
             sections: 0,
         }
     }
 
-    fn print(&self, lines: &[String]) {
-        let mut out = std::io::stdout().lock();
-        for l in lines {
-            let _ = writeln!(out, "{l}");
+    /// The same console writing everything (questions included) to stderr, for when stdout
+    /// carries the result document (`--output -`).
+    pub fn on_stderr() -> TerminalConsole {
+        TerminalConsole {
+            to_stderr: true,
+            ..TerminalConsole::new()
         }
-        let _ = out.flush();
+    }
+
+    fn write(&self, text: std::fmt::Arguments<'_>) {
+        if self.to_stderr {
+            let mut out = std::io::stderr().lock();
+            let _ = out.write_fmt(text);
+            let _ = out.flush();
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_fmt(text);
+            let _ = out.flush();
+        }
+    }
+
+    fn print(&self, lines: &[String]) {
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        self.write(format_args!("{text}"));
     }
 }
 
@@ -63,8 +89,7 @@ impl Console for TerminalConsole {
         if !self.interactive {
             return false;
         }
-        print!("  {question}");
-        let _ = std::io::stdout().flush();
+        self.write(format_args!("  {question}"));
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
             return false;
@@ -98,11 +123,11 @@ impl Observer for TerminalConsole {
         }
         let mib = op
             .is_stream()
-            .then(|| (size * precision.item_size() as u64) as f64 / (1024.0 * 1024.0));
+            .then(|| size as f64 * precision.item_size() as f64 / (1024.0 * 1024.0));
         let pb = ProgressBar::new_spinner();
-        pb.set_style(
-            ProgressStyle::with_template("  {spinner} {msg} {elapsed}").expect("template"),
-        );
+        if let Ok(style) = ProgressStyle::with_template("  {spinner} {msg} {elapsed}") {
+            pb.set_style(style);
+        }
         pb.set_message(format!("{precision} {} ...", size_label(op, size, mib)));
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         self.spinner = Some(pb);

@@ -170,3 +170,119 @@ fn presets_lists_the_origin_presets() {
         );
     }
 }
+
+#[test]
+fn load_of_a_result_missing_its_rates_is_an_error_or_a_summary_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "calibrate",
+        "--operations",
+        "gemm,stream_copy",
+        "--output",
+        "r.json",
+    ];
+    args.extend_from_slice(TINY);
+    let out = agent(dir.path(), &args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let mut stripped = 0;
+    for r in doc["records"].as_array_mut().unwrap() {
+        if r["status"] == "measured" {
+            let r = r.as_object_mut().unwrap();
+            stripped += usize::from(r.remove("gops").is_some());
+            r.remove("bandwidth_gbps");
+        }
+    }
+    assert!(stripped > 0, "measured BLAS records had rates to strip");
+    std::fs::write(dir.path().join("bad.json"), doc.to_string()).unwrap();
+    let load = agent(dir.path(), &["calibrate", "--load", "bad.json"]);
+    let (stdout, stderr) = text(&load);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    match load.status.code() {
+        // Read as it is: the missing figures are shown as n/a.
+        Some(0) => assert!(stdout.contains("n/a"), "{stdout}"),
+        // Refused by the result's validation, naming the file.
+        Some(2) => assert!(stderr.contains("bad.json"), "{stderr}"),
+        other => panic!("exit {other:?}\n{stdout}\n{stderr}"),
+    }
+}
+
+#[test]
+fn output_dash_puts_only_the_result_on_stdout_and_the_console_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["calibrate", "--operations", "gemm", "--output", "-"];
+    args.extend_from_slice(TINY);
+    let out = agent(dir.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let result = CalibrationResult::from_json(&stdout, "stdout").expect("stdout is the result");
+    assert!(!result.records.is_empty());
+    assert!(
+        stderr.contains("EXECUTION DEVICE") && stderr.contains("SUMMARY"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Calibration written to stdout"), "{stderr}");
+    assert!(json_files(dir.path()).is_empty(), "no file besides stdout");
+}
+
+#[test]
+fn output_never_replaces_what_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut tiny = vec!["calibrate", "--operations", "gemm"];
+    tiny.extend_from_slice(TINY);
+    let run = |output: &std::path::Path| {
+        let mut args = tiny.clone();
+        args.extend(["--output", output.to_str().unwrap()]);
+        agent(dir.path(), &args)
+    };
+
+    // A character device is written in place (our own null device where root may make one).
+    let null = dir.path().join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let null = if made {
+        null
+    } else {
+        std::path::PathBuf::from("/dev/null")
+    };
+    let out = run(&null);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(std::fs::metadata(&null)
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    // A symlink stays a link; its target gets the result.
+    let target = dir.path().join("target.json");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.path().join("latest.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = run(&link);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    CalibrationResult::from_json(&std::fs::read_to_string(&target).unwrap(), "target").unwrap();
+
+    // A socket is refused before anything runs, and left alone.
+    let sock = dir.path().join("s.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let out = run(&sock);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("s.sock: is a socket"), "{stderr}");
+    assert!(
+        !stdout.contains("EXECUTION DEVICE"),
+        "refused before running: {stdout}"
+    );
+    assert!(std::fs::symlink_metadata(&sock)
+        .unwrap()
+        .file_type()
+        .is_socket());
+}

@@ -19,6 +19,7 @@
 pub(crate) mod agent;
 pub(crate) mod common;
 mod proxy;
+mod spool_full;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

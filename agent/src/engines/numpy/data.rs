@@ -29,7 +29,7 @@ fn filled<T: Element>(len: usize, seed: u64) -> Result<Vec<T>, String> {
             (len as f64) * std::mem::size_of::<T>() as f64 / (1024.0 * 1024.0)
         )
     })?;
-    hugepage::advise(&mut v);
+    let _hint = hugepage::advise(&mut v);
     let mut rng = Uniform(seed);
     v.extend((0..len).map(|_| T::sample(rng.next())));
     Ok(v)

@@ -7,8 +7,11 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
-// Linking the provider is what makes ndarray's cblas calls and the functions below resolve.
+// Linking the provider is what makes ndarray's cblas calls and the functions below resolve;
+// `openblas-src` is named too, for its `system` feature (link the system library, never build
+// one), which is why the agent depends on it directly.
 use blas_src as _;
+use openblas_src as _;
 
 extern "C" {
     fn openblas_get_config() -> *const c_char;

@@ -30,28 +30,29 @@ pub(crate) enum Isa {
     Baseline,
 }
 
+/// The CPU features (Linux `/proc/cpuinfo` names) each wide set needs, widest first.
+const LEVELS: [(Isa, &[&str]); 2] = [
+    (
+        Isa::Avx512,
+        &["avx512f", "avx512bw", "avx512dq", "avx512vl"],
+    ),
+    (Isa::Avx2, &["avx2", "fma"]),
+];
+
 impl Isa {
     /// The widest set this CPU has, once per process.
     pub(crate) fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
-        *ISA.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    return Isa::Avx512;
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    return Isa::Avx2;
-                }
-            }
-            Isa::Baseline
-        })
+        *ISA.get_or_init(|| Isa::choose(has_feature))
+    }
+
+    /// The widest set whose every feature `has` reports (NumPy's dispatch order), else the
+    /// baseline.
+    fn choose(has: impl Fn(&str) -> bool) -> Isa {
+        LEVELS
+            .iter()
+            .find(|(_, needs)| needs.iter().all(|f| has(f)))
+            .map_or(Isa::Baseline, |(isa, _)| *isa)
     }
 
     /// The name recorded in the result's engine details.
@@ -63,6 +64,26 @@ impl Isa {
             Isa::Baseline => "baseline",
         }
     }
+}
+
+/// Whether this CPU (and the OS) supports a feature named as in [`LEVELS`].
+#[cfg(target_arch = "x86_64")]
+fn has_feature(name: &str) -> bool {
+    match name {
+        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+        "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
+        "avx512dq" => std::arch::is_x86_feature_detected!("avx512dq"),
+        "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "fma" => std::arch::is_x86_feature_detected!("fma"),
+        _ => false,
+    }
+}
+
+/// No wide x86 sets elsewhere: the baseline (NEON on aarch64) is NumPy's choice.
+#[cfg(not(target_arch = "x86_64"))]
+fn has_feature(_name: &str) -> bool {
+    false
 }
 
 /// Runs `f` compiled for [`Isa::detect`]: `f` is inlined into a function built for that set.
@@ -207,9 +228,44 @@ mod tests {
     }
 
     #[test]
-    fn the_dispatch_is_stable_and_named() {
-        let isa = Isa::detect();
-        assert_eq!(isa, Isa::detect());
-        assert!(["avx512", "avx2", "baseline", "neon"].contains(&isa.name()));
+    fn the_widest_complete_set_is_chosen_as_numpy_does() {
+        fn with<'a>(features: &'a [&'a str]) -> impl Fn(&str) -> bool + 'a {
+            move |f| features.contains(&f)
+        }
+        let all = ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"];
+        assert_eq!(Isa::choose(with(&all)), Isa::Avx512);
+        // One AVX-512 feature short (e.g. Xeon Phi has no BW/DQ/VL): AVX2.
+        assert_eq!(
+            Isa::choose(with(&["avx512f", "avx512bw", "avx512dq", "avx2", "fma"])),
+            Isa::Avx2
+        );
+        // AVX2 without FMA is not NumPy's AVX2 level.
+        assert_eq!(Isa::choose(with(&["avx2"])), Isa::Baseline);
+        assert_eq!(Isa::choose(with(&[])), Isa::Baseline);
+        assert_eq!(Isa::Avx512.name(), "avx512");
+        assert_eq!(Isa::Avx2.name(), "avx2");
+    }
+
+    /// The detection agrees with what the kernel reports for this CPU in `/proc/cpuinfo`, an
+    /// independent reading of the same CPUID bits (with the OS's support folded in).
+    #[test]
+    fn detection_matches_the_kernels_cpu_flags() {
+        let expected = if cfg!(target_arch = "x86_64") {
+            let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
+                return; // not Linux: nothing independent to compare with
+            };
+            let flags: Vec<&str> = cpuinfo
+                .lines()
+                .find(|l| l.starts_with("flags"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, f)| f.split_whitespace().collect())
+                .unwrap_or_default();
+            Isa::choose(|f| flags.contains(&f))
+        } else {
+            Isa::Baseline
+        };
+        assert_eq!(Isa::detect(), expected);
+        let name = Isa::detect().name();
+        assert_eq!(name == "neon", cfg!(target_arch = "aarch64"), "{name}");
     }
 }
