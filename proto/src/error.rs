@@ -42,7 +42,7 @@ pub fn quote_number(v: f64) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
     /// A name that is not one of the accepted values of a vocabulary type.
-    #[error("unknown {what} '{got}' (expected one of: {expected})")]
+    #[error("unknown {what} {} (expected one of: {expected})", quote(.got))]
     UnknownName {
         /// What kind of name it is ("precision", "framework", ...).
         what: &'static str,
@@ -60,7 +60,7 @@ pub enum ContractError {
         message: String,
     },
     /// A preset id that no file provides.
-    #[error("unknown preset '{id}' (known: {known})")]
+    #[error("unknown preset {} (known: {known})", quote(.id))]
     UnknownPreset {
         /// The requested id, as a bounded prefix ([`crate::quote::bounded`]).
         id: String,

@@ -11,6 +11,7 @@ use super::convert::{agent_to_pb, campaign_to_pb, run_to_pb, spec_from_pb};
 use super::core::Coordinator;
 use crate::model::now_ms;
 use crate::store::Store;
+use crate::validate;
 
 /// The operator-facing service.
 pub struct AdminSvc<S> {
@@ -50,7 +51,9 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::GetCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
-        let (campaign, runs) = self.core.campaign(&request.into_inner().id).await?;
+        let id = request.into_inner().id;
+        validate::id("id", &id)?;
+        let (campaign, runs) = self.core.campaign(&id).await?;
         Ok(Response::new(campaign_to_pb(&campaign, &runs)))
     }
 
@@ -72,6 +75,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         request: Request<pb::ExportResultsRequest>,
     ) -> Result<Response<Self::ExportResultsStream>, Status> {
         let id = request.into_inner().campaign_id;
+        validate::id("campaign_id", &id)?;
         let files: Vec<Result<pb::ResultFile, Status>> = self
             .core
             .results(&id)

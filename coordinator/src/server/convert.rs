@@ -8,7 +8,7 @@ use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides,
     RunRecord, Selector,
 };
-use crate::Error;
+use crate::{validate, Error};
 
 /// Capabilities from the wire.
 pub fn caps_from_pb(c: pb::Capabilities) -> Capabilities {
@@ -80,14 +80,29 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
                 "field 'selector.labels': at least one key=value is required".into(),
             ))
         }
-        Some(Kind::Labels(l)) => Selector::Labels(l.labels.into_iter().collect()),
+        Some(Kind::Labels(l)) => {
+            let labels = l.labels.into_iter().collect();
+            validate::labels("selector.labels", &labels)?;
+            Selector::Labels(labels)
+        }
         Some(Kind::Preset(p)) if p.trim().is_empty() => {
             return Err(Error::InvalidRequest(
                 "field 'selector.preset': must not be empty".into(),
             ))
         }
-        Some(Kind::Preset(p)) => Selector::Preset(p),
+        Some(Kind::Preset(p)) => {
+            validate::preset_id("selector.preset", &p)?;
+            Selector::Preset(p)
+        }
     };
+    for (field, len) in [
+        ("operations", req.operations.len()),
+        ("precisions", req.precisions.len()),
+        ("blas_sizes", req.blas_sizes.len()),
+        ("stream_mib", req.stream_mib.len()),
+    ] {
+        validate::overrides(field, len)?;
+    }
     let framework: FrameworkChoice = req.framework.parse()?;
     let operations = req
         .operations
@@ -114,7 +129,7 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     if !(req.min_gflops.is_finite() && req.min_gflops >= 0.0) {
         return Err(Error::InvalidRequest(format!(
             "field 'min_gflops': {} must be a non-negative number",
-            req.min_gflops
+            fleetcal_proto::quote_number(req.min_gflops)
         )));
     }
     if let Some(w) = req.warmup.filter(|&w| w > pb::MAX_WARMUP) {

@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::plan::{effective_preset, plan_campaign};
 use crate::store::Store;
-use crate::Error;
+use crate::{validate, Error};
 
 /// What a Register call carries.
 #[derive(Debug, Clone)]
@@ -74,22 +74,17 @@ impl<S: Store> Coordinator<S> {
 
     /// Registers or re-registers an agent at `now`; returns its effective preset id.
     pub async fn register(&self, r: Registration, now: Millis) -> Result<String, Error> {
-        if uuid::Uuid::parse_str(&r.agent_id).is_err() {
-            return Err(Error::InvalidRequest(format!(
-                "field 'agent_id': '{}' is not a UUID",
-                r.agent_id
-            )));
-        }
-        if r.hostname.trim().is_empty() {
-            return Err(Error::InvalidRequest(
-                "field 'hostname': must not be empty".into(),
-            ));
-        }
-        let registered_at = self
-            .store
-            .agent(&r.agent_id)
-            .await?
-            .map_or(now, |a| a.registered_at);
+        validate::registration(
+            &r.agent_id,
+            &r.hostname,
+            &r.labels,
+            r.preset.as_deref(),
+            &r.capabilities,
+            &r.agent_version,
+        )?;
+        // A re-registration keeps the stored registered_at (the upsert does not change it),
+        // and never reads the old row: a row that cannot be decoded is replaced, not an error.
+        let registered_at = now;
         let agent = AgentRecord {
             agent_id: r.agent_id,
             hostname: r.hostname,
@@ -183,7 +178,8 @@ impl<S: Store> Coordinator<S> {
         let run = self.owned_run(agent_id, run_id, now).await?;
         if !(0.0..=1.0).contains(&fraction) {
             return Err(Error::InvalidRequest(format!(
-                "field 'fraction': {fraction} is not between 0 and 1"
+                "field 'fraction': {} is not between 0 and 1",
+                fleetcal_proto::quote_number(fraction)
             )));
         }
         if run.state != RunState::Running {
@@ -247,6 +243,7 @@ impl<S: Store> Coordinator<S> {
                 m.device_type, run.device
             )));
         }
+        validate::result_times(&result, now, run.started_at).map_err(invalid)?;
         let rows = result_rows(run_id, &result);
         let outcome = self.store.store_result(&run, text, &rows, now).await?;
         self.wake.notify_one();

@@ -1,0 +1,325 @@
+//! Validation at the edges, against the real coordinator binary: every bad registration,
+//! id and result of issue 9 gets INVALID_ARGUMENT naming the field with a bounded quote,
+//! nothing is stored, and the fleet's listings keep working. One coordinator per test serves
+//! many cases.
+
+use std::collections::HashMap;
+
+use fleetcal_proto::pb;
+use fleetcal_proto::result::{Record, Status};
+use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
+use tonic::Code;
+
+use crate::support::*;
+
+/// A status message must stay short whatever the input's size.
+const SHORT: usize = 400;
+
+fn registration(agent_id: &str, hostname: &str) -> pb::RegisterRequest {
+    pb::RegisterRequest {
+        agent_id: agent_id.into(),
+        hostname: hostname.into(),
+        labels: HashMap::new(),
+        preset: None,
+        capabilities: Some(cpu_caps(&["numpy"])),
+        agent_version: "test".into(),
+    }
+}
+
+fn refused(status: tonic::Status, field: &str) -> String {
+    let message = status.message().to_string();
+    assert_eq!(status.code(), Code::InvalidArgument, "{message}");
+    assert!(message.contains(&format!("field '{field}'")), "{message}");
+    assert!(
+        message.len() < SHORT,
+        "not bounded: {} bytes",
+        message.len()
+    );
+    message
+}
+
+fn agents_json(url: &str) -> Vec<serde_json::Value> {
+    let out = fleetctl(url, &["agents", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_listable() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let good = register(
+        &mut client,
+        "good",
+        &[("site", "lab")],
+        cpu_caps(&["numpy"]),
+    )
+    .await;
+
+    // NaN and infinite memory, new agents and a re-registration of the good one.
+    for (id, bad) in [
+        (uuid::Uuid::new_v4().to_string(), f64::NAN),
+        (uuid::Uuid::new_v4().to_string(), f64::INFINITY),
+        (good.clone(), f64::NAN),
+    ] {
+        let mut r = registration(&id, "poison");
+        r.capabilities.as_mut().unwrap().memory_gb = bad;
+        let e = client.register(r).await.unwrap_err();
+        refused(e, "capabilities.memory_gb");
+    }
+
+    let mb = "h".repeat(1 << 20);
+    let id = uuid::Uuid::new_v4().to_string();
+    let e = client.register(registration(&id, &mb)).await.unwrap_err();
+    let m = refused(e, "hostname");
+    assert!(m.contains("(1048576 bytes)"), "{m}");
+
+    let mut r = registration(&id, "labelled");
+    r.labels.insert("site".into(), mb.clone());
+    refused(client.register(r).await.unwrap_err(), "labels.site");
+
+    // 50k labels, sent raw.
+    let mut r = registration(&id, "labelled");
+    r.labels = (0..50_000)
+        .map(|i| (format!("k{i}"), "v".to_string()))
+        .collect();
+    let m = refused(client.register(r).await.unwrap_err(), "labels");
+    assert!(m.contains("50000 labels, at most 64"), "{m}");
+
+    // A message over 16 MiB is the transport's own error, not a validation one.
+    let huge = "h".repeat(pb::MAX_MESSAGE_BYTES + 1024);
+    let e = client.register(registration(&id, &huge)).await.unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{}", e.message());
+
+    // 100 KB ids are quoted as a bounded prefix, on every service.
+    let long_id = "x".repeat(100 * 1024);
+    let e = client
+        .register(registration(&long_id, "h"))
+        .await
+        .unwrap_err();
+    let m = refused(e, "agent_id");
+    assert!(m.contains("(102400 bytes)"), "{m}");
+    let e = client
+        .subscribe(pb::SubscribeRequest {
+            agent_id: long_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    refused(e, "agent_id");
+    let e = client
+        .heartbeat(pb::HeartbeatRequest {
+            agent_id: long_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    refused(e, "agent_id");
+    let e = client
+        .upload_result(pb::UploadRequest {
+            agent_id: good.clone(),
+            run_id: long_id.clone(),
+            result_json: b"{}".to_vec(),
+        })
+        .await
+        .unwrap_err();
+    refused(e, "run_id");
+    let e = client
+        .report_progress(pb::Progress {
+            agent_id: good.clone(),
+            run_id: long_id.clone(),
+            state: pb::RunState::Running as i32,
+            fraction: 0.5,
+            message: String::new(),
+        })
+        .await
+        .unwrap_err();
+    refused(e, "run_id");
+    let mut admin = admin_client(&url).await;
+    let e = admin
+        .get_campaign(pb::GetCampaignRequest {
+            id: long_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    refused(e, "id");
+    let out = fleetctl(&url, &["campaign", "status", &long_id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.len() < SHORT, "{} bytes", stderr.len());
+    // (One argument is limited to 128 KiB by the kernel.)
+    let out = fleetctl(
+        &url,
+        &["campaign", "start", "--select", &format!("k={long_id}")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr.len());
+    assert!(
+        stderr.contains("selector.labels.k") && stderr.len() < SHORT,
+        "{} bytes",
+        stderr.len()
+    );
+
+    // Nothing of that was stored: one agent, unchanged, and campaigns over everyone work.
+    let agents = agents_json(&url);
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    assert_eq!(agents[0]["agent_id"], good.as_str());
+    assert_eq!(agents[0]["hostname"], "good");
+    assert_eq!(agents[0]["capabilities"]["memory_gb"], 16.0);
+    let out = fleetctl(&url, &["campaign", "start", "--all", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fleetctl(&url, &["campaign", "start", "--select", "site=lab"]);
+    assert!(out.status.success());
+    assert!(
+        !coord.log_text().contains("ERROR"),
+        "no internal error: {}",
+        coord.log_text()
+    );
+}
+
+/// Uploads a result document; the status on error.
+async fn upload(
+    client: &mut pb::agent_service_client::AgentServiceClient<tonic::transport::Channel>,
+    agent: &str,
+    run: &str,
+    result: &CalibrationResult,
+) -> Result<bool, tonic::Status> {
+    client
+        .upload_result(pb::UploadRequest {
+            agent_id: agent.into(),
+            run_id: run.into(),
+            result_json: serde_json::to_vec(result).unwrap(),
+        })
+        .await
+        .map(|r| r.into_inner().stored)
+}
+
+#[tokio::test]
+async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let agent = register(&mut client, "board", &[], cpu_caps(&["numpy"])).await;
+    let out = fleetctl(&url, &["campaign", "start", "--all"]);
+    assert!(out.status.success());
+    let campaign = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (_stream, plan) = subscribe_plan(&mut client, &agent).await;
+    let run = plan.run_id.clone();
+    let good = sample_result(&run, Framework::Numpy, DeviceKind::Cpu);
+    good.validate().expect("the sample is valid");
+
+    let failed = |r: &Record| Record {
+        status: Status::Failed,
+        reason: Some("out of memory".into()),
+        trials: 0,
+        latency_ms: None,
+        gops: None,
+        bandwidth_gbps: None,
+        efficiency: None,
+        ..r.clone()
+    };
+    type Edit = Box<dyn Fn(&mut CalibrationResult)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "records[0]",
+            Box::new(|r| r.records[0].gops.as_mut().unwrap().best = -42.0),
+        ),
+        (
+            "records[1]",
+            Box::new(|r| r.records[1].bandwidth_gbps.as_mut().unwrap().best = -12.5),
+        ),
+        (
+            "summary.memory_bandwidth_gbps",
+            Box::new(|r| r.summary.memory_bandwidth_gbps = Some(-1.0)),
+        ),
+        (
+            "records[0]",
+            Box::new(|r| r.records[0].gops.as_mut().unwrap().best = 1e308),
+        ),
+        ("records", Box::new(|r| r.records.clear())),
+        (
+            "records",
+            Box::new(move |r| r.records = r.records.iter().map(failed).collect()),
+        ),
+        (
+            "records[3]",
+            Box::new(|r| {
+                let again = r.records[0].clone();
+                r.records.push(again);
+            }),
+        ),
+        (
+            "metadata.started_at",
+            Box::new(|r| r.metadata.started_at = "yesterday".into()),
+        ),
+        (
+            "metadata.started_at",
+            Box::new(|r| {
+                r.metadata.started_at = "2099-01-01T00:00:00Z".into();
+                r.metadata.finished_at = "2099-01-01T00:01:00Z".into();
+            }),
+        ),
+        (
+            "metadata.started_at",
+            Box::new(|r| r.metadata.started_at = "2020-01-01T00:00:00Z".into()),
+        ),
+        (
+            "metadata.host.cpu_count",
+            Box::new(|r| r.metadata.host.cpu_count = 0),
+        ),
+        ("records[0]", Box::new(|r| r.records[0].gops = None)),
+    ];
+    for (field, edit) in &cases {
+        let mut bad = good.clone();
+        edit(&mut bad);
+        let e = upload(&mut client, &agent, &run, &bad).await.unwrap_err();
+        let message = e.message().to_string();
+        assert_eq!(e.code(), Code::InvalidArgument, "{field}: {message}");
+        assert!(
+            message.contains(&format!("field '{field}'")) && message.len() < SHORT,
+            "{field}: {message}"
+        );
+    }
+
+    // Nothing was stored: the run is still running and nothing exports.
+    let runs = admin_client(&url)
+        .await
+        .list_runs(pb::ListRunsRequest {
+            campaign_id: Some(campaign.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .runs;
+    assert_eq!(runs[0].state, "running");
+    let export = dir.path().join("export");
+    let out = fleetctl(
+        &url,
+        &[
+            "results",
+            "export",
+            "--campaign",
+            &campaign,
+            "--dir",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    assert!(!export.exists(), "no results, no files");
+
+    // The good one is stored.
+    assert!(upload(&mut client, &agent, &run, &good).await.unwrap());
+}
