@@ -55,11 +55,14 @@ pub enum Cmd {
     /// Check the coordinator's gRPC health (over TLS too): prints SERVING and exits 0, else
     /// exits 7. For container health checks and probes.
     Health,
-    /// List registered agents.
+    /// List registered agents (every page, by host name), or remove one.
     Agents {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// What to do instead of listing.
+        #[command(subcommand)]
+        action: Option<AgentsCmd>,
     },
     /// Start or follow campaigns.
     #[command(subcommand)]
@@ -76,6 +79,19 @@ pub enum Cmd {
     /// Work with stored results.
     #[command(subcommand)]
     Results(ResultsCmd),
+}
+
+/// `fleetctl agents ...`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCmd {
+    /// Remove an agent: it is no longer listed or selected (its runs and results stay) and
+    /// its queued runs fail. Refused (exit 4) while it is running a run. An agent that
+    /// registers again is back: stop it first to keep it removed. Also clears an agent row
+    /// the coordinator cannot read (logged as "skipping row 'ID' of table agents").
+    Remove {
+        /// The agent's id.
+        id: String,
+    },
 }
 
 /// `fleetctl campaign ...`.
@@ -234,7 +250,11 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
                 })
             }
         }
-        Cmd::Agents { json } => agents::list(&mut admin, json).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Remove { id }),
+            ..
+        } => agents::remove(&mut admin, &id).await,
+        Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, args).await,
         Cmd::Campaign(CampaignCmd::Status {
             id,

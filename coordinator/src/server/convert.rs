@@ -3,11 +3,13 @@
 
 use fleetcal_proto::{pb, Operation, Precision};
 
+use super::core::AgentStatus;
 use crate::aggregate::counts_by_state;
 use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides,
     RunRecord, Selector,
 };
+use crate::store::{Page, RunKey};
 use crate::{validate, Error};
 
 /// Capabilities from the wire.
@@ -47,6 +49,117 @@ pub fn caps_to_pb(c: &Capabilities) -> pb::Capabilities {
         cuda_version: c.cuda_version.clone(),
         jetson_model: c.jetson_model.clone(),
         power_mode: c.power_mode.clone(),
+    }
+}
+
+/// The page size of a list call that asks for none (`page_size` 0).
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+/// The largest page size; a larger request gets this many.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// The most encoded bytes of the items of one page (a quarter of the 16 MiB message limit):
+/// a page ends early rather than grow past it, always with at least one item.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The longest page token accepted, in bytes.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// The page size to use for a request's `page_size`.
+pub fn page_size(requested: u32) -> u32 {
+    match requested {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    }
+}
+
+fn bad_token(token: &str) -> Error {
+    Error::InvalidRequest(format!(
+        "field 'page_token': {} is not a page token of this listing",
+        fleetcal_proto::quote(token)
+    ))
+}
+
+/// A ListAgents `page_token` ("" = the first page): the agent id to continue after.
+pub fn agent_token(token: &str) -> Result<Option<String>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    match token.strip_prefix("a1.") {
+        Some(id) if token.len() <= MAX_TOKEN_LEN && !id.is_empty() => Ok(Some(id.to_string())),
+        _ => Err(bad_token(token)),
+    }
+}
+
+/// A ListRuns `page_token` ("" = the first page): the run key to continue after.
+pub fn run_token(token: &str) -> Result<Option<RunKey>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parse = || {
+        let rest = token.strip_prefix("r1.")?;
+        let (created_at, rest) = rest.split_once('.')?;
+        let (seq, campaign_id) = rest.split_once('.')?;
+        Some(RunKey {
+            created_at: created_at.parse().ok()?,
+            campaign_id: campaign_id.to_string(),
+            seq: seq.parse().ok()?,
+        })
+    };
+    match parse() {
+        Some(key) if token.len() <= MAX_TOKEN_LEN && !key.campaign_id.is_empty() => Ok(Some(key)),
+        _ => Err(bad_token(token)),
+    }
+}
+
+fn agent_token_of(id: &String) -> String {
+    format!("a1.{id}")
+}
+
+fn run_token_of(k: &RunKey) -> String {
+    format!("r1.{}.{}.{}", k.created_at, k.seq, k.campaign_id)
+}
+
+/// A page's items on the wire, at most [`MAX_PAGE_BYTES`] of them (at least one), and the
+/// token of the next page ("" when the listing ended).
+fn wire_page<K, T, P: prost::Message>(
+    page: Page<K, T>,
+    to_pb: impl Fn(T) -> P,
+    token: impl Fn(&K) -> String,
+) -> (Vec<P>, String) {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut included: Option<K> = None;
+    for (key, item) in page.items {
+        let message = to_pb(item);
+        // The item, its field tag and its length prefix.
+        let len = message.encoded_len().saturating_add(16);
+        if let Some(last) = included.as_ref().filter(|_| bytes + len > MAX_PAGE_BYTES) {
+            return (out, token(last));
+        }
+        bytes = bytes.saturating_add(len);
+        out.push(message);
+        included = Some(key);
+    }
+    (out, page.last.as_ref().map(token).unwrap_or_default())
+}
+
+/// A page of agents on the wire.
+pub fn agents_page_to_pb(page: Page<String, AgentStatus>) -> pb::ListAgentsResponse {
+    let (agents, next_page_token) = wire_page(
+        page,
+        |s| agent_to_pb(&s.agent, s.preset, s.online),
+        agent_token_of,
+    );
+    pb::ListAgentsResponse {
+        agents,
+        next_page_token,
+    }
+}
+
+/// A page of runs on the wire.
+pub fn runs_page_to_pb(page: Page<RunKey, RunRecord>) -> pb::ListRunsResponse {
+    let (runs, next_page_token) = wire_page(page, |r| run_to_pb(&r), run_token_of);
+    pb::ListRunsResponse {
+        runs,
+        next_page_token,
     }
 }
 

@@ -299,6 +299,7 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
         .await
         .list_runs(pb::ListRunsRequest {
             campaign_id: Some(campaign.clone()),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -322,4 +323,132 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
 
     // The good one is stored.
     assert!(upload(&mut client, &agent, &run, &good).await.unwrap());
+}
+
+/// Inserts an agent row as an older coordinator could have stored it (no validation then).
+async fn legacy_agent(pool: &sqlx::SqlitePool, id: &str, hostname: &str, capabilities: &str) {
+    sqlx::query(
+        "INSERT INTO agents (agent_id, hostname, labels, preset, capabilities, agent_version, \
+         registered_at, last_seen) VALUES ($1, $2, '{}', NULL, $3, 'old', 1, 1)",
+    )
+    .bind(id)
+    .bind(hostname)
+    .bind(capabilities)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn listings_page_skip_poisoned_rows_and_a_poisoned_agent_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    let mut client = agent_client(&url).await;
+    let good = register(&mut client, "good", &[], cpu_caps(&["numpy"])).await;
+
+    // 17 agents with 1 MB host names (what made one ListAgents response exceed 16 MiB) and
+    // the row a NaN memory_gb used to become, written as an older coordinator stored them.
+    let db = format!("sqlite://{}", dir.path().join("coordinator.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let caps = r#"{"arch":"x86_64","cpu_model":"Test CPU 9000","engines":["numpy"]}"#;
+    let mut big = Vec::new();
+    for i in 0..17 {
+        let id = uuid::Uuid::new_v4().to_string();
+        legacy_agent(&pool, &id, &format!("{i:02}{}", "h".repeat(1 << 20)), caps).await;
+        big.push(id);
+    }
+    let poison = uuid::Uuid::new_v4().to_string();
+    legacy_agent(&pool, &poison, "nan-box", r#"{"memory_gb":null}"#).await;
+    pool.close().await;
+
+    // fleetctl follows the pages; the poisoned row is left out and logged by id and column.
+    let agents = agents_json(&url);
+    assert_eq!(agents.len(), 18, "17 big agents and the good one");
+    assert_eq!(agents[17]["agent_id"], good.as_str(), "sorted by host name");
+    let log = coord.log_text();
+    assert!(
+        log.contains(&format!("skipping row '{poison}' of table agents"))
+            && log.contains("capabilities"),
+        "{log}"
+    );
+
+    // Raw pages: at most 4 MiB each, a token per page, every agent exactly once.
+    let mut admin = admin_client(&url)
+        .await
+        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES);
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = admin
+            .list_agents(pb::ListAgentsRequest {
+                page_size: 0,
+                page_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(page.agents.len() <= 4, "4 MiB pages: {}", page.agents.len());
+        seen.extend(page.agents.into_iter().map(|a| a.agent_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert!(pages >= 5, "{pages} pages");
+    let mut want = big.clone();
+    want.push(good.clone());
+    want.sort();
+    assert_eq!(seen, want, "in id order, each once");
+    let e = admin
+        .list_agents(pb::ListAgentsRequest {
+            page_size: 1,
+            page_token: "bogus".into(),
+        })
+        .await
+        .unwrap_err();
+    refused(e, "page_token");
+
+    // Runs copy the host names: one campaign over everyone, and `fleetctl runs` still works.
+    let out = fleetctl(&url, &["campaign", "start", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let campaign = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = fleetctl(&url, &["runs", "--campaign", &campaign, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 18);
+
+    // The poisoned row is removed; removing it twice is NOT_FOUND (exit 3).
+    let out = fleetctl(&url, &["agents", "remove", &poison]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 queued run(s) failed"));
+    let out = fleetctl(&url, &["agents", "remove", &poison]);
+    assert_eq!(out.status.code(), Some(3));
+    // A big agent's queued run fails with it; the good agent's running run refuses removal.
+    let out = fleetctl(&url, &["agents", "remove", &big[0]]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 queued run(s) failed"));
+    let (_stream, plan) = subscribe_plan(&mut client, &good).await;
+    let out = fleetctl(&url, &["agents", "remove", &good]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(&plan.run_id), "{stderr}");
+    let left = fleetcal_coordinator::fleetctl::client::all_agents(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 17, "the good one stays, big[0] is gone");
+    assert!(!left.iter().any(|a| a.agent_id == big[0]));
 }

@@ -73,7 +73,7 @@ async fn upload(
 async fn run_state(url: &str, run_id: &str) -> String {
     let runs = admin_client(url)
         .await
-        .list_runs(pb::ListRunsRequest { campaign_id: None })
+        .list_runs(pb::ListRunsRequest::default())
         .await
         .unwrap()
         .into_inner()

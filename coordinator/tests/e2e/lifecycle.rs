@@ -27,6 +27,7 @@ async fn runs_of(url: &str, campaign: &str) -> Vec<pb::Run> {
         .await
         .list_runs(pb::ListRunsRequest {
             campaign_id: Some(campaign.into()),
+            ..Default::default()
         })
         .await
         .unwrap()
