@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use fleetcal_proto::dial::ClientTlsFiles;
@@ -103,9 +104,20 @@ pub enum CampaignCmd {
     Status {
         /// The campaign id.
         id: String,
-        /// Follow until every run ended; exit non-zero if any run did not succeed.
+        /// Follow until every run ended; exit non-zero if any run did not succeed. Rides out
+        /// a coordinator restart (see --reconnect-timeout).
         #[arg(long)]
         wait: bool,
+        /// With --wait: how long, in seconds (0 to 86400), to keep polling an unreachable
+        /// coordinator (UNAVAILABLE) before giving up with exit 7; retries back off from
+        /// 0.5 s to 10 s and each is announced on stderr. 0 gives up at the first failed poll.
+        #[arg(
+            long,
+            value_name = "S",
+            default_value_t = 300,
+            value_parser = clap::value_parser!(u32).range(0..=86_400)
+        )]
+        reconnect_timeout: u32,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -259,9 +271,19 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
         Cmd::Campaign(CampaignCmd::Status {
             id,
             wait,
+            reconnect_timeout,
             json,
             poll_ms,
-        }) => campaign::status(&mut admin, &id, wait, json, poll_ms).await,
+        }) => {
+            let follow = campaign::Follow {
+                wait,
+                poll: Duration::from_millis(poll_ms.max(10)),
+                reconnect: campaign::Backoff::reconnect(Duration::from_secs(u64::from(
+                    reconnect_timeout,
+                ))),
+            };
+            campaign::status(&mut admin, &id, &follow, json).await
+        }
         Cmd::Runs { campaign, json } => runs::list(&mut admin, campaign, json).await,
         Cmd::Results(ResultsCmd::Export {
             campaign,
@@ -285,6 +307,29 @@ mod tests {
         {
             Cmd::Campaign(CampaignCmd::Start(a)) => Ok(a),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reconnect_timeout_defaults_and_is_range_checked() {
+        let status = |extra: &[&str]| {
+            let args = ["fleetctl", "campaign", "status", "c1", "--wait"]
+                .iter()
+                .chain(extra);
+            FleetCtl::try_parse_from(args).map(|c| match c.command {
+                Cmd::Campaign(CampaignCmd::Status {
+                    reconnect_timeout, ..
+                }) => reconnect_timeout,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(status(&[]).unwrap(), 300);
+        assert_eq!(status(&["--reconnect-timeout", "0"]).unwrap(), 0);
+        for bad in ["86401", "-1", "1e20", "soon"] {
+            let e = status(&[&format!("--reconnect-timeout={bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--reconnect-timeout"), "{bad}: {e}");
         }
     }
 

@@ -7,6 +7,7 @@
 //! - `edges`: validation at the edges: bad registrations, ids and results refused, bounded;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
+//! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
 //! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
 
 mod edges;
@@ -17,3 +18,4 @@ mod pg;
 mod storage;
 mod support;
 mod tls;
+mod wait;
