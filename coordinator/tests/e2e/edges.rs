@@ -213,10 +213,12 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let agent = register(&mut client, "board", &[], cpu_caps(&["numpy"])).await;
+    let other = register(&mut client, "other", &[], cpu_caps(&["numpy"])).await;
     let out = fleetctl(&url, &["campaign", "start", "--all"]);
     assert!(out.status.success());
     let campaign = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let (_stream, plan) = subscribe_plan(&mut client, &agent).await;
+    let (_other_stream, other_plan) = subscribe_plan(&mut client, &other).await;
     let run = plan.run_id.clone();
     let good = sample_result(&run, Framework::Numpy, DeviceKind::Cpu);
     good.validate().expect("the sample is valid");
@@ -305,7 +307,7 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
         .unwrap()
         .into_inner()
         .runs;
-    assert_eq!(runs[0].state, "running");
+    assert!(runs.iter().all(|r| r.state == "running"), "{runs:?}");
     let export = dir.path().join("export");
     let out = fleetctl(
         &url,
@@ -321,8 +323,51 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     assert!(out.status.success());
     assert!(!export.exists(), "no results, no files");
 
-    // The good one is stored.
+    // The good ones are stored.
     assert!(upload(&mut client, &agent, &run, &good).await.unwrap());
+    let other_result = sample_result(&other_plan.run_id, Framework::Numpy, DeviceKind::Cpu);
+    assert!(
+        upload(&mut client, &other, &other_plan.run_id, &other_result)
+            .await
+            .unwrap()
+    );
+
+    // A result stored before these rules (every figure failed) does not stop the export of
+    // the others: it is named on stderr, the rest is written, and the exit code says so.
+    let mut legacy = other_result.clone();
+    legacy.records = legacy.records.iter().map(failed).collect();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("coordinator.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE results SET result_json = $1 WHERE run_id = $2")
+        .bind(legacy.to_json())
+        .bind(&other_plan.run_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = fleetctl(
+        &url,
+        &[
+            "results",
+            "export",
+            "--campaign",
+            &campaign,
+            "--dir",
+            export.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&other_plan.run_id) && stderr.contains("no record was measured"),
+        "{stderr}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&export).unwrap().collect();
+    assert_eq!(written.len(), 1, "the readable result is written");
 }
 
 /// Inserts an agent row as an older coordinator could have stored it (no validation then).
@@ -360,7 +405,23 @@ async fn listings_page_skip_poisoned_rows_and_a_poisoned_agent_can_be_removed() 
     }
     let poison = uuid::Uuid::new_v4().to_string();
     legacy_agent(&pool, &poison, "nan-box", r#"{"memory_gb":null}"#).await;
+    let repaired = uuid::Uuid::new_v4().to_string();
+    legacy_agent(&pool, &repaired, "nan-box-2", r#"{"memory_gb":null}"#).await;
     pool.close().await;
+
+    // The agent of a poisoned row registers again (it used to get INTERNAL): the row is
+    // replaced.
+    let mut again = registration(&repaired, "nan-box-2");
+    again.capabilities.as_mut().unwrap().memory_gb = 8.0;
+    client
+        .register(again)
+        .await
+        .expect("re-registration repairs the row");
+    let out = fleetctl(&url, &["agents", "remove", &repaired]);
+    assert!(
+        out.status.success(),
+        "a repaired row is an agent like any other"
+    );
 
     // fleetctl follows the pages; the poisoned row is left out and logged by id and column.
     let agents = agents_json(&url);
