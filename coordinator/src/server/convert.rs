@@ -131,7 +131,10 @@ fn wire_page<K, T, P: prost::Message>(
         let message = to_pb(item);
         // The item, its field tag and its length prefix.
         let len = message.encoded_len().saturating_add(16);
-        if let Some(last) = included.as_ref().filter(|_| bytes + len > MAX_PAGE_BYTES) {
+        if let Some(last) = included
+            .as_ref()
+            .filter(|_| bytes.saturating_add(len) > MAX_PAGE_BYTES)
+        {
             return (out, token(last));
         }
         bytes = bytes.saturating_add(len);
@@ -398,6 +401,62 @@ mod tests {
         assert_eq!((plan.warmup, plan.trials), (Some(0), 20));
         let shown = campaign_to_pb(&campaign, &[run]);
         assert_eq!((shown.warmup, shown.trials), (Some(0), 20));
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(agent_token("").unwrap(), None);
+        let id = "0b5d3e4a-9a51-4c43-8d2e-0f6f6c1d7a10".to_string();
+        assert_eq!(agent_token(&agent_token_of(&id)).unwrap(), Some(id));
+        let key = RunKey {
+            created_at: -5,
+            campaign_id: "c.with.dots".into(),
+            seq: 42,
+        };
+        assert_eq!(run_token(&run_token_of(&key)).unwrap(), Some(key));
+        for bad in [
+            "a1.",
+            "x",
+            "r1.1.2",
+            "r1.x.2.c",
+            "r1.1.2.",
+            &"a1.x".repeat(100),
+        ] {
+            assert!(agent_token(bad).is_err(), "{bad}");
+            let e = run_token(bad).unwrap_err().to_string();
+            assert!(e.contains("field 'page_token'") && e.len() < 200, "{e}");
+        }
+        assert_eq!(
+            (page_size(0), page_size(7), page_size(5000)),
+            (DEFAULT_PAGE_SIZE, 7, MAX_PAGE_SIZE)
+        );
+    }
+
+    #[test]
+    fn a_page_stops_at_the_byte_budget_with_at_least_one_item() {
+        let item = |i: u32| (i, "x".repeat(1024 * 1024 + usize::try_from(i).unwrap()));
+        let to_pb = |s: String| pb::RemoveAgentRequest { agent_id: s };
+        let token = |k: &u32| k.to_string();
+        // 10 items of 1 MiB: the page holds 3 (under 4 MiB) and continues after the third.
+        let page = Page {
+            items: (0..10).map(item).collect(),
+            last: Some(99),
+        };
+        let (out, next) = wire_page(page, to_pb, token);
+        assert_eq!((out.len(), next.as_str()), (3, "2"));
+        // One item over the budget still goes out alone.
+        let page = Page {
+            items: vec![(0, "x".repeat(MAX_PAGE_BYTES + 1))],
+            last: None,
+        };
+        let (out, next) = wire_page(page, to_pb, token);
+        assert_eq!((out.len(), next.as_str()), (1, ""));
+        // Within the budget, the store's `last` decides (rows skipped at the end included).
+        let page = Page {
+            items: vec![item(0)],
+            last: Some(7),
+        };
+        assert_eq!(wire_page(page, to_pb, token).1, "7");
     }
 
     #[test]
