@@ -10,8 +10,9 @@
 
 use std::collections::BTreeMap;
 
+use fleetcal_proto::quote::{number, quoted};
 use fleetcal_proto::result::{MAX_CPU_COUNT, MAX_MEMORY_GB};
-use fleetcal_proto::{quote, quote_number, CalibrationResult};
+use fleetcal_proto::CalibrationResult;
 
 use crate::model::{Capabilities, Millis};
 use crate::Error;
@@ -50,14 +51,15 @@ fn invalid(message: String) -> Error {
 fn text(what: &str, value: &str, max: usize) -> Result<(), Error> {
     if value.len() > max {
         return Err(invalid(format!(
-            "field '{what}': {} is longer than {max} bytes",
-            quote(value)
+            "field '{what}': {} is {} bytes, longer than {max}",
+            quoted(value),
+            value.len()
         )));
     }
     if value.chars().any(char::is_control) {
         return Err(invalid(format!(
             "field '{what}': {} contains control characters",
-            quote(value)
+            quoted(value)
         )));
     }
     Ok(())
@@ -68,8 +70,9 @@ fn text(what: &str, value: &str, max: usize) -> Result<(), Error> {
 pub fn id(field: &str, value: &str) -> Result<(), Error> {
     if value.len() > MAX_ID_LEN {
         return Err(invalid(format!(
-            "field '{field}': {} is longer than {MAX_ID_LEN} bytes",
-            quote(value)
+            "field '{field}': {} is {} bytes, longer than {MAX_ID_LEN}",
+            quoted(value),
+            value.len()
         )));
     }
     Ok(())
@@ -81,7 +84,7 @@ pub fn agent_id(value: &str) -> Result<(), Error> {
     if uuid::Uuid::parse_str(value).is_err() {
         return Err(invalid(format!(
             "field 'agent_id': {} is not a UUID",
-            quote(value)
+            quoted(value)
         )));
     }
     Ok(())
@@ -113,7 +116,7 @@ pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> Result<(), Erro
             return Err(invalid(format!(
                 "field '{field}': key {} must be 1 to {MAX_LABEL_KEY_LEN} ASCII letters, digits, \
                  '.', '_', '-' or '/'",
-                quote(k)
+                quoted(k)
             )));
         }
         text(&format!("{field}.{k}"), v, MAX_LABEL_VALUE_LEN)?;
@@ -140,7 +143,7 @@ pub fn capabilities(c: &Capabilities) -> Result<(), Error> {
     if !(c.memory_gb.is_finite() && (0.0..=MAX_MEMORY_GB).contains(&c.memory_gb)) {
         return Err(invalid(format!(
             "field 'capabilities.memory_gb': {} must be a finite number from 0 to {MAX_MEMORY_GB:e}",
-            quote_number(c.memory_gb)
+            number(c.memory_gb)
         )));
     }
     for (name, value) in [
@@ -238,7 +241,7 @@ pub fn result_times(
             return Err(format!(
                 "field 'metadata.{name}': {} is in the future (the coordinator's clock says {}; \
                  {} min of clock skew are allowed)",
-                quote(value),
+                quoted(value),
                 show(now),
                 MAX_CLOCK_SKEW_MS / 60_000
             ));
@@ -249,7 +252,7 @@ pub fn result_times(
             return Err(format!(
                 "field 'metadata.started_at': {} is before the coordinator sent the run at {} \
                  ({} min of clock skew are allowed; is the agent's clock set?)",
-                quote(&m.started_at),
+                quoted(&m.started_at),
                 show(sent),
                 MAX_CLOCK_SKEW_MS / 60_000
             ));

@@ -27,7 +27,7 @@ pub mod result;
 pub mod schema;
 
 pub use dial::DialError;
-pub use error::{quote, quote_number, ContractError};
+pub use error::ContractError;
 pub use framework::{DeviceKind, Framework, FrameworkChoice};
 pub use operation::{parse_operations, Operation, OperationKind};
 pub use precision::Precision;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{quote, quote_number, ContractError, DeviceKind, Framework, Precision};
+use crate::quote::{number, quoted};
+use crate::{ContractError, DeviceKind, Framework, Precision};
 
 /// The preset format version this build reads and writes.
 pub const PRESET_SCHEMA_VERSION: u32 = 1;
@@ -135,7 +136,7 @@ impl Preset {
         if !matches!(self.architecture.as_str(), "x86_64" | "aarch64") {
             return Err(format!(
                 "field 'architecture': {} is not one of x86_64, aarch64",
-                quote(&self.architecture)
+                quoted(&self.architecture)
             ));
         }
         crate::framework::check_device(self.default_framework, self.device)
@@ -147,7 +148,7 @@ impl Preset {
             if !(v.is_finite() && *v > 0.0) {
                 return Err(format!(
                     "field 'peaks.{p}': {} must be a positive number",
-                    quote_number(*v)
+                    number(*v)
                 ));
             }
         }
@@ -155,7 +156,7 @@ impl Preset {
             if !(bw.is_finite() && bw > 0.0) {
                 return Err(format!(
                     "field 'bandwidth_gbps': {} must be a positive number",
-                    quote_number(bw)
+                    number(bw)
                 ));
             }
         }
@@ -185,7 +186,7 @@ pub fn validate_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_ID_LEN || !charset {
         return Err(format!(
             "{} must be 1 to {MAX_ID_LEN} lowercase letters, digits and '-'",
-            quote(id)
+            quoted(id)
         ));
     }
     Ok(())

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    quote, quote_number as num, ContractError, DeviceKind, Framework, Operation, Precision, Preset,
-};
+use crate::quote::{number as num, quoted};
+use crate::{ContractError, DeviceKind, Framework, Operation, Precision, Preset};
 
 /// The result format version this build writes and reads.
 pub const RESULT_SCHEMA_VERSION: u32 = 1;
@@ -385,8 +384,9 @@ impl CalibrationResult {
         }
         if m.run_id.len() > MAX_RUN_ID_LEN {
             return Err(format!(
-                "field 'metadata.run_id': {} is longer than {MAX_RUN_ID_LEN} bytes",
-                quote(&m.run_id)
+                "field 'metadata.run_id': {} is {} bytes, longer than {MAX_RUN_ID_LEN}",
+                quoted(&m.run_id),
+                m.run_id.len()
             ));
         }
         m.times()?;
@@ -499,7 +499,7 @@ impl Metadata {
             DateTime::parse_from_rfc3339(v).map_err(|e| {
                 format!(
                     "field 'metadata.{name}': {} is not an RFC 3339 time ({e})",
-                    quote(v)
+                    quoted(v)
                 )
             })
         };
@@ -508,8 +508,8 @@ impl Metadata {
         if finished < started {
             return Err(format!(
                 "field 'metadata.finished_at': {} is before started_at {}",
-                quote(&self.finished_at),
-                quote(&self.started_at)
+                quoted(&self.finished_at),
+                quoted(&self.started_at)
             ));
         }
         Ok((started, finished))

@@ -83,7 +83,7 @@ pub async fn export(
                 eprintln!(
                     "fleetctl: skipping the stored result of run {} (host {}): {e}",
                     file.run_id,
-                    fleetcal_proto::quote(&file.hostname)
+                    fleetcal_proto::quote::quoted(&file.hostname)
                 );
                 unreadable.push((file.run_id, e.to_string()));
                 continue;

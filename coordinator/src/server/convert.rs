@@ -73,7 +73,7 @@ pub fn page_size(requested: u32) -> u32 {
 fn bad_token(token: &str) -> Error {
     Error::InvalidRequest(format!(
         "field 'page_token': {} is not a page token of this listing",
-        fleetcal_proto::quote(token)
+        fleetcal_proto::quote::quoted(token)
     ))
 }
 
@@ -245,7 +245,7 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     if !(req.min_gflops.is_finite() && req.min_gflops >= 0.0) {
         return Err(Error::InvalidRequest(format!(
             "field 'min_gflops': {} must be a non-negative number",
-            fleetcal_proto::quote_number(req.min_gflops)
+            fleetcal_proto::quote::number(req.min_gflops)
         )));
     }
     if let Some(w) = req.warmup.filter(|&w| w > pb::MAX_WARMUP) {

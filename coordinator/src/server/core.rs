@@ -179,7 +179,7 @@ impl<S: Store> Coordinator<S> {
         if !(0.0..=1.0).contains(&fraction) {
             return Err(Error::InvalidRequest(format!(
                 "field 'fraction': {} is not between 0 and 1",
-                fleetcal_proto::quote_number(fraction)
+                fleetcal_proto::quote::number(fraction)
             )));
         }
         if run.state != RunState::Running {

@@ -20,7 +20,7 @@ pub(crate) fn skipped(table: &str, id: &str, e: &sqlx::Error) {
     } else {
         ""
     };
-    let row = fleetcal_proto::quote(id);
+    let row = fleetcal_proto::quote::quoted(id);
     tracing::warn!("skipping row {row} of table {table}: it cannot be decoded{hint}: {e}");
 }
 
@@ -252,7 +252,7 @@ macro_rules! impl_store {
                 at: i64,
                 message: &str,
             ) -> Result<RemoveOutcome, Error> {
-                let ctx = format!("removing agent {}", fleetcal_proto::quote(agent_id));
+                let ctx = format!("removing agent {}", fleetcal_proto::quote::quoted(agent_id));
                 let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
                 let removed = sqlx::query::<$db>(
                     "UPDATE agents SET removed_at = $1 WHERE agent_id = $2 AND removed_at IS NULL",
