@@ -161,13 +161,11 @@ async fn fleet(n: usize) {
     report("streams open (idle sent)", n, pid, t.elapsed());
 
     let t = Instant::now();
-    let agents = AdminServiceClient::new(channels[0].clone())
-        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
-        .list_agents(pb::ListAgentsRequest {})
+    let mut admin = AdminServiceClient::new(channels[0].clone())
+        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES);
+    let agents = fleetcal_coordinator::fleetctl::client::all_agents(&mut admin)
         .await
-        .expect("list agents")
-        .into_inner()
-        .agents;
+        .expect("list agents");
     assert_eq!(agents.len(), n);
     assert!(agents.iter().all(|a| a.online));
     report("ListAgents (all online)", n, pid, t.elapsed());

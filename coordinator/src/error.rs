@@ -16,11 +16,11 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
         2,
         "invalid input (flag, config, request, result)",
     ),
-    (Code::NotFound, 3, "unknown campaign or run"),
+    (Code::NotFound, 3, "unknown campaign, run or agent"),
     (
         Code::FailedPrecondition,
         4,
-        "unregistered agent, run not accepting, nothing selected",
+        "unregistered agent, run not accepting, nothing selected, agent running a run",
     ),
     (Code::PermissionDenied, 5, "another agent's run"),
     (Code::OutOfRange, 6, "message larger than the 16 MiB limit"),
@@ -71,6 +71,19 @@ pub enum Error {
     /// An agent id that never registered.
     #[error("unknown agent '{0}' (it must call Register first)")]
     UnknownAgent(String),
+    /// `RemoveAgent` of an id that is not a registered (and not removed) agent.
+    #[error("no agent '{0}' is registered")]
+    AgentNotFound(String),
+    /// `RemoveAgent` of an agent that is running a run.
+    #[error(
+        "agent '{agent}' is running run '{run}': remove it once that run ended (or timed out)"
+    )]
+    AgentRunning {
+        /// The agent.
+        agent: String,
+        /// Its running run.
+        run: String,
+    },
     /// A run id that does not exist.
     #[error("unknown run '{0}'")]
     UnknownRun(String),
@@ -219,10 +232,13 @@ impl Error {
                 crate::domain::DomainError::Cron { .. }
                 | crate::domain::DomainError::UnknownZone(_) => Code::InvalidArgument,
             },
-            Error::UnknownRun(_) | Error::UnknownCampaign(_) => Code::NotFound,
-            Error::UnknownAgent(_) | Error::RunNotAccepting { .. } | Error::NoAgentsMatch(_) => {
-                Code::FailedPrecondition
+            Error::UnknownRun(_) | Error::UnknownCampaign(_) | Error::AgentNotFound(_) => {
+                Code::NotFound
             }
+            Error::UnknownAgent(_)
+            | Error::RunNotAccepting { .. }
+            | Error::NoAgentsMatch(_)
+            | Error::AgentRunning { .. } => Code::FailedPrecondition,
             Error::NotYourRun { .. } => Code::PermissionDenied,
             Error::Bind { .. }
             | Error::Transport { .. }

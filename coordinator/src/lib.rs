@@ -6,6 +6,7 @@
 //! - [`store`]: durable state (SQLite, PostgreSQL) behind [`store::Store`];
 //! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver);
 //! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
+//! - [`validate`]: the checks at the edges (registrations, ids, result times), pure;
 //! - [`tls`]: the server's TLS and mutual TLS files (clients dial through
 //!   [`fleetcal_proto::dial`]).
 
@@ -22,5 +23,6 @@ pub mod plan;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod validate;
 
 pub use error::Error;

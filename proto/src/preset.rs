@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::quote::{number, quoted};
 use crate::{ContractError, DeviceKind, Framework, Precision};
 
 /// The preset format version this build reads and writes.
@@ -128,24 +129,14 @@ impl Preset {
                 self.schema_version
             ));
         }
-        if self.id.is_empty()
-            || !self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(format!(
-                "field 'id': '{}' must be non-empty lowercase letters, digits and '-'",
-                self.id
-            ));
-        }
+        validate_id(&self.id).map_err(|m| format!("field 'id': {m}"))?;
         if self.hardware_name.trim().is_empty() {
             return Err("field 'hardware_name': must not be empty".into());
         }
         if !matches!(self.architecture.as_str(), "x86_64" | "aarch64") {
             return Err(format!(
-                "field 'architecture': '{}' is not one of x86_64, aarch64",
-                self.architecture
+                "field 'architecture': {} is not one of x86_64, aarch64",
+                quoted(&self.architecture)
             ));
         }
         crate::framework::check_device(self.default_framework, self.device)
@@ -155,13 +146,17 @@ impl Preset {
         }
         for (p, v) in &self.peaks {
             if !(v.is_finite() && *v > 0.0) {
-                return Err(format!("field 'peaks.{p}': {v} must be a positive number"));
+                return Err(format!(
+                    "field 'peaks.{p}': {} must be a positive number",
+                    number(*v)
+                ));
             }
         }
         if let Some(bw) = self.bandwidth_gbps {
             if !(bw.is_finite() && bw > 0.0) {
                 return Err(format!(
-                    "field 'bandwidth_gbps': {bw} must be a positive number"
+                    "field 'bandwidth_gbps': {} must be a positive number",
+                    number(bw)
                 ));
             }
         }
@@ -177,6 +172,24 @@ impl Preset {
     pub fn slug(&self) -> String {
         slug(&self.hardware_name)
     }
+}
+
+/// The longest preset id, in bytes.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Checks a preset id (in a preset file, a result, or an agent's configuration): 1 to
+/// [`MAX_ID_LEN`] lowercase letters, digits and `-`. The message quotes a bounded prefix.
+pub fn validate_id(id: &str) -> Result<(), String> {
+    let charset = id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if id.is_empty() || id.len() > MAX_ID_LEN || !charset {
+        return Err(format!(
+            "{} must be 1 to {MAX_ID_LEN} lowercase letters, digits and '-'",
+            quoted(id)
+        ));
+    }
+    Ok(())
 }
 
 /// Lowercase slug of a display name (`Intel-i7-12700K` → `intel_i7_12700k`).

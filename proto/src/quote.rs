@@ -21,6 +21,24 @@ pub fn bounded(text: &str) -> String {
     out
 }
 
+/// `text` in single quotes, cut as [`bounded`] cuts it: `'abc'`, `'xxxx…'`. The form every
+/// refusal that names a value uses.
+pub fn quoted(text: &str) -> String {
+    format!("'{}'", bounded(text))
+}
+
+/// A number as an error message shows it: plainly when that is short (`-1`, `0.5`, `NaN`,
+/// `inf`), in exponent form when its magnitude is 1e9 or more or below 1e-6 (`1e308`, not
+/// 309 digits).
+pub fn number(v: f64) -> String {
+    let a = v.abs();
+    if a.is_finite() && a != 0.0 && !(1e-6..1e9).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +53,20 @@ mod tests {
         assert_eq!(bounded(&"y".repeat(QUOTE_CHARS)), "y".repeat(QUOTE_CHARS));
         assert_eq!(bounded("a\nb"), "a\\nb");
         assert_eq!(bounded(""), "");
+    }
+
+    #[test]
+    fn quoted_values_and_numbers_stay_short() {
+        assert_eq!(quoted("abc"), "'abc'");
+        let q = quoted(&"é".repeat(100_000));
+        assert_eq!(q, format!("'{}…'", "é".repeat(QUOTE_CHARS)));
+        assert_eq!(number(-1.0), "-1");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(f64::NEG_INFINITY), "-inf");
+        assert_eq!(number(1e308), "1e308");
+        assert_eq!(number(-2.5e-300), "-2.5e-300");
+        assert_eq!(number(f64::MAX).len(), "1.7976931348623157e308".len());
     }
 }

@@ -6,8 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::quote::{number as num, quoted};
 use crate::{ContractError, DeviceKind, Framework, Operation, Precision, Preset};
 
 /// The result format version this build writes and reads.
@@ -326,6 +328,26 @@ pub struct Summary {
     pub anomalies: Vec<String>,
 }
 
+/// The largest GFLOPS/GIOPS figure a result may carry: 1e8 (100 PFLOPS), about twenty times
+/// the densest int8 rate of any single device today (a Blackwell GPU, ~4.5e6 dense), so no
+/// real measurement comes near it and an absurd one (`1e308`) is refused.
+pub const MAX_GOPS: f64 = 1e8;
+
+/// The largest GB/s figure a result may carry: 1e6 (1 PB/s), over a hundred times the fastest
+/// HBM and far above any cache-resident STREAM figure.
+pub const MAX_GBPS: f64 = 1e6;
+
+/// The largest memory size in GB a host may report (`host.total_memory_gb`, and the
+/// coordinator's registration capabilities): 1e6 (1 PB).
+pub const MAX_MEMORY_GB: f64 = 1e6;
+
+/// The most logical CPUs a host may report (`host.cpu_count`, and the coordinator's
+/// registration capabilities): 2^20.
+pub const MAX_CPU_COUNT: u32 = 1 << 20;
+
+/// The longest `metadata.run_id`, in bytes.
+pub const MAX_RUN_ID_LEN: usize = 128;
+
 impl CalibrationResult {
     /// Parses and validates a result document; `source_name` names it in errors.
     pub fn from_json(text: &str, source_name: &str) -> Result<CalibrationResult, ContractError> {
@@ -344,7 +366,11 @@ impl CalibrationResult {
         serde_json::to_string_pretty(self).expect("result serialises")
     }
 
-    /// Checks what serde cannot; a message names the offending field.
+    /// Checks what serde cannot; a message names the offending field. The one home of the
+    /// result rules (`docs/result-format.md`, "Validation"): the agent checks a result before
+    /// it writes or uploads it, the coordinator before it stores one (and adds only what
+    /// needs its clock or the run's plan). Needs no clock: timestamps are checked for form
+    /// and order here, for plausibility by the coordinator.
     pub fn validate(&self) -> Result<(), String> {
         if self.schema_version != RESULT_SCHEMA_VERSION {
             return Err(format!(
@@ -352,40 +378,178 @@ impl CalibrationResult {
                 self.schema_version
             ));
         }
-        if self.metadata.run_id.trim().is_empty() {
+        let m = &self.metadata;
+        if m.run_id.trim().is_empty() {
             return Err("field 'metadata.run_id': must not be empty".into());
         }
-        self.metadata
-            .preset
+        if m.run_id.len() > MAX_RUN_ID_LEN {
+            return Err(format!(
+                "field 'metadata.run_id': {} is {} bytes, longer than {MAX_RUN_ID_LEN}",
+                quoted(&m.run_id),
+                m.run_id.len()
+            ));
+        }
+        m.times()?;
+        m.preset
             .validate()
             .map_err(|m| format!("field 'metadata.preset': {m}"))?;
-        if self.metadata.framework == Framework::Numpy
-            && self.metadata.device_type == DeviceKind::Cuda
-        {
-            return Err("field 'metadata.device_type': numpy cannot run on cuda".into());
+        crate::framework::check_device(m.framework, m.device_type)
+            .map_err(|e| format!("field 'metadata.device_type': {e}"))?;
+        if !(1..=MAX_CPU_COUNT).contains(&m.host.cpu_count) {
+            return Err(format!(
+                "field 'metadata.host.cpu_count': {} must be 1 to {MAX_CPU_COUNT}",
+                m.host.cpu_count
+            ));
         }
+        in_range(
+            "metadata.host.total_memory_gb",
+            m.host.total_memory_gb,
+            MAX_MEMORY_GB,
+        )?;
+        let st = &m.settings;
+        for (name, v) in [
+            ("min_gflops", st.min_gflops),
+            ("timeout_s", st.timeout_s),
+            ("noisy_cv", st.noisy_cv),
+            ("above_theoretical", st.above_theoretical),
+        ] {
+            in_range(&format!("metadata.settings.{name}"), v, f64::MAX)?;
+        }
+        self.validate_records()?;
+        self.validate_summary()
+    }
+
+    /// At least one record, each valid, no figure twice, at least one measured.
+    fn validate_records(&self) -> Result<(), String> {
+        if self.records.is_empty() {
+            return Err("field 'records': must not be empty".into());
+        }
+        let mut seen: BTreeMap<(Operation, Precision, u64), usize> = BTreeMap::new();
         for (i, r) in self.records.iter().enumerate() {
             r.validate()
                 .map_err(|m| format!("field 'records[{i}]': {m}"))?;
+            if let Some(first) = seen.insert((r.operation, r.precision, r.size), i) {
+                return Err(format!(
+                    "field 'records[{i}]': {} {} size {} duplicates records[{first}]",
+                    r.operation.as_str(),
+                    r.precision.as_str(),
+                    r.size
+                ));
+            }
+        }
+        if !self.records.iter().any(|r| r.status == Status::Measured) {
+            return Err(
+                "field 'records': no record was measured (every figure was skipped, \
+                 unsupported or failed)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The headline figures are finite, non-negative and physically plausible.
+    fn validate_summary(&self) -> Result<(), String> {
+        let s = &self.summary;
+        for (p, f) in &s.peak_by_precision {
+            in_range(
+                &format!("summary.peak_by_precision.{p}.gops"),
+                f.gops,
+                MAX_GOPS,
+            )?;
+            if let Some(e) = f.efficiency {
+                in_range(
+                    &format!("summary.peak_by_precision.{p}.efficiency"),
+                    e,
+                    f64::MAX,
+                )?;
+            }
+        }
+        if let Some(bw) = s.memory_bandwidth_gbps {
+            in_range("summary.memory_bandwidth_gbps", bw, MAX_GBPS)?;
+        }
+        if let Some(e) = s.bandwidth_efficiency {
+            in_range("summary.bandwidth_efficiency", e, f64::MAX)?;
         }
         Ok(())
     }
 }
 
+/// `field 'NAME': V must be a finite number from 0 to MAX` unless `0 <= v <= max`.
+fn in_range(name: &str, v: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && (0.0..=max).contains(&v) {
+        Ok(())
+    } else if max == f64::MAX {
+        Err(format!(
+            "field '{name}': {} must be a finite non-negative number",
+            num(v)
+        ))
+    } else {
+        Err(format!(
+            "field '{name}': {} must be a finite number from 0 to {max:e}",
+            num(v)
+        ))
+    }
+}
+
+impl Metadata {
+    /// `started_at` and `finished_at`, parsed as RFC 3339; an error names the field and
+    /// quotes a bounded prefix of the value. `finished_at` must not be before `started_at`.
+    pub fn times(&self) -> Result<(DateTime<FixedOffset>, DateTime<FixedOffset>), String> {
+        let parse = |name: &str, v: &str| {
+            DateTime::parse_from_rfc3339(v).map_err(|e| {
+                format!(
+                    "field 'metadata.{name}': {} is not an RFC 3339 time ({e})",
+                    quoted(v)
+                )
+            })
+        };
+        let started = parse("started_at", &self.started_at)?;
+        let finished = parse("finished_at", &self.finished_at)?;
+        if finished < started {
+            return Err(format!(
+                "field 'metadata.finished_at': {} is before started_at {}",
+                quoted(&self.finished_at),
+                quoted(&self.started_at)
+            ));
+        }
+        Ok((started, finished))
+    }
+}
+
 impl Record {
-    /// Checks one record's internal consistency.
+    /// Checks one record's internal consistency and what every reader relies on: a measured
+    /// record has its latencies (best <= median <= max), at least one trial, `bandwidth_gbps`,
+    /// and, for a BLAS operation, `gops`; every figure is finite and non-negative, rates at
+    /// most [`MAX_GOPS`] / [`MAX_GBPS`]; a record that was not measured has a reason and no
+    /// latencies, rates or efficiency.
     pub fn validate(&self) -> Result<(), String> {
         let finite = |name: &str, v: f64| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
                 Err(format!(
-                    "'{name}' = {v} must be a finite non-negative number"
+                    "'{name}' = {} must be a finite non-negative number",
+                    num(v)
                 ))
             }
         };
+        let rate = |name: &str, r: &Rate, max: f64| {
+            for (part, v) in [("best", r.best), ("median", r.median), ("mean", r.mean)] {
+                if !(v.is_finite() && (0.0..=max).contains(&v)) {
+                    return Err(format!(
+                        "'{name}.{part}' = {} must be a finite number from 0 to {max:e}",
+                        num(v)
+                    ));
+                }
+            }
+            Ok(())
+        };
         finite("flops", self.flops)?;
         finite("bytes", self.bytes)?;
+        finite("arithmetic_intensity", self.arithmetic_intensity)?;
+        if let Some(mib) = self.array_mib {
+            finite("array_mib", mib)?;
+        }
         match self.status {
             Status::Measured => {
                 let lat = self
@@ -397,6 +561,7 @@ impl Record {
                     ("latency_ms.mean", lat.mean),
                     ("latency_ms.std", lat.std),
                     ("latency_ms.max", lat.max),
+                    ("latency_ms.cv", lat.cv),
                 ] {
                     finite(n, v)?;
                 }
@@ -406,8 +571,16 @@ impl Record {
                 if self.trials == 0 {
                     return Err("'trials' must be at least 1 for a measured record".into());
                 }
-                if self.bandwidth_gbps.is_none() {
-                    return Err("a measured record needs 'bandwidth_gbps'".into());
+                let bandwidth = self
+                    .bandwidth_gbps
+                    .ok_or("a measured record needs 'bandwidth_gbps'")?;
+                rate("bandwidth_gbps", &bandwidth, MAX_GBPS)?;
+                match self.gops {
+                    Some(g) => rate("gops", &g, MAX_GOPS)?,
+                    None if !self.operation.is_stream() => {
+                        return Err("a measured BLAS record needs 'gops'".into())
+                    }
+                    None => {}
                 }
                 if let Some(e) = self.efficiency {
                     finite("efficiency", e)?;
@@ -419,8 +592,14 @@ impl Record {
                         format!("a {:?} record needs a 'reason'", self.status).to_lowercase()
                     );
                 }
-                if self.latency_ms.is_some() || self.gops.is_some() {
-                    return Err("only a measured record carries latencies and rates".into());
+                if self.latency_ms.is_some()
+                    || self.gops.is_some()
+                    || self.bandwidth_gbps.is_some()
+                    || self.efficiency.is_some()
+                {
+                    return Err(
+                        "only a measured record carries latencies, rates and an efficiency".into(),
+                    );
                 }
             }
         }
@@ -436,3 +615,7 @@ impl Record {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "result_tests.rs"]
+mod tests;

@@ -3,17 +3,26 @@
 use fleetcal_proto::pb;
 use serde_json::json;
 
-use super::client::Admin;
+use super::client::{all_agents, Admin};
 use super::table::render;
 use crate::Error;
 
-/// Lists agents as a table or JSON.
-pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
-    let agents = admin
-        .list_agents(pb::ListAgentsRequest {})
+/// `fleetctl agents remove ID`: removes an agent and says how many queued runs failed.
+pub async fn remove(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
+    let failed = admin
+        .remove_agent(pb::RemoveAgentRequest {
+            agent_id: agent_id.to_string(),
+        })
         .await?
         .into_inner()
-        .agents;
+        .failed_runs;
+    println!("removed agent {agent_id} ({failed} queued run(s) failed)");
+    Ok(())
+}
+
+/// Lists agents (every page) as a table or JSON, by host name then id.
+pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
+    let agents = all_agents(admin).await?;
     if as_json {
         let items: Vec<_> = agents.iter().map(agent_json).collect();
         println!("{}", serde_json::to_string_pretty(&items).expect("json"));

@@ -107,14 +107,69 @@ fn unsuccessful(c: &pb::Campaign) -> u32 {
         .sum()
 }
 
-/// Shows a campaign; with `wait`, follows it to the end (a progress bar on a terminal, a line
-/// per change otherwise) and fails if any run did not succeed.
+/// A capped exponential backoff with a budget: how `--wait` rides out an unreachable
+/// coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first delay.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+    /// How long failures may go on (from the first of a streak) before giving up.
+    pub budget: Duration,
+}
+
+impl Backoff {
+    /// `--wait`'s reconnection: 0.5 s doubling to 10 s, for `budget`.
+    pub fn reconnect(budget: Duration) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+            budget,
+        }
+    }
+
+    /// The delay before the next try after `failures` consecutive failures (1 = the first),
+    /// given `elapsed` since the first; `None` once the budget is spent.
+    pub fn delay(&self, failures: u32, elapsed: Duration) -> Option<Duration> {
+        let left = self.budget.checked_sub(elapsed).filter(|d| !d.is_zero())?;
+        let doubled = self
+            .initial
+            .checked_mul(
+                1u32.checked_shl(failures.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
+            .unwrap_or(self.max);
+        Some(doubled.min(self.max).min(left))
+    }
+}
+
+/// What `campaign status` does after its first answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Follow {
+    /// Follow the campaign to its end.
+    pub wait: bool,
+    /// The poll period.
+    pub poll: Duration,
+    /// How to ride out an unreachable coordinator.
+    pub reconnect: Backoff,
+}
+
+/// Whether a failed poll is worth retrying: the coordinator is unreachable (restarting, a
+/// network cut), not refusing the request.
+fn unreachable(e: &Error) -> bool {
+    e.code() == tonic::Code::Unavailable
+}
+
+/// Shows a campaign; with `follow.wait`, follows it to the end (a progress bar on a terminal,
+/// a line per change otherwise), riding out an unreachable coordinator for
+/// `follow.reconnect.budget` (each retry said on stderr), and fails if any run did not
+/// succeed.
 pub async fn status(
     admin: &mut Admin,
     id: &str,
-    wait: bool,
+    follow: &Follow,
     as_json: bool,
-    poll_ms: u64,
 ) -> Result<(), Error> {
     let get = |admin: &mut Admin| {
         let mut admin = admin.clone();
@@ -129,6 +184,7 @@ pub async fn status(
         }
     };
     let mut c = get(admin).await?;
+    let wait = follow.wait;
     if wait {
         let bar = (std::io::stderr().is_terminal() && !as_json).then(|| {
             let bar = indicatif::ProgressBar::new(u64::from(c.total_runs));
@@ -138,7 +194,12 @@ pub async fn status(
             );
             bar
         });
+        let say = |line: String| match &bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        };
         let mut last = String::new();
+        let mut failing: Option<(std::time::Instant, u32)> = None;
         loop {
             let line = counts_line(&c);
             match &bar {
@@ -155,8 +216,41 @@ pub async fn status(
             if c.finished {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(poll_ms.max(10))).await;
-            c = get(admin).await?;
+            tokio::time::sleep(follow.poll).await;
+            loop {
+                match get(admin).await {
+                    Ok(now) => {
+                        if failing.take().is_some() {
+                            say(format!(
+                                "fleetctl: the coordinator answers again; following campaign {id}"
+                            ));
+                        }
+                        c = now;
+                        break;
+                    }
+                    Err(e) if unreachable(&e) => {
+                        let (since, failures) =
+                            failing.get_or_insert((std::time::Instant::now(), 0));
+                        *failures = failures.saturating_add(1);
+                        let Some(delay) = follow.reconnect.delay(*failures, since.elapsed()) else {
+                            say(format!(
+                                "fleetctl: giving up after {} s without an answer \
+                                 (--reconnect-timeout)",
+                                follow.reconnect.budget.as_secs()
+                            ));
+                            return Err(e);
+                        };
+                        say(format!(
+                            "fleetctl: cannot reach the coordinator ({e}); retrying in {:.1} s \
+                             (gives up {} s after the first failure, --reconnect-timeout)",
+                            delay.as_secs_f64(),
+                            follow.reconnect.budget.as_secs()
+                        ));
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         if let Some(bar) = bar {
             bar.finish();
@@ -186,6 +280,25 @@ pub async fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_stops_at_the_budget() {
+        let b = Backoff::reconnect(Duration::from_secs(30));
+        let ms = |failures, elapsed_ms| {
+            b.delay(failures, Duration::from_millis(elapsed_ms))
+                .map(|d| d.as_millis())
+        };
+        assert_eq!(ms(1, 0), Some(500));
+        assert_eq!(ms(2, 500), Some(1000));
+        assert_eq!(ms(5, 7_500), Some(8000));
+        assert_eq!(ms(6, 15_500), Some(10_000), "capped");
+        assert_eq!(ms(u32::MAX, 0), Some(10_000), "no overflow");
+        assert_eq!(ms(9, 25_000), Some(5000), "never past the budget");
+        assert_eq!(ms(10, 30_000), None);
+        assert_eq!(ms(1, 31_000), None);
+        let none = Backoff::reconnect(Duration::ZERO);
+        assert_eq!(none.delay(1, Duration::ZERO), None, "0 gives up at once");
+    }
 
     #[test]
     fn labels_parse_and_bad_items_are_named() {

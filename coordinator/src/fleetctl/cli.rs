@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use fleetcal_proto::dial::ClientTlsFiles;
@@ -55,11 +56,14 @@ pub enum Cmd {
     /// Check the coordinator's gRPC health (over TLS too): prints SERVING and exits 0, else
     /// exits 7. For container health checks and probes.
     Health,
-    /// List registered agents.
+    /// List registered agents (every page, by host name), or remove one.
     Agents {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// What to do instead of listing.
+        #[command(subcommand)]
+        action: Option<AgentsCmd>,
     },
     /// Start or follow campaigns.
     #[command(subcommand)]
@@ -78,6 +82,19 @@ pub enum Cmd {
     Results(ResultsCmd),
 }
 
+/// `fleetctl agents ...`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCmd {
+    /// Remove an agent: it is no longer listed or selected (its runs and results stay) and
+    /// its queued runs fail. Refused (exit 4) while it is running a run. An agent that
+    /// registers again is back: stop it first to keep it removed. Also clears an agent row
+    /// the coordinator cannot read (logged as "skipping row 'ID' of table agents").
+    Remove {
+        /// The agent's id.
+        id: String,
+    },
+}
+
 /// `fleetctl campaign ...`.
 #[derive(Debug, Subcommand)]
 pub enum CampaignCmd {
@@ -87,9 +104,20 @@ pub enum CampaignCmd {
     Status {
         /// The campaign id.
         id: String,
-        /// Follow until every run ended; exit non-zero if any run did not succeed.
+        /// Follow until every run ended; exit non-zero if any run did not succeed. Rides out
+        /// a coordinator restart (see --reconnect-timeout).
         #[arg(long)]
         wait: bool,
+        /// With --wait: how long, in seconds (0 to 86400), to keep polling an unreachable
+        /// coordinator (UNAVAILABLE) before giving up with exit 7; retries back off from
+        /// 0.5 s to 10 s and each is announced on stderr. 0 gives up at the first failed poll.
+        #[arg(
+            long,
+            value_name = "S",
+            default_value_t = 300,
+            value_parser = clap::value_parser!(u32).range(0..=86_400)
+        )]
+        reconnect_timeout: u32,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -234,14 +262,28 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
                 })
             }
         }
-        Cmd::Agents { json } => agents::list(&mut admin, json).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Remove { id }),
+            ..
+        } => agents::remove(&mut admin, &id).await,
+        Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, args).await,
         Cmd::Campaign(CampaignCmd::Status {
             id,
             wait,
+            reconnect_timeout,
             json,
             poll_ms,
-        }) => campaign::status(&mut admin, &id, wait, json, poll_ms).await,
+        }) => {
+            let follow = campaign::Follow {
+                wait,
+                poll: Duration::from_millis(poll_ms.max(10)),
+                reconnect: campaign::Backoff::reconnect(Duration::from_secs(u64::from(
+                    reconnect_timeout,
+                ))),
+            };
+            campaign::status(&mut admin, &id, &follow, json).await
+        }
         Cmd::Runs { campaign, json } => runs::list(&mut admin, campaign, json).await,
         Cmd::Results(ResultsCmd::Export {
             campaign,
@@ -265,6 +307,29 @@ mod tests {
         {
             Cmd::Campaign(CampaignCmd::Start(a)) => Ok(a),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reconnect_timeout_defaults_and_is_range_checked() {
+        let status = |extra: &[&str]| {
+            let args = ["fleetctl", "campaign", "status", "c1", "--wait"]
+                .iter()
+                .chain(extra);
+            FleetCtl::try_parse_from(args).map(|c| match c.command {
+                Cmd::Campaign(CampaignCmd::Status {
+                    reconnect_timeout, ..
+                }) => reconnect_timeout,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(status(&[]).unwrap(), 300);
+        assert_eq!(status(&["--reconnect-timeout", "0"]).unwrap(), 0);
+        for bad in ["86401", "-1", "1e20", "soon"] {
+            let e = status(&[&format!("--reconnect-timeout={bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--reconnect-timeout"), "{bad}: {e}");
         }
     }
 

@@ -37,6 +37,74 @@ pub fn admin(channel: Channel) -> Admin {
         .max_encoding_message_size(pb::MAX_MESSAGE_BYTES)
 }
 
+/// Follows a paged listing to its end: `fetch(token)` returns one page's items and the next
+/// token ("" on the last page). A coordinator that hands back the token it was given would
+/// loop forever; that is an error instead.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), Error>>,
+{
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = fetch(token.clone()).await?;
+        out.extend(items);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        if next == token {
+            return Err(Error::Remote(tonic::Status::internal(
+                "the coordinator returned the same page token twice",
+            )));
+        }
+        token = next;
+    }
+}
+
+/// Every registered agent, following `ListAgents` pages, sorted by host name then id.
+pub async fn all_agents(admin: &mut Admin) -> Result<Vec<pb::Agent>, Error> {
+    let mut agents = all_pages(|page_token| {
+        let mut admin = admin.clone();
+        async move {
+            let r = admin
+                .list_agents(pb::ListAgentsRequest {
+                    page_size: 0,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((r.agents, r.next_page_token))
+        }
+    })
+    .await?;
+    agents.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
+    Ok(agents)
+}
+
+/// Every run (of one campaign, or of all), following `ListRuns` pages, in listing order.
+pub async fn all_runs(
+    admin: &mut Admin,
+    campaign_id: Option<String>,
+) -> Result<Vec<pb::Run>, Error> {
+    all_pages(|page_token| {
+        let mut admin = admin.clone();
+        let campaign_id = campaign_id.clone();
+        async move {
+            let r = admin
+                .list_runs(pb::ListRunsRequest {
+                    campaign_id,
+                    page_size: 0,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((r.runs, r.next_page_token))
+        }
+    })
+    .await
+}
+
 /// Asks the coordinator's health service for the whole server (`""`); returns its status
 /// name (`SERVING`, `NOT_SERVING`, ...).
 ///

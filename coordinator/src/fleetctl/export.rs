@@ -71,10 +71,24 @@ pub async fn export(
         .await?
         .into_inner();
     let mut exports = Vec::new();
+    let mut unreadable: Vec<(String, String)> = Vec::new();
     while let Some(file) = stream.next().await {
         let file = file?;
         let text = String::from_utf8_lossy(&file.result_json).into_owned();
-        let result = CalibrationResult::from_json(&text, &format!("run {}", file.run_id))?;
+        // A result stored before today's rules may fail them: it is left out and named, the
+        // others are still written.
+        let result = match CalibrationResult::from_json(&text, &format!("run {}", file.run_id)) {
+            Ok(result) => result,
+            Err(e) => {
+                eprintln!(
+                    "fleetctl: skipping the stored result of run {} (host {}): {e}",
+                    file.run_id,
+                    fleetcal_proto::quote::quoted(&file.hostname)
+                );
+                unreadable.push((file.run_id, e.to_string()));
+                continue;
+            }
+        };
         exports.push(Export {
             agent_id: file.agent_id,
             hostname: file.hostname,
@@ -82,9 +96,22 @@ pub async fn export(
             text,
         });
     }
+    let skipped = || match unreadable.first() {
+        None => Ok(()),
+        Some((run, message)) => Err(Error::InvalidResult {
+            run: run.clone(),
+            message: format!(
+                "{message} ({} stored result(s) of campaign '{campaign}' could not be read \
+                 and were not written)",
+                unreadable.len()
+            ),
+        }),
+    };
     if exports.is_empty() {
-        eprintln!("fleetctl: campaign '{campaign}' has no stored results yet");
-        return Ok(());
+        if unreadable.is_empty() {
+            eprintln!("fleetctl: campaign '{campaign}' has no stored results yet");
+        }
+        return skipped();
     }
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
@@ -102,5 +129,5 @@ pub async fn export(
         })?;
         println!("{}", path.display());
     }
-    Ok(())
+    skipped()
 }

@@ -1,21 +1,14 @@
 //! `fleetctl runs`.
 
-use fleetcal_proto::pb;
 use serde_json::json;
 
-use super::client::Admin;
+use super::client::{all_runs, Admin};
 use super::table::render;
 use crate::Error;
 
-/// Lists runs as a table or JSON.
+/// Lists runs (every page) as a table or JSON.
 pub async fn list(admin: &mut Admin, campaign: Option<String>, as_json: bool) -> Result<(), Error> {
-    let runs = admin
-        .list_runs(pb::ListRunsRequest {
-            campaign_id: campaign,
-        })
-        .await?
-        .into_inner()
-        .runs;
+    let runs = all_runs(admin, campaign).await?;
     if as_json {
         let items: Vec<_> = runs
             .iter()

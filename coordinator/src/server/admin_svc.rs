@@ -7,10 +7,14 @@ use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
 
-use super::convert::{agent_to_pb, campaign_to_pb, run_to_pb, spec_from_pb};
+use super::convert::{
+    agent_token, agents_page_to_pb, campaign_to_pb, page_size, run_token, runs_page_to_pb,
+    spec_from_pb,
+};
 use super::core::Coordinator;
 use crate::model::now_ms;
 use crate::store::Store;
+use crate::validate;
 
 /// The operator-facing service.
 pub struct AdminSvc<S> {
@@ -25,16 +29,27 @@ pub type ResultStream = tokio_stream::Iter<std::vec::IntoIter<Result<pb::ResultF
 impl<S: Store> AdminService for AdminSvc<S> {
     async fn list_agents(
         &self,
-        _request: Request<pb::ListAgentsRequest>,
+        request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        let agents = self
+        let r = request.into_inner();
+        let after = agent_token(&r.page_token)?;
+        let page = self
             .core
-            .agents(now_ms())
-            .await?
-            .into_iter()
-            .map(|s| agent_to_pb(&s.agent, s.preset, s.online))
-            .collect();
-        Ok(Response::new(pb::ListAgentsResponse { agents }))
+            .agents_page(after.as_deref(), page_size(r.page_size), now_ms())
+            .await?;
+        Ok(Response::new(agents_page_to_pb(page)))
+    }
+
+    async fn remove_agent(
+        &self,
+        request: Request<pb::RemoveAgentRequest>,
+    ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
+        let id = request.into_inner().agent_id;
+        validate::id("agent_id", &id)?;
+        let failed = self.core.remove_agent(&id, now_ms()).await?;
+        Ok(Response::new(pb::RemoveAgentResponse {
+            failed_runs: u32::try_from(failed).unwrap_or(u32::MAX),
+        }))
     }
 
     async fn start_campaign(
@@ -50,7 +65,9 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::GetCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
-        let (campaign, runs) = self.core.campaign(&request.into_inner().id).await?;
+        let id = request.into_inner().id;
+        validate::id("id", &id)?;
+        let (campaign, runs) = self.core.campaign(&id).await?;
         Ok(Response::new(campaign_to_pb(&campaign, &runs)))
     }
 
@@ -58,11 +75,20 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ListRunsRequest>,
     ) -> Result<Response<pb::ListRunsResponse>, Status> {
-        let campaign = request.into_inner().campaign_id;
-        let runs = self.core.runs(campaign.as_deref()).await?;
-        Ok(Response::new(pb::ListRunsResponse {
-            runs: runs.iter().map(run_to_pb).collect(),
-        }))
+        let r = request.into_inner();
+        if let Some(id) = &r.campaign_id {
+            validate::id("campaign_id", id)?;
+        }
+        let after = run_token(&r.page_token)?;
+        let page = self
+            .core
+            .runs_page(
+                r.campaign_id.as_deref(),
+                after.as_ref(),
+                page_size(r.page_size),
+            )
+            .await?;
+        Ok(Response::new(runs_page_to_pb(page)))
     }
 
     type ExportResultsStream = ResultStream;
@@ -72,6 +98,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         request: Request<pb::ExportResultsRequest>,
     ) -> Result<Response<Self::ExportResultsStream>, Status> {
         let id = request.into_inner().campaign_id;
+        validate::id("campaign_id", &id)?;
         let files: Vec<Result<pb::ResultFile, Status>> = self
             .core
             .results(&id)

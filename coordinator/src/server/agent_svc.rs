@@ -15,6 +15,7 @@ use super::core::{Coordinator, Registration};
 use super::registry::{DirectiveItem, SessionGuard};
 use crate::model::{now_ms, StoreOutcome};
 use crate::store::Store;
+use crate::validate;
 
 /// The agent-facing service.
 pub struct AgentSvc<S> {
@@ -71,6 +72,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let agent_id = request.into_inner().agent_id;
+        validate::id("agent_id", &agent_id)?;
         let (conn, rx) = self.core.subscribe(&agent_id, now_ms()).await?;
         let wake = self.core.wake.clone();
         let guard = SessionGuard {
@@ -90,6 +92,8 @@ impl<S: Store> AgentService for AgentSvc<S> {
         request: Request<pb::Progress>,
     ) -> Result<Response<pb::ProgressResponse>, Status> {
         let p = request.into_inner();
+        validate::id("agent_id", &p.agent_id)?;
+        validate::id("run_id", &p.run_id)?;
         let failed = match pb::RunState::try_from(p.state) {
             Ok(pb::RunState::Running) => false,
             Ok(pb::RunState::Failed) => true,
@@ -107,7 +111,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
                 &p.run_id,
                 failed,
                 p.fraction,
-                &p.message,
+                &validate::message(&p.message),
                 now_ms(),
             )
             .await?;
@@ -119,6 +123,8 @@ impl<S: Store> AgentService for AgentSvc<S> {
         request: Request<pb::UploadRequest>,
     ) -> Result<Response<pb::UploadResponse>, Status> {
         let u = request.into_inner();
+        validate::id("agent_id", &u.agent_id)?;
+        validate::id("run_id", &u.run_id)?;
         let outcome = self
             .core
             .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
@@ -132,9 +138,9 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
-        self.core
-            .heartbeat(&request.into_inner().agent_id, now_ms())
-            .await?;
+        let agent_id = request.into_inner().agent_id;
+        validate::id("agent_id", &agent_id)?;
+        self.core.heartbeat(&agent_id, now_ms()).await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
     }
 }

@@ -3,12 +3,14 @@
 
 use fleetcal_proto::{pb, Operation, Precision};
 
+use super::core::AgentStatus;
 use crate::aggregate::counts_by_state;
 use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides,
     RunRecord, Selector,
 };
-use crate::Error;
+use crate::store::{Page, RunKey};
+use crate::{validate, Error};
 
 /// Capabilities from the wire.
 pub fn caps_from_pb(c: pb::Capabilities) -> Capabilities {
@@ -50,6 +52,120 @@ pub fn caps_to_pb(c: &Capabilities) -> pb::Capabilities {
     }
 }
 
+/// The page size of a list call that asks for none (`page_size` 0).
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+/// The largest page size; a larger request gets this many.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// The most encoded bytes of the items of one page (a quarter of the 16 MiB message limit):
+/// a page ends early rather than grow past it, always with at least one item.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The longest page token accepted, in bytes.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// The page size to use for a request's `page_size`.
+pub fn page_size(requested: u32) -> u32 {
+    match requested {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    }
+}
+
+fn bad_token(token: &str) -> Error {
+    Error::InvalidRequest(format!(
+        "field 'page_token': {} is not a page token of this listing",
+        fleetcal_proto::quote::quoted(token)
+    ))
+}
+
+/// A ListAgents `page_token` ("" = the first page): the agent id to continue after.
+pub fn agent_token(token: &str) -> Result<Option<String>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    match token.strip_prefix("a1.") {
+        Some(id) if token.len() <= MAX_TOKEN_LEN && !id.is_empty() => Ok(Some(id.to_string())),
+        _ => Err(bad_token(token)),
+    }
+}
+
+/// A ListRuns `page_token` ("" = the first page): the run key to continue after.
+pub fn run_token(token: &str) -> Result<Option<RunKey>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parse = || {
+        let rest = token.strip_prefix("r1.")?;
+        let (created_at, rest) = rest.split_once('.')?;
+        let (seq, campaign_id) = rest.split_once('.')?;
+        Some(RunKey {
+            created_at: created_at.parse().ok()?,
+            campaign_id: campaign_id.to_string(),
+            seq: seq.parse().ok()?,
+        })
+    };
+    match parse() {
+        Some(key) if token.len() <= MAX_TOKEN_LEN && !key.campaign_id.is_empty() => Ok(Some(key)),
+        _ => Err(bad_token(token)),
+    }
+}
+
+fn agent_token_of(id: &String) -> String {
+    format!("a1.{id}")
+}
+
+fn run_token_of(k: &RunKey) -> String {
+    format!("r1.{}.{}.{}", k.created_at, k.seq, k.campaign_id)
+}
+
+/// A page's items on the wire, at most [`MAX_PAGE_BYTES`] of them (at least one), and the
+/// token of the next page ("" when the listing ended).
+fn wire_page<K, T, P: prost::Message>(
+    page: Page<K, T>,
+    to_pb: impl Fn(T) -> P,
+    token: impl Fn(&K) -> String,
+) -> (Vec<P>, String) {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut included: Option<K> = None;
+    for (key, item) in page.items {
+        let message = to_pb(item);
+        // The item, its field tag and its length prefix.
+        let len = message.encoded_len().saturating_add(16);
+        if let Some(last) = included
+            .as_ref()
+            .filter(|_| bytes.saturating_add(len) > MAX_PAGE_BYTES)
+        {
+            return (out, token(last));
+        }
+        bytes = bytes.saturating_add(len);
+        out.push(message);
+        included = Some(key);
+    }
+    (out, page.last.as_ref().map(token).unwrap_or_default())
+}
+
+/// A page of agents on the wire.
+pub fn agents_page_to_pb(page: Page<String, AgentStatus>) -> pb::ListAgentsResponse {
+    let (agents, next_page_token) = wire_page(
+        page,
+        |s| agent_to_pb(&s.agent, s.preset, s.online),
+        agent_token_of,
+    );
+    pb::ListAgentsResponse {
+        agents,
+        next_page_token,
+    }
+}
+
+/// A page of runs on the wire.
+pub fn runs_page_to_pb(page: Page<RunKey, RunRecord>) -> pb::ListRunsResponse {
+    let (runs, next_page_token) = wire_page(page, |r| run_to_pb(&r), run_token_of);
+    pb::ListRunsResponse {
+        runs,
+        next_page_token,
+    }
+}
+
 /// An agent to the wire.
 pub fn agent_to_pb(a: &AgentRecord, matched_preset: String, online: bool) -> pb::Agent {
     pb::Agent {
@@ -80,14 +196,29 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
                 "field 'selector.labels': at least one key=value is required".into(),
             ))
         }
-        Some(Kind::Labels(l)) => Selector::Labels(l.labels.into_iter().collect()),
+        Some(Kind::Labels(l)) => {
+            let labels = l.labels.into_iter().collect();
+            validate::labels("selector.labels", &labels)?;
+            Selector::Labels(labels)
+        }
         Some(Kind::Preset(p)) if p.trim().is_empty() => {
             return Err(Error::InvalidRequest(
                 "field 'selector.preset': must not be empty".into(),
             ))
         }
-        Some(Kind::Preset(p)) => Selector::Preset(p),
+        Some(Kind::Preset(p)) => {
+            validate::preset_id("selector.preset", &p)?;
+            Selector::Preset(p)
+        }
     };
+    for (field, len) in [
+        ("operations", req.operations.len()),
+        ("precisions", req.precisions.len()),
+        ("blas_sizes", req.blas_sizes.len()),
+        ("stream_mib", req.stream_mib.len()),
+    ] {
+        validate::overrides(field, len)?;
+    }
     let framework: FrameworkChoice = req.framework.parse()?;
     let operations = req
         .operations
@@ -114,7 +245,7 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     if !(req.min_gflops.is_finite() && req.min_gflops >= 0.0) {
         return Err(Error::InvalidRequest(format!(
             "field 'min_gflops': {} must be a non-negative number",
-            req.min_gflops
+            fleetcal_proto::quote::number(req.min_gflops)
         )));
     }
     if let Some(w) = req.warmup.filter(|&w| w > pb::MAX_WARMUP) {
@@ -270,6 +401,62 @@ mod tests {
         assert_eq!((plan.warmup, plan.trials), (Some(0), 20));
         let shown = campaign_to_pb(&campaign, &[run]);
         assert_eq!((shown.warmup, shown.trials), (Some(0), 20));
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(agent_token("").unwrap(), None);
+        let id = "0b5d3e4a-9a51-4c43-8d2e-0f6f6c1d7a10".to_string();
+        assert_eq!(agent_token(&agent_token_of(&id)).unwrap(), Some(id));
+        let key = RunKey {
+            created_at: -5,
+            campaign_id: "c.with.dots".into(),
+            seq: 42,
+        };
+        assert_eq!(run_token(&run_token_of(&key)).unwrap(), Some(key));
+        for bad in [
+            "a1.",
+            "x",
+            "r1.1.2",
+            "r1.x.2.c",
+            "r1.1.2.",
+            &"a1.x".repeat(100),
+        ] {
+            assert!(agent_token(bad).is_err(), "{bad}");
+            let e = run_token(bad).unwrap_err().to_string();
+            assert!(e.contains("field 'page_token'") && e.len() < 200, "{e}");
+        }
+        assert_eq!(
+            (page_size(0), page_size(7), page_size(5000)),
+            (DEFAULT_PAGE_SIZE, 7, MAX_PAGE_SIZE)
+        );
+    }
+
+    #[test]
+    fn a_page_stops_at_the_byte_budget_with_at_least_one_item() {
+        let item = |i: u32| (i, "x".repeat(1024 * 1024 + usize::try_from(i).unwrap()));
+        let to_pb = |s: String| pb::RemoveAgentRequest { agent_id: s };
+        let token = |k: &u32| k.to_string();
+        // 10 items of 1 MiB: the page holds 3 (under 4 MiB) and continues after the third.
+        let page = Page {
+            items: (0..10).map(item).collect(),
+            last: Some(99),
+        };
+        let (out, next) = wire_page(page, to_pb, token);
+        assert_eq!((out.len(), next.as_str()), (3, "2"));
+        // One item over the budget still goes out alone.
+        let page = Page {
+            items: vec![(0, "x".repeat(MAX_PAGE_BYTES + 1))],
+            last: None,
+        };
+        let (out, next) = wire_page(page, to_pb, token);
+        assert_eq!((out.len(), next.as_str()), (1, ""));
+        // Within the budget, the store's `last` decides (rows skipped at the end included).
+        let page = Page {
+            items: vec![item(0)],
+            last: Some(7),
+        };
+        assert_eq!(wire_page(page, to_pb, token).1, "7");
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::model::{
     StoreOutcome, Transition,
 };
 use crate::plan::{effective_preset, plan_campaign};
-use crate::store::Store;
-use crate::Error;
+use crate::store::{Page, RemoveOutcome, RunKey, Store};
+use crate::{validate, Error};
 
 /// What a Register call carries.
 #[derive(Debug, Clone)]
@@ -74,22 +74,17 @@ impl<S: Store> Coordinator<S> {
 
     /// Registers or re-registers an agent at `now`; returns its effective preset id.
     pub async fn register(&self, r: Registration, now: Millis) -> Result<String, Error> {
-        if uuid::Uuid::parse_str(&r.agent_id).is_err() {
-            return Err(Error::InvalidRequest(format!(
-                "field 'agent_id': '{}' is not a UUID",
-                r.agent_id
-            )));
-        }
-        if r.hostname.trim().is_empty() {
-            return Err(Error::InvalidRequest(
-                "field 'hostname': must not be empty".into(),
-            ));
-        }
-        let registered_at = self
-            .store
-            .agent(&r.agent_id)
-            .await?
-            .map_or(now, |a| a.registered_at);
+        validate::registration(
+            &r.agent_id,
+            &r.hostname,
+            &r.labels,
+            r.preset.as_deref(),
+            &r.capabilities,
+            &r.agent_version,
+        )?;
+        // A re-registration keeps the stored registered_at (the upsert does not change it),
+        // and never reads the old row: a row that cannot be decoded is replaced, not an error.
+        let registered_at = now;
         let agent = AgentRecord {
             agent_id: r.agent_id,
             hostname: r.hostname,
@@ -183,7 +178,8 @@ impl<S: Store> Coordinator<S> {
         let run = self.owned_run(agent_id, run_id, now).await?;
         if !(0.0..=1.0).contains(&fraction) {
             return Err(Error::InvalidRequest(format!(
-                "field 'fraction': {fraction} is not between 0 and 1"
+                "field 'fraction': {} is not between 0 and 1",
+                fleetcal_proto::quote::number(fraction)
             )));
         }
         if run.state != RunState::Running {
@@ -247,6 +243,7 @@ impl<S: Store> Coordinator<S> {
                 m.device_type, run.device
             )));
         }
+        validate::result_times(&result, now, run.started_at).map_err(invalid)?;
         let rows = result_rows(run_id, &result);
         let outcome = self.store.store_result(&run, text, &rows, now).await?;
         self.wake.notify_one();
@@ -265,20 +262,77 @@ impl<S: Store> Coordinator<S> {
             .agents()
             .await?
             .into_iter()
-            .map(|mut agent| {
-                let contact = self.registry.last_contact(&agent.agent_id);
-                if let Some(at) = contact {
-                    agent.last_seen = agent.last_seen.max(at);
-                }
-                let online = now - agent.last_seen < window;
-                let preset = effective_preset(&agent, &self.presets).id;
-                AgentStatus {
-                    agent,
-                    preset,
-                    online,
-                }
-            })
+            .map(|agent| self.status(agent, now, window))
             .collect())
+    }
+
+    /// Up to `limit` agents with an id after `after` (by id), as [`Coordinator::agents`]
+    /// lists them.
+    pub async fn agents_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+        now: Millis,
+    ) -> Result<Page<String, AgentStatus>, Error> {
+        let window = self.offline_window();
+        let page = self.store.agents_page(after, limit).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|(key, agent)| (key, self.status(agent, now, window)))
+                .collect(),
+            last: page.last,
+        })
+    }
+
+    /// An agent as listed at `now`, its `last_seen` brought up to date from the registry.
+    fn status(&self, mut agent: AgentRecord, now: Millis, window: Millis) -> AgentStatus {
+        if let Some(at) = self.registry.last_contact(&agent.agent_id) {
+            agent.last_seen = agent.last_seen.max(at);
+        }
+        let online = now.saturating_sub(agent.last_seen) < window;
+        let preset = effective_preset(&agent, &self.presets).id;
+        AgentStatus {
+            agent,
+            preset,
+            online,
+        }
+    }
+
+    /// Up to `limit` runs (of one campaign, which must exist, or of all) after `after`.
+    pub async fn runs_page(
+        &self,
+        campaign_id: Option<&str>,
+        after: Option<&RunKey>,
+        limit: u32,
+    ) -> Result<Page<RunKey, RunRecord>, Error> {
+        if let Some(id) = campaign_id {
+            self.require_campaign(id).await?;
+        }
+        self.store.runs_page(campaign_id, after, limit).await
+    }
+
+    /// Removes an agent at `now`: it is listed and selected nowhere and its queued runs fail;
+    /// refused while it runs a run. Returns how many queued runs failed. An agent that
+    /// registers again is back.
+    pub async fn remove_agent(&self, agent_id: &str, now: Millis) -> Result<u64, Error> {
+        let outcome = self
+            .store
+            .remove_agent(agent_id, now, "agent removed by the operator")
+            .await?;
+        match outcome {
+            RemoveOutcome::Removed { failed_runs } => {
+                tracing::info!(agent = %agent_id, failed_runs, "agent removed");
+                self.wake.notify_one();
+                Ok(failed_runs)
+            }
+            RemoveOutcome::Running { run_id } => Err(Error::AgentRunning {
+                agent: agent_id.to_string(),
+                run: run_id,
+            }),
+            RemoveOutcome::NotFound => Err(Error::AgentNotFound(agent_id.to_string())),
+        }
     }
 
     /// Plans and stores a campaign created at `now`; runs a board cannot do start out failed.

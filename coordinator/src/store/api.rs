@@ -4,12 +4,61 @@
 use std::future::Future;
 
 use crate::aggregate::ResultRow;
-use crate::model::{AgentRecord, CampaignRecord, RunRecord, StoreOutcome, Transition};
+use crate::model::{AgentRecord, CampaignRecord, Millis, RunRecord, StoreOutcome, Transition};
 use crate::Error;
 
+/// One page of a listing, in the listing's key order.
+///
+/// Rows that cannot be decoded are left out (each logged as a warning naming the row and
+/// the column, see [`Store`]); `last` still moves past them, so a listing never stops at one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<K, T> {
+    /// The rows that decoded, each with its key.
+    pub items: Vec<(K, T)>,
+    /// The key of the last row read when the page was full (more may follow: the next page
+    /// starts after it); `None` when the listing ended.
+    pub last: Option<K>,
+}
+
+/// Where a run is in the runs listing: its campaign's creation time and id, then its plan
+/// order. Runs are listed in this order, so a page starts after one of these.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunKey {
+    /// The campaign's `created_at`.
+    pub created_at: Millis,
+    /// The campaign's id.
+    pub campaign_id: String,
+    /// The run's `seq`.
+    pub seq: i64,
+}
+
+/// What [`Store::remove_agent`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    /// Removed; this many of its queued runs were marked failed.
+    Removed {
+        /// Queued runs that became `failed`.
+        failed_runs: u64,
+    },
+    /// Nothing changed: the agent is running this run.
+    Running {
+        /// The running run.
+        run_id: String,
+    },
+    /// Nothing changed: no such agent (or it is already removed).
+    NotFound,
+}
+
 /// Durable state: agents, campaigns, runs and results.
+///
+/// A listing (every method returning a `Vec` or a [`Page`]) never fails because of one row:
+/// a row that cannot be decoded (written by hand, or by an older version with a bug) is left
+/// out with a `tracing::warn!` naming the table, the row's id and the column, and the rest
+/// is returned. [`Store::remove_agent`] and a new registration of the same id clear a
+/// poisoned agent row. Removed agents are invisible to every agent lookup and listing.
 pub trait Store: Send + Sync + 'static {
-    /// Inserts an agent, or updates everything but `registered_at` of an existing one.
+    /// Inserts an agent, or updates everything but `registered_at` of an existing one (a
+    /// removed one is back).
     fn upsert_agent(&self, agent: &AgentRecord) -> impl Future<Output = Result<(), Error>> + Send;
     /// Sets an agent's `last_seen`; false when the agent is unknown.
     fn touch_agent(
@@ -24,6 +73,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<AgentRecord>, Error>> + Send;
     /// Every agent, by host name then id.
     fn agents(&self) -> impl Future<Output = Result<Vec<AgentRecord>, Error>> + Send;
+    /// Up to `limit` agents with an id after `after`, by id.
+    fn agents_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page<String, AgentRecord>, Error>> + Send;
+    /// Removes an agent (it is kept for its runs' history but listed nowhere) and marks its
+    /// queued runs failed with `message`, in one transaction; refused while it runs a run.
+    fn remove_agent(
+        &self,
+        agent_id: &str,
+        at: Millis,
+        message: &str,
+    ) -> impl Future<Output = Result<RemoveOutcome, Error>> + Send;
     /// A campaign and its runs, in one transaction.
     fn create_campaign(
         &self,
@@ -44,6 +107,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         campaign_id: Option<&str>,
     ) -> impl Future<Output = Result<Vec<RunRecord>, Error>> + Send;
+    /// Up to `limit` runs (of one campaign, or of all) after `after`, in [`RunKey`] order.
+    fn runs_page(
+        &self,
+        campaign_id: Option<&str>,
+        after: Option<&RunKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page<RunKey, RunRecord>, Error>> + Send;
     /// Every queued or running run.
     fn active_runs(&self) -> impl Future<Output = Result<Vec<RunRecord>, Error>> + Send;
     /// Applies a state change if the run is still in `from`; false when it was not.

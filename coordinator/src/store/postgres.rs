@@ -3,8 +3,8 @@
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use super::sql::{corrupt, impl_store, RUN_COLS};
-use super::Store;
+use super::sql::{corrupt, impl_store, skipped, RUN_COLS};
+use super::{Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::ResultRow;
 use crate::model::{AgentRecord, CampaignRecord, RunRecord, RunState, StoreOutcome, Transition};
 use crate::Error;

@@ -12,6 +12,18 @@ pub(crate) fn corrupt(column: &str, e: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("column '{column}': {e}").into())
 }
 
+/// Logs a row a listing leaves out because it cannot be decoded: the table, the row's id
+/// (bounded) and the error, which names the column.
+pub(crate) fn skipped(table: &str, id: &str, e: &sqlx::Error) {
+    let hint = if table == "agents" {
+        " (`fleetctl agents remove ID` removes it; the agent registering again replaces it)"
+    } else {
+        ""
+    };
+    let row = fleetcal_proto::quote::quoted(id);
+    tracing::warn!("skipping row {row} of table {table}: it cannot be decoded{hint}: {e}");
+}
+
 /// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
@@ -65,6 +77,71 @@ macro_rules! impl_store {
                 })
             }
 
+            /// `decode(row)`, or `None` after logging the row as [`skipped`].
+            fn decode_or_skip<T>(
+                row: &<$db as sqlx::Database>::Row,
+                table: &str,
+                id_column: &str,
+                decode: impl Fn(&<$db as sqlx::Database>::Row) -> Result<T, sqlx::Error>,
+            ) -> Option<T> {
+                match decode(row) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        let id = row
+                            .try_get::<String, _>(id_column)
+                            .unwrap_or_else(|e| format!("<undecodable id: {e}>"));
+                        skipped(table, &id, &e);
+                        None
+                    }
+                }
+            }
+
+            /// Every row that decodes; the others are logged and left out.
+            fn decoded<T>(
+                rows: &[<$db as sqlx::Database>::Row],
+                table: &str,
+                id_column: &str,
+                decode: impl Fn(&<$db as sqlx::Database>::Row) -> Result<T, sqlx::Error>,
+            ) -> Vec<T> {
+                rows.iter()
+                    .filter_map(|row| Self::decode_or_skip(row, table, id_column, &decode))
+                    .collect()
+            }
+
+            /// Keys and decoded rows of one page; `last` is the last row's key when the page
+            /// is full.
+            fn page<K: Clone, T>(
+                rows: &[<$db as sqlx::Database>::Row],
+                limit: u32,
+                table: &str,
+                id_column: &str,
+                key: impl Fn(&<$db as sqlx::Database>::Row) -> Result<K, sqlx::Error>,
+                decode: impl Fn(&<$db as sqlx::Database>::Row) -> Result<T, sqlx::Error>,
+            ) -> Result<Page<K, T>, sqlx::Error> {
+                let mut items = Vec::with_capacity(rows.len());
+                let mut last = None;
+                for row in rows {
+                    let k = key(row)?;
+                    if let Some(item) = Self::decode_or_skip(row, table, id_column, &decode) {
+                        items.push((k.clone(), item));
+                    }
+                    last = Some(k);
+                }
+                let full = u32::try_from(rows.len()).is_ok_and(|n| n >= limit);
+                Ok(Page {
+                    items,
+                    last: last.filter(|_| full),
+                })
+            }
+
+            fn run_key(row: &<$db as sqlx::Database>::Row) -> Result<RunKey, sqlx::Error> {
+                Ok(RunKey {
+                    created_at: row.try_get("campaign_created_at")?,
+                    campaign_id: row.try_get("campaign_id")?,
+                    seq: row.try_get("seq")?,
+                })
+            }
+
             fn row_from(row: &<$db as sqlx::Database>::Row) -> Result<ResultRow, sqlx::Error> {
                 Ok(ResultRow {
                     run_id: row.try_get("run_id")?,
@@ -94,7 +171,7 @@ macro_rules! impl_store {
                      ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname, \
                      labels = excluded.labels, preset = excluded.preset, \
                      capabilities = excluded.capabilities, agent_version = excluded.agent_version, \
-                     last_seen = excluded.last_seen",
+                     last_seen = excluded.last_seen, removed_at = NULL",
                 )
                 .bind(&a.agent_id)
                 .bind(&a.hostname)
@@ -111,7 +188,8 @@ macro_rules! impl_store {
             }
 
             async fn touch_agent(&self, agent_id: &str, at: i64) -> Result<bool, Error> {
-                let done = sqlx::query::<$db>("UPDATE agents SET last_seen = $1 WHERE agent_id = $2")
+                let done = sqlx::query::<$db>("UPDATE agents SET last_seen = $1 WHERE agent_id = $2 AND removed_at IS NULL",
+                )
                     .bind(at)
                     .bind(agent_id)
                     .execute(&self.pool)
@@ -121,7 +199,8 @@ macro_rules! impl_store {
             }
 
             async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, Error> {
-                let row = sqlx::query::<$db>("SELECT * FROM agents WHERE agent_id = $1")
+                let row = sqlx::query::<$db>("SELECT * FROM agents WHERE agent_id = $1 AND removed_at IS NULL",
+                )
                     .bind(agent_id)
                     .fetch_optional(&self.pool)
                     .await
@@ -131,11 +210,88 @@ macro_rules! impl_store {
             }
 
             async fn agents(&self) -> Result<Vec<AgentRecord>, Error> {
-                sqlx::query::<$db>("SELECT * FROM agents ORDER BY hostname, agent_id")
-                    .fetch_all(&self.pool)
-                    .await
-                    .and_then(|rows| rows.iter().map(Self::agent_from).collect())
-                    .map_err(Error::storage("listing agents"))
+                let rows = sqlx::query::<$db>(
+                    "SELECT * FROM agents WHERE removed_at IS NULL ORDER BY hostname, agent_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage("listing agents"))?;
+                Ok(Self::decoded(&rows, "agents", "agent_id", Self::agent_from))
+            }
+
+            async fn agents_page(
+                &self,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Page<String, AgentRecord>, Error> {
+                sqlx::query::<$db>(
+                    "SELECT * FROM agents WHERE removed_at IS NULL \
+                     AND ($1 IS NULL OR agent_id > $2) ORDER BY agent_id LIMIT $3",
+                )
+                .bind(after)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .and_then(|rows| {
+                    Self::page(
+                        &rows,
+                        limit,
+                        "agents",
+                        "agent_id",
+                        |row| row.try_get("agent_id"),
+                        Self::agent_from,
+                    )
+                })
+                .map_err(Error::storage("listing agents"))
+            }
+
+            async fn remove_agent(
+                &self,
+                agent_id: &str,
+                at: i64,
+                message: &str,
+            ) -> Result<RemoveOutcome, Error> {
+                let ctx = format!("removing agent {}", fleetcal_proto::quote::quoted(agent_id));
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                let removed = sqlx::query::<$db>(
+                    "UPDATE agents SET removed_at = $1 WHERE agent_id = $2 AND removed_at IS NULL",
+                )
+                .bind(at)
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if removed.rows_affected() == 0 {
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Ok(RemoveOutcome::NotFound);
+                }
+                let running: Option<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT run_id FROM runs WHERE agent_id = $1 AND state = 'running' \
+                     ORDER BY run_id LIMIT 1",
+                )
+                .bind(agent_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if let Some(run_id) = running {
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Ok(RemoveOutcome::Running { run_id });
+                }
+                let failed = sqlx::query::<$db>(
+                    "UPDATE runs SET state = 'failed', finished_at = $1, message = $2 \
+                     WHERE agent_id = $3 AND state = 'queued'",
+                )
+                .bind(at)
+                .bind(message)
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(RemoveOutcome::Removed {
+                    failed_runs: failed.rows_affected(),
+                })
             }
 
             async fn create_campaign(
@@ -198,7 +354,7 @@ macro_rules! impl_store {
                 )
                 .fetch_all(&self.pool)
                 .await
-                .and_then(|rows| rows.iter().map(Self::campaign_from).collect())
+                .map(|rows| Self::decoded(&rows, "campaigns", "id", Self::campaign_from))
                 .map_err(Error::storage("listing active campaigns"))
             }
 
@@ -221,7 +377,44 @@ macro_rules! impl_store {
                     .bind(campaign_id)
                     .fetch_all(&self.pool)
                     .await
-                    .and_then(|rows| rows.iter().map(Self::run_from).collect())
+                    .map(|rows| Self::decoded(&rows, "runs", "run_id", Self::run_from))
+                    .map_err(Error::storage("listing runs"))
+            }
+
+            async fn runs_page(
+                &self,
+                campaign_id: Option<&str>,
+                after: Option<&RunKey>,
+                limit: u32,
+            ) -> Result<Page<RunKey, RunRecord>, Error> {
+                // Keyset paging over (campaign created_at, campaign id, seq), spelled out
+                // rather than as a row value, with every parameter used once.
+                let sql = format!(
+                    "SELECT {RUN_COLS}, c.created_at AS campaign_created_at FROM runs r \
+                     JOIN campaigns c ON c.id = r.campaign_id \
+                     WHERE ($1 IS NULL OR r.campaign_id = $2) \
+                     AND ($3 IS NULL OR c.created_at > $4 OR (c.created_at = $5 AND \
+                     (c.id > $6 OR (c.id = $7 AND r.seq > $8)))) \
+                     ORDER BY c.created_at, c.id, r.seq LIMIT $9"
+                );
+                let created = after.map(|k| k.created_at);
+                let id = after.map(|k| k.campaign_id.as_str());
+                let seq = after.map(|k| k.seq);
+                sqlx::query::<$db>(&sql)
+                    .bind(campaign_id)
+                    .bind(campaign_id)
+                    .bind(created)
+                    .bind(created)
+                    .bind(created)
+                    .bind(id)
+                    .bind(id)
+                    .bind(seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .and_then(|rows| {
+                        Self::page(&rows, limit, "runs", "run_id", Self::run_key, Self::run_from)
+                    })
                     .map_err(Error::storage("listing runs"))
             }
 
@@ -233,7 +426,7 @@ macro_rules! impl_store {
                 sqlx::query::<$db>(&sql)
                     .fetch_all(&self.pool)
                     .await
-                    .and_then(|rows| rows.iter().map(Self::run_from).collect())
+                    .map(|rows| Self::decoded(&rows, "runs", "run_id", Self::run_from))
                     .map_err(Error::storage("listing active runs"))
             }
 
@@ -355,10 +548,10 @@ macro_rules! impl_store {
                     .bind(campaign_id)
                     .fetch_all(&self.pool)
                     .await
-                    .and_then(|rows| {
-                        rows.iter()
-                            .map(|row| Ok((Self::run_from(row)?, row.try_get("result_json")?)))
-                            .collect()
+                    .map(|rows| {
+                        Self::decoded(&rows, "results", "run_id", |row| {
+                            Ok((Self::run_from(row)?, row.try_get("result_json")?))
+                        })
                     })
                     .map_err(Error::storage(format!("reading results of campaign '{campaign_id}'")))
             }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
-use super::sql::{corrupt, impl_store, RUN_COLS};
-use super::Store;
+use super::sql::{corrupt, impl_store, skipped, RUN_COLS};
+use super::{Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::ResultRow;
 use crate::model::{AgentRecord, CampaignRecord, RunRecord, RunState, StoreOutcome, Transition};
 use crate::Error;

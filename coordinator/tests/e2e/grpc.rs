@@ -73,7 +73,7 @@ async fn upload(
 async fn run_state(url: &str, run_id: &str) -> String {
     let runs = admin_client(url)
         .await
-        .list_runs(pb::ListRunsRequest { campaign_id: None })
+        .list_runs(pb::ListRunsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -244,7 +244,9 @@ async fn uploads_are_validated_idempotent_and_exported() {
         )
         .await
     );
-    assert!(upload(&mut client, &a, &pa.run_id, good(&pa.run_id))
+    // The document as uploaded (its times are "now", so it is built once).
+    let uploaded = good(&pa.run_id);
+    assert!(upload(&mut client, &a, &pa.run_id, uploaded.clone())
         .await
         .unwrap());
     assert!(!upload(&mut client, &a, &pa.run_id, good(&pa.run_id))
@@ -327,7 +329,7 @@ async fn uploads_are_validated_idempotent_and_exported() {
     );
     assert!(out.status.success());
     let text = std::fs::read_to_string(export.join("host_a_test_test_cpu_numpy.json")).unwrap();
-    assert_eq!(text.into_bytes(), good(&pa.run_id), "exported as uploaded");
+    assert_eq!(text.into_bytes(), uploaded, "exported as uploaded");
 }
 
 #[tokio::test]

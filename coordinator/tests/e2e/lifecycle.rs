@@ -27,6 +27,7 @@ async fn runs_of(url: &str, campaign: &str) -> Vec<pb::Run> {
         .await
         .list_runs(pb::ListRunsRequest {
             campaign_id: Some(campaign.into()),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -206,15 +207,15 @@ async fn offline_agents_get_their_run_on_return_until_the_deadline() {
     let late = register(&mut client, "late", &[], cpu_caps(&["numpy"])).await;
     let never = register(&mut client, "never", &[], cpu_caps(&["numpy"])).await;
     let campaign = start_campaign(&url, &["--all", "--deadline", "3", "--concurrency", "1"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let runs = runs_of(&url, &campaign).await;
-    assert!(
-        runs.iter().all(|r| r.state == "queued"),
-        "offline agents wait: {runs:?}"
-    );
     let (_stream, plan) = subscribe_plan(&mut client, &late).await;
     let run = runs.iter().find(|r| r.agent_id == late).unwrap();
     assert_eq!(plan.run_id, run.run_id);
+    // The scheduler pass that started the late agent's run left the offline one queued
+    // (its deadline has not passed).
+    let runs = runs_of(&url, &campaign).await;
+    let waiting = runs.iter().find(|r| r.agent_id == never).unwrap();
+    assert_eq!(waiting.state, "queued", "offline agents wait: {runs:?}");
     let stored = client
         .upload_result(pb::UploadRequest {
             agent_id: late.clone(),

@@ -4,10 +4,13 @@
 //! - `pg`: a throw-away PostgreSQL cluster;
 //! - `storage`: the storage suite against SQLite and PostgreSQL;
 //! - `fleet`: the real coordinator, real `fleetcal-agent run` processes and fleetctl together;
+//! - `edges`: validation at the edges: bad registrations, ids and results refused, bounded;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
+//! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
 //! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
 
+mod edges;
 mod fleet;
 mod grpc;
 mod lifecycle;
@@ -15,3 +18,4 @@ mod pg;
 mod storage;
 mod support;
 mod tls;
+mod wait;

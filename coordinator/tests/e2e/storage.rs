@@ -8,7 +8,7 @@ use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides, RunRecord,
     RunState, Selector, StoreOutcome, Transition,
 };
-use fleetcal_coordinator::store::{PgStore, SqliteStore, Store};
+use fleetcal_coordinator::store::{PgStore, RemoveOutcome, RunKey, SqliteStore, Store};
 use fleetcal_coordinator::Error;
 use fleetcal_proto::{DeviceKind, Framework};
 
@@ -212,6 +212,140 @@ async fn suite<S: Store>(store: S) {
     );
     assert!(store.active_runs().await.unwrap().is_empty());
     assert!(store.active_campaigns().await.unwrap().is_empty());
+
+    // Pages: by agent id, and by campaign then plan order; `last` only when a page is full.
+    let page = store.agents_page(None, 1).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].0, "a1");
+    assert_eq!(page.last.as_deref(), Some("a1"));
+    let page = store.agents_page(Some("a1"), 5).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!((ids, page.last), (vec!["a2"], None));
+    let page = store.runs_page(None, None, 2).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|(_, r)| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2"]);
+    let key = RunKey {
+        created_at: 1000,
+        campaign_id: "c1".into(),
+        seq: 1,
+    };
+    assert_eq!(page.last.as_ref(), Some(&key));
+    let page = store.runs_page(None, Some(&key), 2).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|(_, r)| r.run_id.as_str()).collect();
+    assert_eq!((ids, page.last), (vec!["r3"], None));
+    let page = store.runs_page(Some("zz"), None, 2).await.unwrap();
+    assert!(page.items.is_empty() && page.last.is_none());
+}
+
+/// Rows no coordinator writes (the capabilities a NaN memory_gb used to become, a broken
+/// campaign spec, an unknown framework), inserted with raw SQL on top of [`suite`]'s data.
+const POISON: &[&str] = &[
+    r#"INSERT INTO agents (agent_id, hostname, labels, preset, capabilities, agent_version,
+       registered_at, last_seen) VALUES ('poison', 'nan-box', '{}', NULL,
+       '{"memory_gb": null}', '1', 5, 5)"#,
+    r#"INSERT INTO campaigns (id, created_at, deadline, spec) VALUES ('cp', 2000, 99999, '{oops')"#,
+    r#"INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, framework, device,
+       state, fraction, message, seq) VALUES ('rp', 'c1', 'a1', 'h', 'auto', 'cobol', 'cpu',
+       'queued', 0, '', 10)"#,
+    r#"INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, framework, device,
+       state, fraction, message, seq) VALUES ('rq', 'c1', 'poison', 'nan-box', 'auto', 'numpy',
+       'cpu', 'queued', 0, '', 11)"#,
+    r#"INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, framework, device,
+       state, fraction, message, seq) VALUES ('rc', 'cp', 'a2', 'h', 'auto', 'numpy', 'cpu',
+       'queued', 0, '', 0)"#,
+];
+
+/// After [`POISON`]: every listing skips the bad rows and keeps the rest; the poisoned agent
+/// can be removed (its queued run fails) and a new registration repairs it; an agent with a
+/// running run cannot be removed.
+async fn poisoned_rows_are_skipped_and_repairable<S: Store>(store: &S) {
+    let ids = |agents: Vec<AgentRecord>| -> Vec<String> {
+        agents.into_iter().map(|a| a.agent_id).collect()
+    };
+    assert_eq!(ids(store.agents().await.unwrap()), ["a2", "a1"]);
+    assert!(
+        store.agent("poison").await.is_err(),
+        "a direct read says what is wrong"
+    );
+    // Pages step over the bad row too.
+    let page = store.agents_page(Some("a2"), 1).await.unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(
+        page.last.as_deref(),
+        Some("poison"),
+        "the listing moves past it"
+    );
+    let all = store.runs(None).await.unwrap();
+    assert!(!all.iter().any(|r| r.run_id == "rp"), "{all:?}");
+    assert!(all.iter().any(|r| r.run_id == "rq"));
+    let page = store.runs_page(Some("c1"), None, 100).await.unwrap();
+    let run_ids: Vec<&str> = page.items.iter().map(|(_, r)| r.run_id.as_str()).collect();
+    assert_eq!(run_ids, ["r1", "r2", "r3", "rq"]);
+    let active: Vec<String> = store
+        .active_campaigns()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(active, ["c1"], "the campaign with a broken spec is skipped");
+    let active: Vec<String> = store
+        .active_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert!(active.contains(&"rq".to_string()) && !active.contains(&"rp".to_string()));
+
+    // Removal: the queued run fails, the agent is gone everywhere, twice is NotFound.
+    assert_eq!(
+        store
+            .remove_agent("poison", 7000, "agent removed")
+            .await
+            .unwrap(),
+        RemoveOutcome::Removed { failed_runs: 1 }
+    );
+    let rq = store.run("rq").await.unwrap().unwrap();
+    assert_eq!(
+        (rq.state, rq.finished_at, rq.message.as_str()),
+        (RunState::Failed, Some(7000), "agent removed")
+    );
+    assert!(store.agent("poison").await.unwrap().is_none());
+    assert!(!store.touch_agent("poison", 7001).await.unwrap());
+    assert_eq!(
+        store.remove_agent("poison", 7002, "x").await.unwrap(),
+        RemoveOutcome::NotFound
+    );
+    assert_eq!(
+        store.remove_agent("nobody", 7002, "x").await.unwrap(),
+        RemoveOutcome::NotFound
+    );
+    // A registration brings it back, repaired, with its first registration time.
+    store
+        .upsert_agent(&agent("poison", "nan-box", 8000))
+        .await
+        .unwrap();
+    let back = store.agent("poison").await.unwrap().unwrap();
+    assert_eq!((back.registered_at, back.last_seen), (5, 8000));
+    assert_eq!(store.agents().await.unwrap().len(), 3);
+
+    // An agent running a run is not removed, and nothing changes.
+    assert!(store
+        .transition(&to("rc", "a2", RunState::Queued, RunState::Running, 9000))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.remove_agent("a2", 9001, "x").await.unwrap(),
+        RemoveOutcome::Running {
+            run_id: "rc".into()
+        }
+    );
+    assert!(store.agent("a2").await.unwrap().is_some());
+    assert_eq!(
+        store.run("rc").await.unwrap().unwrap().state,
+        RunState::Running
+    );
 }
 
 /// A campaign row as written before the spec had `warmup` and `trials`.
@@ -241,6 +375,10 @@ async fn sqlite_backend_passes_the_storage_suite() {
         .unwrap();
     sqlx::query(OLD_CAMPAIGN_ROW).execute(&pool).await.unwrap();
     old_campaign_row_loads(&store).await;
+    for sql in POISON {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    poisoned_rows_are_skipped_and_repairable(&store).await;
 }
 
 #[tokio::test]
@@ -254,4 +392,8 @@ async fn postgres_backend_passes_the_storage_suite() {
     let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
     sqlx::query(OLD_CAMPAIGN_ROW).execute(&pool).await.unwrap();
     old_campaign_row_loads(&store).await;
+    for sql in POISON {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    poisoned_rows_are_skipped_and_repairable(&store).await;
 }

@@ -330,6 +330,11 @@ fn measured(operation: Operation, precision: Precision, size: u64, gops: f64) ->
     }
 }
 
+/// The current time, RFC 3339 with microseconds, as the agent writes it.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
 /// A valid result document for a run.
 pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> CalibrationResult {
     let preset = test_preset(device);
@@ -343,8 +348,9 @@ pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> 
             requested_device: device,
             actual_device: "CPU".into(),
             fallback: None,
-            started_at: "2026-01-01T00:00:00+00:00".into(),
-            finished_at: "2026-01-01T00:01:00+00:00".into(),
+            // Now: the coordinator refuses times far from its clock.
+            started_at: now_rfc3339(),
+            finished_at: now_rfc3339(),
             tool_version: "test".into(),
             host: Host {
                 hostname: "test-host".into(),
