@@ -48,7 +48,7 @@ pub async fn serve(
 /// Serves over an opened store.
 ///
 /// One shutdown serves every listener (today the gRPC port; an HTTP port for reports and
-/// metrics joins the same `stopping` watch and [`with_grace`]) and the dispatch driver. When `shutdown`
+/// metrics joins the same `stopping` watch and `with_grace`) and the dispatch driver. When `shutdown`
 /// completes: health turns NOT_SERVING for `""` and every service, directive streams are
 /// closed, each listener stops accepting and lets in-flight calls finish for
 /// [`SHUTDOWN_GRACE`] — then drops what is left — and the driver stops.
