@@ -1,10 +1,65 @@
-//! The domain error: what the pure modules (planning, dispatch, cron rules) refuse, with no
-//! transport or storage type inside. [`crate::Error`] wraps it at the edges, and its one
-//! table maps it to a gRPC status and an exit code like every other error.
+//! The domain error: what the use cases and the pure modules (validation, planning, dispatch,
+//! cron rules) refuse, with no transport or storage type inside. [`crate::Error`] wraps it
+//! beside the storage, transport and file errors, and its one table maps it to a gRPC status
+//! and an exit code like every other error.
 
-/// What a pure module refuses; messages are lowercase and name the offending input.
+/// What a use case refuses; messages are lowercase and name the offending input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
+    /// An agent id that never registered.
+    #[error("unknown agent '{0}' (it must call Register first)")]
+    UnknownAgent(String),
+    /// `RemoveAgent` of an id that is not a registered (and not removed) agent.
+    #[error("no agent '{0}' is registered")]
+    AgentNotFound(String),
+    /// `RemoveAgent` of an agent that is running a run.
+    #[error(
+        "agent '{agent}' is running run '{run}': remove it once that run ended (or timed out)"
+    )]
+    AgentRunning {
+        /// The agent.
+        agent: String,
+        /// Its running run.
+        run: String,
+    },
+    /// A run id that does not exist.
+    #[error("unknown run '{0}'")]
+    UnknownRun(String),
+    /// A campaign id that does not exist.
+    #[error("unknown campaign '{0}'")]
+    UnknownCampaign(String),
+    /// An agent acting on a run assigned to another agent.
+    #[error("run '{run}' is not assigned to agent '{agent}'")]
+    NotYourRun {
+        /// The run.
+        run: String,
+        /// The agent that asked.
+        agent: String,
+    },
+    /// A result document that fails validation or disagrees with the run's plan.
+    #[error("invalid result for run '{run}': {message}")]
+    InvalidResult {
+        /// The run.
+        run: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A result or progress report for a run that is no longer running.
+    #[error("run '{run}' is {state}, not running: {what} not accepted")]
+    RunNotAccepting {
+        /// The run.
+        run: String,
+        /// Its current state.
+        state: String,
+        /// What was refused ("result", "progress").
+        what: &'static str,
+    },
+    /// A malformed request field; the message names the field and the input.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A campaign selector that matches no registered agent.
+    #[error("selector {0} matches no registered agent")]
+    NoAgentsMatch(String),
     /// A cron expression that does not parse.
     #[error("cron expression '{expr}': {message}")]
     Cron {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use fleetcal_proto::dial::{error_chain, DialError};
 use tonic::Code;
 
+use crate::domain::DomainError;
+
 /// The one table: every gRPC code an error can carry, the exit code a process ends with when
 /// it fails with it, and what the class means. `fleetcal-coordinator` and `fleetctl` both
 /// exit through it; codes not listed exit with 1.
@@ -68,60 +70,6 @@ pub enum Error {
     /// A database URL that is neither `sqlite://` nor `postgres://`.
     #[error("unsupported database url '{0}' (expected sqlite://PATH or postgres://...)")]
     DatabaseUrl(String),
-    /// An agent id that never registered.
-    #[error("unknown agent '{0}' (it must call Register first)")]
-    UnknownAgent(String),
-    /// `RemoveAgent` of an id that is not a registered (and not removed) agent.
-    #[error("no agent '{0}' is registered")]
-    AgentNotFound(String),
-    /// `RemoveAgent` of an agent that is running a run.
-    #[error(
-        "agent '{agent}' is running run '{run}': remove it once that run ended (or timed out)"
-    )]
-    AgentRunning {
-        /// The agent.
-        agent: String,
-        /// Its running run.
-        run: String,
-    },
-    /// A run id that does not exist.
-    #[error("unknown run '{0}'")]
-    UnknownRun(String),
-    /// A campaign id that does not exist.
-    #[error("unknown campaign '{0}'")]
-    UnknownCampaign(String),
-    /// An agent acting on a run assigned to another agent.
-    #[error("run '{run}' is not assigned to agent '{agent}'")]
-    NotYourRun {
-        /// The run.
-        run: String,
-        /// The agent that asked.
-        agent: String,
-    },
-    /// A result document that fails validation or disagrees with the run's plan.
-    #[error("invalid result for run '{run}': {message}")]
-    InvalidResult {
-        /// The run.
-        run: String,
-        /// What is wrong, naming the field.
-        message: String,
-    },
-    /// A result or progress report for a run that is no longer running.
-    #[error("run '{run}' is {state}, not running: {what} not accepted")]
-    RunNotAccepting {
-        /// The run.
-        run: String,
-        /// Its current state.
-        state: String,
-        /// What was refused ("result", "progress").
-        what: &'static str,
-    },
-    /// A malformed request field; the message names the field and the input.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// A campaign selector that matches no registered agent.
-    #[error("selector {0} matches no registered agent")]
-    NoAgentsMatch(String),
     /// A malformed configuration file or flag.
     #[error("config {path}: {message}")]
     Config {
@@ -130,9 +78,10 @@ pub enum Error {
         /// What is wrong, naming the key.
         message: String,
     },
-    /// What a pure module (planning, dispatch, cron rules) refuses.
+    /// What a use case refuses (unknown ids, bad requests and results, runs not accepting):
+    /// the domain error, wrapped.
     #[error(transparent)]
-    Domain(#[from] crate::domain::DomainError),
+    Domain(#[from] DomainError),
     /// Contract data (presets, results) that fails to load.
     #[error(transparent)]
     Contract(#[from] fleetcal_proto::ContractError),
@@ -222,24 +171,11 @@ impl Error {
         match self {
             Error::Storage { .. } | Error::Migrate { .. } | Error::Io { .. } => Code::Internal,
             Error::DatabaseUrl(_)
-            | Error::InvalidResult { .. }
-            | Error::InvalidRequest(_)
             | Error::Config { .. }
             | Error::Dial(_)
             | Error::Tls { .. }
             | Error::Contract(_) => Code::InvalidArgument,
-            Error::Domain(e) => match e {
-                crate::domain::DomainError::Cron { .. }
-                | crate::domain::DomainError::UnknownZone(_) => Code::InvalidArgument,
-            },
-            Error::UnknownRun(_) | Error::UnknownCampaign(_) | Error::AgentNotFound(_) => {
-                Code::NotFound
-            }
-            Error::UnknownAgent(_)
-            | Error::RunNotAccepting { .. }
-            | Error::NoAgentsMatch(_)
-            | Error::AgentRunning { .. } => Code::FailedPrecondition,
-            Error::NotYourRun { .. } => Code::PermissionDenied,
+            Error::Domain(e) => domain_code(e),
             Error::Bind { .. }
             | Error::Transport { .. }
             | Error::Unreachable { .. }
@@ -255,12 +191,36 @@ impl Error {
     }
 }
 
+/// The gRPC code of a domain error: its row of the one table.
+fn domain_code(e: &DomainError) -> Code {
+    match e {
+        DomainError::InvalidRequest(_)
+        | DomainError::InvalidResult { .. }
+        | DomainError::Cron { .. }
+        | DomainError::UnknownZone(_) => Code::InvalidArgument,
+        DomainError::UnknownRun(_)
+        | DomainError::UnknownCampaign(_)
+        | DomainError::AgentNotFound(_) => Code::NotFound,
+        DomainError::UnknownAgent(_)
+        | DomainError::RunNotAccepting { .. }
+        | DomainError::NoAgentsMatch(_)
+        | DomainError::AgentRunning { .. } => Code::FailedPrecondition,
+        DomainError::NotYourRun { .. } => Code::PermissionDenied,
+    }
+}
+
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> tonic::Status {
         match e {
             Error::Remote(status) => status,
             other => tonic::Status::new(other.code(), other.to_string()),
         }
+    }
+}
+
+impl From<DomainError> for tonic::Status {
+    fn from(e: DomainError) -> tonic::Status {
+        Error::from(e).into()
     }
 }
 
@@ -308,13 +268,13 @@ mod tests {
     fn table_maps_codes_to_distinct_exits_and_errors_follow_it() {
         assert_eq!(exit_code_for(Code::InvalidArgument), 2);
         assert_eq!(exit_code_for(Code::Cancelled), 1);
-        let e = Error::NotYourRun {
+        let e = Error::from(DomainError::NotYourRun {
             run: "r1".into(),
             agent: "a2".into(),
-        };
+        });
         assert_eq!(e.code(), Code::PermissionDenied);
         assert_eq!(e.exit_code(), 5);
-        let status: tonic::Status = Error::UnknownAgent("x9".into()).into();
+        let status: tonic::Status = DomainError::UnknownAgent("x9".into()).into();
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("'x9'"), "{}", status.message());
         assert_eq!(Error::from(status).exit_code(), 4);

@@ -9,7 +9,7 @@ use fleetcal_proto::framework::Engines;
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::domain::DomainError;
 
 /// Milliseconds since the Unix epoch (every timestamp the coordinator stores).
 pub type Millis = i64;
@@ -230,13 +230,13 @@ impl fmt::Display for RunState {
 }
 
 impl FromStr for RunState {
-    type Err = Error;
+    type Err = DomainError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, DomainError> {
         RunState::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| Error::InvalidRequest(format!("unknown run state '{s}'")))
+            .ok_or_else(|| DomainError::InvalidRequest(format!("unknown run state '{s}'")))
     }
 }
 

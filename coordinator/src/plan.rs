@@ -19,8 +19,8 @@
 use fleetcal_proto::framework::{self, Target};
 use fleetcal_proto::{DeviceKind, Framework, Preset};
 
+use crate::domain::DomainError;
 use crate::model::{AgentRecord, CampaignSpec, Capabilities, FrameworkChoice, Selector};
-use crate::Error;
 
 /// The id used when no preset is configured or matched.
 pub const AUTO_PRESET: &str = "auto";
@@ -152,13 +152,13 @@ pub fn plan_campaign(
     agents: &[AgentRecord],
     presets: &[Preset],
     spec: &CampaignSpec,
-) -> Result<Vec<PlannedRun>, Error> {
+) -> Result<Vec<PlannedRun>, DomainError> {
     let mut chosen: Vec<&AgentRecord> = agents
         .iter()
         .filter(|a| selects(&spec.selector, a, presets))
         .collect();
     if chosen.is_empty() {
-        return Err(Error::NoAgentsMatch(spec.selector.to_string()));
+        return Err(DomainError::NoAgentsMatch(spec.selector.to_string()));
     }
     chosen.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
     Ok(chosen

@@ -4,7 +4,7 @@
 //! run. The result's own rules live in [`fleetcal_proto::result`]; this module adds only
 //! what needs `now` (a parameter: nothing here reads a clock) or the run.
 //!
-//! A refusal is an [`Error::InvalidRequest`] (gRPC `INVALID_ARGUMENT`) that names the field
+//! A refusal is an [`DomainError::InvalidRequest`] (gRPC `INVALID_ARGUMENT`) that names the field
 //! and quotes at most a bounded prefix of the value ([`fleetcal_proto::quote`]). The limits are
 //! the constants below and are listed in `docs/coordinator.md`.
 
@@ -14,8 +14,8 @@ use fleetcal_proto::quote::{number, quoted};
 use fleetcal_proto::result::{MAX_CPU_COUNT, MAX_MEMORY_GB};
 use fleetcal_proto::CalibrationResult;
 
+use crate::domain::DomainError;
 use crate::model::{Capabilities, Millis};
-use crate::Error;
 
 /// The longest id (agent, run, campaign) a request may carry, in bytes; ids the coordinator
 /// hands out are 36-character UUIDs.
@@ -43,12 +43,12 @@ pub const MAX_MESSAGE_LEN: usize = 4096;
 /// before the run was sent its `started_at` may be: agents' clocks are not the coordinator's.
 pub const MAX_CLOCK_SKEW_MS: Millis = 10 * 60 * 1000;
 
-fn invalid(message: String) -> Error {
-    Error::InvalidRequest(message)
+fn invalid(message: String) -> DomainError {
+    DomainError::InvalidRequest(message)
 }
 
 /// Text at most `max` bytes long without control characters; `what` names the field.
-fn text(what: &str, value: &str, max: usize) -> Result<(), Error> {
+fn text(what: &str, value: &str, max: usize) -> Result<(), DomainError> {
     if value.len() > max {
         return Err(invalid(format!(
             "field '{what}': {} is {} bytes, longer than {max}",
@@ -67,7 +67,7 @@ fn text(what: &str, value: &str, max: usize) -> Result<(), Error> {
 
 /// An id a request carries (to look up an agent, run or campaign): at most [`MAX_ID_LEN`]
 /// bytes, so that a refusal that names it (unknown run, ...) stays short.
-pub fn id(field: &str, value: &str) -> Result<(), Error> {
+pub fn id(field: &str, value: &str) -> Result<(), DomainError> {
     if value.len() > MAX_ID_LEN {
         return Err(invalid(format!(
             "field '{field}': {} is {} bytes, longer than {MAX_ID_LEN}",
@@ -79,7 +79,7 @@ pub fn id(field: &str, value: &str) -> Result<(), Error> {
 }
 
 /// A registering agent's id: a UUID.
-pub fn agent_id(value: &str) -> Result<(), Error> {
+pub fn agent_id(value: &str) -> Result<(), DomainError> {
     id("agent_id", value)?;
     if uuid::Uuid::parse_str(value).is_err() {
         return Err(invalid(format!(
@@ -91,7 +91,7 @@ pub fn agent_id(value: &str) -> Result<(), Error> {
 }
 
 /// A host name: not blank, at most [`MAX_HOSTNAME_LEN`] bytes, no control characters.
-pub fn hostname(value: &str) -> Result<(), Error> {
+pub fn hostname(value: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() {
         return Err(invalid("field 'hostname': must not be empty".into()));
     }
@@ -101,7 +101,7 @@ pub fn hostname(value: &str) -> Result<(), Error> {
 /// Labels: at most [`MAX_LABELS`]; keys 1 to [`MAX_LABEL_KEY_LEN`] bytes of ASCII letters,
 /// digits, `.`, `_`, `-` and `/` (so `k=v,k2=v2` selectors can name them); values at most
 /// [`MAX_LABEL_VALUE_LEN`] bytes without control characters. `field` names the map.
-pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> Result<(), Error> {
+pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> Result<(), DomainError> {
     if labels.len() > MAX_LABELS {
         return Err(invalid(format!(
             "field '{field}': {} labels, at most {MAX_LABELS} are allowed",
@@ -126,14 +126,14 @@ pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> Result<(), Erro
 
 /// A preset id (an agent's configured preset, a campaign's `selector.preset`): the preset
 /// file format's id rule.
-pub fn preset_id(field: &str, value: &str) -> Result<(), Error> {
+pub fn preset_id(field: &str, value: &str) -> Result<(), DomainError> {
     fleetcal_proto::preset::validate_id(value).map_err(|m| invalid(format!("field '{field}': {m}")))
 }
 
 /// Capabilities: `cpu_count` at most 2^20 (0 = not reported), `memory_gb` finite, 0 to 1e6
 /// (the result format's host bounds); every text at most [`MAX_TEXT_LEN`] bytes; `simd` and
 /// `engines` at most [`MAX_LIST_LEN`] entries of at most [`MAX_LIST_ITEM_LEN`] bytes.
-pub fn capabilities(c: &Capabilities) -> Result<(), Error> {
+pub fn capabilities(c: &Capabilities) -> Result<(), DomainError> {
     if c.cpu_count > MAX_CPU_COUNT {
         return Err(invalid(format!(
             "field 'capabilities.cpu_count': {} must be 0 to {MAX_CPU_COUNT}",
@@ -185,7 +185,7 @@ pub fn registration(
     preset: Option<&str>,
     caps: &Capabilities,
     agent_version: &str,
-) -> Result<(), Error> {
+) -> Result<(), DomainError> {
     agent_id(agent_id_value)?;
     hostname(hostname_value)?;
     labels("labels", labels_value)?;
@@ -197,7 +197,7 @@ pub fn registration(
 }
 
 /// A list of campaign overrides: at most [`MAX_OVERRIDES`] entries.
-pub fn overrides(field: &str, len: usize) -> Result<(), Error> {
+pub fn overrides(field: &str, len: usize) -> Result<(), DomainError> {
     if len > MAX_OVERRIDES {
         return Err(invalid(format!(
             "field '{field}': {len} entries, at most {MAX_OVERRIDES} are allowed"

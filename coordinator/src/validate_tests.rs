@@ -18,8 +18,8 @@ fn caps() -> Capabilities {
     }
 }
 
-fn message(e: Error) -> String {
-    assert!(matches!(e, Error::InvalidRequest(_)), "{e:?}");
+fn message(e: DomainError) -> String {
+    assert!(matches!(e, DomainError::InvalidRequest(_)), "{e:?}");
     e.to_string()
 }
 
@@ -27,7 +27,7 @@ fn register(
     hostname: &str,
     labels: &BTreeMap<String, String>,
     c: &Capabilities,
-) -> Result<(), Error> {
+) -> Result<(), DomainError> {
     registration(ID, hostname, labels, Some("test-cpu"), c, "0.1.0")
 }
 

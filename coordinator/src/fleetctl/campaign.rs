@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::cli::StartArgs;
 use super::client::Admin;
+use crate::domain::DomainError;
 use crate::model::RunState;
 use crate::Error;
 
@@ -16,14 +17,16 @@ pub fn parse_labels(text: &str) -> Result<pb::Labels, Error> {
     let mut labels = std::collections::HashMap::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (k, v) = item.split_once('=').ok_or_else(|| {
-            Error::InvalidRequest(format!("--select item '{item}' is not key=value"))
+            Error::from(DomainError::InvalidRequest(format!(
+                "--select item '{item}' is not key=value"
+            )))
         })?;
         labels.insert(k.trim().to_string(), v.trim().to_string());
     }
     if labels.is_empty() {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::from(DomainError::InvalidRequest(format!(
             "--select '{text}' names no key=value"
-        )));
+        ))));
     }
     Ok(pb::Labels { labels })
 }

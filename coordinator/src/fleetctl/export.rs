@@ -13,6 +13,7 @@ use tokio_stream::StreamExt;
 
 use super::cli::Format;
 use super::client::Admin;
+use crate::domain::DomainError;
 use crate::Error;
 
 /// One result to write.
@@ -98,14 +99,14 @@ pub async fn export(
     }
     let skipped = || match unreadable.first() {
         None => Ok(()),
-        Some((run, message)) => Err(Error::InvalidResult {
+        Some((run, message)) => Err(Error::from(DomainError::InvalidResult {
             run: run.clone(),
             message: format!(
                 "{message} ({} stored result(s) of campaign '{campaign}' could not be read \
                  and were not written)",
                 unreadable.len()
             ),
-        }),
+        })),
     };
     if exports.is_empty() {
         if unreadable.is_empty() {

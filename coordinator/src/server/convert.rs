@@ -5,6 +5,7 @@ use fleetcal_proto::{pb, Operation, Precision};
 
 use super::core::AgentStatus;
 use crate::aggregate::counts_by_state;
+use crate::domain::DomainError;
 use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides,
     RunRecord, Selector,
@@ -71,10 +72,10 @@ pub fn page_size(requested: u32) -> u32 {
 }
 
 fn bad_token(token: &str) -> Error {
-    Error::InvalidRequest(format!(
+    Error::from(DomainError::InvalidRequest(format!(
         "field 'page_token': {} is not a page token of this listing",
         fleetcal_proto::quote::quoted(token)
-    ))
+    )))
 }
 
 /// A ListAgents `page_token` ("" = the first page): the agent id to continue after.
@@ -186,15 +187,15 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     use pb::selector::Kind;
     let selector = match req.selector.and_then(|s| s.kind) {
         None => {
-            return Err(Error::InvalidRequest(
+            return Err(Error::from(DomainError::InvalidRequest(
                 "field 'selector': one of all, labels, preset is required".into(),
-            ))
+            )))
         }
         Some(Kind::All(_)) => Selector::All,
         Some(Kind::Labels(l)) if l.labels.is_empty() => {
-            return Err(Error::InvalidRequest(
+            return Err(Error::from(DomainError::InvalidRequest(
                 "field 'selector.labels': at least one key=value is required".into(),
-            ))
+            )))
         }
         Some(Kind::Labels(l)) => {
             let labels = l.labels.into_iter().collect();
@@ -202,9 +203,9 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
             Selector::Labels(labels)
         }
         Some(Kind::Preset(p)) if p.trim().is_empty() => {
-            return Err(Error::InvalidRequest(
+            return Err(Error::from(DomainError::InvalidRequest(
                 "field 'selector.preset': must not be empty".into(),
-            ))
+            )))
         }
         Some(Kind::Preset(p)) => {
             validate::preset_id("selector.preset", &p)?;
@@ -225,41 +226,49 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
         .iter()
         .map(|o| o.parse::<Operation>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::InvalidRequest(format!("field 'operations': {e}")))?;
+        .map_err(|e| {
+            Error::from(DomainError::InvalidRequest(format!(
+                "field 'operations': {e}"
+            )))
+        })?;
     let precisions = req
         .precisions
         .iter()
         .map(|p| p.parse::<Precision>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::InvalidRequest(format!("field 'precisions': {e}")))?;
+        .map_err(|e| {
+            Error::from(DomainError::InvalidRequest(format!(
+                "field 'precisions': {e}"
+            )))
+        })?;
     for (field, values) in [
         ("blas_sizes", &req.blas_sizes),
         ("stream_mib", &req.stream_mib),
     ] {
         if values.contains(&0) {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::from(DomainError::InvalidRequest(format!(
                 "field '{field}': sizes must be at least 1"
-            )));
+            ))));
         }
     }
     if !(req.min_gflops.is_finite() && req.min_gflops >= 0.0) {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::from(DomainError::InvalidRequest(format!(
             "field 'min_gflops': {} must be a non-negative number",
             fleetcal_proto::quote::number(req.min_gflops)
-        )));
+        ))));
     }
     if let Some(w) = req.warmup.filter(|&w| w > pb::MAX_WARMUP) {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::from(DomainError::InvalidRequest(format!(
             "field 'warmup': {w} must be 0..={}",
             pb::MAX_WARMUP
-        )));
+        ))));
     }
     if req.trials > pb::MAX_TRIALS {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::from(DomainError::InvalidRequest(format!(
             "field 'trials': {} must be 1..={} (0 = the default)",
             req.trials,
             pb::MAX_TRIALS
-        )));
+        ))));
     }
     Ok(CampaignSpec {
         selector,
@@ -475,7 +484,10 @@ mod tests {
             ..request()
         })
         .unwrap_err();
-        assert!(matches!(e, Error::InvalidRequest(_)), "{e:?}");
+        assert!(
+            matches!(e, Error::Domain(DomainError::InvalidRequest(_))),
+            "{e:?}"
+        );
         assert_eq!(
             e.to_string(),
             "invalid request: field 'trials': 1001 must be 1..=1000 (0 = the default)"

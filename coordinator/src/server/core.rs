@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use super::registry::{DirectiveItem, Registry, Touched};
 use crate::aggregate::result_rows;
 use crate::config::Settings;
+use crate::domain::DomainError;
 use crate::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, Millis, RunRecord, RunState,
     StoreOutcome, Transition,
@@ -122,7 +123,7 @@ impl<S: Store> Coordinator<S> {
         if self.store.touch_agent(agent_id, now).await? {
             Ok(())
         } else {
-            Err(Error::UnknownAgent(agent_id.to_string()))
+            Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())))
         }
     }
 
@@ -154,12 +155,12 @@ impl<S: Store> Coordinator<S> {
             .store
             .run(run_id)
             .await?
-            .ok_or_else(|| Error::UnknownRun(run_id.to_string()))?;
+            .ok_or_else(|| Error::from(DomainError::UnknownRun(run_id.to_string())))?;
         if run.agent_id != agent_id {
-            return Err(Error::NotYourRun {
+            return Err(Error::from(DomainError::NotYourRun {
                 run: run_id.to_string(),
                 agent: agent_id.to_string(),
-            });
+            }));
         }
         Ok(run)
     }
@@ -177,10 +178,10 @@ impl<S: Store> Coordinator<S> {
     ) -> Result<bool, Error> {
         let run = self.owned_run(agent_id, run_id, now).await?;
         if !(0.0..=1.0).contains(&fraction) {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::from(DomainError::InvalidRequest(format!(
                 "field 'fraction': {} is not between 0 and 1",
                 fleetcal_proto::quote::number(fraction)
-            )));
+            ))));
         }
         if run.state != RunState::Running {
             return Ok(false);
@@ -216,9 +217,11 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<StoreOutcome, Error> {
         let run = self.owned_run(agent_id, run_id, now).await?;
-        let invalid = |message: String| Error::InvalidResult {
-            run: run_id.to_string(),
-            message,
+        let invalid = |message: String| {
+            Error::from(DomainError::InvalidResult {
+                run: run_id.to_string(),
+                message,
+            })
         };
         let text = std::str::from_utf8(result_json)
             .map_err(|e| invalid(format!("field 'result_json' is not UTF-8: {e}")))?;
@@ -327,11 +330,13 @@ impl<S: Store> Coordinator<S> {
                 self.wake.notify_one();
                 Ok(failed_runs)
             }
-            RemoveOutcome::Running { run_id } => Err(Error::AgentRunning {
+            RemoveOutcome::Running { run_id } => Err(Error::from(DomainError::AgentRunning {
                 agent: agent_id.to_string(),
                 run: run_id,
-            }),
-            RemoveOutcome::NotFound => Err(Error::AgentNotFound(agent_id.to_string())),
+            })),
+            RemoveOutcome::NotFound => Err(Error::from(DomainError::AgentNotFound(
+                agent_id.to_string(),
+            ))),
         }
     }
 
@@ -411,6 +416,6 @@ impl<S: Store> Coordinator<S> {
         self.store
             .campaign(id)
             .await?
-            .ok_or_else(|| Error::UnknownCampaign(id.to_string()))
+            .ok_or_else(|| Error::from(DomainError::UnknownCampaign(id.to_string())))
     }
 }

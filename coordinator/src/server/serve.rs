@@ -21,6 +21,7 @@ use super::core::Coordinator;
 use super::driver::drive;
 use super::registry::Registry;
 use crate::config::Settings;
+use crate::domain::DomainError;
 use crate::store::{DbUrl, PgStore, SqliteStore, Store};
 use crate::Error;
 
@@ -97,7 +98,7 @@ pub async fn serve_with<S: Store>(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
     };
-    let descriptor = |e| Error::InvalidRequest(format!("reflection descriptor: {e}"));
+    let descriptor = |e| DomainError::InvalidRequest(format!("reflection descriptor: {e}"));
     let reflection_v1 = reflection().build_v1().map_err(descriptor)?;
     // v1alpha as well: stock clients that predate v1 (Python's grpcio-reflection, older
     // grpcurl, Evans, Postman) speak only it.

@@ -505,11 +505,12 @@ macro_rules! impl_store {
                     .await
                     .map_err(Error::storage(&ctx))?;
                     tx.rollback().await.map_err(Error::storage(&ctx))?;
-                    return Err(Error::RunNotAccepting {
+                    return Err($crate::domain::DomainError::RunNotAccepting {
                         run: run.run_id.clone(),
                         state,
                         what: "result",
-                    });
+                    }
+                    .into());
                 }
                 for r in rows {
                     sqlx::query::<$db>(

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use fleetcal_coordinator::aggregate::result_rows;
+use fleetcal_coordinator::domain::DomainError;
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides, RunRecord,
     RunState, Selector, StoreOutcome, Transition,
@@ -191,7 +192,7 @@ async fn suite<S: Store>(store: S) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::RunNotAccepting { ref state, .. } if state == "queued"),
+        matches!(err, Error::Domain(DomainError::RunNotAccepting { ref state, .. }) if state == "queued"),
         "{err}"
     );
     assert!(store.result_rows("r2").await.unwrap().is_empty());
