@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use fleetcal_proto::environment::Environment;
 use fleetcal_proto::quote::bounded;
 use fleetcal_proto::result::{
     CalibrationResult, Fallback, Metadata, PlatformCheck, Record, Settings, Status,
@@ -271,6 +272,9 @@ pub fn calibrate(
         console.execution_device(&device_block);
     }
 
+    // The conditions at the start of the run: host facts and the engine's software stack.
+    let environment =
+        Environment::new(crate::detect::environment::detect_host(), engine.software());
     let started_at = now();
     let records =
         crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
@@ -311,6 +315,7 @@ pub fn calibrate(
                 skipped: req.skip_platform_check,
                 warnings,
             },
+            environment: Some(environment),
         },
         records,
         summary,

@@ -58,6 +58,10 @@ pub struct Capabilities {
     pub jetson_model: String,
     /// Jetson power mode.
     pub power_mode: String,
+    /// The host's environment fingerprint (its results' `metadata.environment.host_key`).
+    pub environment_key: String,
+    /// The facts behind it, as the agent sent them (JSON, stored as is).
+    pub environment_json: String,
 }
 
 impl Capabilities {

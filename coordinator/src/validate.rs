@@ -31,6 +31,8 @@ pub const MAX_LABEL_VALUE_LEN: usize = 255;
 /// The longest capability text (`arch`, `cpu_model`, `os`, `gpu_name`, ...) and
 /// `agent_version`, in bytes.
 pub const MAX_TEXT_LEN: usize = 256;
+/// The longest `capabilities.environment_json`, in bytes (a host environment is about 2 KiB).
+pub const MAX_ENVIRONMENT_LEN: usize = 64 * 1024;
 /// The most entries of a capability list (`simd`, `engines`).
 pub const MAX_LIST_LEN: usize = 256;
 /// The longest entry of a capability list, in bytes.
@@ -131,7 +133,8 @@ pub fn preset_id(field: &str, value: &str) -> Result<(), DomainError> {
 }
 
 /// Capabilities: `cpu_count` at most 2^20 (0 = not reported), `memory_gb` finite, 0 to 1e6
-/// (the result format's host bounds); every text at most [`MAX_TEXT_LEN`] bytes; `simd` and
+/// (the result format's host bounds); every text at most [`MAX_TEXT_LEN`] bytes (`environment_json` at most
+/// [`MAX_ENVIRONMENT_LEN`]); `simd` and
 /// `engines` at most [`MAX_LIST_LEN`] entries of at most [`MAX_LIST_ITEM_LEN`] bytes.
 pub fn capabilities(c: &Capabilities) -> Result<(), DomainError> {
     if c.cpu_count > MAX_CPU_COUNT {
@@ -156,9 +159,15 @@ pub fn capabilities(c: &Capabilities) -> Result<(), DomainError> {
         ("cuda_version", &c.cuda_version),
         ("jetson_model", &c.jetson_model),
         ("power_mode", &c.power_mode),
+        ("environment_key", &c.environment_key),
     ] {
         text(&format!("capabilities.{name}"), value, MAX_TEXT_LEN)?;
     }
+    text(
+        "capabilities.environment_json",
+        &c.environment_json,
+        MAX_ENVIRONMENT_LEN,
+    )?;
     for (name, list) in [("simd", &c.simd), ("engines", &c.engines)] {
         if list.len() > MAX_LIST_LEN {
             return Err(invalid(format!(

@@ -221,6 +221,8 @@ proptest! {
             cuda_version: texts[7].clone(),
             jetson_model: texts[8].clone(),
             power_mode: String::new(),
+            environment_key: texts[0].clone(),
+            environment_json: texts[1].clone(),
         };
         if let Err(e) = registration(&agent, &host, &labels, None, &c, "v") {
             let text = e.to_string();
@@ -254,6 +256,8 @@ proptest! {
             cuda_version: texts[6].clone(),
             jetson_model: texts[7].clone(),
             power_mode: texts[8].clone(),
+            environment_key: texts[0].clone(),
+            environment_json: texts[1].clone(),
         };
         let id = uuid::Uuid::new_v4().to_string();
         prop_assert!(registration(&id, &host, &labels, Some("auto"), &c, "0.1.0").is_ok());

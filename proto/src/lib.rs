@@ -4,6 +4,7 @@
 //! - [`framework`]: also the framework rules (which framework(s) a board runs), used by the
 //!   agent's `calibrate`, its daemon and the coordinator's planning.
 //! - [`preset`]: the hardware preset file format (`presets/*.toml`).
+//! - [`environment`]: the measurement environment of a result and its fingerprint keys.
 //! - [`result`]: fleetcal's own versioned result schema (`schema/result.schema.json`).
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
 //! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
@@ -14,6 +15,7 @@
 //! sides apply to it (in [`framework`]) and, in [`dial`], how a client reaches it.
 
 pub mod dial;
+pub mod environment;
 pub mod error;
 pub mod framework;
 mod names;

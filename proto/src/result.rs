@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::environment::Environment;
 use crate::quote::{number as num, quoted};
 use crate::{ContractError, DeviceKind, Framework, Operation, Precision, Preset};
 
@@ -64,6 +65,10 @@ pub struct Metadata {
     pub settings: Settings,
     /// Platform validation: skipped or not, and its warnings.
     pub platform_check: PlatformCheck,
+    /// The measurement environment and its fingerprint keys; absent in results written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
 }
 
 /// A device fallback that the user accepted.
@@ -414,6 +419,9 @@ impl CalibrationResult {
             ("above_theoretical", st.above_theoretical),
         ] {
             in_range(&format!("metadata.settings.{name}"), v, f64::MAX)?;
+        }
+        if let Some(env) = &m.environment {
+            env.validate()?;
         }
         self.validate_records()?;
         self.validate_summary()

@@ -101,6 +101,7 @@ fn sample() -> CalibrationResult {
                 above_theoretical: 1.1,
             },
             platform_check: PlatformCheck::default(),
+            environment: None,
         },
         records: vec![
             measured(Operation::Gemm, Precision::Fp32, 32, 42.0),
@@ -395,4 +396,31 @@ proptest! {
         r.metadata.host.total_memory_gb = memory;
         prop_assert_eq!(r.validate(), Ok(()));
     }
+}
+
+#[test]
+fn the_environment_is_optional_and_its_keys_are_checked() {
+    use crate::environment::{tests as env, Environment};
+    // A result written before the section existed still loads.
+    let old = sample();
+    let text = old.to_json();
+    assert!(!text.contains("environment"));
+    assert_eq!(
+        CalibrationResult::from_json(&text, "old.json").unwrap(),
+        old
+    );
+    let mut r = sample();
+    r.metadata.environment = Some(Environment::new(env::host(), env::software()));
+    let back = CalibrationResult::from_json(&r.to_json(), "new.json").unwrap();
+    assert_eq!(back, r);
+    // A key that is not the facts' key is refused, naming the field.
+    let mut forged = r.clone();
+    if let Some(e) = forged.metadata.environment.as_mut() {
+        e.host.boost = crate::environment::Fact::Known(false);
+    }
+    let e = forged.validate().unwrap_err();
+    assert!(
+        e.starts_with("field 'metadata.environment.host_key'"),
+        "{e}"
+    );
 }

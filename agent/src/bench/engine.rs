@@ -4,6 +4,7 @@
 //! everything else — warm-ups, trials, timing, statistics, early stop, efficiency and flags —
 //! lives once in [`crate::bench::runner`], shared by all engines.
 
+use fleetcal_proto::environment::{Fact, SoftwareEnvironment};
 use fleetcal_proto::result::EngineInfo;
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 
@@ -17,6 +18,24 @@ pub trait Engine {
 
     /// Library versions, BLAS back-end, threads, device facts — recorded in the result metadata.
     fn info(&self) -> EngineInfo;
+
+    /// The software stack as the result's environment records it (BLAS and its threading,
+    /// libtorch and its back-ends, the CUDA runtime). The default names the engine and its
+    /// library from [`Engine::info`] and records every other fact as not reported.
+    fn software(&self) -> SoftwareEnvironment {
+        let info = self.info();
+        let unreported = || Fact::unknown(format!("the {} engine does not report it", info.name));
+        SoftwareEnvironment {
+            engine: info.name.clone(),
+            library: info.library.clone(),
+            blas_library: unreported(),
+            blas_version: unreported(),
+            blas_kernel: unreported(),
+            blas_threading: unreported(),
+            libtorch: None,
+            cuda_runtime: None,
+        }
+    }
 
     /// One line for the section header, e.g. `NumPy-compatible ndarray 0.17 (CPU-only)`.
     fn banner(&self) -> String;

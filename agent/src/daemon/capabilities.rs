@@ -1,5 +1,6 @@
 //! What the agent tells the coordinator it is and can do (`Register.capabilities`).
 
+use fleetcal_proto::environment::HostEnvironment;
 use fleetcal_proto::pb::Capabilities;
 use fleetcal_proto::result::Host;
 
@@ -44,8 +45,14 @@ impl CudaInfo {
     }
 }
 
-/// Builds the Register capabilities from the detected host.
-pub fn from_host(host: &Host, engines: Vec<String>, cuda: CudaInfo) -> Capabilities {
+/// Builds the Register capabilities from the detected host and its environment (whose
+/// fingerprint is the `host_key` of this agent's results).
+pub fn from_host(
+    host: &Host,
+    environment: &HostEnvironment,
+    engines: Vec<String>,
+    cuda: CudaInfo,
+) -> Capabilities {
     let (jetson_model, power_mode) = match host.jetson.as_deref() {
         Some(j) => match j.rsplit_once(", power mode ") {
             Some((model, mode)) => (model.to_string(), mode.to_string()),
@@ -68,13 +75,17 @@ pub fn from_host(host: &Host, engines: Vec<String>, cuda: CudaInfo) -> Capabilit
         cuda_version: cuda.cuda_version,
         jetson_model,
         power_mode,
+        environment_key: environment.key(),
+        environment_json: serde_json::to_string(environment).unwrap_or_default(),
     }
 }
 
-/// Detects everything (reads `/proc`, may run `nvpmodel`: call off the async threads).
+/// Detects everything (reads `/proc` and `/sys`, may run `nvpmodel`: call off the async
+/// threads).
 pub fn detect() -> (Host, Capabilities) {
     let host = crate::detect::host();
-    let caps = from_host(&host, engines(), CudaInfo::detect());
+    let environment = crate::detect::environment::detect_host();
+    let caps = from_host(&host, &environment, engines(), CudaInfo::detect());
     (host, caps)
 }
 
@@ -99,14 +110,23 @@ mod tests {
             gpu_name: "Orin".into(),
             cuda_version: "12.6".into(),
         };
-        let c = from_host(&host, vec!["numpy".into(), "pytorch".into()], cuda);
+        let root = crate::detect::environment::Root::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/detect/fixtures/env/orin"
+        ));
+        let env =
+            crate::detect::environment::host_environment(&root, &|| root.read("nvpmodel-q.txt"));
+        let c = from_host(&host, &env, vec!["numpy".into(), "pytorch".into()], cuda);
         assert_eq!(c.arch, "aarch64");
         assert_eq!(c.cpu_count, 6);
         assert_eq!(c.jetson_model, "NVIDIA Jetson Orin Nano Developer Kit");
         assert_eq!(c.power_mode, "15W");
         assert!(c.cuda_available);
         assert_eq!(c.engines, ["numpy", "pytorch"]);
-        let plain = from_host(&Host::default(), engines(), CudaInfo::default());
+        assert_eq!(c.environment_key, env.key());
+        let back: HostEnvironment = serde_json::from_str(&c.environment_json).unwrap();
+        assert_eq!(back, env);
+        let plain = from_host(&Host::default(), &env, engines(), CudaInfo::default());
         assert!(plain.jetson_model.is_empty() && plain.power_mode.is_empty());
     }
 
@@ -130,5 +150,7 @@ mod tests {
         assert_eq!(caps.arch, std::env::consts::ARCH);
         assert_eq!(caps.cpu_count, host.cpu_count);
         assert!(caps.cpu_count >= 1);
+        assert_eq!(caps.environment_key.len(), 16);
+        assert!(caps.environment_json.contains("\"cpu_model\""));
     }
 }

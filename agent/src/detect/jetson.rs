@@ -1,10 +1,10 @@
 //! NVIDIA Jetson boards: the module from the device tree, the power mode from `nvpmodel -q`,
 //! and the memory bandwidth of the known Orin modules.
 
-use std::process::Command;
+use super::command::{output_within, TOOL_TIMEOUT};
 
 /// The device-tree model files, newest location first.
-const MODEL_FILES: [&str; 2] = [
+pub(crate) const MODEL_FILES: [&str; 2] = [
     "/proc/device-tree/model",
     "/sys/firmware/devicetree/base/model",
 ];
@@ -34,19 +34,17 @@ pub fn describe_jetson(model: &str, power_mode: Option<&str>) -> String {
     }
 }
 
-/// The Jetson this runs on, with its power mode; `None` when not a Jetson.
+/// The Jetson this runs on, with its power mode (`nvpmodel -q`, given [`TOOL_TIMEOUT`]);
+/// `None` when not a Jetson.
 pub fn detect_jetson() -> Option<String> {
     let model = MODEL_FILES
         .iter()
         .find_map(|path| std::fs::read(path).ok())
         .and_then(|bytes| parse_device_tree_model(&bytes))
         .filter(|model| model.contains("Jetson"))?;
-    let power_mode = Command::new("nvpmodel")
-        .arg("-q")
-        .output()
+    let power_mode = output_within("nvpmodel", &["-q"], TOOL_TIMEOUT)
         .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| parse_nvpmodel(&String::from_utf8_lossy(&out.stdout)));
+        .and_then(|out| parse_nvpmodel(&out));
     Some(describe_jetson(&model, power_mode.as_deref()))
 }
 

@@ -6,11 +6,16 @@
 //! - [`clock`]: the core clock (cpufreq, or measured).
 //! - [`host`](mod@host): the [`fleetcal_proto::result::Host`] a result records.
 //! - [`jetson`]: Jetson module, power mode and memory bandwidth.
+//! - [`environment`](mod@environment): the host half of a result's measurement environment
+//!   (readers under a root directory, tested on fixture trees).
+//! - [`command`]: running a host tool (`nvpmodel -q`) with a time limit.
 //! - [`derive`](mod@derive): the `auto` preset and its derivation.
 
 pub mod clock;
+pub mod command;
 pub mod cpuinfo;
 pub mod derive;
+pub mod environment;
 pub mod host;
 pub mod jetson;
 pub mod microarch;

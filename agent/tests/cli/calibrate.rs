@@ -36,6 +36,14 @@ fn auto_numpy_calibration_writes_a_valid_result_and_loads_back() {
     assert!(md.engine.blas.is_some(), "numpy engine records its BLAS");
     assert_eq!(md.settings.warmup_runs, 1);
     assert_eq!(md.settings.measurement_runs, 2);
+    let env = md.environment.as_ref().expect("an environment section");
+    assert_eq!(env.version, 1);
+    assert_eq!(env.software.engine, "numpy");
+    assert_eq!(
+        env.software.blas_library.known().map(String::as_str),
+        Some("OpenBLAS")
+    );
+    assert!(env.host.allowed_cpu_count.known().is_some_and(|&n| n >= 1));
 
     // Every operation ran at the requested sizes; bf16 is not a NumPy dtype.
     for op in Operation::ALL {

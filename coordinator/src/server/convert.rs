@@ -30,6 +30,8 @@ pub fn caps_from_pb(c: pb::Capabilities) -> Capabilities {
         cuda_version: c.cuda_version,
         jetson_model: c.jetson_model,
         power_mode: c.power_mode,
+        environment_key: c.environment_key,
+        environment_json: c.environment_json,
     }
 }
 
@@ -50,6 +52,8 @@ pub fn caps_to_pb(c: &Capabilities) -> pb::Capabilities {
         cuda_version: c.cuda_version.clone(),
         jetson_model: c.jetson_model.clone(),
         power_mode: c.power_mode.clone(),
+        environment_key: c.environment_key.clone(),
+        environment_json: c.environment_json.clone(),
     }
 }
 
@@ -362,6 +366,22 @@ pub fn idle_directive() -> pb::Directive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_keep_the_environment_both_ways() {
+        let wire = pb::Capabilities {
+            cpu_model: "Cortex-A78AE".into(),
+            environment_key: "bc1fbb052b477106".into(),
+            environment_json: r#"{"kernel":{"known":"5.15"}}"#.into(),
+            ..pb::Capabilities::default()
+        };
+        let stored = caps_from_pb(wire.clone());
+        assert_eq!(stored.environment_key, "bc1fbb052b477106");
+        assert_eq!(caps_to_pb(&stored), wire);
+        // A stored row from before the fields existed decodes with them empty.
+        let old: Capabilities = serde_json::from_str(r#"{"arch":"x86_64"}"#).unwrap();
+        assert!(old.environment_key.is_empty() && old.environment_json.is_empty());
+    }
 
     fn request() -> pb::StartCampaignRequest {
         pb::StartCampaignRequest {

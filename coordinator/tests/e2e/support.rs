@@ -376,6 +376,7 @@ pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> 
                 above_theoretical: 1.1,
             },
             platform_check: PlatformCheck::default(),
+            environment: None,
         },
         records: vec![
             measured(Operation::Gemm, Precision::Fp32, 32, 42.0),

@@ -3,6 +3,7 @@
 
 use std::num::Wrapping;
 
+use fleetcal_proto::environment::{Fact, SoftwareEnvironment};
 use fleetcal_proto::result::{BlasInfo, EngineInfo};
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 use half::f16;
@@ -146,6 +147,33 @@ impl Engine for NumpyEngine {
         }
     }
 
+    fn software(&self) -> SoftwareEnvironment {
+        let config = openblas::config();
+        let version = openblas::version_of(&config);
+        let kernel = openblas::corename();
+        SoftwareEnvironment {
+            engine: Framework::Numpy.to_string(),
+            library: format!("ndarray {NDARRAY_VERSION}"),
+            blas_library: Fact::Known("OpenBLAS".into()),
+            blas_version: if version.is_empty() {
+                Fact::unknown(format!(
+                    "openblas_get_config() names no version: '{}'",
+                    fleetcal_proto::quote::bounded(&config)
+                ))
+            } else {
+                Fact::Known(version)
+            },
+            blas_kernel: if kernel.is_empty() {
+                Fact::unknown("openblas_get_corename() answered nothing")
+            } else {
+                Fact::Known(kernel)
+            },
+            blas_threading: Fact::from_result(openblas::threading().map(str::to_string)),
+            libtorch: None,
+            cuda_runtime: None,
+        }
+    }
+
     fn banner(&self) -> String {
         let blas = self.blas();
         format!(
@@ -229,6 +257,17 @@ mod tests {
             assert!(!info.details.contains_key("blas_waiting"));
         }
         assert!(e.banner().contains("CPU-only"));
+        let sw = e.software();
+        assert_eq!(sw.engine, "numpy");
+        assert_eq!(sw.blas_library, Fact::Known("OpenBLAS".to_string()));
+        assert_eq!(sw.blas_version.known(), Some(&blas.version));
+        assert_eq!(sw.blas_kernel.known(), Some(&blas.kernel));
+        assert!(
+            sw.blas_threading.known().is_some(),
+            "{:?}",
+            sw.blas_threading
+        );
+        assert_eq!((sw.libtorch, sw.cuda_runtime), (None, None));
         assert_eq!(e.framework(), Framework::Numpy);
         assert_eq!(e.device(), DeviceKind::Cpu);
     }

@@ -18,6 +18,7 @@ extern "C" {
     fn openblas_get_corename() -> *const c_char;
     fn openblas_get_num_threads() -> c_int;
     fn openblas_set_num_threads(num_threads: c_int);
+    fn openblas_get_parallel() -> c_int;
 }
 
 fn owned(ptr: *const c_char) -> String {
@@ -49,6 +50,24 @@ pub(crate) fn num_threads() -> u32 {
     // SAFETY: no arguments; reads OpenBLAS's thread setting.
     let n = unsafe { openblas_get_num_threads() };
     n.max(1) as u32
+}
+
+/// OpenBLAS's threading layer (`openblas_get_parallel`: 0 sequential, 1 pthreads, 2 OpenMP).
+pub(crate) fn threading() -> Result<&'static str, String> {
+    // SAFETY: no arguments; returns a build constant.
+    threading_name(unsafe { openblas_get_parallel() })
+}
+
+/// The name of an `openblas_get_parallel` answer.
+pub(crate) fn threading_name(code: c_int) -> Result<&'static str, String> {
+    match code {
+        0 => Ok("sequential"),
+        1 => Ok("pthreads"),
+        2 => Ok("OpenMP"),
+        other => Err(format!(
+            "openblas_get_parallel() answered {other}, not 0, 1 or 2"
+        )),
+    }
 }
 
 /// Sets the number of threads OpenBLAS uses (at least 1).
@@ -90,5 +109,8 @@ mod tests {
         );
         assert!(!corename().is_empty());
         assert!(num_threads() >= 1);
+        assert!(threading().is_ok(), "{:?}", threading());
+        assert_eq!(threading_name(2), Ok("OpenMP"));
+        assert!(threading_name(7).unwrap_err().contains("7"));
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use fleetcal_proto::environment::SoftwareEnvironment;
 use fleetcal_proto::result::EngineInfo;
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 use tch::Device;
@@ -87,6 +88,10 @@ impl Engine for TorchEngine {
 
     fn info(&self) -> EngineInfo {
         super::info::engine_info(self.cuda.as_ref())
+    }
+
+    fn software(&self) -> SoftwareEnvironment {
+        super::info::software(self.cuda.as_ref())
     }
 
     fn banner(&self) -> String {

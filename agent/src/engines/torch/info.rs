@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use fleetcal_proto::environment::{Fact, LibtorchEnvironment, SoftwareEnvironment};
 use fleetcal_proto::result::{BlasInfo, EngineInfo};
 use fleetcal_proto::Precision;
 
@@ -98,6 +99,64 @@ pub fn engine_info(cuda: Option<&CudaInfo>) -> EngineInfo {
     }
 }
 
+/// The back-ends this libtorch was built with, in a fixed order.
+fn backends() -> Vec<String> {
+    [
+        ("mkl", tch::utils::has_mkl()),
+        ("onednn", tch::utils::has_mkldnn()),
+        ("openmp", tch::utils::has_openmp()),
+        ("lapack", tch::utils::has_lapack()),
+        ("cuda", tch::utils::has_cuda()),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| name.to_string())
+    .collect()
+}
+
+/// The software stack of a pytorch run (`cuda`: the device, on a CUDA run).
+pub fn software(cuda: Option<&CudaInfo>) -> SoftwareEnvironment {
+    let (version, _) = libtorch_version();
+    let threading = if tch::utils::has_openmp() {
+        "OpenMP"
+    } else {
+        "native thread pool (no OpenMP)"
+    };
+    let (blas_library, blas_version, blas_kernel) = match cuda {
+        Some(c) => (
+            Fact::Known("cuBLAS".to_string()),
+            Fact::Known(format!("the one of CUDA {}", c.cuda_version)),
+            Fact::unknown("cuBLAS picks its kernels per call"),
+        ),
+        None => {
+            let blas = cpu_blas(0);
+            let kernel = if blas.kernel.is_empty() {
+                Fact::unknown("libtorch's built-in BLAS names no kernel")
+            } else {
+                Fact::Known(blas.kernel)
+            };
+            (
+                Fact::Known(blas.library),
+                Fact::unknown("libtorch does not expose its BLAS version through tch"),
+                kernel,
+            )
+        }
+    };
+    SoftwareEnvironment {
+        engine: "pytorch".into(),
+        library: format!("libtorch {version}"),
+        blas_library,
+        blas_version,
+        blas_kernel,
+        blas_threading: Fact::Known(threading.into()),
+        libtorch: Some(LibtorchEnvironment {
+            version: Fact::Known(version),
+            backends: backends(),
+        }),
+        cuda_runtime: cuda.map(|c| Fact::Known(c.cuda_version.clone())),
+    }
+}
+
 /// libtorch's CPU BLAS: MKL in the x86-64 wheels (its code path chosen at run time, or forced
 /// by `MKL_ENABLE_INSTRUCTIONS`), else the BLAS it was built with.
 fn cpu_blas(threads: u32) -> BlasInfo {
@@ -178,6 +237,22 @@ mod tests {
         assert!(info.details["call_stream_triad"].contains("addcmul"));
         assert!(!info.details.contains_key("call_gemm_int8"));
         assert!(["true", "false"].contains(&info.details["has_mkl"].as_str()));
+        let sw = software(None);
+        assert_eq!(sw.library, info.library);
+        let torch = sw.libtorch.unwrap();
+        assert!(torch
+            .version
+            .known()
+            .is_some_and(|v| v.starts_with("2.13.0")));
+        assert_eq!(
+            torch.backends.contains(&"mkl".to_string()),
+            tch::utils::has_mkl()
+        );
+        assert_eq!(sw.cuda_runtime, None);
+        assert_eq!(
+            software(Some(&h100())).cuda_runtime,
+            Some(Fact::Known("13.0".to_string()))
+        );
     }
 
     #[test]
