@@ -11,7 +11,7 @@ use fleetcal_proto::result::{
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
-use crate::bench::{BenchPlan, CancelToken, ModeDefaults, SizeSweep};
+use crate::bench::{noise, BenchPlan, CancelToken, ModeDefaults, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
 use crate::{limits, presets, AgentError};
@@ -276,12 +276,19 @@ pub fn calibrate(
     let environment =
         Environment::new(crate::detect::environment::detect_host(), engine.software());
     let started_at = now();
+    // The A/A noise probe brackets the figures: the same kernels at the start and at the end.
+    let probe_start = noise::probe(engine.as_mut(), cancel)?;
     let records =
         crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
     if !records.iter().any(|r| r.status == Status::Measured) {
         return Err(AgentError::NothingMeasured(nothing_measured(&records)));
     }
-    let summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
+    let probe_end = noise::probe(engine.as_mut(), cancel)?;
+    let mut summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
+    let (floor, probes) = noise::noise_floor(&probe_start, &probe_end);
+    summary.anomalies.extend(noise::anomaly(floor));
+    summary.noise_floor_pct = floor;
+    summary.noise_probes = probes;
     let result = CalibrationResult {
         schema_version: RESULT_SCHEMA_VERSION,
         metadata: Metadata {

@@ -331,6 +331,49 @@ pub struct Summary {
     pub unsupported_precisions: Vec<Precision>,
     /// Human-readable anomaly lines (above theoretical, noisy, fallback, skipped).
     pub anomalies: Vec<String>,
+    /// The run's noise floor in percent, from the A/A probe (see [`NoiseProbe`]): the
+    /// largest noise of any probe kernel. Two figures closer than this cannot be told apart.
+    /// Absent in results written before it existed, and when no probe kernel ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_floor_pct: Option<f64>,
+    /// The A/A probe: each probe kernel timed at the start and at the end of the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_probes: Vec<NoiseProbe>,
+}
+
+/// One kernel of the A/A noise probe, timed the same way at the start and at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseProbe {
+    /// The probe kernel.
+    pub operation: Operation,
+    /// Its precision.
+    pub precision: Precision,
+    /// Its size (matrix order, or STREAM elements per array).
+    pub size: u64,
+    /// Trials timed at the start and at the end.
+    pub trials: [u32; 2],
+    /// Median latency at the start, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_median_ms: Option<f64>,
+    /// Median latency at the end, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_median_ms: Option<f64>,
+    /// |end − start| ÷ the smaller median, in percent: the A/A difference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difference_pct: Option<f64>,
+    /// Relative half-width of the start median's 95 % confidence interval, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ci_pct: Option<f64>,
+    /// Relative half-width of the end median's 95 % confidence interval, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ci_pct: Option<f64>,
+    /// This kernel's noise: the largest of the three above, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_pct: Option<f64>,
+    /// Why it has no noise figure (the kernel could not run in one pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The largest GFLOPS/GIOPS figure a result may carry: 1e8 (100 PFLOPS), about twenty times
@@ -477,6 +520,23 @@ impl CalibrationResult {
         }
         if let Some(e) = s.bandwidth_efficiency {
             in_range("summary.bandwidth_efficiency", e, f64::MAX)?;
+        }
+        if let Some(n) = s.noise_floor_pct {
+            in_range("summary.noise_floor_pct", n, f64::MAX)?;
+        }
+        for (i, p) in s.noise_probes.iter().enumerate() {
+            for (name, v) in [
+                ("start_median_ms", p.start_median_ms),
+                ("end_median_ms", p.end_median_ms),
+                ("difference_pct", p.difference_pct),
+                ("start_ci_pct", p.start_ci_pct),
+                ("end_ci_pct", p.end_ci_pct),
+                ("noise_pct", p.noise_pct),
+            ] {
+                if let Some(v) = v {
+                    in_range(&format!("summary.noise_probes[{i}].{name}"), v, f64::MAX)?;
+                }
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 pub mod cancel;
 pub mod efficiency;
 pub mod engine;
+pub mod noise;
 pub mod plan;
 pub mod runner;
 pub mod stats;

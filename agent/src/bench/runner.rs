@@ -189,7 +189,7 @@ fn blank(
 }
 
 /// Why a figure's trials stopped short.
-enum Interrupt {
+pub(crate) enum Interrupt {
     /// `prepare`, `run` or `synchronize` failed: the figure is recorded as failed.
     Failed(String),
     /// The run was cancelled: no record.
@@ -209,7 +209,7 @@ fn figure(
     let trials = match engine
         .prepare(op, precision, size)
         .map_err(Interrupt::Failed)
-        .and_then(|mut kernel| time_trials(kernel.as_mut(), plan, cancel))
+        .and_then(|mut kernel| time_trials(kernel.as_mut(), &TrialRule::of(plan), cancel))
     {
         Ok(trials) => trials,
         Err(Interrupt::Cancelled(c)) => return Err(c),
@@ -268,30 +268,58 @@ pub fn warmup_budget(plan: &BenchPlan) -> Duration {
     plan.timeout / 5
 }
 
+/// How one figure's calls are made and when its trials stop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TrialRule {
+    /// Untimed calls before the trials.
+    pub warmup_runs: u32,
+    /// Warm-ups stop once they have taken longer than this (at least one runs).
+    pub warmup_budget: Duration,
+    /// Timed trials.
+    pub trials: u32,
+    /// Trials stop once their total is past this and at least `min_trials` were taken.
+    pub time_budget: Duration,
+    /// The fewest trials taken whatever the time ([`MIN_TRIALS`] for a figure).
+    pub min_trials: u32,
+}
+
+impl TrialRule {
+    /// The rule of a figure of `plan`.
+    pub fn of(plan: &BenchPlan) -> TrialRule {
+        TrialRule {
+            warmup_runs: plan.warmup_runs,
+            warmup_budget: warmup_budget(plan),
+            trials: plan.measurement_runs,
+            time_budget: plan.timeout,
+            min_trials: MIN_TRIALS,
+        }
+    }
+}
+
 /// Warm-ups, then the timed trials, each bracketed by synchronize calls.
 ///
-/// Warm-ups stop early once they have taken longer than [`warmup_budget`] (at least one
-/// always runs: a call that long is warm). Trials stop early once their total is past the
-/// timeout and at least [`MIN_TRIALS`] were taken (the figure then also trips the timeout
-/// rule); the record's `trials` says how many were timed. `cancel` is checked before each
-/// warm-up call and before each trial, outside the timed region.
-fn time_trials(
+/// Warm-ups stop early once they have taken longer than the rule's warm-up budget (at least
+/// one always runs: a call that long is warm). Trials stop early once their total is past the
+/// rule's time budget and at least its `min_trials` were taken (a figure then also trips the
+/// timeout rule); the record's `trials` says how many were timed. `cancel` is checked before
+/// each warm-up call and before each trial, outside the timed region.
+pub(crate) fn time_trials(
     kernel: &mut dyn Kernel,
-    plan: &BenchPlan,
+    rule: &TrialRule,
     cancel: &CancelToken,
 ) -> Result<Vec<Duration>, Interrupt> {
     let started = Instant::now();
-    for _ in 0..plan.warmup_runs {
+    for _ in 0..rule.warmup_runs {
         cancel.check().map_err(Interrupt::Cancelled)?;
         kernel.run().map_err(Interrupt::Failed)?;
         kernel.synchronize().map_err(Interrupt::Failed)?;
-        if started.elapsed() > warmup_budget(plan) {
+        if started.elapsed() > rule.warmup_budget {
             break;
         }
     }
-    let mut trials = Vec::with_capacity(plan.measurement_runs as usize);
+    let mut trials = Vec::with_capacity(rule.trials as usize);
     let mut total = Duration::ZERO;
-    for _ in 0..plan.measurement_runs {
+    for _ in 0..rule.trials {
         cancel.check().map_err(Interrupt::Cancelled)?;
         kernel.synchronize().map_err(Interrupt::Failed)?;
         let t0 = Instant::now();
@@ -300,7 +328,7 @@ fn time_trials(
         let trial = t0.elapsed();
         trials.push(trial);
         total += trial;
-        if total > plan.timeout && trials.len() >= MIN_TRIALS as usize {
+        if total > rule.time_budget && trials.len() >= rule.min_trials as usize {
             break;
         }
     }

@@ -56,9 +56,96 @@ pub fn rate(amount: f64, latency: &LatencyStats) -> Rate {
     }
 }
 
+/// The confidence level of [`median_ci`]: 95 %.
+pub const CI_CONFIDENCE: f64 = 0.95;
+
+/// The fewest samples for which [`median_ci`] has an interval at [`CI_CONFIDENCE`]: with 6,
+/// `[min, max]` covers the median with probability 1 − 2 × 0.5⁶ ≈ 96.9 %; with 5 only 93.8 %.
+pub const CI_MIN_SAMPLES: usize = 6;
+
+/// A distribution-free confidence interval for the median: `(low, high)` =
+/// `(x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎)` of the sorted samples, with `j` the largest rank whose interval still
+/// covers the population median with probability ≥ [`CI_CONFIDENCE`] (from the binomial
+/// distribution B(n, ½); no assumption about the latency distribution). `None` below
+/// [`CI_MIN_SAMPLES`] samples.
+pub fn median_ci(samples: &[f64]) -> Option<(f64, f64)> {
+    let n = samples.len();
+    if n < CI_MIN_SAMPLES {
+        return None;
+    }
+    let mut x = samples.to_vec();
+    x.sort_by(f64::total_cmp);
+    let j = ci_rank(n)?;
+    Some((x[j - 1], x[n - j]))
+}
+
+/// The largest rank `j` (1-based, `j ≤ n/2`) with `1 − 2·P(B ≤ j−1) ≥ CI_CONFIDENCE` for
+/// `B ~ B(n, ½)`; `None` when even `j = 1` falls short. Computed in log space, so any `n` works.
+pub fn ci_rank(n: usize) -> Option<usize> {
+    let nf = n as f64;
+    let mut ln_pmf = nf * 0.5f64.ln(); // P(B = 0)
+    let mut cdf = 0.0; // P(B <= k - 1) as k grows
+    let mut best = None;
+    for j in 1..=n / 2 {
+        // cdf = P(B <= j - 1)
+        cdf += ln_pmf.exp();
+        if 1.0 - 2.0 * cdf >= CI_CONFIDENCE {
+            best = Some(j);
+        } else {
+            break;
+        }
+        let k = (j - 1) as f64;
+        ln_pmf += ((nf - k) / (k + 1.0)).ln();
+    }
+    best
+}
+
+/// The half-width of [`median_ci`] relative to the median: `(high − low) / 2 / median`, or
+/// `None` without an interval (or with a zero median).
+pub fn median_ci_relative(samples: &[f64]) -> Option<f64> {
+    let (low, high) = median_ci(samples)?;
+    let mut x = samples.to_vec();
+    x.sort_by(f64::total_cmp);
+    let n = x.len();
+    let median = if n % 2 == 1 {
+        x[n / 2]
+    } else {
+        (x[n / 2 - 1] + x[n / 2]) / 2.0
+    };
+    (median > 0.0).then(|| (high - low) / 2.0 / median)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_ci_ranks_match_the_binomial_tables() {
+        // Published ranks of the 95 % order-statistic interval (e.g. Conover, Practical
+        // Nonparametric Statistics, table A3): n = 6..8 → 1, 9..11 → 2, 12..14 → 3, 20 → 6,
+        // 30 → 10, 100 → 40.
+        assert_eq!(ci_rank(5), None);
+        for (n, j) in [
+            (6, 1),
+            (8, 1),
+            (9, 2),
+            (11, 2),
+            (12, 3),
+            (14, 3),
+            (20, 6),
+            (30, 10),
+            (100, 40),
+        ] {
+            assert_eq!(ci_rank(n), Some(j), "n = {n}");
+        }
+        assert!(ci_rank(100_000).is_some(), "large n stays finite");
+        let x: Vec<f64> = (1..=9).map(f64::from).collect();
+        assert_eq!(median_ci(&x), Some((2.0, 8.0)));
+        assert_eq!(median_ci(&x[..5]), None);
+        let r = median_ci_relative(&x).unwrap();
+        assert!((r - 3.0 / 5.0).abs() < 1e-12, "{r}");
+        assert_eq!(median_ci_relative(&[0.0; 6]), None);
+    }
 
     fn ms(values: &[u64]) -> Vec<Duration> {
         values.iter().map(|&v| Duration::from_millis(v)).collect()

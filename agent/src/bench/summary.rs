@@ -64,6 +64,9 @@ pub fn summarize(records: &[Record], preset: &Preset, fallback: bool) -> Summary
         supported_precisions: supported.into_iter().collect(),
         unsupported_precisions: unsupported.into_iter().collect(),
         anomalies: anomalies(records, preset, fallback),
+        // The noise floor comes from the A/A probe around the records (`bench::noise`).
+        noise_floor_pct: None,
+        noise_probes: Vec::new(),
     }
 }
 

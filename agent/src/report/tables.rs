@@ -177,6 +177,9 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
             s.bandwidth_source
         )),
     }
+    if let Some(line) = noise_line(s) {
+        out.push(line);
+    }
     if !s.unsupported_precisions.is_empty() {
         let names: Vec<_> = s
             .unsupported_precisions
@@ -201,4 +204,42 @@ pub fn summary_tables(result: &CalibrationResult) -> Vec<String> {
         ]);
     }
     out
+}
+
+/// `Noise floor: 1.8 % (A/A probe: gemm fp32 512 1.2 %, stream_triad fp32 16 MiB 1.8 %)`, or
+/// why there is none; nothing for files written before the probe existed.
+fn noise_line(s: &fleetcal_proto::result::Summary) -> Option<String> {
+    if s.noise_probes.is_empty() && s.noise_floor_pct.is_none() {
+        return None;
+    }
+    let parts: Vec<String> = s
+        .noise_probes
+        .iter()
+        .map(|p| {
+            let what = format!(
+                "{} {} {}",
+                p.operation,
+                p.precision,
+                size_label(
+                    p.operation,
+                    p.size,
+                    p.operation.is_stream().then(|| {
+                        p.size as f64 * p.precision.item_size() as f64 / (1024.0 * 1024.0)
+                    })
+                )
+            );
+            match (p.noise_pct, &p.reason) {
+                (Some(n), _) => format!("{what} {n:.1} %"),
+                (None, Some(r)) => format!("{what}: {r}"),
+                (None, None) => format!("{what}: n/a"),
+            }
+        })
+        .collect();
+    Some(match s.noise_floor_pct {
+        Some(f) => format!(
+            "Noise floor: {f:.1} % (A/A probe at start and end: {}); differences below it are noise",
+            parts.join(", ")
+        ),
+        None => format!("Noise floor: not measured ({})", parts.join(", ")),
+    })
 }

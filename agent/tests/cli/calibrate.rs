@@ -18,6 +18,7 @@ fn auto_numpy_calibration_writes_a_valid_result_and_loads_back() {
     assert!(stdout.contains("EXECUTION DEVICE"), "{stdout}");
     assert!(stdout.contains("Framework:  NUMPY"), "{stdout}");
     assert!(stdout.contains("SUMMARY"), "{stdout}");
+    assert!(stdout.contains("Noise floor: "), "{stdout}");
 
     let files = json_files(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
@@ -36,6 +37,8 @@ fn auto_numpy_calibration_writes_a_valid_result_and_loads_back() {
     assert!(md.engine.blas.is_some(), "numpy engine records its BLAS");
     assert_eq!(md.settings.warmup_runs, 1);
     assert_eq!(md.settings.measurement_runs, 2);
+    assert_eq!(result.summary.noise_probes.len(), 2, "the A/A probe ran");
+    assert!(result.summary.noise_floor_pct.is_some());
     let env = md.environment.as_ref().expect("an environment section");
     assert_eq!(env.version, 1);
     assert_eq!(env.software.engine, "numpy");
