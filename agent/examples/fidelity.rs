@@ -92,13 +92,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(s) = &args.stream_mib {
         sizes.stream_mib = list(s);
     }
+    let trials = args.trials.unwrap_or(if args.quick { 5 } else { 10 });
     let plan = BenchPlan {
         operations: parse_operations(&args.operations)?,
         precisions,
         stream_precision: Precision::Fp32,
         sizes,
         warmup_runs: args.warmup,
-        measurement_runs: args.trials.unwrap_or(if args.quick { 5 } else { 10 }),
+        // A fixed count, as the NumPy/PyTorch scripts it is compared with time.
+        measurement_runs: trials,
+        max_trials: trials,
+        ci_target: None,
+        max_duration: None,
+        deadline: None,
         min_gflops: 1.0,
         timeout: Duration::from_secs(5),
         noisy_cv: 0.05,

@@ -2,6 +2,7 @@
 //! `fleetcal-agent calibrate` and the daemon's worker.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use fleetcal_proto::environment::Environment;
 use fleetcal_proto::quote::bounded;
@@ -38,8 +39,15 @@ pub struct CalibrationRequest {
     pub stream_mib: Option<Vec<f64>>,
     /// Warm-up runs; `None`: the mode's default ([`ModeDefaults`]).
     pub warmup_runs: Option<u32>,
-    /// Timed trials; `None`: the mode's default ([`ModeDefaults`]).
+    /// The fewest timed trials; `None`: the mode's default ([`ModeDefaults`]).
     pub measurement_runs: Option<u32>,
+    /// The most timed trials; `None`: the mode's default, never below `measurement_runs`.
+    pub max_trials: Option<u32>,
+    /// Adaptive repeats' target in percent (0 turns them off: exactly `measurement_runs`);
+    /// `None`: the mode's default ([`ModeDefaults`]).
+    pub ci_target_pct: Option<f64>,
+    /// The run's wall-time cap in seconds; `None`: no cap.
+    pub max_duration_s: Option<f64>,
     /// GEMM early-stop threshold, GFLOPS/GIOPS; `None`: the mode's default ([`ModeDefaults`]).
     pub min_gflops: Option<f64>,
     /// Per-size timeout in seconds; `None`: the mode's default ([`ModeDefaults`]).
@@ -67,6 +75,9 @@ impl Default for CalibrationRequest {
             stream_mib: None,
             warmup_runs: None,
             measurement_runs: None,
+            max_trials: None,
+            ci_target_pct: None,
+            max_duration_s: None,
             min_gflops: None,
             timeout_s: None,
             threads: None,
@@ -90,8 +101,9 @@ pub fn resolve_preset(req: &CalibrationRequest) -> Result<Preset, AgentError> {
 }
 
 /// The [`BenchPlan`] of a request: what it asks for, and for everything it leaves unset the
-/// defaults of its mode ([`ModeDefaults`]: sizes, warm-ups, trials (at least 1), per-size
-/// timeout, early-stop threshold). `calibrate`'s flags and the daemon's plans both reach the
+/// defaults of its mode ([`ModeDefaults`]: sizes, warm-ups, trials (at least 1), the most
+/// trials (at least the fewest), the confidence target, per-size timeout, early-stop
+/// threshold). The wall-time cap's deadline is set when the run starts. `calibrate`'s flags and the daemon's plans both reach the
 /// runner through here.
 pub(crate) fn build_plan(
     req: &CalibrationRequest,
@@ -131,6 +143,15 @@ pub(crate) fn build_plan(
     )?;
     limits::WARMUP.check_opt("calibration warmup_runs", req.warmup_runs)?;
     limits::TRIALS.check_opt("calibration measurement_runs", req.measurement_runs)?;
+    limits::TRIALS.check_opt("calibration max_trials", req.max_trials)?;
+    let ci_target_pct = limits::CI_TARGET_PCT.check(
+        "calibration ci_target_pct",
+        req.ci_target_pct.unwrap_or(defaults.ci_target_pct),
+    )?;
+    let max_duration = req
+        .max_duration_s
+        .map(|s| limits::MAX_DURATION_S.duration("calibration max_duration_s", s))
+        .transpose()?;
     limits::THREADS.check_opt("calibration threads", req.threads)?;
     for &size in sizes.blas1.iter().chain(&sizes.blas23) {
         limits::BLAS_SIZE.check("calibration blas_sizes", size)?;
@@ -138,16 +159,24 @@ pub(crate) fn build_plan(
     for &mib in &sizes.stream_mib {
         limits::STREAM_MIB.check("calibration stream_mib", mib)?;
     }
+    let measurement_runs = req
+        .measurement_runs
+        .unwrap_or(defaults.measurement_runs)
+        .max(1);
     Ok(BenchPlan {
         operations: req.operations.clone(),
         precisions,
         stream_precision: Precision::Fp32,
         sizes,
         warmup_runs: req.warmup_runs.unwrap_or(defaults.warmup_runs),
-        measurement_runs: req
-            .measurement_runs
-            .unwrap_or(defaults.measurement_runs)
-            .max(1),
+        measurement_runs,
+        max_trials: req
+            .max_trials
+            .unwrap_or(defaults.max_trials)
+            .max(measurement_runs),
+        ci_target: (ci_target_pct > 0.0).then_some(ci_target_pct / 100.0),
+        max_duration,
+        deadline: None,
         min_gflops,
         timeout,
         noisy_cv: 0.05,
@@ -204,7 +233,7 @@ pub fn calibrate(
     let preset = resolve_preset(req)?;
     let host = crate::detect::host();
     // Every number of the request is checked here, before anything runs.
-    let plan = build_plan(req, &preset, host.llc_bytes)?;
+    let mut plan = build_plan(req, &preset, host.llc_bytes)?;
     let avail = Availability::detect();
     let decision = select::decide(&preset, req.framework, avail)?;
 
@@ -276,8 +305,14 @@ pub fn calibrate(
     let environment =
         Environment::new(crate::detect::environment::detect_host(), engine.software());
     let started_at = now();
+    let started = Instant::now();
     // The A/A noise probe brackets the figures: the same kernels at the start and at the end.
     let probe_start = noise::probe(engine.as_mut(), cancel)?;
+    // The wall-time cap counts from here and keeps back what the closing probe will take
+    // (about what the opening one took), so that the run ends within it.
+    plan.deadline = plan
+        .max_duration
+        .map(|cap| started + cap.saturating_sub(started.elapsed()));
     let records =
         crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
     if !records.iter().any(|r| r.status == Status::Measured) {
@@ -317,6 +352,9 @@ pub fn calibrate(
                 timeout_s: plan.timeout.as_secs_f64(),
                 noisy_cv: plan.noisy_cv,
                 above_theoretical: plan.above_theoretical,
+                max_trials: Some(plan.max_trials),
+                ci_target_pct: plan.ci_target.map(|t| t * 100.0),
+                max_duration_s: plan.max_duration.map(|d| d.as_secs_f64()),
             },
             platform_check: PlatformCheck {
                 skipped: req.skip_platform_check,
@@ -419,6 +457,7 @@ mod tests {
             bandwidth_gbps: None,
             efficiency: None,
             flags: Default::default(),
+            sampling: None,
         };
         let long = "x".repeat(10_000);
         let text = nothing_measured(&[

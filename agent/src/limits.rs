@@ -40,11 +40,26 @@ pub const MIN_GFLOPS: Limit<f64> = Limit {
     max: 1e9,
     unit: "GFLOPS/GIOPS",
 };
-/// `calibrate --trials`: timed trials per figure (the coordinator's plan limit too).
+/// `calibrate --trials` and `--max-trials`: timed trials per figure (the coordinator's plan
+/// limit too).
 pub const TRIALS: Limit<u32> = Limit {
     min: 1,
     max: pb::MAX_TRIALS,
     unit: "trials",
+};
+/// `calibrate --ci-target`: adaptive repeats' target, ± percent of the median for its 95 %
+/// confidence interval (0 turns adaptive repeats off).
+pub const CI_TARGET_PCT: Limit<f64> = Limit {
+    min: 0.0,
+    max: 100.0,
+    unit: "percent",
+};
+/// `calibrate --max-duration` and a plan's `max_duration_s`: the run's wall-time cap (up to a
+/// week).
+pub const MAX_DURATION_S: Limit<f64> = Limit {
+    min: 1.0,
+    max: 604_800.0,
+    unit: "seconds",
 };
 /// `calibrate --warmup`: warm-up calls per figure (the coordinator's plan limit too).
 pub const WARMUP: Limit<u32> = Limit {

@@ -180,6 +180,17 @@ pub struct Settings {
     pub noisy_cv: f64,
     /// Efficiency above which a figure is flagged ABOVE THEORETICAL (1.10 = 110 %).
     pub above_theoretical: f64,
+    /// Adaptive repeats: the most timed trials per figure (`measurement_runs` is the fewest).
+    /// Absent in results written before adaptive repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_trials: Option<u32>,
+    /// Adaptive repeats: a figure stops once the 95 % confidence interval of its median is
+    /// within ± this many percent of the median; absent when repeats were not adaptive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_target_pct: Option<f64>,
+    /// The run's wall-time cap in seconds (`--max-duration`, a plan's `max_duration_s`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_s: Option<f64>,
 }
 
 /// Platform validation of the preset against the host.
@@ -294,6 +305,45 @@ pub struct Record {
     pub efficiency: Option<f64>,
     /// Anomaly flags.
     pub flags: Flags,
+    /// Every trial's latency and why the trials stopped (measured records; absent in results
+    /// written before raw samples were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+}
+
+/// Why a figure's timed trials stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The asked number of trials ran (adaptive repeats off).
+    Trials,
+    /// The median's confidence interval came within the target.
+    CiTarget,
+    /// The most trials ran without the interval coming within the target.
+    MaxTrials,
+    /// The trials' total passed the per-size timeout (at least 3 ran).
+    Timeout,
+    /// The run's wall-time cap (`--max-duration`) cut the figure short.
+    MaxDuration,
+}
+
+/// A measured figure's raw trials and how they ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sampling {
+    /// Every timed trial's latency in nanoseconds, in the order they ran (`trials` of them):
+    /// `latency_ms` and the rates can be recomputed from these.
+    pub samples_ns: Vec<u64>,
+    /// Why the trials stopped.
+    pub stopped_by: StopReason,
+    /// The target: ± percent of the median for its 95 % confidence interval; absent when
+    /// repeats were not adaptive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_target_pct: Option<f64>,
+    /// What was reached: the interval's half-width in percent of the median; absent with
+    /// fewer than 6 trials (no 95 % interval exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_pct: Option<f64>,
 }
 
 /// The best figure reached at one precision.
@@ -376,6 +426,52 @@ pub struct NoiseProbe {
     pub reason: Option<String>,
 }
 
+impl Sampling {
+    /// One sample per trial, and the statistics agree with the samples: the fastest is
+    /// `best`, the slowest `max`, the middle one (mean of the two middle ones) `median`, each
+    /// to within a nanosecond; percentages finite and non-negative.
+    pub fn validate(&self, trials: u32, lat: &LatencyStats) -> Result<(), String> {
+        let n = self.samples_ns.len();
+        if n == 0 || u32::try_from(n).ok() != Some(trials) {
+            return Err(format!(
+                "'sampling.samples_ns' has {n} samples for {trials} trials"
+            ));
+        }
+        let mut ms: Vec<f64> = self.samples_ns.iter().map(|&ns| ns as f64 / 1e6).collect();
+        ms.sort_by(f64::total_cmp);
+        let median = if n % 2 == 1 {
+            ms[n / 2]
+        } else {
+            (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+        };
+        for (name, from_samples, stated) in [
+            ("best", ms[0], lat.best),
+            ("median", median, lat.median),
+            ("max", ms[n - 1], lat.max),
+        ] {
+            if (from_samples - stated).abs() > 1e-6 + 1e-9 * stated.abs() {
+                return Err(format!(
+                    "'latency_ms.{name}' = {} disagrees with the samples ({})",
+                    num(stated),
+                    num(from_samples)
+                ));
+            }
+        }
+        for (name, v) in [
+            ("ci_target_pct", self.ci_target_pct),
+            ("ci_pct", self.ci_pct),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(format!(
+                    "'sampling.{name}' = {} must be a finite non-negative number",
+                    num(v)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The largest GFLOPS/GIOPS figure a result may carry: 1e8 (100 PFLOPS), about twenty times
 /// the densest int8 rate of any single device today (a Blackwell GPU, ~4.5e6 dense), so no
 /// real measurement comes near it and an absurd one (`1e308`) is refused.
@@ -456,12 +552,16 @@ impl CalibrationResult {
         )?;
         let st = &m.settings;
         for (name, v) in [
-            ("min_gflops", st.min_gflops),
-            ("timeout_s", st.timeout_s),
-            ("noisy_cv", st.noisy_cv),
-            ("above_theoretical", st.above_theoretical),
+            ("min_gflops", Some(st.min_gflops)),
+            ("timeout_s", Some(st.timeout_s)),
+            ("noisy_cv", Some(st.noisy_cv)),
+            ("above_theoretical", Some(st.above_theoretical)),
+            ("ci_target_pct", st.ci_target_pct),
+            ("max_duration_s", st.max_duration_s),
         ] {
-            in_range(&format!("metadata.settings.{name}"), v, f64::MAX)?;
+            if let Some(v) = v {
+                in_range(&format!("metadata.settings.{name}"), v, f64::MAX)?;
+            }
         }
         if let Some(env) = &m.environment {
             env.validate()?;
@@ -653,6 +753,9 @@ impl Record {
                 if let Some(e) = self.efficiency {
                     finite("efficiency", e)?;
                 }
+                if let Some(sampling) = &self.sampling {
+                    sampling.validate(self.trials, &lat)?;
+                }
             }
             Status::Skipped | Status::Unsupported | Status::Failed => {
                 if self.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
@@ -664,14 +767,23 @@ impl Record {
                     || self.gops.is_some()
                     || self.bandwidth_gbps.is_some()
                     || self.efficiency.is_some()
+                    || self.sampling.is_some()
                 {
                     return Err(
-                        "only a measured record carries latencies, rates and an efficiency".into(),
+                        "only a measured record carries latencies, samples, rates and an efficiency"
+                            .into(),
                     );
                 }
             }
         }
         Ok(())
+    }
+
+    /// The raw samples in milliseconds, when the record has them.
+    pub fn samples_ms(&self) -> Option<Vec<f64>> {
+        self.sampling
+            .as_ref()
+            .map(|s| s.samples_ns.iter().map(|&ns| ns as f64 / 1e6).collect())
     }
 
     /// The best rate used for the headline: GOPS for BLAS, GB/s for STREAM.

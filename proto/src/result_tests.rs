@@ -45,6 +45,7 @@ fn measured(operation: Operation, precision: Precision, size: u64, rate: f64) ->
         bandwidth_gbps: Some(r),
         efficiency: Some(0.5),
         flags: Flags::default(),
+        sampling: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn not_run(operation: Operation, precision: Precision, size: u64, status: Status
         bandwidth_gbps: None,
         efficiency: None,
         flags: Flags::default(),
+        sampling: None,
     }
 }
 
@@ -99,6 +101,9 @@ fn sample() -> CalibrationResult {
                 timeout_s: 2.0,
                 noisy_cv: 0.05,
                 above_theoretical: 1.1,
+                max_trials: None,
+                ci_target_pct: None,
+                max_duration_s: None,
             },
             platform_check: PlatformCheck::default(),
             environment: None,
@@ -312,6 +317,7 @@ fn any_record() -> impl Strategy<Value = Record> {
                 bandwidth_gbps: b.then(|| rate(6)),
                 efficiency: e.then_some(f[10]),
                 flags: Flags::default(),
+                sampling: None,
             }
         })
 }
@@ -423,4 +429,62 @@ fn the_environment_is_optional_and_its_keys_are_checked() {
         e.starts_with("field 'metadata.environment.host_key'"),
         "{e}"
     );
+}
+
+#[test]
+fn raw_samples_must_agree_with_the_statistics() {
+    use crate::result::{Sampling, StopReason};
+    let mut r = sample();
+    // measured(): best 1.0, median 1.1, max 1.5 over 3 trials.
+    let good = Sampling {
+        samples_ns: vec![1_500_000, 1_000_000, 1_100_000],
+        stopped_by: StopReason::CiTarget,
+        ci_target_pct: Some(3.0),
+        ci_pct: None,
+    };
+    r.records[0].sampling = Some(good.clone());
+    assert_eq!(r.validate(), Ok(()));
+    let text = r.to_json();
+    assert!(text.contains("\"samples_ns\"") && text.contains("\"stopped_by\": \"ci_target\""));
+    for (bad, needle) in [
+        (
+            Sampling {
+                samples_ns: vec![1_000_000, 1_100_000],
+                ..good.clone()
+            },
+            "has 2 samples for 3 trials",
+        ),
+        (
+            Sampling {
+                samples_ns: vec![1_500_000, 900_000, 1_100_000],
+                ..good.clone()
+            },
+            "'latency_ms.best' = 1 disagrees with the samples (0.9)",
+        ),
+        (
+            Sampling {
+                samples_ns: vec![1_500_000, 1_000_000, 1_200_000],
+                ..good.clone()
+            },
+            "'latency_ms.median'",
+        ),
+        (
+            Sampling {
+                ci_pct: Some(f64::NAN),
+                ..good.clone()
+            },
+            "'sampling.ci_pct'",
+        ),
+    ] {
+        r.records[0].sampling = Some(bad);
+        let e = r.validate().unwrap_err();
+        assert!(
+            e.starts_with("field 'records[0]': ") && e.contains(needle),
+            "{e}"
+        );
+    }
+    // Only measured records carry samples.
+    let mut skipped = sample();
+    skipped.records[2].sampling = Some(good);
+    assert!(skipped.validate().unwrap_err().contains("samples"));
 }

@@ -113,6 +113,15 @@ pub fn timeout_reason(size: u64, elapsed_s: f64, timeout_s: f64) -> String {
     format!("Skipped (timeout at size {size}: {elapsed_s:.1} s > {timeout_s:.1} s)")
 }
 
+/// The skip reason of figures the run's wall-time cap cut, e.g.
+/// `Skipped (max duration 60.0 s reached)`.
+pub fn max_duration_reason(max_duration: Option<std::time::Duration>) -> String {
+    match max_duration {
+        Some(d) => format!("Skipped (max duration {:.1} s reached)", d.as_secs_f64()),
+        None => "Skipped (max duration reached)".into(),
+    }
+}
+
 /// The skip reason when a size's minimum work is projected past the timeout, e.g.
 /// `Skipped (projected 9.6 s at size 1024 > 5.0 s, from 300.1 ms per call at size 512)`.
 pub fn projected_timeout_reason(
@@ -178,6 +187,10 @@ mod tests {
             sizes: SizeSweep::quick(),
             warmup_runs: 1,
             measurement_runs: 3,
+            max_trials: 3,
+            ci_target: None,
+            max_duration: None,
+            deadline: None,
             min_gflops: 1.0,
             timeout: Duration::from_secs(5),
             noisy_cv: 0.05,

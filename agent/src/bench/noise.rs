@@ -32,8 +32,11 @@ pub(crate) const PROBE_RULE: TrialRule = TrialRule {
     warmup_runs: 2,
     warmup_budget: Duration::from_millis(50),
     trials: 15,
+    max_trials: 15,
+    ci_target: None,
     time_budget: Duration::from_millis(100),
     min_trials: stats::CI_MIN_SAMPLES as u32,
+    deadline: None,
 };
 
 /// One pass of the probe: per kernel, its trial latencies, or why it could not run.
@@ -52,7 +55,8 @@ pub fn probe(engine: &mut dyn Engine, cancel: &CancelToken) -> Result<ProbePass,
             .check_support(op, precision)
             .and_then(|()| engine.prepare(op, precision, size))
             .map_err(Interrupt::Failed)
-            .and_then(|mut k| time_trials(k.as_mut(), &PROBE_RULE, cancel));
+            .and_then(|mut k| time_trials(k.as_mut(), &PROBE_RULE, cancel))
+            .map(|timed| timed.samples);
         kernels.push(match timed {
             Ok(t) => Ok(t),
             Err(Interrupt::Failed(m)) => Err(m),
@@ -60,10 +64,6 @@ pub fn probe(engine: &mut dyn Engine, cancel: &CancelToken) -> Result<ProbePass,
         });
     }
     Ok(ProbePass { kernels })
-}
-
-fn ms(trials: &[Duration]) -> Vec<f64> {
-    trials.iter().map(|d| d.as_secs_f64() * 1e3).collect()
 }
 
 /// The noise floor in percent (`None` when no kernel ran in both passes) and what each probe
@@ -90,7 +90,7 @@ pub fn noise_floor(start: &ProbePass, end: &ProbePass) -> (Option<f64>, Vec<Nois
         };
         match (a, b) {
             (Ok(a), Ok(b)) => {
-                let (ma, mb) = (ms(&a), ms(&b));
+                let (ma, mb) = (stats::millis(&a), stats::millis(&b));
                 let med_a = stats::latency_stats(&a).map(|s| s.median);
                 let med_b = stats::latency_stats(&b).map(|s| s.median);
                 probe.trials = [count(a.len()), count(b.len())];

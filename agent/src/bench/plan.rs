@@ -1,7 +1,7 @@
 //! What one engine run measures: operations, precisions, sizes, trials and the rules.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleetcal_proto::{Operation, OperationKind, Precision};
 
@@ -75,8 +75,13 @@ pub struct ModeDefaults {
     pub sizes: SizeSweep,
     /// Warm-up calls before timing: 3 in both modes.
     pub warmup_runs: u32,
-    /// Timed trials: 5 in quick mode, 10 otherwise.
+    /// The fewest timed trials: 6 in both modes (the fewest for which the median has a 95 %
+    /// confidence interval).
     pub measurement_runs: u32,
+    /// The most timed trials (adaptive repeats): 20 in quick mode, 40 otherwise.
+    pub max_trials: u32,
+    /// Adaptive repeats' target: the median's 95 % confidence interval within ± 3 % of it.
+    pub ci_target_pct: f64,
     /// Per-size timeout in seconds: 2 in quick mode (sizes projected to take longer are
     /// skipped), the origin's 5 otherwise.
     pub timeout_s: f64,
@@ -91,7 +96,9 @@ impl ModeDefaults {
             ModeDefaults {
                 sizes: SizeSweep::quick(),
                 warmup_runs: 3,
-                measurement_runs: 5,
+                measurement_runs: 6,
+                max_trials: 20,
+                ci_target_pct: 3.0,
                 timeout_s: 2.0,
                 min_gflops: 1.0,
             }
@@ -99,7 +106,9 @@ impl ModeDefaults {
             ModeDefaults {
                 sizes: SizeSweep::full(),
                 warmup_runs: 3,
-                measurement_runs: 10,
+                measurement_runs: 6,
+                max_trials: 40,
+                ci_target_pct: 3.0,
                 timeout_s: 5.0,
                 min_gflops: 1.0,
             }
@@ -120,8 +129,18 @@ pub struct BenchPlan {
     pub sizes: SizeSweep,
     /// Warm-up calls before timing (default: [`ModeDefaults::warmup_runs`]).
     pub warmup_runs: u32,
-    /// Timed trials (default: [`ModeDefaults::measurement_runs`]).
+    /// The fewest timed trials (default: [`ModeDefaults::measurement_runs`]).
     pub measurement_runs: u32,
+    /// The most timed trials, at least `measurement_runs` (default: [`ModeDefaults::max_trials`]).
+    pub max_trials: u32,
+    /// Adaptive repeats: a figure stops once its median's 95 % confidence interval is within
+    /// ± this fraction of the median (0.03 = 3 %); `None` times exactly `measurement_runs`.
+    pub ci_target: Option<f64>,
+    /// The run's wall-time cap (`--max-duration`), when set.
+    pub max_duration: Option<Duration>,
+    /// When the cap runs out: set when the run starts (`calibrate`), `None` without a cap.
+    /// No figure or call starts after it.
+    pub deadline: Option<Instant>,
     /// GEMM early stop: a precision under this GFLOPS/GIOPS is skipped at larger sizes.
     pub min_gflops: f64,
     /// A figure whose trials take longer than this in total is skipped at larger sizes.

@@ -35,7 +35,7 @@
 
 use std::time::{Duration, Instant};
 
-use fleetcal_proto::result::{Flags, Record, Status};
+use fleetcal_proto::result::{Flags, Record, Sampling, Status, StopReason};
 use fleetcal_proto::{Operation, Precision};
 
 use super::cancel::{CancelToken, Cancelled};
@@ -97,6 +97,10 @@ pub fn run_cancellable(
             let mut last: Option<(u64, f64)> = None;
             for size in sizes {
                 cancel.check()?;
+                if support.is_ok() && past_deadline(plan) {
+                    // The wall-time cap cut the run: this figure and every later one.
+                    skip = Some(efficiency::max_duration_reason(plan.max_duration));
+                }
                 if skip.is_none() && support.is_ok() {
                     skip = last.and_then(|prev| projected_skip(plan, op, prev, size));
                 }
@@ -185,6 +189,7 @@ fn blank(
         bandwidth_gbps: None,
         efficiency: None,
         flags: Flags::default(),
+        sampling: None,
     }
 }
 
@@ -194,6 +199,11 @@ pub(crate) enum Interrupt {
     Failed(String),
     /// The run was cancelled: no record.
     Cancelled(Cancelled),
+}
+
+/// Whether the run's wall-time cap has passed.
+fn past_deadline(plan: &BenchPlan) -> bool {
+    plan.deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// Measures one figure; returns its record and, when an early-stop rule fired, the reason
@@ -206,12 +216,13 @@ fn figure(
     size: u64,
     cancel: &CancelToken,
 ) -> Result<(Record, Option<String>), Cancelled> {
-    let trials = match engine
+    let rule = TrialRule::of(plan);
+    let timed = match engine
         .prepare(op, precision, size)
         .map_err(Interrupt::Failed)
-        .and_then(|mut kernel| time_trials(kernel.as_mut(), &TrialRule::of(plan), cancel))
+        .and_then(|mut kernel| time_trials(kernel.as_mut(), &rule, cancel))
     {
-        Ok(trials) => trials,
+        Ok(timed) => timed,
         Err(Interrupt::Cancelled(c)) => return Err(c),
         Err(Interrupt::Failed(message)) => {
             return Ok((
@@ -220,13 +231,21 @@ fn figure(
             ))
         }
     };
+    let trials = &timed.samples;
     let mut record = blank(op, precision, size, Status::Measured, None);
-    let Some(latency) = stats::latency_stats(&trials) else {
-        record.status = Status::Failed;
-        record.reason = Some("no timed trials were run (measurement_runs is 0)".into());
-        return Ok((record, None));
+    let Some(latency) = stats::latency_stats(trials) else {
+        return Ok(if timed.stopped_by == StopReason::MaxDuration {
+            let reason = efficiency::max_duration_reason(plan.max_duration);
+            record.status = Status::Skipped;
+            record.reason = Some(reason.clone());
+            (record, Some(reason))
+        } else {
+            record.status = Status::Failed;
+            record.reason = Some("no timed trials were run (measurement_runs is 0)".into());
+            (record, None)
+        });
     };
-    record.trials = trials.len() as u32;
+    record.trials = u32::try_from(trials.len()).unwrap_or(u32::MAX);
     let bandwidth = stats::rate(record.bytes, &latency);
     let gops = (record.flops > 0.0).then(|| stats::rate(record.flops, &latency));
     let best = if op.is_stream() {
@@ -239,9 +258,20 @@ fn figure(
     record.latency_ms = Some(latency);
     record.bandwidth_gbps = Some(bandwidth);
     record.gops = gops;
+    record.sampling = Some(Sampling {
+        samples_ns: trials
+            .iter()
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .collect(),
+        stopped_by: timed.stopped_by,
+        ci_target_pct: rule.ci_target.map(|t| t * 100.0),
+        ci_pct: stats::median_ci_relative(&stats::millis(trials)).map(|r| r * 100.0),
+    });
 
     let total: Duration = trials.iter().sum();
-    let stop = if total > plan.timeout {
+    let stop = if timed.stopped_by == StopReason::MaxDuration {
+        Some(efficiency::max_duration_reason(plan.max_duration))
+    } else if total > plan.timeout {
         Some(efficiency::timeout_reason(
             size,
             total.as_secs_f64(),
@@ -275,12 +305,19 @@ pub(crate) struct TrialRule {
     pub warmup_runs: u32,
     /// Warm-ups stop once they have taken longer than this (at least one runs).
     pub warmup_budget: Duration,
-    /// Timed trials.
+    /// The fewest timed trials (the asked number).
     pub trials: u32,
+    /// The most timed trials (adaptive repeats); at least `trials`.
+    pub max_trials: u32,
+    /// Adaptive repeats: stop once the median's 95 % confidence interval is within ± this
+    /// fraction of the median; `None` runs exactly `trials`.
+    pub ci_target: Option<f64>,
     /// Trials stop once their total is past this and at least `min_trials` were taken.
     pub time_budget: Duration,
     /// The fewest trials taken whatever the time ([`MIN_TRIALS`] for a figure).
     pub min_trials: u32,
+    /// The run's wall-time cap: no call starts after it.
+    pub deadline: Option<Instant>,
 }
 
 impl TrialRule {
@@ -290,49 +327,115 @@ impl TrialRule {
             warmup_runs: plan.warmup_runs,
             warmup_budget: warmup_budget(plan),
             trials: plan.measurement_runs,
+            max_trials: plan.max_trials.max(plan.measurement_runs),
+            ci_target: plan.ci_target,
             time_budget: plan.timeout,
             min_trials: MIN_TRIALS,
+            deadline: plan.deadline,
         }
+    }
+
+    /// The stopping rule, asked after every trial with the latencies so far (ms): `Some`
+    /// reason to stop, or `None` to time another trial. In order: the time budget (once at
+    /// least `min_trials` ran), the asked count when not adaptive, the confidence target
+    /// (once at least `trials` ran and an interval exists), the most trials.
+    pub fn stop(&self, samples_ms: &[f64], total: Duration) -> Option<StopReason> {
+        let n = u32::try_from(samples_ms.len()).unwrap_or(u32::MAX);
+        if total > self.time_budget && n >= self.min_trials {
+            return Some(StopReason::Timeout);
+        }
+        match self.ci_target {
+            None if n >= self.trials => Some(StopReason::Trials),
+            None => None,
+            Some(target) => {
+                let within = n >= self.trials
+                    && stats::median_ci_relative(samples_ms).is_some_and(|ci| ci <= target);
+                if within {
+                    Some(StopReason::CiTarget)
+                } else if n >= self.max_trials.max(self.trials) {
+                    Some(StopReason::MaxTrials)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 
-/// Warm-ups, then the timed trials, each bracketed by synchronize calls.
+/// A figure's timed trials and why they stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Timed {
+    /// Every trial's latency, in run order.
+    pub samples: Vec<Duration>,
+    /// Why the trials stopped.
+    pub stopped_by: StopReason,
+}
+
+/// Warm-ups, then the timed trials, each bracketed by synchronize calls, until the rule says
+/// stop ([`TrialRule::stop`]).
 ///
 /// Warm-ups stop early once they have taken longer than the rule's warm-up budget (at least
-/// one always runs: a call that long is warm). Trials stop early once their total is past the
-/// rule's time budget and at least its `min_trials` were taken (a figure then also trips the
-/// timeout rule); the record's `trials` says how many were timed. `cancel` is checked before
-/// each warm-up call and before each trial, outside the timed region.
+/// one always runs: a call that long is warm). `cancel` and the run's deadline are checked
+/// before each warm-up call and before each trial, outside the timed region; past the
+/// deadline the trials so far are kept (none, when it passed during the warm-ups) and the
+/// stop reason says the cap cut them. The stopping rule is evaluated between trials, never
+/// inside a timed region.
 pub(crate) fn time_trials(
     kernel: &mut dyn Kernel,
     rule: &TrialRule,
     cancel: &CancelToken,
-) -> Result<Vec<Duration>, Interrupt> {
+) -> Result<Timed, Interrupt> {
+    let cut = |samples| {
+        Ok(Timed {
+            samples,
+            stopped_by: StopReason::MaxDuration,
+        })
+    };
     let started = Instant::now();
     for _ in 0..rule.warmup_runs {
         cancel.check().map_err(Interrupt::Cancelled)?;
+        if rule.past_deadline() {
+            return cut(Vec::new());
+        }
         kernel.run().map_err(Interrupt::Failed)?;
         kernel.synchronize().map_err(Interrupt::Failed)?;
         if started.elapsed() > rule.warmup_budget {
             break;
         }
     }
-    let mut trials = Vec::with_capacity(rule.trials as usize);
+    let mut samples = Vec::with_capacity(rule.trials as usize);
+    let mut ms = Vec::with_capacity(rule.trials as usize);
     let mut total = Duration::ZERO;
-    for _ in 0..rule.trials {
+    loop {
+        if rule.trials == 0 && rule.ci_target.is_none() {
+            return Ok(Timed {
+                samples,
+                stopped_by: StopReason::Trials,
+            });
+        }
         cancel.check().map_err(Interrupt::Cancelled)?;
+        if rule.past_deadline() {
+            return cut(samples);
+        }
         kernel.synchronize().map_err(Interrupt::Failed)?;
         let t0 = Instant::now();
         kernel.run().map_err(Interrupt::Failed)?;
         kernel.synchronize().map_err(Interrupt::Failed)?;
         let trial = t0.elapsed();
-        trials.push(trial);
+        samples.push(trial);
+        ms.push(trial.as_secs_f64() * 1e3);
         total += trial;
-        if total > rule.time_budget && trials.len() >= rule.min_trials as usize {
-            break;
+        if let Some(reason) = rule.stop(&ms, total) {
+            return Ok(Timed {
+                samples,
+                stopped_by: reason,
+            });
         }
     }
-    Ok(trials)
 }
 
 #[cfg(test)]

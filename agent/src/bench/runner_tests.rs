@@ -136,6 +136,10 @@ fn plan(ops: &[Operation], precisions: &[Precision], sizes: &[u64]) -> BenchPlan
         },
         warmup_runs: 2,
         measurement_runs: 3,
+        max_trials: 3,
+        ci_target: None,
+        max_duration: None,
+        deadline: None,
         min_gflops: 0.0,
         timeout: Duration::from_secs(3600),
         noisy_cv: 0.05,
@@ -538,4 +542,168 @@ fn a_token_never_cancelled_changes_nothing() {
     assert_eq!(shape(&a), shape(&b));
     assert_eq!(plain.prepared, cancellable.prepared);
     assert_eq!(*plain.log.borrow(), *cancellable.log.borrow());
+}
+
+mod adaptive {
+    use std::time::{Duration, Instant};
+
+    use fleetcal_proto::result::{Status, StopReason};
+    use fleetcal_proto::{Operation, Precision};
+
+    use super::super::{run, TrialRule};
+    use super::{plan, FakeEngine, Script};
+    use crate::bench::NullObserver;
+
+    fn rule(trials: u32, max_trials: u32, ci_target: Option<f64>) -> TrialRule {
+        TrialRule {
+            warmup_runs: 0,
+            warmup_budget: Duration::ZERO,
+            trials,
+            max_trials,
+            ci_target,
+            time_budget: Duration::from_secs(3600),
+            min_trials: 3,
+            deadline: None,
+        }
+    }
+
+    /// Feeds `latencies` one at a time and returns how many were taken and why it stopped.
+    fn stops_after(rule: &TrialRule, latencies: &[f64]) -> (usize, Option<StopReason>) {
+        let mut seen = Vec::new();
+        let mut total = Duration::ZERO;
+        for &ms in latencies {
+            seen.push(ms);
+            total += Duration::from_secs_f64(ms / 1e3);
+            if let Some(reason) = rule.stop(&seen, total) {
+                return (seen.len(), Some(reason));
+            }
+        }
+        (seen.len(), None)
+    }
+
+    #[test]
+    fn without_a_target_exactly_the_asked_trials_run() {
+        assert_eq!(
+            stops_after(&rule(3, 40, None), &[1.0; 10]),
+            (3, Some(StopReason::Trials))
+        );
+    }
+
+    #[test]
+    fn a_quiet_figure_stops_as_soon_as_an_interval_exists() {
+        // 1.000, 1.001, ... ms: the interval is far within 3 % once there are 6 samples.
+        let quiet: Vec<f64> = (0..40).map(|i| 1.0 + f64::from(i % 3) * 0.001).collect();
+        assert_eq!(
+            stops_after(&rule(1, 40, Some(0.03)), &quiet),
+            (6, Some(StopReason::CiTarget)),
+            "no 95 % interval below 6 samples"
+        );
+        // Never before the asked minimum.
+        assert_eq!(
+            stops_after(&rule(10, 40, Some(0.03)), &quiet),
+            (10, Some(StopReason::CiTarget))
+        );
+    }
+
+    #[test]
+    fn a_noisy_figure_runs_to_its_cap_and_a_settling_one_stops_when_settled() {
+        let noisy: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 1.0 } else { 2.0 })
+            .collect();
+        assert_eq!(
+            stops_after(&rule(6, 20, Some(0.03)), &noisy),
+            (20, Some(StopReason::MaxTrials))
+        );
+        // Three slow outliers, then quiet: the interval [x(j), x(n+1-j)] excludes all three
+        // once j ≥ 4, which the 95 % ranks first allow at n = 15.
+        let mut settling = vec![3.0, 2.5, 2.0];
+        settling.extend(std::iter::repeat_n(1.0, 40));
+        assert_eq!(
+            stops_after(&rule(6, 40, Some(0.03)), &settling),
+            (15, Some(StopReason::CiTarget))
+        );
+    }
+
+    #[test]
+    fn the_time_budget_wins_once_the_minimum_ran() {
+        let mut r = rule(6, 40, Some(0.03));
+        r.time_budget = Duration::from_millis(25);
+        // 10 ms each: past 25 ms at the third trial, which is the minimum.
+        assert_eq!(
+            stops_after(&r, &[10.0, 20.0, 10.0, 20.0, 10.0]),
+            (3, Some(StopReason::Timeout))
+        );
+    }
+
+    #[test]
+    fn raw_samples_are_kept_and_agree_with_the_statistics() {
+        let mut engine = FakeEngine::new(Script {
+            sleeps: [(8, Duration::from_millis(1))].into(),
+            ..Script::default()
+        });
+        let mut p = plan(&[Operation::Dot], &[Precision::Fp32], &[8, 16]);
+        p.measurement_runs = 4;
+        p.max_trials = 12;
+        p.ci_target = Some(0.03);
+        let records = run(&mut engine, &p, &mut NullObserver);
+        for r in &records {
+            r.validate().unwrap();
+            let s = r.sampling.as_ref().expect("samples");
+            assert_eq!(s.samples_ns.len(), r.trials as usize);
+            assert!(r.trials >= 6 && r.trials <= 12, "{}", r.trials);
+            let lat = r.latency_ms.unwrap();
+            let min_ms = *s.samples_ns.iter().min().unwrap() as f64 / 1e6;
+            let max_ms = *s.samples_ns.iter().max().unwrap() as f64 / 1e6;
+            assert!((min_ms - lat.best).abs() < 1e-6 && (max_ms - lat.max).abs() < 1e-6);
+            assert_eq!(s.ci_target_pct, Some(3.0));
+            match s.stopped_by {
+                StopReason::CiTarget => assert!(s.ci_pct.unwrap() <= 3.0),
+                StopReason::MaxTrials => assert_eq!(r.trials, 12),
+                other => panic!("{other:?}"),
+            }
+        }
+        // 1 ms sleeps: at least 1 ms each.
+        assert!(records[0].latency_ms.unwrap().best >= 1.0);
+    }
+
+    #[test]
+    fn the_wall_time_cap_cuts_what_is_left_and_says_so() {
+        let mut engine = FakeEngine::new(Script {
+            sleeps: [(16, Duration::from_millis(30))].into(),
+            ..Script::default()
+        });
+        let mut p = plan(&[Operation::Gemv], &[Precision::Fp32], &[8, 16, 32]);
+        p.warmup_runs = 0;
+        p.measurement_runs = 20;
+        p.max_trials = 20;
+        p.max_duration = Some(Duration::from_secs(60));
+        // The cap runs out during size 16 (30 ms per call, 50 ms from now).
+        p.deadline = Some(Instant::now() + Duration::from_millis(50));
+        let records = run(&mut engine, &p, &mut NullObserver);
+        let cut = |i: usize| records[i].sampling.as_ref().map(|s| s.stopped_by);
+        assert_eq!(records[0].status, Status::Measured);
+        assert_eq!(cut(0), Some(StopReason::Trials));
+        assert_eq!(
+            records[1].status,
+            Status::Measured,
+            "keeps the trials it had"
+        );
+        assert_eq!(cut(1), Some(StopReason::MaxDuration));
+        assert!(
+            (1..20).contains(&records[1].trials),
+            "{}",
+            records[1].trials
+        );
+        assert_eq!(records[2].status, Status::Skipped);
+        assert_eq!(
+            records[2].reason.as_deref(),
+            Some("Skipped (max duration 60.0 s reached)")
+        );
+        // A cap already passed: nothing is called.
+        let mut engine = FakeEngine::new(Script::default());
+        p.deadline = Some(Instant::now());
+        let records = run(&mut engine, &p, &mut NullObserver);
+        assert!(records.iter().all(|r| r.status == Status::Skipped));
+        assert!(engine.log.borrow().is_empty());
+    }
 }

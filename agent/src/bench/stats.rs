@@ -38,6 +38,11 @@ pub fn latency_stats(trials: &[Duration]) -> Option<LatencyStats> {
     })
 }
 
+/// Latencies in milliseconds.
+pub fn millis(trials: &[Duration]) -> Vec<f64> {
+    trials.iter().map(|d| d.as_secs_f64() * 1e3).collect()
+}
+
 /// Work per call ÷ latency, in giga-units per second: `amount` FLOPs gives GFLOPS, bytes give
 /// GB/s (1e9). The best rate comes from the best latency, and so on; a zero latency (below
 /// the clock's resolution) gives a zero rate rather than infinity.

@@ -59,6 +59,7 @@ fn measured(op: Operation, precision: Precision, size: u64, rate: f64) -> Record
         bandwidth_gbps: Some(r),
         efficiency: None,
         flags: Flags::default(),
+        sampling: None,
     }
 }
 

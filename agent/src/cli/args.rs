@@ -96,9 +96,22 @@ pub struct CalibrateArgs {
     /// Comma-separated STREAM array sizes in MiB (each 0.001..=1048576), overriding the sweep.
     #[arg(long)]
     pub stream_mib: Option<String>,
-    /// Timed trials per figure, 1..=1000 (default 10, 5 with --quick).
+    /// The fewest timed trials per figure, 1..=1000 (default 6); more run until the median's
+    /// 95 % confidence interval is within --ci-target, up to --max-trials.
     #[arg(long, value_parser = limits::TRIALS)]
     pub trials: Option<u32>,
+    /// The most timed trials per figure, 1..=1000 (default 40, 20 with --quick; never fewer
+    /// than --trials).
+    #[arg(long, value_parser = limits::TRIALS)]
+    pub max_trials: Option<u32>,
+    /// Adaptive repeats: a figure stops once its median's 95 % confidence interval is within
+    /// ± this many percent, 0..=100 (default 3; 0 = exactly --trials trials).
+    #[arg(long, value_parser = limits::CI_TARGET_PCT, value_name = "PERCENT")]
+    pub ci_target: Option<f64>,
+    /// Wall-time cap of the whole run in seconds, 1..=604800: figures not started by then are
+    /// skipped and a figure under way keeps the trials it has; the result records what was cut.
+    #[arg(long, value_parser = limits::MAX_DURATION_S, value_name = "SECONDS")]
+    pub max_duration: Option<f64>,
     /// Warm-up calls per figure before timing, 0..=100 (default 3).
     #[arg(long, value_parser = limits::WARMUP)]
     pub warmup: Option<u32>,
@@ -156,6 +169,7 @@ mod tests {
         fn calibrate_numeric_flags_never_panic(
             flag in prop::sample::select(vec![
                 "timeout", "min-gflops", "trials", "warmup", "threads", "sizes", "stream-mib",
+                "max-trials", "ci-target", "max-duration",
             ]),
             v in numeric(),
         ) {
@@ -202,6 +216,9 @@ mod tests {
             (vec!["calibrate", "--timeout", "inf"], "--timeout: 'inf' is out of range"),
             (vec!["calibrate", "--trials", "0"], "--trials: '0' is out of range (accepted: 1..=1000 trials)"),
             (vec!["calibrate", "--warmup", "101"], "--warmup: '101' is out of range (accepted: 0..=100 calls)"),
+            (vec!["calibrate", "--ci-target", "101"], "--ci-target: '101' is out of range (accepted: 0..=100 percent)"),
+            (vec!["calibrate", "--max-duration", "0"], "--max-duration: '0' is out of range (accepted: 1..=604800 seconds)"),
+            (vec!["calibrate", "--max-trials", "1001"], "--max-trials: '1001' is out of range"),
             (vec!["calibrate", "--threads", "0"], "--threads: '0' is out of range"),
             (vec!["calibrate", "--min-gflops", "1e300"], "--min-gflops: '1e300' is out of range"),
             (vec!["run", "--max-backoff", "1e-9"], "--max-backoff (FLEETCAL_MAX_BACKOFF): '1e-9' is out of range (accepted: 0.05..=3600 seconds)"),

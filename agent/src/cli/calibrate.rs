@@ -65,6 +65,9 @@ pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
         stream_mib,
         warmup_runs: args.warmup,
         measurement_runs: args.trials,
+        max_trials: args.max_trials,
+        ci_target_pct: args.ci_target,
+        max_duration_s: args.max_duration,
         min_gflops: args.min_gflops,
         timeout_s: args.timeout,
         threads: args.threads,
@@ -160,6 +163,7 @@ mod tests {
         u32,
         Duration,
         f64,
+        (u32, Option<f64>, Option<Duration>),
     );
 
     fn settings(p: BenchPlan) -> Settings {
@@ -171,6 +175,7 @@ mod tests {
             p.measurement_runs,
             p.timeout,
             p.min_gflops,
+            (p.max_trials, p.ci_target, p.max_duration),
         )
     }
 
@@ -185,6 +190,13 @@ mod tests {
                 },
             ),
             (&[], Plan::default()),
+            (
+                &["--max-duration", "120"],
+                Plan {
+                    max_duration_s: 120,
+                    ..Plan::default()
+                },
+            ),
             (
                 &["--quick", "--trials", "7", "--warmup", "0"],
                 Plan {
@@ -247,21 +259,30 @@ mod tests {
         }));
         assert_eq!(
             (got.3, got.4, got.5, got.6),
-            (3, 5, Duration::from_secs(2), 1.0),
-            "quick: 3 warm-ups, 5 trials, 2 s per size, 1 GFLOPS"
+            (3, 6, Duration::from_secs(2), 1.0),
+            "quick: 3 warm-ups, at least 6 trials, 2 s per size, 1 GFLOPS"
         );
         assert_eq!(got.2, quick.sizes.clone().with_bandwidth_size(LLC));
         assert_eq!(got.2.blas23.last(), Some(&1024));
+        assert_eq!(
+            got.7,
+            (20, Some(0.03), None),
+            "up to 20 trials, ± 3 %, no cap"
+        );
+        assert_eq!(settings(from_cli(&[])).7 .0, 40);
+        // --trials above the cap raises the cap; --ci-target 0 is exactly --trials.
+        assert_eq!(settings(from_cli(&["--quick", "--trials", "30"])).7 .0, 30);
+        assert_eq!(settings(from_cli(&["--ci-target", "0"])).7 .1, None);
         let full = settings(from_cli(&[]));
         assert_eq!(
             (full.3, full.4, full.5),
-            (3, 10, Duration::from_secs(5)),
-            "full: 3 warm-ups, 10 trials, 5 s per size"
+            (3, 6, Duration::from_secs(5)),
+            "full: 3 warm-ups, at least 6 trials, 5 s per size"
         );
         assert_eq!(full.2, SizeSweep::full().with_bandwidth_size(LLC));
         // Only the command line sets the per-size timeout; the rest stays quick mode's.
         let timed = settings(from_cli(&["--quick", "--timeout", "9"]));
-        assert_eq!((timed.4, timed.5), (5, Duration::from_secs(9)));
+        assert_eq!((timed.4, timed.5), (6, Duration::from_secs(9)));
         assert_eq!(timed.2, got.2);
         // A zero timeout is refused where it is given, naming the flag and the range.
         let argv = [

@@ -10,7 +10,8 @@
 //! `--trials`, `--min-gflops`, `--sizes` and `--stream-mib` do, and what it leaves unset (absent
 //! or 0) gets the mode's defaults in one place ([`crate::bench::ModeDefaults`]): quick mode has
 //! the same sizes, trials and 2 s per-size timeout from a campaign as from the command line.
-//! The plan's `timeout_s` is the wall-clock limit of the whole run, not the per-size timeout
+//! The plan's `max_duration_s` is `--max-duration`: the agent stops starting figures at it and
+//! uploads what it measured. The plan's `timeout_s` is the wall-clock limit of the whole run, not the per-size timeout
 //! (`calibrate --timeout`, which a plan does not carry), so it is not passed on to the
 //! request: the coordinator marks the run timed_out after it, and the worker cancels the run
 //! ([`super::worker::time_limit`]).
@@ -75,6 +76,14 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
             pb::MAX_WARMUP
         ));
     }
+    if plan.max_duration_s > 0 {
+        crate::limits::MAX_DURATION_S
+            .check(
+                "plan field 'max_duration_s'",
+                f64::from(plan.max_duration_s),
+            )
+            .map_err(|e| e.to_string())?;
+    }
     if plan.trials > pb::MAX_TRIALS {
         return Err(format!(
             "plan field 'trials': {} must be 1..={} (0 = the default)",
@@ -99,6 +108,7 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
         min_gflops: (plan.min_gflops > 0.0).then_some(plan.min_gflops),
         warmup_runs: plan.warmup,
         measurement_runs: (plan.trials > 0).then_some(plan.trials),
+        max_duration_s: (plan.max_duration_s > 0).then(|| f64::from(plan.max_duration_s)),
         threads: local.threads,
         skip_platform_check: local.skip_platform_check,
         fallback: FallbackPolicy::Refuse,
@@ -151,6 +161,27 @@ mod tests {
         assert_eq!(r.fallback, FallbackPolicy::Refuse);
         assert_eq!((r.min_gflops, r.timeout_s), (None, None));
         assert_eq!((r.warmup_runs, r.measurement_runs), (None, None));
+        assert_eq!(r.max_duration_s, None);
+        let capped = to_request(
+            &Plan {
+                max_duration_s: 90,
+                ..plan()
+            },
+            &local,
+        )
+        .unwrap();
+        assert_eq!(capped.max_duration_s, Some(90.0));
+        let bench = crate::calibrate::build_plan(&capped, &preset(), None).unwrap();
+        assert_eq!(bench.max_duration, Some(std::time::Duration::from_secs(90)));
+        let e = to_request(
+            &Plan {
+                max_duration_s: 700_000,
+                ..plan()
+            },
+            &local,
+        )
+        .unwrap_err();
+        assert!(e.contains("max_duration_s") && e.contains("700000"), "{e}");
     }
 
     #[test]
@@ -167,10 +198,14 @@ mod tests {
         assert_eq!((r.warmup_runs, r.measurement_runs), (Some(0), Some(20)));
         let bench = crate::calibrate::build_plan(&r, &preset(), None).unwrap();
         assert_eq!((bench.warmup_runs, bench.measurement_runs), (0, 20));
-        // Absent and 0: the engine's defaults, 3 warm-ups and 5 trials in quick mode (10 not).
+        // Absent and 0: the engine's defaults, 3 warm-ups and 6 to 20 trials in quick mode
+        // (6 to 40 not).
         let r = to_request(&plan(), &LocalSettings::default()).unwrap();
         let bench = crate::calibrate::build_plan(&r, &preset(), None).unwrap();
-        assert_eq!((bench.warmup_runs, bench.measurement_runs), (3, 5));
+        assert_eq!(
+            (bench.warmup_runs, bench.measurement_runs, bench.max_trials),
+            (3, 6, 20)
+        );
         let r = to_request(
             &Plan {
                 quick: false,
@@ -180,7 +215,7 @@ mod tests {
         )
         .unwrap();
         let bench = crate::calibrate::build_plan(&r, &preset(), None).unwrap();
-        assert_eq!(bench.measurement_runs, 10);
+        assert_eq!((bench.measurement_runs, bench.max_trials), (6, 40));
     }
 
     fn preset() -> fleetcal_proto::Preset {

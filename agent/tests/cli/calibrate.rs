@@ -65,6 +65,13 @@ fn auto_numpy_calibration_writes_a_valid_result_and_loads_back() {
     assert_eq!(gemm_fp32.bytes, 3.0 * 32.0 * 32.0 * 4.0);
     let lat = gemm_fp32.latency_ms.unwrap();
     assert!(lat.best > 0.0 && lat.best <= lat.median && lat.median <= lat.max);
+    // Raw samples: one per trial; adaptive repeats take at least 6 (the fewest with an
+    // interval) and at most 20 in quick mode, from the asked minimum of 2.
+    let sampling = gemm_fp32.sampling.as_ref().expect("raw samples");
+    assert_eq!(sampling.samples_ns.len(), gemm_fp32.trials as usize);
+    assert!((6..=20).contains(&gemm_fp32.trials), "{}", gemm_fp32.trials);
+    assert_eq!(sampling.ci_target_pct, Some(3.0));
+    assert_eq!(md.settings.max_trials, Some(20));
     let bf16 = result
         .records
         .iter()

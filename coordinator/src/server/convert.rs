@@ -352,6 +352,8 @@ pub fn plan_directive(r: &RunRecord, c: &CampaignRecord) -> pb::Directive {
             deadline: c.deadline / 1000,
             warmup: c.spec.warmup,
             trials: c.spec.trials.unwrap_or(0),
+            // Campaigns set no wall-time cap yet; the agent honours one when a plan has it.
+            max_duration_s: 0,
         })),
     }
 }

@@ -327,6 +327,7 @@ fn measured(operation: Operation, precision: Precision, size: u64, gops: f64) ->
             in_cache: operation.is_stream(),
             bandwidth_eligible: false,
         },
+        sampling: None,
     }
 }
 
@@ -374,6 +375,9 @@ pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> 
                 timeout_s: 10.0,
                 noisy_cv: 0.05,
                 above_theoretical: 1.1,
+                max_trials: None,
+                ci_target_pct: None,
+                max_duration_s: None,
             },
             platform_check: PlatformCheck::default(),
             environment: None,
@@ -397,6 +401,7 @@ pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> 
                 bandwidth_gbps: None,
                 efficiency: None,
                 flags: Flags::default(),
+                sampling: None,
             },
         ],
         summary: Summary {
