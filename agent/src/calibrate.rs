@@ -12,6 +12,7 @@ use fleetcal_proto::result::{
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
+use crate::bench::telemetry::{self, NoTelemetry, SensorTelemetry, Telemetry};
 use crate::bench::{noise, BenchPlan, CancelToken, ModeDefaults, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
@@ -48,6 +49,8 @@ pub struct CalibrationRequest {
     pub ci_target_pct: Option<f64>,
     /// The run's wall-time cap in seconds; `None`: no cap.
     pub max_duration_s: Option<f64>,
+    /// Read the sensors between trials ([`crate::bench::telemetry`]); off with `--no-telemetry`.
+    pub telemetry: bool,
     /// GEMM early-stop threshold, GFLOPS/GIOPS; `None`: the mode's default ([`ModeDefaults`]).
     pub min_gflops: Option<f64>,
     /// Per-size timeout in seconds; `None`: the mode's default ([`ModeDefaults`]).
@@ -78,6 +81,7 @@ impl Default for CalibrationRequest {
             max_trials: None,
             ci_target_pct: None,
             max_duration_s: None,
+            telemetry: true,
             min_gflops: None,
             timeout_s: None,
             threads: None,
@@ -313,8 +317,18 @@ pub fn calibrate(
     plan.deadline = plan
         .max_duration
         .map(|cap| started + cap.saturating_sub(started.elapsed()));
-    let records =
-        crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
+    let mut sensors: Box<dyn Telemetry> = if req.telemetry {
+        Box::new(SensorTelemetry::detect(decision.actual == DeviceKind::Cuda))
+    } else {
+        Box::new(NoTelemetry)
+    };
+    let records = crate::bench::runner::run_with_telemetry(
+        engine.as_mut(),
+        &plan,
+        console.observer(),
+        cancel,
+        sensors.as_mut(),
+    )?;
     if !records.iter().any(|r| r.status == Status::Measured) {
         return Err(AgentError::NothingMeasured(nothing_measured(&records)));
     }
@@ -355,6 +369,7 @@ pub fn calibrate(
                 max_trials: Some(plan.max_trials),
                 ci_target_pct: plan.ci_target.map(|t| t * 100.0),
                 max_duration_s: plan.max_duration.map(|d| d.as_secs_f64()),
+                clock_spread_limit: req.telemetry.then_some(telemetry::CLOCK_SPREAD_LIMIT),
             },
             platform_check: PlatformCheck {
                 skipped: req.skip_platform_check,
@@ -458,6 +473,7 @@ mod tests {
             efficiency: None,
             flags: Default::default(),
             sampling: None,
+            telemetry: None,
         };
         let long = "x".repeat(10_000);
         let text = nothing_measured(&[

@@ -191,6 +191,10 @@ pub struct Settings {
     /// The run's wall-time cap in seconds (`--max-duration`, a plan's `max_duration_s`), when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration_s: Option<f64>,
+    /// Telemetry: a figure whose running CPU clock moved by more than this share of its
+    /// highest reading is flagged `clock_spread` (0.10). Absent when telemetry was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_spread_limit: Option<f64>,
 }
 
 /// Platform validation of the preset against the host.
@@ -262,6 +266,14 @@ pub struct Flags {
     pub in_cache: bool,
     /// STREAM: every array is at least 4× the last-level cache, so it counts as memory bandwidth.
     pub bandwidth_eligible: bool,
+    /// Telemetry saw throttling during the figure (a throttle counter rose, or a CPU/GPU
+    /// cooling device was active). False also when throttling could not be told: see the
+    /// record's `telemetry.throttled`.
+    #[serde(default)]
+    pub throttled: bool,
+    /// The running CPU clock moved by more than `settings.clock_spread_limit` during the figure.
+    #[serde(default)]
+    pub clock_spread: bool,
 }
 
 /// One operation × precision × size.
@@ -309,6 +321,78 @@ pub struct Record {
     /// written before raw samples were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<Sampling>,
+    /// What the sensors read while the figure ran (measured records; absent when telemetry
+    /// was off, and in results written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<FigureTelemetry>,
+}
+
+/// The lowest and the highest of a series of readings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinMax {
+    /// The lowest reading.
+    pub min: f64,
+    /// The highest reading.
+    pub max: f64,
+}
+
+/// Telemetry of one figure: readings before its warm-ups, between its trials (at most every
+/// 250 ms, never inside a timed region) and after its last trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FigureTelemetry {
+    /// Readings taken.
+    pub readings: u32,
+    /// How the CPU clock was read: `cpufreq` (`scaling_cur_freq` of every CPU the process may
+    /// use) or `measured` (a 1 ms dependent-operation loop, best of 3, where there is no cpufreq).
+    pub cpu_clock_source: String,
+    /// CPU clock in MHz over every reading and CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_mhz: Option<MinMax>,
+    /// The running clock in MHz: the highest clock of the allowed CPUs at each reading (what
+    /// the busy cores ran at), over the readings. Its spread decides `flags.clock_spread`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_mhz: Option<MinMax>,
+    /// The hottest sensor's temperature in °C over the readings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<MinMax>,
+    /// The sensor that was hottest at the last reading (`tj-thermal`, `coretemp Package id 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hottest_sensor: Option<String>,
+    /// A Jetson's GPU clock in MHz (devfreq `cur_freq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_mhz: Option<MinMax>,
+    /// Throttling during the figure; absent when this host offers no way to tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<bool>,
+    /// Every source that gave nothing, with why (`temperature: no readable thermal zone ...`,
+    /// `gpu: ...`). Missing telemetry is listed here, never taken as fine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+impl FigureTelemetry {
+    /// Every range finite with min <= max.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, r) in [
+            ("cpu_mhz", self.cpu_mhz),
+            ("running_mhz", self.running_mhz),
+            ("temperature_c", self.temperature_c),
+            ("gpu_mhz", self.gpu_mhz),
+        ] {
+            if let Some(r) = r {
+                if !(r.min.is_finite() && r.max.is_finite() && r.min <= r.max) {
+                    return Err(format!(
+                        "'telemetry.{name}' must be finite with min <= max ({} .. {})",
+                        num(r.min),
+                        num(r.max)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why a figure's timed trials stopped.
@@ -558,6 +642,7 @@ impl CalibrationResult {
             ("above_theoretical", Some(st.above_theoretical)),
             ("ci_target_pct", st.ci_target_pct),
             ("max_duration_s", st.max_duration_s),
+            ("clock_spread_limit", st.clock_spread_limit),
         ] {
             if let Some(v) = v {
                 in_range(&format!("metadata.settings.{name}"), v, f64::MAX)?;
@@ -756,6 +841,9 @@ impl Record {
                 if let Some(sampling) = &self.sampling {
                     sampling.validate(self.trials, &lat)?;
                 }
+                if let Some(t) = &self.telemetry {
+                    t.validate()?;
+                }
             }
             Status::Skipped | Status::Unsupported | Status::Failed => {
                 if self.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
@@ -768,6 +856,7 @@ impl Record {
                     || self.bandwidth_gbps.is_some()
                     || self.efficiency.is_some()
                     || self.sampling.is_some()
+                    || self.telemetry.is_some()
                 {
                     return Err(
                         "only a measured record carries latencies, samples, rates and an efficiency"

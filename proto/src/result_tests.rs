@@ -46,6 +46,7 @@ fn measured(operation: Operation, precision: Precision, size: u64, rate: f64) ->
         efficiency: Some(0.5),
         flags: Flags::default(),
         sampling: None,
+        telemetry: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn not_run(operation: Operation, precision: Precision, size: u64, status: Status
         efficiency: None,
         flags: Flags::default(),
         sampling: None,
+        telemetry: None,
     }
 }
 
@@ -104,6 +106,7 @@ fn sample() -> CalibrationResult {
                 max_trials: None,
                 ci_target_pct: None,
                 max_duration_s: None,
+                clock_spread_limit: None,
             },
             platform_check: PlatformCheck::default(),
             environment: None,
@@ -318,6 +321,7 @@ fn any_record() -> impl Strategy<Value = Record> {
                 efficiency: e.then_some(f[10]),
                 flags: Flags::default(),
                 sampling: None,
+                telemetry: None,
             }
         })
 }

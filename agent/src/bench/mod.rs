@@ -8,6 +8,7 @@ pub mod plan;
 pub mod runner;
 pub mod stats;
 pub mod summary;
+pub mod telemetry;
 
 pub use cancel::{CancelToken, Cancelled};
 pub use engine::{Engine, Kernel};

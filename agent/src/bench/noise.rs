@@ -18,6 +18,7 @@ use super::cancel::{CancelToken, Cancelled};
 use super::engine::Engine;
 use super::runner::{time_trials, Interrupt, TrialRule};
 use super::stats;
+use super::telemetry::NoTelemetry;
 
 /// The probe kernels: operation, precision, size (matrix order; STREAM elements per array).
 pub const PROBES: [(Operation, Precision, u64); 2] = [
@@ -55,7 +56,7 @@ pub fn probe(engine: &mut dyn Engine, cancel: &CancelToken) -> Result<ProbePass,
             .check_support(op, precision)
             .and_then(|()| engine.prepare(op, precision, size))
             .map_err(Interrupt::Failed)
-            .and_then(|mut k| time_trials(k.as_mut(), &PROBE_RULE, cancel))
+            .and_then(|mut k| time_trials(k.as_mut(), &PROBE_RULE, cancel, &mut NoTelemetry))
             .map(|timed| timed.samples);
         kernels.push(match timed {
             Ok(t) => Ok(t),

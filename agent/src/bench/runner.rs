@@ -43,6 +43,7 @@ use super::efficiency;
 use super::engine::{Engine, Kernel};
 use super::plan::BenchPlan;
 use super::stats;
+use super::telemetry::{self, NoTelemetry, Telemetry};
 
 /// Progress callbacks for a console or a log while the runner works.
 pub trait Observer {
@@ -78,6 +79,19 @@ pub fn run_cancellable(
     plan: &BenchPlan,
     observer: &mut dyn Observer,
     cancel: &CancelToken,
+) -> Result<Vec<Record>, Cancelled> {
+    run_with_telemetry(engine, plan, observer, cancel, &mut NoTelemetry)
+}
+
+/// [`run_cancellable`] with telemetry: `telemetry` is asked for readings before each figure's
+/// warm-ups, between its trials and after its last trial (never inside a timed region), and
+/// each measured record keeps what it read, with the `throttled` and `clock_spread` flags.
+pub fn run_with_telemetry(
+    engine: &mut dyn Engine,
+    plan: &BenchPlan,
+    observer: &mut dyn Observer,
+    cancel: &CancelToken,
+    telemetry: &mut dyn Telemetry,
 ) -> Result<Vec<Record>, Cancelled> {
     let banner = engine.banner();
     let mut records = Vec::new();
@@ -117,7 +131,8 @@ pub fn run_cancellable(
                     }
                     (Ok(()), None) => {
                         observer.figure_started(op, precision, size);
-                        let (record, stop) = figure(engine, plan, op, precision, size, cancel)?;
+                        let (record, stop) =
+                            figure(engine, plan, op, precision, size, cancel, telemetry)?;
                         skip = stop;
                         last = record.latency_ms.map(|l| (size, l.best));
                         record
@@ -190,6 +205,7 @@ fn blank(
         efficiency: None,
         flags: Flags::default(),
         sampling: None,
+        telemetry: None,
     }
 }
 
@@ -215,13 +231,16 @@ fn figure(
     precision: Precision,
     size: u64,
     cancel: &CancelToken,
+    telemetry: &mut dyn Telemetry,
 ) -> Result<(Record, Option<String>), Cancelled> {
     let rule = TrialRule::of(plan);
     let timed = match engine
         .prepare(op, precision, size)
         .map_err(Interrupt::Failed)
-        .and_then(|mut kernel| time_trials(kernel.as_mut(), &rule, cancel))
-    {
+        .and_then(|mut kernel| {
+            telemetry.begin();
+            time_trials(kernel.as_mut(), &rule, cancel, telemetry)
+        }) {
         Ok(timed) => timed,
         Err(Interrupt::Cancelled(c)) => return Err(c),
         Err(Interrupt::Failed(message)) => {
@@ -232,6 +251,7 @@ fn figure(
         }
     };
     let trials = &timed.samples;
+    let figure_telemetry = telemetry.finish();
     let mut record = blank(op, precision, size, Status::Measured, None);
     let Some(latency) = stats::latency_stats(trials) else {
         return Ok(if timed.stopped_by == StopReason::MaxDuration {
@@ -255,6 +275,11 @@ fn figure(
     };
     record.efficiency = efficiency::efficiency(best, efficiency::peak_for(plan, op, precision));
     record.flags = efficiency::flags(plan, op, precision, size, record.efficiency, latency.cv);
+    if let Some(t) = &figure_telemetry {
+        record.flags.throttled = t.throttled == Some(true);
+        record.flags.clock_spread = telemetry::clock_spread(t, telemetry::CLOCK_SPREAD_LIMIT);
+    }
+    record.telemetry = figure_telemetry;
     record.latency_ms = Some(latency);
     record.bandwidth_gbps = Some(bandwidth);
     record.gops = gops;
@@ -382,12 +407,13 @@ pub(crate) struct Timed {
 /// one always runs: a call that long is warm). `cancel` and the run's deadline are checked
 /// before each warm-up call and before each trial, outside the timed region; past the
 /// deadline the trials so far are kept (none, when it passed during the warm-ups) and the
-/// stop reason says the cap cut them. The stopping rule is evaluated between trials, never
-/// inside a timed region.
+/// stop reason says the cap cut them. The stopping rule and the telemetry reading are
+/// evaluated between trials, never inside a timed region.
 pub(crate) fn time_trials(
     kernel: &mut dyn Kernel,
     rule: &TrialRule,
     cancel: &CancelToken,
+    telemetry: &mut dyn Telemetry,
 ) -> Result<Timed, Interrupt> {
     let cut = |samples| {
         Ok(Timed {
@@ -429,6 +455,7 @@ pub(crate) fn time_trials(
         samples.push(trial);
         ms.push(trial.as_secs_f64() * 1e3);
         total += trial;
+        telemetry.between_trials();
         if let Some(reason) = rule.stop(&ms, total) {
             return Ok(Timed {
                 samples,

@@ -707,3 +707,116 @@ mod adaptive {
         assert!(engine.log.borrow().is_empty());
     }
 }
+
+mod telemetry {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use fleetcal_proto::result::{FigureTelemetry, MinMax};
+    use fleetcal_proto::{Operation, Precision};
+
+    use super::super::run_with_telemetry;
+    use super::{plan, FakeEngine, Script};
+    use crate::bench::telemetry::Telemetry;
+    use crate::bench::{CancelToken, NullObserver};
+
+    /// Logs its readings into the kernels' log and reports what it was told to.
+    struct FakeTelemetry {
+        log: Rc<RefCell<Vec<&'static str>>>,
+        report: FigureTelemetry,
+    }
+
+    impl Telemetry for FakeTelemetry {
+        fn begin(&mut self) {
+            self.log.borrow_mut().push("read");
+        }
+        fn between_trials(&mut self) {
+            self.log.borrow_mut().push("read");
+        }
+        fn finish(&mut self) -> Option<FigureTelemetry> {
+            self.log.borrow_mut().push("read");
+            Some(self.report.clone())
+        }
+    }
+
+    fn report(throttled: Option<bool>, running: (f64, f64)) -> FigureTelemetry {
+        FigureTelemetry {
+            readings: 5,
+            cpu_clock_source: "cpufreq".into(),
+            cpu_mhz: Some(MinMax {
+                min: 800.0,
+                max: running.1,
+            }),
+            running_mhz: Some(MinMax {
+                min: running.0,
+                max: running.1,
+            }),
+            temperature_c: None,
+            hottest_sensor: None,
+            gpu_mhz: None,
+            throttled,
+            missing: vec!["temperature: none here".into()],
+        }
+    }
+
+    #[test]
+    fn readings_are_taken_between_trials_never_inside_one() {
+        let mut engine = FakeEngine::new(Script::default());
+        let mut p = plan(&[Operation::Dot], &[Precision::Fp32], &[8]);
+        p.warmup_runs = 0;
+        let mut t = FakeTelemetry {
+            log: engine.log.clone(),
+            report: report(Some(false), (3000.0, 3000.0)),
+        };
+        let records = run_with_telemetry(
+            &mut engine,
+            &p,
+            &mut NullObserver,
+            &CancelToken::new(),
+            &mut t,
+        )
+        .unwrap();
+        let log = engine.log.borrow().clone();
+        let mut expected = vec!["read"];
+        for _ in 0..3 {
+            expected.extend(["sync", "run", "sync", "read"]);
+        }
+        expected.push("read");
+        assert_eq!(log, expected);
+        let r = &records[0];
+        assert_eq!(r.telemetry.as_ref().unwrap().readings, 5);
+        assert!(!r.flags.throttled && !r.flags.clock_spread);
+        r.validate().unwrap();
+    }
+
+    #[test]
+    fn a_throttled_or_unsteady_figure_is_flagged_and_unknown_is_not_flagged() {
+        for (throttled, running, flags) in [
+            (Some(true), (3000.0, 3000.0), (true, false)),
+            (Some(false), (2000.0, 3000.0), (false, true)),
+            (None, (2950.0, 3000.0), (false, false)),
+        ] {
+            let mut engine = FakeEngine::new(Script::default());
+            let p = plan(&[Operation::Gemm], &[Precision::Fp32], &[8]);
+            let mut t = FakeTelemetry {
+                log: engine.log.clone(),
+                report: report(throttled, running),
+            };
+            let records = run_with_telemetry(
+                &mut engine,
+                &p,
+                &mut NullObserver,
+                &CancelToken::new(),
+                &mut t,
+            )
+            .unwrap();
+            let r = &records[0];
+            assert_eq!(
+                (r.flags.throttled, r.flags.clock_spread),
+                flags,
+                "{throttled:?}"
+            );
+            assert_eq!(r.telemetry.as_ref().unwrap().throttled, throttled);
+        }
+    }
+}

@@ -108,6 +108,46 @@ fn anomalies(records: &[Record], preset: &Preset, fallback: bool) -> Vec<String>
             noisy[..shown].join(", ")
         ));
     }
+    for (flag, what) in [
+        (
+            (|r: &Record| r.flags.throttled) as fn(&Record) -> bool,
+            "taken while throttled (a throttle counter rose or a CPU/GPU cooling device was active)",
+        ),
+        (
+            |r: &Record| r.flags.clock_spread,
+            "with the CPU clock moving by more than the clock-spread limit",
+        ),
+    ] {
+        let hit: Vec<String> = records
+            .iter()
+            .filter(|r| flag(r))
+            .map(|r| format!("{} {} {}", r.operation, r.precision, size_label(r)))
+            .collect();
+        if !hit.is_empty() {
+            let shown = hit.len().min(NOISY_SHOWN);
+            let more = match hit.len() - shown {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            out.push(format!(
+                "{} figure(s) {what}: {}{more}",
+                hit.len(),
+                hit[..shown].join(", ")
+            ));
+        }
+    }
+    // What telemetry could not read, once per run (every figure lists it).
+    let mut missing: Vec<&str> = Vec::new();
+    for r in records {
+        for m in r.telemetry.iter().flat_map(|t| &t.missing) {
+            if !missing.contains(&m.as_str()) {
+                missing.push(m);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        out.push(format!("telemetry missing: {}", missing.join("; ")));
+    }
     for r in records.iter().filter(|r| r.status == Status::Failed) {
         out.push(format!(
             "{} {} {} failed: {}",

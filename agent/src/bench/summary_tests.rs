@@ -60,6 +60,7 @@ fn measured(op: Operation, precision: Precision, size: u64, rate: f64) -> Record
         efficiency: None,
         flags: Flags::default(),
         sampling: None,
+        telemetry: None,
     }
 }
 
@@ -248,5 +249,47 @@ fn a_long_noisy_list_is_cut_short() {
         s.anomalies[0].ends_with("n=1007 (cv 20.0%) and 12 more"),
         "{}",
         s.anomalies[0]
+    );
+}
+
+#[test]
+fn throttled_unsteady_and_missing_telemetry_are_anomalies() {
+    use fleetcal_proto::result::FigureTelemetry;
+    let mut hot = measured(Operation::Gemm, Precision::Fp32, 512, 100.0);
+    hot.flags.throttled = true;
+    let mut unsteady = measured(Operation::Gemm, Precision::Fp32, 1024, 100.0);
+    unsteady.flags.clock_spread = true;
+    let blind = FigureTelemetry {
+        readings: 2,
+        cpu_clock_source: "measured".into(),
+        cpu_mhz: None,
+        running_mhz: None,
+        temperature_c: None,
+        hottest_sensor: None,
+        gpu_mhz: None,
+        throttled: None,
+        missing: vec![
+            "temperature: no sensor".into(),
+            "throttling: no counter".into(),
+        ],
+    };
+    hot.telemetry = Some(blind.clone());
+    unsteady.telemetry = Some(blind);
+    let s = summarize(&[hot, unsteady], &preset(), false);
+    let text = s.anomalies.join("\n");
+    assert!(
+        text.contains("1 figure(s) taken while throttled (a throttle counter rose or a CPU/GPU cooling device was active): gemm fp32 n=512"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 figure(s) with the CPU clock moving"),
+        "{text}"
+    );
+    // Once per run, not once per figure.
+    assert_eq!(
+        text.matches("telemetry missing: temperature: no sensor; throttling: no counter")
+            .count(),
+        1,
+        "{text}"
     );
 }

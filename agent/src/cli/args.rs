@@ -118,6 +118,10 @@ pub struct CalibrateArgs {
     /// Engine worker threads (BLAS / libtorch), 1..=4096; default: the library's own choice.
     #[arg(long, value_parser = limits::THREADS)]
     pub threads: Option<usize>,
+    /// Do not read the sensors (CPU clock, temperatures, throttling) between trials; the
+    /// records then carry no telemetry and no throttled/clock-spread flags.
+    #[arg(long)]
+    pub no_telemetry: bool,
 }
 
 /// `fleetcal-agent presets`.

@@ -68,6 +68,7 @@ pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
         max_trials: args.max_trials,
         ci_target_pct: args.ci_target,
         max_duration_s: args.max_duration,
+        telemetry: !args.no_telemetry,
         min_gflops: args.min_gflops,
         timeout_s: args.timeout,
         threads: args.threads,

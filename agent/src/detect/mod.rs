@@ -8,6 +8,7 @@
 //! - [`jetson`]: Jetson module, power mode and memory bandwidth.
 //! - [`environment`](mod@environment): the host half of a result's measurement environment
 //!   (readers under a root directory, tested on fixture trees).
+//! - [`sensors`]: telemetry between trials (CPU clock, temperatures, throttling, Jetson GPU clock).
 //! - [`command`]: running a host tool (`nvpmodel -q`) with a time limit.
 //! - [`derive`](mod@derive): the `auto` preset and its derivation.
 
@@ -20,6 +21,7 @@ pub mod host;
 pub mod jetson;
 pub mod microarch;
 pub mod rates;
+pub mod sensors;
 
 pub use clock::{detect_clock, measure_clock_ghz, ClockEstimate, ClockSource};
 pub use cpuinfo::{cpuinfo, parse_cpuinfo, CpuInfo};

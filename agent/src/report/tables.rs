@@ -29,6 +29,12 @@ fn flags(r: &Record) -> String {
     if r.flags.noisy {
         f.push("⚠ NOISY");
     }
+    if r.flags.throttled {
+        f.push("⚠ THROTTLED");
+    }
+    if r.flags.clock_spread {
+        f.push("⚠ CLOCK SPREAD");
+    }
     if r.flags.in_cache {
         f.push("in cache");
     }

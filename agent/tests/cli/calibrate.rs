@@ -72,6 +72,13 @@ fn auto_numpy_calibration_writes_a_valid_result_and_loads_back() {
     assert!((6..=20).contains(&gemm_fp32.trials), "{}", gemm_fp32.trials);
     assert_eq!(sampling.ci_target_pct, Some(3.0));
     assert_eq!(md.settings.max_trials, Some(20));
+    // Telemetry: a clock reading at least (cpufreq, or the clock loop without it), and what
+    // could not be read is listed, not taken as fine.
+    let t = gemm_fp32.telemetry.as_ref().expect("telemetry");
+    assert!(t.readings >= 2);
+    assert!(t.cpu_mhz.is_some(), "{t:?}");
+    assert!(t.temperature_c.is_some() || t.missing.iter().any(|m| m.starts_with("temperature: ")));
+    assert!(t.throttled.is_some() || t.missing.iter().any(|m| m.starts_with("throttling: ")));
     let bf16 = result
         .records
         .iter()

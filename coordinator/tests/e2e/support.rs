@@ -326,8 +326,11 @@ fn measured(operation: Operation, precision: Precision, size: u64, gops: f64) ->
             noisy: true,
             in_cache: operation.is_stream(),
             bandwidth_eligible: false,
+            throttled: false,
+            clock_spread: false,
         },
         sampling: None,
+        telemetry: None,
     }
 }
 
@@ -378,6 +381,7 @@ pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> 
                 max_trials: None,
                 ci_target_pct: None,
                 max_duration_s: None,
+                clock_spread_limit: None,
             },
             platform_check: PlatformCheck::default(),
             environment: None,
@@ -402,6 +406,7 @@ pub fn sample_result(run_id: &str, framework: Framework, device: DeviceKind) -> 
                 efficiency: None,
                 flags: Flags::default(),
                 sampling: None,
+                telemetry: None,
             },
         ],
         summary: Summary {
