@@ -13,6 +13,7 @@
 //! - `key` over those and the run's software stack ([`SoftwareEnvironment::key_lines`]): two
 //!   results with the same key were taken under the same conditions.
 //!
+//! The software's thread pools (name, kind and threads, not who set them) are in `key`.
 //! Not in either key (recorded for the reader only): the CPU vendor, which CPUs the process
 //! may use (their count is in the key), the current EMC clock of a Jetson (its maximum is in
 //! the key), and every reason text.
@@ -182,6 +183,24 @@ pub struct SoftwareEnvironment {
     /// The CUDA runtime version; absent unless the run used a CUDA device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cuda_runtime: Option<Fact<String>>,
+    /// The engine's thread pools as it set them (OpenBLAS; libtorch intra-op and inter-op).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thread_pools: Vec<ThreadPool>,
+}
+
+/// One thread pool of an engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadPool {
+    /// `openblas`, `torch_intra_op` or `torch_inter_op`.
+    pub name: String,
+    /// Its threads, as the library reports them after the engine set it up.
+    pub threads: Fact<u32>,
+    /// What decided the count: `--threads`, an environment variable (`OPENBLAS_NUM_THREADS`,
+    /// `OMP_NUM_THREADS`), or the library's default.
+    pub set_by: String,
+    /// How its workers run (`pthreads`, `OpenMP`, `native`).
+    pub kind: String,
 }
 
 /// libtorch's version and back-ends.
@@ -257,6 +276,14 @@ impl SoftwareEnvironment {
             self.cuda_runtime
                 .as_ref()
                 .map_or("-".into(), Fact::key_text),
+        ));
+        lines.push((
+            "thread_pools",
+            self.thread_pools
+                .iter()
+                .map(|p| format!("{}:{}:{}", p.name, p.kind, p.threads.key_text()))
+                .collect::<Vec<_>>()
+                .join(","),
         ));
         lines
     }

@@ -48,6 +48,20 @@ pub(crate) fn software() -> SoftwareEnvironment {
             backends: vec!["mkl".into(), "openmp".into()],
         }),
         cuda_runtime: Some(k("12.6".into())),
+        thread_pools: vec![
+            ThreadPool {
+                name: "torch_intra_op".into(),
+                threads: k(8),
+                set_by: "--threads".into(),
+                kind: "OpenMP".into(),
+            },
+            ThreadPool {
+                name: "torch_inter_op".into(),
+                threads: k(8),
+                set_by: "libtorch default".into(),
+                kind: "native".into(),
+            },
+        ],
     }
 }
 
@@ -125,11 +139,25 @@ const SOFTWARE_RELEVANT: &[SoftwareChange] = &[
     }),
     ("cuda_runtime", |s| s.cuda_runtime = Some(k("13.0".into()))),
     ("no cuda_runtime", |s| s.cuda_runtime = None),
+    ("intra-op threads", |s| s.thread_pools[0].threads = k(4)),
+    ("a pool more", |s| {
+        s.thread_pools.push(ThreadPool {
+            name: "openblas".into(),
+            threads: k(8),
+            set_by: "--threads".into(),
+            kind: "pthreads".into(),
+        })
+    }),
 ];
 
-const SOFTWARE_IRRELEVANT: &[SoftwareChange] = &[("an unknown's reason", |s| {
-    s.blas_version = Fact::unknown("another reason")
-})];
+const SOFTWARE_IRRELEVANT: &[SoftwareChange] = &[
+    ("an unknown's reason", |s| {
+        s.blas_version = Fact::unknown("another reason")
+    }),
+    ("who set a pool", |s| {
+        s.thread_pools[1].set_by = "OMP_NUM_THREADS".into()
+    }),
+];
 
 #[test]
 fn the_key_changes_exactly_when_a_performance_relevant_fact_does() {
@@ -193,7 +221,7 @@ fn keys_are_stable_across_builds() {
 }
 
 /// The keys of the sample above (see `keys_are_stable_across_builds`).
-const PINNED: (&str, &str) = ("bc1fbb052b477106", "90b89252d6f2eca1");
+const PINNED: (&str, &str) = ("bc1fbb052b477106", "a3fbe39117aa029a");
 
 #[test]
 fn validation_recomputes_the_keys() {

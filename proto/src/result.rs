@@ -345,7 +345,7 @@ pub struct FigureTelemetry {
     /// Readings taken.
     pub readings: u32,
     /// How the CPU clock was read: `cpufreq` (`scaling_cur_freq` of every CPU the process may
-    /// use) or `measured` (a 1 ms dependent-operation loop, best of 3, where there is no cpufreq).
+    /// use) or `measured` (a 0.5 ms dependent-operation loop, best of 3, where there is no cpufreq).
     pub cpu_clock_source: String,
     /// CPU clock in MHz over every reading and CPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -405,6 +405,9 @@ pub enum StopReason {
     CiTarget,
     /// The most trials ran without the interval coming within the target.
     MaxTrials,
+    /// Adaptive repeats ran out of their time budget (a quarter of the per-size timeout)
+    /// before the interval came within the target.
+    TimeBudget,
     /// The trials' total passed the per-size timeout (at least 3 ran).
     Timeout,
     /// The run's wall-time cap (`--max-duration`) cut the figure short.

@@ -34,6 +34,7 @@ pub trait Engine {
             blas_threading: unreported(),
             libtorch: None,
             cuda_runtime: None,
+            thread_pools: Vec::new(),
         }
     }
 

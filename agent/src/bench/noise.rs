@@ -36,6 +36,7 @@ pub(crate) const PROBE_RULE: TrialRule = TrialRule {
     max_trials: 15,
     ci_target: None,
     time_budget: Duration::from_millis(100),
+    adaptive_budget: Duration::from_millis(100),
     min_trials: stats::CI_MIN_SAMPLES as u32,
     deadline: None,
 };

@@ -318,6 +318,13 @@ fn figure(
 /// Fewest timed trials a figure gets even when its trials run past the timeout.
 pub const MIN_TRIALS: u32 = 3;
 
+/// The time budget of adaptive repeats: trials beyond the asked minimum stop once all the
+/// figure's trials have taken a quarter of the timeout (0.5 s in quick mode, 1.25 s
+/// otherwise), so that slow figures are not repeated up to the timeout.
+pub fn adaptive_budget(plan: &BenchPlan) -> Duration {
+    plan.timeout / 4
+}
+
 /// The warm-up budget: a fifth of the timeout (1 s at the default 5 s).
 pub fn warmup_budget(plan: &BenchPlan) -> Duration {
     plan.timeout / 5
@@ -339,6 +346,9 @@ pub(crate) struct TrialRule {
     pub ci_target: Option<f64>,
     /// Trials stop once their total is past this and at least `min_trials` were taken.
     pub time_budget: Duration,
+    /// Adaptive repeats beyond `trials` stop once the total is past this
+    /// ([`adaptive_budget`]).
+    pub adaptive_budget: Duration,
     /// The fewest trials taken whatever the time ([`MIN_TRIALS`] for a figure).
     pub min_trials: u32,
     /// The run's wall-time cap: no call starts after it.
@@ -355,6 +365,7 @@ impl TrialRule {
             max_trials: plan.max_trials.max(plan.measurement_runs),
             ci_target: plan.ci_target,
             time_budget: plan.timeout,
+            adaptive_budget: adaptive_budget(plan),
             min_trials: MIN_TRIALS,
             deadline: plan.deadline,
         }
@@ -363,7 +374,8 @@ impl TrialRule {
     /// The stopping rule, asked after every trial with the latencies so far (ms): `Some`
     /// reason to stop, or `None` to time another trial. In order: the time budget (once at
     /// least `min_trials` ran), the asked count when not adaptive, the confidence target
-    /// (once at least `trials` ran and an interval exists), the most trials.
+    /// (once at least `trials` ran and an interval exists), the most trials, the adaptive
+    /// time budget (once at least `trials` ran).
     pub fn stop(&self, samples_ms: &[f64], total: Duration) -> Option<StopReason> {
         let n = u32::try_from(samples_ms.len()).unwrap_or(u32::MAX);
         if total > self.time_budget && n >= self.min_trials {
@@ -379,6 +391,8 @@ impl TrialRule {
                     Some(StopReason::CiTarget)
                 } else if n >= self.max_trials.max(self.trials) {
                     Some(StopReason::MaxTrials)
+                } else if n >= self.trials && total > self.adaptive_budget {
+                    Some(StopReason::TimeBudget)
                 } else {
                     None
                 }

@@ -562,6 +562,7 @@ mod adaptive {
             max_trials,
             ci_target,
             time_budget: Duration::from_secs(3600),
+            adaptive_budget: Duration::from_secs(3600),
             min_trials: 3,
             deadline: None,
         }
@@ -621,6 +622,23 @@ mod adaptive {
         assert_eq!(
             stops_after(&rule(6, 40, Some(0.03)), &settling),
             (15, Some(StopReason::CiTarget))
+        );
+    }
+
+    #[test]
+    fn adaptive_repeats_stop_at_their_time_budget_but_not_before_the_minimum() {
+        let mut r = rule(6, 40, Some(0.03));
+        r.adaptive_budget = Duration::from_millis(100);
+        let noisy: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 10.0 } else { 20.0 })
+            .collect();
+        // 6 trials take 90 ms, 7 take 100 ms (not past it); the eighth passes it.
+        assert_eq!(stops_after(&r, &noisy), (8, Some(StopReason::TimeBudget)));
+        let slow = [50.0, 100.0, 50.0, 100.0, 50.0, 100.0, 50.0, 100.0];
+        assert_eq!(
+            stops_after(&r, &slow),
+            (6, Some(StopReason::TimeBudget)),
+            "the asked minimum runs whatever the budget"
         );
     }
 

@@ -125,17 +125,17 @@ pub fn measure_clock_ghz() -> f64 {
 }
 
 /// A quick reading of the running core clock in GHz for telemetry between trials: the best
-/// of 3 trials of about 1 ms each of the same chain as [`measure_clock_ghz`] (about 4 ms in
+/// of 3 trials of about 0.5 ms each of the same chain as [`measure_clock_ghz`] (about 2 ms in
 /// all). Less robust to a busy neighbour than the full measurement; used only where cpufreq
 /// gives no current clock.
 pub fn measure_clock_quick_ghz() -> f64 {
     let mut iterations: u64 = 1 << 12;
     let mut elapsed = time_chain(iterations);
-    while elapsed < Duration::from_micros(250) {
+    while elapsed < Duration::from_micros(125) {
         iterations *= 4;
         elapsed = time_chain(iterations);
     }
-    let scale = 1e-3 / elapsed.as_secs_f64().max(1e-9);
+    let scale = 0.5e-3 / elapsed.as_secs_f64().max(1e-9);
     let iterations = ((iterations as f64 * scale) as u64).max(1);
     let best = (0..3)
         .map(|_| time_chain(iterations))

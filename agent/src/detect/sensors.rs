@@ -131,8 +131,9 @@ impl Sensors {
         !self.throttle_counters.is_empty() || !self.throttling_cooling.is_empty()
     }
 
-    /// One reading; `measure_mhz` measures the clock where cpufreq is absent.
-    pub fn read(&self, measure_mhz: &mut dyn FnMut() -> f64) -> Reading {
+    /// One reading; `measure_mhz` measures the clock where cpufreq is absent (only when
+    /// `measure` is true: a measurement takes about 2 ms, a cpufreq read microseconds).
+    pub fn read(&self, measure_mhz: &mut dyn FnMut() -> f64, measure: bool) -> Reading {
         let cpu_mhz = match &self.clock {
             ClockReader::Cpufreq(files) => {
                 let mhz: Result<Vec<f64>, String> = files
@@ -153,6 +154,9 @@ impl Sensors {
                     })
                 })
             }
+            ClockReader::Measured(_) if !measure => Err(
+                "not measured at this reading (the clock loop runs at most every 250 ms)".into(),
+            ),
             ClockReader::Measured(_) => {
                 let mhz = measure_mhz();
                 if mhz.is_finite() && mhz > 0.0 {
@@ -297,7 +301,7 @@ mod tests {
     fn jetson_reads_cpufreq_zones_and_the_gpu_clock() {
         let s = Sensors::discover(&fixture("orin"));
         assert!(matches!(&s.clock, ClockReader::Cpufreq(f) if f.len() == 6));
-        let r = s.read(&mut never);
+        let r = s.read(&mut never, true);
         assert_eq!(r.cpu_mhz, Ok((1113.6, 1510.4)));
         assert_eq!(r.hottest, Ok((48.718, "tj-thermal".to_string())));
         assert_eq!(r.gpu_mhz, Some(Ok(306.0)));
@@ -311,7 +315,7 @@ mod tests {
     #[test]
     fn desktop_reads_hwmon_and_throttle_counters() {
         let s = Sensors::discover(&fixture("desktop"));
-        let r = s.read(&mut never);
+        let r = s.read(&mut never, true);
         assert_eq!(r.cpu_mhz, Ok((3600.0, 4700.0)));
         assert_eq!(r.hottest, Ok((53.0, "coretemp Package id 0".to_string())));
         assert_eq!(r.throttle_count, Some(7));
@@ -322,7 +326,7 @@ mod tests {
     fn vm_measures_the_clock_and_names_what_is_missing() {
         let s = Sensors::discover(&fixture("vm"));
         assert!(matches!(s.clock, ClockReader::Measured(_)));
-        let r = s.read(&mut || 3700.0);
+        let r = s.read(&mut || 3700.0, true);
         assert_eq!(r.cpu_mhz, Ok((3700.0, 3700.0)));
         let e = r.hottest.unwrap_err();
         assert!(

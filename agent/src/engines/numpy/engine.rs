@@ -3,7 +3,7 @@
 
 use std::num::Wrapping;
 
-use fleetcal_proto::environment::{Fact, SoftwareEnvironment};
+use fleetcal_proto::environment::{Fact, SoftwareEnvironment, ThreadPool};
 use fleetcal_proto::result::{BlasInfo, EngineInfo};
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 use half::f16;
@@ -52,6 +52,25 @@ impl NumpyEngine {
             threads,
             spin_yield,
         }
+    }
+
+    /// What decided OpenBLAS's thread count: `--threads` (the engine set it), else the first of
+    /// the variables OpenBLAS reads at load time, else its default.
+    fn threads_set_by(&self) -> String {
+        if self.threads.is_some() {
+            return "--threads".into();
+        }
+        [
+            "OPENBLAS_NUM_THREADS",
+            "GOTO_NUM_THREADS",
+            "OMP_NUM_THREADS",
+        ]
+        .iter()
+        .find(|v| std::env::var_os(v).is_some())
+        .map_or_else(
+            || "OpenBLAS default (the CPUs it sees)".into(),
+            |v| v.to_string(),
+        )
     }
 
     fn blas(&self) -> BlasInfo {
@@ -171,6 +190,12 @@ impl Engine for NumpyEngine {
             blas_threading: Fact::from_result(openblas::threading().map(str::to_string)),
             libtorch: None,
             cuda_runtime: None,
+            thread_pools: vec![ThreadPool {
+                name: "openblas".into(),
+                threads: Fact::Known(openblas::num_threads()),
+                set_by: self.threads_set_by(),
+                kind: openblas::threading().unwrap_or("unknown").into(),
+            }],
         }
     }
 
@@ -268,8 +293,21 @@ mod tests {
             sw.blas_threading
         );
         assert_eq!((sw.libtorch, sw.cuda_runtime), (None, None));
+        assert_eq!(sw.thread_pools.len(), 1);
+        assert_eq!(sw.thread_pools[0].name, "openblas");
+        assert_eq!(sw.thread_pools[0].threads, Fact::Known(blas.threads));
         assert_eq!(e.framework(), Framework::Numpy);
         assert_eq!(e.device(), DeviceKind::Cpu);
+    }
+
+    #[test]
+    fn threads_asked_for_are_set_and_recorded() {
+        let e = NumpyEngine::new(Some(1));
+        let pool = &e.software().thread_pools[0];
+        assert_eq!(
+            (pool.threads.clone(), pool.set_by.as_str()),
+            (Fact::Known(1), "--threads")
+        );
     }
 
     #[test]

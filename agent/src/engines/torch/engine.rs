@@ -21,6 +21,8 @@ pub struct TorchEngine {
     device: DeviceKind,
     tch_device: Device,
     cuda: Option<CudaInfo>,
+    /// `--threads` set the intra-op pool.
+    threads_requested: bool,
     /// Probe outcomes per (operation, precision): libtorch is asked once.
     support: Mutex<HashMap<(Operation, Precision), Result<(), String>>>,
 }
@@ -50,6 +52,7 @@ impl TorchEngine {
             device,
             tch_device,
             cuda,
+            threads_requested: threads.is_some(),
             support: Mutex::new(HashMap::new()),
         })
     }
@@ -91,7 +94,7 @@ impl Engine for TorchEngine {
     }
 
     fn software(&self) -> SoftwareEnvironment {
-        super::info::software(self.cuda.as_ref())
+        super::info::software(self.cuda.as_ref(), self.threads_requested)
     }
 
     fn banner(&self) -> String {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use fleetcal_proto::environment::{Fact, LibtorchEnvironment, SoftwareEnvironment};
+use fleetcal_proto::environment::{Fact, LibtorchEnvironment, SoftwareEnvironment, ThreadPool};
 use fleetcal_proto::result::{BlasInfo, EngineInfo};
 use fleetcal_proto::Precision;
 
@@ -114,8 +114,49 @@ fn backends() -> Vec<String> {
     .collect()
 }
 
-/// The software stack of a pytorch run (`cuda`: the device, on a CUDA run).
-pub fn software(cuda: Option<&CudaInfo>) -> SoftwareEnvironment {
+/// libtorch's thread pools: intra-op (OpenMP in the PyTorch builds; what `--threads` sets) and
+/// inter-op (its own pool, left at libtorch's default). `threads_requested`: `--threads`.
+pub fn thread_pools(threads_requested: bool) -> Vec<ThreadPool> {
+    let env = |vars: &[&str], default: &str| {
+        vars.iter()
+            .find(|v| std::env::var_os(v).is_some())
+            .map_or_else(|| default.to_string(), |v| v.to_string())
+    };
+    let count = |n: i32| {
+        u32::try_from(n)
+            .map(Fact::Known)
+            .unwrap_or_else(|_| Fact::unknown(format!("libtorch answered {n}")))
+    };
+    vec![
+        ThreadPool {
+            name: "torch_intra_op".into(),
+            threads: count(tch::get_num_threads()),
+            set_by: if threads_requested {
+                "--threads".into()
+            } else {
+                env(
+                    &["OMP_NUM_THREADS", "MKL_NUM_THREADS"],
+                    "libtorch default (the physical cores)",
+                )
+            },
+            kind: if tch::utils::has_openmp() {
+                "OpenMP".into()
+            } else {
+                "native".into()
+            },
+        },
+        ThreadPool {
+            name: "torch_inter_op".into(),
+            threads: count(tch::get_num_interop_threads()),
+            set_by: "libtorch default".into(),
+            kind: "native".into(),
+        },
+    ]
+}
+
+/// The software stack of a pytorch run (`cuda`: the device, on a CUDA run;
+/// `threads_requested`: `--threads` set the intra-op pool).
+pub fn software(cuda: Option<&CudaInfo>, threads_requested: bool) -> SoftwareEnvironment {
     let (version, _) = libtorch_version();
     let threading = if tch::utils::has_openmp() {
         "OpenMP"
@@ -154,6 +195,7 @@ pub fn software(cuda: Option<&CudaInfo>) -> SoftwareEnvironment {
             backends: backends(),
         }),
         cuda_runtime: cuda.map(|c| Fact::Known(c.cuda_version.clone())),
+        thread_pools: thread_pools(threads_requested),
     }
 }
 
@@ -237,7 +279,12 @@ mod tests {
         assert!(info.details["call_stream_triad"].contains("addcmul"));
         assert!(!info.details.contains_key("call_gemm_int8"));
         assert!(["true", "false"].contains(&info.details["has_mkl"].as_str()));
-        let sw = software(None);
+        let sw = software(None, false);
+        assert_eq!(sw.thread_pools.len(), 2);
+        assert_eq!(
+            sw.thread_pools[0].threads,
+            Fact::Known(u32::try_from(tch::get_num_threads()).unwrap())
+        );
         assert_eq!(sw.library, info.library);
         let torch = sw.libtorch.unwrap();
         assert!(torch
@@ -250,7 +297,7 @@ mod tests {
         );
         assert_eq!(sw.cuda_runtime, None);
         assert_eq!(
-            software(Some(&h100())).cuda_runtime,
+            software(Some(&h100()), true).cuda_runtime,
             Some(Fact::Known("13.0".to_string()))
         );
     }
