@@ -231,6 +231,69 @@ pub fn calibrate(
     console: &mut dyn Console,
     cancel: &CancelToken,
 ) -> Result<CalibrationResult, AgentError> {
+    let mut results = interleaved(req, &[req.framework], console, cancel)?;
+    results
+        .pop()
+        .ok_or_else(|| AgentError::Engine("the run produced no result".into()))
+}
+
+/// The one-board compare (`calibrate --framework compare`): numpy and pytorch on this board's
+/// CPU, interleaved operation by operation (which engine goes first alternates), one result
+/// each (numpy first). Both engines live in this process, so they never run at once: each
+/// pool is set to `--threads` (default: the CPUs this process may use), and after every
+/// switch the agent waits [`SWITCH_PAUSE`] for the other pool's spinning workers to sleep.
+pub fn compare(
+    req: &CalibrationRequest,
+    console: &mut dyn Console,
+    cancel: &CancelToken,
+) -> Result<Vec<CalibrationResult>, AgentError> {
+    let preset = resolve_preset(req)?;
+    if preset.device != DeviceKind::Cpu {
+        return Err(AgentError::Framework(format!(
+            "--framework compare runs numpy and pytorch on this board's CPU; preset '{}' is a {} preset (numpy cannot run there)",
+            bounded(&preset.id),
+            preset.device
+        )));
+    }
+    let req = CalibrationRequest {
+        threads: Some(
+            req.threads
+                .unwrap_or_else(|| crate::detect::host::available_cpus() as usize),
+        ),
+        ..req.clone()
+    };
+    interleaved(
+        &req,
+        &[Some(Framework::Numpy), Some(Framework::Pytorch)],
+        console,
+        cancel,
+    )
+}
+
+/// How long a compare run waits after switching engines: OpenBLAS's and OpenMP's workers
+/// spin for up to about 0.1–0.2 s after a call before they sleep.
+pub const SWITCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// One engine's run within [`interleaved`].
+struct EngineRun {
+    decision: select::Decision,
+    device_block: ExecutionDevice,
+    fallback: Option<Fallback>,
+    engine: Box<dyn crate::bench::Engine>,
+    environment: Environment,
+    records: Vec<Record>,
+    started_at: String,
+    probe_start: Option<noise::ProbePass>,
+}
+
+/// Runs `frameworks` (each `None` = the preset's default) on this board, interleaved by
+/// operation, and returns one result per framework in that order.
+fn interleaved(
+    req: &CalibrationRequest,
+    frameworks: &[Option<Framework>],
+    console: &mut dyn Console,
+    cancel: &CancelToken,
+) -> Result<Vec<CalibrationResult>, AgentError> {
     if req.operations.is_empty() {
         return Err(AgentError::Usage("no operations to run".into()));
     }
@@ -239,7 +302,10 @@ pub fn calibrate(
     // Every number of the request is checked here, before anything runs.
     let mut plan = build_plan(req, &preset, host.llc_bytes)?;
     let avail = Availability::detect();
-    let decision = select::decide(&preset, req.framework, avail)?;
+    let decisions = frameworks
+        .iter()
+        .map(|f| select::decide(&preset, *f, avail))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let (arch_error, mut warnings) = select::platform_check(&preset, &host);
     console.platform(
@@ -258,6 +324,141 @@ pub fn calibrate(
         warnings.insert(0, e);
     }
 
+    let host_environment = crate::detect::environment::detect_host();
+    let mut runs = Vec::with_capacity(decisions.len());
+    for decision in decisions {
+        runs.push(start_engine(
+            req,
+            decision,
+            avail,
+            console,
+            &host_environment,
+        )?);
+    }
+
+    let started = Instant::now();
+    // The A/A noise probe brackets the figures: the same kernels at the start and at the end.
+    for run in &mut runs {
+        run.started_at = now();
+        run.probe_start = Some(noise::probe(run.engine.as_mut(), cancel)?);
+    }
+    // The wall-time cap counts from here and keeps back what the closing probes will take
+    // (about what the opening ones took), so that the run ends within it.
+    plan.deadline = plan
+        .max_duration
+        .map(|cap| started + cap.saturating_sub(started.elapsed()));
+    let on_cuda = runs.iter().any(|r| r.decision.actual == DeviceKind::Cuda);
+    let mut sensors: Box<dyn Telemetry> = if req.telemetry {
+        Box::new(SensorTelemetry::detect(on_cuda))
+    } else {
+        Box::new(NoTelemetry)
+    };
+    let mut last_engine: Option<usize> = None;
+    for (i, &op) in plan.operations.iter().enumerate() {
+        let one = BenchPlan {
+            operations: vec![op],
+            ..plan.clone()
+        };
+        // ABBA: the engine that ran first for one operation runs last for the next.
+        let order: Vec<usize> = if i % 2 == 0 {
+            (0..runs.len()).collect()
+        } else {
+            (0..runs.len()).rev().collect()
+        };
+        for k in order {
+            if last_engine.is_some_and(|l| l != k) {
+                std::thread::sleep(SWITCH_PAUSE);
+            }
+            last_engine = Some(k);
+            let run = &mut runs[k];
+            let records = crate::bench::runner::run_with_telemetry(
+                run.engine.as_mut(),
+                &one,
+                console.observer(),
+                cancel,
+                sensors.as_mut(),
+            )?;
+            run.records.extend(records);
+        }
+    }
+    for run in &runs {
+        if !run.records.iter().any(|r| r.status == Status::Measured) {
+            return Err(AgentError::NothingMeasured(nothing_measured(&run.records)));
+        }
+    }
+    let mut results = Vec::with_capacity(runs.len());
+    for mut run in runs {
+        let probe_end = noise::probe(run.engine.as_mut(), cancel)?;
+        let probe_start = run.probe_start.take().unwrap_or(noise::ProbePass {
+            kernels: Vec::new(),
+        });
+        let fallback = run.fallback.is_some();
+        let mut summary = crate::bench::summary::summarize(&run.records, &preset, fallback);
+        let (floor, probes) = noise::noise_floor(&probe_start, &probe_end);
+        summary.anomalies.extend(noise::anomaly(floor));
+        summary.noise_floor_pct = floor;
+        summary.noise_probes = probes;
+        let result = CalibrationResult {
+            schema_version: RESULT_SCHEMA_VERSION,
+            metadata: Metadata {
+                run_id: match (&req.run_id, frameworks.len()) {
+                    (Some(id), 1) => id.clone(),
+                    (Some(id), _) => format!("{id}-{}", run.decision.framework),
+                    (None, _) => uuid::Uuid::new_v4().to_string(),
+                },
+                hardware_name: preset.hardware_name.clone(),
+                framework: run.decision.framework,
+                device_type: run.decision.actual,
+                requested_device: run.decision.requested,
+                actual_device: run.device_block.actual_name.clone(),
+                fallback: run.fallback,
+                started_at: run.started_at,
+                finished_at: now(),
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+                host: host.clone(),
+                engine: run.engine.info(),
+                preset: preset.clone(),
+                settings: Settings {
+                    quick: req.quick,
+                    operations: plan.operations.clone(),
+                    warmup_runs: plan.warmup_runs,
+                    measurement_runs: plan.measurement_runs,
+                    min_gflops: plan.min_gflops,
+                    timeout_s: plan.timeout.as_secs_f64(),
+                    noisy_cv: plan.noisy_cv,
+                    above_theoretical: plan.above_theoretical,
+                    max_trials: Some(plan.max_trials),
+                    ci_target_pct: plan.ci_target.map(|t| t * 100.0),
+                    max_duration_s: plan.max_duration.map(|d| d.as_secs_f64()),
+                    clock_spread_limit: req.telemetry.then_some(telemetry::CLOCK_SPREAD_LIMIT),
+                },
+                platform_check: PlatformCheck {
+                    skipped: req.skip_platform_check,
+                    warnings: warnings.clone(),
+                },
+                environment: Some(run.environment),
+            },
+            records: run.records,
+            summary,
+        };
+        result
+            .validate()
+            .map_err(|m| AgentError::Engine(format!("produced an invalid result: {m}")))?;
+        console.finished(&result);
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Shows the EXECUTION DEVICE block of one decision (asking about a device fallback as the
+/// request says) and creates its engine.
+fn start_engine(
+    req: &CalibrationRequest,
+    decision: select::Decision,
+    avail: Availability,
+    console: &mut dyn Console,
+    host_environment: &fleetcal_proto::environment::HostEnvironment,
+) -> Result<EngineRun, AgentError> {
     let mut device_block = ExecutionDevice {
         requested: decision.requested,
         actual: decision.actual,
@@ -294,7 +495,7 @@ pub fn calibrate(
         }
     };
 
-    let mut engine = crate::engines::create(decision.framework, decision.actual, req.threads)?;
+    let engine = crate::engines::create(decision.framework, decision.actual, req.threads)?;
     let info = engine.info();
     if fallback.is_none() {
         device_block.actual_name = match (decision.actual, &info.device_name) {
@@ -304,87 +505,18 @@ pub fn calibrate(
         };
         console.execution_device(&device_block);
     }
-
     // The conditions at the start of the run: host facts and the engine's software stack.
-    let environment =
-        Environment::new(crate::detect::environment::detect_host(), engine.software());
-    let started_at = now();
-    let started = Instant::now();
-    // The A/A noise probe brackets the figures: the same kernels at the start and at the end.
-    let probe_start = noise::probe(engine.as_mut(), cancel)?;
-    // The wall-time cap counts from here and keeps back what the closing probe will take
-    // (about what the opening one took), so that the run ends within it.
-    plan.deadline = plan
-        .max_duration
-        .map(|cap| started + cap.saturating_sub(started.elapsed()));
-    let mut sensors: Box<dyn Telemetry> = if req.telemetry {
-        Box::new(SensorTelemetry::detect(decision.actual == DeviceKind::Cuda))
-    } else {
-        Box::new(NoTelemetry)
-    };
-    let records = crate::bench::runner::run_with_telemetry(
-        engine.as_mut(),
-        &plan,
-        console.observer(),
-        cancel,
-        sensors.as_mut(),
-    )?;
-    if !records.iter().any(|r| r.status == Status::Measured) {
-        return Err(AgentError::NothingMeasured(nothing_measured(&records)));
-    }
-    let probe_end = noise::probe(engine.as_mut(), cancel)?;
-    let mut summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
-    let (floor, probes) = noise::noise_floor(&probe_start, &probe_end);
-    summary.anomalies.extend(noise::anomaly(floor));
-    summary.noise_floor_pct = floor;
-    summary.noise_probes = probes;
-    let result = CalibrationResult {
-        schema_version: RESULT_SCHEMA_VERSION,
-        metadata: Metadata {
-            run_id: req
-                .run_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            hardware_name: preset.hardware_name.clone(),
-            framework: decision.framework,
-            device_type: decision.actual,
-            requested_device: decision.requested,
-            actual_device: device_block.actual_name.clone(),
-            fallback,
-            started_at,
-            finished_at: now(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            host,
-            engine: engine.info(),
-            preset,
-            settings: Settings {
-                quick: req.quick,
-                operations: plan.operations.clone(),
-                warmup_runs: plan.warmup_runs,
-                measurement_runs: plan.measurement_runs,
-                min_gflops: plan.min_gflops,
-                timeout_s: plan.timeout.as_secs_f64(),
-                noisy_cv: plan.noisy_cv,
-                above_theoretical: plan.above_theoretical,
-                max_trials: Some(plan.max_trials),
-                ci_target_pct: plan.ci_target.map(|t| t * 100.0),
-                max_duration_s: plan.max_duration.map(|d| d.as_secs_f64()),
-                clock_spread_limit: req.telemetry.then_some(telemetry::CLOCK_SPREAD_LIMIT),
-            },
-            platform_check: PlatformCheck {
-                skipped: req.skip_platform_check,
-                warnings,
-            },
-            environment: Some(environment),
-        },
-        records,
-        summary,
-    };
-    result
-        .validate()
-        .map_err(|m| AgentError::Engine(format!("produced an invalid result: {m}")))?;
-    console.finished(&result);
-    Ok(result)
+    let environment = Environment::new(host_environment.clone(), engine.software());
+    Ok(EngineRun {
+        decision,
+        device_block,
+        fallback,
+        engine,
+        environment,
+        records: Vec::new(),
+        started_at: String::new(),
+        probe_start: None,
+    })
 }
 
 #[cfg(test)]
@@ -452,6 +584,55 @@ mod tests {
         ))
         .unwrap();
         assert!(r.records.iter().any(|r| r.status == Status::Measured));
+    }
+
+    #[cfg(feature = "torch")]
+    #[test]
+    fn compare_runs_both_engines_interleaved_with_the_same_threads() {
+        let req = CalibrationRequest {
+            run_id: Some("cmp".into()),
+            threads: None,
+            ..tiny(
+                vec![Operation::Gemm, Operation::StreamCopy],
+                vec![Precision::Fp32],
+                vec![16],
+            )
+        };
+        let results = compare(&req, &mut QuietConsole::default(), &CancelToken::new()).unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].metadata.framework, Framework::Numpy);
+        assert_eq!(results[1].metadata.framework, Framework::Pytorch);
+        assert_eq!(results[0].metadata.run_id, "cmp-numpy");
+        let threads = crate::detect::host::available_cpus();
+        for r in &results {
+            assert!(r.records.iter().any(|x| x.status == Status::Measured));
+            let pools = &r
+                .metadata
+                .environment
+                .as_ref()
+                .unwrap()
+                .software
+                .thread_pools;
+            assert_eq!(pools[0].threads.known(), Some(&threads), "{pools:?}");
+            assert_eq!(pools[0].set_by, "--threads");
+        }
+        let table = crate::report::compare_table(&results[0], &results[1]).join("\n");
+        assert!(
+            table.contains("gemm") && table.contains("stream_copy"),
+            "{table}"
+        );
+        // A cuda preset cannot be compared: numpy cannot run there.
+        let e = compare(
+            &CalibrationRequest {
+                preset: "h100-sxm5".into(),
+                ..req.clone()
+            },
+            &mut QuietConsole::default(),
+            &CancelToken::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is a cuda preset"), "{e}");
     }
 
     #[test]

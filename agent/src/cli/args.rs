@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use fleetcal_proto::Framework;
+use fleetcal_proto::FrameworkChoice;
 
 use crate::limits;
 use crate::output::Format;
@@ -45,9 +45,11 @@ pub struct CalibrateArgs {
     /// Hardware preset id (see `fleetcal-agent presets`), or `auto` to derive peaks from this host.
     #[arg(long, default_value = "auto")]
     pub preset: String,
-    /// Framework to measure: numpy (CPU only) or pytorch (CPU or CUDA). Default: the preset's default_framework.
+    /// Framework to measure: numpy (CPU only) or pytorch (CPU or CUDA), or compare: both on
+    /// this board's CPU, interleaved, two result files and a side-by-side table (needs the
+    /// pytorch engine). Default: the preset's default_framework.
     #[arg(long, value_parser = parse_framework)]
-    pub framework: Option<Framework>,
+    pub framework: Option<FrameworkChoice>,
     /// Quick calibration: fewer sizes (gemm up to 1024, STREAM up to 64 MiB) and 5 trials.
     #[arg(long)]
     pub quick: bool,
@@ -135,7 +137,7 @@ pub struct PresetsArgs {
     pub json: bool,
 }
 
-fn parse_framework(s: &str) -> Result<Framework, String> {
+fn parse_framework(s: &str) -> Result<FrameworkChoice, String> {
     s.parse()
         .map_err(|e: fleetcal_proto::ContractError| e.to_string())
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::str::FromStr;
 
 use fleetcal_proto::quote::bounded;
-use fleetcal_proto::{parse_operations, Precision};
+use fleetcal_proto::{parse_operations, FrameworkChoice, Precision};
 
 use super::args::CalibrateArgs;
 use crate::bench::CancelToken;
@@ -53,7 +53,10 @@ pub fn request(args: &CalibrateArgs) -> Result<CalibrationRequest, AgentError> {
     Ok(CalibrationRequest {
         preset: args.preset.clone(),
         presets_dir: args.presets.clone(),
-        framework: args.framework,
+        framework: match args.framework {
+            Some(FrameworkChoice::Only(f)) => Some(f),
+            Some(FrameworkChoice::Default | FrameworkChoice::Compare) | None => None,
+        },
         quick: args.quick,
         operations: parse_operations(&args.operations)?,
         precisions: args
@@ -87,6 +90,9 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
         return Ok(());
     }
     let req = request(&args)?;
+    if args.framework == Some(FrameworkChoice::Compare) {
+        return run_compare(&args, &req);
+    }
     output::check_output(args.output.as_deref())?;
     // With `--output -` stdout carries the result document and nothing else.
     let to_stdout = output::is_stdout(args.output.as_deref());
@@ -108,6 +114,43 @@ pub fn run(args: CalibrateArgs) -> Result<(), AgentError> {
             "\nCalibration written to {} ({format} format)",
             written.display()
         );
+    }
+    Ok(())
+}
+
+/// `--framework compare`: numpy and pytorch interleaved on this board, both result files,
+/// then the side-by-side table.
+fn run_compare(args: &CalibrateArgs, req: &CalibrationRequest) -> Result<(), AgentError> {
+    if !cfg!(feature = "torch") {
+        return Err(AgentError::Framework(format!(
+            "--framework compare runs numpy and pytorch side by side, and this fleetcal-agent has no pytorch engine; {}",
+            crate::select::TORCH_BUILD_HINT
+        )));
+    }
+    if let Some(p) = args.output.as_deref() {
+        if output::is_stdout(args.output.as_deref()) || !p.is_dir() {
+            return Err(AgentError::Usage(format!(
+                "--output: '{}' is not a directory; --framework compare writes two result files (<hardware_slug>_numpy.json and _pytorch.json) into a directory",
+                bounded(&p.display().to_string())
+            )));
+        }
+    }
+    let mut console = TerminalConsole::new();
+    let results = crate::calibrate::compare(req, &mut console, &CancelToken::new())?;
+    let format = clap::ValueEnum::to_possible_value(&args.format)
+        .map_or_else(String::new, |v| v.get_name().to_string());
+    for result in &results {
+        let dest = output::destination(result, args.output.as_deref());
+        let written = output::write_result(&dest, &output::render(result, args.format))?;
+        println!(
+            "Calibration written to {} ({format} format)",
+            written.display()
+        );
+    }
+    if let [numpy, pytorch] = results.as_slice() {
+        for line in crate::report::compare_table(numpy, pytorch) {
+            println!("{line}");
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Console output and `--load` summaries.
 
+mod compare;
 mod console;
 mod format;
 mod load;
@@ -7,6 +8,7 @@ mod quiet;
 mod tables;
 mod terminal;
 
+pub use compare::compare_table;
 pub use console::{Console, ExecutionDevice};
 pub use format::{figure_line, size_label};
 pub use load::{load_summary, LoadedResult};

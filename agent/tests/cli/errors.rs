@@ -105,6 +105,13 @@ fn pytorch_without_the_feature_says_how_to_build() {
         3,
         "--features torch",
     );
+    if !cfg!(feature = "torch") {
+        refuses(
+            &["calibrate", "--framework", "compare"],
+            3,
+            "--framework compare runs numpy and pytorch side by side, and this fleetcal-agent has no pytorch engine; rebuild with the pytorch engine",
+        );
+    }
 }
 
 #[test]
