@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 
-use fleetcal_proto::quote::bounded;
 use fleetcal_proto::result::{
-    CalibrationResult, Fallback, Metadata, PlatformCheck, Record, Settings, Status,
-    RESULT_SCHEMA_VERSION,
+    CalibrationResult, Fallback, Metadata, PlatformCheck, Settings, RESULT_SCHEMA_VERSION,
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
@@ -157,33 +155,6 @@ pub(crate) fn build_plan(
     })
 }
 
-/// Why a run measured nothing: how many figures ended each way, with the first reason of
-/// each (a bounded prefix).
-fn nothing_measured(records: &[Record]) -> String {
-    if records.is_empty() {
-        return "the plan has no figures".into();
-    }
-    let mut parts = Vec::new();
-    for (status, name) in [
-        (Status::Failed, "failed"),
-        (Status::Skipped, "skipped"),
-        (Status::Unsupported, "unsupported"),
-    ] {
-        let mut of_kind = records.iter().filter(|r| r.status == status);
-        if let Some(first) = of_kind.next() {
-            let n = 1 + of_kind.count();
-            parts.push(format!(
-                "{n} {name} (first: {} {} size {}: {})",
-                first.operation,
-                first.precision,
-                first.size,
-                bounded(first.reason.as_deref().unwrap_or("no reason given"))
-            ));
-        }
-    }
-    parts.join(", ")
-}
-
 /// Runs one calibration and returns its result; nothing is written to disk here.
 ///
 /// Errors before any measurement: bad preset, framework rules, platform check, a refused
@@ -274,8 +245,8 @@ pub fn calibrate(
     let started_at = now();
     let records =
         crate::bench::runner::run_cancellable(engine.as_mut(), &plan, console.observer(), cancel)?;
-    if !records.iter().any(|r| r.status == Status::Measured) {
-        return Err(AgentError::NothingMeasured(nothing_measured(&records)));
+    if let Some(why) = fleetcal_proto::result::nothing_measured(&records) {
+        return Err(AgentError::NothingMeasured(why));
     }
     let summary = crate::bench::summary::summarize(&records, &preset, fallback.is_some());
     let result = CalibrationResult {
@@ -386,43 +357,9 @@ mod tests {
             vec![16],
         ))
         .unwrap();
-        assert!(r.records.iter().any(|r| r.status == Status::Measured));
-    }
-
-    #[test]
-    fn the_reason_counts_each_ending_and_quotes_a_bounded_reason() {
-        let rec = |status, reason: &str| Record {
-            operation: Operation::Dot,
-            precision: Precision::Fp64,
-            size: 8,
-            array_mib: None,
-            status,
-            reason: Some(reason.into()),
-            flops: 0.0,
-            bytes: 0.0,
-            arithmetic_intensity: 0.0,
-            trials: 0,
-            latency_ms: None,
-            gops: None,
-            bandwidth_gbps: None,
-            efficiency: None,
-            flags: Default::default(),
-        };
-        let long = "x".repeat(10_000);
-        let text = nothing_measured(&[
-            rec(Status::Failed, &long),
-            rec(Status::Failed, "b"),
-            rec(Status::Skipped, "timeout"),
-        ]);
-        assert!(
-            text.starts_with("2 failed (first: dot fp64 size 8: xxx"),
-            "{text}"
-        );
-        assert!(
-            text.ends_with(", 1 skipped (first: dot fp64 size 8: timeout)"),
-            "{text}"
-        );
-        assert!(text.len() < 300, "{}", text.len());
-        assert_eq!(nothing_measured(&[]), "the plan has no figures");
+        assert!(r
+            .records
+            .iter()
+            .any(|r| r.status == fleetcal_proto::result::Status::Measured));
     }
 }
