@@ -50,7 +50,7 @@ pub struct Coordinator<S> {
     pub registry: Arc<Registry>,
     /// Resolved settings.
     pub settings: Settings,
-    /// Wakes the scheduler driver.
+    /// Wakes the dispatch driver.
     pub wake: Arc<Notify>,
 }
 

@@ -1,4 +1,5 @@
-//! The gRPC edge: services, live sessions, the scheduler driver, and server assembly.
+//! The gRPC edge: services, live sessions, the dispatch driver, and server assembly (one
+//! shutdown for every listener).
 
 pub mod admin_svc;
 pub mod agent_svc;
