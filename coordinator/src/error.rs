@@ -18,7 +18,11 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
         2,
         "invalid input (flag, config, request, result)",
     ),
-    (Code::NotFound, 3, "unknown campaign, run or agent"),
+    (
+        Code::NotFound,
+        3,
+        "unknown campaign, run, agent or schedule",
+    ),
     (
         Code::FailedPrecondition,
         4,
@@ -38,6 +42,7 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
     ),
     (Code::Aborted, 8, "campaign finished with unsuccessful runs"),
     (Code::DeadlineExceeded, 9, "timed out"),
+    (Code::AlreadyExists, 10, "a schedule of that name exists"),
 ];
 
 /// The exit code for a gRPC code, from [`EXIT_TABLE`].
@@ -200,7 +205,9 @@ fn domain_code(e: &DomainError) -> Code {
         | DomainError::UnknownZone(_) => Code::InvalidArgument,
         DomainError::UnknownRun(_)
         | DomainError::UnknownCampaign(_)
+        | DomainError::UnknownSchedule(_)
         | DomainError::AgentNotFound(_) => Code::NotFound,
+        DomainError::ScheduleExists(_) => Code::AlreadyExists,
         DomainError::UnknownAgent(_)
         | DomainError::RunNotAccepting { .. }
         | DomainError::NoAgentsMatch(_)

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod core;
 pub mod driver;
 pub mod registry;
+pub mod schedules;
 pub mod serve;
 
 pub use self::core::{Coordinator, Registration};
