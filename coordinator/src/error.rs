@@ -159,7 +159,7 @@ pub enum Error {
     CampaignUnsuccessful {
         /// The campaign.
         id: String,
-        /// Runs that failed, timed out or whose agent stayed offline.
+        /// Runs that failed, timed out, were skipped or whose agent stayed offline.
         unsuccessful: u32,
     },
 }
