@@ -409,3 +409,7 @@ impl<S: Store> Coordinator<S> {
         Ok((campaign, runs))
     }
 }
+
+#[cfg(test)]
+#[path = "schedules_tests.rs"]
+mod tests;
