@@ -231,6 +231,10 @@ pub enum ScheduleCmd {
     /// others are recorded missed); a board still busy with an earlier run is recorded
     /// skipped (or queued, --overlap queue); an offline board's run waits until the next
     /// firing, then is recorded agent_offline. A taken name is refused (exit 10).
+    #[command(after_help = "Examples:\n  \
+        fleetctl schedule add nightly --cron '0 2 * * *' --tz Europe/Berlin --all --quick --jitter 10m\n  \
+        fleetctl schedule add lab --cron '30 1 * * 1-5' --select site=lab --framework compare \\\n      \
+        --overlap queue --catch-up 6h --deadline 4h")]
     Add(Box<ScheduleAddArgs>),
     /// List schedules: cron, zone, paused, next firing (local and UTC), last firing with its
     /// campaign and run counts, missed firings.

@@ -276,13 +276,31 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<(), Error> {
         let name = schedule.name.as_str();
-        let reason = match d.fire {
-            Some(at) => format!(
+        let mut planned = None;
+        let mut no_match = None;
+        if let Some(at) = d.fire {
+            match self.plan_firing(schedule, rule, at, now).await {
+                Ok(p) => planned = Some(p),
+                Err(Error::Domain(DomainError::NoAgentsMatch(selector))) => {
+                    no_match = Some(format!(
+                        "not fired: selector {selector} matches no registered agent"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let reason = match (d.fire, &no_match) {
+            (Some(at), None) => format!(
                 "not fired at its time (the coordinator was down or behind); only the latest \
                  due firing ({}) was caught up",
                 rfc3339(at)
             ),
-            None => format!(
+            (Some(at), Some(_)) => format!(
+                "not fired at its time (the coordinator was down or behind); only the latest \
+                 due firing ({}) was to be caught up, and its selector matched no agent",
+                rfc3339(at)
+            ),
+            (None, _) => format!(
                 "not fired at its time (the coordinator was down or behind), and older than \
                  the catch-up window of {} ms when it came back",
                 schedule.spec.catch_up_ms.unwrap_or(0)
@@ -290,6 +308,9 @@ impl<S: Store> Coordinator<S> {
         };
         let mut missed: Vec<(Millis, String)> =
             d.missed.iter().map(|&t| (t, reason.clone())).collect();
+        if let (Some(at), Some(why)) = (d.fire, no_match) {
+            missed.push((at, why));
+        }
         if d.missed_more {
             tracing::warn!(
                 schedule = %name,
@@ -297,17 +318,6 @@ impl<S: Store> Coordinator<S> {
                 crate::cron::MAX_MISSED_LISTED,
                 d.missed.len()
             );
-        }
-        let mut planned = None;
-        if let Some(at) = d.fire {
-            match self.plan_firing(schedule, rule, at, now).await {
-                Ok(p) => planned = Some(p),
-                Err(Error::Domain(DomainError::NoAgentsMatch(selector))) => missed.push((
-                    at,
-                    format!("not fired: selector {selector} matches no registered agent"),
-                )),
-                Err(e) => return Err(e),
-            }
         }
         let late = d.fire.is_some_and(|at| now - at > LATE_MS) || !d.missed.is_empty();
         let message = if late { "catch-up" } else { "on time" };

@@ -777,18 +777,30 @@ macro_rules! impl_store {
             async fn remove_schedule(&self, name: &str) -> Result<bool, Error> {
                 let ctx = format!("removing schedule '{name}'");
                 let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                // A write on the schedule's row first, as a claim does: a claim in flight
+                // finishes before its firings are deleted, and none starts after.
+                let found = sqlx::query::<$db>("UPDATE schedules SET paused = $1 WHERE name = $2")
+                    .bind(true)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                if found.rows_affected() == 0 {
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Ok(false);
+                }
                 sqlx::query::<$db>("DELETE FROM schedule_firings WHERE schedule = $1")
                     .bind(name)
                     .execute(&mut *tx)
                     .await
                     .map_err(Error::storage(&ctx))?;
-                let done = sqlx::query::<$db>("DELETE FROM schedules WHERE name = $1")
+                sqlx::query::<$db>("DELETE FROM schedules WHERE name = $1")
                     .bind(name)
                     .execute(&mut *tx)
                     .await
                     .map_err(Error::storage(&ctx))?;
                 tx.commit().await.map_err(Error::storage(&ctx))?;
-                Ok(done.rows_affected() == 1)
+                Ok(true)
             }
 
             async fn set_schedule_paused(

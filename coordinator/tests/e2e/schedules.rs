@@ -116,7 +116,7 @@ fn refused(url: &str, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn a_schedule_fires_catches_up_once_and_obeys_pause_resume_run_now_and_remove() {
-    const PERIOD: i64 = 3000;
+    const PERIOD: i64 = 2000;
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let mut coord = serve(dir.path(), &listen);
@@ -139,7 +139,7 @@ fn a_schedule_fires_catches_up_once_and_obeys_pause_resume_run_now_and_remove() 
         "add",
         "tick",
         "--cron",
-        "*/3 * * * * *",
+        "*/2 * * * * *",
         "--all",
     ];
     add.extend(TINY);
@@ -326,7 +326,7 @@ fn a_schedule_fires_catches_up_once_and_obeys_pause_resume_run_now_and_remove() 
             "add",
             "tock",
             "--cron",
-            "*/3 * * * * *",
+            "*/2 * * * * *",
             "--preset",
             "nobody",
         ],
