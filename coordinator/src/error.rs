@@ -285,6 +285,11 @@ mod tests {
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("'x9'"), "{}", status.message());
         assert_eq!(Error::from(status).exit_code(), 4);
+        let taken = Error::from(DomainError::ScheduleExists("nightly".into()));
+        assert_eq!((taken.code(), taken.exit_code()), (Code::AlreadyExists, 10));
+        let unknown = Error::from(DomainError::UnknownSchedule("nightly".into()));
+        assert_eq!((unknown.code(), unknown.exit_code()), (Code::NotFound, 3));
+        assert_eq!(unknown.to_string(), "no schedule 'nightly'");
     }
 
     #[test]
