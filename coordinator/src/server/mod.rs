@@ -1,5 +1,6 @@
-//! The gRPC edge: services, live sessions, the dispatch driver, and server assembly (one
-//! shutdown for every listener).
+//! The gRPC edge and the core: services, the use cases (`core`, `schedules`), live sessions,
+//! the dispatch driver (which also fires due schedules), and server assembly (one shutdown for
+//! every listener).
 
 pub mod admin_svc;
 pub mod agent_svc;
