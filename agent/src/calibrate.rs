@@ -7,8 +7,7 @@ use std::time::Instant;
 use fleetcal_proto::environment::Environment;
 use fleetcal_proto::quote::bounded;
 use fleetcal_proto::result::{
-    CalibrationResult, Fallback, Metadata, PlatformCheck, Record, Settings, Status,
-    RESULT_SCHEMA_VERSION,
+    CalibrationResult, Fallback, Metadata, PlatformCheck, Record, Settings, RESULT_SCHEMA_VERSION,
 };
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
@@ -191,33 +190,6 @@ pub(crate) fn build_plan(
     })
 }
 
-/// Why a run measured nothing: how many figures ended each way, with the first reason of
-/// each (a bounded prefix).
-fn nothing_measured(records: &[Record]) -> String {
-    if records.is_empty() {
-        return "the plan has no figures".into();
-    }
-    let mut parts = Vec::new();
-    for (status, name) in [
-        (Status::Failed, "failed"),
-        (Status::Skipped, "skipped"),
-        (Status::Unsupported, "unsupported"),
-    ] {
-        let mut of_kind = records.iter().filter(|r| r.status == status);
-        if let Some(first) = of_kind.next() {
-            let n = 1 + of_kind.count();
-            parts.push(format!(
-                "{n} {name} (first: {} {} size {}: {})",
-                first.operation,
-                first.precision,
-                first.size,
-                bounded(first.reason.as_deref().unwrap_or("no reason given"))
-            ));
-        }
-    }
-    parts.join(", ")
-}
-
 /// Runs one calibration and returns its result; nothing is written to disk here.
 ///
 /// Errors before any measurement: bad preset, framework rules, platform check, a refused
@@ -382,8 +354,8 @@ fn interleaved(
         }
     }
     for run in &runs {
-        if !run.records.iter().any(|r| r.status == Status::Measured) {
-            return Err(AgentError::NothingMeasured(nothing_measured(&run.records)));
+        if let Some(why) = fleetcal_proto::result::nothing_measured(&run.records) {
+            return Err(AgentError::NothingMeasured(why));
         }
     }
     let mut results = Vec::with_capacity(runs.len());
@@ -583,7 +555,10 @@ mod tests {
             vec![16],
         ))
         .unwrap();
-        assert!(r.records.iter().any(|r| r.status == Status::Measured));
+        assert!(r
+            .records
+            .iter()
+            .any(|r| r.status == fleetcal_proto::result::Status::Measured));
     }
 
     #[cfg(feature = "torch")]
@@ -605,7 +580,10 @@ mod tests {
         assert_eq!(results[0].metadata.run_id, "cmp-numpy");
         let threads = crate::detect::host::available_cpus();
         for r in &results {
-            assert!(r.records.iter().any(|x| x.status == Status::Measured));
+            assert!(r
+                .records
+                .iter()
+                .any(|x| x.status == fleetcal_proto::result::Status::Measured));
             let pools = &r
                 .metadata
                 .environment
@@ -633,44 +611,5 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("is a cuda preset"), "{e}");
-    }
-
-    #[test]
-    fn the_reason_counts_each_ending_and_quotes_a_bounded_reason() {
-        let rec = |status, reason: &str| Record {
-            operation: Operation::Dot,
-            precision: Precision::Fp64,
-            size: 8,
-            array_mib: None,
-            status,
-            reason: Some(reason.into()),
-            flops: 0.0,
-            bytes: 0.0,
-            arithmetic_intensity: 0.0,
-            trials: 0,
-            latency_ms: None,
-            gops: None,
-            bandwidth_gbps: None,
-            efficiency: None,
-            flags: Default::default(),
-            sampling: None,
-            telemetry: None,
-        };
-        let long = "x".repeat(10_000);
-        let text = nothing_measured(&[
-            rec(Status::Failed, &long),
-            rec(Status::Failed, "b"),
-            rec(Status::Skipped, "timeout"),
-        ]);
-        assert!(
-            text.starts_with("2 failed (first: dot fp64 size 8: xxx"),
-            "{text}"
-        );
-        assert!(
-            text.ends_with(", 1 skipped (first: dot fp64 size 8: timeout)"),
-            "{text}"
-        );
-        assert!(text.len() < 300, "{}", text.len());
-        assert_eq!(nothing_measured(&[]), "the plan has no figures");
     }
 }

@@ -9,12 +9,15 @@
 //!   after the gap; a local time that occurs twice fires once, at its first occurrence
 //!   (fixed-time expressions such as `30 2 * * *`; croner's rule, pinned by tests here);
 //! - missed firings: of the firings due since the last one, the latest fires (one catch-up) if
-//!   it is no older than the catch-up window; every other one is recorded as missed — a
-//!   coordinator down for a week does not fire seven times;
+//!   it is no older than the catch-up window (by default one period: until the firing after
+//!   it comes); every other one is recorded as missed — a coordinator down for a week does
+//!   not fire seven times;
 //! - jitter: each board's run of a firing starts after a delay in `[0, jitter)` derived from the
 //!   schedule, the firing and the board, so it is stable across restarts and coordinators;
-//! - overlap: a board still busy with an earlier run is skipped (with the reason) or queued.
+//! - overlap: a board still busy with an earlier run (running, of any campaign, or queued from
+//!   an earlier firing of the same schedule) is skipped (with the reason) or queued.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -23,11 +26,13 @@ use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
-use crate::domain::DomainError;
-use crate::model::Millis;
+use fleetcal_proto::quote::{bounded, quoted};
 
-/// How much of a bad input an error quotes.
-const QUOTE: usize = 64;
+use crate::domain::DomainError;
+use crate::model::{CampaignRecord, Millis, RunRecord, RunState};
+
+/// The longest cron expression accepted, in bytes.
+pub const MAX_CRON_LEN: usize = 256;
 
 /// At most this many missed firings are listed one by one; more are counted as `missed_more`.
 pub const MAX_MISSED_LISTED: usize = 100;
@@ -48,9 +53,15 @@ impl CronRule {
     /// Parses a 5- or 6-field expression and an IANA zone name.
     pub fn parse(expr: &str, zone: &str) -> Result<CronRule, DomainError> {
         let bad = |message: String| DomainError::Cron {
-            expr: quote(expr),
+            expr: bounded(expr),
             message,
         };
+        if expr.len() > MAX_CRON_LEN {
+            return Err(bad(format!(
+                "is {} bytes, longer than {MAX_CRON_LEN}",
+                expr.len()
+            )));
+        }
         let fields = expr.split_whitespace().count();
         if !(5..=6).contains(&fields) && !expr.trim_start().starts_with('@') {
             return Err(bad(format!(
@@ -66,7 +77,7 @@ impl CronRule {
         let zone = zone
             .trim()
             .parse::<Tz>()
-            .map_err(|_| DomainError::UnknownZone(quote(zone)))?;
+            .map_err(|_| DomainError::UnknownZone(bounded(zone)))?;
         Ok(CronRule {
             expr: expr.trim().to_string(),
             zone,
@@ -141,9 +152,10 @@ pub struct Due {
 }
 
 /// The firings due at `now` for a schedule whose last firing (or creation) was at `since`:
-/// every firing time `t` with `since < t <= now`. The latest fires when `now - t <= catch_up`;
-/// every other one is missed.
-pub fn due(rule: &CronRule, since: Millis, now: Millis, catch_up: Millis) -> Due {
+/// every firing time `t` with `since < t <= now`. The latest fires when `now - t <= catch_up`
+/// (`None`: one period, the time from it to the firing after it — so the latest is always
+/// caught up, as that firing is still to come); every other one is missed.
+pub fn due(rule: &CronRule, since: Millis, now: Millis, catch_up: Option<Millis>) -> Due {
     let mut out = Due::default();
     if now <= since {
         return out;
@@ -173,7 +185,8 @@ pub fn due(rule: &CronRule, since: Millis, now: Millis, catch_up: Millis) -> Due
     let Some(latest) = times.pop() else {
         return out;
     };
-    if now - latest <= catch_up {
+    let window = catch_up.or_else(|| rule.next_after(latest).map(|next| next - latest));
+    if window.is_none_or(|w| now - latest <= w) {
         out.fire = Some(latest);
     } else {
         times.push(latest);
@@ -249,8 +262,8 @@ impl FromStr for Overlap {
             "skip" => Ok(Overlap::Skip),
             "queue" => Ok(Overlap::Queue),
             _ => Err(format!(
-                "unknown overlap policy '{}' (expected skip or queue)",
-                quote(s)
+                "unknown overlap policy {} (expected skip or queue)",
+                quoted(s)
             )),
         }
     }
@@ -276,12 +289,32 @@ pub fn admit(policy: Overlap, busy_run: Option<&str>) -> Admission {
     }
 }
 
-/// At most [`QUOTE`] characters of `s`, with `…` when cut.
-fn quote(s: &str) -> String {
-    match s.char_indices().nth(QUOTE) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+/// The earlier run each board is busy with when a firing of `schedule` comes, by agent id: a
+/// running run (of any campaign), else a run queued by an earlier firing of the same
+/// schedule. `active` are the queued and running runs, `campaigns` (at least) theirs.
+pub fn busy_boards(
+    schedule: &str,
+    campaigns: &[CampaignRecord],
+    active: &[RunRecord],
+) -> HashMap<String, String> {
+    let ours: std::collections::HashSet<&str> = campaigns
+        .iter()
+        .filter(|c| c.firing.as_ref().is_some_and(|f| f.schedule == schedule))
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut busy = HashMap::new();
+    for r in active.iter().filter(|r| r.state == RunState::Running) {
+        busy.entry(r.agent_id.clone())
+            .or_insert_with(|| r.run_id.clone());
     }
+    for r in active
+        .iter()
+        .filter(|r| r.state == RunState::Queued && ours.contains(r.campaign_id.as_str()))
+    {
+        busy.entry(r.agent_id.clone())
+            .or_insert_with(|| r.run_id.clone());
+    }
+    busy
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ fn bad_expressions_and_zones_are_named() {
 fn on_time_the_due_firing_fires_and_nothing_is_missed() {
     let rule = CronRule::parse("0 2 * * *", "UTC").unwrap();
     let fired = ms("2026-01-10T02:00:00Z");
-    let d = due(&rule, fired - DAY, fired + 300, DAY);
+    let d = due(&rule, fired - DAY, fired + 300, Some(DAY));
     assert_eq!(
         d,
         Due {
@@ -140,12 +140,12 @@ fn on_time_the_due_firing_fires_and_nothing_is_missed() {
         }
     );
     assert_eq!(
-        due(&rule, fired, fired + HOUR, DAY),
+        due(&rule, fired, fired + HOUR, Some(DAY)),
         Due::default(),
         "fired already"
     );
     assert_eq!(
-        due(&rule, fired, fired - 1, DAY),
+        due(&rule, fired, fired - 1, Some(DAY)),
         Due::default(),
         "clock behind"
     );
@@ -157,14 +157,30 @@ fn after_an_outage_one_catch_up_fires_and_the_rest_are_missed() {
     let last = ms("2026-01-10T02:00:00Z");
     // Down from the 10th after the firing until the 13th at 09:00: the 11th, 12th and 13th
     // were due. The 13th's is 7 h old, inside the one-day window: it fires; two are missed.
-    let d = due(&rule, last, ms("2026-01-13T09:00:00Z"), DAY);
+    let d = due(&rule, last, ms("2026-01-13T09:00:00Z"), Some(DAY));
     assert_eq!(d.fire, Some(ms("2026-01-13T02:00:00Z")));
     assert_eq!(d.missed, vec![last + DAY, last + 2 * DAY]);
     assert!(!d.missed_more);
     // The same outage with a 1 h catch-up window: nothing fires, all three are missed.
-    let d = due(&rule, last, ms("2026-01-13T09:00:00Z"), HOUR);
+    let d = due(&rule, last, ms("2026-01-13T09:00:00Z"), Some(HOUR));
     assert_eq!(d.fire, None);
     assert_eq!(d.missed, vec![last + DAY, last + 2 * DAY, last + 3 * DAY]);
+}
+
+#[test]
+fn by_default_the_latest_missed_firing_is_caught_up_until_the_next_one() {
+    let rule = CronRule::parse("0 2 * * *", "Europe/Berlin").unwrap();
+    let last = ms("2026-01-10T01:00:00Z"); // 02:00 CET
+                                           // Back 23 h after the 12th's firing, before the 13th's: the 12th fires, the 11th missed.
+    let d = due(&rule, last, ms("2026-01-13T00:59:59Z"), None);
+    assert_eq!(d.fire, Some(last + 2 * DAY));
+    assert_eq!(d.missed, vec![last + DAY]);
+    // A weekday schedule back on Sunday: Friday's firing is still within its period (until
+    // Monday), Thursday's is missed.
+    let weekdays = CronRule::parse("0 2 * * 1-5", "UTC").unwrap();
+    let thursday = ms("2026-01-15T02:00:00Z");
+    let d = due(&weekdays, thursday - 1, ms("2026-01-18T12:00:00Z"), None);
+    assert_eq!((d.fire, d.missed), (Some(thursday + DAY), vec![thursday]));
 }
 
 #[test]
@@ -172,7 +188,7 @@ fn a_long_outage_of_a_seconds_schedule_is_bounded() {
     let rule = CronRule::parse("* * * * * *", "UTC").unwrap();
     let since = ms("2026-01-01T00:00:00Z");
     let now = since + 7 * DAY; // 604,800 firings
-    let d = due(&rule, since, now, 10_000);
+    let d = due(&rule, since, now, Some(10_000));
     assert_eq!(d.fire, Some(now));
     assert_eq!(d.missed.len(), MAX_MISSED_LISTED);
     assert!(d.missed_more);
@@ -220,6 +236,65 @@ fn overlap_skips_with_the_busy_run_or_queues() {
     );
 }
 
+#[test]
+fn a_board_is_busy_with_a_running_run_or_a_queued_run_of_the_same_schedule() {
+    use crate::model::{CampaignSpec, FiringTag, FrameworkChoice, Overrides, Selector};
+    use fleetcal_proto::{DeviceKind, Framework};
+    let campaign = |id: &str, schedule: Option<&str>| CampaignRecord {
+        id: id.into(),
+        created_at: 0,
+        deadline: DAY,
+        spec: CampaignSpec {
+            selector: Selector::All,
+            framework: FrameworkChoice::Default,
+            quick: true,
+            warmup: None,
+            trials: None,
+            run_timeout_s: 60,
+            deadline_s: 0,
+            concurrency: 0,
+            overrides: Overrides::default(),
+        },
+        firing: schedule.map(|s| FiringTag {
+            schedule: s.into(),
+            scheduled_at: 0,
+        }),
+    };
+    let run = |id: &str, campaign: &str, agent: &str, state: RunState| RunRecord {
+        run_id: id.into(),
+        campaign_id: campaign.into(),
+        agent_id: agent.into(),
+        hostname: agent.into(),
+        preset_id: "auto".into(),
+        framework: Framework::Numpy,
+        device: DeviceKind::Cpu,
+        state,
+        fraction: 0.0,
+        message: String::new(),
+        seq: 0,
+        started_at: None,
+        finished_at: None,
+        not_before: None,
+    };
+    let campaigns = [
+        campaign("manual", None),
+        campaign("n1", Some("nightly")),
+        campaign("o1", Some("other")),
+    ];
+    let active = [
+        run("q-manual", "manual", "a", RunState::Queued),
+        run("q-other", "o1", "b", RunState::Queued),
+        run("q-nightly", "n1", "c", RunState::Queued),
+        run("r-manual", "manual", "d", RunState::Running),
+        run("q-nightly-d", "n1", "d", RunState::Queued),
+    ];
+    let busy = busy_boards("nightly", &campaigns, &active);
+    let mut got: Vec<(&str, &str)> = busy.iter().map(|(a, r)| (a.as_str(), r.as_str())).collect();
+    got.sort();
+    // a and b only wait in other campaigns' queues; c waits in this schedule's; d runs.
+    assert_eq!(got, vec![("c", "q-nightly"), ("d", "r-manual")]);
+}
+
 fn expressions() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         "*/7 * * * * *",
@@ -264,18 +339,25 @@ proptest! {
         zone in zones(),
         since in 1_700_000_000_000i64..1_800_000_000_000,
         gap in 0i64..(40 * DAY),
-        catch_up in 0i64..(2 * DAY),
+        catch_up in prop::option::of(0i64..(2 * DAY)),
     ) {
         let rule = CronRule::parse(expr, zone).unwrap();
         let now = since + gap;
         let d = due(&rule, since, now, catch_up);
         if let Some(f) = d.fire {
             prop_assert!(f > since && f <= now);
-            prop_assert!(now - f <= catch_up);
+            match catch_up {
+                Some(w) => prop_assert!(now - f <= w),
+                // One period: the latest due firing is always caught up.
+                None => prop_assert!(rule.next_after(f).is_none_or(|n| now < n)),
+            }
             prop_assert!(rule.next_after(f).is_none_or(|n| n > now), "the latest due fires");
         }
         prop_assert!(d.missed.len() <= MAX_MISSED_LISTED);
         prop_assert!(d.missed.windows(2).all(|w| w[0] < w[1]));
+        if catch_up.is_none() && (!d.missed.is_empty() || d.missed_more) {
+            prop_assert!(d.fire.is_some(), "by default the latest missed firing is caught up");
+        }
         for m in &d.missed {
             prop_assert!(*m > since && *m <= now);
             prop_assert!(d.fire.is_none_or(|f| *m < f));

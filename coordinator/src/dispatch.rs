@@ -1,14 +1,16 @@
 //! The campaign dispatcher: from the active runs, the live agents and the clock, the state
 //! changes to make now. Pure and synchronous; `server::driver` applies its output. (Cron
-//! schedules, which create campaigns, are another matter: this only moves runs.)
+//! schedules, which create campaigns, are [`crate::cron`]'s matter: this only moves runs.)
 //!
 //! Rules, in order:
 //! 1. a running run past `started_at + run_timeout_s` becomes `timed_out`;
 //! 2. a queued run whose campaign deadline has passed while its agent is not connected becomes
 //!    `agent_offline`;
 //! 3. a queued run starts (`running`) when its agent is live, runs nothing else (in any
-//!    campaign), and its campaign runs fewer than `concurrency` runs (0 = unlimited); queued
-//!    runs are considered oldest campaign first, then in plan order.
+//!    campaign), its `not_before` (a schedule's jitter) has come, and its campaign runs fewer
+//!    than `concurrency` runs (0 = unlimited); queued runs are considered oldest campaign
+//!    first, then in plan order. A run waiting for its `not_before` does not hold its agent:
+//!    a later run of that agent that may start now does.
 
 use std::collections::{HashMap, HashSet};
 
@@ -75,6 +77,9 @@ pub fn dispatch(s: Snapshot<'_>) -> Vec<Transition> {
                     Some("agent stayed offline until the campaign deadline".into()),
                 ));
             }
+            continue;
+        }
+        if run.not_before.is_some_and(|t| s.now < t) {
             continue;
         }
         let count = running.entry(c.id.as_str()).or_default();

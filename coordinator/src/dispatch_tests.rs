@@ -24,6 +24,7 @@ fn campaign(id: &str, created_at: Millis, concurrency: u32) -> CampaignRecord {
             concurrency,
             overrides: Overrides::default(),
         },
+        firing: None,
     }
 }
 
@@ -51,6 +52,7 @@ fn run(
             .unwrap_or(0),
         started_at,
         finished_at: None,
+        not_before: None,
     }
 }
 
@@ -111,19 +113,67 @@ fn one_run_per_agent_across_campaigns_and_concurrency_holds() {
     );
 }
 
+#[test]
+fn a_queued_run_waits_for_its_not_before() {
+    let c = [campaign("c", 0, 0)];
+    let mut jittered = run("r1", "c", "a", RunState::Queued, None);
+    jittered.not_before = Some(7_000);
+    let mut offline = run("r2", "c", "z", RunState::Queued, None);
+    offline.not_before = Some(500_000);
+    let runs = [jittered, offline];
+    let connected = online(&["a"]);
+    let at = |now| {
+        dispatch(Snapshot {
+            now,
+            campaigns: &c,
+            runs: &runs,
+            live: &connected,
+        })
+        .into_iter()
+        .map(|t| (t.run_id, t.to))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(at(6_999), vec![], "not before its time");
+    assert_eq!(at(7_000), vec![("r1".to_string(), RunState::Running)]);
+    // The deadline still ends an offline agent's run that was waiting for its time.
+    assert!(at(100_000).contains(&("r2".to_string(), RunState::AgentOffline)));
+}
+
+#[test]
+fn a_run_waiting_for_its_time_does_not_hold_its_agent() {
+    let c = [campaign("old", 0, 0), campaign("new", 1, 0)];
+    let mut waiting = run("r1", "old", "a", RunState::Queued, None);
+    waiting.not_before = Some(60_000);
+    let runs = [waiting, run("r2", "new", "a", RunState::Queued, None)];
+    let connected = online(&["a"]);
+    let t = dispatch(Snapshot {
+        now: 10,
+        campaigns: &c,
+        runs: &runs,
+        live: &connected,
+    });
+    let got: Vec<_> = t.iter().map(|t| t.run_id.as_str()).collect();
+    assert_eq!(got, vec!["r2"]);
+}
+
 proptest! {
     #[test]
     fn invariants_hold(
-        specs in prop::collection::vec((0u8..4, 0u8..6, 0u8..2, any::<bool>()), 0..24),
+        specs in prop::collection::vec(
+            (0u8..4, 0u8..6, 0u8..2, any::<bool>(), prop::option::of(0i64..200_000)),
+            0..24,
+        ),
         conc in prop::collection::vec(0u32..3, 2),
         up in prop::collection::vec(any::<bool>(), 6),
         now in 0i64..200_000,
     ) {
         let campaigns = [campaign("c0", 0, conc[0]), campaign("c1", 5, conc[1])];
-        let runs: Vec<RunRecord> = specs.iter().enumerate().map(|(i, (c, a, st, early))| {
+        let runs: Vec<RunRecord> = specs.iter().enumerate().map(|(i, (c, a, st, early, not_before))| {
             let state = if *st == 0 { RunState::Queued } else { RunState::Running };
             let started = (state == RunState::Running).then_some(if *early { 0 } else { now });
-            run(&format!("r{i}"), &format!("c{}", c % 2), &format!("a{a}"), state, started)
+            let mut r = run(&format!("r{i}"), &format!("c{}", c % 2), &format!("a{a}"), state, started);
+            r.not_before = *not_before;
+            r
         }).collect();
         let connected: HashSet<String> =
             (0..6).filter(|i| up[*i]).map(|i| format!("a{i}")).collect();
@@ -134,7 +184,10 @@ proptest! {
             let r = by_id[tr.run_id.as_str()];
             prop_assert_eq!(tr.from, r.state);
             match tr.to {
-                RunState::Running => prop_assert!(connected.contains(&r.agent_id)),
+                RunState::Running => {
+                    prop_assert!(connected.contains(&r.agent_id));
+                    prop_assert!(r.not_before.is_none_or(|t| now >= t), "not before its time");
+                }
                 RunState::TimedOut => prop_assert!(now >= r.started_at.unwrap() + 10_000),
                 RunState::AgentOffline => prop_assert!(!connected.contains(&r.agent_id) && now >= 100_000),
                 other => prop_assert!(false, "unexpected {other}"),

@@ -68,6 +68,12 @@ pub enum DomainError {
         /// What is wrong with it.
         message: String,
     },
+    /// A schedule name that does not exist.
+    #[error("no schedule '{0}'")]
+    UnknownSchedule(String),
+    /// `AddSchedule` with a name that is taken.
+    #[error("a schedule named '{0}' exists already (remove it first to replace it)")]
+    ScheduleExists(String),
     /// A time zone that is not an IANA name.
     #[error("unknown time zone '{0}' (expected an IANA name such as UTC or Europe/Berlin)")]
     UnknownZone(String),

@@ -18,7 +18,11 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
         2,
         "invalid input (flag, config, request, result)",
     ),
-    (Code::NotFound, 3, "unknown campaign, run or agent"),
+    (
+        Code::NotFound,
+        3,
+        "unknown campaign, run, agent or schedule",
+    ),
     (
         Code::FailedPrecondition,
         4,
@@ -38,6 +42,7 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
     ),
     (Code::Aborted, 8, "campaign finished with unsuccessful runs"),
     (Code::DeadlineExceeded, 9, "timed out"),
+    (Code::AlreadyExists, 10, "a schedule of that name exists"),
 ];
 
 /// The exit code for a gRPC code, from [`EXIT_TABLE`].
@@ -154,7 +159,7 @@ pub enum Error {
     CampaignUnsuccessful {
         /// The campaign.
         id: String,
-        /// Runs that failed, timed out or whose agent stayed offline.
+        /// Runs that failed, timed out, were skipped or whose agent stayed offline.
         unsuccessful: u32,
     },
 }
@@ -200,7 +205,9 @@ fn domain_code(e: &DomainError) -> Code {
         | DomainError::UnknownZone(_) => Code::InvalidArgument,
         DomainError::UnknownRun(_)
         | DomainError::UnknownCampaign(_)
+        | DomainError::UnknownSchedule(_)
         | DomainError::AgentNotFound(_) => Code::NotFound,
+        DomainError::ScheduleExists(_) => Code::AlreadyExists,
         DomainError::UnknownAgent(_)
         | DomainError::RunNotAccepting { .. }
         | DomainError::NoAgentsMatch(_)
@@ -278,6 +285,11 @@ mod tests {
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("'x9'"), "{}", status.message());
         assert_eq!(Error::from(status).exit_code(), 4);
+        let taken = Error::from(DomainError::ScheduleExists("nightly".into()));
+        assert_eq!((taken.code(), taken.exit_code()), (Code::AlreadyExists, 10));
+        let unknown = Error::from(DomainError::UnknownSchedule("nightly".into()));
+        assert_eq!((unknown.code(), unknown.exit_code()), (Code::NotFound, 3));
+        assert_eq!(unknown.to_string(), "no schedule 'nightly'");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use fleetcal_proto::framework::Engines;
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision};
 use serde::{Deserialize, Serialize};
 
+use crate::cron::Overlap;
 use crate::domain::DomainError;
 
 /// Milliseconds since the Unix epoch (every timestamp the coordinator stores).
@@ -170,10 +171,114 @@ pub struct CampaignRecord {
     pub id: String,
     /// Creation time.
     pub created_at: Millis,
-    /// Its deadline (`created_at + deadline_s`).
+    /// Its deadline (`created_at + deadline_s`; for a schedule's campaign by default its
+    /// next firing).
     pub deadline: Millis,
     /// What was asked.
     pub spec: CampaignSpec,
+    /// The schedule firing that made it; `None` for a campaign started by hand.
+    pub firing: Option<FiringTag>,
+}
+
+/// Which firing of which schedule made a campaign (`campaigns.schedule`,
+/// `campaigns.scheduled_at`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiringTag {
+    /// The schedule's name.
+    pub schedule: String,
+    /// The firing's scheduled time (for `run-now`, the time it was asked).
+    pub scheduled_at: Millis,
+}
+
+/// What a schedule is asked to do. Stored as JSON (`schedules.spec`): a field added later has
+/// a serde default, so rows written before it still load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    /// The cron expression (5 fields, or 6 with leading seconds).
+    pub cron: String,
+    /// The IANA time zone it is evaluated in.
+    pub zone: String,
+    /// The campaign every firing starts, as `campaign start` takes it. `run_timeout_s` 0 =
+    /// the coordinator's default at the firing; `deadline_s` 0 = until the next firing.
+    pub campaign: CampaignSpec,
+    /// Each board's run starts after a delay in `[0, jitter_ms)` (0 = none).
+    #[serde(default)]
+    pub jitter_ms: Millis,
+    /// What a firing does with a board still busy with an earlier run.
+    #[serde(default)]
+    pub overlap: Overlap,
+    /// How old the latest missed firing may be to be caught up; `None` = one period (the
+    /// latest missed firing is caught up until the next one comes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up_ms: Option<Millis>,
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRecord {
+    /// Its name (the key).
+    pub name: String,
+    /// What it does.
+    pub spec: ScheduleSpec,
+    /// Paused: it does not fire (firings while paused are not due later).
+    pub paused: bool,
+    /// When it was added.
+    pub created_at: Millis,
+    /// Every firing at or before this time is handled (fired, recorded missed, or passed
+    /// while paused); the next one due is the first after it. Starts at `created_at`.
+    pub handled_until: Millis,
+}
+
+/// What happened to one firing of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FiringOutcome {
+    /// A campaign was created for it.
+    Fired,
+    /// No campaign: the coordinator was not running then (and it was not the one caught
+    /// up), or its selector matched no agent; the firing's message says which.
+    Missed,
+}
+
+impl FiringOutcome {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FiringOutcome::Fired => "fired",
+            FiringOutcome::Missed => "missed",
+        }
+    }
+}
+
+impl FromStr for FiringOutcome {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        match s {
+            "fired" => Ok(FiringOutcome::Fired),
+            "missed" => Ok(FiringOutcome::Missed),
+            _ => Err(DomainError::InvalidRequest(format!(
+                "unknown firing outcome {}",
+                fleetcal_proto::quote::quoted(s)
+            ))),
+        }
+    }
+}
+
+/// A stored firing (`schedule_firings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiringRecord {
+    /// The schedule.
+    pub schedule: String,
+    /// Its scheduled time.
+    pub scheduled_at: Millis,
+    /// Fired or missed.
+    pub outcome: FiringOutcome,
+    /// The campaign it created.
+    pub campaign_id: Option<String>,
+    /// Why it was missed, or how it fired (`on time`, `catch-up`, `run now`).
+    pub message: String,
+    /// When it was recorded.
+    pub recorded_at: Millis,
 }
 
 /// The life cycle of a run.
@@ -191,17 +296,21 @@ pub enum RunState {
     TimedOut,
     /// Its agent stayed offline until the campaign deadline.
     AgentOffline,
+    /// Not run: a schedule fired while its board was still busy with an earlier run (overlap
+    /// policy `skip`); the message names that run.
+    Skipped,
 }
 
 impl RunState {
     /// Every state, in life-cycle order.
-    pub const ALL: [RunState; 6] = [
+    pub const ALL: [RunState; 7] = [
         RunState::Queued,
         RunState::Running,
         RunState::Succeeded,
         RunState::Failed,
         RunState::TimedOut,
         RunState::AgentOffline,
+        RunState::Skipped,
     ];
 
     /// The stored and displayed name.
@@ -213,6 +322,7 @@ impl RunState {
             RunState::Failed => "failed",
             RunState::TimedOut => "timed_out",
             RunState::AgentOffline => "agent_offline",
+            RunState::Skipped => "skipped",
         }
     }
 
@@ -273,6 +383,8 @@ pub struct RunRecord {
     pub started_at: Option<Millis>,
     /// When it ended.
     pub finished_at: Option<Millis>,
+    /// Not started before this time (a schedule's jitter); `None` = as soon as possible.
+    pub not_before: Option<Millis>,
 }
 
 /// A guarded state change: applied only while the run is still in `from`.

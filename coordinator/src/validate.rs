@@ -20,6 +20,8 @@ use crate::model::{Capabilities, Millis};
 /// The longest id (agent, run, campaign) a request may carry, in bytes; ids the coordinator
 /// hands out are 36-character UUIDs.
 pub const MAX_ID_LEN: usize = 64;
+/// The longest schedule name, in bytes.
+pub const MAX_SCHEDULE_NAME_LEN: usize = 64;
 /// The longest host name, in bytes.
 pub const MAX_HOSTNAME_LEN: usize = 255;
 /// The most labels an agent may carry.
@@ -75,6 +77,26 @@ pub fn id(field: &str, value: &str) -> Result<(), DomainError> {
             "field '{field}': {} is {} bytes, longer than {MAX_ID_LEN}",
             quoted(value),
             value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A schedule name: 1 to [`MAX_SCHEDULE_NAME_LEN`] ASCII letters, digits, `.`, `_` and `-`,
+/// starting with a letter or digit (so it is safe in a shell, a file name and a log line).
+pub fn schedule_name(field: &str, value: &str) -> Result<(), DomainError> {
+    let first_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let charset = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if value.len() > MAX_SCHEDULE_NAME_LEN || !first_ok || !charset {
+        return Err(invalid(format!(
+            "field '{field}': {} must be 1 to {MAX_SCHEDULE_NAME_LEN} ASCII letters, digits, \
+             '.', '_' or '-', starting with a letter or digit",
+            quoted(value)
         )));
     }
     Ok(())

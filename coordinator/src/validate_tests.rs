@@ -145,6 +145,35 @@ fn label_count_and_keys_are_bounded() {
 }
 
 #[test]
+fn schedule_names_are_bounded_and_plain() {
+    for good in [
+        "nightly",
+        "lab-2.gpu_boards",
+        "0",
+        &"n".repeat(MAX_SCHEDULE_NAME_LEN),
+    ] {
+        assert!(schedule_name("name", good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "-x",
+        ".hidden",
+        "a b",
+        "a/b",
+        "nächtlich",
+        "x\ny",
+        &"n".repeat(65),
+    ] {
+        let e = message(schedule_name("name", bad).unwrap_err());
+        assert!(
+            e.starts_with("invalid request: field 'name': '"),
+            "{bad:?}: {e}"
+        );
+        assert!(e.len() < 250, "bounded: {e}");
+    }
+}
+
+#[test]
 fn messages_are_cut_not_refused() {
     assert_eq!(super::message("short"), "short");
     let long = "é".repeat(MAX_MESSAGE_LEN);

@@ -676,12 +676,8 @@ impl CalibrationResult {
                 ));
             }
         }
-        if !self.records.iter().any(|r| r.status == Status::Measured) {
-            return Err(
-                "field 'records': no record was measured (every figure was skipped, \
-                 unsupported or failed)"
-                    .into(),
-            );
+        if let Some(why) = nothing_measured(&self.records) {
+            return Err(format!("field 'records': no figure was measured: {why}"));
         }
         Ok(())
     }
@@ -886,6 +882,37 @@ impl Record {
             self.gops.map(|r| r.best)
         }
     }
+}
+
+/// The one rule that a result needs a measured figure: `None` when some record was measured,
+/// else why not — how many figures ended each way, with the first reason of each (a bounded
+/// prefix). The agent refuses to report such a run as a result, and validation refuses it.
+pub fn nothing_measured(records: &[Record]) -> Option<String> {
+    if records.iter().any(|r| r.status == Status::Measured) {
+        return None;
+    }
+    if records.is_empty() {
+        return Some("the plan has no figures".into());
+    }
+    let mut parts = Vec::new();
+    for (status, name) in [
+        (Status::Failed, "failed"),
+        (Status::Skipped, "skipped"),
+        (Status::Unsupported, "unsupported"),
+    ] {
+        let mut of_kind = records.iter().filter(|r| r.status == status);
+        if let Some(first) = of_kind.next() {
+            let n = 1 + of_kind.count();
+            parts.push(format!(
+                "{n} {name} (first: {} {} size {}: {})",
+                first.operation,
+                first.precision,
+                first.size,
+                crate::quote::bounded(first.reason.as_deref().unwrap_or("no reason given"))
+            ));
+        }
+    }
+    Some(parts.join(", "))
 }
 
 #[cfg(test)]

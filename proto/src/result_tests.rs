@@ -193,7 +193,7 @@ fn empty_unmeasured_and_duplicated_records_are_refused() {
             not_run(Operation::Gemm, Precision::Fp64, 16, Status::Unsupported),
         ]
     });
-    assert!(e.contains("no record was measured"), "{e}");
+    assert!(e.contains("no figure was measured"), "{e}");
     let e = refused(|r| {
         let again = r.records[0].clone();
         r.records.push(again);
@@ -491,4 +491,47 @@ fn raw_samples_must_agree_with_the_statistics() {
     let mut skipped = sample();
     skipped.records[2].sampling = Some(good);
     assert!(skipped.validate().unwrap_err().contains("samples"));
+}
+
+#[test]
+fn the_reason_counts_each_ending_and_quotes_a_bounded_reason() {
+    let rec = |status, reason: &str| Record {
+        operation: Operation::Dot,
+        precision: Precision::Fp64,
+        size: 8,
+        array_mib: None,
+        status,
+        reason: Some(reason.into()),
+        flops: 0.0,
+        bytes: 0.0,
+        arithmetic_intensity: 0.0,
+        trials: 0,
+        latency_ms: None,
+        gops: None,
+        bandwidth_gbps: None,
+        efficiency: None,
+        flags: Default::default(),
+        sampling: None,
+        telemetry: None,
+    };
+    let long = "x".repeat(10_000);
+    let text = nothing_measured(&[
+        rec(Status::Failed, &long),
+        rec(Status::Failed, "b"),
+        rec(Status::Skipped, "timeout"),
+    ])
+    .unwrap();
+    assert!(
+        text.starts_with("2 failed (first: dot fp64 size 8: xxx"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(", 1 skipped (first: dot fp64 size 8: timeout)"),
+        "{text}"
+    );
+    assert!(text.len() < 300, "{}", text.len());
+    assert_eq!(
+        nothing_measured(&[]).as_deref(),
+        Some("the plan has no figures")
+    );
 }

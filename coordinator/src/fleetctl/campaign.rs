@@ -1,4 +1,4 @@
-//! `fleetctl campaign start` and `fleetctl campaign status [--wait]`.
+//! `fleetctl campaign start`, `fleetctl campaign status [--wait]` and `fleetctl campaigns`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -6,8 +6,9 @@ use std::time::Duration;
 use fleetcal_proto::pb;
 use serde_json::json;
 
-use super::cli::StartArgs;
-use super::client::Admin;
+use super::cli::{RunArgs, SelectorArgs, StartArgs};
+use super::client::{all_campaigns, Admin};
+use super::table::render;
 use crate::domain::DomainError;
 use crate::model::RunState;
 use crate::Error;
@@ -31,29 +32,40 @@ pub fn parse_labels(text: &str) -> Result<pb::Labels, Error> {
     Ok(pb::Labels { labels })
 }
 
-/// Starts a campaign and prints its id.
-pub async fn start(admin: &mut Admin, a: StartArgs) -> Result<(), Error> {
+/// The campaign request of a selector and run settings (`campaign start`, `schedule add`);
+/// timeouts, deadline and concurrency are left at 0 (the defaults).
+pub fn request(selector: SelectorArgs, run: RunArgs) -> Result<pb::StartCampaignRequest, Error> {
     use pb::selector::Kind;
-    let kind = match (a.all, a.select, a.preset) {
+    let kind = match (selector.all, selector.select, selector.preset) {
         (_, Some(text), _) => Kind::Labels(parse_labels(&text)?),
         (_, _, Some(id)) => Kind::Preset(id),
         _ => Kind::All(true),
     };
+    Ok(pb::StartCampaignRequest {
+        selector: Some(pb::Selector { kind: Some(kind) }),
+        quick: run.quick,
+        warmup: run.warmup,
+        trials: run.trials.unwrap_or(0),
+        framework: run.framework.unwrap_or_default(),
+        run_timeout_s: 0,
+        deadline_s: 0,
+        concurrency: 0,
+        operations: run.operations,
+        precisions: run.precisions,
+        blas_sizes: run.sizes,
+        stream_mib: run.stream_mib,
+        min_gflops: run.min_gflops.unwrap_or(0.0),
+    })
+}
+
+/// Starts a campaign and prints its id.
+pub async fn start(admin: &mut Admin, a: StartArgs) -> Result<(), Error> {
     let campaign = admin
         .start_campaign(pb::StartCampaignRequest {
-            selector: Some(pb::Selector { kind: Some(kind) }),
-            quick: a.quick,
-            warmup: a.warmup,
-            trials: a.trials.unwrap_or(0),
-            framework: a.framework.unwrap_or_default(),
             run_timeout_s: a.timeout.unwrap_or(0),
             deadline_s: a.deadline.unwrap_or(0),
             concurrency: a.concurrency.unwrap_or(0),
-            operations: a.operations,
-            precisions: a.precisions,
-            blas_sizes: a.sizes,
-            stream_mib: a.stream_mib,
-            min_gflops: a.min_gflops.unwrap_or(0.0),
+            ..request(a.selector, a.run)?
         })
         .await?
         .into_inner();
@@ -65,10 +77,13 @@ pub async fn start(admin: &mut Admin, a: StartArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn campaign_json(c: &pb::Campaign) -> serde_json::Value {
+/// A campaign as `--json` prints it.
+pub fn campaign_json(c: &pb::Campaign) -> serde_json::Value {
     json!({
         "id": c.id,
         "created_at": c.created_at,
+        "schedule": c.schedule,
+        "scheduled_at": (!c.scheduled_at.is_empty()).then_some(&c.scheduled_at),
         "framework": c.framework,
         "quick": c.quick,
         "warmup": c.warmup,
@@ -84,14 +99,62 @@ fn campaign_json(c: &pb::Campaign) -> serde_json::Value {
 
 /// `queued 1, running 2, ...` in life-cycle order, zero counts left out.
 pub fn counts_line(c: &pb::Campaign) -> String {
+    counts_text(&c.run_counts)
+}
+
+/// Run counts by state name as `queued 1, running 2, ...`, in life-cycle order, zero counts
+/// left out.
+pub fn counts_text(counts: &std::collections::HashMap<String, u32>) -> String {
     let parts: Vec<String> = RunState::ALL
         .iter()
         .filter_map(|s| {
-            let n = c.run_counts.get(s.as_str()).copied().unwrap_or(0);
+            let n = counts.get(s.as_str()).copied().unwrap_or(0);
             (n > 0).then(|| format!("{s} {n}"))
         })
         .collect();
     parts.join(", ")
+}
+
+/// `fleetctl campaigns`: every campaign (all pages), newest first, as a table or JSON.
+pub async fn list(admin: &mut Admin, schedule: Option<String>, as_json: bool) -> Result<(), Error> {
+    let campaigns = all_campaigns(admin, schedule).await?;
+    if as_json {
+        let items: Vec<_> = campaigns.iter().map(campaign_json).collect();
+        println!("{}", serde_json::to_string_pretty(&items).expect("json"));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = campaigns
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.clone(),
+                c.created_at.clone(),
+                c.schedule.clone().unwrap_or_else(|| "-".into()),
+                if c.scheduled_at.is_empty() {
+                    "-".into()
+                } else {
+                    c.scheduled_at.clone()
+                },
+                c.total_runs.to_string(),
+                counts_line(c),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        render(
+            &[
+                "CAMPAIGN",
+                "CREATED",
+                "SCHEDULE",
+                "SCHEDULED AT",
+                "RUNS",
+                "STATES"
+            ],
+            &rows
+        )
+    );
+    Ok(())
 }
 
 fn done(c: &pb::Campaign) -> u32 {

@@ -8,7 +8,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 
-use super::{agents, campaign, client, export, runs};
+use super::duration::parse_duration;
+use super::{agents, campaign, client, export, runs, schedule};
 use crate::Error;
 
 /// Admin CLI of the fleetcal coordinator. Exit codes follow the coordinator's error table
@@ -68,6 +69,19 @@ pub enum Cmd {
     /// Start or follow campaigns.
     #[command(subcommand)]
     Campaign(CampaignCmd),
+    /// List campaigns, newest first, with the schedule and firing that made them and their
+    /// run counts.
+    Campaigns {
+        /// Only the campaigns of this schedule.
+        #[arg(long, value_name = "NAME")]
+        schedule: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cron schedules that start campaigns by themselves (nightly recalibration).
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
     /// List runs.
     Runs {
         /// Only this campaign's runs.
@@ -99,7 +113,7 @@ pub enum AgentsCmd {
 #[derive(Debug, Subcommand)]
 pub enum CampaignCmd {
     /// Start a campaign; prints its id (`--json`: an object with `id`).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Show a campaign's run counts.
     Status {
         /// The campaign id.
@@ -127,10 +141,10 @@ pub enum CampaignCmd {
     },
 }
 
-/// `fleetctl campaign start` flags.
+/// Which agents a campaign covers: exactly one of `--all`, `--select`, `--preset`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("selector").required(true).args(["all", "select", "preset"])))]
-pub struct StartArgs {
+pub struct SelectorArgs {
     /// Every registered agent.
     #[arg(long)]
     pub all: bool,
@@ -140,6 +154,11 @@ pub struct StartArgs {
     /// Agents whose effective preset is this id.
     #[arg(long, value_name = "ID")]
     pub preset: Option<String>,
+}
+
+/// What every board of a campaign runs (`campaign start` and `schedule add` alike).
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// Quick mode (fewer sizes and trials).
     #[arg(long)]
     pub quick: bool,
@@ -163,19 +182,6 @@ pub struct StartArgs {
     /// the pytorch engine) [default: numpy on CPU boards, pytorch on CUDA boards].
     #[arg(long, value_parser = ["numpy", "pytorch", "compare"])]
     pub framework: Option<String>,
-    /// Per-run timeout in seconds [default: the coordinator's].
-    #[arg(long, value_name = "S")]
-    pub timeout: Option<u32>,
-    /// Seconds after which queued runs of offline agents become agent_offline
-    /// [default: the coordinator's].
-    #[arg(long, value_name = "S")]
-    pub deadline: Option<u32>,
-    /// Most runs running at once [default: unlimited].
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<u32>,
-    /// Print JSON (`{"id": ...}`) instead of the bare id.
-    #[arg(long)]
-    pub json: bool,
     /// Test override (hidden): BLAS sizes, e.g. `16,32`.
     #[arg(long, value_delimiter = ',', hide = true)]
     pub sizes: Vec<u64>,
@@ -191,6 +197,120 @@ pub struct StartArgs {
     /// Test override (hidden): GEMM early-stop threshold in GFLOPS.
     #[arg(long, hide = true)]
     pub min_gflops: Option<f64>,
+}
+
+/// `fleetctl campaign start` flags.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Which agents.
+    #[command(flatten)]
+    pub selector: SelectorArgs,
+    /// What every board runs.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Per-run timeout in seconds [default: the coordinator's].
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<u32>,
+    /// Seconds after which queued runs of offline agents become agent_offline
+    /// [default: the coordinator's].
+    #[arg(long, value_name = "S")]
+    pub deadline: Option<u32>,
+    /// Most runs running at once [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Print JSON (`{"id": ...}`) instead of the bare id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl schedule ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Add a cron schedule: the coordinator starts a campaign at each firing by itself. A
+    /// firing missed while the coordinator was down is caught up once (the latest only; the
+    /// others are recorded missed); a board still busy with an earlier run is recorded
+    /// skipped (or queued, --overlap queue); an offline board's run waits until the next
+    /// firing, then is recorded agent_offline. A taken name is refused (exit 10).
+    #[command(after_help = "Examples:\n  \
+        fleetctl schedule add nightly --cron '0 2 * * *' --tz Europe/Berlin --all --quick --jitter 10m\n  \
+        fleetctl schedule add lab --cron '30 1 * * 1-5' --select site=lab --framework compare \\\n      \
+        --overlap queue --catch-up 6h --deadline 4h")]
+    Add(Box<ScheduleAddArgs>),
+    /// List schedules: cron, zone, paused, next firing (local and UTC), last firing with its
+    /// campaign and run counts, missed firings.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule and its firing records (its campaigns stay).
+    Remove {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Pause a schedule: it does not fire until resumed.
+    Pause {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Resume a paused schedule: it fires from now on (what fell due while it was paused
+    /// does not fire later).
+    Resume {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Fire a schedule now (paused or not) with its settings; prints the campaign id.
+    RunNow {
+        /// The schedule's name.
+        name: String,
+        /// Print JSON (`{"id": ...}`) instead of the bare id.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `fleetctl schedule add` flags.
+#[derive(Debug, Args)]
+pub struct ScheduleAddArgs {
+    /// The schedule's name: 1 to 64 ASCII letters, digits, '.', '_', '-'.
+    pub name: String,
+    /// When it fires: a cron expression of 5 fields, `MIN HOUR DAY-OF-MONTH MONTH
+    /// DAY-OF-WEEK` ('0 2 * * *' = 02:00 every night, '30 1 * * 1-5' = 01:30 on weekdays), or
+    /// 6 with a leading seconds field.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: String,
+    /// The IANA time zone the expression is read in, e.g. Europe/Berlin; a local time that
+    /// a daylight-saving change skips fires once just after it, one that repeats fires once
+    /// [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Which agents.
+    #[command(flatten)]
+    pub selector: SelectorArgs,
+    /// What every board runs.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Spread the boards' starts: each board's run starts after its own delay in [0,
+    /// DURATION), the same for a board and firing on every try; shorter than the schedule's
+    /// period, at most 1d. DURATION is a number and a unit: 500ms, 30s, 10m, 2h, 1d
+    /// [default: 0, all at once].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub jitter: Option<Duration>,
+    /// A board still busy with an earlier run when the schedule fires: skip records its run
+    /// as skipped ("skipped: busy with run ..."); queue runs it after the earlier one.
+    #[arg(long, value_parser = ["skip", "queue"], default_value = "skip")]
+    pub overlap: String,
+    /// How old the latest firing missed while the coordinator was down may be to be caught
+    /// up when it is back, e.g. 6h [default: one period, i.e. until the next firing].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub catch_up: Option<Duration>,
+    /// How long a firing's runs wait for offline boards before they are recorded
+    /// agent_offline, e.g. 4h [default: until the next firing].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Print the schedule as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fleetctl results ...`.
@@ -267,7 +387,7 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             ..
         } => agents::remove(&mut admin, &id).await,
         Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
-        Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, args).await,
+        Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, *args).await,
         Cmd::Campaign(CampaignCmd::Status {
             id,
             wait,
@@ -284,6 +404,8 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             };
             campaign::status(&mut admin, &id, &follow, json).await
         }
+        Cmd::Campaigns { schedule, json } => campaign::list(&mut admin, schedule, json).await,
+        Cmd::Schedule(cmd) => schedule::run(&mut admin, cmd).await,
         Cmd::Runs { campaign, json } => runs::list(&mut admin, campaign, json).await,
         Cmd::Results(ResultsCmd::Export {
             campaign,
@@ -305,7 +427,7 @@ mod tests {
             .map_err(|e| e.to_string())?
             .command
         {
-            Cmd::Campaign(CampaignCmd::Start(a)) => Ok(a),
+            Cmd::Campaign(CampaignCmd::Start(a)) => Ok(*a),
             other => panic!("{other:?}"),
         }
     }
@@ -335,11 +457,11 @@ mod tests {
 
     #[test]
     fn warmup_and_trials_are_optional_and_range_checked() {
-        let a = start(&[]).unwrap();
+        let a = start(&[]).unwrap().run;
         assert_eq!((a.warmup, a.trials), (None, None));
-        let a = start(&["--warmup", "0", "--trials", "20"]).unwrap();
+        let a = start(&["--warmup", "0", "--trials", "20"]).unwrap().run;
         assert_eq!((a.warmup, a.trials), (Some(0), Some(20)));
-        let a = start(&["--warmup", "100", "--trials", "1000"]).unwrap();
+        let a = start(&["--warmup", "100", "--trials", "1000"]).unwrap().run;
         assert_eq!((a.warmup, a.trials), (Some(100), Some(1000)));
         for (flag, bad) in [
             ("--trials", "0"),
@@ -351,5 +473,73 @@ mod tests {
             let e = start(&[&format!("{flag}={bad}")]).unwrap_err();
             assert!(e.contains(flag) && e.contains(bad), "{flag} {bad}: {e}");
         }
+    }
+
+    fn add(extra: &[&str]) -> Result<ScheduleAddArgs, String> {
+        let args = [
+            "fleetctl",
+            "schedule",
+            "add",
+            "nightly",
+            "--cron",
+            "0 2 * * *",
+        ]
+        .iter()
+        .chain(extra);
+        match FleetCtl::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Cmd::Schedule(ScheduleCmd::Add(a)) => Ok(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn schedule_add_takes_the_campaign_flags_and_durations() {
+        let a = add(&[
+            "--tz",
+            "Europe/Berlin",
+            "--select",
+            "site=lab",
+            "--quick",
+            "--framework",
+            "compare",
+            "--trials",
+            "3",
+            "--jitter",
+            "10m",
+            "--overlap",
+            "queue",
+            "--catch-up",
+            "6h",
+            "--deadline",
+            "1d",
+        ])
+        .unwrap();
+        assert_eq!(a.name, "nightly");
+        assert_eq!(a.tz.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(a.selector.select.as_deref(), Some("site=lab"));
+        assert!(a.run.quick);
+        assert_eq!(a.run.trials, Some(3));
+        assert_eq!(a.jitter, Some(Duration::from_secs(600)));
+        assert_eq!(a.overlap, "queue");
+        assert_eq!(a.catch_up, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(a.deadline, Some(Duration::from_secs(86_400)));
+        let a = add(&["--all"]).unwrap();
+        assert_eq!((a.overlap.as_str(), a.jitter, a.tz), ("skip", None, None));
+        // A selector is required, and only one.
+        assert!(add(&[]).unwrap_err().contains("--all"));
+        assert!(add(&["--all", "--preset", "x"]).is_err());
+        for (flag, bad) in [
+            ("--jitter", "10"),
+            ("--catch-up", "2 weeks"),
+            ("--deadline", "-1h"),
+        ] {
+            let e = add(&["--all", &format!("{flag}={bad}")]).unwrap_err();
+            assert!(e.contains(flag) && e.contains(bad), "{flag} {bad}: {e}");
+        }
+        let e = add(&["--all", "--overlap", "wait"]).unwrap_err();
+        assert!(e.contains("--overlap") && e.contains("wait"), "{e}");
     }
 }

@@ -105,6 +105,29 @@ pub async fn all_runs(
     .await
 }
 
+/// Every campaign (of one schedule, or all), following `ListCampaigns` pages, newest first.
+pub async fn all_campaigns(
+    admin: &mut Admin,
+    schedule: Option<String>,
+) -> Result<Vec<pb::Campaign>, Error> {
+    all_pages(|page_token| {
+        let mut admin = admin.clone();
+        let schedule = schedule.clone();
+        async move {
+            let r = admin
+                .list_campaigns(pb::ListCampaignsRequest {
+                    schedule,
+                    page_size: 0,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((r.campaigns, r.next_page_token))
+        }
+    })
+    .await
+}
+
 /// Asks the coordinator's health service for the whole server (`""`); returns its status
 /// name (`SERVING`, `NOT_SERVING`, ...).
 ///

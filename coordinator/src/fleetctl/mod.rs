@@ -4,8 +4,10 @@ pub mod agents;
 pub mod campaign;
 pub mod cli;
 pub mod client;
+pub mod duration;
 pub mod export;
 pub mod runs;
+pub mod schedule;
 pub mod table;
 
 pub use cli::run;

@@ -19,6 +19,7 @@ pub async fn list(admin: &mut Admin, campaign: Option<String>, as_json: bool) ->
                     "device": r.device, "state": r.state, "fraction": r.fraction,
                     "message": r.message, "started_at": r.started_at,
                     "finished_at": r.finished_at,
+                    "not_before": (!r.not_before.is_empty()).then_some(&r.not_before),
                 })
             })
             .collect();

@@ -8,10 +8,11 @@ use fleetcal_proto::pb::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    agent_token, agents_page_to_pb, campaign_to_pb, page_size, run_token, runs_page_to_pb,
-    spec_from_pb,
+    agent_token, agents_page_to_pb, campaign_to_pb, campaign_token, campaigns_page_to_pb,
+    page_size, run_token, runs_page_to_pb, schedule_from_pb, schedule_to_pb, spec_from_pb,
 };
 use super::core::Coordinator;
+use crate::aggregate::counts_by_state;
 use crate::model::now_ms;
 use crate::store::Store;
 use crate::validate;
@@ -58,7 +59,10 @@ impl<S: Store> AdminService for AdminSvc<S> {
     ) -> Result<Response<pb::Campaign>, Status> {
         let spec = spec_from_pb(request.into_inner())?;
         let (campaign, runs) = self.core.start_campaign(spec, now_ms()).await?;
-        Ok(Response::new(campaign_to_pb(&campaign, &runs)))
+        Ok(Response::new(campaign_to_pb(
+            &campaign,
+            &counts_by_state(&runs),
+        )))
     }
 
     async fn get_campaign(
@@ -68,7 +72,10 @@ impl<S: Store> AdminService for AdminSvc<S> {
         let id = request.into_inner().id;
         validate::id("id", &id)?;
         let (campaign, runs) = self.core.campaign(&id).await?;
-        Ok(Response::new(campaign_to_pb(&campaign, &runs)))
+        Ok(Response::new(campaign_to_pb(
+            &campaign,
+            &counts_by_state(&runs),
+        )))
     }
 
     async fn list_runs(
@@ -89,6 +96,81 @@ impl<S: Store> AdminService for AdminSvc<S> {
             )
             .await?;
         Ok(Response::new(runs_page_to_pb(page)))
+    }
+
+    async fn list_campaigns(
+        &self,
+        request: Request<pb::ListCampaignsRequest>,
+    ) -> Result<Response<pb::ListCampaignsResponse>, Status> {
+        let r = request.into_inner();
+        if let Some(name) = &r.schedule {
+            validate::schedule_name("schedule", name)?;
+        }
+        let after = campaign_token(&r.page_token)?;
+        let page = self
+            .core
+            .campaigns_page(
+                r.schedule.as_deref(),
+                after.as_ref(),
+                page_size(r.page_size),
+            )
+            .await?;
+        Ok(Response::new(campaigns_page_to_pb(page)))
+    }
+
+    async fn add_schedule(
+        &self,
+        request: Request<pb::AddScheduleRequest>,
+    ) -> Result<Response<pb::Schedule>, Status> {
+        let (name, spec) = schedule_from_pb(request.into_inner())?;
+        let added = self.core.add_schedule(&name, spec, now_ms()).await?;
+        Ok(Response::new(schedule_to_pb(added)))
+    }
+
+    async fn list_schedules(
+        &self,
+        _request: Request<pb::ListSchedulesRequest>,
+    ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        let schedules = self.core.schedules(now_ms()).await?;
+        Ok(Response::new(pb::ListSchedulesResponse {
+            schedules: schedules.into_iter().map(schedule_to_pb).collect(),
+        }))
+    }
+
+    async fn remove_schedule(
+        &self,
+        request: Request<pb::RemoveScheduleRequest>,
+    ) -> Result<Response<pb::RemoveScheduleResponse>, Status> {
+        let name = request.into_inner().name;
+        validate::schedule_name("name", &name)?;
+        self.core.remove_schedule(&name).await?;
+        Ok(Response::new(pb::RemoveScheduleResponse {}))
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        request: Request<pb::SetSchedulePausedRequest>,
+    ) -> Result<Response<pb::Schedule>, Status> {
+        let r = request.into_inner();
+        validate::schedule_name("name", &r.name)?;
+        let schedule = self
+            .core
+            .set_schedule_paused(&r.name, r.paused, now_ms())
+            .await?;
+        Ok(Response::new(schedule_to_pb(schedule)))
+    }
+
+    async fn run_schedule_now(
+        &self,
+        request: Request<pb::RunScheduleNowRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let name = request.into_inner().name;
+        validate::schedule_name("name", &name)?;
+        let (campaign, runs) = self.core.run_schedule_now(&name, now_ms()).await?;
+        Ok(Response::new(campaign_to_pb(
+            &campaign,
+            &counts_by_state(&runs),
+        )))
     }
 
     type ExportResultsStream = ResultStream;

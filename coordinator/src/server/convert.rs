@@ -4,13 +4,15 @@
 use fleetcal_proto::{pb, Operation, Precision};
 
 use super::core::AgentStatus;
-use crate::aggregate::counts_by_state;
+use super::schedules::{ScheduleStatus, MAX_CATCH_UP_MS, MAX_JITTER_MS};
+use crate::aggregate::RunCounts;
+use crate::cron::Overlap;
 use crate::domain::DomainError;
 use crate::model::{
-    rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides,
-    RunRecord, Selector,
+    rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringRecord,
+    FrameworkChoice, Millis, Overrides, RunRecord, ScheduleSpec, Selector,
 };
-use crate::store::{Page, RunKey};
+use crate::store::{CampaignKey, Page, RunKey};
 use crate::{validate, Error};
 
 /// Capabilities from the wire.
@@ -114,6 +116,29 @@ pub fn run_token(token: &str) -> Result<Option<RunKey>, Error> {
     }
 }
 
+/// A ListCampaigns `page_token` ("" = the first page): the campaign key to continue after.
+pub fn campaign_token(token: &str) -> Result<Option<CampaignKey>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parse = || {
+        let rest = token.strip_prefix("c1.")?;
+        let (created_at, id) = rest.split_once('.')?;
+        Some(CampaignKey {
+            created_at: created_at.parse().ok()?,
+            id: id.to_string(),
+        })
+    };
+    match parse() {
+        Some(key) if token.len() <= MAX_TOKEN_LEN && !key.id.is_empty() => Ok(Some(key)),
+        _ => Err(bad_token(token)),
+    }
+}
+
+fn campaign_token_of(k: &CampaignKey) -> String {
+    format!("c1.{}.{}", k.created_at, k.id)
+}
+
 fn agent_token_of(id: &String) -> String {
     format!("a1.{id}")
 }
@@ -167,6 +192,21 @@ pub fn runs_page_to_pb(page: Page<RunKey, RunRecord>) -> pb::ListRunsResponse {
     let (runs, next_page_token) = wire_page(page, |r| run_to_pb(&r), run_token_of);
     pb::ListRunsResponse {
         runs,
+        next_page_token,
+    }
+}
+
+/// A page of campaigns on the wire.
+pub fn campaigns_page_to_pb(
+    page: Page<CampaignKey, (CampaignRecord, RunCounts)>,
+) -> pb::ListCampaignsResponse {
+    let (campaigns, next_page_token) = wire_page(
+        page,
+        |(c, counts)| campaign_to_pb(&c, &counts),
+        campaign_token_of,
+    );
+    pb::ListCampaignsResponse {
+        campaigns,
         next_page_token,
     }
 }
@@ -293,8 +333,14 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     })
 }
 
-/// A campaign and its runs to the wire.
-pub fn campaign_to_pb(c: &CampaignRecord, runs: &[RunRecord]) -> pb::Campaign {
+/// A campaign and its run counts to the wire.
+pub fn campaign_to_pb(c: &CampaignRecord, counts: &RunCounts) -> pb::Campaign {
+    let total: u32 = counts.values().fold(0, |a, n| a.saturating_add(*n));
+    let active: u32 = counts
+        .iter()
+        .filter(|(s, _)| !s.is_terminal())
+        .map(|(_, n)| *n)
+        .sum();
     pb::Campaign {
         id: c.id.clone(),
         created_at: rfc3339(c.created_at),
@@ -305,12 +351,146 @@ pub fn campaign_to_pb(c: &CampaignRecord, runs: &[RunRecord]) -> pb::Campaign {
         deadline: rfc3339(c.deadline),
         warmup: c.spec.warmup,
         trials: c.spec.trials.unwrap_or(0),
-        run_counts: counts_by_state(runs)
+        run_counts: counts_to_pb(counts),
+        total_runs: total,
+        finished: active == 0,
+        schedule: c.firing.as_ref().map(|f| f.schedule.clone()),
+        scheduled_at: c
+            .firing
+            .as_ref()
+            .map(|f| rfc3339(f.scheduled_at))
+            .unwrap_or_default(),
+    }
+}
+
+/// Run counts by state name.
+fn counts_to_pb(counts: &RunCounts) -> std::collections::HashMap<String, u32> {
+    counts.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// The campaign settings of a spec on the wire (as StartCampaign takes them).
+pub fn spec_to_pb(spec: &CampaignSpec) -> pb::StartCampaignRequest {
+    use pb::selector::Kind;
+    let kind = match &spec.selector {
+        Selector::All => Kind::All(true),
+        Selector::Labels(l) => Kind::Labels(pb::Labels {
+            labels: l.clone().into_iter().collect(),
+        }),
+        Selector::Preset(p) => Kind::Preset(p.clone()),
+    };
+    let o = &spec.overrides;
+    pb::StartCampaignRequest {
+        selector: Some(pb::Selector { kind: Some(kind) }),
+        quick: spec.quick,
+        framework: spec.framework.as_str().to_string(),
+        run_timeout_s: spec.run_timeout_s,
+        deadline_s: spec.deadline_s,
+        concurrency: spec.concurrency,
+        operations: o.operations.iter().map(|x| x.as_str().into()).collect(),
+        precisions: o.precisions.iter().map(|x| x.as_str().into()).collect(),
+        blas_sizes: o.blas_sizes.clone(),
+        stream_mib: o.stream_mib.clone(),
+        min_gflops: o.min_gflops,
+        warmup: spec.warmup,
+        trials: spec.trials.unwrap_or(0),
+    }
+}
+
+/// An AddSchedule request from the wire: the name and the spec, each field checked (the
+/// expression and zone are parsed by the use case, which names them).
+pub fn schedule_from_pb(req: pb::AddScheduleRequest) -> Result<(String, ScheduleSpec), Error> {
+    let invalid = |m: String| Error::from(DomainError::InvalidRequest(m));
+    validate::schedule_name("name", &req.name)?;
+    let campaign = req.campaign.ok_or_else(|| {
+        invalid("field 'campaign': the selector and settings are required".into())
+    })?;
+    let campaign = spec_from_pb(campaign)?;
+    let overlap = match req.overlap.trim() {
+        "" => Overlap::default(),
+        text => text
+            .parse::<Overlap>()
+            .map_err(|e| invalid(format!("field 'overlap': {e}")))?,
+    };
+    let jitter_ms = Millis::try_from(req.jitter_ms)
+        .ok()
+        .filter(|j| *j <= MAX_JITTER_MS)
+        .ok_or_else(|| {
+            invalid(format!(
+                "field 'jitter_ms': {} must be 0 to {MAX_JITTER_MS} (one day)",
+                req.jitter_ms
+            ))
+        })?;
+    let catch_up_ms = req
+        .catch_up_ms
+        .map(|c| {
+            Millis::try_from(c)
+                .ok()
+                .filter(|c| *c <= MAX_CATCH_UP_MS)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "field 'catch_up_ms': {c} must be 0 to {MAX_CATCH_UP_MS} (366 days)"
+                    ))
+                })
+        })
+        .transpose()?;
+    let zone = match req.zone.trim() {
+        "" => "UTC".to_string(),
+        z => z.to_string(),
+    };
+    Ok((
+        req.name,
+        ScheduleSpec {
+            cron: req.cron,
+            zone,
+            campaign,
+            jitter_ms,
+            overlap,
+            catch_up_ms,
+        },
+    ))
+}
+
+/// A firing to the wire; `local` shows a time in the schedule's zone.
+fn firing_to_pb(
+    f: FiringRecord,
+    counts: Option<RunCounts>,
+    local: &dyn Fn(Millis) -> String,
+) -> pb::Firing {
+    pb::Firing {
+        scheduled_at: rfc3339(f.scheduled_at),
+        scheduled_at_local: local(f.scheduled_at),
+        outcome: f.outcome.as_str().to_string(),
+        campaign_id: f.campaign_id.unwrap_or_default(),
+        message: f.message,
+        recorded_at: rfc3339(f.recorded_at),
+        run_counts: counts.as_ref().map(counts_to_pb).unwrap_or_default(),
+    }
+}
+
+/// A schedule as listed to the wire.
+pub fn schedule_to_pb(st: ScheduleStatus) -> pb::Schedule {
+    let rule = st.rule;
+    let local = |at: Millis| rule.as_ref().map(|r| r.local(at)).unwrap_or_default();
+    let s = st.schedule;
+    pb::Schedule {
+        next_firing: st.next.map(rfc3339).unwrap_or_default(),
+        next_firing_local: st.next.map(&local).unwrap_or_default(),
+        campaign: Some(spec_to_pb(&s.spec.campaign)),
+        jitter_ms: u64::try_from(s.spec.jitter_ms).unwrap_or(0),
+        overlap: s.spec.overlap.as_str().to_string(),
+        catch_up_ms: s.spec.catch_up_ms.map(|c| u64::try_from(c).unwrap_or(0)),
+        recent_firings: st
+            .recent
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+            .map(|(f, n)| firing_to_pb(f, n, &local))
             .collect(),
-        total_runs: runs.len() as u32,
-        finished: runs.iter().all(|r| r.state.is_terminal()),
+        missed_firings: st.missed,
+        problem: st.problem.unwrap_or_default(),
+        name: s.name,
+        cron: s.spec.cron,
+        zone: s.spec.zone,
+        paused: s.paused,
+        created_at: rfc3339(s.created_at),
     }
 }
 
@@ -329,6 +509,7 @@ pub fn run_to_pb(r: &RunRecord) -> pb::Run {
         message: r.message.clone(),
         started_at: r.started_at.map(rfc3339).unwrap_or_default(),
         finished_at: r.finished_at.map(rfc3339).unwrap_or_default(),
+        not_before: r.not_before.map(rfc3339).unwrap_or_default(),
     }
 }
 
@@ -410,6 +591,7 @@ mod tests {
             created_at: 0,
             deadline: 60_000,
             spec,
+            firing: None,
         };
         let run = RunRecord {
             run_id: "r".into(),
@@ -425,12 +607,13 @@ mod tests {
             seq: 0,
             started_at: None,
             finished_at: None,
+            not_before: None,
         };
         let Some(pb::directive::Action::Plan(plan)) = plan_directive(&run, &campaign).action else {
             panic!("not a plan");
         };
         assert_eq!((plan.warmup, plan.trials), (Some(0), 20));
-        let shown = campaign_to_pb(&campaign, &[run]);
+        let shown = campaign_to_pb(&campaign, &crate::aggregate::counts_by_state([&run]));
         assert_eq!((shown.warmup, shown.trials), (Some(0), 20));
     }
 

@@ -1,5 +1,6 @@
 //! The coordinator's operations, shared by the gRPC services: registration, directive
-//! sessions, liveness, progress, uploads, campaigns, listings. Storage calls go through
+//! sessions, liveness, progress, uploads, campaigns, listings (the schedules' use cases are
+//! in [`super::schedules`], a second `impl` of the same [`Coordinator`]). Storage calls go through
 //! [`Store`]; planning, dispatch and aggregation are the pure functions of [`crate::plan`],
 //! [`crate::dispatch`] and [`crate::aggregate`].
 //!
@@ -12,16 +13,48 @@ use fleetcal_proto::{CalibrationResult, Preset};
 use tokio::sync::{mpsc, Notify};
 
 use super::registry::{DirectiveItem, Registry, Touched};
-use crate::aggregate::result_rows;
+use crate::aggregate::{result_rows, RunCounts};
 use crate::config::Settings;
 use crate::domain::DomainError;
 use crate::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, Millis, RunRecord, RunState,
     StoreOutcome, Transition,
 };
-use crate::plan::{effective_preset, plan_campaign};
-use crate::store::{Page, RemoveOutcome, RunKey, Store};
+use crate::plan::{effective_preset, plan_campaign, PlannedRun};
+use crate::store::{CampaignKey, Page, RemoveOutcome, RunKey, Store};
 use crate::{validate, Error};
+
+/// The runs of a newly planned campaign, created at `now`: queued, or failed from the start
+/// with the reason when the board cannot do them.
+pub(super) fn new_runs(campaign_id: &str, planned: Vec<PlannedRun>, now: Millis) -> Vec<RunRecord> {
+    planned
+        .into_iter()
+        .zip(0i64..)
+        .map(|(p, seq)| {
+            let failed = p.refused.is_some();
+            RunRecord {
+                run_id: uuid::Uuid::new_v4().to_string(),
+                campaign_id: campaign_id.to_string(),
+                agent_id: p.agent_id,
+                hostname: p.hostname,
+                preset_id: p.preset_id,
+                framework: p.framework,
+                device: p.device,
+                state: if failed {
+                    RunState::Failed
+                } else {
+                    RunState::Queued
+                },
+                fraction: 0.0,
+                message: p.refused.unwrap_or_default(),
+                seq,
+                started_at: None,
+                finished_at: failed.then_some(now),
+                not_before: None,
+            }
+        })
+        .collect()
+}
 
 /// What a Register call carries.
 #[derive(Debug, Clone)]
@@ -50,7 +83,7 @@ pub struct Coordinator<S> {
     pub registry: Arc<Registry>,
     /// Resolved settings.
     pub settings: Settings,
-    /// Wakes the scheduler driver.
+    /// Wakes the dispatch driver.
     pub wake: Arc<Notify>,
 }
 
@@ -340,18 +373,24 @@ impl<S: Store> Coordinator<S> {
         }
     }
 
-    /// Plans and stores a campaign created at `now`; runs a board cannot do start out failed.
-    pub async fn start_campaign(
-        &self,
-        mut spec: CampaignSpec,
-        now: Millis,
-    ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
+    /// A campaign spec with the coordinator's defaults filled in (`0` timeouts).
+    pub(super) fn with_defaults(&self, mut spec: CampaignSpec) -> CampaignSpec {
         if spec.run_timeout_s == 0 {
             spec.run_timeout_s = self.settings.default_run_timeout_s;
         }
         if spec.deadline_s == 0 {
             spec.deadline_s = self.settings.default_deadline_s;
         }
+        spec
+    }
+
+    /// Plans and stores a campaign created at `now`; runs a board cannot do start out failed.
+    pub async fn start_campaign(
+        &self,
+        spec: CampaignSpec,
+        now: Millis,
+    ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
+        let spec = self.with_defaults(spec);
         let agents = self.store.agents().await?;
         let planned = plan_campaign(&agents, &self.presets, &spec)?;
         let campaign = CampaignRecord {
@@ -359,36 +398,23 @@ impl<S: Store> Coordinator<S> {
             created_at: now,
             deadline: now + i64::from(spec.deadline_s) * 1000,
             spec,
+            firing: None,
         };
-        let runs: Vec<RunRecord> = planned
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let failed = p.refused.is_some();
-                RunRecord {
-                    run_id: uuid::Uuid::new_v4().to_string(),
-                    campaign_id: campaign.id.clone(),
-                    agent_id: p.agent_id,
-                    hostname: p.hostname,
-                    preset_id: p.preset_id,
-                    framework: p.framework,
-                    device: p.device,
-                    state: if failed {
-                        RunState::Failed
-                    } else {
-                        RunState::Queued
-                    },
-                    fraction: 0.0,
-                    message: p.refused.unwrap_or_default(),
-                    seq: i as i64,
-                    started_at: None,
-                    finished_at: failed.then_some(now),
-                }
-            })
-            .collect();
+        let runs = new_runs(&campaign.id, planned, now);
         self.store.create_campaign(&campaign, &runs).await?;
         self.wake.notify_one();
         Ok((campaign, runs))
+    }
+
+    /// Up to `limit` campaigns (of one schedule, or all) after `after`, newest first, each
+    /// with its run counts by state.
+    pub async fn campaigns_page(
+        &self,
+        schedule: Option<&str>,
+        after: Option<&CampaignKey>,
+        limit: u32,
+    ) -> Result<Page<CampaignKey, (CampaignRecord, RunCounts)>, Error> {
+        self.store.campaigns_page(schedule, after, limit).await
     }
 
     /// A campaign and its runs, or `UnknownCampaign`.

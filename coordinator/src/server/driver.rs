@@ -1,7 +1,10 @@
 //! The dispatch driver: on every event and every tick, ends the sessions of agents not heard
 //! from within the offline window, loads the active runs, asks the pure [`dispatch`] what
-//! changes, applies the changes (each guarded by the run's state), and sends every live agent
-//! its desired state if that changed. The driver's loop reads the clock; [`tick`] takes it.
+//! changes, applies the changes (each guarded by the run's state), sends every live agent
+//! its desired state if that changed, and then fires the schedules that are due
+//! ([`Coordinator::fire_due_schedules`]; after the dispatch, so a run whose deadline is this
+//! firing has ended before the firing looks for busy boards; a firing wakes the driver, so
+//! its runs start at once). The driver's loop reads the clock; [`tick`] takes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,7 +69,7 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
             .unwrap_or_else(idle_directive);
         c.registry.send_if_changed(agent, &directive);
     }
-    Ok(())
+    c.fire_due_schedules(now).await
 }
 
 /// Runs [`tick`] on every wake-up and every `settings.tick` until `stop` turns true.

@@ -1,4 +1,6 @@
-//! The gRPC edge: services, live sessions, the scheduler driver, and server assembly.
+//! The gRPC edge and the core: services, the use cases (`core`, `schedules`), live sessions,
+//! the dispatch driver (which also fires due schedules), and server assembly (one shutdown for
+//! every listener).
 
 pub mod admin_svc;
 pub mod agent_svc;
@@ -6,6 +8,7 @@ pub mod convert;
 pub mod core;
 pub mod driver;
 pub mod registry;
+pub mod schedules;
 pub mod serve;
 
 pub use self::core::{Coordinator, Registration};

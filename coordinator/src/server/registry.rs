@@ -164,7 +164,7 @@ impl Registry {
 }
 
 /// Ends a session when its response stream is dropped (the agent went away), then calls
-/// `on_close` so the scheduler can react.
+/// `on_close` so the dispatch driver can react.
 pub struct SessionGuard {
     /// The registry.
     pub registry: Arc<Registry>,

@@ -3,8 +3,11 @@
 
 use std::future::Future;
 
-use crate::aggregate::ResultRow;
-use crate::model::{AgentRecord, CampaignRecord, Millis, RunRecord, StoreOutcome, Transition};
+use crate::aggregate::{ResultRow, RunCounts};
+use crate::model::{
+    AgentRecord, CampaignRecord, FiringRecord, Millis, RunRecord, ScheduleRecord, StoreOutcome,
+    Transition,
+};
 use crate::Error;
 
 /// One page of a listing, in the listing's key order.
@@ -30,6 +33,51 @@ pub struct RunKey {
     pub campaign_id: String,
     /// The run's `seq`.
     pub seq: i64,
+}
+
+/// Where a campaign is in the campaigns listing (newest first): its creation time and id. A
+/// page starts after one of these.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CampaignKey {
+    /// The campaign's `created_at`.
+    pub created_at: Millis,
+    /// The campaign's id.
+    pub id: String,
+}
+
+/// The firings of one schedule that [`Store::claim_firings`] handles at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The schedule.
+    pub schedule: &'a str,
+    /// Firings recorded as missed (scheduled time, why); one already recorded stays as it is.
+    pub missed: &'a [(Millis, String)],
+    /// The firing that fires: its campaign (tagged with the schedule and the scheduled time),
+    /// its runs, and the firing's message.
+    pub fired: Option<(&'a CampaignRecord, &'a [RunRecord], &'a str)>,
+    /// The schedule's `handled_until` moves up to this (never back); `None` leaves it
+    /// (`run-now` is a firing outside the cron rule).
+    pub handled_until: Option<Millis>,
+    /// Whether a paused schedule is claimed too (`run-now`).
+    pub even_paused: bool,
+    /// When it is recorded.
+    pub at: Millis,
+}
+
+/// What [`Store::claim_firings`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Recorded: the fired firing's campaign and runs were created, the missed ones recorded,
+    /// `handled_until` moved.
+    Claimed,
+    /// Nothing changed: the fired firing is recorded already (another coordinator claimed
+    /// it); the campaign it made, if any.
+    Taken {
+        /// That firing's campaign.
+        campaign_id: Option<String>,
+    },
+    /// Nothing changed: no such schedule (or it is paused and `even_paused` is false).
+    NoSchedule,
 }
 
 /// What [`Store::remove_agent`] did.
@@ -98,6 +146,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<CampaignRecord>, Error>> + Send;
+    /// Up to `limit` campaigns (of one schedule, or all) after `after`, newest first (by
+    /// [`CampaignKey`], descending), each with its run counts by state.
+    fn campaigns_page(
+        &self,
+        schedule: Option<&str>,
+        after: Option<&CampaignKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page<CampaignKey, (CampaignRecord, RunCounts)>, Error>> + Send;
     /// Campaigns with at least one queued or running run.
     fn active_campaigns(&self) -> impl Future<Output = Result<Vec<CampaignRecord>, Error>> + Send;
     /// One run.
@@ -145,4 +201,44 @@ pub trait Store: Send + Sync + 'static {
         &self,
         run_id: &str,
     ) -> impl Future<Output = Result<Vec<ResultRow>, Error>> + Send;
+    /// Adds a schedule; false (nothing changed) when its name is taken.
+    fn add_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// One schedule.
+    fn schedule(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ScheduleRecord>, Error>> + Send;
+    /// Every schedule, by name.
+    fn schedules(&self) -> impl Future<Output = Result<Vec<ScheduleRecord>, Error>> + Send;
+    /// Removes a schedule and its firing records (its campaigns stay, still naming it), in
+    /// one transaction; false when there is none.
+    fn remove_schedule(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Pauses or resumes a schedule; resuming a paused one moves its `handled_until` up to
+    /// `at`, so firings while it was paused are not due later. False when there is none.
+    fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        at: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Claims firings of a schedule, in one transaction: the fired firing's row (the key
+    /// (schedule, scheduled time) is the claim) with its campaign and runs, the missed
+    /// firings' rows, and the schedule's `handled_until`. When the fired firing is recorded
+    /// already, nothing changes ([`ClaimOutcome::Taken`]): two coordinators on one database
+    /// never create two campaigns for one firing.
+    fn claim_firings(
+        &self,
+        claim: Claim<'_>,
+    ) -> impl Future<Output = Result<ClaimOutcome, Error>> + Send;
+    /// Up to `limit` firings of a schedule, newest first.
+    fn firings(
+        &self,
+        schedule: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FiringRecord>, Error>> + Send;
+    /// How many firings of a schedule are recorded missed.
+    fn missed_firings(&self, schedule: &str) -> impl Future<Output = Result<u64, Error>> + Send;
 }

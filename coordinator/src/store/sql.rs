@@ -5,7 +5,17 @@
 
 /// The run columns every run query selects (table alias `r`).
 pub(crate) const RUN_COLS: &str = "r.run_id, r.campaign_id, r.agent_id, r.hostname, r.preset_id, \
-     r.framework, r.device, r.state, r.fraction, r.message, r.seq, r.started_at, r.finished_at";
+     r.framework, r.device, r.state, r.fraction, r.message, r.seq, r.started_at, r.finished_at, \
+     r.not_before";
+
+/// The campaign columns every campaign query selects (table alias `c`).
+pub(crate) const CAMPAIGN_COLS: &str =
+    "c.id, c.created_at, c.deadline, c.spec, c.schedule, c.scheduled_at";
+
+/// The keyset condition of a campaigns page (newest first) of one schedule or all, with
+/// parameters `$1`..`$6`: schedule, schedule, after created_at (three times), after id.
+pub(crate) const CAMPAIGN_PAGE_WHERE: &str = "($1 IS NULL OR c.schedule = $2) \
+     AND ($3 IS NULL OR c.created_at < $4 OR (c.created_at = $5 AND c.id < $6))";
 
 /// Reports a column that holds something the coordinator never writes.
 pub(crate) fn corrupt(column: &str, e: impl std::fmt::Display) -> sqlx::Error {
@@ -48,12 +58,125 @@ macro_rules! impl_store {
                 row: &<$db as sqlx::Database>::Row,
             ) -> Result<CampaignRecord, sqlx::Error> {
                 let spec: String = row.try_get("spec")?;
+                let schedule: Option<String> = row.try_get("schedule")?;
+                let scheduled_at: Option<i64> = row.try_get("scheduled_at")?;
+                let firing = match (schedule, scheduled_at) {
+                    (Some(schedule), Some(scheduled_at)) => Some(FiringTag {
+                        schedule,
+                        scheduled_at,
+                    }),
+                    (None, None) => None,
+                    _ => {
+                        return Err(corrupt(
+                            "scheduled_at",
+                            "schedule and scheduled_at are set together or not at all",
+                        ))
+                    }
+                };
                 Ok(CampaignRecord {
                     id: row.try_get("id")?,
                     created_at: row.try_get("created_at")?,
                     deadline: row.try_get("deadline")?,
                     spec: serde_json::from_str(&spec).map_err(|e| corrupt("spec", e))?,
+                    firing,
                 })
+            }
+
+            fn schedule_from(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<ScheduleRecord, sqlx::Error> {
+                let spec: String = row.try_get("spec")?;
+                Ok(ScheduleRecord {
+                    name: row.try_get("name")?,
+                    spec: serde_json::from_str(&spec).map_err(|e| corrupt("spec", e))?,
+                    paused: row.try_get("paused")?,
+                    created_at: row.try_get("created_at")?,
+                    handled_until: row.try_get("handled_until")?,
+                })
+            }
+
+            fn firing_from(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<FiringRecord, sqlx::Error> {
+                let outcome: String = row.try_get("outcome")?;
+                Ok(FiringRecord {
+                    schedule: row.try_get("schedule")?,
+                    scheduled_at: row.try_get("scheduled_at")?,
+                    outcome: outcome.parse().map_err(|e| corrupt("outcome", e))?,
+                    campaign_id: row.try_get("campaign_id")?,
+                    message: row.try_get("message")?,
+                    recorded_at: row.try_get("recorded_at")?,
+                })
+            }
+
+            /// One row of a `GROUP BY campaign_id, state` count.
+            fn count_from(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<(String, RunState, u32), sqlx::Error> {
+                let campaign: String = row.try_get("campaign_id")?;
+                let state: String = row.try_get("state")?;
+                let n: i64 = row.try_get("n")?;
+                let state = state.parse().map_err(|e| corrupt("state", e))?;
+                Ok((campaign, state, u32::try_from(n).unwrap_or(u32::MAX)))
+            }
+
+            fn campaign_key(row: &<$db as sqlx::Database>::Row) -> Result<CampaignKey, sqlx::Error> {
+                Ok(CampaignKey {
+                    created_at: row.try_get("created_at")?,
+                    id: row.try_get("id")?,
+                })
+            }
+
+            /// Inserts a campaign and its runs within a transaction.
+            async fn insert_campaign(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                c: &CampaignRecord,
+                runs: &[RunRecord],
+                ctx: &str,
+            ) -> Result<(), Error> {
+                let spec = serde_json::to_string(&c.spec).map_err(|e| {
+                    Error::from($crate::domain::DomainError::InvalidRequest(format!(
+                        "campaign spec cannot be stored: {e}"
+                    )))
+                })?;
+                sqlx::query::<$db>(
+                    "INSERT INTO campaigns (id, created_at, deadline, spec, schedule, scheduled_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6)",
+                )
+                .bind(&c.id)
+                .bind(c.created_at)
+                .bind(c.deadline)
+                .bind(spec)
+                .bind(c.firing.as_ref().map(|f| f.schedule.as_str()))
+                .bind(c.firing.as_ref().map(|f| f.scheduled_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::storage(ctx))?;
+                for r in runs {
+                    sqlx::query::<$db>(
+                        "INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, \
+                         framework, device, state, fraction, message, seq, started_at, finished_at, \
+                         not_before) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                    )
+                    .bind(&r.run_id)
+                    .bind(&r.campaign_id)
+                    .bind(&r.agent_id)
+                    .bind(&r.hostname)
+                    .bind(&r.preset_id)
+                    .bind(r.framework.as_str())
+                    .bind(r.device.as_str())
+                    .bind(r.state.as_str())
+                    .bind(r.fraction)
+                    .bind(&r.message)
+                    .bind(r.seq)
+                    .bind(r.started_at)
+                    .bind(r.finished_at)
+                    .bind(r.not_before)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                }
+                Ok(())
             }
 
             fn run_from(row: &<$db as sqlx::Database>::Row) -> Result<RunRecord, sqlx::Error> {
@@ -74,6 +197,7 @@ macro_rules! impl_store {
                     seq: row.try_get("seq")?,
                     started_at: row.try_get("started_at")?,
                     finished_at: row.try_get("finished_at")?,
+                    not_before: row.try_get("not_before")?,
                 })
             }
 
@@ -301,44 +425,12 @@ macro_rules! impl_store {
             ) -> Result<(), Error> {
                 let ctx = format!("creating campaign '{}'", c.id);
                 let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
-                sqlx::query::<$db>(
-                    "INSERT INTO campaigns (id, created_at, deadline, spec) VALUES ($1,$2,$3,$4)",
-                )
-                .bind(&c.id)
-                .bind(c.created_at)
-                .bind(c.deadline)
-                .bind(serde_json::to_string(&c.spec).expect("spec serialises"))
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::storage(&ctx))?;
-                for r in runs {
-                    sqlx::query::<$db>(
-                        "INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, \
-                         framework, device, state, fraction, message, seq, started_at, finished_at) \
-                         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-                    )
-                    .bind(&r.run_id)
-                    .bind(&r.campaign_id)
-                    .bind(&r.agent_id)
-                    .bind(&r.hostname)
-                    .bind(&r.preset_id)
-                    .bind(r.framework.as_str())
-                    .bind(r.device.as_str())
-                    .bind(r.state.as_str())
-                    .bind(r.fraction)
-                    .bind(&r.message)
-                    .bind(r.seq)
-                    .bind(r.started_at)
-                    .bind(r.finished_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::storage(&ctx))?;
-                }
+                Self::insert_campaign(&mut *tx, c, runs, &ctx).await?;
                 tx.commit().await.map_err(Error::storage(&ctx))
             }
 
             async fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>, Error> {
-                sqlx::query::<$db>("SELECT * FROM campaigns WHERE id = $1")
+                sqlx::query::<$db>(&format!("SELECT {CAMPAIGN_COLS} FROM campaigns c WHERE c.id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -347,11 +439,11 @@ macro_rules! impl_store {
             }
 
             async fn active_campaigns(&self) -> Result<Vec<CampaignRecord>, Error> {
-                sqlx::query::<$db>(
-                    "SELECT * FROM campaigns WHERE id IN \
+                sqlx::query::<$db>(&format!(
+                    "SELECT {CAMPAIGN_COLS} FROM campaigns c WHERE c.id IN \
                      (SELECT campaign_id FROM runs WHERE state IN ('queued', 'running')) \
-                     ORDER BY created_at, id",
-                )
+                     ORDER BY c.created_at, c.id"
+                ))
                 .fetch_all(&self.pool)
                 .await
                 .map(|rows| Self::decoded(&rows, "campaigns", "id", Self::campaign_from))
@@ -564,6 +656,283 @@ macro_rules! impl_store {
                     .await
                     .and_then(|rows| rows.iter().map(Self::row_from).collect())
                     .map_err(Error::storage(format!("reading result rows of run '{run_id}'")))
+            }
+
+            async fn campaigns_page(
+                &self,
+                schedule: Option<&str>,
+                after: Option<&CampaignKey>,
+                limit: u32,
+            ) -> Result<Page<CampaignKey, (CampaignRecord, RunCounts)>, Error> {
+                let created = after.map(|k| k.created_at);
+                let id = after.map(|k| k.id.as_str());
+                let sql = format!(
+                    "SELECT {CAMPAIGN_COLS} FROM campaigns c WHERE {CAMPAIGN_PAGE_WHERE} \
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT $7"
+                );
+                let rows = sqlx::query::<$db>(&sql)
+                    .bind(schedule)
+                    .bind(schedule)
+                    .bind(created)
+                    .bind(created)
+                    .bind(created)
+                    .bind(id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage("listing campaigns"))?;
+                let page = Self::page(
+                    &rows,
+                    limit,
+                    "campaigns",
+                    "id",
+                    Self::campaign_key,
+                    Self::campaign_from,
+                )
+                .map_err(Error::storage("listing campaigns"))?;
+                // The run counts of the same page, in one query.
+                let sql = format!(
+                    "SELECT r.campaign_id, r.state, COUNT(*) AS n FROM runs r WHERE r.campaign_id IN \
+                     (SELECT c.id FROM campaigns c WHERE {CAMPAIGN_PAGE_WHERE} \
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT $7) \
+                     GROUP BY r.campaign_id, r.state"
+                );
+                let counted = sqlx::query::<$db>(&sql)
+                    .bind(schedule)
+                    .bind(schedule)
+                    .bind(created)
+                    .bind(created)
+                    .bind(created)
+                    .bind(id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage("counting the runs of listed campaigns"))?;
+                let mut counts: std::collections::HashMap<String, Vec<(RunState, u32)>> =
+                    std::collections::HashMap::new();
+                for row in &counted {
+                    match Self::count_from(row) {
+                        Ok((campaign, state, n)) => {
+                            counts.entry(campaign).or_default().push((state, n))
+                        }
+                        Err(e) => {
+                            let campaign = row
+                                .try_get::<String, _>("campaign_id")
+                                .unwrap_or_default();
+                            skipped("runs", &format!("of campaign {campaign}"), &e);
+                        }
+                    }
+                }
+                Ok(Page {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|(k, c)| {
+                            let n = counts_from(counts.remove(&c.id).unwrap_or_default());
+                            (k, (c, n))
+                        })
+                        .collect(),
+                    last: page.last,
+                })
+            }
+
+            async fn add_schedule(&self, s: &ScheduleRecord) -> Result<bool, Error> {
+                let spec = serde_json::to_string(&s.spec).map_err(|e| {
+                    Error::from($crate::domain::DomainError::InvalidRequest(format!(
+                        "schedule spec cannot be stored: {e}"
+                    )))
+                })?;
+                let done = sqlx::query::<$db>(
+                    "INSERT INTO schedules (name, spec, paused, created_at, handled_until) \
+                     VALUES ($1,$2,$3,$4,$5) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&s.name)
+                .bind(spec)
+                .bind(s.paused)
+                .bind(s.created_at)
+                .bind(s.handled_until)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage(format!("adding schedule '{}'", s.name)))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>, Error> {
+                sqlx::query::<$db>("SELECT * FROM schedules WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .and_then(|r| r.as_ref().map(Self::schedule_from).transpose())
+                    .map_err(Error::storage(format!("reading schedule '{name}'")))
+            }
+
+            async fn schedules(&self) -> Result<Vec<ScheduleRecord>, Error> {
+                sqlx::query::<$db>("SELECT * FROM schedules ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map(|rows| Self::decoded(&rows, "schedules", "name", Self::schedule_from))
+                    .map_err(Error::storage("listing schedules"))
+            }
+
+            async fn remove_schedule(&self, name: &str) -> Result<bool, Error> {
+                let ctx = format!("removing schedule '{name}'");
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                // A write on the schedule's row first, as a claim does: a claim in flight
+                // finishes before its firings are deleted, and none starts after.
+                let found = sqlx::query::<$db>("UPDATE schedules SET paused = $1 WHERE name = $2")
+                    .bind(true)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                if found.rows_affected() == 0 {
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Ok(false);
+                }
+                sqlx::query::<$db>("DELETE FROM schedule_firings WHERE schedule = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                sqlx::query::<$db>("DELETE FROM schedules WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(true)
+            }
+
+            async fn set_schedule_paused(
+                &self,
+                name: &str,
+                paused: bool,
+                at: i64,
+            ) -> Result<bool, Error> {
+                // Every right-hand side sees the row before the update: only a paused
+                // schedule that is resumed moves handled_until.
+                let done = sqlx::query::<$db>(
+                    "UPDATE schedules SET handled_until = CASE WHEN paused AND $1 \
+                     AND handled_until < $2 THEN $3 ELSE handled_until END, paused = $4 \
+                     WHERE name = $5",
+                )
+                .bind(!paused)
+                .bind(at)
+                .bind(at)
+                .bind(paused)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage(format!("pausing or resuming schedule '{name}'")))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn claim_firings(&self, claim: Claim<'_>) -> Result<ClaimOutcome, Error> {
+                let ctx = format!("recording firings of schedule '{}'", claim.schedule);
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                // A write first: it takes the schedule's row (PostgreSQL) or the database's
+                // write lock (SQLite), so concurrent claims of one schedule queue up here.
+                let until = claim.handled_until.unwrap_or(i64::MIN);
+                let guarded = sqlx::query::<$db>(
+                    "UPDATE schedules SET handled_until = CASE WHEN handled_until < $1 THEN $2 \
+                     ELSE handled_until END WHERE name = $3 AND (paused = $4 OR $5)",
+                )
+                .bind(until)
+                .bind(until)
+                .bind(claim.schedule)
+                .bind(false)
+                .bind(claim.even_paused)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if guarded.rows_affected() == 0 {
+                    tx.rollback().await.map_err(Error::storage(&ctx))?;
+                    return Ok(ClaimOutcome::NoSchedule);
+                }
+                if let Some((campaign, runs, message)) = claim.fired {
+                    let scheduled_at = campaign.firing.as_ref().map_or(claim.at, |f| f.scheduled_at);
+                    let inserted = sqlx::query::<$db>(
+                        "INSERT INTO schedule_firings (schedule, scheduled_at, outcome, \
+                         campaign_id, message, recorded_at) VALUES ($1,$2,$3,$4,$5,$6) \
+                         ON CONFLICT (schedule, scheduled_at) DO NOTHING",
+                    )
+                    .bind(claim.schedule)
+                    .bind(scheduled_at)
+                    .bind(FiringOutcome::Fired.as_str())
+                    .bind(Option::<&str>::None)
+                    .bind(message)
+                    .bind(claim.at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                    if inserted.rows_affected() == 0 {
+                        let campaign_id: Option<String> = sqlx::query_scalar::<$db, Option<String>>(
+                            "SELECT campaign_id FROM schedule_firings \
+                             WHERE schedule = $1 AND scheduled_at = $2",
+                        )
+                        .bind(claim.schedule)
+                        .bind(scheduled_at)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(Error::storage(&ctx))?
+                        .flatten();
+                        tx.rollback().await.map_err(Error::storage(&ctx))?;
+                        return Ok(ClaimOutcome::Taken { campaign_id });
+                    }
+                    Self::insert_campaign(&mut *tx, campaign, runs, &ctx).await?;
+                    sqlx::query::<$db>(
+                        "UPDATE schedule_firings SET campaign_id = $1 \
+                         WHERE schedule = $2 AND scheduled_at = $3",
+                    )
+                    .bind(&campaign.id)
+                    .bind(claim.schedule)
+                    .bind(scheduled_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                }
+                for (scheduled_at, message) in claim.missed {
+                    sqlx::query::<$db>(
+                        "INSERT INTO schedule_firings (schedule, scheduled_at, outcome, \
+                         campaign_id, message, recorded_at) VALUES ($1,$2,$3,$4,$5,$6) \
+                         ON CONFLICT (schedule, scheduled_at) DO NOTHING",
+                    )
+                    .bind(claim.schedule)
+                    .bind(*scheduled_at)
+                    .bind(FiringOutcome::Missed.as_str())
+                    .bind(Option::<&str>::None)
+                    .bind(message)
+                    .bind(claim.at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                }
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(ClaimOutcome::Claimed)
+            }
+
+            async fn firings(&self, schedule: &str, limit: u32) -> Result<Vec<FiringRecord>, Error> {
+                sqlx::query::<$db>(
+                    "SELECT * FROM schedule_firings WHERE schedule = $1 \
+                     ORDER BY scheduled_at DESC LIMIT $2",
+                )
+                .bind(schedule)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| Self::decoded(&rows, "schedule_firings", "schedule", Self::firing_from))
+                .map_err(Error::storage(format!("listing firings of schedule '{schedule}'")))
+            }
+
+            async fn missed_firings(&self, schedule: &str) -> Result<u64, Error> {
+                let n: i64 = sqlx::query_scalar::<$db, i64>(
+                    "SELECT COUNT(*) FROM schedule_firings WHERE schedule = $1 AND outcome = 'missed'",
+                )
+                .bind(schedule)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(Error::storage(format!("counting missed firings of schedule '{schedule}'")))?;
+                Ok(u64::try_from(n).unwrap_or(0))
             }
         }
     };

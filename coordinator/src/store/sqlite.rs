@@ -6,10 +6,13 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
-use super::sql::{corrupt, impl_store, skipped, RUN_COLS};
-use super::{Page, RemoveOutcome, RunKey, Store};
-use crate::aggregate::ResultRow;
-use crate::model::{AgentRecord, CampaignRecord, RunRecord, RunState, StoreOutcome, Transition};
+use super::sql::{corrupt, impl_store, skipped, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, RUN_COLS};
+use super::{CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
+use crate::aggregate::{counts_from, ResultRow, RunCounts};
+use crate::model::{
+    AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunRecord, RunState,
+    ScheduleRecord, StoreOutcome, Transition,
+};
 use crate::Error;
 
 /// A [`Store`] in a SQLite file.

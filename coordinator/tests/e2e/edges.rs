@@ -363,7 +363,7 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains(&other_plan.run_id) && stderr.contains("no record was measured"),
+        stderr.contains(&other_plan.run_id) && stderr.contains("no figure was measured"),
         "{stderr}"
     );
     let written: Vec<_> = std::fs::read_dir(&export).unwrap().collect();

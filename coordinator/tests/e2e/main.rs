@@ -7,6 +7,8 @@
 //! - `edges`: validation at the edges: bad registrations, ids and results refused, bounded;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
+//! - `schedules`: cron schedules firing campaigns: catch-up after a restart, pause, resume,
+//!   run-now, remove, busy and offline boards, two coordinators on one PostgreSQL;
 //! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
 //! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
 
@@ -15,6 +17,7 @@ mod fleet;
 mod grpc;
 mod lifecycle;
 mod pg;
+mod schedules;
 mod storage;
 mod support;
 mod tls;

@@ -4,12 +4,16 @@
 use std::collections::BTreeMap;
 
 use fleetcal_coordinator::aggregate::result_rows;
+use fleetcal_coordinator::cron::Overlap;
 use fleetcal_coordinator::domain::DomainError;
 use fleetcal_coordinator::model::{
-    AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides, RunRecord,
-    RunState, Selector, StoreOutcome, Transition,
+    AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringOutcome, FiringTag,
+    FrameworkChoice, Overrides, RunRecord, RunState, ScheduleRecord, ScheduleSpec, Selector,
+    StoreOutcome, Transition,
 };
-use fleetcal_coordinator::store::{PgStore, RemoveOutcome, RunKey, SqliteStore, Store};
+use fleetcal_coordinator::store::{
+    CampaignKey, Claim, ClaimOutcome, PgStore, RemoveOutcome, RunKey, SqliteStore, Store,
+};
 use fleetcal_coordinator::Error;
 use fleetcal_proto::{DeviceKind, Framework};
 
@@ -48,6 +52,7 @@ fn run(id: &str, campaign: &str, agent: &str, seq: i64, state: RunState) -> RunR
         seq,
         started_at: None,
         finished_at: None,
+        not_before: None,
     }
 }
 
@@ -107,6 +112,7 @@ async fn suite<S: Store>(store: S) {
                 ..Overrides::default()
             },
         },
+        firing: None,
     };
     let bad = [run("rx", "c0", "nobody", 0, RunState::Queued)];
     let c0 = CampaignRecord {
@@ -236,6 +242,390 @@ async fn suite<S: Store>(store: S) {
     assert_eq!((ids, page.last), (vec!["r3"], None));
     let page = store.runs_page(Some("zz"), None, 2).await.unwrap();
     assert!(page.items.is_empty() && page.last.is_none());
+}
+
+fn spec() -> CampaignSpec {
+    CampaignSpec {
+        selector: Selector::All,
+        framework: FrameworkChoice::Default,
+        quick: true,
+        warmup: None,
+        trials: Some(1),
+        run_timeout_s: 60,
+        deadline_s: 0,
+        concurrency: 0,
+        overrides: Overrides::default(),
+    }
+}
+
+fn schedule(name: &str, at: i64) -> ScheduleRecord {
+    ScheduleRecord {
+        name: name.into(),
+        spec: ScheduleSpec {
+            cron: "0 2 * * *".into(),
+            zone: "Europe/Berlin".into(),
+            campaign: spec(),
+            jitter_ms: 60_000,
+            overlap: Overlap::Queue,
+            catch_up_ms: Some(3_600_000),
+        },
+        paused: false,
+        created_at: at,
+        handled_until: at,
+    }
+}
+
+/// A campaign of a firing of `schedule` at `scheduled_at`, with a run per agent.
+fn firing_campaign(
+    id: &str,
+    schedule: &str,
+    scheduled_at: i64,
+    agents: &[&str],
+) -> (CampaignRecord, Vec<RunRecord>) {
+    let c = CampaignRecord {
+        id: id.into(),
+        created_at: scheduled_at + 5,
+        deadline: scheduled_at + 86_400_000,
+        spec: spec(),
+        firing: Some(FiringTag {
+            schedule: schedule.into(),
+            scheduled_at,
+        }),
+    };
+    let runs = agents
+        .iter()
+        .zip(0i64..)
+        .map(|(a, seq)| run(&format!("{id}-{a}"), id, a, seq, RunState::Queued))
+        .collect();
+    (c, runs)
+}
+
+fn claim<'a>(
+    schedule: &'a str,
+    missed: &'a [(i64, String)],
+    fired: Option<&'a (CampaignRecord, Vec<RunRecord>)>,
+    until: Option<i64>,
+    at: i64,
+) -> Claim<'a> {
+    Claim {
+        schedule,
+        missed,
+        fired: fired.map(|(c, r)| (c, r.as_slice(), "on time")),
+        handled_until: until,
+        even_paused: false,
+        at,
+    }
+}
+
+/// Schedules, firings and scheduled campaigns (on top of [`suite`]'s agents a1, a2 and the
+/// poisoned rows).
+async fn schedule_suite<S: Store>(store: &S) {
+    const T0: i64 = 1_800_000_000_000;
+    const DAY: i64 = 86_400_000;
+    // Add, refuse a taken name, read back, list by name.
+    let nightly = schedule("nightly", T0);
+    assert!(store.add_schedule(&nightly).await.unwrap());
+    let mut other = schedule("another", T0);
+    other.spec.campaign.selector = Selector::Preset("test-cpu".into());
+    assert!(store.add_schedule(&other).await.unwrap());
+    assert!(
+        !store
+            .add_schedule(&schedule("nightly", T0 + 1))
+            .await
+            .unwrap(),
+        "a taken name changes nothing"
+    );
+    assert_eq!(store.schedule("nightly").await.unwrap().unwrap(), nightly);
+    assert!(store.schedule("nobody").await.unwrap().is_none());
+    let names: Vec<String> = store
+        .schedules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["another", "nightly"]);
+
+    // One missed firing and one fired, in one claim: the campaign is tagged, its runs keep
+    // their jitter and states, the firings are listed newest first, handled_until moves.
+    let mut first = firing_campaign("n1", "nightly", T0 + 2 * DAY, &["a1", "a2"]);
+    first.1[0].not_before = Some(T0 + 2 * DAY + 31_337);
+    first.1[1].state = RunState::Skipped;
+    first.1[1].message = "skipped: busy with run r0".into();
+    first.1[1].finished_at = Some(T0 + 2 * DAY + 5);
+    let missed = [(T0 + DAY, "not fired at its time".to_string())];
+    let outcome = store
+        .claim_firings(claim(
+            "nightly",
+            &missed,
+            Some(&first),
+            Some(T0 + 2 * DAY + 5),
+            T0 + 2 * DAY + 5,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ClaimOutcome::Claimed);
+    assert_eq!(store.campaign("n1").await.unwrap().unwrap(), first.0);
+    assert_eq!(store.runs(Some("n1")).await.unwrap(), first.1);
+    let firings = store.firings("nightly", 10).await.unwrap();
+    let got: Vec<(i64, FiringOutcome, Option<&str>, &str)> = firings
+        .iter()
+        .map(|f| {
+            (
+                f.scheduled_at,
+                f.outcome,
+                f.campaign_id.as_deref(),
+                f.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (T0 + 2 * DAY, FiringOutcome::Fired, Some("n1"), "on time"),
+            (
+                T0 + DAY,
+                FiringOutcome::Missed,
+                None,
+                "not fired at its time"
+            ),
+        ]
+    );
+    assert_eq!(store.firings("nightly", 1).await.unwrap().len(), 1);
+    assert_eq!(store.missed_firings("nightly").await.unwrap(), 1);
+    assert_eq!(store.missed_firings("another").await.unwrap(), 0);
+    let s = store.schedule("nightly").await.unwrap().unwrap();
+    assert_eq!(s.handled_until, T0 + 2 * DAY + 5);
+
+    // The same firing claimed again (another coordinator): nothing is created, and the
+    // answer names the campaign that was.
+    let again = firing_campaign("n1-bis", "nightly", T0 + 2 * DAY, &["a1"]);
+    let outcome = store
+        .claim_firings(claim(
+            "nightly",
+            &[],
+            Some(&again),
+            Some(T0 + 3 * DAY),
+            T0 + 3 * DAY,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ClaimOutcome::Taken {
+            campaign_id: Some("n1".into())
+        }
+    );
+    assert!(store.campaign("n1-bis").await.unwrap().is_none());
+    assert!(store.run("n1-bis-a1").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .schedule("nightly")
+            .await
+            .unwrap()
+            .unwrap()
+            .handled_until,
+        T0 + 2 * DAY + 5,
+        "a refused claim changes nothing"
+    );
+    // A missed firing recorded again, or one that fired, stays as it is; handled_until never
+    // moves back.
+    let stale = [
+        (T0 + DAY, "again".to_string()),
+        (T0 + 2 * DAY, "stale view".to_string()),
+    ];
+    let outcome = store
+        .claim_firings(claim("nightly", &stale, None, Some(T0), T0 + 3 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ClaimOutcome::Claimed);
+    let firings = store.firings("nightly", 10).await.unwrap();
+    assert_eq!(firings.len(), 2);
+    assert_eq!(firings[0].outcome, FiringOutcome::Fired);
+    assert_eq!(firings[1].message, "not fired at its time");
+    assert_eq!(
+        store
+            .schedule("nightly")
+            .await
+            .unwrap()
+            .unwrap()
+            .handled_until,
+        T0 + 2 * DAY + 5
+    );
+
+    // Paused: a firing is not claimed, run-now (even_paused) is; resuming moves
+    // handled_until up to the resume time, pausing does not.
+    assert!(store
+        .set_schedule_paused("nightly", true, T0 + 4 * DAY)
+        .await
+        .unwrap());
+    let s = store.schedule("nightly").await.unwrap().unwrap();
+    assert!(s.paused);
+    assert_eq!(s.handled_until, T0 + 2 * DAY + 5);
+    let third = firing_campaign("n3", "nightly", T0 + 3 * DAY, &["a1"]);
+    let outcome = store
+        .claim_firings(claim(
+            "nightly",
+            &[],
+            Some(&third),
+            Some(T0 + 3 * DAY),
+            T0 + 3 * DAY,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ClaimOutcome::NoSchedule);
+    assert!(store.campaign("n3").await.unwrap().is_none());
+    let now = firing_campaign("n-now", "nightly", T0 + 4 * DAY + 7, &["a2"]);
+    let mut run_now = claim("nightly", &[], Some(&now), None, T0 + 4 * DAY + 7);
+    run_now.even_paused = true;
+    assert_eq!(
+        store.claim_firings(run_now).await.unwrap(),
+        ClaimOutcome::Claimed
+    );
+    assert!(store
+        .set_schedule_paused("nightly", false, T0 + 5 * DAY)
+        .await
+        .unwrap());
+    let s = store.schedule("nightly").await.unwrap().unwrap();
+    assert_eq!((s.paused, s.handled_until), (false, T0 + 5 * DAY));
+    assert!(store
+        .set_schedule_paused("nightly", false, T0 + 6 * DAY)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .schedule("nightly")
+            .await
+            .unwrap()
+            .unwrap()
+            .handled_until,
+        T0 + 5 * DAY,
+        "resuming an active schedule moves nothing"
+    );
+    assert!(!store.set_schedule_paused("nobody", true, 0).await.unwrap());
+
+    // Campaigns newest first, with run counts, paged, by schedule.
+    let page = store.campaigns_page(None, None, 100).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|(k, _)| k.id.as_str()).collect();
+    assert_eq!(ids[..2], ["n-now", "n1"]);
+    assert!(ids.contains(&"c1") && !ids.contains(&"cp"), "{ids:?}");
+    let (c, counts) = &page.items[1].1;
+    assert_eq!(c.id, "n1");
+    assert_eq!(
+        (
+            counts[&RunState::Queued],
+            counts[&RunState::Skipped],
+            counts[&RunState::Running]
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(counts.len(), RunState::ALL.len(), "every state is counted");
+    let first_page = store
+        .campaigns_page(Some("nightly"), None, 1)
+        .await
+        .unwrap();
+    let key = CampaignKey {
+        created_at: T0 + 4 * DAY + 12,
+        id: "n-now".into(),
+    };
+    assert_eq!(first_page.last.as_ref(), Some(&key));
+    let next = store
+        .campaigns_page(Some("nightly"), Some(&key), 1)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = next.items.iter().map(|(k, _)| k.id.as_str()).collect();
+    assert_eq!(ids, ["n1"]);
+    let last = store
+        .campaigns_page(Some("nightly"), next.last.as_ref(), 1)
+        .await
+        .unwrap();
+    assert!(last.items.is_empty() && last.last.is_none());
+    assert!(store
+        .campaigns_page(Some("another"), None, 10)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    // A scheduled run waiting for its jitter is active like any queued run, and its
+    // campaign's tag comes back with the active campaigns.
+    let active = store.active_campaigns().await.unwrap();
+    assert!(active
+        .iter()
+        .any(|c| c.id == "n1" && c.firing == first.0.firing));
+
+    // Removal: the schedule and its firings go, its campaigns stay (still naming it).
+    assert!(store.remove_schedule("nightly").await.unwrap());
+    assert!(!store.remove_schedule("nightly").await.unwrap());
+    assert!(store.schedule("nightly").await.unwrap().is_none());
+    assert!(store.firings("nightly", 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.campaign("n1").await.unwrap().unwrap().firing,
+        first.0.firing
+    );
+    assert_eq!(
+        store
+            .campaigns_page(Some("nightly"), None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    let late = firing_campaign("n9", "nightly", T0 + 9 * DAY, &["a1"]);
+    assert_eq!(
+        store
+            .claim_firings(claim(
+                "nightly",
+                &[],
+                Some(&late),
+                Some(T0 + 9 * DAY),
+                T0 + 9 * DAY
+            ))
+            .await
+            .unwrap(),
+        ClaimOutcome::NoSchedule
+    );
+    assert!(store.campaign("n9").await.unwrap().is_none());
+}
+
+/// Two stores on one database (two coordinators) claim the same firings at once: for each,
+/// exactly one creates its campaign and the other is told it is taken.
+async fn two_stores_race_for_each_firing<S: Store>(a: &S, b: &S) {
+    const T0: i64 = 1_900_000_000_000;
+    assert!(a.add_schedule(&schedule("race", T0)).await.unwrap());
+    for i in 0..8i64 {
+        let at = T0 + i * 1000;
+        let (ca, cb) = (
+            firing_campaign(&format!("race-a{i}"), "race", at, &["a1"]),
+            firing_campaign(&format!("race-b{i}"), "race", at, &["a1"]),
+        );
+        let (x, y) = tokio::join!(
+            a.claim_firings(claim("race", &[], Some(&ca), Some(at), at)),
+            b.claim_firings(claim("race", &[], Some(&cb), Some(at), at)),
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let winner = match (&x, &y) {
+            (ClaimOutcome::Claimed, ClaimOutcome::Taken { campaign_id }) => {
+                assert_eq!(campaign_id.as_deref(), Some(ca.0.id.as_str()));
+                &ca.0.id
+            }
+            (ClaimOutcome::Taken { campaign_id }, ClaimOutcome::Claimed) => {
+                assert_eq!(campaign_id.as_deref(), Some(cb.0.id.as_str()));
+                &cb.0.id
+            }
+            other => panic!("firing {i}: not exactly one winner: {other:?}"),
+        };
+        let of_firing: Vec<String> = a
+            .campaigns_page(Some("race"), None, 100)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|(_, (c, _))| c.firing.as_ref().is_some_and(|f| f.scheduled_at == at))
+            .map(|(k, _)| k.id)
+            .collect();
+        assert_eq!(of_firing, std::slice::from_ref(winner), "firing {i}");
+    }
 }
 
 /// Rows no coordinator writes (the capabilities a NaN memory_gb used to become, a broken
@@ -380,6 +770,9 @@ async fn sqlite_backend_passes_the_storage_suite() {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     poisoned_rows_are_skipped_and_repairable(&store).await;
+    schedule_suite(&store).await;
+    let other = SqliteStore::open(&path).await.unwrap();
+    two_stores_race_for_each_firing(&store, &other).await;
 }
 
 #[tokio::test]
@@ -397,4 +790,7 @@ async fn postgres_backend_passes_the_storage_suite() {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     poisoned_rows_are_skipped_and_repairable(&store).await;
+    schedule_suite(&store).await;
+    let other = PgStore::open(&cluster.url).await.unwrap();
+    two_stores_race_for_each_firing(&store, &other).await;
 }
