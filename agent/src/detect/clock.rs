@@ -106,22 +106,7 @@ fn clock_from(
 /// Short trials are what make it robust: on 2 vCPUs with three busy processes beside it, one
 /// 4 ms trial in 25 still runs undisturbed (3.69 GHz, as idle), while 50 ms trials read 2-3× low.
 pub fn measure_clock_ghz() -> f64 {
-    // Find an iteration count that runs for at least 5 ms, then scale it to one trial.
-    let mut iterations: u64 = 1 << 14;
-    let mut elapsed = time_chain(iterations);
-    while elapsed < Duration::from_millis(5) {
-        iterations *= 4;
-        elapsed = time_chain(iterations);
-    }
-    let scale = TRIAL.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
-    let iterations = ((iterations as f64 * scale) as u64).max(1);
-    let best = (0..TRIALS)
-        .map(|_| time_chain(iterations))
-        .min()
-        .unwrap_or(elapsed)
-        .as_secs_f64()
-        .max(1e-9);
-    (iterations * OPS_PER_ITERATION) as f64 / best / 1e9
+    best_of_chains(1 << 14, Duration::from_millis(5), TRIAL, TRIALS)
 }
 
 /// A quick reading of the running core clock in GHz for telemetry between trials: the best
@@ -129,15 +114,27 @@ pub fn measure_clock_ghz() -> f64 {
 /// all). Less robust to a busy neighbour than the full measurement; used only where cpufreq
 /// gives no current clock.
 pub fn measure_clock_quick_ghz() -> f64 {
-    let mut iterations: u64 = 1 << 12;
+    best_of_chains(
+        1 << 12,
+        Duration::from_micros(125),
+        Duration::from_micros(500),
+        3,
+    )
+}
+
+/// The clock in GHz from the fastest of `trials` timed chains of about `trial` each. The
+/// iteration count starts at `start` and is quadrupled until one chain runs for at least
+/// `settle` (so the timer's resolution does not matter), then scaled to one `trial`.
+fn best_of_chains(start: u64, settle: Duration, trial: Duration, trials: usize) -> f64 {
+    let mut iterations = start;
     let mut elapsed = time_chain(iterations);
-    while elapsed < Duration::from_micros(125) {
-        iterations *= 4;
+    while elapsed < settle {
+        iterations = iterations.saturating_mul(4);
         elapsed = time_chain(iterations);
     }
-    let scale = 0.5e-3 / elapsed.as_secs_f64().max(1e-9);
+    let scale = trial.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
     let iterations = ((iterations as f64 * scale) as u64).max(1);
-    let best = (0..3)
+    let best = (0..trials)
         .map(|_| time_chain(iterations))
         .min()
         .unwrap_or(elapsed)
