@@ -309,19 +309,7 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
         .runs;
     assert!(runs.iter().all(|r| r.state == "running"), "{runs:?}");
     let export = dir.path().join("export");
-    let out = fleetctl(
-        &url,
-        &[
-            "results",
-            "export",
-            "--campaign",
-            &campaign,
-            "--dir",
-            export.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success());
-    assert!(!export.exists(), "no results, no files");
+    assert_nothing_exported(&url, &campaign, &export);
 
     // The good ones are stored.
     assert!(upload(&mut client, &agent, &run, &good).await.unwrap());

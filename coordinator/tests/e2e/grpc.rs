@@ -217,20 +217,7 @@ async fn uploads_are_validated_idempotent_and_exported() {
     // Nothing of that was stored: both runs still running, no results.
     assert_eq!(run_state(&url, &pa.run_id).await, "running");
     assert_eq!(run_state(&url, &pb_.run_id).await, "running");
-    let export = dir.path().join("none");
-    let out = fleetctl(
-        &url,
-        &[
-            "results",
-            "export",
-            "--campaign",
-            &campaign,
-            "--dir",
-            export.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success());
-    assert!(!export.exists(), "no results, no files");
+    assert_nothing_exported(&url, &campaign, &dir.path().join("none"));
 
     // Progress, then the real upload; a second upload is a no-op.
     assert!(

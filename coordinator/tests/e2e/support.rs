@@ -252,6 +252,28 @@ pub fn plan_of(d: &pb::Directive) -> Option<&pb::Plan> {
     }
 }
 
+/// `fleetctl results export` of a campaign with no stored result succeeds and writes nothing
+/// (not even the directory `dir`).
+pub fn assert_nothing_exported(url: &str, campaign: &str, dir: &Path) {
+    let out = fleetctl(
+        url,
+        &[
+            "results",
+            "export",
+            "--campaign",
+            campaign,
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.exists(), "no results, no files");
+}
+
 /// Runs fleetctl against a coordinator.
 pub fn fleetctl(url: &str, args: &[&str]) -> Output {
     Command::new(FLEETCTL)
