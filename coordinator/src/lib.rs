@@ -17,6 +17,7 @@ pub mod cron;
 pub mod dispatch;
 pub mod domain;
 pub mod error;
+pub mod fleet;
 pub mod fleetctl;
 pub mod model;
 pub mod plan;
