@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use crate::aggregate::{ResultRow, RunCounts};
+use crate::fleet::{AlertRecord, AlertState, FleetQuery, FleetRows};
 use crate::model::{
     AgentRecord, CampaignRecord, FiringRecord, Millis, RunRecord, ScheduleRecord, StoreOutcome,
     Transition,
@@ -241,4 +242,47 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<FiringRecord>, Error>> + Send;
     /// How many firings of a schedule are recorded missed.
     fn missed_firings(&self, schedule: &str) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    // ---- fleet reports and alerts (issue 12) ----
+
+    /// The stored results a fleet report reads ([`FleetQuery`] narrows them), with their
+    /// figures, from the normalised tables (indexed; never by parsing result JSON).
+    fn fleet_rows(&self, q: &FleetQuery) -> impl Future<Output = Result<FleetRows, Error>> + Send;
+    /// Every run's count by state (all campaigns), for `/metrics`.
+    fn run_counts(&self) -> impl Future<Output = Result<RunCounts, Error>> + Send;
+    /// Records an alert; false (nothing changed) when a live one ([`AlertState::is_live`])
+    /// stands for the same agent, framework and figure.
+    fn insert_alert(&self, a: &AlertRecord) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// One alert.
+    fn alert(&self, id: &str) -> impl Future<Output = Result<Option<AlertRecord>, Error>> + Send;
+    /// Alerts in any of `states` (every alert when empty), newest first.
+    fn alerts(
+        &self,
+        states: &[AlertState],
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send;
+    /// Applies `update` to an alert if its state is one of `from`; false when it was not
+    /// (or there is no such alert).
+    fn update_alert(
+        &self,
+        id: &str,
+        from: &[AlertState],
+        update: &AlertUpdate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// A change to a stored alert ([`Store::update_alert`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertUpdate {
+    /// Its new state.
+    pub state: AlertState,
+    /// A new current value, if any.
+    pub current: Option<f64>,
+    /// A new change in percent, if any.
+    pub change_pct: Option<f64>,
+    /// The confirmation campaign, if one was started.
+    pub confirm_campaign_id: Option<String>,
+    /// Why.
+    pub message: String,
+    /// When.
+    pub at: crate::model::Millis,
 }

@@ -6,7 +6,7 @@ mod sql;
 mod sqlite;
 mod url;
 
-pub use api::{CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
+pub use api::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use url::{redact, DbUrl};

@@ -4,8 +4,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use super::sql::{corrupt, impl_store, skipped, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, RUN_COLS};
-use super::{CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
+use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, ResultRow, RunCounts};
+use crate::fleet::{AlertRecord, AlertState, FleetQuery, FleetRows};
 use crate::model::{
     AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunRecord, RunState,
     ScheduleRecord, StoreOutcome, Transition,

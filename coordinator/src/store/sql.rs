@@ -934,6 +934,25 @@ macro_rules! impl_store {
                 .map_err(Error::storage(format!("counting missed firings of schedule '{schedule}'")))?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
+            // SCAFFOLD (issue 12): the store helper replaces these with real queries.
+            async fn fleet_rows(&self, _q: &FleetQuery) -> Result<FleetRows, Error> {
+                Err(Error::storage("fleet rows".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            }
+            async fn run_counts(&self) -> Result<RunCounts, Error> {
+                Err(Error::storage("run counts".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            }
+            async fn insert_alert(&self, _a: &AlertRecord) -> Result<bool, Error> {
+                Err(Error::storage("insert alert".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            }
+            async fn alert(&self, _id: &str) -> Result<Option<AlertRecord>, Error> {
+                Err(Error::storage("alert".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            }
+            async fn alerts(&self, _states: &[AlertState]) -> Result<Vec<AlertRecord>, Error> {
+                Err(Error::storage("alerts".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            }
+            async fn update_alert(&self, _id: &str, _from: &[AlertState], _u: &AlertUpdate) -> Result<bool, Error> {
+                Err(Error::storage("update alert".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            }
         }
     };
 }
