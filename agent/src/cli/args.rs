@@ -16,6 +16,11 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug); FLEETCAL_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Read the host's /proc, /sys and /etc under DIR instead of / (an agent in a container
+    /// with the host's trees mounted at DIR/proc, DIR/sys; a fixture tree under an emulator).
+    /// Changes what is detected (CPU, clock, memory, Jetson, environment), not what runs.
+    #[arg(long, global = true, value_name = "DIR", env = "FLEETCAL_HOST_ROOT")]
+    pub host_root: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

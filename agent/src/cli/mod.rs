@@ -14,6 +14,12 @@ use clap::Parser;
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    if let Some(dir) = &cli.host_root {
+        if let Err(e) = crate::detect::root::set_host_root(dir) {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::AgentError::Usage(e).exit_code());
+        }
+    }
     let outcome = match cli.command {
         Command::Calibrate(args) => calibrate::run(*args),
         Command::Presets(args) => presets::run(args),

@@ -72,7 +72,7 @@ pub fn detect_clock() -> ClockEstimate {
     clock_from(
         CPUFREQ_MAX
             .iter()
-            .filter_map(|path| std::fs::read_to_string(path).ok()),
+            .filter_map(|path| std::fs::read_to_string(super::root::host_path(path)).ok()),
         measure_clock_ghz,
     )
 }

@@ -101,7 +101,7 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
 
 /// Reads and parses `/proc/cpuinfo`; an unreadable file gives an empty [`CpuInfo`].
 pub fn cpuinfo() -> CpuInfo {
-    parse_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+    parse_cpuinfo(&super::root::read_host("/proc/cpuinfo"))
 }
 
 /// Parses `0x41`-style hexadecimal (or plain decimal) numbers.

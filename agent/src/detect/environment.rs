@@ -92,7 +92,7 @@ fn natural_key(name: &str) -> (String, u64) {
 
 /// Detects this board's environment (root `/`, `nvpmodel -q` with a time limit).
 pub fn detect_host() -> HostEnvironment {
-    host_environment(&Root::new("/"), &|| {
+    host_environment(&Root::new(super::root::host_root()), &|| {
         output_within("nvpmodel", &["-q"], TOOL_TIMEOUT)
     })
 }

@@ -60,7 +60,7 @@ pub fn host() -> Host {
 
 /// Detects the host around an already parsed `/proc/cpuinfo`.
 pub fn host_for(cpu: &CpuInfo) -> Host {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let read = super::root::read_host;
     Host {
         hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
         os: parse_os_release(&read("/etc/os-release")).unwrap_or_default(),
@@ -70,7 +70,8 @@ pub fn host_for(cpu: &CpuInfo) -> Host {
         cpu_model: cpu.model_name.clone(),
         cpu_count: available_cpus(),
         total_memory_gb: parse_meminfo_gb(&read("/proc/meminfo")).unwrap_or(0.0),
-        llc_bytes: llc_bytes(&read_caches(Path::new(CACHE_DIR))).or(cpu.cache_size_bytes),
+        llc_bytes: llc_bytes(&read_caches(&super::root::host_path(CACHE_DIR)))
+            .or(cpu.cache_size_bytes),
         simd: simd_features(&cpu.flags),
         jetson: detect_jetson(),
     }

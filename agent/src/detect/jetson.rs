@@ -39,7 +39,7 @@ pub fn describe_jetson(model: &str, power_mode: Option<&str>) -> String {
 pub fn detect_jetson() -> Option<String> {
     let model = MODEL_FILES
         .iter()
-        .find_map(|path| std::fs::read(path).ok())
+        .find_map(|path| std::fs::read(super::root::host_path(path)).ok())
         .and_then(|bytes| parse_device_tree_model(&bytes))
         .filter(|model| model.contains("Jetson"))?;
     let power_mode = output_within("nvpmodel", &["-q"], TOOL_TIMEOUT)

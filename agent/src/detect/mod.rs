@@ -9,6 +9,7 @@
 //! - [`environment`](mod@environment): the host half of a result's measurement environment
 //!   (readers under a root directory, tested on fixture trees).
 //! - [`sensors`]: telemetry between trials (CPU clock, temperatures, throttling, Jetson GPU clock).
+//! - [`root`]: where the host's `/proc`, `/sys` and `/etc` are read (`--host-root`).
 //! - [`command`]: running a host tool (`nvpmodel -q`) with a time limit.
 //! - [`derive`](mod@derive): the `auto` preset and its derivation.
 
@@ -21,6 +22,7 @@ pub mod host;
 pub mod jetson;
 pub mod microarch;
 pub mod rates;
+pub mod root;
 pub mod sensors;
 
 pub use clock::{detect_clock, measure_clock_ghz, ClockEstimate, ClockSource};

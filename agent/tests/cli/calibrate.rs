@@ -311,3 +311,59 @@ fn output_never_replaces_what_is_not_a_regular_file() {
         .file_type()
         .is_socket());
 }
+
+#[test]
+fn host_root_detects_the_board_under_it() {
+    // A Jetson Orin Nano's /proc, /sys and /etc (the fixture tree the environment readers
+    // are tested on): `--preset auto` derives its peaks from that board, not this one.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/src/detect/fixtures/env/orin");
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("orin.json");
+    let out = agent(
+        dir.path(),
+        &[
+            "--host-root",
+            fixture,
+            "calibrate",
+            "--preset",
+            "auto",
+            "--operations",
+            "gemm",
+            "--precisions",
+            "fp32,fp64",
+            "--sizes",
+            "16",
+            "--trials",
+            "2",
+            "--warmup",
+            "0",
+            "--no-telemetry",
+            "--output",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    let m = &doc["metadata"];
+    assert_eq!(m["host"]["cpu_model"], "Cortex-A78AE");
+    assert_eq!(m["host"]["jetson"], "NVIDIA Jetson Orin Nano Developer Kit");
+    assert_eq!(m["environment"]["host"]["microarch"]["known"], "Cortex-A78");
+    assert_eq!(m["preset"]["derivation"]["inputs"]["clock_ghz"], "1.510");
+    let fp32 = m["preset"]["peaks"]["fp32"].as_f64().unwrap();
+    let fp64 = m["preset"]["peaks"]["fp64"].as_f64().unwrap();
+    assert!(
+        fp32 > 0.0 && (fp32 - 2.0 * fp64).abs() < 1e-9,
+        "{fp32} {fp64}"
+    );
+
+    // Not a directory: refused as bad input, nothing run.
+    let out = agent(dir.path(), &["--host-root", "/no/such/dir", "presets"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--host-root") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+}
