@@ -364,6 +364,42 @@ mod tests {
         assert!(t.missing[0].starts_with("cpu clock: "), "{:?}", t.missing);
     }
 
+    /// The cost of telemetry on this host, as the runner pays it: one reading between trials
+    /// without the clock loop (what most calls cost), one with it, and a figure's
+    /// begin + finish (two readings and the summary).
+    #[test]
+    #[ignore = "a measurement: cargo test --release -p fleetcal-agent --lib reading_cost -- --ignored --nocapture"]
+    fn reading_cost() {
+        let mut t = SensorTelemetry::detect(false);
+        let per = |n: u32, f: &mut dyn FnMut()| {
+            let mut best = Duration::MAX;
+            for _ in 0..5 {
+                let start = Instant::now();
+                for _ in 0..n {
+                    f();
+                }
+                best = best.min(start.elapsed() / n);
+            }
+            best
+        };
+        let plain = per(2000, &mut || {
+            t.read(false);
+            t.readings.clear();
+        });
+        let measured = per(50, &mut || {
+            t.read(true);
+            t.readings.clear();
+        });
+        let figure = per(50, &mut || {
+            t.begin();
+            assert!(t.finish().is_some());
+        });
+        println!(
+            "telemetry cost: reading {plain:?}, reading with the clock loop {measured:?}, figure begin+finish {figure:?}"
+        );
+        assert!(plain < Duration::from_millis(50), "{plain:?}");
+    }
+
     #[test]
     fn readings_are_rate_limited_within_a_figure() {
         let mut calls = 0u32;
