@@ -9,6 +9,7 @@
 //! - [`environment`](mod@environment): the host half of a result's measurement environment
 //!   (readers under a root directory, tested on fixture trees).
 //! - [`sensors`]: telemetry between trials (CPU clock, temperatures, throttling, Jetson GPU clock).
+//! - [`nvml`]: telemetry of a discrete NVIDIA GPU (clocks, temperature, power, throttle reasons).
 //! - [`command`]: running a host tool (`nvpmodel -q`) with a time limit.
 //! - [`derive`](mod@derive): the `auto` preset and its derivation.
 
@@ -20,6 +21,7 @@ pub mod environment;
 pub mod host;
 pub mod jetson;
 pub mod microarch;
+pub mod nvml;
 pub mod rates;
 pub mod sensors;
 
