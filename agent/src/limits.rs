@@ -58,7 +58,8 @@ pub const CI_TARGET_PCT: Limit<f64> = Limit {
 /// week).
 pub const MAX_DURATION_S: Limit<f64> = Limit {
     min: 1.0,
-    max: 604_800.0,
+    // Exact: every u32 is an f64.
+    max: pb::MAX_DURATION_S as f64,
     unit: "seconds",
 };
 /// `calibrate --warmup`: warm-up calls per figure (the coordinator's plan limit too).

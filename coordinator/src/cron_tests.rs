@@ -250,6 +250,7 @@ fn a_board_is_busy_with_a_running_run_or_a_queued_run_of_the_same_schedule() {
             quick: true,
             warmup: None,
             trials: None,
+            max_duration_s: None,
             run_timeout_s: 60,
             deadline_s: 0,
             concurrency: 0,

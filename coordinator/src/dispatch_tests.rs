@@ -19,6 +19,7 @@ fn campaign(id: &str, created_at: Millis, concurrency: u32) -> CampaignRecord {
             quick: true,
             warmup: None,
             trials: None,
+            max_duration_s: None,
             run_timeout_s: 10,
             deadline_s: 100,
             concurrency,

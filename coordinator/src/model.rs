@@ -154,6 +154,11 @@ pub struct CampaignSpec {
     /// in quick mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trials: Option<u32>,
+    /// Wall-time cap of each run's measurements in seconds
+    /// (1..=[`fleetcal_proto::pb::MAX_DURATION_S`]); `None` = none. Absent in specs stored
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_s: Option<u32>,
     /// Per-run timeout in seconds.
     pub run_timeout_s: u32,
     /// Seconds from creation after which queued runs of offline agents become `agent_offline`.
@@ -424,22 +429,26 @@ mod tests {
             "blas_sizes":[16,32],"stream_mib":[],"min_gflops":0.0}}"#;
         let spec: CampaignSpec = serde_json::from_str(old).unwrap();
         assert_eq!((spec.warmup, spec.trials), (None, None));
+        assert_eq!(spec.max_duration_s, None);
         assert_eq!(spec.overrides.blas_sizes, [16, 32]);
         // Unset, they are left out, so the row reads as before; set, they round-trip (0
         // warm-ups included).
         let text = serde_json::to_string(&spec).unwrap();
         assert!(
-            !text.contains("warmup") && !text.contains("trials"),
+            !text.contains("warmup") && !text.contains("trials") && !text.contains("max_duration"),
             "{text}"
         );
         let set = CampaignSpec {
             warmup: Some(0),
             trials: Some(20),
+            max_duration_s: Some(90),
             ..spec
         };
         let text = serde_json::to_string(&set).unwrap();
         assert!(
-            text.contains("\"warmup\":0") && text.contains("\"trials\":20"),
+            text.contains("\"warmup\":0")
+                && text.contains("\"trials\":20")
+                && text.contains("\"max_duration_s\":90"),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<CampaignSpec>(&text).unwrap(), set);

@@ -58,6 +58,7 @@ fn spec(selector: Selector, framework: FrameworkChoice) -> CampaignSpec {
         quick: true,
         warmup: None,
         trials: None,
+        max_duration_s: None,
         run_timeout_s: 60,
         deadline_s: 60,
         concurrency: 0,

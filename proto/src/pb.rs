@@ -23,3 +23,8 @@ pub const MAX_WARMUP: u32 = 100;
 /// The most timed trials per figure a campaign may ask for (`trials` of `StartCampaignRequest`
 /// and `Plan`; at least 1, 0 on the wire meaning the engine's default).
 pub const MAX_TRIALS: u32 = 1000;
+
+/// The longest wall-time cap a run may have, in seconds (a week): `max_duration_s` of
+/// `StartCampaignRequest` and `Plan` (0 on the wire meaning none), and `calibrate
+/// --max-duration` (at least 1 s).
+pub const MAX_DURATION_S: u32 = 604_800;

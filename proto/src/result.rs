@@ -266,8 +266,9 @@ pub struct Flags {
     pub in_cache: bool,
     /// STREAM: every array is at least 4× the last-level cache, so it counts as memory bandwidth.
     pub bandwidth_eligible: bool,
-    /// Telemetry saw throttling during the figure (a throttle counter rose, or a CPU/GPU
-    /// cooling device was active). False also when throttling could not be told: see the
+    /// Telemetry saw throttling during the figure (a throttle counter rose, a CPU/GPU
+    /// cooling device was active, or NVML reported a throttle reason other than idle or the
+    /// application-clock setting). False also when throttling could not be told: see the
     /// record's `telemetry.throttled`.
     #[serde(default)]
     pub throttled: bool,
@@ -339,7 +340,7 @@ pub struct MinMax {
 
 /// Telemetry of one figure: readings before its warm-ups, between its trials (at most every
 /// 250 ms, never inside a timed region) and after its last trial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FigureTelemetry {
     /// Readings taken.
@@ -360,10 +361,30 @@ pub struct FigureTelemetry {
     /// The sensor that was hottest at the last reading (`tj-thermal`, `coretemp Package id 0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hottest_sensor: Option<String>,
-    /// A Jetson's GPU clock in MHz (devfreq `cur_freq`).
+    /// The GPU clock in MHz: a Jetson's devfreq `cur_freq`, a discrete NVIDIA GPU's SM clock
+    /// (NVML).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_mhz: Option<MinMax>,
-    /// Throttling during the figure; absent when this host offers no way to tell.
+    /// The discrete GPU read through NVML (`NVML 0: NVIDIA H200`): CUDA device 0, the one
+    /// the run's figures ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_device: Option<String>,
+    /// A discrete GPU's memory clock in MHz (NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_mhz: Option<MinMax>,
+    /// A discrete GPU's temperature in °C (NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_temperature_c: Option<MinMax>,
+    /// A discrete GPU's power draw in W (NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_power_w: Option<MinMax>,
+    /// Every clock throttle reason NVML reported at any reading (`gpu_idle`, `sw_power_cap`,
+    /// `hw_thermal_slowdown`, ...; an unnamed bit as `0x...`). Any but `gpu_idle` and
+    /// `applications_clocks_setting` makes the figure `throttled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_throttle_reasons: Vec<String>,
+    /// Throttling during the figure (of the CPU, or of a discrete GPU by its NVML throttle
+    /// reasons); absent when no source could tell (`missing` says which could not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<bool>,
     /// Every source that gave nothing, with why (`temperature: no readable thermal zone ...`,
@@ -380,6 +401,9 @@ impl FigureTelemetry {
             ("running_mhz", self.running_mhz),
             ("temperature_c", self.temperature_c),
             ("gpu_mhz", self.gpu_mhz),
+            ("gpu_memory_mhz", self.gpu_memory_mhz),
+            ("gpu_temperature_c", self.gpu_temperature_c),
+            ("gpu_power_w", self.gpu_power_w),
         ] {
             if let Some(r) = r {
                 if !(r.min.is_finite() && r.max.is_finite() && r.min <= r.max) {

@@ -774,6 +774,7 @@ mod telemetry {
             gpu_mhz: None,
             throttled,
             missing: vec!["temperature: none here".into()],
+            ..Default::default()
         }
     }
 

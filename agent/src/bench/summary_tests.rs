@@ -272,6 +272,7 @@ fn throttled_unsteady_and_missing_telemetry_are_anomalies() {
             "temperature: no sensor".into(),
             "throttling: no counter".into(),
         ],
+        ..Default::default()
     };
     hot.telemetry = Some(blind.clone());
     unsteady.telemetry = Some(blind);

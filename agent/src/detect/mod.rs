@@ -10,6 +10,7 @@
 //!   (readers under a root directory, tested on fixture trees).
 //! - [`sensors`]: telemetry between trials (CPU clock, temperatures, throttling, Jetson GPU clock).
 //! - [`root`]: where the host's `/proc`, `/sys` and `/etc` are read (`--host-root`).
+//! - [`nvml`]: telemetry of a discrete NVIDIA GPU (clocks, temperature, power, throttle reasons).
 //! - [`command`]: running a host tool (`nvpmodel -q`) with a time limit.
 //! - [`derive`](mod@derive): the `auto` preset and its derivation.
 
@@ -21,6 +22,7 @@ pub mod environment;
 pub mod host;
 pub mod jetson;
 pub mod microarch;
+pub mod nvml;
 pub mod rates;
 pub mod root;
 pub mod sensors;

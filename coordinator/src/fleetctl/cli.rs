@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 
-use super::duration::parse_duration;
+use super::duration::{parse_duration, parse_max_duration};
 use super::{agents, campaign, client, export, runs, schedule};
 use crate::Error;
 
@@ -178,6 +178,11 @@ pub struct RunArgs {
         value_parser = clap::value_parser!(u32).range(1..=i64::from(pb::MAX_TRIALS))
     )]
     pub trials: Option<u32>,
+    /// Wall-time cap of each board's measurements, 1s to 7d (`90s`, `10m`, `2h`): the agent
+    /// stops starting figures at it and uploads what it measured, each cut figure recorded
+    /// [default: none].
+    #[arg(long, value_name = "DURATION", value_parser = parse_max_duration)]
+    pub max_duration: Option<u32>,
     /// Framework override: numpy, pytorch, or compare (numpy and pytorch on CPU boards with
     /// the pytorch engine) [default: numpy on CPU boards, pytorch on CUDA boards].
     #[arg(long, value_parser = ["numpy", "pytorch", "compare"])]
@@ -472,6 +477,34 @@ mod tests {
         ] {
             let e = start(&[&format!("{flag}={bad}")]).unwrap_err();
             assert!(e.contains(flag) && e.contains(bad), "{flag} {bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn max_duration_is_optional_and_range_checked_in_campaign_start_and_schedule_add() {
+        assert_eq!(start(&[]).unwrap().run.max_duration, None);
+        assert_eq!(
+            start(&["--max-duration", "10m"]).unwrap().run.max_duration,
+            Some(600)
+        );
+        assert_eq!(
+            add(&["--all", "--max-duration", "90s"])
+                .unwrap()
+                .run
+                .max_duration,
+            Some(90)
+        );
+        for bad in ["0s", "8d", "1500ms", "10"] {
+            let e = start(&[&format!("--max-duration={bad}")]).unwrap_err();
+            assert!(
+                e.contains("--max-duration") && e.contains(bad),
+                "{bad}: {e}"
+            );
+            let e = add(&["--all", &format!("--max-duration={bad}")]).unwrap_err();
+            assert!(
+                e.contains("--max-duration") && e.contains(bad),
+                "{bad}: {e}"
+            );
         }
     }
 

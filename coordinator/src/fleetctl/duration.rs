@@ -37,6 +37,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--max-duration`: a duration of whole seconds from 1 s to
+/// [`fleetcal_proto::pb::MAX_DURATION_S`] (a week), as the campaign's `max_duration_s`.
+pub fn parse_max_duration(text: &str) -> Result<u32, String> {
+    let max = fleetcal_proto::pb::MAX_DURATION_S;
+    let range = || format!("must be whole seconds from 1s to {}d", max / 86_400);
+    let d = parse_duration(text)?;
+    if d.subsec_nanos() != 0 {
+        return Err(range());
+    }
+    u32::try_from(d.as_secs())
+        .ok()
+        .filter(|s| (1..=max).contains(s))
+        .ok_or_else(range)
+}
+
 /// A duration in whole milliseconds, as the coordinator's requests carry them.
 pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -60,6 +75,17 @@ mod tests {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains("e.g. 30s"), "{bad:?}: {e}");
         }
+        assert_eq!(parse_max_duration("90s"), Ok(90));
+        assert_eq!(parse_max_duration("10m"), Ok(600));
+        assert_eq!(parse_max_duration("7d"), Ok(604_800));
+        for bad in ["0s", "500ms", "1500ms", "8d", "366d"] {
+            assert_eq!(
+                parse_max_duration(bad).unwrap_err(),
+                "must be whole seconds from 1s to 7d",
+                "{bad}"
+            );
+        }
+        assert!(parse_max_duration("10").unwrap_err().contains("e.g. 30s"));
         for huge in ["367d", "99999999999999999999d", "18446744073709551615d"] {
             assert_eq!(
                 parse_duration(huge).unwrap_err(),

@@ -194,6 +194,7 @@ pub fn schedule_json(s: &pb::Schedule) -> serde_json::Value {
         "quick": c.quick,
         "warmup": c.warmup,
         "trials": (c.trials > 0).then_some(c.trials),
+        "max_duration_s": (c.max_duration_s > 0).then_some(c.max_duration_s),
         "deadline_s": (c.deadline_s > 0).then_some(c.deadline_s),
         "jitter_ms": s.jitter_ms,
         "overlap": s.overlap,

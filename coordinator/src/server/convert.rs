@@ -314,12 +314,20 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
             pb::MAX_TRIALS
         ))));
     }
+    if req.max_duration_s > pb::MAX_DURATION_S {
+        return Err(Error::from(DomainError::InvalidRequest(format!(
+            "field 'max_duration_s': {} must be 1..={} seconds (0 = none)",
+            req.max_duration_s,
+            pb::MAX_DURATION_S
+        ))));
+    }
     Ok(CampaignSpec {
         selector,
         framework,
         quick: req.quick,
         warmup: req.warmup,
         trials: (req.trials > 0).then_some(req.trials),
+        max_duration_s: (req.max_duration_s > 0).then_some(req.max_duration_s),
         run_timeout_s: req.run_timeout_s,
         deadline_s: req.deadline_s,
         concurrency: req.concurrency,
@@ -351,6 +359,7 @@ pub fn campaign_to_pb(c: &CampaignRecord, counts: &RunCounts) -> pb::Campaign {
         deadline: rfc3339(c.deadline),
         warmup: c.spec.warmup,
         trials: c.spec.trials.unwrap_or(0),
+        max_duration_s: c.spec.max_duration_s.unwrap_or(0),
         run_counts: counts_to_pb(counts),
         total_runs: total,
         finished: active == 0,
@@ -393,6 +402,7 @@ pub fn spec_to_pb(spec: &CampaignSpec) -> pb::StartCampaignRequest {
         min_gflops: o.min_gflops,
         warmup: spec.warmup,
         trials: spec.trials.unwrap_or(0),
+        max_duration_s: spec.max_duration_s.unwrap_or(0),
     }
 }
 
@@ -533,8 +543,7 @@ pub fn plan_directive(r: &RunRecord, c: &CampaignRecord) -> pb::Directive {
             deadline: c.deadline / 1000,
             warmup: c.spec.warmup,
             trials: c.spec.trials.unwrap_or(0),
-            // Campaigns set no wall-time cap yet; the agent honours one when a plan has it.
-            max_duration_s: 0,
+            max_duration_s: c.spec.max_duration_s.unwrap_or(0),
         })),
     }
 }
@@ -579,13 +588,17 @@ mod tests {
     fn warmups_and_trials_go_from_the_request_through_the_spec_into_every_plan() {
         let spec = spec_from_pb(request()).unwrap();
         assert_eq!((spec.warmup, spec.trials), (None, None), "not asked");
+        assert_eq!(spec.max_duration_s, None, "0 on the wire is no cap");
         let spec = spec_from_pb(pb::StartCampaignRequest {
             warmup: Some(0),
             trials: 20,
+            max_duration_s: 90,
             ..request()
         })
         .unwrap();
         assert_eq!((spec.warmup, spec.trials), (Some(0), Some(20)));
+        assert_eq!(spec.max_duration_s, Some(90));
+        assert_eq!(spec_to_pb(&spec).max_duration_s, 90);
         let campaign = CampaignRecord {
             id: "c".into(),
             created_at: 0,
@@ -613,8 +626,10 @@ mod tests {
             panic!("not a plan");
         };
         assert_eq!((plan.warmup, plan.trials), (Some(0), 20));
+        assert_eq!(plan.max_duration_s, 90);
         let shown = campaign_to_pb(&campaign, &crate::aggregate::counts_by_state([&run]));
         assert_eq!((shown.warmup, shown.trials), (Some(0), 20));
+        assert_eq!(shown.max_duration_s, 90);
     }
 
     #[test]
@@ -674,7 +689,16 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_warmups_and_trials_are_named() {
+    fn out_of_range_warmups_trials_and_caps_are_named() {
+        let e = spec_from_pb(pb::StartCampaignRequest {
+            max_duration_s: pb::MAX_DURATION_S + 1,
+            ..request()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid request: field 'max_duration_s': 604801 must be 1..=604800 seconds (0 = none)"
+        );
         let e = spec_from_pb(pb::StartCampaignRequest {
             warmup: Some(101),
             ..request()

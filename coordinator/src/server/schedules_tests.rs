@@ -80,6 +80,7 @@ fn spec(cron: &str, zone: &str, jitter_ms: Millis, overlap: Overlap) -> Schedule
             quick: true,
             warmup: None,
             trials: None,
+            max_duration_s: None,
             run_timeout_s: 0,
             deadline_s: 0,
             concurrency: 0,

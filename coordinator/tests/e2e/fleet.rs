@@ -432,7 +432,7 @@ fn a_run_the_agent_cannot_do_is_reported_failed_with_the_reason() {
 }
 
 #[test]
-fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
+fn a_campaigns_warmups_trials_and_cap_are_what_the_board_ran() {
     let dir = tempfile::tempdir().unwrap();
     let coordinator = serve(dir.path(), "127.0.0.1:0");
     let url = coordinator.url();
@@ -441,9 +441,14 @@ fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
     wait_online(&url, 1, logs);
 
     // --quick alone would be at least 6 trials and 3 warm-ups.
-    let id = start_campaign_with(&url, &["--trials", "2", "--warmup", "1"]);
+    // The wall-time cap is far above what the tiny campaign takes: it is carried, not hit.
+    let id = start_campaign_with(
+        &url,
+        &["--trials", "2", "--warmup", "1", "--max-duration", "10m"],
+    );
     let shown = ctl_json(&url, &["campaign", "status", &id, "--json"]);
     assert_eq!((&shown["warmup"], &shown["trials"]), (&1.into(), &2.into()));
+    assert_eq!(shown["max_duration_s"], 600, "{shown}");
     wait_campaign(&url, &id, 1, &logs);
 
     let exported = export(&url, &id, dir.path(), "fleetcal");
@@ -456,6 +461,7 @@ fn a_campaigns_warmups_and_trials_are_what_the_board_ran() {
         (1, 2),
         "{name}"
     );
+    assert_eq!(settings.max_duration_s, Some(600.0), "{name}");
     // A quick campaign's per-size timeout is `calibrate --quick`'s (it was 5 s, not 2).
     assert_eq!((settings.quick, settings.timeout_s), (true, 2.0), "{name}");
     let measured: Vec<_> = result

@@ -143,8 +143,9 @@ fn a_schedule_fires_catches_up_once_and_obeys_pause_resume_run_now_and_remove() 
         "--all",
     ];
     add.extend(TINY);
-    add.push("--json");
+    add.extend(["--max-duration", "10m", "--json"]);
     let added = ctl_json(&url, &add);
+    assert_eq!(added["max_duration_s"], 600, "{added}");
     assert_eq!(
         (&added["zone"], &added["overlap"], &added["paused"]),
         (
@@ -175,6 +176,10 @@ fn a_schedule_fires_catches_up_once_and_obeys_pause_resume_run_now_and_remove() 
     for (i, c) in first_three.iter().enumerate() {
         assert_eq!(c["schedule"], "tick", "{c}");
         assert_eq!(c["total_runs"], 2, "{c}");
+        assert_eq!(
+            c["max_duration_s"], 600,
+            "each firing's campaign carries the cap: {c}"
+        );
         let runs = runs_of(&url, c["id"].as_str().unwrap());
         let on: BTreeSet<String> = runs
             .iter()

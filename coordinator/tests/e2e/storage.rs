@@ -104,6 +104,7 @@ async fn suite<S: Store>(store: S) {
             // Zero warm-ups must survive the round trip (absent means the default).
             warmup: Some(0),
             trials: Some(20),
+            max_duration_s: None,
             run_timeout_s: 60,
             deadline_s: 8,
             concurrency: 1,
@@ -251,6 +252,7 @@ fn spec() -> CampaignSpec {
         quick: true,
         warmup: None,
         trials: Some(1),
+        max_duration_s: None,
         run_timeout_s: 60,
         deadline_s: 0,
         concurrency: 0,
