@@ -21,12 +21,13 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
     (
         Code::NotFound,
         3,
-        "unknown campaign, run, agent or schedule",
+        "unknown campaign, run, agent, schedule or alert",
     ),
     (
         Code::FailedPrecondition,
         4,
-        "unregistered agent, run not accepting, nothing selected, agent running a run",
+        "unregistered agent, run not accepting, nothing selected, agent running a run, alert \
+         not open",
     ),
     (Code::PermissionDenied, 5, "another agent's run"),
     (Code::OutOfRange, 6, "message larger than the 16 MiB limit"),
@@ -206,12 +207,14 @@ fn domain_code(e: &DomainError) -> Code {
         DomainError::UnknownRun(_)
         | DomainError::UnknownCampaign(_)
         | DomainError::UnknownSchedule(_)
-        | DomainError::AgentNotFound(_) => Code::NotFound,
+        | DomainError::AgentNotFound(_)
+        | DomainError::UnknownAlert(_) => Code::NotFound,
         DomainError::ScheduleExists(_) => Code::AlreadyExists,
         DomainError::UnknownAgent(_)
         | DomainError::RunNotAccepting { .. }
         | DomainError::NoAgentsMatch(_)
-        | DomainError::AgentRunning { .. } => Code::FailedPrecondition,
+        | DomainError::AgentRunning { .. }
+        | DomainError::AlertNotActionable { .. } => Code::FailedPrecondition,
         DomainError::NotYourRun { .. } => Code::PermissionDenied,
     }
 }

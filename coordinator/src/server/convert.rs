@@ -8,6 +8,7 @@ use super::schedules::{ScheduleStatus, MAX_CATCH_UP_MS, MAX_JITTER_MS};
 use crate::aggregate::RunCounts;
 use crate::cron::Overlap;
 use crate::domain::DomainError;
+use crate::fleet::AlertRecord;
 use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringRecord,
     FrameworkChoice, Millis, Overrides, RunRecord, ScheduleSpec, Selector,
@@ -232,7 +233,7 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     let selector = match req.selector.and_then(|s| s.kind) {
         None => {
             return Err(Error::from(DomainError::InvalidRequest(
-                "field 'selector': one of all, labels, preset is required".into(),
+                "field 'selector': one of all, labels, preset, agent_id is required".into(),
             )))
         }
         Some(Kind::All(_)) => Selector::All,
@@ -254,6 +255,10 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
         Some(Kind::Preset(p)) => {
             validate::preset_id("selector.preset", &p)?;
             Selector::Preset(p)
+        }
+        Some(Kind::AgentId(id)) => {
+            validate::id("selector.agent_id", &id)?;
+            Selector::Agent(id)
         }
     };
     for (field, len) in [
@@ -377,6 +382,7 @@ pub fn spec_to_pb(spec: &CampaignSpec) -> pb::StartCampaignRequest {
             labels: l.clone().into_iter().collect(),
         }),
         Selector::Preset(p) => Kind::Preset(p.clone()),
+        Selector::Agent(id) => Kind::AgentId(id.clone()),
     };
     let o = &spec.overrides;
     pb::StartCampaignRequest {
@@ -697,5 +703,28 @@ mod tests {
             e.to_string(),
             "invalid request: field 'trials': 1001 must be 1..=1000 (0 = the default)"
         );
+    }
+}
+
+/// An alert to the wire.
+pub fn alert_to_pb(a: AlertRecord) -> pb::Alert {
+    pb::Alert {
+        id: a.id,
+        agent_id: a.agent_id,
+        hostname: a.hostname,
+        group_key: a.group_key,
+        framework: a.framework,
+        figure: a.figure,
+        baseline: a.baseline,
+        current: a.current,
+        change_pct: a.change_pct,
+        kind: a.kind,
+        began_at: rfc3339(a.began_at),
+        run_id: a.run_id,
+        confirm_campaign_id: a.confirm_campaign_id.unwrap_or_default(),
+        state: a.state.as_str().to_string(),
+        created_at: rfc3339(a.created_at),
+        updated_at: rfc3339(a.updated_at),
+        message: a.message,
     }
 }

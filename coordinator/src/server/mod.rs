@@ -4,6 +4,7 @@
 
 pub mod admin_svc;
 pub mod agent_svc;
+pub mod alerts;
 pub mod convert;
 pub mod core;
 pub mod driver;
