@@ -391,6 +391,16 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
         let spec = self.with_defaults(spec);
+        self.plan_and_store(spec, now).await
+    }
+
+    /// Plans a campaign of a spec with its defaults filled in over the registered agents and
+    /// stores it, created at `now` (by hand, or a drift confirmation).
+    pub(super) async fn plan_and_store(
+        &self,
+        spec: CampaignSpec,
+        now: Millis,
+    ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
         let agents = self.store.agents().await?;
         let planned = plan_campaign(&agents, &self.presets, &spec)?;
         let campaign = CampaignRecord {
@@ -438,7 +448,7 @@ impl<S: Store> Coordinator<S> {
         self.store.results(campaign_id).await
     }
 
-    async fn require_campaign(&self, id: &str) -> Result<CampaignRecord, Error> {
+    pub(super) async fn require_campaign(&self, id: &str) -> Result<CampaignRecord, Error> {
         self.store
             .campaign(id)
             .await?

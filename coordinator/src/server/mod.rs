@@ -7,6 +7,7 @@ pub mod agent_svc;
 pub mod alerts;
 pub mod convert;
 pub mod core;
+pub mod drift;
 pub mod driver;
 pub mod registry;
 pub mod schedules;

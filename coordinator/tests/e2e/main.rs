@@ -9,6 +9,9 @@
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
 //! - `schedules`: cron schedules firing campaigns: catch-up after a restart, pause, resume,
 //!   run-now, remove, busy and offline boards, two coordinators on one PostgreSQL;
+//! - `reports`: fleet reports in every format over fleetctl and HTTP, and a drift alert
+//!   confirmed by the coordinator's own one-board run, on real agents (one with the torch
+//!   engine) and a board really made slower;
 //! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
 //! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
 
@@ -17,6 +20,7 @@ mod fleet;
 mod grpc;
 mod lifecycle;
 mod pg;
+mod reports;
 mod schedules;
 mod storage;
 mod support;

@@ -49,17 +49,61 @@ pub fn agent_exe() -> &'static Path {
     })
 }
 
+/// How a board's agent is launched: which executable (default [`agent_exe`]), under which
+/// host name (set in a UTS namespace of its own, as a separate machine has its own; needs
+/// root), pinned to which CPUs (`taskset -c`).
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    /// The `fleetcal-agent` executable; `None` = this build's.
+    pub exe: Option<PathBuf>,
+    /// Its host name; `None` = this host's.
+    pub hostname: Option<String>,
+    /// Its CPU list (`0`, `2-3`); `None` = unpinned.
+    pub cpus: Option<String>,
+}
+
+impl Board {
+    /// The command line that starts the agent with `args`.
+    fn command_line(&self, args: &[String]) -> Vec<String> {
+        let exe = self.exe.as_deref().unwrap_or_else(|| agent_exe());
+        let mut line = vec![exe.display().to_string()];
+        line.extend(args.iter().cloned());
+        if let Some(cpus) = &self.cpus {
+            line.splice(0..0, ["taskset".to_string(), "-c".into(), cpus.clone()]);
+        }
+        if let Some(name) = &self.hostname {
+            let prefix = [
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                r#"hostname "$1" && shift && exec "$@""#,
+                "sh",
+                name,
+            ];
+            line.splice(0..0, prefix.map(str::to_string));
+        }
+        line
+    }
+}
+
 /// One running agent.
 pub struct Agent {
     child: Option<Child>,
     dir: tempfile::TempDir,
     args: Vec<String>,
+    board: Board,
 }
 
 impl Agent {
     /// Starts `fleetcal-agent run --coordinator URL` with `extra` flags, a fresh state dir,
     /// a 1 s backoff cap and one engine thread; its log goes to `agent.log` in the temp dir.
     pub fn start(coordinator: &str, extra: &[&str]) -> Agent {
+        Agent::start_board(Board::default(), coordinator, extra)
+    }
+
+    /// [`Agent::start`] launched as `board` says.
+    pub fn start_board(board: Board, coordinator: &str, extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -77,6 +121,7 @@ impl Agent {
             child: None,
             dir,
             args,
+            board,
         };
         agent.spawn();
         agent
@@ -88,8 +133,9 @@ impl Agent {
             .append(true)
             .open(self.dir.path().join("agent.log"))
             .unwrap();
-        let child = Command::new(agent_exe())
-            .args(&self.args)
+        let line = self.board.command_line(&self.args);
+        let child = Command::new(&line[0])
+            .args(&line[1..])
             .env_remove("FLEETCAL_AGENT_CONFIG")
             .env("FLEETCAL_LOG", "info,fleetcal_agent=debug")
             .stdin(Stdio::null())
