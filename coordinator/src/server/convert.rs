@@ -8,7 +8,7 @@ use super::schedules::{ScheduleStatus, MAX_CATCH_UP_MS, MAX_JITTER_MS};
 use crate::aggregate::RunCounts;
 use crate::cron::Overlap;
 use crate::domain::DomainError;
-use crate::fleet::AlertRecord;
+use crate::fleet::{AlertRecord, FleetQuery, ReportKind, ReportQuery};
 use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringRecord,
     FrameworkChoice, Millis, Overrides, RunRecord, ScheduleSpec, Selector,
@@ -727,4 +727,74 @@ pub fn alert_to_pb(a: AlertRecord) -> pb::Alert {
         updated_at: rfc3339(a.updated_at),
         message: a.message,
     }
+}
+
+/// A `Report` request from the wire: which report, and what it reads.
+pub fn report_from_pb(req: pb::ReportRequest) -> Result<(ReportKind, ReportQuery), Error> {
+    let kind: ReportKind = req.kind.parse()?;
+    let select: std::collections::BTreeMap<String, String> = req.select.into_iter().collect();
+    validate::labels("select", &select)?;
+    let some = |s: String| (!s.trim().is_empty()).then_some(s);
+    let group = some(req.group);
+    if let Some(g) = &group {
+        validate::id("group", g)?;
+    }
+    let agent_id = some(req.agent_id);
+    if let Some(id) = &agent_id {
+        validate::id("agent_id", id)?;
+    }
+    let schedule = some(req.schedule);
+    if let Some(name) = &schedule {
+        validate::schedule_name("schedule", name)?;
+    }
+    let framework = match some(req.framework) {
+        None => None,
+        Some(f) => Some(
+            f.parse::<fleetcal_proto::Framework>()
+                .map_err(|e| {
+                    Error::from(DomainError::InvalidRequest(format!("field 'framework': {e}")))
+                })?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    let since = some(req.since).map(|s| parse_since(&s)).transpose()?;
+    let nights = (req.nights != 0).then_some(req.nights);
+    if since.is_some() && nights.is_some() {
+        return Err(Error::from(DomainError::InvalidRequest(
+            "fields 'since' and 'nights': give one or the other".into(),
+        )));
+    }
+    let query = ReportQuery {
+        fleet: FleetQuery {
+            select: select.into_iter().collect(),
+            agent_id,
+            since,
+            schedule,
+            framework,
+            ..FleetQuery::default()
+        },
+        group,
+        nights,
+        ..ReportQuery::default()
+    };
+    Ok((kind, query))
+}
+
+/// A report's `since`: a day (`YYYY-MM-DD`, from its midnight UTC) or an RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<Millis, Error> {
+    let text = text.trim();
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(t) = day.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            Error::from(DomainError::InvalidRequest(format!(
+                "field 'since': {} is neither a day (YYYY-MM-DD) nor an RFC 3339 time",
+                fleetcal_proto::quote::quoted(text)
+            )))
+        })
 }
