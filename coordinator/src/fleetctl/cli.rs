@@ -711,4 +711,101 @@ mod tests {
         let e = add(&["--all", "--overlap", "wait"]).unwrap_err();
         assert!(e.contains("--overlap") && e.contains("wait"), "{e}");
     }
+
+    fn report(extra: &[&str]) -> Result<ReportArgs, String> {
+        let args = ["fleetctl", "report"].iter().chain(extra);
+        match FleetCtl::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Cmd::Report(a) => Ok(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn report_takes_a_kind_a_window_a_format_and_a_file() {
+        let a = report(&["compare"]).unwrap();
+        assert_eq!(
+            (a.kind, a.format),
+            (ReportKindArg::Compare, ReportFormat::Table)
+        );
+        assert_eq!((a.since, a.nights, a.output), (None, None, None));
+        let a = report(&[
+            "drift",
+            "--select",
+            "site=lab",
+            "--group",
+            "g1",
+            "--nights",
+            "14",
+            "--format",
+            "csv",
+            "--output",
+            "d.csv",
+            "--board",
+            "a1",
+            "--framework",
+            "numpy",
+        ])
+        .unwrap();
+        assert_eq!(a.kind, ReportKindArg::Drift);
+        assert_eq!(a.nights, Some(14));
+        assert_eq!(a.format, ReportFormat::Csv);
+        assert_eq!(a.output.as_deref(), Some(std::path::Path::new("d.csv")));
+        let r = super::super::report::request(&a).unwrap();
+        assert_eq!(r.kind, "drift");
+        assert_eq!(r.select.get("site").map(String::as_str), Some("lab"));
+        assert_eq!(
+            (r.group.as_str(), r.nights, r.agent_id.as_str()),
+            ("g1", 14, "a1")
+        );
+        let a = report(&["boards", "--since", "2026-11-01", "--format", "html"]).unwrap();
+        assert_eq!(a.since.as_deref(), Some("2026-11-01"));
+        assert_eq!(a.format, ReportFormat::Html);
+        for (args, flag) in [
+            (&["weekly"][..], "weekly"),
+            (
+                &["drift", "--since", "2026-11-01", "--nights", "3"],
+                "--nights",
+            ),
+            (&["drift", "--nights", "0"], "--nights"),
+            (&["drift", "--nights", "3661"], "--nights"),
+            (&["drift", "--format", "pdf"], "--format"),
+            (&["drift", "--framework", "jax"], "--framework"),
+        ] {
+            let e = report(args).unwrap_err();
+            assert!(e.contains(flag), "{args:?}: {e}");
+        }
+        let a = report(&["drift", "--select", "site"]).unwrap();
+        let e = super::super::report::request(&a).unwrap_err().to_string();
+        assert!(e.contains("--select"), "{e}");
+    }
+
+    #[test]
+    fn alerts_list_takes_states_and_ack_and_dismiss_an_id() {
+        let parse = |extra: &[&str]| {
+            let args = ["fleetctl", "alerts"].iter().chain(extra);
+            FleetCtl::try_parse_from(args).map(|c| c.command)
+        };
+        match parse(&["list", "--state", "open,dismissed"]).unwrap() {
+            Cmd::Alerts(AlertsCmd::List { state, all, json }) => {
+                assert_eq!(state, ["open", "dismissed"]);
+                assert!(!all && !json);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["list", "--state", "closed"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("closed") && e.contains("acknowledged"), "{e}");
+        assert!(parse(&["list", "--state", "open", "--all"]).is_err());
+        match parse(&["ack", "a1", "--note", "fan replaced"]).unwrap() {
+            Cmd::Alerts(AlertsCmd::Ack { id, note, .. }) => {
+                assert_eq!((id.as_str(), note.as_deref()), ("a1", Some("fan replaced")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["dismiss"]).is_err(), "an id is required");
+    }
 }

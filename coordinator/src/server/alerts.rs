@@ -140,3 +140,41 @@ impl<S: Store> Coordinator<S> {
             .ok_or_else(|| Error::from(DomainError::UnknownAlert(id.to_string())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_parse_by_name_and_an_unknown_one_is_named() {
+        let names = ["open".to_string(), "resolved".to_string()];
+        assert_eq!(
+            parse_states("states", &names).unwrap(),
+            [AlertState::Open, AlertState::Resolved]
+        );
+        let e = parse_states("states", &["closed".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("field 'states': 'closed'") && e.contains("unconfirmed"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ack_takes_open_alerts_and_dismiss_open_or_acknowledged_ones() {
+        assert_eq!(AlertAction::Ack.from_states(), [AlertState::Open]);
+        assert_eq!(AlertAction::Ack.to_state(), AlertState::Acknowledged);
+        assert_eq!(
+            AlertAction::Dismiss.from_states(),
+            [AlertState::Open, AlertState::Acknowledged]
+        );
+        assert_eq!(AlertAction::Dismiss.to_state(), AlertState::Dismissed);
+        for a in [AlertAction::Ack, AlertAction::Dismiss] {
+            assert!(
+                !a.from_states().contains(&a.to_state()),
+                "{a:?} twice is refused"
+            );
+        }
+    }
+}

@@ -262,7 +262,10 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
 fn check_alert_actions(url: &str, id: &str) {
     let acked = ctl_json(url, &["alerts", "ack", id, "--note", "on it", "--json"]);
     assert_eq!(acked["state"], "acknowledged", "{acked}");
-    assert!(acked["message"].as_str().unwrap().contains("on it"), "{acked}");
+    assert!(
+        acked["message"].as_str().unwrap().contains("on it"),
+        "{acked}"
+    );
     let again = fleetctl(url, &["alerts", "ack", id]);
     assert_eq!(again.status.code(), Some(4), "acknowledged twice");
     assert_eq!(alerts(url, "acknowledged").len(), 1);
