@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::fleet::drift::DriftParams;
 use crate::tls::ServerTlsFiles;
 use crate::Error;
 
@@ -75,6 +76,10 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (PEM): mutual TLS. Needs --tls-cert.
     #[arg(long, env = "FLEETCAL_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+    /// Nights of a board's own baseline the drift test needs before it can call a drop, 3 to
+    /// 365 (fewer nights: no drift is evaluated yet) [default: 7].
+    #[arg(long, env = "FLEETCAL_DRIFT_MIN_BASELINE", value_name = "N")]
+    pub drift_min_baseline: Option<u32>,
 }
 
 /// The config file.
@@ -93,7 +98,11 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
+    drift_min_baseline: Option<u32>,
 }
+
+/// The accepted range of `drift_min_baseline`.
+pub const DRIFT_MIN_BASELINE: std::ops::RangeInclusive<u32> = 3..=365;
 
 /// Resolved settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +125,8 @@ pub struct Settings {
     pub tick: Duration,
     /// TLS files; `None` serves plain http.
     pub tls: Option<ServerTlsFiles>,
+    /// The drift test's knobs (reports and alerts alike).
+    pub drift: DriftParams,
 }
 
 impl ServeArgs {
@@ -159,6 +170,7 @@ impl ServeArgs {
                 .unwrap_or(86_400),
             tick: Duration::from_millis(self.tick_ms.or(file.tick_ms).unwrap_or(1000)),
             tls: None,
+            drift: DriftParams::default(),
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -195,6 +207,19 @@ impl ServeArgs {
                     message: format!("'{name}' must be at least 1"),
                 });
             }
+        }
+        if let Some(n) = self.drift_min_baseline.or(file.drift_min_baseline) {
+            if !DRIFT_MIN_BASELINE.contains(&n) {
+                return Err(Error::Config {
+                    path: origin,
+                    message: format!(
+                        "'drift_min_baseline' {n} is not between {} and {}",
+                        DRIFT_MIN_BASELINE.start(),
+                        DRIFT_MIN_BASELINE.end()
+                    ),
+                });
+            }
+            settings.drift.min_baseline = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if settings.tick.is_zero() {
             return Err(Error::Config {
@@ -297,6 +322,35 @@ mod tests {
         );
         assert_eq!(s.offline_after, Duration::from_secs(30));
         assert_eq!(s.tls, None);
+        assert_eq!(s.drift.min_baseline, 7);
+    }
+
+    #[test]
+    fn the_drift_baseline_is_range_checked_and_the_flag_wins() {
+        let (_d, path) = write("version = 1\ndrift_min_baseline = 4\n");
+        let resolve = |flag: Option<u32>| {
+            ServeArgs {
+                config: Some(path.clone()),
+                drift_min_baseline: flag,
+                ..ServeArgs::default()
+            }
+            .resolve()
+        };
+        assert_eq!(resolve(None).unwrap().drift.min_baseline, 4);
+        assert_eq!(resolve(Some(10)).unwrap().drift.min_baseline, 10);
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().drift,
+            DriftParams::default()
+        );
+        for bad in [0, 2, 366, u32::MAX] {
+            let e = resolve(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "'drift_min_baseline' {bad} is not between 3 and 365"
+                )),
+                "{e}"
+            );
+        }
     }
 
     /// The block scalar `KEY: |` of a YAML file, dedented (enough YAML for our ConfigMap).

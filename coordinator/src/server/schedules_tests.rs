@@ -41,6 +41,7 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             default_deadline_s: 86_400,
             tick: Duration::from_secs(1),
             tls: None,
+            drift: Default::default(),
         },
         wake: Arc::new(Notify::new()),
     }
