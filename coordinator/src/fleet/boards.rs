@@ -2,10 +2,20 @@
 //! efficiency) against its group's median and the theoretical peak; outliers named by a
 //! robust rule (the median absolute deviation, not mean ± 2σ) with how far off they are.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::group::BoardGroup;
+use super::group::{BoardGroup, Groups};
+use super::headline::{self, headlines, Indexed};
+use super::rows::{FleetRows, FleetRun};
+use super::stats;
 use crate::model::Millis;
+
+/// A board is named an outlier when its robust z score is beyond this.
+pub const OUTLIER_Z: f64 = 3.5;
+/// Fewest boards in a group × figure before outliers are named.
+pub const MIN_SIBLINGS: usize = 3;
 
 /// One board × framework × headline figure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,5 +70,72 @@ impl BoardsReport {
     /// The outliers.
     pub fn outliers(&self) -> impl Iterator<Item = &BoardFigure> {
         self.rows.iter().filter(|r| r.outlier)
+    }
+}
+
+/// The robust z score of `value` among `values`, and the median: (value − median) ÷ scale,
+/// the scale 1.4826 × MAD but at least `noise_floor_pct` of the median (siblings that agree
+/// exactly do not make every small difference an outlier).
+pub fn robust_z(value: f64, values: &[f64], noise_floor_pct: f64) -> Option<(f64, f64)> {
+    let median = stats::median(values)?;
+    let mad = stats::mad(values)?;
+    let scale = (stats::MAD_SCALE * mad).max(median.abs() * noise_floor_pct.max(0.0) / 100.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        return Some((0.0, median));
+    }
+    Some(((value - median) / scale, median))
+}
+
+/// The boards report of some rows at `now`: each board's latest result per framework.
+pub fn boards(rows: &FleetRows, groups: &Groups, now: Millis) -> BoardsReport {
+    let idx = Indexed::new(rows);
+    // (group, figure rank, framework) → [(run, headline)]
+    type Key<'a> = (&'a str, (usize, String), &'a str);
+    let mut by: BTreeMap<Key, Vec<(&FleetRun, headline::Headline)>> = BTreeMap::new();
+    for ((agent, framework), run) in idx.latest() {
+        let Some(group) = groups.key_of(agent) else {
+            continue;
+        };
+        for h in headlines(run, idx.figures_of(&run.run_id)) {
+            by.entry((group, headline::figure_rank(&h.figure), framework))
+                .or_default()
+                .push((run, h));
+        }
+    }
+    let mut out = Vec::new();
+    for ((group, _, framework), mut members) in by {
+        members
+            .sort_by(|(a, _), (b, _)| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
+        let values: Vec<f64> = members.iter().map(|(_, h)| h.value).collect();
+        let floor = headline::noise_floor(members.iter().map(|(r, _)| *r));
+        let n = members.len();
+        for (run, h) in &members {
+            let Some((z, median)) = robust_z(h.value, &values, floor) else {
+                continue;
+            };
+            out.push(BoardFigure {
+                group_key: group.to_string(),
+                agent_id: run.agent_id.clone(),
+                hostname: run.hostname.clone(),
+                framework: framework.to_string(),
+                figure: h.figure.clone(),
+                unit: h.unit.clone(),
+                value: h.value,
+                efficiency: h.efficiency,
+                theoretical: h.theoretical(),
+                group_median: median,
+                vs_group_pct: stats::change_pct(h.value, median).unwrap_or(0.0),
+                robust_z: z,
+                outlier: n >= MIN_SIBLINGS && z.abs() > OUTLIER_Z,
+                group_boards: u32::try_from(n).unwrap_or(u32::MAX),
+                run_id: run.run_id.clone(),
+                measured_at: run.started_at,
+            });
+        }
+    }
+    BoardsReport {
+        generated_at: now,
+        groups: groups.groups.clone(),
+        rows: out,
     }
 }

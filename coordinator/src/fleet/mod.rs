@@ -9,6 +9,7 @@ pub mod boards;
 pub mod compare;
 pub mod drift;
 pub mod group;
+pub mod headline;
 pub mod report;
 pub mod roofline;
 pub mod rows;
