@@ -139,3 +139,79 @@ pub fn boards(rows: &FleetRows, groups: &Groups, now: Millis) -> BoardsReport {
         rows: out,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::fixtures::{gemm, night, rows, run, triad};
+    use crate::fleet::group::group_boards;
+
+    #[test]
+    fn the_board_far_from_its_siblings_is_the_outlier() {
+        let peaks = [
+            ("a", 100.0),
+            ("b", 101.0),
+            ("c", 99.0),
+            ("d", 100.5),
+            ("e", 80.0),
+        ];
+        let mut items = Vec::new();
+        for (agent, v) in peaks {
+            // An older, slower night that the latest one replaces.
+            let old = format!("{agent}-old");
+            items.push((
+                run(&old, "c0", agent, "numpy", night(0), "EPYC"),
+                vec![gemm(&old, "fp32", 512, 10.0)],
+            ));
+            let id = format!("{agent}-new");
+            items.push((
+                run(&id, "c1", agent, "numpy", night(1), "EPYC"),
+                vec![gemm(&id, "fp32", 512, v), triad(&id, 64, 20.0)],
+            ));
+        }
+        // A pair of other boards: too few siblings to name one.
+        for (agent, v) in [("x", 50.0), ("y", 100.0)] {
+            items.push((
+                run(agent, "c1", agent, "numpy", night(1), "Other"),
+                vec![gemm(agent, "fp32", 512, v)],
+            ));
+        }
+        let rows = rows(items);
+        let r = boards(&rows, &group_boards(&rows.runs), 0);
+        let outliers: Vec<(&str, &str)> = r
+            .outliers()
+            .map(|o| (o.agent_id.as_str(), o.figure.as_str()))
+            .collect();
+        assert_eq!(outliers, [("e", "gemm_peak fp32")]);
+        let e = r
+            .rows
+            .iter()
+            .find(|x| x.agent_id == "e" && x.figure == "gemm_peak fp32")
+            .unwrap();
+        assert_eq!((e.group_median, e.run_id.as_str()), (100.0, "e-new"));
+        assert!((e.vs_group_pct + 20.0).abs() < 1e-9);
+        assert!(e.robust_z < -OUTLIER_Z, "{}", e.robust_z);
+        assert_eq!(e.theoretical, Some(200.0));
+        assert_eq!(e.efficiency, Some(0.4));
+        let bw = r
+            .rows
+            .iter()
+            .find(|x| x.agent_id == "a" && x.figure == "stream_bandwidth")
+            .unwrap();
+        assert_eq!((bw.unit.as_str(), bw.outlier), ("GB/s", false));
+        assert!(r
+            .rows
+            .iter()
+            .filter(|x| x.agent_id == "x")
+            .all(|x| !x.outlier && x.group_boards == 2));
+    }
+
+    #[test]
+    fn identical_siblings_do_not_make_a_small_difference_an_outlier() {
+        let values = [100.0, 100.0, 100.0, 100.0, 98.5];
+        // MAD is 0; the 2% noise floor is the scale: 1.5% off is z = -0.75.
+        let (z, m) = robust_z(98.5, &values, 2.0).unwrap();
+        assert_eq!(m, 100.0);
+        assert!((z + 0.75).abs() < 1e-9, "{z}");
+    }
+}

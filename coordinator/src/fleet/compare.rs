@@ -360,3 +360,103 @@ pub fn compare(rows: &FleetRows, groups: &Groups, now: Millis) -> CompareReport 
         rows: rows_out,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::fixtures::{gemm, night, rows, run, triad};
+    use crate::fleet::group::group_boards;
+
+    fn pair(
+        agent: &str,
+        campaign: &str,
+        np: f64,
+        pt: f64,
+        bw: (f64, f64),
+    ) -> Vec<(FleetRun, Vec<super::super::rows::FleetFigure>)> {
+        let n = format!("{agent}-{campaign}-np");
+        let p = format!("{agent}-{campaign}-pt");
+        vec![
+            (
+                run(&n, campaign, agent, "numpy", night(1), "EPYC"),
+                vec![gemm(&n, "fp32", 1024, np), triad(&n, 64, bw.0)],
+            ),
+            (
+                run(&p, campaign, agent, "pytorch", night(1) + 1000, "EPYC"),
+                vec![gemm(&p, "fp32", 1024, pt), triad(&p, 64, bw.1)],
+            ),
+        ]
+    }
+
+    #[test]
+    fn ratios_per_board_group_median_spread_and_headlines() {
+        let mut items = pair("a", "c1", 100.0, 150.0, (20.0, 20.2));
+        items.extend(pair("b", "c1", 100.0, 140.0, (20.0, 20.1)));
+        items.extend(pair("c", "c1", 100.0, 160.0, (20.0, 20.3)));
+        let rows = rows(items);
+        let g = group_boards(&rows.runs);
+        let r = compare(&rows, &g, 7);
+        assert_eq!(r.generated_at, 7);
+        assert_eq!(r.groups.len(), 1);
+        let gemm_row = r.rows.iter().find(|x| x.operation == "gemm").unwrap();
+        assert_eq!((gemm_row.precision.as_str(), gemm_row.size), ("fp32", 1024));
+        assert_eq!(gemm_row.boards.len(), 3);
+        assert!((gemm_row.ratio_median - 1.5).abs() < 1e-12);
+        assert!((gemm_row.ratio_min - 1.4).abs() < 1e-12);
+        assert!((gemm_row.ratio_max - 1.6).abs() < 1e-12);
+        assert!((gemm_row.ratio_mad - 0.1).abs() < 1e-12);
+        assert_eq!(gemm_row.numpy_median, Some(98.0));
+        let b = &gemm_row.boards[1];
+        assert_eq!(
+            (b.agent_id.as_str(), b.numpy_run_id.as_str()),
+            ("b", "b-c1-np")
+        );
+        let peak = r
+            .headlines
+            .iter()
+            .find(|h| h.figure == "gemm_peak")
+            .unwrap();
+        assert_eq!(
+            (peak.precision.as_str(), peak.winner),
+            ("fp32", Winner::Pytorch)
+        );
+        assert!((peak.by_pct - 50.0).abs() < 1e-9, "{}", peak.by_pct);
+        assert_eq!(peak.run_ids.len(), 6);
+        // 1% faster with a 2% noise floor: no difference.
+        let bw = r
+            .headlines
+            .iter()
+            .find(|h| h.figure == "stream_bandwidth")
+            .unwrap();
+        assert_eq!((bw.winner, bw.by_pct), (Winner::NoDifference, 0.0));
+        assert_eq!(bw.precision, "");
+    }
+
+    #[test]
+    fn a_pair_from_two_campaigns_is_never_compared() {
+        let mut items = pair("a", "c1", 100.0, 150.0, (20.0, 20.0));
+        // Board d: NumPy in c1, PyTorch only in c2.
+        let d = pair("d", "c1", 100.0, 300.0, (20.0, 20.0));
+        let mut d2 = pair("d", "c2", 100.0, 300.0, (20.0, 20.0));
+        items.push(d.into_iter().next().unwrap());
+        items.push(d2.remove(1));
+        let rows = rows(items);
+        let r = compare(&rows, &group_boards(&rows.runs), 0);
+        let gemm_row = r.rows.iter().find(|x| x.operation == "gemm").unwrap();
+        let boards: Vec<&str> = gemm_row
+            .boards
+            .iter()
+            .map(|b| b.agent_id.as_str())
+            .collect();
+        assert_eq!(boards, ["a"]);
+    }
+
+    #[test]
+    fn the_winner_needs_more_than_the_noise_floor() {
+        assert_eq!(winner(1.03, 5.0), (Winner::NoDifference, 0.0));
+        let (w, by) = winner(0.5, 5.0);
+        assert_eq!(w, Winner::Numpy);
+        assert!((by - 100.0).abs() < 1e-9);
+        assert_eq!(winner(f64::NAN, 5.0).0, Winner::NoDifference);
+    }
+}

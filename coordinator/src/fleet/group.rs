@@ -200,3 +200,54 @@ pub fn group_boards(runs: &[FleetRun]) -> Groups {
     }
     Groups { groups, by_agent }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::fixtures::{night, run};
+
+    #[test]
+    fn siblings_share_a_group_whatever_their_host_names_and_both_frameworks_land_in_it() {
+        let mut runs = vec![
+            run("r1", "c1", "a", "numpy", night(0), "EPYC 9654"),
+            run("r2", "c1", "a", "pytorch", night(0), "EPYC 9654"),
+            run("r3", "c1", "b", "numpy", night(0), "EPYC 9654"),
+            run("r4", "c1", "b", "pytorch", night(0), "EPYC 9654"),
+            run("r5", "c1", "c", "numpy", night(0), "Xeon 8480"),
+        ];
+        runs[2].hostname = "lab-7".into();
+        runs[3].preset_id = "other-preset".into();
+        let g = group_boards(&runs);
+        assert_eq!(g.groups.len(), 2, "{g:#?}");
+        let a = g.key_of("a").unwrap();
+        assert_eq!(g.key_of("b"), Some(a));
+        assert_ne!(g.key_of("c"), Some(a));
+        let group = g.group(a).unwrap();
+        let members: Vec<&str> = group.members.iter().map(|m| m.agent_id.as_str()).collect();
+        assert_eq!(members, ["a", "b"]);
+        // The merged facts carry both the BLAS of the NumPy result and libtorch of the
+        // PyTorch one.
+        assert_eq!(group.facts.blas.as_deref(), Some("OpenBLAS 0.3.21"));
+        assert_eq!(group.facts.libtorch.as_deref(), Some("2.4.0"));
+        assert!(
+            group.label.contains("EPYC 9654 (Zen 4) 8c/16t 32 GB"),
+            "{}",
+            group.label
+        );
+        assert!(a.starts_with("g-") && a.len() == 14, "{a}");
+    }
+
+    #[test]
+    fn a_power_mode_or_library_version_makes_another_group() {
+        let base = run("r1", "c1", "a", "numpy", night(0), "Orin");
+        let mut power = run("r2", "c1", "b", "numpy", night(0), "Orin");
+        power.facts.power_mode = Some("15W".into());
+        let mut blas = run("r3", "c1", "c", "numpy", night(0), "Orin");
+        blas.facts.blas = Some("OpenBLAS 0.3.26".into());
+        let g = group_boards(&[base, power, blas]);
+        assert_eq!(g.groups.len(), 3);
+        // The key is a pure function of the facts.
+        assert_eq!(fingerprint(&g.groups[0].facts), g.groups[0].key);
+        assert_eq!(g.clone().only(Some(&g.groups[1].key)).groups.len(), 1);
+    }
+}

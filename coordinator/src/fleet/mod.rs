@@ -8,6 +8,8 @@ pub mod anomalies;
 pub mod boards;
 pub mod compare;
 pub mod drift;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod group;
 pub mod headline;
 pub mod report;
