@@ -53,8 +53,10 @@ const CAMPAIGN: [&str; 17] = [
     "1",
 ];
 
-/// Campaigns before the slowdown (the drift baseline).
-const BASELINE_CAMPAIGNS: usize = 4;
+/// Campaigns before the slowdown: the drift baseline, as many nights as the coordinator is
+/// told to need (`--drift-min-baseline`). Five is the fewest with which two low nights (the
+/// slowed campaign and the confirmation run) are significant (Mann–Whitney, p = 1/21).
+const BASELINE_CAMPAIGNS: usize = 5;
 
 /// The torch agent, or `None` after a loud SKIP.
 fn torch_agent() -> Option<PathBuf> {
@@ -182,7 +184,12 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     let (slow_cpu, shared_cpu) = (cpus[0], cpus[1]);
 
     let dir = tempfile::tempdir().unwrap();
-    let coordinator = serve_with(dir.path(), "127.0.0.1:0", &[]);
+    let baseline = BASELINE_CAMPAIGNS.to_string();
+    let coordinator = serve_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--drift-min-baseline", &baseline],
+    );
     let url = coordinator.url();
     let board = |name: &str, cpu: u32, exe: Option<PathBuf>| Board {
         exe,
