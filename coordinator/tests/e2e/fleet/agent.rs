@@ -60,6 +60,9 @@ pub struct Board {
     pub hostname: Option<String>,
     /// Its CPU list (`0`, `2-3`); `None` = unpinned.
     pub cpus: Option<String>,
+    /// Its niceness (`nice -n`; negative needs root); `None` = inherited. A board's agent
+    /// ahead of whatever else the test machine runs measures like a dedicated board.
+    pub nice: Option<i32>,
 }
 
 impl Board {
@@ -70,6 +73,9 @@ impl Board {
         line.extend(args.iter().cloned());
         if let Some(cpus) = &self.cpus {
             line.splice(0..0, ["taskset".to_string(), "-c".into(), cpus.clone()]);
+        }
+        if let Some(n) = self.nice {
+            line.splice(0..0, ["nice".to_string(), "-n".into(), n.to_string()]);
         }
         if let Some(name) = &self.hostname {
             let prefix = [
