@@ -1370,6 +1370,9 @@ macro_rules! impl_store {
                         }
                     }
                 }
+                if q.runs_only {
+                    return Ok(FleetRows { runs, figures: Vec::new() });
+                }
                 // Their figures: the same filter, joined (never a list of run ids).
                 let sql = format!(
                     "SELECT {FIGURE_COLS} FROM result_records f \
