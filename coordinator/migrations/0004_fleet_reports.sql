@@ -64,6 +64,9 @@ ALTER TABLE result_records ADD COLUMN median_gbps DOUBLE PRECISION;
 ALTER TABLE result_records ADD COLUMN trials BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE result_records ADD COLUMN cv_pct DOUBLE PRECISION;
 ALTER TABLE result_records ADD COLUMN throttled BOOLEAN NOT NULL DEFAULT FALSE;
+-- Figures are read by run (the primary key), never by operation: the index of 0001 only
+-- cost bytes on every record.
+DROP INDEX result_records_op;
 
 -- The agents' labels, one row per (agent, key), kept by upsert_agent (for --select k=v).
 CREATE TABLE agent_labels (

@@ -160,6 +160,11 @@ pub struct FleetQuery {
     pub framework: Option<String>,
     /// Only results of this campaign.
     pub campaign_id: Option<String>,
+    /// The runs alone, without their figures: a report that reads only headline figures
+    /// (peaks, bandwidth, noise floor; the drift over many nights) skips the one row per
+    /// record, by far the most rows.
+    #[serde(default)]
+    pub runs_only: bool,
 }
 
 /// What the store returns for a [`FleetQuery`]: the runs (oldest first by `started_at`, then

@@ -652,36 +652,50 @@ macro_rules! impl_store {
                     Self::write_labels(&mut *tx, &a, ctx).await?;
                     tx.commit().await.map_err(Error::storage(ctx))?;
                 }
+                // A page of documents at a time (each may be hundreds of KB), by run id.
                 let sql = format!(
                     "SELECT {RUN_COLS}, c.schedule AS campaign_schedule, res.stored_at, \
                      res.result_json, res.result_zstd FROM results res \
                      JOIN runs r ON r.run_id = res.run_id JOIN campaigns c ON c.id = r.campaign_id \
-                     WHERE NOT EXISTS (SELECT 1 FROM fleet_runs f WHERE f.run_id = res.run_id)"
+                     WHERE res.run_id > $1 AND NOT EXISTS \
+                     (SELECT 1 FROM fleet_runs f WHERE f.run_id = res.run_id) \
+                     ORDER BY res.run_id LIMIT 64"
                 );
-                let rows = sqlx::query::<$db>(&sql)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(Error::storage(ctx))?;
-                let old = Self::decoded(&rows, "results", "run_id", |row| {
-                    let run = Self::run_from(row)?;
-                    let schedule: Option<String> = row.try_get("campaign_schedule")?;
-                    let stored_at: i64 = row.try_get("stored_at")?;
-                    let text = document(row.try_get("result_json")?, row.try_get("result_zstd")?)?;
-                    let result = fleetcal_proto::CalibrationResult::from_json(&text, "stored result")
-                        .map_err(|e| corrupt("result_json", e))?;
-                    let fleet = FleetRun::from_result(&run, schedule.as_deref(), &result, stored_at);
-                    let figures = FleetFigure::from_result(&run.run_id, &result);
-                    Ok((fleet, figures))
-                });
-                for (fleet, figures) in old {
-                    let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
-                    sqlx::query::<$db>("DELETE FROM result_records WHERE run_id = $1")
-                        .bind(&fleet.run_id)
-                        .execute(&mut *tx)
+                let mut after = String::new();
+                loop {
+                    let rows = sqlx::query::<$db>(&sql)
+                        .bind(&after)
+                        .fetch_all(&self.pool)
                         .await
                         .map_err(Error::storage(ctx))?;
-                    Self::insert_fleet(&mut *tx, &fleet, &figures, ctx).await?;
-                    tx.commit().await.map_err(Error::storage(ctx))?;
+                    let Some(last) = rows.last() else {
+                        break;
+                    };
+                    after = last.try_get("run_id").map_err(Error::storage(ctx))?;
+                    let old = Self::decoded(&rows, "results", "run_id", |row| {
+                        let run = Self::run_from(row)?;
+                        let schedule: Option<String> = row.try_get("campaign_schedule")?;
+                        let stored_at: i64 = row.try_get("stored_at")?;
+                        let text =
+                            document(row.try_get("result_json")?, row.try_get("result_zstd")?)?;
+                        let result =
+                            fleetcal_proto::CalibrationResult::from_json(&text, "stored result")
+                                .map_err(|e| corrupt("result_json", e))?;
+                        let fleet =
+                            FleetRun::from_result(&run, schedule.as_deref(), &result, stored_at);
+                        let figures = FleetFigure::from_result(&run.run_id, &result);
+                        Ok((fleet, figures))
+                    });
+                    for (fleet, figures) in old {
+                        let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
+                        sqlx::query::<$db>("DELETE FROM result_records WHERE run_id = $1")
+                            .bind(&fleet.run_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(Error::storage(ctx))?;
+                        Self::insert_fleet(&mut *tx, &fleet, &figures, ctx).await?;
+                        tx.commit().await.map_err(Error::storage(ctx))?;
+                    }
                 }
                 Ok(())
             }
@@ -1369,6 +1383,9 @@ macro_rules! impl_store {
                             skipped_run = Some(id);
                         }
                     }
+                }
+                if q.runs_only {
+                    return Ok(FleetRows { runs, figures: Vec::new() });
                 }
                 // Their figures: the same filter, joined (never a list of run ids).
                 let sql = format!(

@@ -1053,6 +1053,18 @@ async fn fleet_suite<S: Store>(store: &S) {
         );
     }
 
+    // The runs alone: the same runs, no figures.
+    let runs_only = store
+        .fleet_rows(&FleetQuery {
+            until: Some(2_500_000),
+            runs_only: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs_only.runs, all.runs);
+    assert!(runs_only.figures.is_empty());
+
     // The labels table follows re-registration: a label changed or dropped.
     store
         .upsert_agent(&labelled("f3", &[("fsite", "lab")]))
