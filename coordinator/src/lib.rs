@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod fleetctl;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod server;
 pub mod store;
 pub mod tls;
