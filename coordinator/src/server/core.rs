@@ -7,6 +7,7 @@
 //! Time is an input: every operation takes `now` (the services and the driver read the clock
 //! at the edge), so no method here reads the wall clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fleetcal_proto::{CalibrationResult, Preset};
@@ -85,6 +86,9 @@ pub struct Coordinator<S> {
     pub settings: Settings,
     /// Wakes the dispatch driver.
     pub wake: Arc<Notify>,
+    /// Results stored since this process started (duplicates not counted): `/metrics`'
+    /// `fleetcal_results_ingested_total`.
+    pub ingested: Arc<AtomicU64>,
 }
 
 /// One agent as listed: its record (with `last_seen` the latest contact, in memory or
@@ -282,6 +286,9 @@ impl<S: Store> Coordinator<S> {
         validate::result_times(&result, now, run.started_at).map_err(invalid)?;
         let rows = result_rows(run_id, &result);
         let outcome = self.store.store_result(&run, text, &rows, now).await?;
+        if outcome == StoreOutcome::Stored {
+            self.ingested.fetch_add(1, Ordering::Relaxed);
+        }
         self.wake.notify_one();
         Ok(outcome)
     }
