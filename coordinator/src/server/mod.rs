@@ -7,6 +7,7 @@ pub mod agent_svc;
 pub mod convert;
 pub mod core;
 pub mod driver;
+pub mod http;
 pub mod registry;
 pub mod schedules;
 pub mod serve;

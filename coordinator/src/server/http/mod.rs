@@ -5,6 +5,7 @@
 
 pub mod metrics;
 pub mod pages;
+mod report_stub;
 pub mod routes;
 
 use std::convert::Infallible;

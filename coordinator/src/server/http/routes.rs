@@ -324,7 +324,7 @@ async fn board<S: Store>(
 }
 
 async fn metrics_text<S: Store>(State(core): State<Arc<Coordinator<S>>>) -> Response {
-    match metrics::encode(&core, now_ms()).await {
+    match metrics::encode_metrics(&core, now_ms()).await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -386,9 +386,9 @@ mod tests {
         assert_eq!(w.report.group.as_deref(), Some("g1"));
         assert_eq!(w.report.fleet.framework.as_deref(), Some("numpy"));
         let w = q(&[("since", "2026-11-01")]).unwrap();
-        assert_eq!(w.report.fleet.since, Some(1_761_955_200_000));
+        assert_eq!(w.report.fleet.since, Some(1_793_491_200_000));
         let w = q(&[("since", "2026-11-01T06:00:00+02:00")]).unwrap();
-        assert_eq!(w.report.fleet.since, Some(1_761_969_600_000));
+        assert_eq!(w.report.fleet.since, Some(1_793_505_600_000));
         assert_eq!(q(&[]).unwrap().format, Format::Html);
     }
 
