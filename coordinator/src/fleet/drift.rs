@@ -3,12 +3,17 @@
 //! never an alert). A drop counts only when a statistical test over a window of nights says
 //! so (Mann–Whitney U for a step, Mann–Kendall with a Theil–Sen slope for a slow creep) and
 //! it exceeds the board's own noise (trial CVs, night-to-night spread, noise floor). A
-//! suspected drop starts a one-board confirmation run; `decide` is the alert life cycle.
+//! suspected drop starts a one-board confirmation run; [`decide`] is the alert life cycle.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::alert::{AlertRecord, AlertState};
-use super::group::BoardGroup;
+use super::group::{BoardGroup, Groups};
+use super::headline::{self, headlines, Indexed};
+use super::rows::FleetRows;
+use super::stats;
 use crate::model::Millis;
 
 /// A step (a sudden drop) or a creep (a slow decline over weeks).
@@ -187,7 +192,7 @@ impl Default for DriftParams {
     }
 }
 
-/// What the coordinator does after a result is stored, for one series (`decide`).
+/// What the coordinator does after a result is stored, for one series ([`decide`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DriftAction {
     /// Record this new alert (state `Suspected`) and start a one-board confirmation run of
@@ -211,4 +216,439 @@ pub enum DriftAction {
         /// Why.
         message: String,
     },
+}
+
+/// Splits points (oldest first) into baseline periods where the environment key changes
+/// (a point without a key stays in the current period).
+pub fn periods(points: &[DriftPoint]) -> Vec<DriftPeriod> {
+    let mut out: Vec<DriftPeriod> = Vec::new();
+    for p in points {
+        let starts = match out.last() {
+            None => true,
+            Some(cur) => p.env_key.is_some() && cur.env_key.is_some() && p.env_key != cur.env_key,
+        };
+        if starts {
+            out.push(DriftPeriod {
+                start_at: p.at,
+                start_run_id: p.run_id.clone(),
+                env_key: p.env_key.clone(),
+                previous_env_key: out.last().and_then(|c| c.env_key.clone()),
+                nights: 1,
+            });
+        } else if let Some(cur) = out.last_mut() {
+            cur.nights = cur.nights.saturating_add(1);
+            if cur.env_key.is_none() {
+                cur.env_key = p.env_key.clone();
+            }
+        }
+    }
+    out
+}
+
+/// The board's noise a change must exceed, in percent, from some nights: the largest of
+/// the minimum change, the median noise floor, `cv_factor` × the median trial CV and
+/// `spread_factor` × the night-to-night spread (the robust standard deviation of the
+/// differences between consecutive nights ÷ √2, which a slow trend does not inflate).
+pub fn threshold_pct(points: &[DriftPoint], params: &DriftParams) -> f64 {
+    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+    let floor: Vec<f64> = points.iter().filter_map(|p| p.noise_floor_pct).collect();
+    let cvs: Vec<f64> = points.iter().filter_map(|p| p.cv_pct).collect();
+    let diffs: Vec<f64> = values.windows(2).map(|w| w[1] - w[0]).collect();
+    let spread_pct = match (stats::mad(&diffs), stats::median(&values)) {
+        (Some(m), Some(med)) if med > 0.0 => {
+            stats::MAD_SCALE * m / std::f64::consts::SQRT_2 / med * 100.0
+        }
+        _ => 0.0,
+    };
+    [
+        params.min_change_pct,
+        stats::median(&floor).unwrap_or(0.0),
+        params.cv_factor * stats::median(&cvs).unwrap_or(0.0),
+        params.spread_factor * spread_pct,
+    ]
+    .into_iter()
+    .filter(|x| x.is_finite())
+    .fold(0.0, f64::max)
+}
+
+/// A step at the end of one period's points: the longest run of the latest nights (at most
+/// `max_after`) that starts with a night below the baseline by more than the threshold,
+/// whose median is below it too and none of which is above half of it; significant when
+/// the Mann–Whitney U test against the baseline nights says so.
+fn step(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
+    let n = points.len();
+    for m in (1..=params.max_after.min(n)).rev() {
+        let Some(split) = n.checked_sub(m).filter(|s| *s >= params.min_baseline) else {
+            continue;
+        };
+        let before = points.get(..split)?;
+        let base = before.get(split.saturating_sub(params.baseline_window)..)?;
+        let after = points.get(split..)?;
+        let base_values: Vec<f64> = base.iter().map(|p| p.value).collect();
+        let after_values: Vec<f64> = after.iter().map(|p| p.value).collect();
+        let baseline = stats::median(&base_values)?;
+        let thr = threshold_pct(base, params);
+        let limit = baseline * (1.0 - thr / 100.0);
+        let half = baseline * (1.0 - thr / 200.0);
+        let first = after.first()?;
+        let current = stats::median(&after_values)?;
+        if first.value >= limit || current >= limit || after_values.iter().any(|v| *v > half) {
+            continue;
+        }
+        let p_value = stats::mann_whitney_less(&base_values, &after_values)?;
+        return Some(DriftFinding {
+            kind: DriftKind::Step,
+            began_at: first.at,
+            began_run_id: first.run_id.clone(),
+            baseline,
+            current,
+            change_pct: stats::change_pct(current, baseline)?,
+            p_value,
+            threshold_pct: thr,
+            significant: p_value < params.step_alpha,
+            run_id: points.last()?.run_id.clone(),
+        });
+    }
+    None
+}
+
+/// A creep at the end of one period's points: of the windows of the latest `min_creep` to
+/// `creep_window` nights whose Mann–Kendall test finds a downward trend and whose Theil–Sen
+/// line falls by more than the threshold, the steepest.
+fn creep(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
+    let n = points.len();
+    let mut best: Option<(f64, DriftFinding)> = None;
+    for w in params.min_creep.max(3)..=params.creep_window.min(n) {
+        let window = points.get(n - w..)?;
+        let values: Vec<f64> = window.iter().map(|p| p.value).collect();
+        let p_value = stats::mann_kendall_down(&values)?;
+        if p_value >= params.creep_alpha {
+            continue;
+        }
+        let first = window.first()?;
+        let last = window.last()?;
+        let day = |p: &DriftPoint| stats::days(p.at.saturating_sub(first.at));
+        let xy: Vec<(f64, f64)> = window.iter().map(|p| (day(p), p.value)).collect();
+        let slope = stats::theil_sen(&xy)?;
+        let intercepts: Vec<f64> = xy.iter().map(|(x, y)| y - slope * x).collect();
+        let intercept = stats::median(&intercepts)?;
+        let baseline = intercept;
+        let current = intercept + slope * day(last);
+        let change = stats::change_pct(current, baseline)?;
+        let thr = threshold_pct(window, params);
+        if slope >= 0.0 || -change <= thr {
+            continue;
+        }
+        let rel_slope = slope / baseline;
+        if best.as_ref().is_none_or(|(s, _)| rel_slope < *s) {
+            best = Some((
+                rel_slope,
+                DriftFinding {
+                    kind: DriftKind::Creep,
+                    began_at: first.at,
+                    began_run_id: first.run_id.clone(),
+                    baseline,
+                    current,
+                    change_pct: change,
+                    p_value,
+                    threshold_pct: thr,
+                    significant: true,
+                    run_id: last.run_id.clone(),
+                },
+            ));
+        }
+    }
+    best.map(|(_, f)| f)
+}
+
+/// What the test finds at the end of one period's points (oldest first): a significant
+/// step, else a creep (always significant), else a suspected step (one low night; the
+/// test needs more).
+pub fn evaluate(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
+    let step = step(points, params);
+    if let Some(s) = step.as_ref().filter(|s| s.significant) {
+        return Some(s.clone());
+    }
+    creep(points, params).or(step)
+}
+
+/// The series of some rows: each board × framework × headline figure, oldest first.
+pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<DriftSeries> {
+    let idx = Indexed::new(rows);
+    type Key = (String, String, String, (usize, String), String);
+    let mut by: BTreeMap<Key, (String, Vec<DriftPoint>)> = BTreeMap::new();
+    for run in idx.runs {
+        let Some(group) = groups.key_of(&run.agent_id) else {
+            continue;
+        };
+        for h in headlines(run, idx.figures_of(&run.run_id)) {
+            let key = (
+                group.to_string(),
+                run.agent_id.clone(),
+                run.framework.clone(),
+                headline::figure_rank(&h.figure),
+                h.unit.clone(),
+            );
+            let entry = by
+                .entry(key)
+                .or_insert_with(|| (run.hostname.clone(), Vec::new()));
+            entry.0 = run.hostname.clone();
+            entry.1.push(DriftPoint {
+                run_id: run.run_id.clone(),
+                campaign_id: run.campaign_id.clone(),
+                at: run.started_at,
+                value: h.value,
+                cv_pct: h.cv_pct,
+                noise_floor_pct: run.noise_floor_pct,
+                env_key: run.env_key.clone(),
+            });
+        }
+    }
+    let mut out: Vec<DriftSeries> = by
+        .into_iter()
+        .map(
+            |((group_key, agent_id, framework, (_, figure), unit), (hostname, points))| {
+                build_series(
+                    group_key, agent_id, hostname, framework, figure, unit, points, params,
+                )
+            },
+        )
+        .collect();
+    out.sort_by(|a, b| {
+        (
+            &a.group_key,
+            &a.hostname,
+            &a.agent_id,
+            &a.framework,
+            headline::figure_rank(&a.figure),
+        )
+            .cmp(&(
+                &b.group_key,
+                &b.hostname,
+                &b.agent_id,
+                &b.framework,
+                headline::figure_rank(&b.figure),
+            ))
+    });
+    out
+}
+
+/// One series with its periods and the test's finding at its end.
+#[allow(clippy::too_many_arguments)]
+fn build_series(
+    group_key: String,
+    agent_id: String,
+    hostname: String,
+    framework: String,
+    figure: String,
+    unit: String,
+    points: Vec<DriftPoint>,
+    params: &DriftParams,
+) -> DriftSeries {
+    let periods = periods(&points);
+    let start = periods
+        .last()
+        .and_then(|p| points.iter().position(|x| x.run_id == p.start_run_id))
+        .unwrap_or(0);
+    let current = points.get(start..).unwrap_or(&[]);
+    let finding = evaluate(current, params);
+    let base_end = finding
+        .as_ref()
+        .and_then(|f| current.iter().position(|p| p.run_id == f.began_run_id))
+        .unwrap_or(current.len());
+    let base_values: Vec<f64> = current
+        .get(..base_end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    let baseline = finding
+        .as_ref()
+        .map(|f| f.baseline)
+        .or_else(|| stats::median(&base_values));
+    let latest = points.last().map(|p| p.value);
+    let latest_change_pct = match (latest, baseline) {
+        (Some(l), Some(b)) => stats::change_pct(l, b),
+        _ => None,
+    };
+    DriftSeries {
+        threshold_pct: threshold_pct(current.get(..base_end).unwrap_or(&[]), params),
+        group_key,
+        agent_id,
+        hostname,
+        framework,
+        figure,
+        unit,
+        points,
+        periods,
+        baseline,
+        latest,
+        latest_change_pct,
+        finding,
+    }
+}
+
+/// The drift report of some rows at `now`, with the stored alerts of their boards.
+pub fn drift(
+    rows: &FleetRows,
+    groups: &Groups,
+    alerts: Vec<AlertRecord>,
+    params: &DriftParams,
+    now: Millis,
+) -> DriftReport {
+    let mut alerts: Vec<AlertRecord> = alerts
+        .into_iter()
+        .filter(|a| groups.key_of(&a.agent_id).is_some())
+        .collect();
+    alerts.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    DriftReport {
+        generated_at: now,
+        groups: groups.groups.clone(),
+        series: series(rows, groups, params),
+        alerts,
+    }
+}
+
+/// The alert life cycle, after a result of `series` (its latest point) is stored:
+///
+/// - a live alert for the series is `Suspected`, and a newer night (the confirmation run)
+///   arrived: it becomes `Open` when the test, with that night, finds a significant drop,
+///   else `Unconfirmed` (nothing is raised);
+/// - an `Open` or `Acknowledged` alert becomes `Resolved` once the figure is back within
+///   half the threshold of the alert's baseline and no drop is found; otherwise it is not
+///   repeated;
+/// - no live alert and a drop is found (suspected or significant): a new `Suspected` alert
+///   (id `new_id`) and a confirmation run — unless a person dismissed an alert of the same
+///   baseline period.
+///
+/// `alerts` are the stored alerts of this series (any state). Returns `None` when nothing
+/// changes.
+pub fn decide(
+    series: &DriftSeries,
+    alerts: &[AlertRecord],
+    new_id: &str,
+    now: Millis,
+) -> Option<DriftAction> {
+    let latest = series.points.last()?;
+    let mine = |a: &&AlertRecord| {
+        a.agent_id == series.agent_id
+            && a.framework == series.framework
+            && a.figure == series.figure
+    };
+    let live = alerts.iter().filter(mine).find(|a| a.state.is_live());
+    let finding = series.finding.as_ref();
+    match live {
+        Some(a) if a.state == AlertState::Suspected => {
+            if latest.run_id == a.run_id || latest.at < a.began_at {
+                return None;
+            }
+            match finding.filter(|f| f.significant) {
+                Some(f) => Some(DriftAction::Update {
+                    id: a.id.clone(),
+                    from: vec![AlertState::Suspected],
+                    to: AlertState::Open,
+                    current: Some(f.current),
+                    change_pct: Some(f.change_pct),
+                    message: format!(
+                        "confirmed by run {}: {} {:.1}% ({} {}, p = {:.3}, noise {:.1}%)",
+                        latest.run_id,
+                        f.kind.as_str(),
+                        f.change_pct,
+                        fmt_value(f.current),
+                        series.unit,
+                        f.p_value,
+                        f.threshold_pct
+                    ),
+                }),
+                None => Some(DriftAction::Update {
+                    id: a.id.clone(),
+                    from: vec![AlertState::Suspected],
+                    to: AlertState::Unconfirmed,
+                    current: Some(latest.value),
+                    change_pct: stats::change_pct(latest.value, a.baseline),
+                    message: format!(
+                        "run {} did not reproduce the drop ({} {}, baseline {} {})",
+                        latest.run_id,
+                        fmt_value(latest.value),
+                        series.unit,
+                        fmt_value(a.baseline),
+                        series.unit
+                    ),
+                }),
+            }
+        }
+        Some(a) => {
+            let back = stats::change_pct(latest.value, a.baseline)
+                .is_some_and(|c| c > -series.threshold_pct / 2.0);
+            (back && finding.is_none()).then(|| DriftAction::Update {
+                id: a.id.clone(),
+                from: vec![AlertState::Open, AlertState::Acknowledged],
+                to: AlertState::Resolved,
+                current: Some(latest.value),
+                change_pct: stats::change_pct(latest.value, a.baseline),
+                message: format!(
+                    "recovered in run {}: {} {} (baseline {} {})",
+                    latest.run_id,
+                    fmt_value(latest.value),
+                    series.unit,
+                    fmt_value(a.baseline),
+                    series.unit
+                ),
+            })
+        }
+        None => {
+            let f = finding?;
+            if f.run_id != latest.run_id {
+                return None;
+            }
+            let period_start = series.periods.last().map_or(Millis::MIN, |p| p.start_at);
+            let dismissed = alerts
+                .iter()
+                .filter(mine)
+                .any(|a| a.state == AlertState::Dismissed && a.began_at >= period_start);
+            if dismissed {
+                return None;
+            }
+            Some(DriftAction::Suspect {
+                alert: AlertRecord {
+                    id: new_id.to_string(),
+                    agent_id: series.agent_id.clone(),
+                    hostname: series.hostname.clone(),
+                    group_key: series.group_key.clone(),
+                    framework: series.framework.clone(),
+                    figure: series.figure.clone(),
+                    baseline: f.baseline,
+                    current: f.current,
+                    change_pct: f.change_pct,
+                    kind: f.kind.as_str().to_string(),
+                    began_at: f.began_at,
+                    run_id: latest.run_id.clone(),
+                    confirm_campaign_id: None,
+                    state: AlertState::Suspected,
+                    created_at: now,
+                    updated_at: now,
+                    message: format!(
+                        "suspected {} of {:.1}% since run {} (p = {:.3}, noise {:.1}%): \
+                         confirming with a one-board run",
+                        f.kind.as_str(),
+                        f.change_pct,
+                        f.began_run_id,
+                        f.p_value,
+                        f.threshold_pct
+                    ),
+                },
+            })
+        }
+    }
+}
+
+/// A value with four significant digits.
+fn fmt_value(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }

@@ -8,7 +8,10 @@ pub mod anomalies;
 pub mod boards;
 pub mod compare;
 pub mod drift;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod group;
+pub mod headline;
 pub mod report;
 pub mod roofline;
 pub mod rows;

@@ -1,9 +1,15 @@
 //! Roofline per board group: the compute roof per precision and the bandwidth roof from the
 //! measured figures, with each board's points (arithmetic intensity, rate).
 
+use std::collections::BTreeMap;
+
+use fleetcal_proto::{Operation, Precision};
 use serde::{Deserialize, Serialize};
 
-use super::group::BoardGroup;
+use super::group::{BoardGroup, Groups};
+use super::headline::{self, headlines, Indexed};
+use super::rows::{FleetFigure, FleetRows};
+use super::stats;
 use crate::model::Millis;
 
 /// A compute roof.
@@ -70,4 +76,136 @@ pub struct RooflineReport {
     pub groups: Vec<BoardGroup>,
     /// One roofline per group, by key.
     pub rooflines: Vec<GroupRoofline>,
+}
+
+/// FLOPs per byte moved of a BLAS figure (`None` for STREAM, unknown names or sizes).
+pub fn intensity(f: &FleetFigure) -> Option<f64> {
+    let op: Operation = f.operation.parse().ok()?;
+    let precision: Precision = f.precision.parse().ok()?;
+    if op.is_stream() {
+        return None;
+    }
+    let n = u64::try_from(f.size).ok().filter(|n| *n > 0)?;
+    let item = u32::try_from(precision.item_size()).ok()?;
+    let bytes = op.elements_moved(n) * f64::from(item);
+    let i = op.flops(n) / bytes;
+    (i.is_finite() && i > 0.0).then_some(i)
+}
+
+#[derive(Default)]
+struct Acc {
+    bandwidth: BTreeMap<String, (f64, String)>,
+    peaks: BTreeMap<(usize, String), BTreeMap<String, (f64, String, Option<f64>)>>,
+    points: Vec<RooflinePoint>,
+}
+
+/// The roofline report of some rows at `now`: each board's latest result per framework; a
+/// board's roof figure is the better of its frameworks.
+pub fn roofline(rows: &FleetRows, groups: &Groups, now: Millis) -> RooflineReport {
+    let idx = Indexed::new(rows);
+    let mut by_group: BTreeMap<&str, Acc> = BTreeMap::new();
+    for ((agent, framework), run) in idx.latest() {
+        let Some(group) = groups.key_of(agent) else {
+            continue;
+        };
+        let acc = by_group.entry(group).or_default();
+        let figs = idx.figures_of(&run.run_id);
+        for h in headlines(run, figs) {
+            match &h.precision {
+                None => {
+                    let slot = acc
+                        .bandwidth
+                        .entry(agent.to_string())
+                        .or_insert((0.0, String::new()));
+                    if h.value > slot.0 {
+                        *slot = (h.value, run.run_id.clone());
+                    }
+                }
+                Some(p) => {
+                    let slot = acc
+                        .peaks
+                        .entry((headline::precision_rank(p), p.clone()))
+                        .or_default()
+                        .entry(agent.to_string())
+                        .or_insert((0.0, String::new(), None));
+                    if h.value > slot.0 {
+                        *slot = (h.value, run.run_id.clone(), h.theoretical());
+                    }
+                }
+            }
+        }
+        for f in figs {
+            let (Some(i), Some((gops, _))) = (intensity(f), headline::rates(f)) else {
+                continue;
+            };
+            acc.points.push(RooflinePoint {
+                agent_id: agent.to_string(),
+                hostname: run.hostname.clone(),
+                framework: framework.to_string(),
+                operation: f.operation.clone(),
+                precision: f.precision.clone(),
+                size: f.size,
+                intensity: i,
+                gops,
+                run_id: run.run_id.clone(),
+            });
+        }
+    }
+    let rooflines = by_group
+        .into_iter()
+        .map(|(group, acc)| {
+            let bw: Vec<f64> = acc.bandwidth.values().map(|(v, _)| *v).collect();
+            let mut bandwidth_run_ids: Vec<String> =
+                acc.bandwidth.values().map(|(_, r)| r.clone()).collect();
+            bandwidth_run_ids.sort();
+            let compute = acc
+                .peaks
+                .into_iter()
+                .filter_map(|((_, precision), boards)| {
+                    let values: Vec<f64> = boards.values().map(|(v, _, _)| *v).collect();
+                    let theo: Vec<f64> = boards.values().filter_map(|(_, _, t)| *t).collect();
+                    let mut run_ids: Vec<String> =
+                        boards.values().map(|(_, r, _)| r.clone()).collect();
+                    run_ids.sort();
+                    Some(ComputeRoof {
+                        unit: headline::rate_unit(&precision).to_string(),
+                        gops: stats::median(&values)?,
+                        best_gops: stats::min_max(&values)?.1,
+                        theoretical: stats::median(&theo),
+                        run_ids,
+                        precision,
+                    })
+                })
+                .collect();
+            let mut points = acc.points;
+            points.sort_by(|a, b| {
+                (
+                    &a.hostname,
+                    &a.framework,
+                    headline::precision_rank(&a.precision),
+                    headline::operation_rank(&a.operation),
+                    a.size,
+                )
+                    .cmp(&(
+                        &b.hostname,
+                        &b.framework,
+                        headline::precision_rank(&b.precision),
+                        headline::operation_rank(&b.operation),
+                        b.size,
+                    ))
+            });
+            GroupRoofline {
+                group_key: group.to_string(),
+                bandwidth_gbps: stats::median(&bw),
+                bandwidth_run_ids,
+                compute,
+                points,
+            }
+        })
+        .collect();
+    RooflineReport {
+        generated_at: now,
+        groups: groups.groups.clone(),
+        rooflines,
+    }
 }
