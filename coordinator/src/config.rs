@@ -385,9 +385,18 @@ mod tests {
 
     #[test]
     fn http_addresses_default_to_loopback_and_bad_ones_are_named() {
-        assert_eq!(parse_http_addr("8080").unwrap().to_string(), "127.0.0.1:8080");
-        assert_eq!(parse_http_addr(":8080").unwrap().to_string(), "127.0.0.1:8080");
-        assert_eq!(parse_http_addr("0.0.0.0:0").unwrap().to_string(), "0.0.0.0:0");
+        assert_eq!(
+            parse_http_addr("8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_http_addr(":8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_http_addr("0.0.0.0:0").unwrap().to_string(),
+            "0.0.0.0:0"
+        );
         assert_eq!(parse_http_addr("[::1]:9").unwrap().to_string(), "[::1]:9");
         assert!(parse_http_addr("70000").unwrap_err().contains("'70000'"));
         assert!(parse_http_addr("web:80").unwrap_err().contains("'web:80'"));

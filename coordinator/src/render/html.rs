@@ -319,7 +319,8 @@ fn rfc3339(ms: Millis) -> String {
 fn urlish(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'=' | b',' | b':') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'=' | b',' | b':')
+        {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -520,7 +521,13 @@ fn boards_body(r: &BoardsReport) -> Markup {
     let mut keys: Vec<(&str, &str, &str)> = r
         .rows
         .iter()
-        .map(|b| (b.group_key.as_str(), b.figure.as_str(), b.framework.as_str()))
+        .map(|b| {
+            (
+                b.group_key.as_str(),
+                b.figure.as_str(),
+                b.framework.as_str(),
+            )
+        })
         .collect();
     keys.dedup();
     html! {

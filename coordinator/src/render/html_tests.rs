@@ -31,14 +31,20 @@ fn plots(page: &str) -> Vec<(String, bool)> {
 fn assert_self_contained(page: &str) {
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(!page.contains("<script"), "no script");
-    assert!(!page.contains("http://") || page.matches("http://").all(|_| false) || page.contains("xmlns"), "no remote");
+    assert!(
+        !page.contains("http://")
+            || page.matches("http://").all(|_| false)
+            || page.contains("xmlns"),
+        "no remote"
+    );
     for bad in ["<link", "src=\"http", "@import", "url(http"] {
         assert!(!page.contains(bad), "{bad}");
     }
 }
 
 fn compare() -> Report {
-    report(json!({"report": "compare", "generated_at": NOW, "groups": [group()],
+    report(
+        json!({"report": "compare", "generated_at": NOW, "groups": [group()],
         "headlines": [
             {"group_key": "g-0123456789ab", "figure": "gemm_peak", "precision": "fp32", "unit": "GFLOPS",
              "numpy": 240.0, "pytorch": 200.0, "ratio_median": 0.83, "ratio_mad": 0.02,
@@ -51,7 +57,8 @@ fn compare() -> Report {
              "ratio_min": 0.8, "ratio_max": 0.86, "ratio_mad": 0.02,
              "boards": [{"agent_id": "a-1", "hostname": "board-1", "campaign_id": "c1",
                          "numpy_run_id": "r1", "pytorch_run_id": "r2", "numpy_best": 240.0,
-                         "pytorch_best": 200.0, "ratio": 0.83}]}]}))
+                         "pytorch_best": 200.0, "ratio": 0.83}]}]}),
+    )
 }
 
 #[test]
@@ -59,7 +66,14 @@ fn the_compare_page_plots_numpy_against_pytorch_per_group() {
     let page = report_page(&compare(), &ReportQuery::default(), NOW);
     assert_self_contained(&page);
     assert_eq!(plots(&page), vec![("compare".to_string(), true)]);
-    for text in ["NumPy vs PyTorch", "gemm fp32", "gemm fp64", "0.83×", "g-0123456789ab", "numpy"] {
+    for text in [
+        "NumPy vs PyTorch",
+        "gemm fp32",
+        "gemm fp64",
+        "0.83×",
+        "g-0123456789ab",
+        "numpy",
+    ] {
         assert!(page.contains(text), "{text}");
     }
     // Host names are escaped, links lead to the board pages.
@@ -74,25 +88,38 @@ fn the_query_is_kept_in_the_form_and_the_data_links() {
     q.fleet.select = vec![("site".into(), "lab 2".into())];
     q.nights = Some(7);
     let page = report_page(&compare(), &q, NOW);
-    assert!(page.contains("value=\"site=lab 2\""), "the form shows the selection");
-    assert!(page.contains("/reports/compare?select=site=lab%202&amp;nights=7&amp;format=json"), "{page}");
+    assert!(
+        page.contains("value=\"site=lab 2\""),
+        "the form shows the selection"
+    );
+    assert!(
+        page.contains("/reports/compare?select=site=lab%202&amp;nights=7&amp;format=json"),
+        "{page}"
+    );
 }
 
 #[test]
 fn the_boards_page_marks_outliers_against_the_group_median() {
-    let row = |agent: &str, host: &str, value: f64, outlier: bool| json!({
+    let row = |agent: &str, host: &str, value: f64, outlier: bool| {
+        json!({
         "group_key": "g-0123456789ab", "agent_id": agent, "hostname": host, "framework": "numpy",
         "figure": "gemm_peak fp32", "unit": "GFLOPS", "value": value, "efficiency": value / 500.0,
         "theoretical": 500.0, "group_median": 240.0, "vs_group_pct": (value - 240.0) / 2.4,
         "robust_z": if outlier { -6.0 } else { 0.1 }, "outlier": outlier, "group_boards": 3,
-        "run_id": "r", "measured_at": NOW - DAY});
-    let r = report(json!({"report": "boards", "generated_at": NOW, "groups": [group()],
+        "run_id": "r", "measured_at": NOW - DAY})
+    };
+    let r = report(
+        json!({"report": "boards", "generated_at": NOW, "groups": [group()],
         "rows": [row("a-1", "board-1", 240.0, false), row("a-2", "board-2", 241.0, false),
-                 row("a-3", "board-3", 150.0, true)]}));
+                 row("a-3", "board-3", 150.0, true)]}),
+    );
     let page = report_page(&r, &ReportQuery::default(), NOW);
     assert_self_contained(&page);
     assert_eq!(plots(&page), vec![("boards".to_string(), true)]);
-    assert!(page.contains("% of theoretical"), "efficiency against the group");
+    assert!(
+        page.contains("% of theoretical"),
+        "efficiency against the group"
+    );
     assert!(page.contains("group median"));
     assert!(page.contains("-37.5 %"), "board-3's shortfall");
     assert_eq!(page.matches(">outlier</td>").count(), 1);
@@ -103,7 +130,8 @@ fn drift() -> Report {
         .map(|i| json!({"run_id": format!("r{i}"), "campaign_id": "c", "at": NOW - (10 - i) * DAY,
                         "value": if i < 7 { 240.0 } else { 190.0 }, "env_key": if i < 3 { "e1" } else { "e2" }}))
         .collect();
-    report(json!({"report": "drift", "generated_at": NOW, "groups": [group()],
+    report(
+        json!({"report": "drift", "generated_at": NOW, "groups": [group()],
         "series": [{"group_key": "g-0123456789ab", "agent_id": "a-1", "hostname": "board-1",
             "framework": "numpy", "figure": "gemm_peak fp32", "unit": "GFLOPS", "points": points,
             "periods": [{"start_at": NOW - 10 * DAY, "start_run_id": "r0", "env_key": "e1", "nights": 3},
@@ -117,7 +145,8 @@ fn drift() -> Report {
             "group_key": "g-0123456789ab", "framework": "numpy", "figure": "gemm_peak fp32",
             "baseline": 240.0, "current": 190.0, "change_pct": -20.8, "kind": "step",
             "began_at": NOW - 3 * DAY, "run_id": "r9", "state": "open",
-            "created_at": NOW - DAY, "updated_at": NOW - DAY, "message": "confirmed"}]}))
+            "created_at": NOW - DAY, "updated_at": NOW - DAY, "message": "confirmed"}]}),
+    )
 }
 
 #[test]
@@ -125,7 +154,14 @@ fn the_drift_page_draws_the_nights_periods_and_alerts() {
     let page = report_page(&drift(), &ReportQuery::default(), NOW);
     assert_self_contained(&page);
     assert_eq!(plots(&page), vec![("drift".to_string(), true)]);
-    for text in ["new period", "baseline", "alert", "step -20.8 %", "al-12345", ">open<"] {
+    for text in [
+        "new period",
+        "baseline",
+        "alert",
+        "step -20.8 %",
+        "al-12345",
+        ">open<",
+    ] {
         assert!(page.contains(text), "{text}");
     }
     // The alert point is drawn red in the plot.
@@ -158,22 +194,26 @@ fn the_board_page_shows_its_status_and_drift_lines() {
 
 #[test]
 fn anomalies_and_roofline_pages_have_their_plots() {
-    let r = report(json!({"report": "anomalies", "generated_at": NOW, "groups": [], "stale_days": 3,
+    let r = report(
+        json!({"report": "anomalies", "generated_at": NOW, "groups": [], "stale_days": 3,
         "items": [{"kind": "device_fallback", "agent_id": "a-1", "hostname": "board-1",
                    "detail": "cuda asked, cpu used", "figures": []},
                   {"kind": "not_calibrated", "agent_id": "a-2", "hostname": "board-2",
-                   "value": 5.0, "detail": "no result for 5 days", "figures": []}]}));
+                   "value": 5.0, "detail": "no result for 5 days", "figures": []}]}),
+    );
     let page = report_page(&r, &ReportQuery::default(), NOW);
     assert_eq!(plots(&page), vec![("anomalies".to_string(), true)]);
     assert!(page.contains("cuda asked, cpu used") && page.contains("not_calibrated"));
 
-    let r = report(json!({"report": "roofline", "generated_at": NOW, "groups": [group()],
+    let r = report(
+        json!({"report": "roofline", "generated_at": NOW, "groups": [group()],
         "rooflines": [{"group_key": "g-0123456789ab", "bandwidth_gbps": 40.0, "bandwidth_run_ids": [],
             "compute": [{"precision": "fp32", "unit": "GFLOPS", "gops": 480.0, "best_gops": 480.0,
                          "theoretical": 500.0, "run_ids": []}],
             "points": [{"agent_id": "a-1", "hostname": "board-1", "framework": "numpy",
                         "operation": "gemm", "precision": "fp32", "size": 1024, "intensity": 170.0,
-                        "gops": 470.0, "run_id": "r"}]}]}));
+                        "gops": 470.0, "run_id": "r"}]}]}),
+    );
     let page = report_page(&r, &ReportQuery::default(), NOW);
     assert_self_contained(&page);
     assert_eq!(plots(&page), vec![("roofline".to_string(), true)]);
@@ -193,18 +233,28 @@ fn the_overview_counts_boards_alerts_and_lists_campaigns() {
     };
     let Report::Drift(d) = drift() else { panic!() };
     let s = FleetStatus {
-        boards: vec![board("a", true, Some(NOW - 3 * DAY)), board("b", true, None), board("c", false, Some(NOW - DAY))],
+        boards: vec![
+            board("a", true, Some(NOW - 3 * DAY)),
+            board("b", true, None),
+            board("c", false, Some(NOW - DAY)),
+        ],
         alerts: d.alerts.clone(),
         campaigns: vec![CampaignStatus {
             id: "c0ffee00-1111".into(),
             created_at: NOW - DAY,
             schedule: Some("nightly".into()),
-            counts: crate::aggregate::counts_from([(RunState::Succeeded, 3), (RunState::Failed, 1)]),
+            counts: crate::aggregate::counts_from([
+                (RunState::Succeeded, 3),
+                (RunState::Failed, 1),
+            ]),
         }],
     };
     let page = overview_page(&s, NOW);
     assert_self_contained(&page);
-    assert!(page.contains("<div class=\"v ok\">2</div>boards online"), "{page}");
+    assert!(
+        page.contains("<div class=\"v ok\">2</div>boards online"),
+        "{page}"
+    );
     assert!(page.contains("<div class=\"v bad\">1</div>boards offline"));
     assert!(page.contains("<div class=\"v bad\">1</div>open alerts"));
     assert!(page.contains("<div class=\"v\">1 d ago</div>latest calibration"));

@@ -84,12 +84,7 @@ pub fn grouped_bars(
     let top = series
         .iter()
         .flat_map(|s| s.values.iter().copied().filter_map(finite))
-        .chain(
-            references
-                .iter()
-                .map(|r| r.value)
-                .filter(|v| v.is_finite()),
-        )
+        .chain(references.iter().map(|r| r.value).filter(|v| v.is_finite()))
         .fold(f64::NEG_INFINITY, f64::max);
     if n == 0 || series.is_empty() || !top.is_finite() {
         return Err("nothing to plot".into());
@@ -135,17 +130,23 @@ pub fn grouped_bars(
         for (si, s) in series.iter().enumerate() {
             let color = s.color;
             let left = 100 + i32::try_from(si).map_err(err)? * width;
-            let bars = s.values.iter().zip((0..n_i).step_by(1000)).filter_map(|(v, x)| {
-                finite(*v).map(|v| {
-                    let x0 = x + left;
-                    Rectangle::new([(x0, 0.0), (x0 + width * 92 / 100, v)], color.filled())
-                })
-            });
+            let bars = s
+                .values
+                .iter()
+                .zip((0..n_i).step_by(1000))
+                .filter_map(|(v, x)| {
+                    finite(*v).map(|v| {
+                        let x0 = x + left;
+                        Rectangle::new([(x0, 0.0), (x0 + width * 92 / 100, v)], color.filled())
+                    })
+                });
             chart
                 .draw_series(bars)
                 .map_err(err)?
                 .label(s.name.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
         }
         for r in references.iter().filter(|r| r.value.is_finite()) {
             let style = REFERENCE.stroke_width(2);
@@ -198,13 +199,22 @@ pub fn drift_lines(
         .flat_map(|l| l.points.iter())
         .filter(|(_, v)| v.is_finite())
         .map(|(t, v)| (days(*t), *v))
-        .chain(alerts.iter().filter(|(_, v)| v.is_finite()).map(|(t, v)| (days(*t), *v)))
+        .chain(
+            alerts
+                .iter()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(t, v)| (days(*t), *v)),
+        )
         .collect();
     if pts.is_empty() {
         return Err("nothing to plot".into());
     }
     let (mut x0, mut x1) = bounds(pts.iter().map(|p| p.0));
-    let (mut y0, mut y1) = bounds(pts.iter().map(|p| p.1).chain(baseline.filter(|b| b.is_finite())));
+    let (mut y0, mut y1) = bounds(
+        pts.iter()
+            .map(|p| p.1)
+            .chain(baseline.filter(|b| b.is_finite())),
+    );
     if x1 - x0 < 1.0 {
         x0 -= 0.5;
         x1 += 0.5;
@@ -270,7 +280,9 @@ pub fn drift_lines(
                 .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
                 .map_err(err)?
                 .label(line.name.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 12, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 12, y)], color.stroke_width(2))
+                });
             chart
                 .draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))
                 .map_err(err)?;
@@ -400,7 +412,9 @@ pub fn roofline(
                 ))
                 .map_err(err)?
                 .label(format!("{} roof {}", r.name, compact(r.gops)))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 12, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 12, y)], color.stroke_width(2))
+                });
         }
         let mut names: Vec<&str> = points.iter().map(|p| p.series.as_str()).collect();
         names.sort_unstable();
@@ -518,7 +532,15 @@ mod tests {
         )
         .unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
-        for text in ["gemm peak", "fp32", "fp64", "bf16", "NumPy", "PyTorch", "group median"] {
+        for text in [
+            "gemm peak",
+            "fp32",
+            "fp64",
+            "bf16",
+            "NumPy",
+            "PyTorch",
+            "group median",
+        ] {
             assert!(svg.contains(text), "{text} in the plot");
         }
         let numpy_fill = "fill=\"#1F77B4\"";
@@ -536,11 +558,17 @@ mod tests {
         };
         assert!(grouped_bars("t", "y", &["a".into()], &[bars(f64::NAN)], &[]).is_err());
         assert!(grouped_bars("t", "y", &[], &[], &[]).is_err());
-        let svg = grouped_bars("t", "y", &["a".into(), "b".into()], &[Bars {
-            name: "x".into(),
-            color: NUMPY,
-            values: vec![Some(f64::INFINITY), Some(3.0)],
-        }], &[])
+        let svg = grouped_bars(
+            "t",
+            "y",
+            &["a".into(), "b".into()],
+            &[Bars {
+                name: "x".into(),
+                color: NUMPY,
+                values: vec![Some(f64::INFINITY), Some(3.0)],
+            }],
+            &[],
+        )
         .unwrap();
         assert_eq!(count(&svg, "fill=\"#1F77B4\""), 2, "one bar and the swatch");
         assert!(drift_lines("t", "y", &[], None, &[], &[]).is_err());
@@ -566,7 +594,13 @@ mod tests {
             &[(t0 + 7 * day, 200.0)],
         )
         .unwrap();
-        for text in ["board-1 gemm_peak fp32", "baseline", "alert", "new period", "numpy"] {
+        for text in [
+            "board-1 gemm_peak fp32",
+            "baseline",
+            "alert",
+            "new period",
+            "numpy",
+        ] {
             assert!(svg.contains(text), "{text}");
         }
         assert_eq!(count(&svg, "<circle"), 10, "one point per night");
@@ -603,7 +637,13 @@ mod tests {
             ],
         )
         .unwrap();
-        for text in ["zen4 roofline", "fp32 roof 480", "bandwidth 40 GB/s", "board-a", "board-b"] {
+        for text in [
+            "zen4 roofline",
+            "fp32 roof 480",
+            "bandwidth 40 GB/s",
+            "board-a",
+            "board-b",
+        ] {
             assert!(svg.contains(text), "{text}");
         }
         // Two valid points and two legend swatches.

@@ -137,9 +137,17 @@ async fn seed(url: &str, rounds: usize) -> Vec<(String, String)> {
             url,
             &["campaign", "start", "--all", "--framework", "compare"],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for ((id, host), stream) in boards.iter().zip(streams.iter_mut()) {
-            let scale = if host == "board-3" && round + 1 == rounds { 0.6 } else { 1.0 };
+            let scale = if host == "board-3" && round + 1 == rounds {
+                0.6
+            } else {
+                1.0
+            };
             // compare on a board with both engines: a numpy run, then a pytorch run.
             for _ in 0..2 {
                 let plan = next_plan(stream).await;
@@ -226,7 +234,11 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
     for (name, url, text) in &pages {
         let a = get(url);
         assert_eq!(a.status, 200, "{url}: {}", a.body);
-        assert!(a.content_type.starts_with("text/html"), "{url}: {}", a.content_type);
+        assert!(
+            a.content_type.starts_with("text/html"),
+            "{url}: {}",
+            a.content_type
+        );
         assert!(a.csp.contains("default-src 'none'"), "{url}: {}", a.csp);
         assert!(a.body.contains(text), "{name}: {text}");
         if *name != "overview" {
@@ -236,14 +248,20 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
             assert!(v.get("report").is_some(), "{name}: {v}");
             let csv = get(&format!("{url}?format=csv"));
             assert_eq!(csv.status, 200, "{url} csv: {}", csv.body);
-            assert!(csv.content_type.starts_with("text/csv"), "{}", csv.content_type);
+            assert!(
+                csv.content_type.starts_with("text/csv"),
+                "{}",
+                csv.content_type
+            );
         }
     }
     let overview = get(&format!("{web}/"));
     for (_, host) in &boards {
         assert!(overview.body.contains(host.as_str()), "{host} listed");
     }
-    assert!(overview.body.contains("<div class=\"v ok\">3</div>boards online"));
+    assert!(overview
+        .body
+        .contains("<div class=\"v ok\">3</div>boards online"));
 
     // Bad parameters name themselves; unknown pages and boards are 404; only GET.
     for (query, name) in [
@@ -283,18 +301,28 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
             })
             .collect()
     };
-    assert_eq!(value("fleetcal_agents", Some(("state", "online"))), vec![3.0]);
-    assert_eq!(value("fleetcal_agents", Some(("state", "offline"))), vec![0.0]);
-    assert_eq!(value("fleetcal_runs", Some(("state", "succeeded"))), vec![18.0]);
+    assert_eq!(
+        value("fleetcal_agents", Some(("state", "online"))),
+        vec![3.0]
+    );
+    assert_eq!(
+        value("fleetcal_agents", Some(("state", "offline"))),
+        vec![0.0]
+    );
+    assert_eq!(
+        value("fleetcal_runs", Some(("state", "succeeded"))),
+        vec![18.0]
+    );
     assert_eq!(value("fleetcal_results_ingested_total", None), vec![18.0]);
     assert_eq!(value("fleetcal_alerts", Some(("state", "open"))).len(), 1);
     let calibrated = value("fleetcal_last_calibration_timestamp_seconds", None);
     assert_eq!(calibrated.len(), 3, "{}", metrics.body);
     let now = chrono::Utc::now().timestamp() as f64;
-    assert!(calibrated.iter().all(|t| (now - t).abs() < 600.0), "{calibrated:?}");
-    let headline = |host: &str| {
-        value("fleetcal_board_headline", Some(("board", host)))
-    };
+    assert!(
+        calibrated.iter().all(|t| (now - t).abs() < 600.0),
+        "{calibrated:?}"
+    );
+    let headline = |host: &str| value("fleetcal_board_headline", Some(("board", host)));
     assert!(!headline("board-1").is_empty(), "{}", metrics.body);
     assert!(scrape
         .samples
@@ -314,12 +342,18 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
             "{name}: every plot rendered: {drawn:?}"
         );
         if *name != "overview" && *name != "anomalies" {
-            assert!(!drawn.is_empty(), "{name} has plots with the seeded results");
+            assert!(
+                !drawn.is_empty(),
+                "{name} has plots with the seeded results"
+            );
         }
         let png = shots.path().join(format!("{name}.png"));
         chromium(url, &[&format!("--screenshot={}", png.display())]);
         let bytes = std::fs::read(&png).expect("screenshot written");
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{name}.png");
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "{name}.png"
+        );
         if let Some(dir) = screenshot_dir() {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::copy(&png, dir.join(format!("{name}.png"))).unwrap();
@@ -348,7 +382,14 @@ async fn tls_serves_https_with_the_same_certificate_and_client_ca() {
     flags.extend(["--http".into(), "127.0.0.1:0".into()]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let coord = CoordinatorProcess::start(dir.path(), &flags);
-    let port = coord.http.clone().unwrap().rsplit(':').next().unwrap().to_string();
+    let port = coord
+        .http
+        .clone()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     let https = format!("https://localhost:{port}");
     let a = fetch(&trusting(None), &format!("{https}/reports/roofline")).expect("https");
     assert_eq!(a.status, 200, "{}", a.body);
@@ -365,16 +406,23 @@ async fn tls_serves_https_with_the_same_certificate_and_client_ca() {
     flags.extend(["--http".into(), "127.0.0.1:0".into()]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let coord = CoordinatorProcess::start(dir.path(), &flags);
-    let port = coord.http.clone().unwrap().rsplit(':').next().unwrap().to_string();
+    let port = coord
+        .http
+        .clone()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     let https = format!("https://localhost:{port}/metrics");
     assert!(
         fetch(&trusting(None), &https).is_err(),
         "no client certificate: refused"
     );
-    let chain = ureq::tls::Certificate::from_pem(&std::fs::read(pki.file("ops.pem")).unwrap())
-        .unwrap();
-    let key = ureq::tls::PrivateKey::from_pem(&std::fs::read(pki.file("ops.key")).unwrap())
-        .unwrap();
+    let chain =
+        ureq::tls::Certificate::from_pem(&std::fs::read(pki.file("ops.pem")).unwrap()).unwrap();
+    let key =
+        ureq::tls::PrivateKey::from_pem(&std::fs::read(pki.file("ops.key")).unwrap()).unwrap();
     let cert = ureq::tls::ClientCert::new_with_certs(&[chain], key);
     let a = fetch(&trusting(Some(cert)), &https).expect("with the client certificate");
     assert_eq!(a.status, 200);
@@ -387,7 +435,7 @@ async fn sigterm_stops_the_http_listener_too() {
     let mut coord = CoordinatorProcess::start(dir.path(), &["--http", ":0"]);
     let addr = coord.http.clone().unwrap();
     assert!(addr.starts_with("127.0.0.1:"), "':0' is loopback: {addr}");
-    assert_eq!(get(&format!("http://{addr}/metrics")).status, 200);
+    assert_eq!(get(&format!("http://{addr}/reports/roofline")).status, 200);
     let status = coord
         .terminate(Duration::from_secs(15))
         .expect("the coordinator exits after SIGTERM");

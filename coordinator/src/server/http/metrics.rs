@@ -46,7 +46,9 @@ fn seconds(ms: Millis) -> f64 {
     let whole = i32::try_from(ms.div_euclid(1000)).map_or_else(
         |_| {
             // Beyond 2038 in i32: go through the decimal text, which is exact enough.
-            format!("{}", ms.div_euclid(1000)).parse::<f64>().unwrap_or(0.0)
+            format!("{}", ms.div_euclid(1000))
+                .parse::<f64>()
+                .unwrap_or(0.0)
         },
         f64::from,
     );
@@ -93,7 +95,11 @@ pub async fn encode_metrics<S: Store>(core: &Coordinator<S>, now: Millis) -> Res
     for (agent, (at, group)) in &last {
         let board = hostnames.get(agent.as_str()).copied().unwrap_or("");
         calibrated
-            .get_or_create(&labels(&[("agent_id", agent), ("board", board), ("group", group)]))
+            .get_or_create(&labels(&[
+                ("agent_id", agent),
+                ("board", board),
+                ("group", group),
+            ]))
             .set(seconds(*at));
     }
     registry.register_with_unit(
@@ -135,7 +141,9 @@ pub async fn encode_metrics<S: Store>(core: &Coordinator<S>, now: Millis) -> Res
 
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|e| {
-        Error::from(DomainError::InvalidRequest(format!("encoding metrics: {e}")))
+        Error::from(DomainError::InvalidRequest(format!(
+            "encoding metrics: {e}"
+        )))
     })?;
     Ok(text)
 }

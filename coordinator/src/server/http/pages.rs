@@ -97,7 +97,11 @@ pub async fn board<S: Store>(
         Report::Drift(r) => r.series.as_slice(),
         _ => &[],
     };
-    let last = series.iter().flat_map(|s| s.points.iter()).map(|p| p.at).max();
+    let last = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .map(|p| p.at)
+        .max();
     let group = series.first().map(|s| s.group_key.clone());
     let status = core
         .agents(now)

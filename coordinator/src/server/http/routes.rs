@@ -231,7 +231,10 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<WebQuery, HttpError> {
 /// `since`: a day (`YYYY-MM-DD`, midnight UTC) or a time (RFC 3339).
 fn parse_since(text: &str) -> Result<Millis, String> {
     if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis());
+        return Ok(day
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
