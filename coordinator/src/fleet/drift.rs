@@ -183,7 +183,7 @@ impl Default for DriftParams {
             max_after: 14,
             step_alpha: 0.05,
             creep_alpha: 0.01,
-            min_creep: 10,
+            min_creep: 14,
             creep_window: 60,
             spread_factor: 3.0,
             cv_factor: 2.0,
@@ -314,17 +314,33 @@ fn step(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
 
 /// A creep at the end of one period's points: of the windows of the latest `min_creep` to
 /// `creep_window` nights whose Mann–Kendall test finds a downward trend and whose Theil–Sen
-/// line falls by more than the threshold, the steepest.
+/// line falls by more than the threshold (the noise of the window and the baseline window
+/// of nights before it), as do its latest three nights, the steepest.
 fn creep(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
     let n = points.len();
     let mut best: Option<(f64, DriftFinding)> = None;
-    for w in params.min_creep.max(3)..=params.creep_window.min(n) {
+    let lo = params.min_creep.max(3);
+    let hi = params.creep_window.min(n);
+    if lo > hi {
+        return None;
+    }
+    // S of the shortest window, then one point earlier at a time (O(w) each).
+    let mut s = stats::mann_kendall_s(&values_of(points.get(n - lo..)?));
+    for w in lo..=hi {
         let window = points.get(n - w..)?;
-        let values: Vec<f64> = window.iter().map(|p| p.value).collect();
-        let p_value = stats::mann_kendall_down(&values)?;
+        if w > lo {
+            let v0 = window.first()?.value;
+            s += window
+                .iter()
+                .skip(1)
+                .map(|p| stats::sign(p.value - v0))
+                .sum::<i64>();
+        }
+        let p_value = stats::mann_kendall_p(s, stats::mann_kendall_var(w));
         if p_value >= params.creep_alpha {
             continue;
         }
+        let values = values_of(window);
         let first = window.first()?;
         let last = window.last()?;
         let day = |p: &DriftPoint| stats::days(p.at.saturating_sub(first.at));
@@ -335,8 +351,16 @@ fn creep(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
         let baseline = intercept;
         let current = intercept + slope * day(last);
         let change = stats::change_pct(current, baseline)?;
-        let thr = threshold_pct(window, params);
-        if slope >= 0.0 || -change <= thr {
+        let thr = threshold_pct(
+            &points[n.saturating_sub(w + params.baseline_window)..],
+            params,
+        );
+        // The latest nights themselves must be low (a dip in the window's middle is no creep).
+        let recent: Vec<f64> = values.iter().rev().take(3).copied().collect();
+        let recent_low = stats::median(&recent)
+            .and_then(|r| stats::change_pct(r, baseline))
+            .is_some_and(|c| -c > thr);
+        if slope >= 0.0 || -change <= thr || !recent_low {
             continue;
         }
         let rel_slope = slope / baseline;
@@ -359,6 +383,10 @@ fn creep(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
         }
     }
     best.map(|(_, f)| f)
+}
+
+fn values_of(points: &[DriftPoint]) -> Vec<f64> {
+    points.iter().map(|p| p.value).collect()
 }
 
 /// What the test finds at the end of one period's points (oldest first): a significant
@@ -514,9 +542,9 @@ pub fn drift(
 /// - a live alert for the series is `Suspected`, and a newer night (the confirmation run)
 ///   arrived: it becomes `Open` when the test, with that night, finds a significant drop,
 ///   else `Unconfirmed` (nothing is raised);
-/// - an `Open` or `Acknowledged` alert becomes `Resolved` once the figure is back within
-///   half the threshold of the alert's baseline and no drop is found; otherwise it is not
-///   repeated;
+/// - an `Open` or `Acknowledged` alert becomes `Resolved` once the figure's latest two
+///   nights are back within half the threshold of the alert's baseline; otherwise it is
+///   not repeated;
 /// - no live alert and a drop is found (suspected or significant): a new `Suspected` alert
 ///   (id `new_id`) and a confirmation run — unless a person dismissed an alert of the same
 ///   baseline period.
@@ -578,9 +606,14 @@ pub fn decide(
             }
         }
         Some(a) => {
-            let back = stats::change_pct(latest.value, a.baseline)
-                .is_some_and(|c| c > -series.threshold_pct / 2.0);
-            (back && finding.is_none()).then(|| DriftAction::Update {
+            let back = |p: &DriftPoint| {
+                p.at > a.began_at
+                    && stats::change_pct(p.value, a.baseline)
+                        .is_some_and(|c| c > -series.threshold_pct / 2.0)
+            };
+            let n = series.points.len();
+            let recovered = n >= 2 && series.points.get(n - 2..)?.iter().all(back);
+            recovered.then(|| DriftAction::Update {
                 id: a.id.clone(),
                 from: vec![AlertState::Open, AlertState::Acknowledged],
                 to: AlertState::Resolved,
@@ -650,5 +683,301 @@ fn fmt_value(v: f64) -> String {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::fixtures::night;
+
+    /// Deterministic noise in [-amp, amp] percent.
+    struct Noise(u64);
+    impl Noise {
+        fn next(&mut self, amp: f64) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let u = f64::from(u32::try_from(self.0 >> 40).unwrap()) / f64::from(1u32 << 24);
+            (u * 2.0 - 1.0) * amp
+        }
+    }
+
+    fn point(n: i64, tag: &str, value: f64, env: &str) -> DriftPoint {
+        DriftPoint {
+            run_id: format!("n{n}{tag}"),
+            campaign_id: format!("c{n}{tag}"),
+            at: night(n) + if tag.is_empty() { 0 } else { 3_600_000 },
+            value,
+            cv_pct: Some(1.0),
+            noise_floor_pct: Some(1.5),
+            env_key: Some(env.to_string()),
+        }
+    }
+
+    fn make(points: Vec<DriftPoint>) -> DriftSeries {
+        build_series(
+            "g-1".into(),
+            "a".into(),
+            "host-a".into(),
+            "numpy".into(),
+            "gemm_peak fp32".into(),
+            "GFLOPS".into(),
+            points,
+            &DriftParams::default(),
+        )
+    }
+
+    fn apply(alerts: &mut [AlertRecord], action: &DriftAction, now: Millis) {
+        if let DriftAction::Update {
+            id,
+            from,
+            to,
+            current,
+            change_pct,
+            message,
+        } = action
+        {
+            for a in alerts
+                .iter_mut()
+                .filter(|a| &a.id == id && from.contains(&a.state))
+            {
+                a.state = *to;
+                a.current = current.unwrap_or(a.current);
+                a.change_pct = change_pct.unwrap_or(a.change_pct);
+                a.message = message.clone();
+                a.updated_at = now;
+            }
+        }
+    }
+
+    /// What happened over the nights: (night, state) of each alert change, and the alerts.
+    struct Played {
+        events: Vec<(i64, AlertState)>,
+        alerts: Vec<AlertRecord>,
+        last: DriftSeries,
+    }
+
+    /// Plays `nights` nights of `value(n)` (environment `env(n)`); a suspicion starts a
+    /// confirmation run the same night measuring `confirm(n)`.
+    fn play(
+        nights: i64,
+        value: impl Fn(i64) -> f64,
+        confirm: impl Fn(i64) -> f64,
+        env: impl Fn(i64) -> &'static str,
+    ) -> Played {
+        let mut points = Vec::new();
+        let mut alerts: Vec<AlertRecord> = Vec::new();
+        let mut events = Vec::new();
+        let mut last = make(Vec::new());
+        for n in 0..nights {
+            points.push(point(n, "", value(n), env(n)));
+            last = make(points.clone());
+            let id = format!("alert-{n}");
+            match decide(&last, &alerts, &id, night(n)) {
+                Some(DriftAction::Suspect { alert }) => {
+                    events.push((n, AlertState::Suspected));
+                    alerts.push(alert);
+                    // The one-board confirmation run.
+                    points.push(point(n, "c", confirm(n), env(n)));
+                    last = make(points.clone());
+                    if let Some(a) = decide(&last, &alerts, "unused", night(n) + 1) {
+                        if let DriftAction::Update { to, .. } = &a {
+                            events.push((n, *to));
+                        }
+                        apply(&mut alerts, &a, night(n));
+                    }
+                }
+                Some(a @ DriftAction::Update { .. }) => {
+                    if let DriftAction::Update { to, .. } = &a {
+                        events.push((n, *to));
+                    }
+                    apply(&mut alerts, &a, night(n));
+                }
+                None => {}
+            }
+        }
+        Played {
+            events,
+            alerts,
+            last,
+        }
+    }
+
+    #[test]
+    fn noise_within_the_boards_spread_raises_nothing() {
+        let noise = std::cell::RefCell::new(Noise(7));
+        let p = play(
+            90,
+            |_| 100.0 * (1.0 + noise.borrow_mut().next(2.0) / 100.0),
+            |_| 100.0,
+            |_| "e1",
+        );
+        assert!(p.events.is_empty(), "{:?}", p.events);
+        assert!(p.last.finding.is_none());
+        assert!(p.last.threshold_pct > 2.0, "{}", p.last.threshold_pct);
+    }
+
+    #[test]
+    fn a_step_is_confirmed_and_alerted_at_the_night_it_began() {
+        let noise = std::cell::RefCell::new(Noise(11));
+        let level = |n: i64| if n >= 30 { 85.0 } else { 100.0 };
+        let p = play(
+            40,
+            |n| level(n) * (1.0 + noise.borrow_mut().next(1.5) / 100.0),
+            |_| 84.0,
+            |_| "e1",
+        );
+        assert_eq!(
+            p.events,
+            [(30, AlertState::Suspected), (30, AlertState::Open)]
+        );
+        let a = &p.alerts[0];
+        assert_eq!(
+            (a.kind.as_str(), a.began_at, a.run_id.as_str()),
+            ("step", night(30), "n30")
+        );
+        assert!((a.baseline - 100.0).abs() < 1.5, "{}", a.baseline);
+        assert!(
+            a.change_pct < -12.0 && a.change_pct > -18.0,
+            "{}",
+            a.change_pct
+        );
+        assert!(a.message.contains("confirmed by run n30c"), "{}", a.message);
+        // Open: the following low nights do not repeat it.
+        assert_eq!(p.alerts.len(), 1);
+    }
+
+    #[test]
+    fn a_slow_creep_is_alerted_once_it_is_significant_and_beyond_the_noise() {
+        let noise = std::cell::RefCell::new(Noise(3));
+        // Flat for 40 nights, then 0.1% lower every night: never a night far from the
+        // nights before it, but 6% lower after two months.
+        let level = |n: i64| {
+            if n < 40 {
+                100.0
+            } else {
+                100.0 - 0.1 * f64::from(i32::try_from(n - 40).unwrap())
+            }
+        };
+        let p = play(
+            110,
+            |n| level(n) * (1.0 + noise.borrow_mut().next(0.4) / 100.0),
+            level,
+            |_| "e1",
+        );
+        let first = p.events.first().copied().expect("a creep is alerted");
+        assert_eq!(
+            p.events,
+            [
+                (first.0, AlertState::Suspected),
+                (first.0, AlertState::Open)
+            ]
+        );
+        let a = &p.alerts[0];
+        assert_eq!(a.kind, "creep", "{a:?}");
+        // Alerted once the Mann–Kendall test and the Theil–Sen line agree, 18 nights in; the
+        // window that is steepest starts where the creep began.
+        assert_eq!((first.0, a.began_at), (58, night(40)), "{a:?}");
+        assert!(a.change_pct < -1.5, "{a:?}");
+    }
+
+    #[test]
+    fn an_environment_change_starts_a_period_and_raises_nothing() {
+        let noise = std::cell::RefCell::new(Noise(5));
+        let p = play(
+            50,
+            |n| if n >= 30 { 80.0 } else { 100.0 } * (1.0 + noise.borrow_mut().next(1.0) / 100.0),
+            |_| 80.0,
+            |n| if n >= 30 { "e2" } else { "e1" },
+        );
+        assert!(p.events.is_empty(), "{:?}", p.events);
+        assert_eq!(p.last.periods.len(), 2);
+        let marker = &p.last.periods[1];
+        assert_eq!(
+            (marker.start_at, marker.previous_env_key.as_deref()),
+            (night(30), Some("e1"))
+        );
+        assert_eq!((marker.env_key.as_deref(), marker.nights), (Some("e2"), 20));
+        assert!(p.last.finding.is_none());
+        assert!((p.last.baseline.unwrap() - 80.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn a_drop_the_confirmation_run_does_not_reproduce_raises_nothing() {
+        let noise = std::cell::RefCell::new(Noise(13));
+        let p = play(
+            45,
+            |n| {
+                if n == 30 {
+                    80.0
+                } else {
+                    100.0 * (1.0 + noise.borrow_mut().next(1.0) / 100.0)
+                }
+            },
+            |_| 100.0,
+            |_| "e1",
+        );
+        assert_eq!(
+            p.events,
+            [(30, AlertState::Suspected), (30, AlertState::Unconfirmed)]
+        );
+        assert_eq!(p.alerts[0].state, AlertState::Unconfirmed);
+        assert!(p.alerts.iter().all(|a| a.state != AlertState::Open));
+    }
+
+    #[test]
+    fn an_open_alert_resolves_when_the_figure_recovers() {
+        let noise = std::cell::RefCell::new(Noise(17));
+        let p = play(
+            45,
+            |n| {
+                if (30..35).contains(&n) {
+                    85.0
+                } else {
+                    100.0 * (1.0 + noise.borrow_mut().next(1.0) / 100.0)
+                }
+            },
+            |_| 85.0,
+            |_| "e1",
+        );
+        assert_eq!(
+            p.events,
+            [
+                (30, AlertState::Suspected),
+                (30, AlertState::Open),
+                (36, AlertState::Resolved)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dismissed_alert_is_not_raised_again_in_its_period() {
+        let points: Vec<DriftPoint> = (0..20)
+            .map(|n| {
+                point(
+                    n,
+                    "",
+                    if n >= 15 {
+                        80.0
+                    } else {
+                        100.0 + (n % 3) as f64 * 0.3
+                    },
+                    "e1",
+                )
+            })
+            .collect();
+        let s = make(points);
+        assert!(
+            s.finding.as_ref().is_some_and(|f| f.significant),
+            "{:?}",
+            s.finding
+        );
+        let Some(DriftAction::Suspect { mut alert }) = decide(&s, &[], "x", 0) else {
+            panic!("a suspect")
+        };
+        alert.state = AlertState::Dismissed;
+        assert_eq!(decide(&s, &[alert], "y", 0), None);
     }
 }

@@ -221,16 +221,7 @@ pub fn mann_kendall_down(ys: &[f64]) -> Option<f64> {
     if n < 3 {
         return None;
     }
-    let mut s: i64 = 0;
-    for (i, a) in v.iter().enumerate() {
-        for b in v.iter().skip(i + 1) {
-            s += match b.total_cmp(a) {
-                std::cmp::Ordering::Greater => 1,
-                std::cmp::Ordering::Less => -1,
-                std::cmp::Ordering::Equal => 0,
-            };
-        }
-    }
+    let s = mann_kendall_s(&v);
     let nf = count(n);
     let mut sorted_v = v.clone();
     sorted_v.sort_by(f64::total_cmp);
@@ -246,13 +237,46 @@ pub fn mann_kendall_down(ys: &[f64]) -> Option<f64> {
         i = j;
     }
     let var = (nf * (nf - 1.0) * (2.0 * nf + 5.0) - ties) / 18.0;
-    if var <= 0.0 {
-        return Some(1.0);
+    Some(mann_kendall_p(s, var))
+}
+
+/// The Mann–Kendall S statistic of finite values in their order (pairs rising minus pairs
+/// falling).
+pub fn mann_kendall_s(ys: &[f64]) -> i64 {
+    let mut s: i64 = 0;
+    for (i, a) in ys.iter().enumerate() {
+        for b in ys.iter().skip(i + 1) {
+            s += sign(*b - *a);
+        }
     }
-    let s = i64_float(s);
-    // P(S ≤ s) with a continuity correction.
-    let z = (s + 1.0) / var.sqrt();
-    Some(normal_cdf(z))
+    s
+}
+
+/// −1, 0 or 1 as `d` is below, at or above zero.
+pub fn sign(d: f64) -> i64 {
+    if d > 0.0 {
+        1
+    } else if d < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// The variance of S for `n` values without ties.
+pub fn mann_kendall_var(n: usize) -> f64 {
+    let nf = count(n);
+    nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0
+}
+
+/// P(S ≤ s) for a Mann–Kendall statistic with variance `var` (normal approximation with a
+/// continuity correction): the one-sided p value of a downward trend.
+pub fn mann_kendall_p(s: i64, var: f64) -> f64 {
+    if var <= 0.0 || !var.is_finite() {
+        return 1.0;
+    }
+    let z = (i64_float(s) + 1.0) / var.sqrt();
+    normal_cdf(z)
 }
 
 /// (value − base) ÷ base in percent; `None` when base is not a positive finite number.
