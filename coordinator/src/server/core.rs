@@ -14,9 +14,10 @@ use fleetcal_proto::{CalibrationResult, Preset};
 use tokio::sync::{mpsc, Notify};
 
 use super::registry::{DirectiveItem, Registry, Touched};
-use crate::aggregate::{result_rows, RunCounts};
+use crate::aggregate::RunCounts;
 use crate::config::Settings;
 use crate::domain::DomainError;
+use crate::fleet::{FleetFigure, FleetRun};
 use crate::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, Millis, RunRecord, RunState,
     StoreOutcome, Transition,
@@ -284,8 +285,16 @@ impl<S: Store> Coordinator<S> {
             )));
         }
         validate::result_times(&result, now, run.started_at).map_err(invalid)?;
-        let rows = result_rows(run_id, &result);
-        let outcome = self.store.store_result(&run, text, &rows, now).await?;
+        let schedule = match self.store.campaign(&run.campaign_id).await? {
+            Some(c) => c.firing.map(|f| f.schedule),
+            None => None,
+        };
+        let fleet = FleetRun::from_result(&run, schedule.as_deref(), &result, now);
+        let figures = FleetFigure::from_result(run_id, &result);
+        let outcome = self
+            .store
+            .store_result(&run, text, &fleet, &figures, now)
+            .await?;
         if outcome == StoreOutcome::Stored {
             self.ingested.fetch_add(1, Ordering::Relaxed);
         }
