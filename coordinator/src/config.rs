@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// 365 (fewer nights: no drift is evaluated yet) [default: 7].
     #[arg(long, env = "FLEETCAL_DRIFT_MIN_BASELINE", value_name = "N")]
     pub drift_min_baseline: Option<u32>,
+    /// Also serve the read-only web pages and `/metrics` on this address: `PORT` or `:PORT`
+    /// (loopback, 127.0.0.1), or `IP:PORT`; port 0 picks a free port, printed as the second
+    /// stdout line `http listening on ADDR`. HTTPS with the same certificate when TLS is
+    /// configured [default: off].
+    #[arg(long, env = "FLEETCAL_HTTP", value_name = "ADDR", value_parser = parse_http_addr)]
+    pub http: Option<SocketAddr>,
 }
 
 /// The config file.
@@ -99,6 +105,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
     drift_min_baseline: Option<u32>,
+    http: Option<String>,
 }
 
 /// The accepted range of `drift_min_baseline`.
@@ -127,6 +134,31 @@ pub struct Settings {
     pub tls: Option<ServerTlsFiles>,
     /// The drift test's knobs (reports and alerts alike).
     pub drift: DriftParams,
+    /// The web pages' and `/metrics`' address; `None`: not served.
+    pub http: Option<SocketAddr>,
+}
+
+/// An `--http` address: `PORT` or `:PORT` (on 127.0.0.1), or `IP:PORT` (`[IPv6]:PORT`).
+pub fn parse_http_addr(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let port = t.strip_prefix(':').unwrap_or(t);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .map_err(|_| {
+                format!(
+                    "port {} is not between 0 and 65535",
+                    fleetcal_proto::quote::quoted(port)
+                )
+            });
+    }
+    t.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{} is not PORT, :PORT or IP:PORT",
+            fleetcal_proto::quote::quoted(t)
+        )
+    })
 }
 
 impl ServeArgs {
@@ -171,6 +203,7 @@ impl ServeArgs {
             tick: Duration::from_millis(self.tick_ms.or(file.tick_ms).unwrap_or(1000)),
             tls: None,
             drift: DriftParams::default(),
+            http: self.http,
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -196,6 +229,14 @@ impl ServeArgs {
                 ))
             }
         };
+        if settings.http.is_none() {
+            if let Some(text) = &file.http {
+                settings.http = Some(parse_http_addr(text).map_err(|m| Error::Config {
+                    path: origin.clone(),
+                    message: format!("'http': {m}"),
+                })?);
+            }
+        }
         for (name, v) in [
             ("heartbeat_interval_s", settings.heartbeat_interval_s),
             ("default_run_timeout_s", settings.default_run_timeout_s),
@@ -394,6 +435,48 @@ mod tests {
             tls.client_ca,
             Some(PathBuf::from("/etc/fleetcal/tls/ca.crt"))
         );
+    }
+
+    #[test]
+    fn http_addresses_default_to_loopback_and_bad_ones_are_named() {
+        assert_eq!(
+            parse_http_addr("8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_http_addr(":8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_http_addr("0.0.0.0:0").unwrap().to_string(),
+            "0.0.0.0:0"
+        );
+        assert_eq!(parse_http_addr("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_http_addr("70000").unwrap_err().contains("'70000'"));
+        assert!(parse_http_addr("web:80").unwrap_err().contains("'web:80'"));
+        assert_eq!(ServeArgs::default().resolve().unwrap().http, None);
+        let (_d, path) = write("version = 1\nhttp = \":9100\"\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            args.resolve().unwrap().http,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        let args = ServeArgs {
+            config: Some(path),
+            http: Some("127.0.0.1:7".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(args.resolve().unwrap().http.unwrap().port(), 7);
+        let (_d, path) = write("version = 1\nhttp = \"nowhere\"\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let e = args.resolve().unwrap_err().to_string();
+        assert!(e.contains("'http'") && e.contains("'nowhere'"), "{e}");
     }
 
     #[test]

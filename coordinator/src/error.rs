@@ -54,6 +54,22 @@ pub fn exit_code_for(code: Code) -> u8 {
         .map_or(1, |(_, exit, _)| *exit)
 }
 
+/// The HTTP status the web side answers an error with, by its gRPC code (the row of
+/// [`EXIT_TABLE`] it belongs to): bad input 400, unknown 404, refused 409, another's 403,
+/// too large 413, unreachable 503, timed out 504, everything else 500.
+pub fn http_status_for(code: Code) -> u16 {
+    match code {
+        Code::InvalidArgument => 400,
+        Code::NotFound => 404,
+        Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => 409,
+        Code::PermissionDenied => 403,
+        Code::OutOfRange | Code::ResourceExhausted => 413,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
+}
+
 /// Everything that can go wrong in the coordinator and fleetctl.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -293,6 +309,15 @@ mod tests {
         let unknown = Error::from(DomainError::UnknownSchedule("nightly".into()));
         assert_eq!((unknown.code(), unknown.exit_code()), (Code::NotFound, 3));
         assert_eq!(unknown.to_string(), "no schedule 'nightly'");
+    }
+
+    #[test]
+    fn http_statuses_follow_the_table() {
+        let bad = Error::from(DomainError::InvalidRequest("x".into()));
+        assert_eq!(http_status_for(bad.code()), 400);
+        let unknown = Error::from(DomainError::UnknownCampaign("c".into()));
+        assert_eq!(http_status_for(unknown.code()), 404);
+        assert_eq!(http_status_for(Code::Internal), 500);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Drawing report models ([`crate::fleet::Report`]): a plain-text [`table`] that fits a
-//! 100-column terminal, [`csv`] and [`json`] for scripts. Pure; fleetctl and the web side
-//! call the same functions, so they cannot disagree. JSON and CSV carry every number the
-//! table shows plus the run ids it came from.
+//! 100-column terminal, [`csv`] and [`json`] for scripts, [`html`] pages with [`plot`]s
+//! (SVG). Pure; fleetctl and the web side call the same functions, so they cannot disagree.
+//! JSON and CSV carry every number the table shows plus the run ids it came from.
 
 pub mod csv;
+pub mod html;
 pub mod json;
+pub mod plot;
 pub mod table;
 
 /// A number for a table: four significant digits at most, no exponent.

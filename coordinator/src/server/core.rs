@@ -7,6 +7,7 @@
 //! Time is an input: every operation takes `now` (the services and the driver read the clock
 //! at the edge), so no method here reads the wall clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fleetcal_proto::{CalibrationResult, Preset};
@@ -86,6 +87,9 @@ pub struct Coordinator<S> {
     pub settings: Settings,
     /// Wakes the dispatch driver.
     pub wake: Arc<Notify>,
+    /// Results stored since this process started (duplicates not counted): `/metrics`'
+    /// `fleetcal_results_ingested_total`.
+    pub ingested: Arc<AtomicU64>,
 }
 
 /// One agent as listed: its record (with `last_seen` the latest contact, in memory or
@@ -291,6 +295,9 @@ impl<S: Store> Coordinator<S> {
             .store
             .store_result(&run, text, &fleet, &figures, now)
             .await?;
+        if outcome == StoreOutcome::Stored {
+            self.ingested.fetch_add(1, Ordering::Relaxed);
+        }
         self.wake.notify_one();
         Ok(outcome)
     }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod core;
 pub mod drift;
 pub mod driver;
+pub mod http;
 pub mod registry;
 pub mod schedules;
 pub mod serve;

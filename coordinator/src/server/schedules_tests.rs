@@ -42,8 +42,10 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             tick: Duration::from_secs(1),
             tls: None,
             drift: Default::default(),
+            http: None,
         },
         wake: Arc::new(Notify::new()),
+        ingested: Arc::default(),
     }
 }
 

@@ -13,11 +13,15 @@
 //!   confirmed by the coordinator's own one-board run, on real agents (one with the torch
 //!   engine) and a board really made slower;
 //! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
-//! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
+//! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`;
+//! - `http`: the web side (`--http`): every page in headless Chromium with screenshots,
+//!   JSON/CSV, bad parameters, `/metrics` through a Prometheus text-format parser, HTTPS with
+//!   the gRPC side's certificate, and the one shutdown.
 
 mod edges;
 mod fleet;
 mod grpc;
+mod http;
 mod lifecycle;
 mod pg;
 mod reports;
