@@ -10,8 +10,9 @@ use fleetcal_proto::pb;
 use super::campaign::parse_labels;
 use super::cli::{ReportArgs, ReportFormat, ReportKindArg};
 use super::client::Admin;
-use crate::domain::DomainError;
 use crate::fleet::Report;
+use crate::render;
+use crate::server::convert::report_from_pb;
 use crate::Error;
 
 /// The report name of a kind, as the coordinator takes it.
@@ -45,14 +46,15 @@ pub fn request(a: &ReportArgs) -> Result<pb::ReportRequest, Error> {
 
 /// `fleetctl report KIND ...`: fetches the model, draws it, prints or writes it.
 pub async fn run(admin: &mut Admin, a: ReportArgs) -> Result<(), Error> {
-    let response = admin.report(request(&a)?).await?.into_inner();
+    let req = request(&a)?;
+    let response = admin.report(req.clone()).await?.into_inner();
     let report: Report = serde_json::from_slice(&response.model_json).map_err(|e| {
         Error::Remote(tonic::Status::internal(format!(
             "the coordinator's {} report is not a report model this fleetctl reads: {e}",
             response.kind
         )))
     })?;
-    let text = draw(&report, a.format)?;
+    let text = draw(&report, &req, a.format)?;
     match &a.output {
         Some(path) => write_atomically(path, text.as_bytes()),
         None => {
@@ -67,24 +69,23 @@ pub async fn run(admin: &mut Admin, a: ReportArgs) -> Result<(), Error> {
     }
 }
 
-/// Draws a report in a format.
-pub fn draw(report: &Report, format: ReportFormat) -> Result<String, Error> {
-    let missing = |what: &str| {
-        Err(Error::from(DomainError::InvalidRequest(format!(
-            "--format {what}: its renderer is not in this build yet (use --format json)"
-        ))))
-    };
-    match format {
-        ReportFormat::Json => serde_json::to_string_pretty(report)
-            .map(|mut s| {
-                s.push('\n');
-                s
-            })
-            .map_err(|e| Error::Remote(tonic::Status::internal(format!("report json: {e}")))),
-        ReportFormat::Table => missing("table"),
-        ReportFormat::Csv => missing("csv"),
-        ReportFormat::Html => missing("html"),
-    }
+/// Draws a report in a format with the renderers the web pages use; `req` is what was asked
+/// (the HTML page shows it).
+pub fn draw(
+    report: &Report,
+    req: &pb::ReportRequest,
+    format: ReportFormat,
+) -> Result<String, Error> {
+    Ok(match format {
+        ReportFormat::Table => render::table::report(report),
+        ReportFormat::Csv => render::csv::report(report),
+        ReportFormat::Json => render::json::report(report)
+            .map_err(|e| Error::Remote(tonic::Status::internal(format!("report json: {e}"))))?,
+        ReportFormat::Html => {
+            let (_, query) = report_from_pb(req.clone())?;
+            render::html::report_page(report, &query, report.generated_at())
+        }
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader never

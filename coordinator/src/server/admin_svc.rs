@@ -10,12 +10,12 @@ use tonic::{Request, Response, Status};
 use super::alerts::{parse_states, AlertAction};
 use super::convert::{
     agent_token, agents_page_to_pb, alert_to_pb, campaign_to_pb, campaign_token,
-    campaigns_page_to_pb, page_size, run_token, runs_page_to_pb, schedule_from_pb, schedule_to_pb,
-    spec_from_pb,
+    campaigns_page_to_pb, page_size, report_from_pb, run_token, runs_page_to_pb, schedule_from_pb,
+    schedule_to_pb, spec_from_pb,
 };
 use super::core::Coordinator;
 use crate::aggregate::counts_by_state;
-use crate::model::now_ms;
+use crate::model::{now_ms, rfc3339};
 use crate::store::Store;
 use crate::validate;
 
@@ -207,11 +207,18 @@ impl<S: Store> AdminService for AdminSvc<S> {
 
     async fn report(
         &self,
-        _request: Request<pb::ReportRequest>,
+        request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
-        Err(Status::unimplemented(
-            "TEMP: reports land with the fleet models",
-        ))
+        let (kind, query) = report_from_pb(request.into_inner())?;
+        let now = now_ms();
+        let report = self.core.report(kind, &query, now).await?;
+        let model_json = serde_json::to_vec(&report)
+            .map_err(|e| Status::internal(format!("the {kind} report cannot be encoded: {e}")))?;
+        Ok(Response::new(pb::ReportResponse {
+            kind: kind.as_str().to_string(),
+            model_json,
+            generated_at: rfc3339(report.generated_at()),
+        }))
     }
 
     async fn list_alerts(
