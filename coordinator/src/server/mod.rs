@@ -8,6 +8,7 @@ pub mod convert;
 pub mod core;
 pub mod driver;
 pub mod registry;
+pub mod reports;
 pub mod schedules;
 pub mod serve;
 
