@@ -349,4 +349,30 @@ mod tests {
         assert_eq!(change_pct(90.0, 100.0), Some(-10.0));
         assert_eq!(change_pct(1.0, 0.0), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any values (NaN and infinities included): the median lies within the finite
+        /// values, p values are probabilities.
+        #[test]
+        fn statistics_stay_in_range(
+            xs in proptest::collection::vec(proptest::num::f64::ANY, 0..30),
+            ys in proptest::collection::vec(-1e3..1e3f64, 0..30),
+        ) {
+            if let (Some(m), Some((lo, hi))) = (median(&xs), min_max(&xs)) {
+                proptest::prop_assert!(lo <= m && m <= hi);
+            }
+            if let Some(p) = mann_whitney_less(&xs, &ys) {
+                proptest::prop_assert!((0.0..=1.0).contains(&p), "{p}");
+            }
+            if let Some(p) = mann_kendall_down(&ys) {
+                proptest::prop_assert!((0.0..=1.0).contains(&p), "{p}");
+            }
+            let pts: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, y)| (count(i), *y)).collect();
+            if let Some(s) = theil_sen(&pts) {
+                proptest::prop_assert!(s.is_finite());
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod drift;
 pub mod driver;
 pub mod http;
 pub mod registry;
+pub mod reports;
 pub mod schedules;
 pub mod serve;
 
