@@ -1,14 +1,15 @@
 //! Fleet reports and drift alerts end to end: the real coordinator (gRPC and `--http`), three
-//! real agents on loopback, each a "board" with its own host name (its own UTS namespace) and
-//! CPU (`taskset`), and fleetctl.
+//! real agents on loopback, each a "board" with its own host name (its own UTS namespace), CPU
+//! (`taskset`) and a niceness ahead of the machine's other work, and fleetctl.
 //!
 //! - `board-torch` is a `fleetcal-agent` built with the torch engine (`FLEETCAL_TORCH_AGENT`),
 //!   so the `compare` campaigns run NumPy and PyTorch on it; `board-steady` and `board-slow`
 //!   are this build's agent (NumPy only), siblings of one another;
-//! - several repeated campaigns land; then `board-slow` is made slower for real: a busy loop is
-//!   pinned to its CPU, so it gets about half of it (its environment does not change: no new
-//!   baseline period). The coordinator suspects the drop, starts a one-board confirmation run
-//!   by itself, and opens the alert once that run reproduces the drop;
+//! - several repeated campaigns land; then `board-slow` is made slower for real: its agent is
+//!   throttled to a quarter of the CPU time (stopped and continued every few milliseconds, as a
+//!   CPU quota does; its recorded environment does not change: no new baseline period). The
+//!   coordinator suspects the drop, starts a one-board confirmation run by itself, and opens
+//!   the alert once that run reproduces the drop;
 //! - every report (compare, boards, drift, anomalies, roofline) names the right boards, ratios
 //!   and the alert, checked by content in every format (table, json, csv, html), over fleetctl
 //!   and over HTTP; `alerts ack` and `alerts dismiss` change the alert's state.
@@ -19,14 +20,14 @@
 //! `FLEETCAL_SKIP_ROOT_TESTS=1`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
 use crate::fleet::agent::{Agent, Board};
 use crate::fleet::common::{ctl_json, serve_with, wait_for, wait_online};
-use crate::fleet::{all_logs, wait_campaign};
+use crate::fleet::{all_logs, export, wait_campaign};
 use crate::support::fleetctl;
 
 const TEST: &str = "reports::reports_name_the_boards_ratios_and_the_confirmed_drift_alert";
@@ -127,41 +128,56 @@ fn allowed_cpus() -> Vec<u32> {
     cpus
 }
 
-/// The niceness of the boards' agents and of the busy loop: ahead of whatever else the test
-/// machine runs (other builds and tests), equal to each other, so the busy loop takes half of
-/// the slowed board's CPU and the others measure as dedicated boards do.
+/// The niceness of the boards' agents: ahead of whatever else the test machine runs (other
+/// builds and tests), so they measure as dedicated boards do.
 const NICE: i32 = -20;
 
-/// A busy loop pinned to one CPU at the boards' niceness: the board there gets about half of
-/// it. Killed on drop.
-struct CpuHog(Child);
+/// Slows one board for real, as a CPU quota throttles a cgroup: its agent process is stopped
+/// for 15 ms of every 20 ms (SIGSTOP/SIGCONT from a small Python loop at the boards'
+/// niceness), so a GEMM trial of tens of milliseconds takes several times as long. Unlike a
+/// cgroup quota it is not part of the board's recorded environment, so it is a drop of the
+/// board's figures, not a new baseline period; unlike a busy loop it takes no CPU that the
+/// other boards would miss. Stopped (and the agent continued) on drop.
+struct Throttle(Child, u32);
 
-impl CpuHog {
-    fn pin(cpu: u32) -> CpuHog {
-        let nice = NICE.to_string();
-        let cpu = cpu.to_string();
+impl Throttle {
+    const LOOP: &str = "import os, signal, sys, time\n\
+        pid = int(sys.argv[1])\n\
+        while True:\n\
+        \x20   os.kill(pid, signal.SIGSTOP)\n\
+        \x20   time.sleep(0.015)\n\
+        \x20   os.kill(pid, signal.SIGCONT)\n\
+        \x20   time.sleep(0.005)\n";
+
+    fn start(pid: u32) -> Throttle {
         let child = Command::new("nice")
-            .args([
-                "-n",
-                &nice,
-                "taskset",
-                "-c",
-                &cpu,
-                "sh",
-                "-c",
-                "while :; do :; done",
-            ])
+            .args(["-n", &NICE.to_string(), "python3", "-c", Self::LOOP])
+            .arg(pid.to_string())
             .stdin(Stdio::null())
             .spawn()
-            .expect("taskset");
-        CpuHog(child)
+            .expect("python3 for the throttle");
+        let throttle = Throttle(child, pid);
+        // It holds: the agent is seen stopped.
+        let state = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit(')').next().map(|r| r.trim().starts_with('T')))
+                .unwrap_or(false)
+        };
+        wait_for("the throttled agent seen stopped", String::new, || {
+            state().then_some(())
+        });
+        throttle
     }
 }
 
-impl Drop for CpuHog {
+impl Drop for Throttle {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.1.to_string()])
+            .status();
     }
 }
 
@@ -206,7 +222,11 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     let coordinator = serve_with(
         dir.path(),
         "127.0.0.1:0",
-        &["--drift-min-baseline", &baseline],
+        &["--drift-min-baseline", &baseline, "--http", "127.0.0.1:0"],
+    );
+    let http = format!(
+        "http://{}",
+        coordinator.http.as_deref().expect("the http address")
     );
     let url = coordinator.url();
     let board = |name: &str, cpu: u32, exe: Option<PathBuf>| Board {
@@ -258,19 +278,22 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     }
     assert!(alerts(&url, "").is_empty(), "no alert on a steady fleet");
 
-    // board-slow gets about half of its CPU from here on.
-    let hog = CpuHog::pin(slow_cpu);
+    // board-slow runs a quarter of the time from here on.
+    let throttle = Throttle::start(agents[2].pid());
     campaigns.push(campaign(&url, 4, &logs));
     let alert = wait_for("the confirmed drift alert", logs, || {
         alerts(&url, "open").into_iter().next()
     });
-    drop(hog);
+    drop(throttle);
     assert_eq!(alert["agent_id"], ids["board-slow"].as_str(), "{alert}");
     assert_eq!(alert["hostname"], "board-slow", "{alert}");
     assert_eq!(alert["framework"], "numpy", "{alert}");
     assert_eq!(alert["figure"], "gemm_peak fp32", "{alert}");
     let change = alert["change_pct"].as_f64().unwrap();
-    assert!(change < -20.0, "a halved CPU is a large drop: {alert}");
+    assert!(
+        change < -30.0,
+        "a quarter of the CPU is a large drop: {alert}"
+    );
     let confirm = alert["confirm_campaign_id"].as_str().expect("confirmation");
     let c = ctl_json(&url, &["campaign", "status", confirm, "--json"]);
     assert_eq!(
@@ -281,7 +304,331 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     let every = alerts(&url, "");
     assert_eq!(every.len(), 1, "one alert, raised once: {every:?}");
 
-    check_alert_actions(&url, alert["id"].as_str().unwrap());
+    let alert_id = alert["id"].as_str().unwrap().to_string();
+    let sources = [Source::Fleetctl(&url), Source::Http(&http)];
+    check_compare(&sources, &url, &ids, dir.path());
+    check_boards(&sources, &ids);
+    check_drift(&sources, &ids, &alert_id);
+    check_anomalies(&sources, &ids);
+    check_roofline(&sources, &ids);
+    check_output_file(&url, dir.path());
+
+    check_alert_actions(&url, &alert_id);
+}
+
+/// Where a report is read from: fleetctl (gRPC, drawn locally) or the web side.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// `fleetctl --coordinator URL report ...`.
+    Fleetctl(&'a str),
+    /// `GET HTTP/reports/KIND?format=...`.
+    Http(&'a str),
+}
+
+/// Every format of one report from one source: (json model, table or None over HTTP, csv,
+/// html).
+struct Drawn {
+    json: Value,
+    table: Option<String>,
+    csv: String,
+    html: String,
+}
+
+fn http_get(url: &str) -> String {
+    let mut answer = ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(answer.status(), 200, "GET {url}");
+    answer.body_mut().read_to_string().unwrap()
+}
+
+fn draw(source: Source, kind: &str) -> Drawn {
+    match source {
+        Source::Fleetctl(url) => {
+            let text = |format: &str| {
+                let out = fleetctl(url, &["report", kind, "--format", format]);
+                let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                assert!(
+                    out.status.success(),
+                    "fleetctl report {kind} --format {format}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                stdout
+            };
+            let table = text("table");
+            for line in table.lines() {
+                assert!(
+                    line.chars().count() <= 100,
+                    "{kind} table over 100 columns: {line}"
+                );
+            }
+            Drawn {
+                json: serde_json::from_str(&text("json")).unwrap(),
+                table: Some(table),
+                csv: text("csv"),
+                html: text("html"),
+            }
+        }
+        Source::Http(base) => {
+            let page = format!("{base}/reports/{kind}");
+            Drawn {
+                json: serde_json::from_str(&http_get(&format!("{page}?format=json"))).unwrap(),
+                table: None,
+                csv: http_get(&format!("{page}?format=csv")),
+                html: http_get(&page),
+            }
+        }
+    }
+}
+
+/// Every format names each of `needles` (host names, run ids, alert ids, numbers as drawn);
+/// the pages are self-contained with their plots.
+fn assert_names(d: &Drawn, kind: &str, table: &[String], csv: &[String], html: &[String]) {
+    if let Some(t) = &d.table {
+        for n in table {
+            assert!(t.contains(n.as_str()), "{kind} table lacks {n}:\n{t}");
+        }
+    }
+    for n in csv {
+        assert!(
+            d.csv.contains(n.as_str()),
+            "{kind} csv lacks {n}:\n{}",
+            d.csv
+        );
+    }
+    for n in html {
+        assert!(d.html.contains(n.as_str()), "{kind} html lacks {n}");
+    }
+    assert!(d.html.contains("<svg"), "{kind} html has no plot");
+    assert!(!d.html.contains("<script"), "{kind} html runs no script");
+}
+
+/// The model without its computation time (two sources computed it at different moments).
+fn timeless(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("generated_at");
+    }
+    v
+}
+
+/// Both sources draw the same model.
+fn drawn_by_all(sources: &[Source], kind: &str) -> Vec<Drawn> {
+    let drawn: Vec<Drawn> = sources.iter().map(|s| draw(*s, kind)).collect();
+    for d in &drawn[1..] {
+        assert_eq!(
+            timeless(d.json.clone()),
+            timeless(drawn[0].json.clone()),
+            "{kind}: fleetctl and HTTP disagree"
+        );
+    }
+    drawn
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The best GFLOPS of gemm fp32 in a stored result file.
+fn gemm_best(text: &str) -> f64 {
+    let doc: Value = serde_json::from_str(text).unwrap();
+    doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation"] == "gemm" && r["precision"] == "fp32")
+        .map(|r| num(&r["gops"]["best"]))
+        .expect("a gemm fp32 record")
+}
+
+/// compare: board-torch's NumPy and PyTorch figures of each campaign, their ratio as the
+/// stored results give it, and no pair from a NumPy-only board or across campaigns.
+fn check_compare(sources: &[Source], url: &str, ids: &BTreeMap<String, String>, dir: &Path) {
+    let drawn = drawn_by_all(sources, "compare");
+    let model = &drawn[0].json;
+    let row = model["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation"] == "gemm" && r["precision"] == "fp32")
+        .unwrap_or_else(|| panic!("no gemm fp32 row: {model}"));
+    let pairs = row["boards"].as_array().unwrap();
+    assert_eq!(
+        pairs.len(),
+        BASELINE_CAMPAIGNS + 1,
+        "one pair per campaign: {row}"
+    );
+    let mut campaigns = std::collections::BTreeSet::new();
+    let mut needles = vec!["board-torch".to_string()];
+    let mut csv = Vec::new();
+    for p in pairs {
+        assert_eq!(p["agent_id"], ids["board-torch"].as_str(), "{p}");
+        assert!(campaigns.insert(p["campaign_id"].as_str().unwrap().to_string()));
+        let ratio = num(&p["pytorch_best"]) / num(&p["numpy_best"]);
+        assert!((num(&p["ratio"]) - ratio).abs() < 1e-9 * ratio, "{p}");
+        csv.push(p["numpy_run_id"].as_str().unwrap().to_string());
+        csv.push(p["pytorch_run_id"].as_str().unwrap().to_string());
+    }
+    // The figures are the stored results' own, of one campaign.
+    let p = &pairs[0];
+    let files = export(url, p["campaign_id"].as_str().unwrap(), dir, "fleetcal");
+    let of = |framework: &str| {
+        files
+            .iter()
+            .find(|(_, t)| {
+                let d: Value = serde_json::from_str(t).unwrap();
+                d["metadata"]["framework"] == framework
+                    && d["metadata"]["host"]["hostname"] == "board-torch"
+            })
+            .map(|(_, t)| gemm_best(t))
+            .unwrap_or_else(|| panic!("no {framework} result of board-torch"))
+    };
+    assert_eq!(num(&p["numpy_best"]), of("numpy"), "{p}");
+    assert_eq!(num(&p["pytorch_best"]), of("pytorch"), "{p}");
+    needles.push(fleetcal_coordinator::render::num(num(&row["ratio_median"])));
+    for d in &drawn {
+        assert_names(d, "compare", &needles, &csv, &needles[..1]);
+    }
+}
+
+/// boards: all three boards, board-slow (throttled in its latest result) below its group's
+/// median and below board-steady, its sibling.
+fn check_boards(sources: &[Source], ids: &BTreeMap<String, String>) {
+    let drawn = drawn_by_all(sources, "boards");
+    let rows = drawn[0].json["rows"].as_array().unwrap().clone();
+    let gemm = |host: &str| {
+        rows.iter()
+            .find(|r| {
+                r["hostname"] == host
+                    && r["figure"] == "gemm_peak fp32"
+                    && r["framework"] == "numpy"
+            })
+            .unwrap_or_else(|| panic!("no gemm_peak fp32 row of {host}: {rows:?}"))
+            .clone()
+    };
+    let (slow, steady) = (gemm("board-slow"), gemm("board-steady"));
+    assert_eq!(slow["agent_id"], ids["board-slow"].as_str());
+    assert_eq!(
+        slow["group_key"], steady["group_key"],
+        "siblings: {slow} {steady}"
+    );
+    assert!(num(&slow["vs_group_pct"]) < 0.0, "{slow}");
+    assert!(
+        num(&slow["value"]) < num(&steady["value"]),
+        "{slow} {steady}"
+    );
+    let hosts: Vec<String> = ids.keys().cloned().collect();
+    let runs = vec![
+        slow["run_id"].as_str().unwrap().to_string(),
+        steady["run_id"].as_str().unwrap().to_string(),
+    ];
+    for d in &drawn {
+        assert_names(d, "boards", &hosts, &runs, &hosts);
+    }
+}
+
+/// drift: board-slow's numpy GEMM series carries the drop and the alert.
+fn check_drift(sources: &[Source], ids: &BTreeMap<String, String>, alert_id: &str) {
+    let drawn = drawn_by_all(sources, "drift");
+    let model = &drawn[0].json;
+    let series = model["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["agent_id"] == ids["board-slow"].as_str()
+                && s["framework"] == "numpy"
+                && s["figure"] == "gemm_peak fp32"
+        })
+        .unwrap_or_else(|| panic!("no series of board-slow: {model}"));
+    assert!(
+        series["points"].as_array().unwrap().len() > BASELINE_CAMPAIGNS,
+        "{series}"
+    );
+    assert!(
+        model["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == alert_id && a["hostname"] == "board-slow"),
+        "{model}"
+    );
+    let hosts = vec!["board-slow".to_string()];
+    for d in &drawn {
+        assert_names(d, "drift", &hosts, &[alert_id.to_string()], &hosts);
+    }
+}
+
+/// anomalies: whatever the runs showed (noisy figures, the throttled board), each item names
+/// one of the boards by host name and id.
+fn check_anomalies(sources: &[Source], ids: &BTreeMap<String, String>) {
+    let drawn = drawn_by_all(sources, "anomalies");
+    let items = drawn[0].json["items"].as_array().unwrap().clone();
+    let mut hosts = Vec::new();
+    for it in &items {
+        let host = it["hostname"].as_str().unwrap().to_string();
+        assert_eq!(
+            ids.get(&host).map(String::as_str),
+            it["agent_id"].as_str(),
+            "{it}"
+        );
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    for d in &drawn {
+        assert_names(d, "anomalies", &hosts, &hosts, &hosts);
+    }
+}
+
+/// roofline: every group has a compute roof at fp32 at least as high as each of its boards'
+/// GEMM points, and the points name the boards.
+fn check_roofline(sources: &[Source], ids: &BTreeMap<String, String>) {
+    let drawn = drawn_by_all(sources, "roofline");
+    let mut hosts = std::collections::BTreeSet::new();
+    for g in drawn[0].json["rooflines"].as_array().unwrap() {
+        let roof = g["compute"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["precision"] == "fp32")
+            .unwrap_or_else(|| panic!("no fp32 roof: {g}"));
+        for p in g["points"].as_array().unwrap() {
+            hosts.insert(p["hostname"].as_str().unwrap().to_string());
+            if p["precision"] == "fp32" {
+                assert!(
+                    num(&p["gops"]) <= num(&roof["best_gops"]) * (1.0 + 1e-9),
+                    "{g}"
+                );
+            }
+        }
+    }
+    let all: Vec<String> = ids.keys().cloned().collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        all,
+        "every board has points"
+    );
+    for d in &drawn {
+        assert_names(d, "roofline", &all, &all, &all);
+    }
+}
+
+/// `--output FILE` writes the report there, the same as standard output.
+fn check_output_file(url: &str, dir: &Path) {
+    let path = dir.join("boards.csv");
+    let arg = path.display().to_string();
+    let out = fleetctl(
+        url,
+        &["report", "boards", "--format", "csv", "--output", &arg],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("board-slow"), "{written}");
 }
 
 /// `alerts ack` and `alerts dismiss` move the alert; an unknown id is NOT_FOUND naming it.

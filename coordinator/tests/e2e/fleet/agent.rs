@@ -152,6 +152,11 @@ impl Agent {
         self.child = Some(child);
     }
 
+    /// The running agent's process id (the launch prefixes exec it, so it is the agent's).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("agent running").id()
+    }
+
     /// The agent's spool directory.
     pub fn spool_dir(&self) -> PathBuf {
         self.dir.path().join("state/spool")
