@@ -100,7 +100,9 @@ fn result(run: &pb::Plan, hostname: &str, scale: f64) -> Vec<u8> {
             b.median = 37.0 * scale;
             b.mean = 36.5 * scale;
         }
-        rec.efficiency = Some(base / 500.0);
+        if rec.status == fleetcal_proto::result::Status::Measured {
+            rec.efficiency = Some(base / 500.0);
+        }
     }
     r.summary.peak_by_precision.insert(
         Precision::Fp32,
