@@ -403,25 +403,15 @@ pub fn evaluate(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFind
 /// The series of some rows: each board × framework × headline figure, oldest first.
 pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<DriftSeries> {
     let idx = Indexed::new(rows);
-    type Key = (String, String, String, (usize, String), String);
-    let mut by: BTreeMap<Key, (String, Vec<DriftPoint>)> = BTreeMap::new();
+    // (group, agent, framework, (figure rank, figure)) → (host name, unit, points)
+    type Key<'a> = (&'a str, &'a str, &'a str, (usize, String));
+    let mut by: BTreeMap<Key, (&str, String, Vec<DriftPoint>)> = BTreeMap::new();
     for run in idx.runs {
         let Some(group) = groups.key_of(&run.agent_id) else {
             continue;
         };
         for h in headlines(run, idx.figures_of(&run.run_id)) {
-            let key = (
-                group.to_string(),
-                run.agent_id.clone(),
-                run.framework.clone(),
-                headline::figure_rank(&h.figure),
-                h.unit.clone(),
-            );
-            let entry = by
-                .entry(key)
-                .or_insert_with(|| (run.hostname.clone(), Vec::new()));
-            entry.0 = run.hostname.clone();
-            entry.1.push(DriftPoint {
+            let point = DriftPoint {
                 run_id: run.run_id.clone(),
                 campaign_id: run.campaign_id.clone(),
                 at: run.started_at,
@@ -429,15 +419,33 @@ pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<Dr
                 cv_pct: h.cv_pct,
                 noise_floor_pct: run.noise_floor_pct,
                 env_key: run.env_key.clone(),
-            });
+            };
+            let key = (
+                group,
+                run.agent_id.as_str(),
+                run.framework.as_str(),
+                (headline::figure_rank(&h.figure).0, h.figure),
+            );
+            let entry = by
+                .entry(key)
+                .or_insert_with(|| (run.hostname.as_str(), h.unit, Vec::new()));
+            entry.0 = run.hostname.as_str();
+            entry.2.push(point);
         }
     }
     let mut out: Vec<DriftSeries> = by
         .into_iter()
         .map(
-            |((group_key, agent_id, framework, (_, figure), unit), (hostname, points))| {
+            |((group_key, agent_id, framework, (_, figure)), (hostname, unit, points))| {
                 build_series(
-                    group_key, agent_id, hostname, framework, figure, unit, points, params,
+                    group_key.to_string(),
+                    agent_id.to_string(),
+                    hostname.to_string(),
+                    framework.to_string(),
+                    figure,
+                    unit,
+                    points,
+                    params,
                 )
             },
         )
