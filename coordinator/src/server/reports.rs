@@ -69,6 +69,11 @@ fn groups_of(rows: &FleetRows, group: Option<&str>) -> Result<Groups, Error> {
 }
 
 impl<S: Store> Coordinator<S> {
+    /// The drift test's knobs (the one place they are read).
+    fn drift_params(&self) -> DriftParams {
+        DriftParams::default()
+    }
+
     /// Computes a report at `now` from the stored results `q` selects.
     pub async fn report(
         &self,
@@ -89,7 +94,7 @@ impl<S: Store> Coordinator<S> {
                     &rows,
                     &groups,
                     alerts,
-                    &DriftParams::default(),
+                    &self.drift_params(),
                     now,
                 ))
             }
@@ -212,7 +217,7 @@ impl<S: Store> Coordinator<S> {
             .filter(|a| a.agent_id == run.agent_id)
             .collect();
         let framework = run.framework.as_str();
-        Ok(drift::series(&rows, &groups, &DriftParams::default())
+        Ok(drift::series(&rows, &groups, &self.drift_params())
             .iter()
             .filter(|s| s.framework == framework)
             .filter(|s| s.points.last().is_some_and(|p| p.run_id == run_id))
