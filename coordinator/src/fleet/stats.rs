@@ -106,7 +106,8 @@ const EXACT_U_CELLS: usize = 400;
 /// The one-sided Mann–Whitney U test that `ys` tend to be smaller than `xs`: its p value
 /// (the probability of a U statistic this small if both came from one distribution). Exact
 /// for small samples (counting every arrangement; a tie counts half, and a half-integer U
-/// is rounded up), the normal approximation with the tie correction otherwise. `None` when a side has no finite value.
+/// is rounded up), the normal approximation with the tie correction otherwise. `None` when
+/// a side has no finite value.
 pub fn mann_whitney_less(xs: &[f64], ys: &[f64]) -> Option<f64> {
     let xs = sorted(xs);
     let ys = sorted(ys);
