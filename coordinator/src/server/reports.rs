@@ -319,3 +319,7 @@ fn decide_one(
     let id = uuid::Uuid::new_v4().to_string();
     drift::decide(series, alerts, &id, now)
 }
+
+#[cfg(test)]
+#[path = "reports_tests.rs"]
+mod tests;
