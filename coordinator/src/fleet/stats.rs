@@ -105,8 +105,9 @@ const EXACT_U_CELLS: usize = 400;
 
 /// The one-sided Mann–Whitney U test that `ys` tend to be smaller than `xs`: its p value
 /// (the probability of a U statistic this small if both came from one distribution). Exact
-/// (counting every arrangement, ties as half) for small samples, the normal approximation
-/// with the tie correction otherwise. `None` when a side has no finite value.
+/// for small samples (counting every arrangement; a tie counts half, and a half-integer U
+/// is rounded up), the normal approximation with the tie correction otherwise. `None` when
+/// a side has no finite value.
 pub fn mann_whitney_less(xs: &[f64], ys: &[f64]) -> Option<f64> {
     let xs = sorted(xs);
     let ys = sorted(ys);
@@ -126,16 +127,11 @@ pub fn mann_whitney_less(xs: &[f64], ys: &[f64]) -> Option<f64> {
         }
     }
     let u = u64_float(twice_u) / 2.0;
-    let has_ties = {
-        let mut all: Vec<f64> = xs.iter().chain(&ys).copied().collect();
-        all.sort_by(f64::total_cmp);
-        all.windows(2).any(|w| w[0] == w[1])
-    };
-    if n1 * n2 <= EXACT_U_CELLS && !has_ties {
+    if n1 * n2 <= EXACT_U_CELLS {
         // counts[u] = arrangements of n2 ys among n1 xs with statistic u.
         let dist = u_distribution(n1, n2);
         let total: f64 = dist.iter().sum();
-        let upto = twice_u / 2;
+        let upto = twice_u.div_ceil(2);
         let below: f64 = dist
             .iter()
             .take(usize::try_from(upto).ok()?.saturating_add(1))

@@ -11,7 +11,7 @@ use crate::fleet::alert::{AlertRecord, AlertState};
 use crate::fleet::anomalies::{anomalies, AnomalyInputs};
 use crate::fleet::boards::boards;
 use crate::fleet::compare::compare;
-use crate::fleet::drift::{self, DriftAction};
+use crate::fleet::drift::{self, DriftAction, DriftParams};
 use crate::fleet::group::{group_boards, Groups};
 use crate::fleet::report::DAY_MS;
 use crate::fleet::roofline::roofline;
@@ -69,6 +69,12 @@ fn groups_of(rows: &FleetRows, group: Option<&str>) -> Result<Groups, Error> {
 }
 
 impl<S: Store> Coordinator<S> {
+    /// The drift test's knobs (the one place they are read): the settings'
+    /// (`--drift-min-baseline`).
+    fn drift_params(&self) -> &DriftParams {
+        &self.settings.drift
+    }
+
     /// Computes a report at `now` from the stored results `q` selects.
     pub async fn report(
         &self,
@@ -89,7 +95,7 @@ impl<S: Store> Coordinator<S> {
                     &rows,
                     &groups,
                     alerts,
-                    &self.settings.drift,
+                    self.drift_params(),
                     now,
                 ))
             }
@@ -212,7 +218,7 @@ impl<S: Store> Coordinator<S> {
             .filter(|a| a.agent_id == run.agent_id)
             .collect();
         let framework = run.framework.as_str();
-        Ok(drift::series(&rows, &groups, &self.settings.drift)
+        Ok(drift::series(&rows, &groups, self.drift_params())
             .iter()
             .filter(|s| s.framework == framework)
             .filter(|s| s.points.last().is_some_and(|p| p.run_id == run_id))
@@ -314,3 +320,7 @@ fn decide_one(
     let id = uuid::Uuid::new_v4().to_string();
     drift::decide(series, alerts, &id, now)
 }
+
+#[cfg(test)]
+#[path = "reports_tests.rs"]
+mod tests;
