@@ -16,8 +16,8 @@
 //! 3. **Stored bytes** per result: the compressed document alone, and the whole database
 //!    (tables and indexes: SQLite file after a checkpoint, PostgreSQL `pg_database_size`)
 //!    divided by the results stored.
-//! 4. **`fleet_rows`** latency (best of 3) for report-sized queries, and the place where each
-//!    report's pure function is timed on the rows it read ([`time_reports`]).
+//! 4. **`fleet_rows`** latency (best of 3) for report-sized queries, then each report's pure
+//!    function (`fleet::*`) timed once on the rows it read ([`time_reports`]).
 //!
 //! `FLEET_REPORTS_SIZES` (default `100x365,1000x365`; `4x7` under `cargo test --benches`),
 //! `FLEET_REPORTS_BACKENDS` (default `sqlite,postgres`; PostgreSQL needs its server binaries,
@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleetcal_coordinator::fleet::{FleetFigure, FleetQuery, FleetRows, FleetRun};
+use fleetcal_coordinator::fleet::{self, FleetFigure, FleetQuery, FleetRows, FleetRun};
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringTag, FrameworkChoice, Overrides,
     RunRecord, RunState, Selector,
@@ -64,7 +64,8 @@ struct Line {
     blob_bytes: f64,
     db_bytes_per_result: f64,
     json_bytes: usize,
-    queries: Vec<(String, Duration, usize, usize)>,
+    /// (query, best latency, runs, figures, each report's time on those rows)
+    queries: Vec<(String, Duration, usize, usize, Vec<(String, Duration)>)>,
 }
 
 /// A small deterministic generator (xorshift), so every run seeds the same fleet.
@@ -462,13 +463,72 @@ fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
     ]
 }
 
-/// Where each report's pure function is timed on the rows `fleet_rows` returned for it.
-/// The `fleet::*` report functions are written on branch issue12-fleet; once merged, each is
-/// called here (`fleet::compare::compare(&rows, ..)`, `fleet::boards`, `fleet::drift`,
-/// `fleet::anomalies`, `fleet::roofline`) and its time printed beside the query's.
-fn time_reports(name: &str, rows: &FleetRows) -> Vec<(String, Duration)> {
-    let _ = (name, rows);
-    Vec::new()
+/// Each report's pure function (`fleet::*`, from branch issue12-fleet) timed once on the
+/// rows `fleet_rows` returned for one query: grouping, then the reports that read that kind
+/// of query (the drift report its runs-only window, the others a night or a campaign).
+fn time_reports(name: &str, rows: &FleetRows, now: i64) -> Vec<(String, Duration)> {
+    let mut out = Vec::new();
+    let mut timed = |what: &str, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        out.push((what.to_string(), t.elapsed()));
+    };
+    let mut groups = fleet::group::group_boards(&rows.runs);
+    timed("group_boards", &mut || {
+        groups = fleet::group::group_boards(&rows.runs);
+    });
+    if rows.runs.is_empty() {
+        return out;
+    }
+    if name.contains("runs only") {
+        timed("drift", &mut || {
+            let _ = fleet::drift::drift(
+                rows,
+                &groups,
+                Vec::new(),
+                &fleet::drift::DriftParams::default(),
+                now,
+            );
+        });
+    } else {
+        timed("compare", &mut || {
+            let _ = fleet::compare::compare(rows, &groups, now);
+        });
+        timed("boards", &mut || {
+            let _ = fleet::boards::boards(rows, &groups, now);
+        });
+        let last_result = BTreeMap::new();
+        timed("anomalies", &mut || {
+            let _ = fleet::anomalies::anomalies(
+                rows,
+                &groups,
+                fleet::anomalies::AnomalyInputs {
+                    runs: &[],
+                    agents: &[],
+                    last_result: &last_result,
+                    since: None,
+                    stale_days: 3,
+                    group: None,
+                },
+                now,
+            );
+        });
+        timed("roofline", &mut || {
+            let _ = fleet::roofline::roofline(rows, &groups, now);
+        });
+        if name.starts_with("one board") {
+            timed("drift", &mut || {
+                let _ = fleet::drift::drift(
+                    rows,
+                    &groups,
+                    Vec::new(),
+                    &fleet::drift::DriftParams::default(),
+                    now,
+                );
+            });
+        }
+    }
+    out
 }
 
 async fn measure<S: Store>(store: &S, line: &mut Line) {
@@ -480,11 +540,10 @@ async fn measure<S: Store>(store: &S, line: &mut Line) {
             rows = store.fleet_rows(&q).await.expect("fleet rows");
             best = best.min(t.elapsed());
         }
-        for (report, took) in time_reports(&name, &rows) {
-            println!("    report {report}: {took:.2?}");
-        }
+        let now = FIRST_NIGHT + i64::try_from(line.nights).expect("nights") * DAY_MS;
+        let reports = time_reports(&name, &rows, now);
         line.queries
-            .push((name, best, rows.runs.len(), rows.figures.len()));
+            .push((name, best, rows.runs.len(), rows.figures.len(), reports));
     }
 }
 
@@ -582,8 +641,13 @@ fn print(line: &Line) {
         line.json_bytes as f64 / 1000.0,
         line.db_bytes_per_result / 1000.0
     );
-    for (name, took, runs, figures) in &line.queries {
+    for (name, took, runs, figures, reports) in &line.queries {
         println!("  fleet_rows {name:<40} {took:>10.2?}  {runs:>7} runs {figures:>9} figures");
+        let reports: Vec<String> = reports
+            .iter()
+            .map(|(r, t)| format!("{r} {t:.2?}"))
+            .collect();
+        println!("    then {}", reports.join(", "));
     }
 }
 

@@ -40,15 +40,16 @@ pub(crate) fn document(plain: String, compressed: Option<Vec<u8>>) -> Result<Str
     }
 }
 
-/// The `fleet_runs` columns the runs query of `fleet_rows` selects (alias `r`), with the
-/// run's peaks (alias `p`, `p_` prefixed; NULL for a run without one).
+/// The `fleet_runs` columns the runs query of `fleet_rows` selects (alias `r`).
 pub(crate) const FLEET_RUN_COLS: &str = "r.run_id, r.campaign_id, r.schedule, r.agent_id, \
      r.hostname, r.framework, r.device, r.fallback_from, r.preset_id, r.quick, r.started_at, \
      r.stored_at, r.cpu_model, r.microarch, r.cores, r.logical_cpus, r.memory_gb, r.gpu_model, \
      r.jetson_model, r.power_mode, r.blas, r.libtorch, r.tool_version, r.host_key, r.env_key, \
-     r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.anomalies, \
-     p.precision AS p_precision, p.gops AS p_gops, p.operation AS p_operation, \
-     p.size AS p_size, p.efficiency AS p_efficiency";
+     r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.anomalies";
+
+/// The `fleet_peaks` columns (alias `p`, `p_` prefixed) with their run's id.
+pub(crate) const PEAK_COLS: &str = "p.run_id, p.precision AS p_precision, p.gops AS p_gops, \
+     p.operation AS p_operation, p.size AS p_size, p.efficiency AS p_efficiency";
 
 /// The `result_records` columns (alias `f`), which are a `FleetFigure`'s.
 pub(crate) const FIGURE_COLS: &str = "f.run_id, f.idx, f.operation, f.precision, f.size, \
@@ -1342,45 +1343,46 @@ macro_rules! impl_store {
             async fn fleet_rows(&self, q: &FleetQuery) -> Result<FleetRows, Error> {
                 let ctx = "reading fleet rows";
                 let (filter, params) = fleet_filter(q);
-                // The runs with their peaks (a run has one row per peak, or one without).
+                // The runs, then their peaks (the same filter, joined): one row per run
+                // and one per peak, rather than every run column once per peak.
                 let sql = format!(
-                    "SELECT {FLEET_RUN_COLS} FROM fleet_runs r \
-                     LEFT JOIN fleet_peaks p ON p.run_id = r.run_id {filter} \
+                    "SELECT {FLEET_RUN_COLS} FROM fleet_runs r {filter} \
+                     ORDER BY r.started_at, r.run_id"
+                );
+                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                let mut runs = Self::decoded(&rows, "fleet_runs", "run_id", Self::fleet_run_from);
+                drop(rows);
+                let sql = format!(
+                    "SELECT {PEAK_COLS} FROM fleet_peaks p \
+                     JOIN fleet_runs r ON r.run_id = p.run_id {filter} \
                      ORDER BY r.started_at, r.run_id, p.idx"
                 );
                 let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(Error::storage(ctx))?;
-                let mut runs: Vec<FleetRun> = Vec::new();
-                let mut skipped_run: Option<String> = None;
+                let at: std::collections::HashMap<String, usize> = runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.run_id.clone(), i))
+                    .collect();
                 for row in &rows {
-                    let id: String = row.try_get("run_id").map_err(Error::storage(ctx))?;
-                    if skipped_run.as_deref() == Some(id.as_str()) {
-                        continue;
-                    }
-                    let same = runs.last().is_some_and(|r| r.run_id == id);
-                    let decoded = if same {
-                        Self::peak_from(row).map(|p| (None, p))
-                    } else {
-                        Self::fleet_run_from(row)
-                            .and_then(|run| Ok((Some(run), Self::peak_from(row)?)))
-                    };
+                    let decoded = row.try_get::<String, _>("run_id").and_then(|id| {
+                        Ok((id, Self::peak_from(row)?))
+                    });
                     match decoded {
-                        Ok((run, peak)) => {
-                            if let Some(run) = run {
-                                runs.push(run);
-                            }
-                            if let (Some(last), Some(peak)) = (runs.last_mut(), peak) {
-                                last.peaks.push(peak);
+                        Ok((id, Some(peak))) => {
+                            if let Some(run) = at.get(&id).and_then(|i| runs.get_mut(*i)) {
+                                run.peaks.push(peak);
                             }
                         }
+                        Ok((_, None)) => {}
                         Err(e) => {
-                            skipped("fleet_runs", &id, &e);
-                            if same {
-                                runs.pop();
-                            }
-                            skipped_run = Some(id);
+                            let id = row.try_get::<String, _>("run_id").unwrap_or_default();
+                            skipped("fleet_peaks", &id, &e);
                         }
                     }
                 }

@@ -8,7 +8,8 @@ use sqlx::Row;
 
 use super::sql::{
     compress, corrupt, document, fleet_filter, impl_store, placeholders, skipped, Param,
-    ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FIGURE_COLS, FLEET_RUN_COLS, RUN_COLS,
+    ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FIGURE_COLS, FLEET_RUN_COLS, PEAK_COLS,
+    RUN_COLS,
 };
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, RunCounts};
