@@ -429,20 +429,26 @@ pub fn report_page(report: &Report, q: &ReportQuery, now: Millis) -> String {
 }
 
 fn compare_body(r: &CompareReport) -> Markup {
-    let mut groups: Vec<&str> = r.headlines.iter().map(|h| h.group_key.as_str()).collect();
-    groups.dedup();
+    // One plot per group and unit (GFLOPS/GIOPS peaks per precision; GB/s bandwidth).
+    let mut plots: Vec<(&str, &str)> = r
+        .headlines
+        .iter()
+        .map(|h| (h.group_key.as_str(), h.unit.as_str()))
+        .collect();
+    plots.sort_unstable();
+    plots.dedup();
     html! {
         h2 { "Headlines" }
         @if r.headlines.is_empty() {
             p.muted { "No board has NumPy and PyTorch results from one campaign." }
         } @else {
             div.plots {
-                @for g in groups.iter().take(MAX_PLOTS) {
-                    @let hs: Vec<_> = r.headlines.iter().filter(|h| h.group_key == *g).collect();
-                    @let cats: Vec<String> = hs.iter().map(|h| format!("{} {}", short_figure(&h.figure), h.precision)).collect();
-                    (figure("compare", &format!("NumPy vs PyTorch, group {g}: best per board, median over the group"), plot::grouped_bars(
+                @for (g, unit) in plots.iter().take(MAX_PLOTS) {
+                    @let hs: Vec<_> = r.headlines.iter().filter(|h| h.group_key == *g && h.unit == *unit).collect();
+                    @let cats: Vec<String> = hs.iter().map(|h| if h.precision.is_empty() { short_figure(&h.figure).to_string() } else { format!("{} {}", short_figure(&h.figure), h.precision) }).collect();
+                    (figure("compare", &format!("NumPy vs PyTorch in {unit}, group {g}: each framework's figure over the group's boards"), plot::grouped_bars(
                         &format!("NumPy vs PyTorch · {g}"),
-                        hs.first().map_or("", |h| h.unit.as_str()),
+                        unit,
                         &cats,
                         &[
                             Bars { name: "NumPy".into(), color: plot::NUMPY, values: hs.iter().map(|h| Some(h.numpy)).collect() },
