@@ -296,3 +296,123 @@ pub fn anomalies(
 fn stats_days(ms: Millis) -> f64 {
     super::stats::days(ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::fleet::fixtures::{gemm, night, rows, run};
+    use crate::fleet::group::group_boards;
+    use crate::model::{Capabilities, RunState};
+    use fleetcal_proto::{DeviceKind, Framework};
+
+    fn agent(id: &str) -> AgentRecord {
+        AgentRecord {
+            agent_id: id.into(),
+            hostname: format!("host-{id}"),
+            labels: BTreeMap::new(),
+            preset: None,
+            capabilities: Capabilities::default(),
+            agent_version: "0.1.0".into(),
+            registered_at: 0,
+            last_seen: 0,
+        }
+    }
+
+    fn failed(id: &str, agent: &str, state: RunState, at: Millis) -> RunRecord {
+        RunRecord {
+            run_id: id.into(),
+            campaign_id: "c9".into(),
+            agent_id: agent.into(),
+            hostname: format!("host-{agent}"),
+            preset_id: "auto".into(),
+            framework: Framework::Numpy,
+            device: DeviceKind::Cpu,
+            state,
+            fraction: 0.0,
+            message: String::new(),
+            seq: 0,
+            started_at: None,
+            finished_at: Some(at),
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn every_kind_is_named_with_its_board_and_run() {
+        let mut fallback = run("r1", "c1", "a", "pytorch", night(5), "EPYC");
+        fallback.fallback_from = Some("cuda".into());
+        let mut above = gemm("r2", "fp32", 1024, 450.0);
+        above.above_theoretical = true;
+        let mut noisy = gemm("r2", "fp64", 1024, 90.0);
+        noisy.noisy = true;
+        noisy.cv_pct = Some(12.5);
+        let mut skipped = gemm("r2", "fp16", 4096, 1.0);
+        skipped.status = "skipped".into();
+        skipped.reason = Some("over the time budget".into());
+        skipped.best_gops = None;
+        let rows = rows(vec![
+            (fallback, vec![gemm("r1", "fp32", 1024, 100.0)]),
+            (
+                run("r2", "c1", "b", "numpy", night(5), "EPYC"),
+                vec![above, noisy, skipped],
+            ),
+        ]);
+        let groups = group_boards(&rows.runs);
+        let runs = vec![
+            failed("f1", "a", RunState::Failed, night(5)),
+            failed("f2", "b", RunState::TimedOut, night(5)),
+            failed("f3", "b", RunState::AgentOffline, night(5)),
+            failed("old", "b", RunState::Failed, night(1)),
+            failed("ok", "b", RunState::Succeeded, night(5)),
+        ];
+        let agents = vec![agent("a"), agent("b"), agent("c")];
+        let last: BTreeMap<String, Millis> =
+            [("a".to_string(), night(5)), ("b".to_string(), night(1))].into();
+        let r = anomalies(
+            &rows,
+            &groups,
+            AnomalyInputs {
+                runs: &runs,
+                agents: &agents,
+                last_result: &last,
+                since: Some(night(4)),
+                stale_days: 3,
+                group: None,
+            },
+            night(6),
+        );
+        let got: Vec<(AnomalyKind, &str, Option<&str>)> = r
+            .items
+            .iter()
+            .map(|i| (i.kind, i.agent_id.as_str(), i.run_id.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (AnomalyKind::DeviceFallback, "a", Some("r1")),
+                (AnomalyKind::AboveTheoretical, "b", Some("r2")),
+                (AnomalyKind::Skipped, "b", Some("r2")),
+                (AnomalyKind::FailedRun, "a", Some("f1")),
+                (AnomalyKind::TimedOut, "b", Some("f2")),
+                (AnomalyKind::Offline, "b", Some("f3")),
+                (AnomalyKind::Noisy, "b", Some("r2")),
+                (AnomalyKind::NotCalibrated, "b", None),
+                (AnomalyKind::NotCalibrated, "c", None),
+            ]
+        );
+        let skipped = &r.items[2];
+        assert_eq!(skipped.figures, ["gemm fp16 4096"]);
+        assert!(
+            skipped.detail.contains("over the time budget"),
+            "{}",
+            skipped.detail
+        );
+        assert_eq!(r.items[1].value, Some(2.25));
+        assert_eq!(r.items[6].value, Some(12.5));
+        assert_eq!(r.items[7].value, Some(5.0));
+        assert!(r.items[8].detail.contains("no result in the last 3 days"));
+        assert_eq!(r.items[0].detail, "asked for cuda, measured on cpu");
+    }
+}

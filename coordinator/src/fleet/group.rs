@@ -2,7 +2,9 @@
 //! the [`BoardFacts`] their results carry (CPU model and microarchitecture, cores, memory, GPU
 //! model, Jetson model and power mode, BLAS and libtorch versions), never their host name or
 //! preset. A board's facts are merged from its latest result of each framework, so its NumPy
-//! and PyTorch results land in one group.
+//! and PyTorch results land in one group. (A board with results of one framework only in
+//! the rows read is keyed by that framework's libraries: its libtorch, or its BLAS, is
+//! unknown, so it is not a sibling of boards with both.)
 
 use std::collections::BTreeMap;
 

@@ -209,3 +209,61 @@ pub fn roofline(rows: &FleetRows, groups: &Groups, now: Millis) -> RooflineRepor
         rooflines,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::fixtures::{gemm, night, rows, run, triad};
+    use crate::fleet::group::group_boards;
+
+    #[test]
+    fn roofs_are_the_group_medians_and_points_carry_their_intensity() {
+        let mut items = Vec::new();
+        for (agent, peak, bw) in [("a", 100.0, 20.0), ("b", 120.0, 22.0), ("c", 110.0, 30.0)] {
+            let id = format!("{agent}-np");
+            items.push((
+                run(&id, "c1", agent, "numpy", night(1), "EPYC"),
+                vec![
+                    gemm(&id, "fp64", 1000, peak),
+                    gemm(&id, "fp64", 100, peak / 4.0),
+                    triad(&id, 64, bw),
+                ],
+            ));
+        }
+        // PyTorch is faster on a, slower on b and c: a board's roof is its better framework.
+        for (agent, peak) in [("a", 130.0), ("b", 50.0), ("c", 50.0)] {
+            let id = format!("{agent}-pt");
+            items.push((
+                run(&id, "c1", agent, "pytorch", night(1), "EPYC"),
+                vec![gemm(&id, "fp64", 1000, peak)],
+            ));
+        }
+        let rows = rows(items);
+        let r = roofline(&rows, &group_boards(&rows.runs), 3);
+        assert_eq!(r.rooflines.len(), 1);
+        let g = &r.rooflines[0];
+        assert_eq!(g.bandwidth_gbps, Some(22.0));
+        assert_eq!(g.bandwidth_run_ids, ["a-np", "b-np", "c-np"]);
+        let fp64 = &g.compute[0];
+        assert_eq!(
+            (fp64.precision.as_str(), fp64.unit.as_str()),
+            ("fp64", "GFLOPS")
+        );
+        assert_eq!((fp64.gops, fp64.best_gops), (120.0, 130.0));
+        assert_eq!(fp64.theoretical, Some(200.0));
+        assert_eq!(fp64.run_ids, ["a-pt", "b-np", "c-np"]);
+        // GEMM n = 1000 in fp64: 2n³ FLOPs over 3n² × 8 bytes.
+        let p = g
+            .points
+            .iter()
+            .find(|p| p.run_id == "b-np" && p.size == 1000)
+            .unwrap();
+        assert!(
+            (p.intensity - 2000.0 / 24.0).abs() < 1e-9,
+            "{}",
+            p.intensity
+        );
+        assert_eq!(g.points.len(), 9);
+        assert!(g.points.iter().all(|p| p.operation == "gemm"));
+    }
+}

@@ -6,6 +6,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::plot::{self, Bars, DriftLine, Reference, Roof, RoofPoint};
+use super::{num, opt, pct};
 use crate::aggregate::RunCounts;
 use crate::fleet::anomalies::AnomaliesReport;
 use crate::fleet::boards::BoardsReport;
@@ -158,30 +159,6 @@ pub fn age(now: Millis, then: Millis) -> String {
         60..3600 => format!("{} min ago", s / 60),
         3600..86_400 => format!("{} h ago", s / 3600),
         _ => format!("{} d ago", s / 86_400),
-    }
-}
-
-fn num(v: f64) -> String {
-    if !v.is_finite() {
-        "—".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), num)
-}
-
-fn pct(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:+.1} %")
-    } else {
-        "—".into()
     }
 }
 

@@ -466,7 +466,11 @@ fn day_label(days: f64, span_days: f64) -> String {
     let secs = (days * 86_400.0).round();
     // Bounded above: |secs| ≤ 8.64e10, well within i64.
     let secs = format!("{secs:.0}").parse::<i64>().unwrap_or(0);
-    let format = if span_days < 3.0 { "%b %d %H:%M" } else { "%b %d" };
+    let format = if span_days < 3.0 {
+        "%b %d %H:%M"
+    } else {
+        "%b %d"
+    };
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.format(format).to_string())
         .unwrap_or_default()
