@@ -85,7 +85,8 @@ h1{font-size:22px;margin:8px 0 12px}
 h2{font-size:18px;margin:22px 0 8px}
 h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;background:#fff;margin:6px 0 14px;font-size:13px}
-th,td{border:1px solid #d7dde3;padding:4px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #d7dde3;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
+td.w{white-space:normal;min-width:200px}
 th{background:#e9eef3}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0 16px}
@@ -95,7 +96,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 figure.plot{background:#fff;border:1px solid #d7dde3;border-radius:6px;margin:0;padding:6px;max-width:100%}
 figure.plot svg{max-width:100%;height:auto;display:block}
-figcaption{font-size:12px;color:#5b6670;padding:2px 4px}
+figcaption{font-size:12px;color:#5b6670;padding:2px 4px;max-width:530px}
 form.q{background:#fff;border:1px solid #d7dde3;border-radius:6px;padding:8px 12px;display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin-bottom:10px}
 form.q label{font-size:12px;color:#5b6670;display:flex;flex-direction:column}
 form.q input{font-size:13px;padding:3px 5px;width:150px}
@@ -194,8 +195,8 @@ fn groups_table(groups: &[BoardGroup]) -> Markup {
                 @for g in groups {
                     tr {
                         td { code { (g.key) } }
-                        td { (g.label) }
-                        td {
+                        td.w { (g.label) }
+                        td.w {
                             @for (i, m) in g.members.iter().enumerate() {
                                 @if i > 0 { ", " }
                                 (board_link(&m.agent_id, &m.hostname))
@@ -478,7 +479,7 @@ fn compare_body(r: &CompareReport) -> Markup {
                         td { (row.unit) }
                         td.n { (format!("{:.2}×", row.ratio_median)) }
                         td.n { (format!("{:.2}–{:.2}", row.ratio_min, row.ratio_max)) }
-                        td {
+                        td.w {
                             @for (i, b) in row.boards.iter().enumerate() {
                                 @if i > 0 { ", " }
                                 (board_link(&b.agent_id, &b.hostname)) " " (format!("{:.2}×", b.ratio))
@@ -681,9 +682,9 @@ fn anomalies_body(r: &AnomaliesReport) -> Markup {
                         td { (board_link(&a.agent_id, &a.hostname)) }
                         td { (a.framework.as_deref().unwrap_or("—")) }
                         td { (a.at.map_or_else(|| "—".into(), time)) }
-                        td { (a.figures.join(", ")) }
+                        td.w { (a.figures.join(", ")) }
                         td.n { (opt(a.value)) }
-                        td { (a.detail) }
+                        td.w { (a.detail) }
                         td { code { (a.run_id.as_deref().map_or("—", short_id)) } }
                     }
                 }

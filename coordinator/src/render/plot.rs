@@ -26,7 +26,7 @@ pub const PALETTE: [RGBColor; 8] = [
 ];
 
 /// The size of every plot, in SVG pixels.
-pub const SIZE: (u32, u32) = (560, 300);
+pub const SIZE: (u32, u32) = (540, 290);
 
 const FONT: &str = "sans-serif";
 
@@ -127,11 +127,29 @@ pub fn grouped_bars(
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
-        let k = i32::try_from(series.len()).map_err(err)?;
+        // Series that never share a category (a board drawn as normal or as an outlier)
+        // overlay in one full-width slot; others stand side by side.
+        let overlay = (0..n).all(|i| {
+            series
+                .iter()
+                .filter(|s| s.values.get(i).copied().flatten().is_some())
+                .count()
+                <= 1
+        });
+        let k = if overlay {
+            1
+        } else {
+            i32::try_from(series.len()).map_err(err)?
+        };
         let width = 800 / k;
         for (si, s) in series.iter().enumerate() {
             let color = s.color;
-            let left = 100 + i32::try_from(si).map_err(err)? * width;
+            let slot = if overlay {
+                0
+            } else {
+                i32::try_from(si).map_err(err)?
+            };
+            let left = 100 + slot * width;
             let bars = s
                 .values
                 .iter()
@@ -440,7 +458,7 @@ pub fn roofline(
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(REFERENCE)
@@ -482,6 +500,8 @@ fn tick(v: f64, span: f64) -> String {
         String::new()
     } else if v.abs() >= 1e4 || span >= 20.0 {
         compact(v)
+    } else if span >= 2.0 && (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
     } else if span >= 2.0 {
         format!("{v:.1}")
     } else {
