@@ -413,7 +413,8 @@ fn compare_body(r: &CompareReport) -> Markup {
         .iter()
         .map(|h| (h.group_key.as_str(), h.unit.as_str()))
         .collect();
-    plots.sort_unstable();
+    // Rates (GIOPS, GFLOPS) before bandwidth (GB/s).
+    plots.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(a.1)));
     plots.dedup();
     html! {
         h2 { "Headlines" }

@@ -498,10 +498,10 @@ fn day_label(days: f64, span_days: f64) -> String {
 fn tick(v: f64, span: f64) -> String {
     if !v.is_finite() {
         String::new()
+    } else if v.abs() < 1e4 && span >= 2.0 && (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
     } else if v.abs() >= 1e4 || span >= 20.0 {
         compact(v)
-    } else if span >= 2.0 && (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
     } else if span >= 2.0 {
         format!("{v:.1}")
     } else {
