@@ -152,8 +152,8 @@ struct Pair<'a> {
 /// by agent id. Runs of different campaigns are never paired.
 fn pairs<'a>(rows: &'a FleetRows) -> BTreeMap<&'a str, Pair<'a>> {
     // (agent, campaign, device) → (numpy, pytorch), the latest run of each.
-    let mut by_campaign: BTreeMap<(&str, &str, &str), (Option<&FleetRun>, Option<&FleetRun>)> =
-        BTreeMap::new();
+    type Both<'a> = (Option<&'a FleetRun>, Option<&'a FleetRun>);
+    let mut by_campaign: BTreeMap<(&str, &str, &str), Both> = BTreeMap::new();
     for r in &rows.runs {
         let slot = by_campaign
             .entry((&r.agent_id, &r.campaign_id, &r.device))

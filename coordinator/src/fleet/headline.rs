@@ -2,7 +2,7 @@
 //! precision (`gemm_peak fp32`) and the STREAM bandwidth (`stream_bandwidth`), each with its
 //! efficiency and the theoretical peak behind it. Also the orders reports list things in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fleetcal_proto::{Operation, Precision};
 use serde::{Deserialize, Serialize};
@@ -116,21 +116,20 @@ pub fn figure_rank(figure: &str) -> (usize, String) {
 /// record (its best record; the summary's peak when no record is given), then the STREAM
 /// bandwidth when the summary has one.
 pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
-    let mut best: BTreeMap<(usize, String), &FleetFigure> = BTreeMap::new();
+    // The best measured GEMM record per precision (few precisions: a linear scan).
+    let mut best: Vec<(f64, &FleetFigure)> = Vec::new();
     for f in figures.iter().filter(|f| f.operation == "gemm") {
         let Some((value, _)) = rates(f) else { continue };
-        let key = (precision_rank(&f.precision), f.precision.clone());
-        let better = best
-            .get(&key)
-            .and_then(|b| rates(b))
-            .is_none_or(|(v, _)| value > v);
-        if better {
-            best.insert(key, f);
+        match best.iter_mut().find(|(_, b)| b.precision == f.precision) {
+            Some(slot) if value > slot.0 => *slot = (value, f),
+            Some(_) => {}
+            None => best.push((value, f)),
         }
     }
+    best.sort_by_key(|(_, f)| precision_rank(&f.precision));
     let mut out: Vec<Headline> = best
-        .into_values()
-        .filter_map(|f| {
+        .into_iter()
+        .filter_map(|(_, f)| {
             let (value, median) = rates(f)?;
             Some(Headline {
                 figure: gemm_peak(&f.precision),
@@ -184,15 +183,26 @@ pub struct Indexed<'a> {
     /// The runs, oldest first.
     pub runs: &'a [FleetRun],
     /// Each run's figures, in record order.
-    pub figures: BTreeMap<&'a str, Vec<&'a FleetFigure>>,
+    pub figures: HashMap<&'a str, Vec<&'a FleetFigure>>,
 }
 
 impl<'a> Indexed<'a> {
     /// Indexes some rows.
     pub fn new(rows: &'a FleetRows) -> Indexed<'a> {
-        let mut figures: BTreeMap<&str, Vec<&FleetFigure>> = BTreeMap::new();
-        for f in &rows.figures {
-            figures.entry(f.run_id.as_str()).or_default().push(f);
+        let mut figures: HashMap<&str, Vec<&FleetFigure>> = HashMap::new();
+        // The store returns figures by run: one lookup per run, not per figure.
+        let mut i = 0;
+        while let Some(first) = rows.figures.get(i) {
+            let run = first.run_id.as_str();
+            let len = rows.figures[i..]
+                .iter()
+                .take_while(|f| f.run_id == run)
+                .count();
+            figures
+                .entry(run)
+                .or_default()
+                .extend(rows.figures[i..i + len].iter());
+            i += len;
         }
         Indexed {
             runs: &rows.runs,

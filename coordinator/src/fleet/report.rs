@@ -174,3 +174,40 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_unknown_names_are_refused() {
+        for k in ReportKind::ALL {
+            assert_eq!(k.as_str().parse::<ReportKind>().unwrap(), k);
+        }
+        let e = "speed".parse::<ReportKind>().unwrap_err().to_string();
+        assert!(e.contains("'speed'") && e.contains("roofline"), "{e}");
+    }
+
+    #[test]
+    fn nights_become_since_unless_since_is_given() {
+        let now = 10 * DAY_MS;
+        let q = ReportQuery {
+            nights: Some(3),
+            ..ReportQuery::default()
+        };
+        assert_eq!(q.rows_query(now).unwrap().since, Some(7 * DAY_MS));
+        let mut given = q.clone();
+        given.fleet.since = Some(5);
+        assert_eq!(given.rows_query(now).unwrap().since, Some(5));
+        let zero = ReportQuery {
+            nights: Some(0),
+            ..ReportQuery::default()
+        };
+        let e = zero.rows_query(now).unwrap_err().to_string();
+        assert!(
+            e.contains("'nights'") && e.contains("between 1 and 3660"),
+            "{e}"
+        );
+        assert_eq!(ReportQuery::default().stale_days(), 3);
+    }
+}

@@ -92,10 +92,14 @@ pub fn intensity(f: &FleetFigure) -> Option<f64> {
     (i.is_finite() && i > 0.0).then_some(i)
 }
 
+/// A board's peak at one precision: (GFLOPS, run id, theoretical).
+type BoardPeak = (f64, String, Option<f64>);
+
 #[derive(Default)]
 struct Acc {
     bandwidth: BTreeMap<String, (f64, String)>,
-    peaks: BTreeMap<(usize, String), BTreeMap<String, (f64, String, Option<f64>)>>,
+    /// (precision rank, precision) → agent → (peak, run id, theoretical).
+    peaks: BTreeMap<(usize, String), BTreeMap<String, BoardPeak>>,
     points: Vec<RooflinePoint>,
 }
 

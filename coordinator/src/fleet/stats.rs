@@ -105,8 +105,9 @@ const EXACT_U_CELLS: usize = 400;
 
 /// The one-sided Mann–Whitney U test that `ys` tend to be smaller than `xs`: its p value
 /// (the probability of a U statistic this small if both came from one distribution). Exact
-/// (counting every arrangement, ties as half) for small samples, the normal approximation
-/// with the tie correction otherwise. `None` when a side has no finite value.
+/// for small samples (counting every arrangement; a tie counts half, and a half-integer U
+/// is rounded up), the normal approximation with the tie correction otherwise. `None` when
+/// a side has no finite value.
 pub fn mann_whitney_less(xs: &[f64], ys: &[f64]) -> Option<f64> {
     let xs = sorted(xs);
     let ys = sorted(ys);
@@ -126,16 +127,11 @@ pub fn mann_whitney_less(xs: &[f64], ys: &[f64]) -> Option<f64> {
         }
     }
     let u = u64_float(twice_u) / 2.0;
-    let has_ties = {
-        let mut all: Vec<f64> = xs.iter().chain(&ys).copied().collect();
-        all.sort_by(f64::total_cmp);
-        all.windows(2).any(|w| w[0] == w[1])
-    };
-    if n1 * n2 <= EXACT_U_CELLS && !has_ties {
+    if n1 * n2 <= EXACT_U_CELLS {
         // counts[u] = arrangements of n2 ys among n1 xs with statistic u.
         let dist = u_distribution(n1, n2);
         let total: f64 = dist.iter().sum();
-        let upto = twice_u / 2;
+        let upto = twice_u.div_ceil(2);
         let below: f64 = dist
             .iter()
             .take(usize::try_from(upto).ok()?.saturating_add(1))
@@ -348,5 +344,31 @@ mod tests {
     fn change_pct_needs_a_positive_base() {
         assert_eq!(change_pct(90.0, 100.0), Some(-10.0));
         assert_eq!(change_pct(1.0, 0.0), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any values (NaN and infinities included): the median lies within the finite
+        /// values, p values are probabilities.
+        #[test]
+        fn statistics_stay_in_range(
+            xs in proptest::collection::vec(proptest::num::f64::ANY, 0..30),
+            ys in proptest::collection::vec(-1e3..1e3f64, 0..30),
+        ) {
+            if let (Some(m), Some((lo, hi))) = (median(&xs), min_max(&xs)) {
+                proptest::prop_assert!(lo <= m && m <= hi);
+            }
+            if let Some(p) = mann_whitney_less(&xs, &ys) {
+                proptest::prop_assert!((0.0..=1.0).contains(&p), "{p}");
+            }
+            if let Some(p) = mann_kendall_down(&ys) {
+                proptest::prop_assert!((0.0..=1.0).contains(&p), "{p}");
+            }
+            let pts: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, y)| (count(i), *y)).collect();
+            if let Some(s) = theil_sen(&pts) {
+                proptest::prop_assert!(s.is_finite());
+            }
+        }
     }
 }

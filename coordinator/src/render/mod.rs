@@ -275,4 +275,58 @@ mod tests {
         assert_eq!(super::num(f64::NAN), "-");
         assert_eq!(super::pct(-12.34), "-12.3%");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the figures and names (zeros, negatives, NaN, huge, unicode), every
+        /// report computes and every table fits 100 columns.
+        #[test]
+        fn any_rows_render_within_the_width(
+            values in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::f64::ANY,
+                    0.0..1e6f64,
+                ],
+                1..40,
+            ),
+            host in "\\PC{0,120}",
+            env_flip in 0usize..40,
+        ) {
+            let mut items = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let n = i64::try_from(i).unwrap();
+                let agent = ["a", "b", "c"][i % 3];
+                for fw in ["numpy", "pytorch"] {
+                    let id = format!("{agent}-{fw}-{i}");
+                    let mut r = run(&id, &format!("c{}", i / 3), agent, fw, night(n / 3), "CPU");
+                    r.hostname = format!("{host}{agent}");
+                    if i > env_flip {
+                        r.env_key = Some("env-2".into());
+                    }
+                    items.push((r, vec![gemm(&id, "fp32", 64, *v), triad(&id, 1, *v / 10.0)]));
+                }
+            }
+            let rows = rows(items);
+            let g = group_boards(&rows.runs);
+            let last = BTreeMap::new();
+            let reports = [
+                Report::Compare(compare(&rows, &g, 0)),
+                Report::Boards(boards(&rows, &g, 0)),
+                Report::Drift(drift(&rows, &g, Vec::new(), &DriftParams::default(), 0)),
+                Report::Anomalies(anomalies(&rows, &g, AnomalyInputs {
+                    runs: &[], agents: &[], last_result: &last, since: None, stale_days: 3,
+                    group: None,
+                }, 0)),
+                Report::Roofline(roofline(&rows, &g, 0)),
+            ];
+            for r in &reports {
+                for line in super::table::report(r).lines() {
+                    proptest::prop_assert!(line.chars().count() <= super::table::WIDTH, "{line}");
+                }
+                let _ = super::csv::report(r);
+                proptest::prop_assert!(super::json::report(r).is_ok());
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod core;
 pub mod driver;
 pub mod http;
 pub mod registry;
+pub mod reports;
 pub mod schedules;
 pub mod serve;
 

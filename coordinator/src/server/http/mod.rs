@@ -5,7 +5,6 @@
 
 pub mod metrics;
 pub mod pages;
-mod report_stub;
 pub mod routes;
 
 use std::convert::Infallible;
