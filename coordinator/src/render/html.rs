@@ -6,6 +6,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::plot::{self, Bars, DriftLine, Reference, Roof, RoofPoint};
+use super::{num, opt, pct};
 use crate::aggregate::RunCounts;
 use crate::fleet::anomalies::AnomaliesReport;
 use crate::fleet::boards::BoardsReport;
@@ -84,7 +85,8 @@ h1{font-size:22px;margin:8px 0 12px}
 h2{font-size:18px;margin:22px 0 8px}
 h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;background:#fff;margin:6px 0 14px;font-size:13px}
-th,td{border:1px solid #d7dde3;padding:4px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #d7dde3;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
+td.w{white-space:normal;min-width:200px}
 th{background:#e9eef3}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0 16px}
@@ -94,7 +96,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 figure.plot{background:#fff;border:1px solid #d7dde3;border-radius:6px;margin:0;padding:6px;max-width:100%}
 figure.plot svg{max-width:100%;height:auto;display:block}
-figcaption{font-size:12px;color:#5b6670;padding:2px 4px}
+figcaption{font-size:12px;color:#5b6670;padding:2px 4px;max-width:530px}
 form.q{background:#fff;border:1px solid #d7dde3;border-radius:6px;padding:8px 12px;display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin-bottom:10px}
 form.q label{font-size:12px;color:#5b6670;display:flex;flex-direction:column}
 form.q input{font-size:13px;padding:3px 5px;width:150px}
@@ -161,30 +163,6 @@ pub fn age(now: Millis, then: Millis) -> String {
     }
 }
 
-fn num(v: f64) -> String {
-    if !v.is_finite() {
-        "—".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), num)
-}
-
-fn pct(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:+.1} %")
-    } else {
-        "—".into()
-    }
-}
-
 fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
@@ -217,8 +195,8 @@ fn groups_table(groups: &[BoardGroup]) -> Markup {
                 @for g in groups {
                     tr {
                         td { code { (g.key) } }
-                        td { (g.label) }
-                        td {
+                        td.w { (g.label) }
+                        td.w {
                             @for (i, m) in g.members.iter().enumerate() {
                                 @if i > 0 { ", " }
                                 (board_link(&m.agent_id, &m.hostname))
@@ -429,20 +407,27 @@ pub fn report_page(report: &Report, q: &ReportQuery, now: Millis) -> String {
 }
 
 fn compare_body(r: &CompareReport) -> Markup {
-    let mut groups: Vec<&str> = r.headlines.iter().map(|h| h.group_key.as_str()).collect();
-    groups.dedup();
+    // One plot per group and unit (GFLOPS/GIOPS peaks per precision; GB/s bandwidth).
+    let mut plots: Vec<(&str, &str)> = r
+        .headlines
+        .iter()
+        .map(|h| (h.group_key.as_str(), h.unit.as_str()))
+        .collect();
+    // Rates (GIOPS, GFLOPS) before bandwidth (GB/s).
+    plots.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(a.1)));
+    plots.dedup();
     html! {
         h2 { "Headlines" }
         @if r.headlines.is_empty() {
             p.muted { "No board has NumPy and PyTorch results from one campaign." }
         } @else {
             div.plots {
-                @for g in groups.iter().take(MAX_PLOTS) {
-                    @let hs: Vec<_> = r.headlines.iter().filter(|h| h.group_key == *g).collect();
-                    @let cats: Vec<String> = hs.iter().map(|h| format!("{} {}", short_figure(&h.figure), h.precision)).collect();
-                    (figure("compare", &format!("NumPy vs PyTorch, group {g}: best per board, median over the group"), plot::grouped_bars(
+                @for (g, unit) in plots.iter().take(MAX_PLOTS) {
+                    @let hs: Vec<_> = r.headlines.iter().filter(|h| h.group_key == *g && h.unit == *unit).collect();
+                    @let cats: Vec<String> = hs.iter().map(|h| if h.precision.is_empty() { short_figure(&h.figure).to_string() } else { format!("{} {}", short_figure(&h.figure), h.precision) }).collect();
+                    (figure("compare", &format!("NumPy vs PyTorch in {unit}, group {g}: each framework's figure over the group's boards"), plot::grouped_bars(
                         &format!("NumPy vs PyTorch · {g}"),
-                        hs.first().map_or("", |h| h.unit.as_str()),
+                        unit,
                         &cats,
                         &[
                             Bars { name: "NumPy".into(), color: plot::NUMPY, values: hs.iter().map(|h| Some(h.numpy)).collect() },
@@ -495,7 +480,7 @@ fn compare_body(r: &CompareReport) -> Markup {
                         td { (row.unit) }
                         td.n { (format!("{:.2}×", row.ratio_median)) }
                         td.n { (format!("{:.2}–{:.2}", row.ratio_min, row.ratio_max)) }
-                        td {
+                        td.w {
                             @for (i, b) in row.boards.iter().enumerate() {
                                 @if i > 0 { ", " }
                                 (board_link(&b.agent_id, &b.hostname)) " " (format!("{:.2}×", b.ratio))
@@ -698,9 +683,9 @@ fn anomalies_body(r: &AnomaliesReport) -> Markup {
                         td { (board_link(&a.agent_id, &a.hostname)) }
                         td { (a.framework.as_deref().unwrap_or("—")) }
                         td { (a.at.map_or_else(|| "—".into(), time)) }
-                        td { (a.figures.join(", ")) }
+                        td.w { (a.figures.join(", ")) }
                         td.n { (opt(a.value)) }
-                        td { (a.detail) }
+                        td.w { (a.detail) }
                         td { code { (a.run_id.as_deref().map_or("—", short_id)) } }
                     }
                 }

@@ -121,7 +121,7 @@ fn the_boards_page_marks_outliers_against_the_group_median() {
         "efficiency against the group"
     );
     assert!(page.contains("group median"));
-    assert!(page.contains("-37.5 %"), "board-3's shortfall");
+    assert!(page.contains("-37.5%"), "board-3's shortfall");
     assert_eq!(page.matches(">outlier</td>").count(), 1);
 }
 
@@ -158,7 +158,7 @@ fn the_drift_page_draws_the_nights_periods_and_alerts() {
         "new period",
         "baseline",
         "alert",
-        "step -20.8 %",
+        "step -20.8%",
         "al-12345",
         ">open<",
     ] {

@@ -1,7 +1,7 @@
 //! Drawing report models ([`crate::fleet::Report`]): a plain-text [`table`] that fits a
-//! 100-column terminal, [`csv`] and [`json`] for scripts, [`html`] pages with [`plot`]s
-//! (SVG). Pure; fleetctl and the web side call the same functions, so they cannot disagree.
-//! JSON and CSV carry every number the table shows plus the run ids it came from.
+//! 100-column terminal, [`csv`] and [`json`] for scripts, [`html`] pages with SVG [`plot`]s
+//! for people. Pure; fleetctl and the web side call the same functions, so they cannot
+//! disagree. JSON and CSV carry every number the table shows plus the run ids it came from.
 
 pub mod csv;
 pub mod html;

@@ -26,7 +26,7 @@ pub const PALETTE: [RGBColor; 8] = [
 ];
 
 /// The size of every plot, in SVG pixels.
-pub const SIZE: (u32, u32) = (720, 320);
+pub const SIZE: (u32, u32) = (540, 290);
 
 const FONT: &str = "sans-serif";
 
@@ -89,7 +89,8 @@ pub fn grouped_bars(
     if n == 0 || series.is_empty() || !top.is_finite() {
         return Err("nothing to plot".into());
     }
-    let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+    // Headroom for the legend above the tallest bar.
+    let top = if top > 0.0 { top * 1.45 } else { 1.0 };
     // The x axis counts thousandths of a category (integers format by default; a category's
     // label sits at its middle).
     let n_i = i32::try_from(n).map_err(err)?.saturating_mul(1000);
@@ -121,15 +122,34 @@ pub fn grouped_bars(
             .disable_x_mesh()
             .x_label_formatter(&label_of)
             .y_desc(y_desc)
-            .y_label_formatter(&|v| compact(*v))
+            .y_label_formatter(&|v| tick(*v, top))
             .label_style((FONT, 15))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
-        let k = i32::try_from(series.len()).map_err(err)?;
+        // Series that never share a category (a board drawn as normal or as an outlier)
+        // overlay in one full-width slot; others stand side by side.
+        let overlay = (0..n).all(|i| {
+            series
+                .iter()
+                .filter(|s| s.values.get(i).copied().flatten().is_some())
+                .count()
+                <= 1
+        });
+        let k = if overlay {
+            1
+        } else {
+            i32::try_from(series.len()).map_err(err)?
+        };
         let width = 800 / k;
         for (si, s) in series.iter().enumerate() {
             let color = s.color;
-            let left = 100 + i32::try_from(si).map_err(err)? * width;
+            let slot = if overlay {
+                0
+            } else {
+                i32::try_from(si).map_err(err)?
+            };
+            let left = 100 + slot * width;
             let bars = s
                 .values
                 .iter()
@@ -215,9 +235,11 @@ pub fn drift_lines(
             .map(|p| p.1)
             .chain(baseline.filter(|b| b.is_finite())),
     );
-    if x1 - x0 < 1.0 {
-        x0 -= 0.5;
-        x1 += 0.5;
+    // At least ten minutes wide, so a few runs close together still spread out.
+    if x1 - x0 < 1.0 / 144.0 {
+        let mid = (x0 + x1) / 2.0;
+        x0 = mid - 1.0 / 288.0;
+        x1 = mid + 1.0 / 288.0;
     }
     let pad = ((y1 - y0) * 0.15).max(y1.abs() * 0.05).max(1e-9);
     y0 = (y0 - pad).max(0.0);
@@ -239,10 +261,11 @@ pub fn drift_lines(
         chart
             .configure_mesh()
             .x_labels(6)
-            .x_label_formatter(&|d| day_label(*d))
+            .x_label_formatter(&|d| day_label(*d, x1 - x0))
             .y_desc(y_desc)
-            .y_label_formatter(&|v| compact(*v))
+            .y_label_formatter(&|v| tick(*v, y1 - y0))
             .label_style((FONT, 15))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
         for &start in period_starts {
@@ -388,6 +411,7 @@ pub fn roofline(
             .x_label_formatter(&|v| compact(*v))
             .y_label_formatter(&|v| compact(*v))
             .label_style((FONT, 15))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
         if let Some(b) = bw {
@@ -434,7 +458,7 @@ pub fn roofline(
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(REFERENCE)
@@ -452,17 +476,37 @@ fn ms_to_days(ms: i64) -> f64 {
     whole + rest / 86_400_000.0
 }
 
-/// A day count as `Nov 29`.
-fn day_label(days: f64) -> String {
+/// A day count as `Nov 29`, or `Nov 29 18:40` when the axis spans less than three days.
+fn day_label(days: f64, span_days: f64) -> String {
     if !days.is_finite() || days.abs() > 1e6 {
         return String::new();
     }
     let secs = (days * 86_400.0).round();
     // Bounded above: |secs| ≤ 8.64e10, well within i64.
     let secs = format!("{secs:.0}").parse::<i64>().unwrap_or(0);
+    let format = if span_days < 3.0 {
+        "%b %d %H:%M"
+    } else {
+        "%b %d"
+    };
     chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%b %d").to_string())
+        .map(|t| t.format(format).to_string())
         .unwrap_or_default()
+}
+
+/// An axis tick: as many decimals as the axis' span needs to tell ticks apart.
+fn tick(v: f64, span: f64) -> String {
+    if !v.is_finite() {
+        String::new()
+    } else if v.abs() < 1e4 && span >= 2.0 && (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1e4 || span >= 20.0 {
+        compact(v)
+    } else if span >= 2.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// A number in at most about five characters (`1.2k`, `340`, `0.25`).

@@ -8,11 +8,11 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::*;
-use crate::aggregate::{ResultRow, RunCounts};
+use crate::aggregate::RunCounts;
 use crate::config::ServeArgs;
 use crate::fleet::drift::DriftAction;
 use crate::fleet::fixtures::{gemm, night, rows, run};
-use crate::fleet::{FleetRun, Report};
+use crate::fleet::{FleetFigure, FleetRun, Report};
 use crate::model::{
     AgentRecord, CampaignRecord, FiringRecord, RunState, ScheduleRecord, StoreOutcome, Transition,
 };
@@ -130,7 +130,8 @@ impl Store for Fake {
         &self,
         _run: &RunRecord,
         _result_json: &str,
-        _rows: &[ResultRow],
+        _fleet: &FleetRun,
+        _figures: &[FleetFigure],
         _at: i64,
     ) -> Result<StoreOutcome, Error> {
         unimplemented!("store_result")
@@ -140,7 +141,7 @@ impl Store for Fake {
         unimplemented!("results")
     }
 
-    async fn result_rows(&self, _run_id: &str) -> Result<Vec<ResultRow>, Error> {
+    async fn result_rows(&self, _run_id: &str) -> Result<Vec<FleetFigure>, Error> {
         unimplemented!("result_rows")
     }
 
@@ -272,6 +273,7 @@ fn coordinator() -> Coordinator<Fake> {
         registry: Arc::new(Registry::default()),
         settings: ServeArgs::default().resolve().unwrap(),
         wake: Arc::new(Notify::new()),
+        ingested: Arc::default(),
     }
 }
 

@@ -22,10 +22,15 @@ use fleetcal_proto::result::PeakFigure;
 use fleetcal_proto::{DeviceKind, Framework, Precision};
 
 use crate::support::{
-    agent_client, cpu_caps, fleetctl, next_plan, register, sample_result, subscribe,
-    CoordinatorProcess,
+    agent_client, cpu_caps, fleetctl, next_plan, sample_result, subscribe, CoordinatorProcess,
 };
 use crate::tls::Pki;
+
+/// Campaigns seeded (each: a numpy and a pytorch run on each of three boards).
+const ROUNDS: usize = 5;
+
+/// Earlier nights written through the store.
+const NIGHTS: i64 = 12;
 
 /// Debian's Chromium.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -83,7 +88,19 @@ fn get(url: &str) -> Answer {
 /// A result for `run` with figures scaled by `scale` (a slower board, a later night).
 fn result(run: &pb::Plan, hostname: &str, scale: f64) -> Vec<u8> {
     let framework: Framework = run.framework.parse().expect("plan framework");
-    let mut r = sample_result(&run.run_id, framework, DeviceKind::Cpu);
+    result_doc(&run.run_id, framework, hostname, scale)
+        .to_json()
+        .into_bytes()
+}
+
+/// The result document of [`result`].
+fn result_doc(
+    run_id: &str,
+    framework: Framework,
+    hostname: &str,
+    scale: f64,
+) -> fleetcal_proto::CalibrationResult {
+    let mut r = sample_result(run_id, framework, DeviceKind::Cpu);
     let base = match framework {
         Framework::Numpy => 240.0,
         _ => 200.0,
@@ -100,7 +117,7 @@ fn result(run: &pb::Plan, hostname: &str, scale: f64) -> Vec<u8> {
             b.median = 37.0 * scale;
             b.mean = 36.5 * scale;
         }
-        if rec.status == fleetcal_proto::result::Status::Measured {
+        if rec.efficiency.is_some() {
             rec.efficiency = Some(base / 500.0);
         }
     }
@@ -117,21 +134,122 @@ fn result(run: &pb::Plan, hostname: &str, scale: f64) -> Vec<u8> {
     r.summary.bandwidth_efficiency = Some(38.0 * scale / 50.0);
     r.summary.noise_floor_pct = Some(1.5);
     r.summary.bandwidth_source = "stream_triad".into();
-    r.to_json().into_bytes()
+    r
 }
 
-/// Three boards (`board-3` slower in the last round), `rounds` compare campaigns, every run
-/// answered through the upload path. Returns the boards' (id, host name).
-async fn seed(url: &str, rounds: usize) -> Vec<(String, String)> {
+const DAY: i64 = 86_400_000;
+
+/// Earlier nights the upload path cannot take (it refuses results far from the coordinator's
+/// clock): `nights` nights before today of the boards' numpy and pytorch results, written
+/// into the coordinator's SQLite database through the store (the same `store_result` the
+/// upload path ends in) before the coordinator starts. `board-3` is 40 % slower for the last
+/// three of them.
+async fn seed_nights(db: &Path, boards: &[(String, String)], nights: i64) {
+    use fleetcal_coordinator::fleet::{FleetFigure, FleetRun};
+    use fleetcal_coordinator::model::{
+        AgentRecord, CampaignRecord, CampaignSpec, FrameworkChoice, RunRecord, RunState, Selector,
+    };
+    use fleetcal_coordinator::store::{SqliteStore, Store};
+    let store = SqliteStore::open(db).await.expect("opening the database");
+    let now = chrono::Utc::now().timestamp_millis();
+    for (id, host) in boards {
+        let agent = AgentRecord {
+            agent_id: id.clone(),
+            hostname: host.clone(),
+            labels: [("site".to_string(), "lab".to_string())].into(),
+            preset: None,
+            capabilities: Default::default(),
+            agent_version: "test".into(),
+            registered_at: now - nights * DAY,
+            last_seen: now - nights * DAY,
+        };
+        store.upsert_agent(&agent).await.unwrap();
+    }
+    for n in (1..=nights).rev() {
+        let at = now - n * DAY;
+        let campaign = CampaignRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            created_at: at,
+            deadline: at + 3_600_000,
+            spec: CampaignSpec {
+                selector: Selector::All,
+                framework: FrameworkChoice::Compare,
+                quick: true,
+                warmup: None,
+                trials: None,
+                run_timeout_s: 3600,
+                deadline_s: 3600,
+                concurrency: 0,
+                overrides: Default::default(),
+            },
+            firing: None,
+        };
+        let mut runs = Vec::new();
+        for (seq, ((id, host), framework)) in boards
+            .iter()
+            .flat_map(|b| [(b, Framework::Numpy), (b, Framework::Pytorch)])
+            .enumerate()
+        {
+            runs.push((
+                RunRecord {
+                    run_id: uuid::Uuid::new_v4().to_string(),
+                    campaign_id: campaign.id.clone(),
+                    agent_id: id.clone(),
+                    hostname: host.clone(),
+                    preset_id: "auto".into(),
+                    framework,
+                    device: DeviceKind::Cpu,
+                    state: RunState::Running,
+                    fraction: 0.0,
+                    message: String::new(),
+                    seq: seq as i64,
+                    started_at: Some(at),
+                    finished_at: None,
+                    not_before: None,
+                },
+                framework,
+            ));
+        }
+        let records: Vec<RunRecord> = runs.iter().map(|(r, _)| r.clone()).collect();
+        store.create_campaign(&campaign, &records).await.unwrap();
+        for (run, framework) in &runs {
+            let jitter = 1.0 + 0.01 * ((n * 7 + run.seq) % 5 - 2) as f64;
+            let slow = run.hostname == "board-3" && n <= 3;
+            let scale = if slow { 0.6 * jitter } else { jitter };
+            let mut doc = result_doc(&run.run_id, *framework, &run.hostname, scale);
+            let started = chrono::DateTime::from_timestamp_millis(at).unwrap();
+            doc.metadata.started_at = started.to_rfc3339();
+            doc.metadata.finished_at = (started + chrono::Duration::minutes(3)).to_rfc3339();
+            let fleet = FleetRun::from_result(run, None, &doc, at);
+            let figures = FleetFigure::from_result(&run.run_id, &doc);
+            store
+                .store_result(run, &doc.to_json(), &fleet, &figures, at)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Registers the boards and runs `rounds` compare campaigns (`board-3` still 40 % slower),
+/// every run answered through the upload path with figures that vary a little
+/// between rounds.
+async fn seed(url: &str, boards: &[(String, String)], rounds: usize) {
     let mut client = agent_client(url).await;
-    let mut boards = Vec::new();
-    for host in ["board-1", "board-2", "board-3"] {
-        let caps = cpu_caps(&["numpy", "pytorch"]);
-        let id = register(&mut client, host, &[("site", "lab")], caps).await;
-        boards.push((id, host.to_string()));
+    for (id, host) in boards {
+        client
+            .register(pb::RegisterRequest {
+                agent_id: id.clone(),
+                hostname: host.clone(),
+                labels: [("site".to_string(), "lab".to_string())].into(),
+                preset: None,
+                capabilities: Some(cpu_caps(&["numpy", "pytorch"])),
+                agent_version: "test".into(),
+            })
+            .await
+            .expect("register");
     }
     let mut streams = Vec::new();
-    for (id, _) in &boards {
+    for (id, _) in boards {
         streams.push(subscribe(&mut client, id).await.0);
     }
     for round in 0..rounds {
@@ -145,10 +263,11 @@ async fn seed(url: &str, rounds: usize) -> Vec<(String, String)> {
             String::from_utf8_lossy(&out.stderr)
         );
         for ((id, host), stream) in boards.iter().zip(streams.iter_mut()) {
-            let scale = if host == "board-3" && round + 1 == rounds {
-                0.6
+            let jitter = [1.0, 1.012, 0.994, 1.006, 0.998][round % 5];
+            let scale = if host == "board-3" {
+                0.6 * jitter
             } else {
-                1.0
+                jitter
             };
             // compare on a board with both engines: a numpy run, then a pytorch run.
             for _ in 0..2 {
@@ -164,7 +283,6 @@ async fn seed(url: &str, rounds: usize) -> Vec<(String, String)> {
             }
         }
     }
-    boards
 }
 
 /// Runs Chromium headless on `url` with `args`; its stdout.
@@ -222,9 +340,19 @@ fn screenshot_dir() -> Option<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_renders_in_chromium_and_metrics_parse() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &["--http", "127.0.0.1:0"]);
+    let boards: Vec<(String, String)> = ["board-1", "board-2", "board-3"]
+        .iter()
+        .map(|h| (uuid::Uuid::new_v4().to_string(), h.to_string()))
+        .collect();
+    seed_nights(&dir.path().join("coordinator.db"), &boards, NIGHTS).await;
+    // The simulated boards do not heartbeat: a long offline window keeps them online while
+    // the pages are opened.
+    let coord = CoordinatorProcess::start(
+        dir.path(),
+        &["--http", "127.0.0.1:0", "--offline-after-s", "600"],
+    );
     let web = format!("http://{}", coord.http.clone().expect("http address"));
-    let boards = seed(&coord.url(), 3).await;
+    seed(&coord.url(), &boards, ROUNDS).await;
     let (slow_id, _) = boards.iter().find(|(_, h)| h == "board-3").unwrap().clone();
 
     // Every page: 200, HTML, no script allowed; the same data as JSON and CSV.
@@ -311,11 +439,17 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
         value("fleetcal_agents", Some(("state", "offline"))),
         vec![0.0]
     );
+    // Each round and night: a numpy and a pytorch run on each of the three boards; the
+    // counter counts what this process ingested (the uploads), not the seeded nights.
+    let results = (ROUNDS * 6) as f64;
     assert_eq!(
         value("fleetcal_runs", Some(("state", "succeeded"))),
-        vec![18.0]
+        vec![results + (NIGHTS * 6) as f64]
     );
-    assert_eq!(value("fleetcal_results_ingested_total", None), vec![18.0]);
+    assert_eq!(
+        value("fleetcal_results_ingested_total", None),
+        vec![results]
+    );
     assert_eq!(value("fleetcal_alerts", Some(("state", "open"))).len(), 1);
     let calibrated = value("fleetcal_last_calibration_timestamp_seconds", None);
     assert_eq!(calibrated.len(), 3, "{}", metrics.body);

@@ -127,11 +127,11 @@ pub async fn board<S: Store>(
     })
 }
 
-/// A report as `fleetctl report --format json|csv` prints it.
+/// A report as `fleetctl report --format json|csv` prints it (the same renderers).
 pub fn data(report: &Report, format: Format) -> Result<String, HttpError> {
     match format {
         Format::Csv => Ok(crate::render::csv::report(report)),
         Format::Json | Format::Html => crate::render::json::report(report)
-            .map_err(|e| HttpError::bad(format!("report as json: {e}"))),
+            .map_err(|e| HttpError::internal(format!("report as json: {e}"))),
     }
 }

@@ -60,6 +60,17 @@ impl HttpError {
     }
 }
 
+impl HttpError {
+    /// A 500: something that should not fail did.
+    pub fn internal(message: String) -> HttpError {
+        tracing::warn!(%message, "http request failed");
+        HttpError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+        }
+    }
+}
+
 impl From<Error> for HttpError {
     fn from(e: Error) -> HttpError {
         let status = StatusCode::from_u16(crate::error::http_status_for(e.code()))
