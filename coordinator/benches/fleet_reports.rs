@@ -65,8 +65,11 @@ struct Line {
     db_bytes_per_result: f64,
     json_bytes: usize,
     /// (query, best latency, runs, figures, each report's time on those rows)
-    queries: Vec<(String, Duration, usize, usize, Vec<(String, Duration)>)>,
+    queries: Vec<QueryTiming>,
 }
+
+/// One query's timings: (query, best latency, runs, figures, each report's time on its rows).
+type QueryTiming = (String, Duration, usize, usize, Vec<(String, Duration)>);
 
 /// A small deterministic generator (xorshift), so every run seeds the same fleet.
 struct Rng(u64);
