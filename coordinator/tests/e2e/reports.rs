@@ -281,7 +281,35 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     // board-slow runs a quarter of the time from here on.
     let throttle = Throttle::start(agents[2].pid());
     campaigns.push(campaign(&url, 4, &logs));
-    let alert = wait_for("the confirmed drift alert", logs, || {
+    // On failure: what the drift test saw of board-slow (its nights, noise threshold,
+    // finding) and every alert, before the logs.
+    let drift_seen = || {
+        let out = fleetctl(&url, &["report", "drift", "--format", "json"]);
+        let model: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let series: Vec<Value> = model["series"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["hostname"] == "board-slow")
+            .map(|s| {
+                let values: Vec<&Value> = s["points"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| &p["value"])
+                    .collect();
+                serde_json::json!({"figure": s["figure"], "values": values,
+                    "threshold_pct": s["threshold_pct"], "finding": s["finding"]})
+            })
+            .collect();
+        format!(
+            "board-slow's drift: {}\nalerts: {:?}\n{}",
+            Value::Array(series),
+            alerts(&url, ""),
+            logs()
+        )
+    };
+    let alert = wait_for("the confirmed drift alert", drift_seen, || {
         alerts(&url, "open").into_iter().next()
     });
     drop(throttle);
