@@ -10,7 +10,8 @@ use crate::config::{Cli, Command};
 use crate::server::{serve, signal};
 use crate::Error;
 
-/// Runs the coordinator binary; the first stdout line is `listening on ADDR`.
+/// Runs the coordinator binary; the first stdout line is `listening on ADDR` (gRPC), and with
+/// `--http` the second is `http listening on ADDR` (the web pages and `/metrics`).
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -42,19 +43,30 @@ fn start(cli: Cli) -> Result<(), Error> {
         source,
     })?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: settings.listen.to_string(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: settings.listen.to_string(),
-            source,
-        })?;
+        let (listener, addr) = bind(settings.listen).await?;
+        let http = match settings.http {
+            Some(at) => Some(bind(at).await?),
+            None => None,
+        };
         let mut out = std::io::stdout();
         let _ = writeln!(out, "listening on {addr}");
+        if let Some((_, addr)) = &http {
+            let _ = writeln!(out, "http listening on {addr}");
+        }
         let _ = out.flush();
-        serve(settings, listener, signal()).await
+        serve(settings, listener, http.map(|(l, _)| l), signal()).await
     })
+}
+
+/// Binds `at`; returns the listener and the address it got (the port when `at` asked for 0).
+async fn bind(
+    at: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), Error> {
+    let bind_err = |source| Error::Bind {
+        addr: at.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, addr))
 }

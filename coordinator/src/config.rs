@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::fleet::drift::DriftParams;
 use crate::tls::ServerTlsFiles;
 use crate::Error;
 
@@ -75,6 +76,16 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (PEM): mutual TLS. Needs --tls-cert.
     #[arg(long, env = "FLEETCAL_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+    /// Nights of a board's own baseline the drift test needs before it can call a drop, 3 to
+    /// 365 (fewer nights: no drift is evaluated yet) [default: 7].
+    #[arg(long, env = "FLEETCAL_DRIFT_MIN_BASELINE", value_name = "N")]
+    pub drift_min_baseline: Option<u32>,
+    /// Also serve the read-only web pages and `/metrics` on this address: `PORT` or `:PORT`
+    /// (loopback, 127.0.0.1), or `IP:PORT`; port 0 picks a free port, printed as the second
+    /// stdout line `http listening on ADDR`. HTTPS with the same certificate when TLS is
+    /// configured [default: off].
+    #[arg(long, env = "FLEETCAL_HTTP", value_name = "ADDR", value_parser = parse_http_addr)]
+    pub http: Option<SocketAddr>,
 }
 
 /// The config file.
@@ -93,7 +104,12 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
+    drift_min_baseline: Option<u32>,
+    http: Option<String>,
 }
+
+/// The accepted range of `drift_min_baseline`.
+pub const DRIFT_MIN_BASELINE: std::ops::RangeInclusive<u32> = 3..=365;
 
 /// Resolved settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +132,33 @@ pub struct Settings {
     pub tick: Duration,
     /// TLS files; `None` serves plain http.
     pub tls: Option<ServerTlsFiles>,
+    /// The drift test's knobs (reports and alerts alike).
+    pub drift: DriftParams,
+    /// The web pages' and `/metrics`' address; `None`: not served.
+    pub http: Option<SocketAddr>,
+}
+
+/// An `--http` address: `PORT` or `:PORT` (on 127.0.0.1), or `IP:PORT` (`[IPv6]:PORT`).
+pub fn parse_http_addr(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let port = t.strip_prefix(':').unwrap_or(t);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .map_err(|_| {
+                format!(
+                    "port {} is not between 0 and 65535",
+                    fleetcal_proto::quote::quoted(port)
+                )
+            });
+    }
+    t.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{} is not PORT, :PORT or IP:PORT",
+            fleetcal_proto::quote::quoted(t)
+        )
+    })
 }
 
 impl ServeArgs {
@@ -159,6 +202,8 @@ impl ServeArgs {
                 .unwrap_or(86_400),
             tick: Duration::from_millis(self.tick_ms.or(file.tick_ms).unwrap_or(1000)),
             tls: None,
+            drift: DriftParams::default(),
+            http: self.http,
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -184,6 +229,14 @@ impl ServeArgs {
                 ))
             }
         };
+        if settings.http.is_none() {
+            if let Some(text) = &file.http {
+                settings.http = Some(parse_http_addr(text).map_err(|m| Error::Config {
+                    path: origin.clone(),
+                    message: format!("'http': {m}"),
+                })?);
+            }
+        }
         for (name, v) in [
             ("heartbeat_interval_s", settings.heartbeat_interval_s),
             ("default_run_timeout_s", settings.default_run_timeout_s),
@@ -195,6 +248,19 @@ impl ServeArgs {
                     message: format!("'{name}' must be at least 1"),
                 });
             }
+        }
+        if let Some(n) = self.drift_min_baseline.or(file.drift_min_baseline) {
+            if !DRIFT_MIN_BASELINE.contains(&n) {
+                return Err(Error::Config {
+                    path: origin,
+                    message: format!(
+                        "'drift_min_baseline' {n} is not between {} and {}",
+                        DRIFT_MIN_BASELINE.start(),
+                        DRIFT_MIN_BASELINE.end()
+                    ),
+                });
+            }
+            settings.drift.min_baseline = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if settings.tick.is_zero() {
             return Err(Error::Config {
@@ -297,6 +363,35 @@ mod tests {
         );
         assert_eq!(s.offline_after, Duration::from_secs(30));
         assert_eq!(s.tls, None);
+        assert_eq!(s.drift.min_baseline, 7);
+    }
+
+    #[test]
+    fn the_drift_baseline_is_range_checked_and_the_flag_wins() {
+        let (_d, path) = write("version = 1\ndrift_min_baseline = 4\n");
+        let resolve = |flag: Option<u32>| {
+            ServeArgs {
+                config: Some(path.clone()),
+                drift_min_baseline: flag,
+                ..ServeArgs::default()
+            }
+            .resolve()
+        };
+        assert_eq!(resolve(None).unwrap().drift.min_baseline, 4);
+        assert_eq!(resolve(Some(10)).unwrap().drift.min_baseline, 10);
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().drift,
+            DriftParams::default()
+        );
+        for bad in [0, 2, 366, u32::MAX] {
+            let e = resolve(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "'drift_min_baseline' {bad} is not between 3 and 365"
+                )),
+                "{e}"
+            );
+        }
     }
 
     /// The block scalar `KEY: |` of a YAML file, dedented (enough YAML for our ConfigMap).
@@ -340,6 +435,48 @@ mod tests {
             tls.client_ca,
             Some(PathBuf::from("/etc/fleetcal/tls/ca.crt"))
         );
+    }
+
+    #[test]
+    fn http_addresses_default_to_loopback_and_bad_ones_are_named() {
+        assert_eq!(
+            parse_http_addr("8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_http_addr(":8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_http_addr("0.0.0.0:0").unwrap().to_string(),
+            "0.0.0.0:0"
+        );
+        assert_eq!(parse_http_addr("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_http_addr("70000").unwrap_err().contains("'70000'"));
+        assert!(parse_http_addr("web:80").unwrap_err().contains("'web:80'"));
+        assert_eq!(ServeArgs::default().resolve().unwrap().http, None);
+        let (_d, path) = write("version = 1\nhttp = \":9100\"\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            args.resolve().unwrap().http,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        let args = ServeArgs {
+            config: Some(path),
+            http: Some("127.0.0.1:7".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(args.resolve().unwrap().http.unwrap().port(), 7);
+        let (_d, path) = write("version = 1\nhttp = \"nowhere\"\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let e = args.resolve().unwrap_err().to_string();
+        assert!(e.contains("'http'") && e.contains("'nowhere'"), "{e}");
     }
 
     #[test]

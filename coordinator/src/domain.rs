@@ -77,4 +77,17 @@ pub enum DomainError {
     /// A time zone that is not an IANA name.
     #[error("unknown time zone '{0}' (expected an IANA name such as UTC or Europe/Berlin)")]
     UnknownZone(String),
+    /// An alert id that does not exist.
+    #[error("no alert '{0}'")]
+    UnknownAlert(String),
+    /// Acknowledging or dismissing an alert that is not in a state that allows it.
+    #[error("alert '{id}' is {state}: it cannot be {action}")]
+    AlertNotActionable {
+        /// The alert.
+        id: String,
+        /// Its current state.
+        state: &'static str,
+        /// What was refused ("acknowledged", "dismissed").
+        action: &'static str,
+    },
 }

@@ -21,12 +21,13 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
     (
         Code::NotFound,
         3,
-        "unknown campaign, run, agent or schedule",
+        "unknown campaign, run, agent, schedule or alert",
     ),
     (
         Code::FailedPrecondition,
         4,
-        "unregistered agent, run not accepting, nothing selected, agent running a run",
+        "unregistered agent, run not accepting, nothing selected, agent running a run, alert \
+         not open",
     ),
     (Code::PermissionDenied, 5, "another agent's run"),
     (Code::OutOfRange, 6, "message larger than the 16 MiB limit"),
@@ -51,6 +52,22 @@ pub fn exit_code_for(code: Code) -> u8 {
         .iter()
         .find(|(c, _, _)| *c == code)
         .map_or(1, |(_, exit, _)| *exit)
+}
+
+/// The HTTP status the web side answers an error with, by its gRPC code (the row of
+/// [`EXIT_TABLE`] it belongs to): bad input 400, unknown 404, refused 409, another's 403,
+/// too large 413, unreachable 503, timed out 504, everything else 500.
+pub fn http_status_for(code: Code) -> u16 {
+    match code {
+        Code::InvalidArgument => 400,
+        Code::NotFound => 404,
+        Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => 409,
+        Code::PermissionDenied => 403,
+        Code::OutOfRange | Code::ResourceExhausted => 413,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
 }
 
 /// Everything that can go wrong in the coordinator and fleetctl.
@@ -206,12 +223,14 @@ fn domain_code(e: &DomainError) -> Code {
         DomainError::UnknownRun(_)
         | DomainError::UnknownCampaign(_)
         | DomainError::UnknownSchedule(_)
-        | DomainError::AgentNotFound(_) => Code::NotFound,
+        | DomainError::AgentNotFound(_)
+        | DomainError::UnknownAlert(_) => Code::NotFound,
         DomainError::ScheduleExists(_) => Code::AlreadyExists,
         DomainError::UnknownAgent(_)
         | DomainError::RunNotAccepting { .. }
         | DomainError::NoAgentsMatch(_)
-        | DomainError::AgentRunning { .. } => Code::FailedPrecondition,
+        | DomainError::AgentRunning { .. }
+        | DomainError::AlertNotActionable { .. } => Code::FailedPrecondition,
         DomainError::NotYourRun { .. } => Code::PermissionDenied,
     }
 }
@@ -290,6 +309,15 @@ mod tests {
         let unknown = Error::from(DomainError::UnknownSchedule("nightly".into()));
         assert_eq!((unknown.code(), unknown.exit_code()), (Code::NotFound, 3));
         assert_eq!(unknown.to_string(), "no schedule 'nightly'");
+    }
+
+    #[test]
+    fn http_statuses_follow_the_table() {
+        let bad = Error::from(DomainError::InvalidRequest("x".into()));
+        assert_eq!(http_status_for(bad.code()), 400);
+        let unknown = Error::from(DomainError::UnknownCampaign("c".into()));
+        assert_eq!(http_status_for(unknown.code()), 404);
+        assert_eq!(http_status_for(Code::Internal), 500);
     }
 
     #[test]

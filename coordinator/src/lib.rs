@@ -4,7 +4,9 @@
 //! - [`model`], [`plan`], [`dispatch`], [`cron`], [`aggregate`]: plain synchronous domain
 //!   logic; [`domain`]: the error they return;
 //! - [`store`]: durable state (SQLite, PostgreSQL) behind [`store::Store`];
-//! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver);
+//! - [`server`]: the gRPC edge (agent and admin services, health, reflection, the driver)
+//!   and the web edge (`server::http`: pages, JSON/CSV, `/metrics`);
+//! - [`render`]: report models drawn as HTML pages with SVG plots;
 //! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
 //! - [`validate`]: the checks at the edges (registrations, ids, result times), pure;
 //! - [`tls`]: the server's TLS and mutual TLS files (clients dial through
@@ -21,6 +23,7 @@ pub mod fleet;
 pub mod fleetctl;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod server;
 pub mod store;
 pub mod tls;

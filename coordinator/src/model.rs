@@ -103,6 +103,8 @@ pub enum Selector {
     Labels(BTreeMap<String, String>),
     /// Agents whose effective preset is this id.
     Preset(String),
+    /// This one agent (a drift confirmation run).
+    Agent(String),
 }
 
 impl fmt::Display for Selector {
@@ -114,6 +116,7 @@ impl fmt::Display for Selector {
                 write!(f, "'labels {}'", pairs.join(","))
             }
             Selector::Preset(p) => write!(f, "'preset {p}'"),
+            Selector::Agent(id) => write!(f, "'agent {id}'"),
         }
     }
 }

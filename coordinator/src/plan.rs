@@ -143,6 +143,7 @@ pub fn selects(selector: &Selector, agent: &AgentRecord, presets: &[Preset]) -> 
             .iter()
             .all(|(k, v)| agent.labels.get(k).is_some_and(|have| have == v)),
         Selector::Preset(id) => effective_preset(agent, presets).id == *id,
+        Selector::Agent(id) => agent.agent_id == *id,
     }
 }
 

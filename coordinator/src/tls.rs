@@ -3,9 +3,13 @@
 //! a missing or malformed file is an error that names it (and its role) before anything
 //! listens. fleetctl dials through [`fleetcal_proto::dial`] like the agents do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fleetcal_proto::dial::{error_chain, read_certificates, read_identity};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls;
 use tonic::transport::ServerTlsConfig;
 
 use crate::Error;
@@ -41,6 +45,51 @@ pub fn server_config(files: &ServerTlsFiles) -> Result<ServerTlsConfig, Error> {
             ),
         })?;
     Ok(config)
+}
+
+/// The web side's TLS configuration from the same files: the same certificate and key, the
+/// same client CA (so mutual TLS covers the pages and `/metrics` too), ALPN for HTTP/2 and
+/// HTTP/1.1. The files are checked by [`server_config`] first (errors naming them).
+pub fn http_server_config(files: &ServerTlsFiles) -> Result<Arc<rustls::ServerConfig>, Error> {
+    server_config(files)?;
+    let tls_err = |role: &str, path: &Path, message: String| Error::Tls {
+        role: role.into(),
+        path: path.to_path_buf(),
+        message,
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls_err("server certificate", &files.cert, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| tls_err("server key", &files.key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("server certificate and key", &files.cert, e.to_string()))?;
+    let builder = match &files.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| tls_err("client ca", ca, e.to_string()))?
+            {
+                roots
+                    .add(cert)
+                    .map_err(|e| tls_err("client ca", ca, e.to_string()))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| tls_err("client ca", ca, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err("server key", &files.key, e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //! A row is made once, at ingest, from the result document by [`FleetRun::from_result`] and
 //! [`FleetFigure::from_record`]; reports never parse result JSON.
 
+use fleetcal_proto::result::{Metadata, Record, Status};
+use fleetcal_proto::CalibrationResult;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Millis;
+use crate::model::{Millis, RunRecord};
 
 /// The facts of the board a result was taken on that decide which boards are siblings
 /// (see `fleet::group`): hardware, power mode and the engine's libraries. `None` is unknown.
@@ -158,6 +160,11 @@ pub struct FleetQuery {
     pub framework: Option<String>,
     /// Only results of this campaign.
     pub campaign_id: Option<String>,
+    /// The runs alone, without their figures: a report that reads only headline figures
+    /// (peaks, bandwidth, noise floor; the drift over many nights) skips the one row per
+    /// record, by far the most rows.
+    #[serde(default)]
+    pub runs_only: bool,
 }
 
 /// What the store returns for a [`FleetQuery`]: the runs (oldest first by `started_at`, then
@@ -169,3 +176,186 @@ pub struct FleetRows {
     /// Their figures.
     pub figures: Vec<FleetFigure>,
 }
+
+/// A known text fact, or `None` for an unknown or empty one.
+fn known_text(fact: Option<&fleetcal_proto::environment::Fact<String>>) -> Option<String> {
+    fact.and_then(|f| f.known())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A text, or `None` when empty.
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Gigabytes rounded to a whole number; `None` for a value that is not a finite size.
+fn whole_gb(gb: f64) -> Option<u32> {
+    let rounded = gb.round();
+    // Checked first: a whole number in range, so the cast is exact.
+    (rounded.is_finite() && rounded >= 1.0 && rounded <= f64::from(u32::MAX))
+        .then_some(rounded as u32)
+}
+
+impl BoardFacts {
+    /// The facts of a result's metadata: the known facts of `metadata.environment`, else
+    /// what `metadata.host` and `metadata.engine` say (a result without an environment
+    /// section, or a fact it could not read).
+    pub fn from_metadata(m: &Metadata) -> BoardFacts {
+        let env = m.environment.as_ref();
+        let host = env.map(|e| &e.host);
+        let software = env.map(|e| &e.software);
+        let jetson = host.and_then(|h| h.jetson.as_ref());
+        let env_blas = software.and_then(|s| {
+            let library = known_text(Some(&s.blas_library))?;
+            Some(match known_text(Some(&s.blas_version)) {
+                Some(version) => format!("{library} {version}"),
+                None => library,
+            })
+        });
+        let engine_blas = m.engine.blas.as_ref().and_then(|b| {
+            let library = non_empty(&b.library)?;
+            Some(match non_empty(&b.version) {
+                Some(version) => format!("{library} {version}"),
+                None => library,
+            })
+        });
+        let engine_libtorch = m
+            .engine
+            .library
+            .trim()
+            .strip_prefix("libtorch ")
+            .and_then(non_empty);
+        BoardFacts {
+            cpu_model: known_text(host.map(|h| &h.cpu_model))
+                .or_else(|| non_empty(&m.host.cpu_model)),
+            microarch: known_text(host.map(|h| &h.microarch)),
+            cores: host.and_then(|h| h.cores.known().copied()),
+            logical_cpus: host
+                .and_then(|h| h.logical_cpus.known().copied())
+                .or((m.host.cpu_count > 0).then_some(m.host.cpu_count)),
+            memory_gb: whole_gb(m.host.total_memory_gb),
+            gpu_model: known_text(host.map(|h| &h.gpu_model))
+                .or_else(|| m.engine.device_name.as_deref().and_then(non_empty)),
+            jetson_model: jetson
+                .and_then(|j| non_empty(&j.model))
+                .or_else(|| m.host.jetson.as_deref().and_then(non_empty)),
+            power_mode: known_text(jetson.map(|j| &j.nvpmodel))
+                .or_else(|| known_text(host.map(|h| &h.governor))),
+            blas: env_blas.or(engine_blas),
+            libtorch: software
+                .and_then(|s| s.libtorch.as_ref())
+                .and_then(|t| known_text(Some(&t.version)))
+                .or(engine_libtorch),
+            tool_version: non_empty(&m.tool_version),
+        }
+    }
+}
+
+/// The name of a record status, as stored.
+pub fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Measured => "measured",
+        Status::Skipped => "skipped",
+        Status::Unsupported => "unsupported",
+        Status::Failed => "failed",
+    }
+}
+
+impl FleetRun {
+    /// The row of a result stored at `stored_at` for `run` (of a campaign `schedule` fired,
+    /// if one did). `started_at` is the result's own start (validated at upload); a start
+    /// that does not parse falls back to `stored_at`.
+    pub fn from_result(
+        run: &RunRecord,
+        schedule: Option<&str>,
+        result: &CalibrationResult,
+        stored_at: Millis,
+    ) -> FleetRun {
+        let m = &result.metadata;
+        let s = &result.summary;
+        let fallback_from = match &m.fallback {
+            Some(f) => Some(f.requested.as_str().to_string()),
+            None => (m.requested_device != m.device_type)
+                .then(|| m.requested_device.as_str().to_string()),
+        };
+        FleetRun {
+            run_id: run.run_id.clone(),
+            campaign_id: run.campaign_id.clone(),
+            schedule: schedule.map(str::to_string),
+            agent_id: run.agent_id.clone(),
+            hostname: run.hostname.clone(),
+            framework: m.framework.as_str().to_string(),
+            device: m.device_type.as_str().to_string(),
+            fallback_from,
+            preset_id: run.preset_id.clone(),
+            quick: m.settings.quick,
+            started_at: m
+                .times()
+                .map(|(started, _)| started.timestamp_millis())
+                .unwrap_or(stored_at),
+            stored_at,
+            facts: BoardFacts::from_metadata(m),
+            host_key: m.environment.as_ref().map(|e| e.host_key.clone()),
+            env_key: m.environment.as_ref().map(|e| e.key.clone()),
+            noise_floor_pct: s.noise_floor_pct,
+            bandwidth_gbps: s.memory_bandwidth_gbps,
+            bandwidth_efficiency: s.bandwidth_efficiency,
+            peaks: s
+                .peak_by_precision
+                .iter()
+                .map(|(precision, p)| PeakRow {
+                    precision: precision.as_str().to_string(),
+                    gops: p.gops,
+                    operation: p.operation.as_str().to_string(),
+                    size: i64::try_from(p.size).unwrap_or(i64::MAX),
+                    efficiency: p.efficiency,
+                })
+                .collect(),
+            anomalies: s.anomalies.clone(),
+        }
+    }
+}
+
+impl FleetFigure {
+    /// The row of a result's record at position `idx`.
+    pub fn from_record(run_id: &str, idx: i64, r: &Record) -> FleetFigure {
+        FleetFigure {
+            run_id: run_id.to_string(),
+            idx,
+            operation: r.operation.as_str().to_string(),
+            precision: r.precision.as_str().to_string(),
+            size: i64::try_from(r.size).unwrap_or(i64::MAX),
+            status: status_name(r.status).to_string(),
+            reason: r.reason.clone(),
+            best_gops: r.gops.map(|g| g.best),
+            median_gops: r.gops.map(|g| g.median),
+            best_gbps: r.bandwidth_gbps.map(|b| b.best),
+            median_gbps: r.bandwidth_gbps.map(|b| b.median),
+            efficiency: r.efficiency,
+            trials: r.trials,
+            cv_pct: r
+                .latency_ms
+                .map(|l| l.cv * 100.0)
+                .filter(|cv| cv.is_finite()),
+            above_theoretical: r.flags.above_theoretical,
+            noisy: r.flags.noisy,
+            throttled: r.flags.throttled,
+            in_cache: r.flags.in_cache,
+            bandwidth_eligible: r.flags.bandwidth_eligible,
+        }
+    }
+
+    /// The rows of every record of a result, in record order.
+    pub fn from_result(run_id: &str, result: &CalibrationResult) -> Vec<FleetFigure> {
+        (0_i64..)
+            .zip(&result.records)
+            .map(|(idx, r)| FleetFigure::from_record(run_id, idx, r))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "rows_tests.rs"]
+mod tests;

@@ -9,7 +9,8 @@ use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 
 use super::duration::{parse_duration, parse_max_duration};
-use super::{agents, campaign, client, export, runs, schedule};
+use super::{agents, alerts, campaign, client, export, report, runs, schedule};
+use crate::fleet::AlertState;
 use crate::Error;
 
 /// Admin CLI of the fleetcal coordinator. Exit codes follow the coordinator's error table
@@ -94,6 +95,145 @@ pub enum Cmd {
     /// Work with stored results.
     #[command(subcommand)]
     Results(ResultsCmd),
+    /// Fleet reports over the stored results: NumPy vs PyTorch (compare), boards vs their
+    /// siblings (boards), each board over nights (drift), what went wrong (anomalies), compute
+    /// and bandwidth roofs (roofline). The coordinator computes the report; fleetctl draws it
+    /// with the same renderers as the coordinator's web pages.
+    #[command(after_help = "Examples:\n  \
+        fleetctl report compare --nights 7\n  \
+        fleetctl report boards --select site=lab --format csv --output boards.csv\n  \
+        fleetctl report drift --since 2026-11-01 --format html --output drift.html")]
+    Report(Box<ReportArgs>),
+    /// Drift alerts: a board's headline figure dropped against its own baseline and a
+    /// one-board confirmation run reproduced the drop. List them, acknowledge one, or mark one
+    /// a false alarm.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
+}
+
+/// Which fleet report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportKindArg {
+    /// Per board group, operation, precision and size: NumPy's and PyTorch's best and median
+    /// from `compare` runs of one campaign on one board, the PyTorch/NumPy ratio per board,
+    /// the group's median ratio and spread, and a headline per group and precision.
+    Compare,
+    /// Each board's headline figures (peak per precision, bandwidth, efficiency) against its
+    /// group's median and the theoretical peak; outliers named by the median absolute
+    /// deviation.
+    Boards,
+    /// Each board's headline figures over nights against its own baseline: environment
+    /// changes as period markers, steps and creeps the statistical test finds, and the
+    /// alerts.
+    Drift,
+    /// Device fallbacks, above-theoretical figures, skipped precisions and sizes, failed,
+    /// timed-out and offline runs, noisy figures, boards not calibrated for days.
+    Anomalies,
+    /// Per board group: the compute roof per precision and the bandwidth roof, with each
+    /// board's points.
+    Roofline,
+}
+
+/// How a report is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned text tables that fit a 100-column terminal.
+    Table,
+    /// The report model: every number the table shows, plus the run ids it came from.
+    Json,
+    /// Comma-separated rows: every number the table shows, plus the run ids.
+    Csv,
+    /// A self-contained web page with inline CSS and SVG plots (no script, no remote fonts).
+    Html,
+}
+
+/// `fleetctl report` flags.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("window").args(["since", "nights"])))]
+pub struct ReportArgs {
+    /// Which report.
+    #[arg(value_enum)]
+    pub kind: ReportKindArg,
+    /// Only boards carrying all these labels: `k=v,k2=v2`.
+    #[arg(long, value_name = "K=V,...")]
+    pub select: Option<String>,
+    /// Only this board group (the key every report prints beside its members).
+    #[arg(long, value_name = "KEY")]
+    pub group: Option<String>,
+    /// Only results measured on or after this day (YYYY-MM-DD, UTC) or time (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only results of the last N nights (N × 24 h before now), 1 to 3660.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=3660)
+    )]
+    pub nights: Option<u32>,
+    /// Only this board (its agent id).
+    #[arg(long, value_name = "AGENT_ID")]
+    pub board: Option<String>,
+    /// Only results of the campaigns this schedule made.
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
+    /// Only results of this framework.
+    #[arg(long, value_parser = ["numpy", "pytorch"])]
+    pub framework: Option<String>,
+    /// How to draw it.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Write it to this file (replaced atomically) instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `fleetctl alerts ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCmd {
+    /// List alerts, newest first: by default the standing ones (open and acknowledged).
+    List {
+        /// Only alerts in these states: suspected (a confirmation run is on its way), open,
+        /// acknowledged, dismissed, unconfirmed (the confirmation run did not reproduce the
+        /// drop), resolved.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            value_name = "STATE,...",
+            value_parser = alert_state,
+            conflicts_with = "all"
+        )]
+        state: Vec<String>,
+        /// Every alert, in any state.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an open alert: someone is on it (it stays listed until the figure
+    /// recovers). An alert that is not open is refused (exit 4); an unknown id exits 3.
+    Ack {
+        /// The alert's id (as `alerts list` prints it).
+        id: String,
+        /// A note kept with it (who, why), at most 1024 bytes.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Print the alert as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark an open or acknowledged alert a false alarm. Refused (exit 4) in any other state;
+    /// an unknown id exits 3.
+    Dismiss {
+        /// The alert's id (as `alerts list` prints it).
+        id: String,
+        /// A note kept with it (who, why), at most 1024 bytes.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Print the alert as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `fleetctl agents ...`.
@@ -344,6 +484,17 @@ pub enum Format {
     Origin,
 }
 
+/// An alert state name (`alerts list --state`), checked against the coordinator's states.
+fn alert_state(text: &str) -> Result<String, String> {
+    match AlertState::parse(text) {
+        Some(s) => Ok(s.as_str().to_string()),
+        None => Err(format!(
+            "not an alert state (expected one of {})",
+            AlertState::ALL.map(AlertState::as_str).join(", ")
+        )),
+    }
+}
+
 /// Runs fleetctl.
 pub fn run() -> ExitCode {
     let cli = FleetCtl::parse();
@@ -417,6 +568,24 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             dir,
             format,
         }) => export::export(&mut admin, &campaign, &dir, format).await,
+        Cmd::Report(args) => report::run(&mut admin, *args).await,
+        Cmd::Alerts(AlertsCmd::List { state, all, json }) => {
+            let states = if all {
+                AlertState::ALL
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect()
+            } else {
+                state
+            };
+            alerts::list(&mut admin, states, json).await
+        }
+        Cmd::Alerts(AlertsCmd::Ack { id, note, json }) => {
+            alerts::act(&mut admin, &id, note, false, json).await
+        }
+        Cmd::Alerts(AlertsCmd::Dismiss { id, note, json }) => {
+            alerts::act(&mut admin, &id, note, true, json).await
+        }
     }
 }
 
@@ -574,5 +743,102 @@ mod tests {
         }
         let e = add(&["--all", "--overlap", "wait"]).unwrap_err();
         assert!(e.contains("--overlap") && e.contains("wait"), "{e}");
+    }
+
+    fn report(extra: &[&str]) -> Result<ReportArgs, String> {
+        let args = ["fleetctl", "report"].iter().chain(extra);
+        match FleetCtl::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Cmd::Report(a) => Ok(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn report_takes_a_kind_a_window_a_format_and_a_file() {
+        let a = report(&["compare"]).unwrap();
+        assert_eq!(
+            (a.kind, a.format),
+            (ReportKindArg::Compare, ReportFormat::Table)
+        );
+        assert_eq!((a.since, a.nights, a.output), (None, None, None));
+        let a = report(&[
+            "drift",
+            "--select",
+            "site=lab",
+            "--group",
+            "g1",
+            "--nights",
+            "14",
+            "--format",
+            "csv",
+            "--output",
+            "d.csv",
+            "--board",
+            "a1",
+            "--framework",
+            "numpy",
+        ])
+        .unwrap();
+        assert_eq!(a.kind, ReportKindArg::Drift);
+        assert_eq!(a.nights, Some(14));
+        assert_eq!(a.format, ReportFormat::Csv);
+        assert_eq!(a.output.as_deref(), Some(std::path::Path::new("d.csv")));
+        let r = super::super::report::request(&a).unwrap();
+        assert_eq!(r.kind, "drift");
+        assert_eq!(r.select.get("site").map(String::as_str), Some("lab"));
+        assert_eq!(
+            (r.group.as_str(), r.nights, r.agent_id.as_str()),
+            ("g1", 14, "a1")
+        );
+        let a = report(&["boards", "--since", "2026-11-01", "--format", "html"]).unwrap();
+        assert_eq!(a.since.as_deref(), Some("2026-11-01"));
+        assert_eq!(a.format, ReportFormat::Html);
+        for (args, flag) in [
+            (&["weekly"][..], "weekly"),
+            (
+                &["drift", "--since", "2026-11-01", "--nights", "3"],
+                "--nights",
+            ),
+            (&["drift", "--nights", "0"], "--nights"),
+            (&["drift", "--nights", "3661"], "--nights"),
+            (&["drift", "--format", "pdf"], "--format"),
+            (&["drift", "--framework", "jax"], "--framework"),
+        ] {
+            let e = report(args).unwrap_err();
+            assert!(e.contains(flag), "{args:?}: {e}");
+        }
+        let a = report(&["drift", "--select", "site"]).unwrap();
+        let e = super::super::report::request(&a).unwrap_err().to_string();
+        assert!(e.contains("--select"), "{e}");
+    }
+
+    #[test]
+    fn alerts_list_takes_states_and_ack_and_dismiss_an_id() {
+        let parse = |extra: &[&str]| {
+            let args = ["fleetctl", "alerts"].iter().chain(extra);
+            FleetCtl::try_parse_from(args).map(|c| c.command)
+        };
+        match parse(&["list", "--state", "open,dismissed"]).unwrap() {
+            Cmd::Alerts(AlertsCmd::List { state, all, json }) => {
+                assert_eq!(state, ["open", "dismissed"]);
+                assert!(!all && !json);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["list", "--state", "closed"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("closed") && e.contains("acknowledged"), "{e}");
+        assert!(parse(&["list", "--state", "open", "--all"]).is_err());
+        match parse(&["ack", "a1", "--note", "fan replaced"]).unwrap() {
+            Cmd::Alerts(AlertsCmd::Ack { id, note, .. }) => {
+                assert_eq!((id.as_str(), note.as_deref()), ("a1", Some("fan replaced")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["dismiss"]).is_err(), "an id is required");
     }
 }

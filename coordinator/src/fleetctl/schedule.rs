@@ -174,6 +174,7 @@ fn selector_json(c: &pb::StartCampaignRequest) -> serde_json::Value {
         Some(Kind::All(_)) | None => json!("all"),
         Some(Kind::Labels(l)) => json!({ "labels": l.labels }),
         Some(Kind::Preset(p)) => json!({ "preset": p }),
+        Some(Kind::AgentId(id)) => json!({ "agent_id": id }),
     }
 }
 

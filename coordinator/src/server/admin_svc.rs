@@ -7,13 +7,15 @@ use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
 
+use super::alerts::{parse_states, AlertAction};
 use super::convert::{
-    agent_token, agents_page_to_pb, campaign_to_pb, campaign_token, campaigns_page_to_pb,
-    page_size, run_token, runs_page_to_pb, schedule_from_pb, schedule_to_pb, spec_from_pb,
+    agent_token, agents_page_to_pb, alert_to_pb, campaign_to_pb, campaign_token,
+    campaigns_page_to_pb, page_size, report_from_pb, run_token, runs_page_to_pb, schedule_from_pb,
+    schedule_to_pb, spec_from_pb,
 };
 use super::core::Coordinator;
 use crate::aggregate::counts_by_state;
-use crate::model::now_ms;
+use crate::model::{now_ms, rfc3339};
 use crate::store::Store;
 use crate::validate;
 
@@ -201,5 +203,61 @@ impl<S: Store> AdminService for AdminSvc<S> {
                     .collect()
             })?;
         Ok(Response::new(tokio_stream::iter(files)))
+    }
+
+    async fn report(
+        &self,
+        request: Request<pb::ReportRequest>,
+    ) -> Result<Response<pb::ReportResponse>, Status> {
+        let (kind, query) = report_from_pb(request.into_inner())?;
+        let now = now_ms();
+        let report = self.core.report(kind, &query, now).await?;
+        let model_json = serde_json::to_vec(&report)
+            .map_err(|e| Status::internal(format!("the {kind} report cannot be encoded: {e}")))?;
+        Ok(Response::new(pb::ReportResponse {
+            kind: kind.as_str().to_string(),
+            model_json,
+            generated_at: rfc3339(report.generated_at()),
+        }))
+    }
+
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        let states = parse_states("states", &request.into_inner().states)?;
+        let alerts = self.core.alerts(&states).await?;
+        Ok(Response::new(pb::ListAlertsResponse {
+            alerts: alerts.into_iter().map(alert_to_pb).collect(),
+        }))
+    }
+
+    async fn ack_alert(
+        &self,
+        request: Request<pb::AlertActionRequest>,
+    ) -> Result<Response<pb::Alert>, Status> {
+        self.act(request.into_inner(), AlertAction::Ack).await
+    }
+
+    async fn dismiss_alert(
+        &self,
+        request: Request<pb::AlertActionRequest>,
+    ) -> Result<Response<pb::Alert>, Status> {
+        self.act(request.into_inner(), AlertAction::Dismiss).await
+    }
+}
+
+impl<S: Store> AdminSvc<S> {
+    async fn act(
+        &self,
+        r: pb::AlertActionRequest,
+        action: AlertAction,
+    ) -> Result<Response<pb::Alert>, Status> {
+        validate::id("id", &r.id)?;
+        let alert = self
+            .core
+            .act_on_alert(&r.id, action, &r.note, now_ms())
+            .await?;
+        Ok(Response::new(alert_to_pb(alert)))
     }
 }

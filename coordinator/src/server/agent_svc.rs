@@ -129,6 +129,17 @@ impl<S: Store> AgentService for AgentSvc<S> {
             .core
             .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
             .await?;
+        if outcome == StoreOutcome::Stored {
+            // The drift of the board is evaluated after the answer, so an upload's latency
+            // (and the agent's spool) does not wait for it.
+            let core = Arc::clone(&self.core);
+            let run_id = u.run_id;
+            tokio::spawn(async move {
+                if let Err(e) = core.after_result(&run_id, now_ms()).await {
+                    tracing::warn!(run = %run_id, error = %e, "drift evaluation failed");
+                }
+            });
+        }
         Ok(Response::new(pb::UploadResponse {
             stored: outcome == StoreOutcome::Stored,
         }))

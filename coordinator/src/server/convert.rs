@@ -8,6 +8,7 @@ use super::schedules::{ScheduleStatus, MAX_CATCH_UP_MS, MAX_JITTER_MS};
 use crate::aggregate::RunCounts;
 use crate::cron::Overlap;
 use crate::domain::DomainError;
+use crate::fleet::{AlertRecord, FleetQuery, ReportKind, ReportQuery};
 use crate::model::{
     rfc3339, AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringRecord,
     FrameworkChoice, Millis, Overrides, RunRecord, ScheduleSpec, Selector,
@@ -232,7 +233,7 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
     let selector = match req.selector.and_then(|s| s.kind) {
         None => {
             return Err(Error::from(DomainError::InvalidRequest(
-                "field 'selector': one of all, labels, preset is required".into(),
+                "field 'selector': one of all, labels, preset, agent_id is required".into(),
             )))
         }
         Some(Kind::All(_)) => Selector::All,
@@ -254,6 +255,10 @@ pub fn spec_from_pb(req: pb::StartCampaignRequest) -> Result<CampaignSpec, Error
         Some(Kind::Preset(p)) => {
             validate::preset_id("selector.preset", &p)?;
             Selector::Preset(p)
+        }
+        Some(Kind::AgentId(id)) => {
+            validate::id("selector.agent_id", &id)?;
+            Selector::Agent(id)
         }
     };
     for (field, len) in [
@@ -386,6 +391,7 @@ pub fn spec_to_pb(spec: &CampaignSpec) -> pb::StartCampaignRequest {
             labels: l.clone().into_iter().collect(),
         }),
         Selector::Preset(p) => Kind::Preset(p.clone()),
+        Selector::Agent(id) => Kind::AgentId(id.clone()),
     };
     let o = &spec.overrides;
     pb::StartCampaignRequest {
@@ -555,6 +561,101 @@ pub fn idle_directive() -> pb::Directive {
     }
 }
 
+/// An alert to the wire.
+pub fn alert_to_pb(a: AlertRecord) -> pb::Alert {
+    pb::Alert {
+        id: a.id,
+        agent_id: a.agent_id,
+        hostname: a.hostname,
+        group_key: a.group_key,
+        framework: a.framework,
+        figure: a.figure,
+        baseline: a.baseline,
+        current: a.current,
+        change_pct: a.change_pct,
+        kind: a.kind,
+        began_at: rfc3339(a.began_at),
+        run_id: a.run_id,
+        confirm_campaign_id: a.confirm_campaign_id.unwrap_or_default(),
+        state: a.state.as_str().to_string(),
+        created_at: rfc3339(a.created_at),
+        updated_at: rfc3339(a.updated_at),
+        message: a.message,
+    }
+}
+
+/// A `Report` request from the wire: which report, and what it reads.
+pub fn report_from_pb(req: pb::ReportRequest) -> Result<(ReportKind, ReportQuery), Error> {
+    let kind: ReportKind = req.kind.parse()?;
+    let select: std::collections::BTreeMap<String, String> = req.select.into_iter().collect();
+    validate::labels("select", &select)?;
+    let some = |s: String| (!s.trim().is_empty()).then_some(s);
+    let group = some(req.group);
+    if let Some(g) = &group {
+        validate::id("group", g)?;
+    }
+    let agent_id = some(req.agent_id);
+    if let Some(id) = &agent_id {
+        validate::id("agent_id", id)?;
+    }
+    let schedule = some(req.schedule);
+    if let Some(name) = &schedule {
+        validate::schedule_name("schedule", name)?;
+    }
+    let framework = match some(req.framework) {
+        None => None,
+        Some(f) => Some(
+            f.parse::<fleetcal_proto::Framework>()
+                .map_err(|e| {
+                    Error::from(DomainError::InvalidRequest(format!(
+                        "field 'framework': {e}"
+                    )))
+                })?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    let since = some(req.since).map(|s| parse_since(&s)).transpose()?;
+    let nights = (req.nights != 0).then_some(req.nights);
+    if since.is_some() && nights.is_some() {
+        return Err(Error::from(DomainError::InvalidRequest(
+            "fields 'since' and 'nights': give one or the other".into(),
+        )));
+    }
+    let query = ReportQuery {
+        fleet: FleetQuery {
+            select: select.into_iter().collect(),
+            agent_id,
+            since,
+            schedule,
+            framework,
+            ..FleetQuery::default()
+        },
+        group,
+        nights,
+        ..ReportQuery::default()
+    };
+    Ok((kind, query))
+}
+
+/// A report's `since`: a day (`YYYY-MM-DD`, from its midnight UTC) or an RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<Millis, Error> {
+    let text = text.trim();
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(t) = day.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            Error::from(DomainError::InvalidRequest(format!(
+                "field 'since': {} is neither a day (YYYY-MM-DD) nor an RFC 3339 time",
+                fleetcal_proto::quote::quoted(text)
+            )))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,5 +822,101 @@ mod tests {
             e.to_string(),
             "invalid request: field 'trials': 1001 must be 1..=1000 (0 = the default)"
         );
+    }
+
+    fn report(f: impl FnOnce(&mut pb::ReportRequest)) -> Result<(ReportKind, ReportQuery), String> {
+        let mut r = pb::ReportRequest {
+            kind: "drift".into(),
+            ..pb::ReportRequest::default()
+        };
+        f(&mut r);
+        report_from_pb(r).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn report_requests_narrow_what_the_report_reads_and_bad_fields_are_named() {
+        let (kind, q) = report(|_| {}).unwrap();
+        assert_eq!((kind, q), (ReportKind::Drift, ReportQuery::default()));
+        let (kind, q) = report(|r| {
+            r.kind = "compare".into();
+            r.select.insert("site".into(), "lab".into());
+            r.group = "g1".into();
+            r.since = "2026-11-01".into();
+            r.agent_id = "a1".into();
+            r.schedule = "nightly".into();
+            r.framework = "pytorch".into();
+        })
+        .unwrap();
+        assert_eq!(kind, ReportKind::Compare);
+        assert_eq!(
+            q.fleet.select,
+            vec![("site".to_string(), "lab".to_string())]
+        );
+        assert_eq!(q.group.as_deref(), Some("g1"));
+        assert_eq!(q.fleet.since, Some(1_793_491_200_000));
+        assert_eq!(q.fleet.agent_id.as_deref(), Some("a1"));
+        assert_eq!(q.fleet.schedule.as_deref(), Some("nightly"));
+        assert_eq!(q.fleet.framework.as_deref(), Some("pytorch"));
+        let (_, q) = report(|r| r.nights = 7).unwrap();
+        assert_eq!((q.nights, q.fleet.since), (Some(7), None));
+        let (_, q) = report(|r| r.since = "2026-11-01T06:00:00+02:00".into()).unwrap();
+        assert_eq!(q.fleet.since, Some(1_793_491_200_000 + 4 * 3_600_000));
+        for (f, want) in [
+            (
+                Box::new(|r: &mut pb::ReportRequest| r.kind = "weekly".into())
+                    as Box<dyn Fn(&mut pb::ReportRequest)>,
+                "'weekly'",
+            ),
+            (
+                Box::new(|r| r.since = "yesterday".into()),
+                "field 'since': 'yesterday'",
+            ),
+            (Box::new(|r| r.since = "2026-13-01".into()), "field 'since'"),
+            (
+                Box::new(|r| {
+                    r.since = "2026-11-01".into();
+                    r.nights = 3;
+                }),
+                "'since' and 'nights'",
+            ),
+            (
+                Box::new(|r| r.framework = "jax".into()),
+                "field 'framework'",
+            ),
+            (Box::new(|r| r.schedule = "-x".into()), "field 'schedule'"),
+            (
+                Box::new(|r| r.agent_id = "x".repeat(100_000)),
+                "field 'agent_id'",
+            ),
+        ] {
+            let e = report(f).unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+            assert!(e.len() < 400, "bounded: {e}");
+        }
+    }
+
+    #[test]
+    fn an_agent_selector_round_trips_and_is_bounded() {
+        use pb::selector::Kind;
+        let req = pb::StartCampaignRequest {
+            selector: Some(pb::Selector {
+                kind: Some(Kind::AgentId("a1".into())),
+            }),
+            ..pb::StartCampaignRequest::default()
+        };
+        let spec = spec_from_pb(req).unwrap();
+        assert_eq!(spec.selector, Selector::Agent("a1".into()));
+        assert_eq!(
+            spec_to_pb(&spec).selector.and_then(|s| s.kind),
+            Some(Kind::AgentId("a1".into()))
+        );
+        let req = pb::StartCampaignRequest {
+            selector: Some(pb::Selector {
+                kind: Some(Kind::AgentId("x".repeat(1000))),
+            }),
+            ..pb::StartCampaignRequest::default()
+        };
+        let e = spec_from_pb(req).unwrap_err().to_string();
+        assert!(e.contains("selector.agent_id"), "{e}");
     }
 }

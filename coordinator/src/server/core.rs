@@ -7,15 +7,17 @@
 //! Time is an input: every operation takes `now` (the services and the driver read the clock
 //! at the edge), so no method here reads the wall clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fleetcal_proto::{CalibrationResult, Preset};
 use tokio::sync::{mpsc, Notify};
 
 use super::registry::{DirectiveItem, Registry, Touched};
-use crate::aggregate::{result_rows, RunCounts};
+use crate::aggregate::RunCounts;
 use crate::config::Settings;
 use crate::domain::DomainError;
+use crate::fleet::{FleetFigure, FleetRun};
 use crate::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, Millis, RunRecord, RunState,
     StoreOutcome, Transition,
@@ -85,6 +87,9 @@ pub struct Coordinator<S> {
     pub settings: Settings,
     /// Wakes the dispatch driver.
     pub wake: Arc<Notify>,
+    /// Results stored since this process started (duplicates not counted): `/metrics`'
+    /// `fleetcal_results_ingested_total`.
+    pub ingested: Arc<AtomicU64>,
 }
 
 /// One agent as listed: its record (with `last_seen` the latest contact, in memory or
@@ -280,8 +285,19 @@ impl<S: Store> Coordinator<S> {
             )));
         }
         validate::result_times(&result, now, run.started_at).map_err(invalid)?;
-        let rows = result_rows(run_id, &result);
-        let outcome = self.store.store_result(&run, text, &rows, now).await?;
+        let schedule = match self.store.campaign(&run.campaign_id).await? {
+            Some(c) => c.firing.map(|f| f.schedule),
+            None => None,
+        };
+        let fleet = FleetRun::from_result(&run, schedule.as_deref(), &result, now);
+        let figures = FleetFigure::from_result(run_id, &result);
+        let outcome = self
+            .store
+            .store_result(&run, text, &fleet, &figures, now)
+            .await?;
+        if outcome == StoreOutcome::Stored {
+            self.ingested.fetch_add(1, Ordering::Relaxed);
+        }
         self.wake.notify_one();
         Ok(outcome)
     }
@@ -391,6 +407,16 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
         let spec = self.with_defaults(spec);
+        self.plan_and_store(spec, now).await
+    }
+
+    /// Plans a campaign of a spec with its defaults filled in over the registered agents and
+    /// stores it, created at `now` (by hand, or a drift confirmation).
+    pub(super) async fn plan_and_store(
+        &self,
+        spec: CampaignSpec,
+        now: Millis,
+    ) -> Result<(CampaignRecord, Vec<RunRecord>), Error> {
         let agents = self.store.agents().await?;
         let planned = plan_campaign(&agents, &self.presets, &spec)?;
         let campaign = CampaignRecord {
@@ -438,7 +464,7 @@ impl<S: Store> Coordinator<S> {
         self.store.results(campaign_id).await
     }
 
-    async fn require_campaign(&self, id: &str) -> Result<CampaignRecord, Error> {
+    pub(super) async fn require_campaign(&self, id: &str) -> Result<CampaignRecord, Error> {
         self.store
             .campaign(id)
             .await?

@@ -4,10 +4,14 @@
 
 pub mod admin_svc;
 pub mod agent_svc;
+pub mod alerts;
 pub mod convert;
 pub mod core;
+pub mod drift;
 pub mod driver;
+pub mod http;
 pub mod registry;
+pub mod reports;
 pub mod schedules;
 pub mod serve;
 

@@ -41,8 +41,11 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             default_deadline_s: 86_400,
             tick: Duration::from_secs(1),
             tls: None,
+            drift: Default::default(),
+            http: None,
         },
         wake: Arc::new(Notify::new()),
+        ingested: Arc::default(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Assembles and runs the coordinator's listeners — the gRPC server (AgentService,
 //! AdminService, health, reflection v1 and v1alpha) with explicit message-size limits and
-//! HTTP/2 keepalive — and the dispatch driver, under one graceful shutdown with an enforced
-//! grace.
+//! HTTP/2 keepalive, and (with `--http`) the web pages and `/metrics` — and the dispatch
+//! driver, under one graceful shutdown with an enforced grace.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,35 +28,38 @@ use crate::Error;
 /// How long in-flight calls get to finish after SIGTERM/SIGINT before they are dropped.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Opens the configured database and serves on `listener` until `shutdown` completes.
+/// Opens the configured database and serves gRPC on `listener` (and the web side on `http`,
+/// when given) until `shutdown` completes.
 pub async fn serve(
     settings: Settings,
     listener: TcpListener,
+    http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     match DbUrl::parse(&settings.db)? {
         DbUrl::Sqlite(path) => {
             let store = SqliteStore::open(&path).await?;
-            serve_with(store, settings, listener, shutdown).await
+            serve_with(store, settings, listener, http, shutdown).await
         }
         DbUrl::Postgres(url) => {
             let store = PgStore::open(&url).await?;
-            serve_with(store, settings, listener, shutdown).await
+            serve_with(store, settings, listener, http, shutdown).await
         }
     }
 }
 
 /// Serves over an opened store.
 ///
-/// One shutdown serves every listener (today the gRPC port; an HTTP port for reports and
-/// metrics joins the same `stopping` watch and `with_grace`) and the dispatch driver. When `shutdown`
-/// completes: health turns NOT_SERVING for `""` and every service, directive streams are
-/// closed, each listener stops accepting and lets in-flight calls finish for
-/// [`SHUTDOWN_GRACE`] — then drops what is left — and the driver stops.
+/// One shutdown serves every listener (the gRPC port and, when given, the `http` port of the
+/// web pages and `/metrics`: both under the same `stopping` watch and `with_grace`) and the
+/// dispatch driver. When `shutdown` completes: health turns NOT_SERVING for `""` and every
+/// service, directive streams are closed, each listener stops accepting and lets in-flight
+/// calls finish for [`SHUTDOWN_GRACE`] — then drops what is left — and the driver stops.
 pub async fn serve_with<S: Store>(
     store: S,
     settings: Settings,
     listener: TcpListener,
+    http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let tls = settings
@@ -64,6 +67,10 @@ pub async fn serve_with<S: Store>(
         .as_ref()
         .map(crate::tls::server_config)
         .transpose()?;
+    let http_tls = match (&http, &settings.tls) {
+        (Some(_), Some(files)) => Some(crate::tls::http_server_config(files)?),
+        _ => None,
+    };
     let presets = match &settings.presets {
         Some(dir) => fleetcal_proto::preset::load_dir(dir)?,
         None => Vec::new(),
@@ -78,6 +85,7 @@ pub async fn serve_with<S: Store>(
         registry: registry.clone(),
         settings,
         wake: Arc::new(Notify::new()),
+        ingested: Arc::default(),
     });
     let (stop_tx, stopping) = watch::channel(false);
     let driver = tokio::spawn(drive(core.clone(), stopping.clone()));
@@ -150,13 +158,20 @@ pub async fn serve_with<S: Store>(
         .add_service(agent)
         .add_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stopping.clone()));
-    let served = with_grace("grpc", grpc, stopping, SHUTDOWN_GRACE)
-        .await
-        .map_err(|source| Error::Transport {
-            target,
-            source,
-            hint: "",
-        });
+    let web = async {
+        if let Some(listener) = http {
+            let web = super::http::serve(core.clone(), listener, http_tls, stopping.clone());
+            let Ok(()) = with_grace("http", web, stopping.clone(), SHUTDOWN_GRACE).await;
+            tracing::info!("http listener stopped");
+        }
+    };
+    let grpc = with_grace("grpc", grpc, stopping.clone(), SHUTDOWN_GRACE);
+    let (served, ()) = tokio::join!(grpc, web);
+    let served = served.map_err(|source| Error::Transport {
+        target,
+        source,
+        hint: "",
+    });
     tracing::info!("server stopped");
     let _ = driver.await;
     tracing::info!("driver stopped");

@@ -3,8 +3,8 @@
 
 use std::future::Future;
 
-use crate::aggregate::{ResultRow, RunCounts};
-use crate::fleet::{AlertRecord, AlertState, FleetQuery, FleetRows};
+use crate::aggregate::RunCounts;
+use crate::fleet::{AlertRecord, AlertState, FleetFigure, FleetQuery, FleetRows, FleetRun};
 use crate::model::{
     AgentRecord, CampaignRecord, FiringRecord, Millis, RunRecord, ScheduleRecord, StoreOutcome,
     Transition,
@@ -182,26 +182,30 @@ pub trait Store: Send + Sync + 'static {
         fraction: f64,
         message: &str,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
-    /// Stores a result and its rows and marks the run succeeded, in one transaction.
+    /// Stores a result (its document zstd-compressed) with its fleet rows (the
+    /// [`FleetRun`], its peaks and one [`FleetFigure`] per record) and marks the run
+    /// succeeded, in one transaction.
     /// `Duplicate` (nothing changed) when the run already has a result;
     /// `RunNotAccepting` (nothing changed) when the run is not running.
     fn store_result(
         &self,
         run: &RunRecord,
         result_json: &str,
-        rows: &[ResultRow],
+        fleet: &FleetRun,
+        figures: &[FleetFigure],
         at: i64,
     ) -> impl Future<Output = Result<StoreOutcome, Error>> + Send;
-    /// The stored results of a campaign with their runs, in plan order.
+    /// The stored results of a campaign with their runs, in plan order (each document as
+    /// it was uploaded, decompressed; one stored before compression reads as it is).
     fn results(
         &self,
         campaign_id: &str,
     ) -> impl Future<Output = Result<Vec<(RunRecord, String)>, Error>> + Send;
-    /// The normalised rows of one run's result, in record order.
+    /// The figures of one run's result, in record order.
     fn result_rows(
         &self,
         run_id: &str,
-    ) -> impl Future<Output = Result<Vec<ResultRow>, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<FleetFigure>, Error>> + Send;
     /// Adds a schedule; false (nothing changed) when its name is taken.
     fn add_schedule(
         &self,
@@ -246,7 +250,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- fleet reports and alerts (issue 12) ----
 
     /// The stored results a fleet report reads ([`FleetQuery`] narrows them), with their
-    /// figures, from the normalised tables (indexed; never by parsing result JSON).
+    /// figures (unless `runs_only`), from the normalised tables (indexed; never by parsing
+    /// result JSON): two queries, the runs with their peaks, then the figures of the same
+    /// filter, ordered as [`FleetRows`] says.
     fn fleet_rows(&self, q: &FleetQuery) -> impl Future<Output = Result<FleetRows, Error>> + Send;
     /// Every run's count by state (all campaigns), for `/metrics`.
     fn run_counts(&self) -> impl Future<Output = Result<RunCounts, Error>> + Send;

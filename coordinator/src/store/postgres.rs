@@ -3,10 +3,16 @@
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use super::sql::{corrupt, impl_store, skipped, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, RUN_COLS};
+use super::sql::{
+    compress, corrupt, document, fleet_filter, impl_store, placeholders, skipped, Param,
+    ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FIGURE_COLS, FLEET_RUN_COLS, PEAK_COLS,
+    RUN_COLS,
+};
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
-use crate::aggregate::{counts_from, ResultRow, RunCounts};
-use crate::fleet::{AlertRecord, AlertState, FleetQuery, FleetRows};
+use crate::aggregate::{counts_from, RunCounts};
+use crate::fleet::{
+    AlertRecord, AlertState, BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun, PeakRow,
+};
 use crate::model::{
     AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunRecord, RunState,
     ScheduleRecord, StoreOutcome, Transition,
@@ -32,7 +38,9 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|source| Error::Migrate { url: shown, source })?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        store.backfill().await?;
+        Ok(store)
     }
 }
 

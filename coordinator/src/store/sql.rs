@@ -17,6 +17,112 @@ pub(crate) const CAMPAIGN_COLS: &str =
 pub(crate) const CAMPAIGN_PAGE_WHERE: &str = "($1 IS NULL OR c.schedule = $2) \
      AND ($3 IS NULL OR c.created_at < $4 OR (c.created_at = $5 AND c.id < $6))";
 
+/// The zstd level result documents are stored at: about 7× smaller in about a millisecond
+/// for a quick result (higher levels gain ~15 % for 4× the time; see
+/// `benches/fleet_reports.rs`).
+pub(crate) const ZSTD_LEVEL: i32 = 3;
+
+/// A result document, compressed for the `results.result_zstd` column.
+pub(crate) fn compress(json: &str) -> Result<Vec<u8>, sqlx::Error> {
+    zstd::bulk::compress(json.as_bytes(), ZSTD_LEVEL).map_err(|e| corrupt("result_zstd", e))
+}
+
+/// A stored result document: the compressed column when set, else the plain text of a row
+/// stored before compression.
+pub(crate) fn document(plain: String, compressed: Option<Vec<u8>>) -> Result<String, sqlx::Error> {
+    match compressed {
+        None => Ok(plain),
+        Some(bytes) => {
+            let raw = zstd::stream::decode_all(bytes.as_slice())
+                .map_err(|e| corrupt("result_zstd", e))?;
+            String::from_utf8(raw).map_err(|e| corrupt("result_zstd", e))
+        }
+    }
+}
+
+/// The `fleet_runs` columns the runs query of `fleet_rows` selects (alias `r`).
+pub(crate) const FLEET_RUN_COLS: &str = "r.run_id, r.campaign_id, r.schedule, r.agent_id, \
+     r.hostname, r.framework, r.device, r.fallback_from, r.preset_id, r.quick, r.started_at, \
+     r.stored_at, r.cpu_model, r.microarch, r.cores, r.logical_cpus, r.memory_gb, r.gpu_model, \
+     r.jetson_model, r.power_mode, r.blas, r.libtorch, r.tool_version, r.host_key, r.env_key, \
+     r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.anomalies";
+
+/// The `fleet_peaks` columns (alias `p`, `p_` prefixed) with their run's id.
+pub(crate) const PEAK_COLS: &str = "p.run_id, p.precision AS p_precision, p.gops AS p_gops, \
+     p.operation AS p_operation, p.size AS p_size, p.efficiency AS p_efficiency";
+
+/// The `result_records` columns (alias `f`), which are a `FleetFigure`'s.
+pub(crate) const FIGURE_COLS: &str = "f.run_id, f.idx, f.operation, f.precision, f.size, \
+     f.status, f.reason, f.best_gops, f.median_gops, f.best_gbps, f.median_gbps, f.efficiency, \
+     f.trials, f.cv_pct, f.above_theoretical, f.noisy, f.throttled, f.in_cache, \
+     f.bandwidth_eligible";
+
+/// The alert columns (alias `a`).
+pub(crate) const ALERT_COLS: &str = "a.id, a.agent_id, a.hostname, a.group_key, a.framework, \
+     a.figure, a.baseline, a.current_value, a.change_pct, a.kind, a.began_at, a.run_id, \
+     a.confirm_campaign_id, a.state, a.created_at, a.updated_at, a.message";
+
+/// A parameter of a statement built at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    /// A text.
+    Text(String),
+    /// An integer.
+    Int(i64),
+}
+
+/// The `WHERE` clause (on `fleet_runs r`) of a [`FleetQuery`](crate::fleet::FleetQuery) and
+/// its parameters, numbered from `$1`. Only the filters given are in it, so each one can use
+/// its index; a label pair is a lookup in `agent_labels`.
+pub(crate) fn fleet_filter(q: &crate::fleet::FleetQuery) -> (String, Vec<Param>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let next = |params: &mut Vec<Param>, p: Param| {
+        params.push(p);
+        format!("${}", params.len())
+    };
+    for (key, value) in &q.select {
+        let k = next(&mut params, Param::Text(key.clone()));
+        let v = next(&mut params, Param::Text(value.clone()));
+        clauses.push(format!(
+            "r.agent_id IN (SELECT l.agent_id FROM agent_labels l WHERE l.key = {k} AND l.value = {v})"
+        ));
+    }
+    let texts = [
+        ("r.agent_id", &q.agent_id),
+        ("r.schedule", &q.schedule),
+        ("r.framework", &q.framework),
+        ("r.campaign_id", &q.campaign_id),
+    ];
+    for (column, value) in texts {
+        if let Some(v) = value {
+            let n = next(&mut params, Param::Text(v.clone()));
+            clauses.push(format!("{column} = {n}"));
+        }
+    }
+    if let Some(since) = q.since {
+        let n = next(&mut params, Param::Int(since));
+        clauses.push(format!("r.started_at >= {n}"));
+    }
+    if let Some(until) = q.until {
+        let n = next(&mut params, Param::Int(until));
+        clauses.push(format!("r.started_at < {n}"));
+    }
+    if clauses.is_empty() {
+        (String::new(), params)
+    } else {
+        (format!("WHERE {}", clauses.join(" AND ")), params)
+    }
+}
+
+/// `$first, $first+1, …` for `n` parameters (an `IN` list of states).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Reports a column that holds something the coordinator never writes.
 pub(crate) fn corrupt(column: &str, e: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("column '{column}': {e}").into())
@@ -266,22 +372,333 @@ macro_rules! impl_store {
                 })
             }
 
-            fn row_from(row: &<$db as sqlx::Database>::Row) -> Result<ResultRow, sqlx::Error> {
-                Ok(ResultRow {
+            fn figure_from(row: &<$db as sqlx::Database>::Row) -> Result<FleetFigure, sqlx::Error> {
+                let trials: i64 = row.try_get("trials")?;
+                Ok(FleetFigure {
                     run_id: row.try_get("run_id")?,
                     idx: row.try_get("idx")?,
                     operation: row.try_get("operation")?,
                     precision: row.try_get("precision")?,
                     size: row.try_get("size")?,
                     status: row.try_get("status")?,
+                    reason: row.try_get("reason")?,
                     best_gops: row.try_get("best_gops")?,
+                    median_gops: row.try_get("median_gops")?,
                     best_gbps: row.try_get("best_gbps")?,
+                    median_gbps: row.try_get("median_gbps")?,
                     efficiency: row.try_get("efficiency")?,
+                    trials: u32::try_from(trials).map_err(|e| corrupt("trials", e))?,
+                    cv_pct: row.try_get("cv_pct")?,
                     above_theoretical: row.try_get("above_theoretical")?,
                     noisy: row.try_get("noisy")?,
+                    throttled: row.try_get("throttled")?,
                     in_cache: row.try_get("in_cache")?,
                     bandwidth_eligible: row.try_get("bandwidth_eligible")?,
                 })
+            }
+
+            /// A `fleet_runs` row (its peaks are added from the joined rows).
+            fn fleet_run_from(row: &<$db as sqlx::Database>::Row) -> Result<FleetRun, sqlx::Error> {
+                let count = |column: &str| -> Result<Option<u32>, sqlx::Error> {
+                    row.try_get::<Option<i64>, _>(column)?
+                        .map(|n| u32::try_from(n).map_err(|e| corrupt(column, e)))
+                        .transpose()
+                };
+                let anomalies: String = row.try_get("anomalies")?;
+                Ok(FleetRun {
+                    run_id: row.try_get("run_id")?,
+                    campaign_id: row.try_get("campaign_id")?,
+                    schedule: row.try_get("schedule")?,
+                    agent_id: row.try_get("agent_id")?,
+                    hostname: row.try_get("hostname")?,
+                    framework: row.try_get("framework")?,
+                    device: row.try_get("device")?,
+                    fallback_from: row.try_get("fallback_from")?,
+                    preset_id: row.try_get("preset_id")?,
+                    quick: row.try_get("quick")?,
+                    started_at: row.try_get("started_at")?,
+                    stored_at: row.try_get("stored_at")?,
+                    facts: BoardFacts {
+                        cpu_model: row.try_get("cpu_model")?,
+                        microarch: row.try_get("microarch")?,
+                        cores: count("cores")?,
+                        logical_cpus: count("logical_cpus")?,
+                        memory_gb: count("memory_gb")?,
+                        gpu_model: row.try_get("gpu_model")?,
+                        jetson_model: row.try_get("jetson_model")?,
+                        power_mode: row.try_get("power_mode")?,
+                        blas: row.try_get("blas")?,
+                        libtorch: row.try_get("libtorch")?,
+                        tool_version: row.try_get("tool_version")?,
+                    },
+                    host_key: row.try_get("host_key")?,
+                    env_key: row.try_get("env_key")?,
+                    noise_floor_pct: row.try_get("noise_floor_pct")?,
+                    bandwidth_gbps: row.try_get("bandwidth_gbps")?,
+                    bandwidth_efficiency: row.try_get("bandwidth_efficiency")?,
+                    peaks: Vec::new(),
+                    anomalies: serde_json::from_str(&anomalies)
+                        .map_err(|e| corrupt("anomalies", e))?,
+                })
+            }
+
+            /// The peak of a joined runs row, if it has one.
+            fn peak_from(row: &<$db as sqlx::Database>::Row) -> Result<Option<PeakRow>, sqlx::Error> {
+                let Some(precision) = row.try_get::<Option<String>, _>("p_precision")? else {
+                    return Ok(None);
+                };
+                Ok(Some(PeakRow {
+                    precision,
+                    gops: row.try_get("p_gops")?,
+                    operation: row.try_get("p_operation")?,
+                    size: row.try_get("p_size")?,
+                    efficiency: row.try_get("p_efficiency")?,
+                }))
+            }
+
+            fn alert_from(row: &<$db as sqlx::Database>::Row) -> Result<AlertRecord, sqlx::Error> {
+                let state: String = row.try_get("state")?;
+                Ok(AlertRecord {
+                    id: row.try_get("id")?,
+                    agent_id: row.try_get("agent_id")?,
+                    hostname: row.try_get("hostname")?,
+                    group_key: row.try_get("group_key")?,
+                    framework: row.try_get("framework")?,
+                    figure: row.try_get("figure")?,
+                    baseline: row.try_get("baseline")?,
+                    current: row.try_get("current_value")?,
+                    change_pct: row.try_get("change_pct")?,
+                    kind: row.try_get("kind")?,
+                    began_at: row.try_get("began_at")?,
+                    run_id: row.try_get("run_id")?,
+                    confirm_campaign_id: row.try_get("confirm_campaign_id")?,
+                    state: AlertState::parse(&state).ok_or_else(|| {
+                        corrupt("state", format!("unknown alert state {}", fleetcal_proto::quote::quoted(&state)))
+                    })?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    message: row.try_get("message")?,
+                })
+            }
+
+            /// Binds run-time parameters in order.
+            fn bind_all<'q>(
+                mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                params: &'q [Param],
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                for p in params {
+                    query = match p {
+                        Param::Text(t) => query.bind(t.as_str()),
+                        Param::Int(i) => query.bind(*i),
+                    };
+                }
+                query
+            }
+
+            /// Replaces an agent's rows in `agent_labels` with its labels.
+            async fn write_labels(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                a: &AgentRecord,
+                ctx: &str,
+            ) -> Result<(), Error> {
+                sqlx::query::<$db>("DELETE FROM agent_labels WHERE agent_id = $1")
+                    .bind(&a.agent_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                if a.labels.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO agent_labels (agent_id, key, value) ",
+                );
+                insert.push_values(&a.labels, |mut b, (k, v)| {
+                    b.push_bind(a.agent_id.as_str())
+                        .push_bind(k.as_str())
+                        .push_bind(v.as_str());
+                });
+                insert
+                    .build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                Ok(())
+            }
+
+            /// Inserts a result's fleet rows: its `fleet_runs` row, its peaks and its figures
+            /// (`result_records`), within a transaction.
+            async fn insert_fleet(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                f: &FleetRun,
+                figures: &[FleetFigure],
+                ctx: &str,
+            ) -> Result<(), Error> {
+                let anomalies = serde_json::to_string(&f.anomalies)
+                    .map_err(|e| Error::storage(ctx)(corrupt("anomalies", e)))?;
+                sqlx::query::<$db>(
+                    "INSERT INTO fleet_runs (run_id, campaign_id, schedule, agent_id, hostname, \
+                     framework, device, fallback_from, preset_id, quick, started_at, stored_at, \
+                     cpu_model, microarch, cores, logical_cpus, memory_gb, gpu_model, \
+                     jetson_model, power_mode, blas, libtorch, tool_version, host_key, env_key, \
+                     noise_floor_pct, bandwidth_gbps, bandwidth_efficiency, anomalies) VALUES \
+                     ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
+                     $21,$22,$23,$24,$25,$26,$27,$28,$29)",
+                )
+                .bind(&f.run_id)
+                .bind(&f.campaign_id)
+                .bind(&f.schedule)
+                .bind(&f.agent_id)
+                .bind(&f.hostname)
+                .bind(&f.framework)
+                .bind(&f.device)
+                .bind(&f.fallback_from)
+                .bind(&f.preset_id)
+                .bind(f.quick)
+                .bind(f.started_at)
+                .bind(f.stored_at)
+                .bind(&f.facts.cpu_model)
+                .bind(&f.facts.microarch)
+                .bind(f.facts.cores.map(i64::from))
+                .bind(f.facts.logical_cpus.map(i64::from))
+                .bind(f.facts.memory_gb.map(i64::from))
+                .bind(&f.facts.gpu_model)
+                .bind(&f.facts.jetson_model)
+                .bind(&f.facts.power_mode)
+                .bind(&f.facts.blas)
+                .bind(&f.facts.libtorch)
+                .bind(&f.facts.tool_version)
+                .bind(&f.host_key)
+                .bind(&f.env_key)
+                .bind(f.noise_floor_pct)
+                .bind(f.bandwidth_gbps)
+                .bind(f.bandwidth_efficiency)
+                .bind(anomalies)
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::storage(ctx))?;
+                if !f.peaks.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO fleet_peaks (run_id, idx, precision, gops, operation, size, \
+                         efficiency) ",
+                    );
+                    insert.push_values((0_i64..).zip(&f.peaks), |mut b, (i, p)| {
+                        b.push_bind(f.run_id.as_str())
+                            .push_bind(i)
+                            .push_bind(p.precision.as_str())
+                            .push_bind(p.gops)
+                            .push_bind(p.operation.as_str())
+                            .push_bind(p.size)
+                            .push_bind(p.efficiency);
+                    });
+                    insert
+                        .build()
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(Error::storage(ctx))?;
+                }
+                // Many rows per statement (19 parameters each, well under either
+                // database's limit), not one round trip per record.
+                for chunk in figures.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO result_records (run_id, idx, operation, precision, size, \
+                         status, reason, best_gops, median_gops, best_gbps, median_gbps, \
+                         efficiency, trials, cv_pct, above_theoretical, noisy, throttled, \
+                         in_cache, bandwidth_eligible) ",
+                    );
+                    insert.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.run_id.as_str())
+                            .push_bind(r.idx)
+                            .push_bind(r.operation.as_str())
+                            .push_bind(r.precision.as_str())
+                            .push_bind(r.size)
+                            .push_bind(r.status.as_str())
+                            .push_bind(r.reason.as_deref())
+                            .push_bind(r.best_gops)
+                            .push_bind(r.median_gops)
+                            .push_bind(r.best_gbps)
+                            .push_bind(r.median_gbps)
+                            .push_bind(r.efficiency)
+                            .push_bind(i64::from(r.trials))
+                            .push_bind(r.cv_pct)
+                            .push_bind(r.above_theoretical)
+                            .push_bind(r.noisy)
+                            .push_bind(r.throttled)
+                            .push_bind(r.in_cache)
+                            .push_bind(r.bandwidth_eligible);
+                    });
+                    insert
+                        .build()
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(Error::storage(ctx))?;
+                }
+                Ok(())
+            }
+
+            /// Fills in what rows written before schema v4 lack: the `agent_labels` of
+            /// agents registered before, and the fleet rows (with every figure column) of
+            /// results stored before. Each such result document is parsed once; one that
+            /// does not parse is logged and left out of the reports.
+            async fn backfill(&self) -> Result<(), Error> {
+                let ctx = "filling in the rows of schema v4";
+                let agents = sqlx::query::<$db>(
+                    "SELECT * FROM agents a WHERE labels <> '{}' AND NOT EXISTS \
+                     (SELECT 1 FROM agent_labels l WHERE l.agent_id = a.agent_id)",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage(ctx))?;
+                for a in Self::decoded(&agents, "agents", "agent_id", Self::agent_from) {
+                    let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
+                    Self::write_labels(&mut *tx, &a, ctx).await?;
+                    tx.commit().await.map_err(Error::storage(ctx))?;
+                }
+                // A page of documents at a time (each may be hundreds of KB), by run id.
+                let sql = format!(
+                    "SELECT {RUN_COLS}, c.schedule AS campaign_schedule, res.stored_at, \
+                     res.result_json, res.result_zstd FROM results res \
+                     JOIN runs r ON r.run_id = res.run_id JOIN campaigns c ON c.id = r.campaign_id \
+                     WHERE res.run_id > $1 AND NOT EXISTS \
+                     (SELECT 1 FROM fleet_runs f WHERE f.run_id = res.run_id) \
+                     ORDER BY res.run_id LIMIT 64"
+                );
+                let mut after = String::new();
+                loop {
+                    let rows = sqlx::query::<$db>(&sql)
+                        .bind(&after)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(Error::storage(ctx))?;
+                    let Some(last) = rows.last() else {
+                        break;
+                    };
+                    after = last.try_get("run_id").map_err(Error::storage(ctx))?;
+                    let old = Self::decoded(&rows, "results", "run_id", |row| {
+                        let run = Self::run_from(row)?;
+                        let schedule: Option<String> = row.try_get("campaign_schedule")?;
+                        let stored_at: i64 = row.try_get("stored_at")?;
+                        let text =
+                            document(row.try_get("result_json")?, row.try_get("result_zstd")?)?;
+                        let result =
+                            fleetcal_proto::CalibrationResult::from_json(&text, "stored result")
+                                .map_err(|e| corrupt("result_json", e))?;
+                        let fleet =
+                            FleetRun::from_result(&run, schedule.as_deref(), &result, stored_at);
+                        let figures = FleetFigure::from_result(&run.run_id, &result);
+                        Ok((fleet, figures))
+                    });
+                    for (fleet, figures) in old {
+                        let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
+                        sqlx::query::<$db>("DELETE FROM result_records WHERE run_id = $1")
+                            .bind(&fleet.run_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(Error::storage(ctx))?;
+                        Self::insert_fleet(&mut *tx, &fleet, &figures, ctx).await?;
+                        tx.commit().await.map_err(Error::storage(ctx))?;
+                    }
+                }
+                Ok(())
             }
         }
 
@@ -289,6 +706,8 @@ macro_rules! impl_store {
             async fn upsert_agent(&self, a: &AgentRecord) -> Result<(), Error> {
                 let labels = serde_json::to_string(&a.labels).expect("labels serialise");
                 let caps = serde_json::to_string(&a.capabilities).expect("capabilities serialise");
+                let ctx = format!("registering agent '{}'", a.agent_id);
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
                 sqlx::query::<$db>(
                     "INSERT INTO agents (agent_id, hostname, labels, preset, capabilities, \
                      agent_version, registered_at, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) \
@@ -305,10 +724,11 @@ macro_rules! impl_store {
                 .bind(&a.agent_version)
                 .bind(a.registered_at)
                 .bind(a.last_seen)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
-                .map_err(Error::storage(format!("registering agent '{}'", a.agent_id)))?;
-                Ok(())
+                .map_err(Error::storage(&ctx))?;
+                Self::write_labels(&mut *tx, a, &ctx).await?;
+                tx.commit().await.map_err(Error::storage(&ctx))
             }
 
             async fn touch_agent(&self, agent_id: &str, at: i64) -> Result<bool, Error> {
@@ -559,19 +979,23 @@ macro_rules! impl_store {
                 &self,
                 run: &RunRecord,
                 result_json: &str,
-                rows: &[ResultRow],
+                fleet: &FleetRun,
+                figures: &[FleetFigure],
                 at: i64,
             ) -> Result<StoreOutcome, Error> {
                 let ctx = format!("storing the result of run '{}'", run.run_id);
+                // Compressed before the transaction: it holds the write lock meanwhile.
+                let compressed = compress(result_json).map_err(Error::storage(&ctx))?;
                 let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
                 let inserted = sqlx::query::<$db>(
-                    "INSERT INTO results (run_id, agent_id, stored_at, result_json) \
-                     VALUES ($1,$2,$3,$4) ON CONFLICT (run_id) DO NOTHING",
+                    "INSERT INTO results (run_id, agent_id, stored_at, result_json, result_zstd) \
+                     VALUES ($1,$2,$3,$4,$5) ON CONFLICT (run_id) DO NOTHING",
                 )
                 .bind(&run.run_id)
                 .bind(&run.agent_id)
                 .bind(at)
-                .bind(result_json)
+                .bind("")
+                .bind(compressed)
                 .execute(&mut *tx)
                 .await
                 .map_err(Error::storage(&ctx))?;
@@ -604,37 +1028,14 @@ macro_rules! impl_store {
                     }
                     .into());
                 }
-                for r in rows {
-                    sqlx::query::<$db>(
-                        "INSERT INTO result_records (run_id, idx, operation, precision, size, \
-                         status, best_gops, best_gbps, efficiency, above_theoretical, noisy, \
-                         in_cache, bandwidth_eligible) \
-                         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-                    )
-                    .bind(&r.run_id)
-                    .bind(r.idx)
-                    .bind(&r.operation)
-                    .bind(&r.precision)
-                    .bind(r.size)
-                    .bind(&r.status)
-                    .bind(r.best_gops)
-                    .bind(r.best_gbps)
-                    .bind(r.efficiency)
-                    .bind(r.above_theoretical)
-                    .bind(r.noisy)
-                    .bind(r.in_cache)
-                    .bind(r.bandwidth_eligible)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::storage(&ctx))?;
-                }
+                Self::insert_fleet(&mut *tx, fleet, figures, &ctx).await?;
                 tx.commit().await.map_err(Error::storage(&ctx))?;
                 Ok(StoreOutcome::Stored)
             }
 
             async fn results(&self, campaign_id: &str) -> Result<Vec<(RunRecord, String)>, Error> {
                 let sql = format!(
-                    "SELECT {RUN_COLS}, res.result_json FROM results res \
+                    "SELECT {RUN_COLS}, res.result_json, res.result_zstd FROM results res \
                      JOIN runs r ON r.run_id = res.run_id WHERE r.campaign_id = $1 ORDER BY r.seq"
                 );
                 sqlx::query::<$db>(&sql)
@@ -643,18 +1044,23 @@ macro_rules! impl_store {
                     .await
                     .map(|rows| {
                         Self::decoded(&rows, "results", "run_id", |row| {
-                            Ok((Self::run_from(row)?, row.try_get("result_json")?))
+                            let text =
+                                document(row.try_get("result_json")?, row.try_get("result_zstd")?)?;
+                            Ok((Self::run_from(row)?, text))
                         })
                     })
                     .map_err(Error::storage(format!("reading results of campaign '{campaign_id}'")))
             }
 
-            async fn result_rows(&self, run_id: &str) -> Result<Vec<ResultRow>, Error> {
-                sqlx::query::<$db>("SELECT * FROM result_records WHERE run_id = $1 ORDER BY idx")
+            async fn result_rows(&self, run_id: &str) -> Result<Vec<FleetFigure>, Error> {
+                let sql = format!(
+                    "SELECT {FIGURE_COLS} FROM result_records f WHERE f.run_id = $1 ORDER BY f.idx"
+                );
+                sqlx::query::<$db>(&sql)
                     .bind(run_id)
                     .fetch_all(&self.pool)
                     .await
-                    .and_then(|rows| rows.iter().map(Self::row_from).collect())
+                    .and_then(|rows| rows.iter().map(Self::figure_from).collect())
                     .map_err(Error::storage(format!("reading result rows of run '{run_id}'")))
             }
 
@@ -934,24 +1340,196 @@ macro_rules! impl_store {
                 .map_err(Error::storage(format!("counting missed firings of schedule '{schedule}'")))?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
-            // SCAFFOLD (issue 12): the store helper replaces these with real queries.
-            async fn fleet_rows(&self, _q: &FleetQuery) -> Result<FleetRows, Error> {
-                Err(Error::storage("fleet rows".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+            async fn fleet_rows(&self, q: &FleetQuery) -> Result<FleetRows, Error> {
+                let ctx = "reading fleet rows";
+                let (filter, params) = fleet_filter(q);
+                // The runs, then their peaks (the same filter, joined): one row per run
+                // and one per peak, rather than every run column once per peak.
+                let sql = format!(
+                    "SELECT {FLEET_RUN_COLS} FROM fleet_runs r {filter} \
+                     ORDER BY r.started_at, r.run_id"
+                );
+                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                let mut runs = Self::decoded(&rows, "fleet_runs", "run_id", Self::fleet_run_from);
+                drop(rows);
+                let sql = format!(
+                    "SELECT {PEAK_COLS} FROM fleet_peaks p \
+                     JOIN fleet_runs r ON r.run_id = p.run_id {filter} \
+                     ORDER BY r.started_at, r.run_id, p.idx"
+                );
+                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                let at: std::collections::HashMap<String, usize> = runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.run_id.clone(), i))
+                    .collect();
+                for row in &rows {
+                    let decoded = row.try_get::<String, _>("run_id").and_then(|id| {
+                        Ok((id, Self::peak_from(row)?))
+                    });
+                    match decoded {
+                        Ok((id, Some(peak))) => {
+                            if let Some(run) = at.get(&id).and_then(|i| runs.get_mut(*i)) {
+                                run.peaks.push(peak);
+                            }
+                        }
+                        Ok((_, None)) => {}
+                        Err(e) => {
+                            let id = row.try_get::<String, _>("run_id").unwrap_or_default();
+                            skipped("fleet_peaks", &id, &e);
+                        }
+                    }
+                }
+                if q.runs_only {
+                    return Ok(FleetRows { runs, figures: Vec::new() });
+                }
+                // Their figures: the same filter, joined (never a list of run ids).
+                let sql = format!(
+                    "SELECT {FIGURE_COLS} FROM result_records f \
+                     JOIN fleet_runs r ON r.run_id = f.run_id {filter} \
+                     ORDER BY r.started_at, r.run_id, f.idx"
+                );
+                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                let kept: std::collections::HashSet<&str> =
+                    runs.iter().map(|r| r.run_id.as_str()).collect();
+                let figures = Self::decoded(&rows, "result_records", "run_id", Self::figure_from)
+                    .into_iter()
+                    .filter(|f| kept.contains(f.run_id.as_str()))
+                    .collect();
+                Ok(FleetRows { runs, figures })
             }
+
             async fn run_counts(&self) -> Result<RunCounts, Error> {
-                Err(Error::storage("run counts".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+                let rows = sqlx::query::<$db>("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::storage("counting runs by state"))?;
+                let mut pairs = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let decoded = row.try_get::<String, _>("state").and_then(|state| {
+                        let n: i64 = row.try_get("n")?;
+                        let state: RunState = state.parse().map_err(|e| corrupt("state", e))?;
+                        Ok((state, u32::try_from(n).unwrap_or(u32::MAX)))
+                    });
+                    match decoded {
+                        Ok(pair) => pairs.push(pair),
+                        Err(e) => skipped("runs", "(a state count)", &e),
+                    }
+                }
+                Ok(counts_from(pairs))
             }
-            async fn insert_alert(&self, _a: &AlertRecord) -> Result<bool, Error> {
-                Err(Error::storage("insert alert".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+
+            async fn insert_alert(&self, a: &AlertRecord) -> Result<bool, Error> {
+                // The partial unique index on live alerts makes a second live one a conflict.
+                let done = sqlx::query::<$db>(
+                    "INSERT INTO alerts (id, agent_id, hostname, group_key, framework, figure, \
+                     baseline, current_value, change_pct, kind, began_at, run_id, \
+                     confirm_campaign_id, state, created_at, updated_at, message) VALUES \
+                     ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&a.id)
+                .bind(&a.agent_id)
+                .bind(&a.hostname)
+                .bind(&a.group_key)
+                .bind(&a.framework)
+                .bind(&a.figure)
+                .bind(a.baseline)
+                .bind(a.current)
+                .bind(a.change_pct)
+                .bind(&a.kind)
+                .bind(a.began_at)
+                .bind(&a.run_id)
+                .bind(&a.confirm_campaign_id)
+                .bind(a.state.as_str())
+                .bind(a.created_at)
+                .bind(a.updated_at)
+                .bind(&a.message)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage(format!(
+                    "recording alert {}",
+                    fleetcal_proto::quote::quoted(&a.id)
+                )))?;
+                Ok(done.rows_affected() == 1)
             }
-            async fn alert(&self, _id: &str) -> Result<Option<AlertRecord>, Error> {
-                Err(Error::storage("alert".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+
+            async fn alert(&self, id: &str) -> Result<Option<AlertRecord>, Error> {
+                sqlx::query::<$db>(&format!("SELECT {ALERT_COLS} FROM alerts a WHERE a.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .and_then(|r| r.as_ref().map(Self::alert_from).transpose())
+                    .map_err(Error::storage(format!(
+                        "reading alert {}",
+                        fleetcal_proto::quote::quoted(id)
+                    )))
             }
-            async fn alerts(&self, _states: &[AlertState]) -> Result<Vec<AlertRecord>, Error> {
-                Err(Error::storage("alerts".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+
+            async fn alerts(&self, states: &[AlertState]) -> Result<Vec<AlertRecord>, Error> {
+                let filter = if states.is_empty() {
+                    String::new()
+                } else {
+                    format!("WHERE a.state IN ({})", placeholders(1, states.len()))
+                };
+                let sql = format!(
+                    "SELECT {ALERT_COLS} FROM alerts a {filter} ORDER BY a.created_at DESC, a.id DESC"
+                );
+                let mut query = sqlx::query::<$db>(&sql);
+                for s in states {
+                    query = query.bind(s.as_str());
+                }
+                query
+                    .fetch_all(&self.pool)
+                    .await
+                    .map(|rows| Self::decoded(&rows, "alerts", "id", Self::alert_from))
+                    .map_err(Error::storage("listing alerts"))
             }
-            async fn update_alert(&self, _id: &str, _from: &[AlertState], _u: &AlertUpdate) -> Result<bool, Error> {
-                Err(Error::storage("update alert".to_string())(sqlx::Error::Protocol("not implemented yet".into())))
+
+            async fn update_alert(
+                &self,
+                id: &str,
+                from: &[AlertState],
+                u: &AlertUpdate,
+            ) -> Result<bool, Error> {
+                if from.is_empty() {
+                    return Ok(false);
+                }
+                let sql = format!(
+                    "UPDATE alerts SET state = $1, current_value = COALESCE($2, current_value), \
+                     change_pct = COALESCE($3, change_pct), \
+                     confirm_campaign_id = COALESCE($4, confirm_campaign_id), message = $5, \
+                     updated_at = $6 WHERE id = $7 AND state IN ({})",
+                    placeholders(8, from.len())
+                );
+                let mut query = sqlx::query::<$db>(&sql)
+                    .bind(u.state.as_str())
+                    .bind(u.current)
+                    .bind(u.change_pct)
+                    .bind(&u.confirm_campaign_id)
+                    .bind(&u.message)
+                    .bind(u.at)
+                    .bind(id);
+                for s in from {
+                    query = query.bind(s.as_str());
+                }
+                let done = query
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::storage(format!(
+                        "updating alert {}",
+                        fleetcal_proto::quote::quoted(id)
+                    )))?;
+                Ok(done.rows_affected() == 1)
             }
         }
     };

@@ -65,7 +65,7 @@ fn start_campaign_with(url: &str, extra: &[&str]) -> String {
 }
 
 /// Follows the campaign to its end; every run must have succeeded.
-fn wait_campaign(url: &str, id: &str, runs: u64, logs: &dyn Fn() -> String) {
+pub(crate) fn wait_campaign(url: &str, id: &str, runs: u64, logs: &dyn Fn() -> String) {
     let out = fleetctl(url, &["campaign", "status", id, "--wait", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -79,7 +79,7 @@ fn wait_campaign(url: &str, id: &str, runs: u64, logs: &dyn Fn() -> String) {
     assert_eq!(c["run_counts"]["succeeded"], runs, "{c}");
 }
 
-fn runs_of(url: &str, id: &str) -> Vec<Value> {
+pub(crate) fn runs_of(url: &str, id: &str) -> Vec<Value> {
     ctl_json(url, &["runs", "--campaign", id, "--json"])
         .as_array()
         .unwrap()
@@ -93,7 +93,7 @@ fn schema_errors(schema: &str, doc: &Value) -> Vec<String> {
 }
 
 /// Exports a campaign in one format; returns file name → text.
-fn export(url: &str, id: &str, dir: &Path, format: &str) -> BTreeMap<String, String> {
+pub(crate) fn export(url: &str, id: &str, dir: &Path, format: &str) -> BTreeMap<String, String> {
     let out_dir = dir.join(format);
     let out_arg = out_dir.display().to_string();
     let args = [
@@ -131,7 +131,7 @@ fn assert_one_run_each(agents: &[Agent]) {
     }
 }
 
-fn all_logs(agents: &[Agent], coordinator_log: String) -> String {
+pub(crate) fn all_logs(agents: &[Agent], coordinator_log: String) -> String {
     let mut s: String = agents
         .iter()
         .map(|a| format!("--- agent ---\n{}", a.log()))

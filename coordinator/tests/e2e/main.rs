@@ -9,14 +9,22 @@
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
 //! - `schedules`: cron schedules firing campaigns: catch-up after a restart, pause, resume,
 //!   run-now, remove, busy and offline boards, two coordinators on one PostgreSQL;
+//! - `reports`: fleet reports in every format over fleetctl and HTTP, and a drift alert
+//!   confirmed by the coordinator's own one-board run, on real agents (one with the torch
+//!   engine) and a board really made slower;
 //! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
-//! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`.
+//! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`;
+//! - `http`: the web side (`--http`): every page in headless Chromium with screenshots,
+//!   JSON/CSV, bad parameters, `/metrics` through a Prometheus text-format parser, HTTPS with
+//!   the gRPC side's certificate, and the one shutdown.
 
 mod edges;
 mod fleet;
 mod grpc;
+mod http;
 mod lifecycle;
 mod pg;
+mod reports;
 mod schedules;
 mod storage;
 mod support;

@@ -3,19 +3,23 @@
 
 use std::collections::BTreeMap;
 
-use fleetcal_coordinator::aggregate::result_rows;
+use fleetcal_coordinator::aggregate::RunCounts;
 use fleetcal_coordinator::cron::Overlap;
 use fleetcal_coordinator::domain::DomainError;
+use fleetcal_coordinator::fleet::{
+    AlertRecord, AlertState, FleetFigure, FleetQuery, FleetRows, FleetRun,
+};
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringOutcome, FiringTag,
     FrameworkChoice, Overrides, RunRecord, RunState, ScheduleRecord, ScheduleSpec, Selector,
     StoreOutcome, Transition,
 };
 use fleetcal_coordinator::store::{
-    CampaignKey, Claim, ClaimOutcome, PgStore, RemoveOutcome, RunKey, SqliteStore, Store,
+    AlertUpdate, CampaignKey, Claim, ClaimOutcome, PgStore, RemoveOutcome, RunKey, SqliteStore,
+    Store,
 };
 use fleetcal_coordinator::Error;
-use fleetcal_proto::{DeviceKind, Framework};
+use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
 
 use crate::pg::PgCluster;
 use crate::support::sample_result;
@@ -160,9 +164,13 @@ async fn suite<S: Store>(store: S) {
     // Results: stored once with its rows, duplicates change nothing.
     let result = sample_result("r1", Framework::Numpy, DeviceKind::Cpu);
     let json = result.to_json();
-    let rows = result_rows("r1", &result);
+    let rows = FleetFigure::from_result("r1", &result);
+    let fleet = FleetRun::from_result(&r1, None, &result, 3000);
     assert_eq!(
-        store.store_result(&r1, &json, &rows, 3000).await.unwrap(),
+        store
+            .store_result(&r1, &json, &fleet, &rows, 3000)
+            .await
+            .unwrap(),
         StoreOutcome::Stored
     );
     let stored_rows = store.result_rows("r1").await.unwrap();
@@ -179,7 +187,7 @@ async fn suite<S: Store>(store: S) {
     );
     assert_eq!(
         store
-            .store_result(&r1, "{\"other\":1}", &[], 4000)
+            .store_result(&r1, "{\"other\":1}", &fleet, &[], 4000)
             .await
             .unwrap(),
         StoreOutcome::Duplicate
@@ -195,7 +203,13 @@ async fn suite<S: Store>(store: S) {
     // A result for a run that is not running is refused and nothing is stored.
     let r2 = store.run("r2").await.unwrap().unwrap();
     let err = store
-        .store_result(&r2, &json, &result_rows("r2", &result), 5000)
+        .store_result(
+            &r2,
+            &json,
+            &FleetRun::from_result(&r2, None, &result, 5000),
+            &FleetFigure::from_result("r2", &result),
+            5000,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -775,6 +789,21 @@ async fn sqlite_backend_passes_the_storage_suite() {
     schedule_suite(&store).await;
     let other = SqliteStore::open(&path).await.unwrap();
     two_stores_race_for_each_firing(&store, &other).await;
+    fleet_suite(&store).await;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT LENGTH(result_zstd) FROM results WHERE run_id = 'fr1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    check_compressed(
+        quick("fr1", Framework::Numpy, 1_000_000).to_json().len(),
+        stored,
+    );
+    old_result_setup(&store).await;
+    let (json, sql) = old_result_row();
+    sqlx::query(&sql).execute(&pool).await.unwrap();
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    old_result_reads(&reopened, &json).await;
 }
 
 #[tokio::test]
@@ -795,4 +824,462 @@ async fn postgres_backend_passes_the_storage_suite() {
     schedule_suite(&store).await;
     let other = PgStore::open(&cluster.url).await.unwrap();
     two_stores_race_for_each_firing(&store, &other).await;
+    fleet_suite(&store).await;
+    let stored: i32 =
+        sqlx::query_scalar("SELECT LENGTH(result_zstd) FROM results WHERE run_id = 'fr1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    check_compressed(
+        quick("fr1", Framework::Numpy, 1_000_000).to_json().len(),
+        i64::from(stored),
+    );
+    old_result_setup(&store).await;
+    let (json, sql) = old_result_row();
+    sqlx::query(&sql).execute(&pool).await.unwrap();
+    let reopened = PgStore::open(&cluster.url).await.unwrap();
+    old_result_reads(&reopened, &json).await;
+}
+
+// ---- fleet reports and alerts ----
+
+/// The real quick result (numpy engine, 2-core VM) every fleet check stores.
+const QUICK: &str = include_str!("../../testdata/quick-result.json");
+
+fn quick(run_id: &str, framework: Framework, started_at: i64) -> CalibrationResult {
+    let mut r = CalibrationResult::from_json(QUICK, "quick-result.json").unwrap();
+    r.metadata.run_id = run_id.into();
+    r.metadata.framework = framework;
+    let t = chrono::DateTime::from_timestamp_millis(started_at).unwrap();
+    r.metadata.started_at = t.to_rfc3339();
+    r.metadata.finished_at = (t + chrono::Duration::seconds(60)).to_rfc3339();
+    r
+}
+
+fn labelled(id: &str, labels: &[(&str, &str)]) -> AgentRecord {
+    let mut a = agent(id, &format!("host-{id}"), 10);
+    a.labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    a
+}
+
+/// Stores the result of a running run as the coordinator does; returns its fleet row.
+async fn store_quick<S: Store>(
+    store: &S,
+    run: &RunRecord,
+    schedule: Option<&str>,
+    started_at: i64,
+) -> FleetRun {
+    let result = quick(&run.run_id, run.framework, started_at);
+    let fleet = FleetRun::from_result(run, schedule, &result, started_at + 61_000);
+    let figures = FleetFigure::from_result(&run.run_id, &result);
+    assert_eq!(
+        store
+            .store_result(
+                run,
+                &result.to_json(),
+                &fleet,
+                &figures,
+                started_at + 61_000
+            )
+            .await
+            .unwrap(),
+        StoreOutcome::Stored
+    );
+    fleet
+}
+
+fn ids(rows: &FleetRows) -> Vec<&str> {
+    rows.runs.iter().map(|r| r.run_id.as_str()).collect()
+}
+
+/// Every filter of `fleet_rows`, the compressed round trip, the labels table, run counts
+/// and alerts. Uses its own agents (`f*`) and campaigns (`fc*`), so it runs on any store.
+async fn fleet_suite<S: Store>(store: &S) {
+    let counts_before = store.run_counts().await.unwrap();
+    for a in [
+        labelled("f1", &[("fsite", "lab"), ("rack", "1")]),
+        labelled("f2", &[("fsite", "lab"), ("rack", "2")]),
+        labelled("f3", &[("fsite", "field")]),
+    ] {
+        store.upsert_agent(&a).await.unwrap();
+    }
+    let running = |id: &str, campaign: &str, agent: &str, seq: i64, fw: Framework| RunRecord {
+        framework: fw,
+        ..run(id, campaign, agent, seq, RunState::Running)
+    };
+    let by_hand = CampaignRecord {
+        id: "fc1".into(),
+        created_at: 900_000,
+        deadline: 9_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    let hand_runs = [
+        running("fr1", "fc1", "f1", 0, Framework::Numpy),
+        running("fr2", "fc1", "f2", 1, Framework::Numpy),
+        running("fr3", "fc1", "f3", 2, Framework::Numpy),
+    ];
+    store.create_campaign(&by_hand, &hand_runs).await.unwrap();
+    let nightly = CampaignRecord {
+        id: "fc2".into(),
+        created_at: 1_900_000,
+        deadline: 9_000_000,
+        spec: spec(),
+        firing: Some(FiringTag {
+            schedule: "fleet-nightly".into(),
+            scheduled_at: 1_900_000,
+        }),
+    };
+    let night_runs = [
+        running("fr4", "fc2", "f1", 0, Framework::Pytorch),
+        running("fr5", "fc2", "f1", 1, Framework::Numpy),
+        running("fr6", "fc2", "f2", 2, Framework::Numpy),
+        running("fr7", "fc2", "f3", 3, Framework::Numpy),
+    ];
+    store.create_campaign(&nightly, &night_runs).await.unwrap();
+    let mut stored = Vec::new();
+    for (run, at) in hand_runs.iter().zip([1_000_000, 1_000_500, 1_001_000]) {
+        stored.push(store_quick(store, run, None, at).await);
+    }
+    // fr4 and fr6 start at the same time: the run id orders them.
+    for (run, at) in night_runs[..3]
+        .iter()
+        .zip([2_000_000, 2_000_100, 2_000_000])
+    {
+        stored.push(store_quick(store, run, Some("fleet-nightly"), at).await);
+    }
+    let per_run = CalibrationResult::from_json(QUICK, "q")
+        .unwrap()
+        .records
+        .len();
+
+    // Everything of this suite (the other checks' results start now, long after), in
+    // (started_at, run id) order, figures in the same order.
+    let all = store
+        .fleet_rows(&FleetQuery {
+            until: Some(2_500_000),
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), ["fr1", "fr2", "fr3", "fr4", "fr6", "fr5"]);
+    let mut expected = stored.clone();
+    expected.sort_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
+    assert_eq!(
+        all.runs, expected,
+        "every column round-trips, peaks included"
+    );
+    assert!(all.runs[0].peaks.len() >= 4 && !all.runs[0].anomalies.is_empty());
+    assert_eq!(all.figures.len(), 6 * per_run);
+    let order: Vec<(&str, i64)> = all
+        .figures
+        .iter()
+        .map(|f| (f.run_id.as_str(), f.idx))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|(run, idx)| (ids(&all).iter().position(|r| r == run), *idx));
+    assert_eq!(order, sorted, "figures follow the runs, then record order");
+    let result = quick("fr1", Framework::Numpy, 1_000_000);
+    assert_eq!(
+        store.result_rows("fr1").await.unwrap(),
+        FleetFigure::from_result("fr1", &result),
+        "every figure column round-trips"
+    );
+
+    // Each filter alone, then together.
+    let q = |f: fn(&mut FleetQuery)| {
+        let mut q = FleetQuery::default();
+        f(&mut q);
+        q
+    };
+    let cases: Vec<(FleetQuery, Vec<&str>)> = vec![
+        (
+            q(|q| q.select = vec![("fsite".into(), "lab".into())]),
+            vec!["fr1", "fr2", "fr4", "fr6", "fr5"],
+        ),
+        (
+            q(|q| q.select = vec![("fsite".into(), "lab".into()), ("rack".into(), "2".into())]),
+            vec!["fr2", "fr6"],
+        ),
+        (
+            q(|q| q.select = vec![("fsite".into(), "moon".into())]),
+            vec![],
+        ),
+        (q(|q| q.agent_id = Some("f3".into())), vec!["fr3"]),
+        (
+            q(|q| {
+                q.since = Some(2_000_000);
+                q.until = Some(2_500_000)
+            }),
+            vec!["fr4", "fr6", "fr5"],
+        ),
+        (q(|q| q.until = Some(1_000_500)), vec!["fr1"]),
+        (
+            q(|q| {
+                q.since = Some(1_000_000);
+                q.until = Some(2_000_000)
+            }),
+            vec!["fr1", "fr2", "fr3"],
+        ),
+        (
+            q(|q| q.schedule = Some("fleet-nightly".into())),
+            vec!["fr4", "fr6", "fr5"],
+        ),
+        (q(|q| q.framework = Some("pytorch".into())), vec!["fr4"]),
+        (
+            q(|q| q.campaign_id = Some("fc1".into())),
+            vec!["fr1", "fr2", "fr3"],
+        ),
+        (
+            q(|q| {
+                q.select = vec![("fsite".into(), "lab".into())];
+                q.schedule = Some("fleet-nightly".into());
+                q.framework = Some("numpy".into());
+                q.since = Some(2_000_050);
+            }),
+            vec!["fr5"],
+        ),
+    ];
+    for (query, want) in cases {
+        let rows = store.fleet_rows(&query).await.unwrap();
+        assert_eq!(ids(&rows), want, "{query:?}");
+        assert_eq!(rows.figures.len(), want.len() * per_run, "{query:?}");
+        assert!(
+            rows.figures
+                .iter()
+                .all(|f| want.contains(&f.run_id.as_str())),
+            "{query:?}"
+        );
+    }
+
+    // The runs alone: the same runs, no figures.
+    let runs_only = store
+        .fleet_rows(&FleetQuery {
+            until: Some(2_500_000),
+            runs_only: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs_only.runs, all.runs);
+    assert!(runs_only.figures.is_empty());
+
+    // The labels table follows re-registration: a label changed or dropped.
+    store
+        .upsert_agent(&labelled("f3", &[("fsite", "lab")]))
+        .await
+        .unwrap();
+    store
+        .upsert_agent(&labelled("f2", &[("rack", "2")]))
+        .await
+        .unwrap();
+    let lab = store
+        .fleet_rows(&q(|q| q.select = vec![("fsite".into(), "lab".into())]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&lab), ["fr1", "fr3", "fr4", "fr5"]);
+
+    // The document is stored compressed and reads back as uploaded.
+    let docs = store.results("fc1").await.unwrap();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[0].1, result.to_json());
+
+    // Run counts: every state, the suite's runs added.
+    fr7_counts(store, &counts_before).await;
+
+    alerts_suite(store).await;
+}
+
+/// `run_counts` has every state, and this suite's runs: 6 succeeded, 1 running (fr7).
+async fn fr7_counts<S: Store>(store: &S, before: &RunCounts) {
+    let after = store.run_counts().await.unwrap();
+    assert_eq!(after.len(), RunState::ALL.len());
+    for state in RunState::ALL {
+        let added = match state {
+            RunState::Succeeded => 6,
+            RunState::Running => 1,
+            _ => 0,
+        };
+        assert_eq!(after[&state], before[&state] + added, "{state:?}");
+    }
+}
+
+fn alert(id: &str, agent: &str, framework: &str, figure: &str, at: i64) -> AlertRecord {
+    AlertRecord {
+        id: id.into(),
+        agent_id: agent.into(),
+        hostname: format!("host-{agent}"),
+        group_key: "g1".into(),
+        framework: framework.into(),
+        figure: figure.into(),
+        baseline: 100.0,
+        current: 80.0,
+        change_pct: -20.0,
+        kind: "step".into(),
+        began_at: at - 10,
+        run_id: "fr1".into(),
+        confirm_campaign_id: None,
+        state: AlertState::Suspected,
+        created_at: at,
+        updated_at: at,
+        message: "suspected".into(),
+    }
+}
+
+/// Alerts: one live alert per (agent, framework, figure); guarded updates; listing.
+async fn alerts_suite<S: Store>(store: &S) {
+    let a1 = alert("al1", "f1", "numpy", "gemm_peak fp32", 100);
+    assert!(store.insert_alert(&a1).await.unwrap());
+    assert_eq!(store.alert("al1").await.unwrap(), Some(a1.clone()));
+    assert_eq!(store.alert("nope").await.unwrap(), None);
+    // A second live alert for the same board, framework and figure is refused...
+    let mut again = alert("al2", "f1", "numpy", "gemm_peak fp32", 200);
+    again.state = AlertState::Open;
+    assert!(!store.insert_alert(&again).await.unwrap());
+    assert_eq!(store.alert("al2").await.unwrap(), None);
+    // ...one for another figure or framework is not.
+    assert!(store
+        .insert_alert(&alert("al3", "f1", "numpy", "stream_bandwidth", 300))
+        .await
+        .unwrap());
+    assert!(store
+        .insert_alert(&alert("al4", "f1", "pytorch", "gemm_peak fp32", 400))
+        .await
+        .unwrap());
+
+    // Updates are guarded by the states they start from.
+    let confirm = AlertUpdate {
+        state: AlertState::Open,
+        current: Some(79.0),
+        change_pct: None,
+        confirm_campaign_id: Some("fc2".into()),
+        message: "confirmed by fc2".into(),
+        at: 500,
+    };
+    assert!(!store
+        .update_alert("al1", &[AlertState::Open], &confirm)
+        .await
+        .unwrap());
+    assert!(!store.update_alert("al1", &[], &confirm).await.unwrap());
+    assert!(!store
+        .update_alert("nope", &[AlertState::Suspected], &confirm)
+        .await
+        .unwrap());
+    assert_eq!(store.alert("al1").await.unwrap(), Some(a1.clone()));
+    assert!(store
+        .update_alert("al1", &[AlertState::Suspected], &confirm)
+        .await
+        .unwrap());
+    let open = store.alert("al1").await.unwrap().unwrap();
+    assert_eq!(
+        open,
+        AlertRecord {
+            state: AlertState::Open,
+            current: 79.0,
+            confirm_campaign_id: Some("fc2".into()),
+            message: "confirmed by fc2".into(),
+            updated_at: 500,
+            ..a1.clone()
+        },
+        "an update without a change keeps the stored one"
+    );
+    let dismiss = AlertUpdate {
+        state: AlertState::Dismissed,
+        current: None,
+        change_pct: None,
+        confirm_campaign_id: None,
+        message: "false alarm (ops)".into(),
+        at: 600,
+    };
+    assert!(store
+        .update_alert(
+            "al1",
+            &[AlertState::Open, AlertState::Acknowledged],
+            &dismiss
+        )
+        .await
+        .unwrap());
+    // Dismissed is not live: a new alert for that figure may be raised.
+    assert!(store.insert_alert(&again).await.unwrap());
+
+    // Listing: newest first, by state.
+    let list = |states: &'static [AlertState]| async move {
+        store
+            .alerts(states)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(&[]).await, ["al4", "al3", "al2", "al1"]);
+    assert_eq!(list(&[AlertState::Open]).await, ["al2"]);
+    assert_eq!(list(&[AlertState::Dismissed]).await, ["al1"]);
+    assert_eq!(
+        list(&[AlertState::Suspected, AlertState::Open]).await,
+        ["al4", "al3", "al2"]
+    );
+    assert!(list(&[AlertState::Resolved]).await.is_empty());
+}
+
+/// Compressed bytes of one stored quick result against its JSON (printed).
+fn check_compressed(json_len: usize, stored: i64) {
+    let stored = usize::try_from(stored).unwrap();
+    println!(
+        "a quick result: {json_len} bytes of JSON stored as {stored} bytes ({:.1}x smaller)",
+        json_len as f64 / stored as f64
+    );
+    assert!(stored * 4 < json_len, "{stored} of {json_len}");
+}
+
+/// A result row written before compression (plain text, no fleet rows) for the running run
+/// `or1` of campaign `oc` (made by [`old_result_setup`]).
+fn old_result_row() -> (String, String) {
+    let json = quick("or1", Framework::Numpy, 3_000_000).to_json();
+    let sql = format!(
+        "INSERT INTO results (run_id, agent_id, stored_at, result_json) \
+         VALUES ('or1', 'f1', 3100000, '{}')",
+        json.replace('\'', "''")
+    );
+    (json, sql)
+}
+
+async fn old_result_setup<S: Store>(store: &S) {
+    let c = CampaignRecord {
+        id: "oc".into(),
+        created_at: 2_900_000,
+        deadline: 9_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    store
+        .create_campaign(&c, &[run("or1", "oc", "f1", 0, RunState::Succeeded)])
+        .await
+        .unwrap();
+}
+
+/// After [`old_result_row`] and a reopen: the plain document reads, and opening filled in
+/// its fleet rows.
+async fn old_result_reads<S: Store>(store: &S, json: &str) {
+    let docs = store.results("oc").await.unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].1, json);
+    let rows = store
+        .fleet_rows(&FleetQuery {
+            campaign_id: Some("oc".into()),
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), ["or1"]);
+    assert_eq!(rows.runs[0].started_at, 3_000_000);
+    assert_eq!(rows.runs[0].stored_at, 3_100_000);
+    let per_run = CalibrationResult::from_json(json, "old")
+        .unwrap()
+        .records
+        .len();
+    assert_eq!(rows.figures.len(), per_run);
 }

@@ -30,6 +30,8 @@ pub struct CoordinatorProcess {
     child: Child,
     /// The bound address (`127.0.0.1:PORT`).
     pub addr: String,
+    /// With `--http`: the web side's bound address (the second stdout line).
+    pub http: Option<String>,
     /// Its stderr log file.
     pub log: PathBuf,
 }
@@ -60,8 +62,9 @@ impl CoordinatorProcess {
             .spawn()
             .expect("spawning fleetcal-coordinator");
         let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut line)
             .expect("reading the first stdout line");
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
@@ -72,8 +75,19 @@ impl CoordinatorProcess {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
+        let http = args.contains(&"--http").then(|| {
+            let mut line = String::new();
+            stdout
+                .read_line(&mut line)
+                .expect("reading the second stdout line");
+            match line.trim().strip_prefix("http listening on ") {
+                Some(addr) => addr.to_string(),
+                None => panic!("coordinator did not print 'http listening on': {line:?}"),
+            }
+        });
         CoordinatorProcess {
             addr: addr.to_string(),
+            http,
             child,
             log,
         }

@@ -24,13 +24,13 @@ use crate::fleet::common::wait_for;
 use crate::support::{CoordinatorProcess, COORDINATOR, FLEETCTL};
 
 /// One `gen-certs` output directory: a CA, `server.{pem,key}` and client certificates.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
 }
 
 impl Pki {
     /// Runs `deploy/certs/gen-certs --out DIR CLIENT...` (server names: localhost,127.0.0.1).
-    fn generate(dir: &Path, clients: &[&str]) -> Pki {
+    pub(crate) fn generate(dir: &Path, clients: &[&str]) -> Pki {
         Pki::generate_for(dir, "localhost,127.0.0.1", clients)
     }
 
@@ -56,7 +56,7 @@ impl Pki {
         }
     }
 
-    fn file(&self, name: &str) -> String {
+    pub(crate) fn file(&self, name: &str) -> String {
         let p = self.dir.join(name);
         assert!(p.is_file(), "gen-certs did not write {}", p.display());
         p.display().to_string()
@@ -75,7 +75,7 @@ impl Pki {
     }
 
     /// The coordinator's TLS flags; with `mutual`, client certificates of this CA are required.
-    fn server_flags(&self, mutual: bool) -> Vec<String> {
+    pub(crate) fn server_flags(&self, mutual: bool) -> Vec<String> {
         let mut flags = vec![
             "--tls-cert".into(),
             self.file("server.pem"),

@@ -49,17 +49,67 @@ pub fn agent_exe() -> &'static Path {
     })
 }
 
+/// How a board's agent is launched: which executable (default [`agent_exe`]), under which
+/// host name (set in a UTS namespace of its own, as a separate machine has its own; needs
+/// root), pinned to which CPUs (`taskset -c`).
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    /// The `fleetcal-agent` executable; `None` = this build's.
+    pub exe: Option<PathBuf>,
+    /// Its host name; `None` = this host's.
+    pub hostname: Option<String>,
+    /// Its CPU list (`0`, `2-3`); `None` = unpinned.
+    pub cpus: Option<String>,
+    /// Its niceness (`nice -n`; negative needs root); `None` = inherited. A board's agent
+    /// ahead of whatever else the test machine runs measures like a dedicated board.
+    pub nice: Option<i32>,
+}
+
+impl Board {
+    /// The command line that starts the agent with `args`.
+    fn command_line(&self, args: &[String]) -> Vec<String> {
+        let exe = self.exe.as_deref().unwrap_or_else(|| agent_exe());
+        let mut line = vec![exe.display().to_string()];
+        line.extend(args.iter().cloned());
+        if let Some(cpus) = &self.cpus {
+            line.splice(0..0, ["taskset".to_string(), "-c".into(), cpus.clone()]);
+        }
+        if let Some(n) = self.nice {
+            line.splice(0..0, ["nice".to_string(), "-n".into(), n.to_string()]);
+        }
+        if let Some(name) = &self.hostname {
+            let prefix = [
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                r#"hostname "$1" && shift && exec "$@""#,
+                "sh",
+                name,
+            ];
+            line.splice(0..0, prefix.map(str::to_string));
+        }
+        line
+    }
+}
+
 /// One running agent.
 pub struct Agent {
     child: Option<Child>,
     dir: tempfile::TempDir,
     args: Vec<String>,
+    board: Board,
 }
 
 impl Agent {
     /// Starts `fleetcal-agent run --coordinator URL` with `extra` flags, a fresh state dir,
     /// a 1 s backoff cap and one engine thread; its log goes to `agent.log` in the temp dir.
     pub fn start(coordinator: &str, extra: &[&str]) -> Agent {
+        Agent::start_board(Board::default(), coordinator, extra)
+    }
+
+    /// [`Agent::start`] launched as `board` says.
+    pub fn start_board(board: Board, coordinator: &str, extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -77,6 +127,7 @@ impl Agent {
             child: None,
             dir,
             args,
+            board,
         };
         agent.spawn();
         agent
@@ -88,8 +139,9 @@ impl Agent {
             .append(true)
             .open(self.dir.path().join("agent.log"))
             .unwrap();
-        let child = Command::new(agent_exe())
-            .args(&self.args)
+        let line = self.board.command_line(&self.args);
+        let child = Command::new(&line[0])
+            .args(&line[1..])
             .env_remove("FLEETCAL_AGENT_CONFIG")
             .env("FLEETCAL_LOG", "info,fleetcal_agent=debug")
             .stdin(Stdio::null())
@@ -98,6 +150,11 @@ impl Agent {
             .spawn()
             .expect("spawn fleetcal-agent");
         self.child = Some(child);
+    }
+
+    /// The running agent's process id (the launch prefixes exec it, so it is the agent's).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("agent running").id()
     }
 
     /// The agent's spool directory.

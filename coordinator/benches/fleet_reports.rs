@@ -1,0 +1,700 @@
+//! Fleet reports: ingest rate, stored bytes per result and `fleet_rows` latency, on SQLite
+//! and PostgreSQL, for B boards × N nights of realistic results.
+//!
+//! `cargo bench -p fleetcal-coordinator --bench fleet_reports`. For each backend and size:
+//! 1. **Seed** B boards × N nights (one scheduled campaign per night) through
+//!    `Store::store_result` in process (the bulk: the same transaction an upload runs, without
+//!    the gRPC hop and the validation). Each result is the real quick result
+//!    `testdata/quick-result.json` (numpy engine, 164 records), varied per board (a board
+//!    factor of ±10 %) and per night (±1.5 % noise); every tenth board drops 20 % from the
+//!    middle night on (a step), every tenth from the third on loses 0.05 % a night (a creep).
+//! 2. **Ingest** a sample through the real upload path: the real coordinator binary on the
+//!    same database, `FLEET_REPORTS_UPLOADS` results (default 2000) from 500 simulated agents
+//!    over real gRPC on loopback (register, directive stream, a campaign each round, every
+//!    agent uploads the template re-stamped for its run at once); results per second of the
+//!    upload phase (validation, parsing, compression, the store transaction).
+//! 3. **Stored bytes** per result: the compressed document alone, and the whole database
+//!    (tables and indexes: SQLite file after a checkpoint, PostgreSQL `pg_database_size`)
+//!    divided by the results stored.
+//! 4. **`fleet_rows`** latency (best of 3) for report-sized queries, then each report's pure
+//!    function (`fleet::*`) timed once on the rows it read ([`time_reports`]).
+//!
+//! `FLEET_REPORTS_SIZES` (default `100x365,1000x365`; `4x7` under `cargo test --benches`),
+//! `FLEET_REPORTS_BACKENDS` (default `sqlite,postgres`; PostgreSQL needs its server binaries,
+//! as the storage suite does, and is skipped with a line otherwise).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleetcal_coordinator::fleet::{self, FleetFigure, FleetQuery, FleetRows, FleetRun};
+use fleetcal_coordinator::model::{
+    AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringTag, FrameworkChoice, Overrides,
+    RunRecord, RunState, Selector,
+};
+use fleetcal_coordinator::store::{PgStore, SqliteStore, Store};
+use fleetcal_proto::pb;
+use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
+use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
+use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
+use tonic::transport::{Channel, Endpoint};
+
+#[path = "../tests/e2e/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
+const TEMPLATE: &str = include_str!("../testdata/quick-result.json");
+const DAY_MS: i64 = 86_400_000;
+/// 2026-01-01T02:00:00Z: the first night.
+const FIRST_NIGHT: i64 = 1_767_232_800_000;
+const UPLOAD_AGENTS: usize = 500;
+const PER_CONNECTION: usize = 100;
+
+/// One measured configuration.
+#[derive(Default)]
+struct Line {
+    backend: &'static str,
+    boards: usize,
+    nights: usize,
+    seed_per_s: f64,
+    upload_per_s: f64,
+    uploads: usize,
+    blob_bytes: f64,
+    db_bytes_per_result: f64,
+    json_bytes: usize,
+    /// (query, best latency, runs, figures, each report's time on those rows)
+    queries: Vec<QueryTiming>,
+}
+
+/// One query's timings: (query, best latency, runs, figures, each report's time on its rows).
+type QueryTiming = (String, Duration, usize, usize, Vec<(String, Duration)>);
+
+/// A small deterministic generator (xorshift), so every run seeds the same fleet.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Board `b`'s agent id (agent ids are UUIDs).
+fn board_id(b: usize) -> String {
+    format!("b0000000-0000-4000-8000-{b:012}")
+}
+
+fn board_name(b: usize) -> String {
+    format!("board-{b:04}")
+}
+
+fn spec() -> CampaignSpec {
+    CampaignSpec {
+        selector: Selector::All,
+        framework: FrameworkChoice::Default,
+        quick: true,
+        warmup: None,
+        trials: None,
+        run_timeout_s: 3600,
+        deadline_s: 3600,
+        concurrency: 0,
+        overrides: Overrides::default(),
+        max_duration_s: None,
+    }
+}
+
+/// The performance factor of board `b` on night `n` of `nights`.
+fn factor(b: usize, n: usize, nights: usize, rng: &mut Rng) -> f64 {
+    let board = 0.9 + 0.2 * ((b * 7919) % 100) as f64 / 100.0;
+    let noise = 1.0 + 0.03 * (rng.unit() - 0.5);
+    let step = if b % 10 == 3 && n >= nights / 2 {
+        0.8
+    } else {
+        1.0
+    };
+    let creep = if b % 10 == 7 {
+        1.0 - 0.0005 * n as f64
+    } else {
+        1.0
+    };
+    board * noise * step * creep
+}
+
+/// The template varied for board `b`'s run on night `n`.
+fn varied(
+    template: &CalibrationResult,
+    run_id: &str,
+    b: usize,
+    started_at: i64,
+    f: f64,
+) -> CalibrationResult {
+    let mut r = template.clone();
+    r.metadata.run_id = run_id.to_string();
+    r.metadata.host.hostname = board_name(b);
+    let t = chrono::DateTime::from_timestamp_millis(started_at).expect("time");
+    r.metadata.started_at = t.to_rfc3339();
+    r.metadata.finished_at = (t + chrono::Duration::seconds(57)).to_rfc3339();
+    for rec in &mut r.records {
+        for rate in [&mut rec.gops, &mut rec.bandwidth_gbps]
+            .into_iter()
+            .flatten()
+        {
+            rate.best *= f;
+            rate.median *= f;
+            rate.mean *= f;
+        }
+        rec.efficiency = rec.efficiency.map(|e| e * f);
+    }
+    for p in r.summary.peak_by_precision.values_mut() {
+        p.gops *= f;
+        p.efficiency = p.efficiency.map(|e| e * f);
+    }
+    r.summary.memory_bandwidth_gbps = r.summary.memory_bandwidth_gbps.map(|g| g * f);
+    r.summary.bandwidth_efficiency = r.summary.bandwidth_efficiency.map(|e| e * f);
+    r
+}
+
+fn agent(b: usize) -> AgentRecord {
+    AgentRecord {
+        agent_id: board_id(b),
+        hostname: board_name(b),
+        labels: BTreeMap::from([
+            ("site".to_string(), format!("lab{}", b % 4)),
+            ("rack".to_string(), format!("r{}", b % 25)),
+        ]),
+        preset: None,
+        capabilities: Capabilities {
+            engines: vec!["numpy".into()],
+            cpu_count: 2,
+            ..Capabilities::default()
+        },
+        agent_version: "bench".into(),
+        registered_at: FIRST_NIGHT - DAY_MS,
+        last_seen: FIRST_NIGHT - DAY_MS,
+    }
+}
+
+/// Seeds B × N results through `Store::store_result`; returns results per second.
+async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 {
+    let template = Arc::new(CalibrationResult::from_json(TEMPLATE, "template").expect("template"));
+    for b in 0..boards {
+        store.upsert_agent(&agent(b)).await.expect("agent");
+    }
+    let t = Instant::now();
+    let workers = 4;
+    for n in 0..nights {
+        let night = FIRST_NIGHT + i64::try_from(n).expect("night") * DAY_MS;
+        let campaign = CampaignRecord {
+            id: format!("night-{n:04}"),
+            created_at: night,
+            deadline: night + DAY_MS,
+            spec: spec(),
+            firing: Some(FiringTag {
+                schedule: "nightly".into(),
+                scheduled_at: night,
+            }),
+        };
+        let runs: Vec<RunRecord> = (0..boards)
+            .map(|b| RunRecord {
+                run_id: format!("n{n:04}-b{b:04}"),
+                campaign_id: campaign.id.clone(),
+                agent_id: board_id(b),
+                hostname: board_name(b),
+                preset_id: "auto".into(),
+                framework: Framework::Numpy,
+                device: DeviceKind::Cpu,
+                state: RunState::Running,
+                fraction: 0.0,
+                message: String::new(),
+                seq: i64::try_from(b).expect("seq"),
+                started_at: Some(night),
+                finished_at: None,
+                not_before: None,
+            })
+            .collect();
+        store
+            .create_campaign(&campaign, &runs)
+            .await
+            .expect("campaign");
+        let runs = Arc::new(runs);
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..workers {
+            let (store, runs, template) = (store.clone(), runs.clone(), template.clone());
+            tasks.spawn(async move {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((n * 131 + w) as u64 + 1));
+                for b in (w..runs.len()).step_by(workers) {
+                    let run = &runs[b];
+                    let started = night + i64::try_from(b % 600).expect("b") * 1000;
+                    let f = factor(b, n, nights, &mut rng);
+                    let result = varied(&template, &run.run_id, b, started, f);
+                    let stored_at = started + 60_000;
+                    let fleet = FleetRun::from_result(run, Some("nightly"), &result, stored_at);
+                    let figures = FleetFigure::from_result(&run.run_id, &result);
+                    store
+                        .store_result(run, &result.to_json(), &fleet, &figures, stored_at)
+                        .await
+                        .expect("store");
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.expect("seed task");
+        }
+    }
+    (boards * nights) as f64 / t.elapsed().as_secs_f64()
+}
+
+struct Coordinator {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(db: &str) -> Coordinator {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db,
+            "--tick-ms",
+            "200",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawning the coordinator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    Coordinator {
+        url: format!("http://{addr}"),
+        child,
+    }
+}
+
+async fn channel(url: &str) -> Channel {
+    Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Uploads `total` results through the real coordinator on `db` over gRPC; returns results
+/// per second of the upload phases.
+async fn ingest(db: &str, total: usize) -> f64 {
+    let coord = start(db);
+    let n = UPLOAD_AGENTS.min(total);
+    let mut channels = Vec::new();
+    for _ in 0..n.div_ceil(PER_CONNECTION) {
+        channels.push(channel(&coord.url).await);
+    }
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("a0000000-0000-4000-8000-{i:012}"))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
+            .register(pb::RegisterRequest {
+                agent_id: id.clone(),
+                hostname: format!("upload-{i:04}"),
+                labels: [("bench".to_string(), "upload".to_string())].into(),
+                preset: None,
+                capabilities: Some(pb::Capabilities {
+                    arch: "x86_64".into(),
+                    cpu_model: "Intel(R) Xeon(R) Processor".into(),
+                    cpu_count: 2,
+                    engines: vec!["numpy".into()],
+                    ..pb::Capabilities::default()
+                }),
+                agent_version: "bench".into(),
+            })
+            .await
+            .expect("register");
+    }
+    let mut streams = Vec::with_capacity(n);
+    for (i, id) in ids.iter().enumerate() {
+        let stream = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
+            .subscribe(pb::SubscribeRequest {
+                agent_id: id.clone(),
+            })
+            .await
+            .expect("subscribe")
+            .into_inner();
+        streams.push(stream);
+    }
+    let template = Arc::new(CalibrationResult::from_json(TEMPLATE, "template").expect("template"));
+    let mut uploaded = 0;
+    let mut busy = Duration::ZERO;
+    while uploaded < total {
+        AdminServiceClient::new(channels[0].clone())
+            .start_campaign(pb::StartCampaignRequest {
+                selector: Some(pb::Selector {
+                    kind: Some(pb::selector::Kind::Labels(pb::Labels {
+                        labels: [("bench".to_string(), "upload".to_string())].into(),
+                    })),
+                }),
+                quick: true,
+                run_timeout_s: 3600,
+                ..pb::StartCampaignRequest::default()
+            })
+            .await
+            .expect("start campaign");
+        // Every agent's plan first, then every upload at once (timed).
+        let mut waiting = tokio::task::JoinSet::new();
+        for (i, mut s) in streams.drain(..).enumerate() {
+            waiting.spawn(async move {
+                loop {
+                    let d = s.message().await.expect("directive").expect("open");
+                    if let Some(pb::directive::Action::Plan(p)) = d.action {
+                        return (i, s, p);
+                    }
+                }
+            });
+        }
+        let mut planned = Vec::with_capacity(n);
+        while let Some(r) = waiting.join_next().await {
+            planned.push(r.expect("plan task"));
+        }
+        planned.sort_by_key(|(i, _, _)| *i);
+        let bodies: Vec<(usize, String, Vec<u8>)> = planned
+            .iter()
+            .map(|(i, _, plan)| {
+                let mut r = (*template).clone();
+                r.metadata.run_id = plan.run_id.clone();
+                let now = chrono::Utc::now();
+                r.metadata.started_at = now.to_rfc3339();
+                r.metadata.finished_at = now.to_rfc3339();
+                (*i, plan.run_id.clone(), r.to_json().into_bytes())
+            })
+            .collect();
+        let t = Instant::now();
+        let mut uploads = tokio::task::JoinSet::new();
+        for (i, run_id, body) in bodies {
+            let mut client = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
+                .max_decoding_message_size(pb::MAX_MESSAGE_BYTES);
+            let agent_id = ids[i].clone();
+            uploads.spawn(async move {
+                client
+                    .upload_result(pb::UploadRequest {
+                        agent_id,
+                        run_id,
+                        result_json: body,
+                    })
+                    .await
+                    .expect("upload")
+            });
+        }
+        while let Some(r) = uploads.join_next().await {
+            r.expect("upload task");
+            uploaded += 1;
+        }
+        busy += t.elapsed();
+        streams = planned.into_iter().map(|(_, s, _)| s).collect();
+    }
+    drop(streams);
+    drop(coord);
+    uploaded as f64 / busy.as_secs_f64()
+}
+
+/// The report-sized queries, with their names.
+fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
+    let end = FIRST_NIGHT + i64::try_from(nights).expect("nights") * DAY_MS;
+    let last = end - DAY_MS;
+    let window = |n: i64, runs_only: bool| FleetQuery {
+        since: Some(end - n * DAY_MS),
+        until: Some(end),
+        runs_only,
+        ..FleetQuery::default()
+    };
+    vec![
+        (
+            "last night, every board".to_string(),
+            FleetQuery {
+                since: Some(last),
+                until: Some(end),
+                ..FleetQuery::default()
+            },
+        ),
+        (
+            "one campaign (last night's)".to_string(),
+            FleetQuery {
+                campaign_id: Some(format!("night-{:04}", nights.saturating_sub(1))),
+                ..FleetQuery::default()
+            },
+        ),
+        ("30 nights, every board".to_string(), window(30, false)),
+        (
+            "30 nights, every board, runs only".to_string(),
+            window(30, true),
+        ),
+        (
+            format!("{nights} nights, every board, runs only"),
+            window(i64::try_from(nights).expect("nights"), true),
+        ),
+        (
+            "30 nights, --select site=lab1".to_string(),
+            FleetQuery {
+                select: vec![("site".into(), "lab1".into())],
+                ..window(30, false)
+            },
+        ),
+        (
+            format!("one board, {nights} nights"),
+            FleetQuery {
+                agent_id: Some(board_id(boards / 2)),
+                ..FleetQuery::default()
+            },
+        ),
+    ]
+}
+
+/// Each report's pure function (`fleet::*`, from branch issue12-fleet) timed once on the
+/// rows `fleet_rows` returned for one query: grouping, then the reports that read that kind
+/// of query (the drift report its runs-only window, the others a night or a campaign).
+fn time_reports(name: &str, rows: &FleetRows, now: i64) -> Vec<(String, Duration)> {
+    let mut out = Vec::new();
+    let mut timed = |what: &str, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        out.push((what.to_string(), t.elapsed()));
+    };
+    let mut groups = fleet::group::group_boards(&rows.runs);
+    timed("group_boards", &mut || {
+        groups = fleet::group::group_boards(&rows.runs);
+    });
+    if rows.runs.is_empty() {
+        return out;
+    }
+    if name.contains("runs only") {
+        timed("drift", &mut || {
+            let _ = fleet::drift::drift(
+                rows,
+                &groups,
+                Vec::new(),
+                &fleet::drift::DriftParams::default(),
+                now,
+            );
+        });
+    } else {
+        timed("compare", &mut || {
+            let _ = fleet::compare::compare(rows, &groups, now);
+        });
+        timed("boards", &mut || {
+            let _ = fleet::boards::boards(rows, &groups, now);
+        });
+        let last_result = BTreeMap::new();
+        timed("anomalies", &mut || {
+            let _ = fleet::anomalies::anomalies(
+                rows,
+                &groups,
+                fleet::anomalies::AnomalyInputs {
+                    runs: &[],
+                    agents: &[],
+                    last_result: &last_result,
+                    since: None,
+                    stale_days: 3,
+                    group: None,
+                },
+                now,
+            );
+        });
+        timed("roofline", &mut || {
+            let _ = fleet::roofline::roofline(rows, &groups, now);
+        });
+        if name.starts_with("one board") {
+            timed("drift", &mut || {
+                let _ = fleet::drift::drift(
+                    rows,
+                    &groups,
+                    Vec::new(),
+                    &fleet::drift::DriftParams::default(),
+                    now,
+                );
+            });
+        }
+    }
+    out
+}
+
+async fn measure<S: Store>(store: &S, line: &mut Line) {
+    for (name, q) in queries(line.boards, line.nights) {
+        let mut best = Duration::MAX;
+        let mut rows = FleetRows::default();
+        for _ in 0..3 {
+            let t = Instant::now();
+            rows = store.fleet_rows(&q).await.expect("fleet rows");
+            best = best.min(t.elapsed());
+        }
+        let now = FIRST_NIGHT + i64::try_from(line.nights).expect("nights") * DAY_MS;
+        let reports = time_reports(&name, &rows, now);
+        line.queries
+            .push((name, best, rows.runs.len(), rows.figures.len(), reports));
+    }
+}
+
+async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("reports.db");
+    let mut line = Line {
+        backend: "SQLite",
+        boards,
+        nights,
+        ..Line::default()
+    };
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        line.seed_per_s = seed(&store, boards, nights).await;
+    }
+    line.upload_per_s = ingest(&format!("sqlite://{}", path.display()), uploads).await;
+    line.uploads = uploads;
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    measure(&store, &mut line).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("pool");
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .expect("checkpoint");
+    let (n, blob): (i64, f64) =
+        sqlx::query_as("SELECT COUNT(*), AVG(CAST(LENGTH(result_zstd) AS REAL)) FROM results")
+            .fetch_one(&pool)
+            .await
+            .expect("sizes");
+    let bytes: u64 = ["reports.db", "reports.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    line.blob_bytes = blob;
+    line.db_bytes_per_result = bytes as f64 / n as f64;
+    line
+}
+
+async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> {
+    let cluster = pg::PgCluster::start().await?;
+    let mut line = Line {
+        backend: "PostgreSQL",
+        boards,
+        nights,
+        ..Line::default()
+    };
+    {
+        let store = PgStore::open(&cluster.url).await.expect("open");
+        line.seed_per_s = seed(&store, boards, nights).await;
+    }
+    line.upload_per_s = ingest(&cluster.url, uploads).await;
+    line.uploads = uploads;
+    let store = PgStore::open(&cluster.url).await.expect("reopen");
+    let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    measure(&store, &mut line).await;
+    let (n, blob, bytes): (i64, f64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), AVG(LENGTH(result_zstd))::float8, pg_database_size(current_database()) \
+         FROM results",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("sizes");
+    line.blob_bytes = blob;
+    line.db_bytes_per_result = bytes as f64 / n as f64;
+    Some(line)
+}
+
+fn print(line: &Line) {
+    println!(
+        "\n{} {}x{} ({} results)",
+        line.backend,
+        line.boards,
+        line.nights,
+        line.boards * line.nights + line.uploads
+    );
+    println!(
+        "  seed through Store::store_result: {:.0} results/s",
+        line.seed_per_s
+    );
+    println!(
+        "  ingest over gRPC (real coordinator, {} uploads): {:.0} results/s",
+        line.uploads, line.upload_per_s
+    );
+    println!(
+        "  stored per result: {:.1} KB document (of {:.1} KB JSON), {:.1} KB with its rows and indexes",
+        line.blob_bytes / 1000.0,
+        line.json_bytes as f64 / 1000.0,
+        line.db_bytes_per_result / 1000.0
+    );
+    for (name, took, runs, figures, reports) in &line.queries {
+        println!("  fleet_rows {name:<40} {took:>10.2?}  {runs:>7} runs {figures:>9} figures");
+        let reports: Vec<String> = reports
+            .iter()
+            .map(|(r, t)| format!("{r} {t:.2?}"))
+            .collect();
+        println!("    then {}", reports.join(", "));
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` probes with --list
+    }
+    let bench = std::env::args().any(|a| a == "--bench");
+    let sizes: Vec<(usize, usize)> = std::env::var("FLEET_REPORTS_SIZES")
+        .unwrap_or_else(|_| if bench { "100x365,1000x365" } else { "4x7" }.into())
+        .split(',')
+        .filter_map(|s| {
+            let (b, n) = s.trim().split_once('x')?;
+            Some((b.parse().ok()?, n.parse().ok()?))
+        })
+        .collect();
+    let backends =
+        std::env::var("FLEET_REPORTS_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let uploads: usize = std::env::var("FLEET_REPORTS_UPLOADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if bench { 2000 } else { 20 });
+    let json_bytes = CalibrationResult::from_json(TEMPLATE, "template")
+        .expect("template")
+        .to_json()
+        .len();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for (boards, nights) in sizes {
+        for backend in backends.split(',') {
+            let t = Instant::now();
+            let line = match backend.trim() {
+                "sqlite" => Some(runtime.block_on(sqlite(boards, nights, uploads))),
+                "postgres" => runtime.block_on(postgres(boards, nights, uploads)),
+                other => {
+                    println!("unknown backend {other:?} (sqlite, postgres)");
+                    None
+                }
+            };
+            if let Some(mut line) = line {
+                line.json_bytes = json_bytes;
+                print(&line);
+                println!("  (took {:.0?} in all)", t.elapsed());
+            }
+        }
+    }
+}
