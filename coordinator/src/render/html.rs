@@ -13,7 +13,7 @@ use crate::fleet::boards::BoardsReport;
 use crate::fleet::compare::CompareReport;
 use crate::fleet::drift::{DriftReport, DriftSeries};
 use crate::fleet::roofline::RooflineReport;
-use crate::fleet::{AlertRecord, BoardGroup, Report, ReportQuery};
+use crate::fleet::{AlertRecord, AlertState, BoardGroup, Report, ReportQuery};
 use crate::model::{Millis, RunState};
 
 /// The most plots one page draws (the tables list everything).
@@ -568,21 +568,34 @@ fn boards_body(r: &BoardsReport) -> Markup {
 
 fn drift_plot(s: &DriftSeries, alerts: &[AlertRecord]) -> Markup {
     let starts: Vec<Millis> = s.periods.iter().skip(1).map(|p| p.start_at).collect();
-    let mut marks: Vec<(Millis, f64)> = alerts
+    // Only a confirmed drop (open or acknowledged) is an alert; a stored suspicion awaiting
+    // its confirmation run, or a significant finding with no stored alert yet, is drawn as
+    // a suspicion.
+    let mine = |a: &&AlertRecord| {
+        a.agent_id == s.agent_id && a.framework == s.framework && a.figure == s.figure
+    };
+    let marks: Vec<(Millis, f64)> = alerts
         .iter()
-        .filter(|a| a.agent_id == s.agent_id && a.framework == s.framework && a.figure == s.figure)
-        .filter(|a| a.state.is_live())
+        .filter(mine)
+        .filter(|a| matches!(a.state, AlertState::Open | AlertState::Acknowledged))
+        .map(|a| (a.began_at, a.current))
+        .collect();
+    let mut suspects: Vec<(Millis, f64)> = alerts
+        .iter()
+        .filter(mine)
+        .filter(|a| a.state == AlertState::Suspected)
         .map(|a| (a.began_at, a.current))
         .collect();
     if let Some(f) = s.finding.as_ref().filter(|f| f.significant) {
-        if marks.is_empty() {
-            marks.push((f.began_at, f.current));
+        if marks.is_empty() && suspects.is_empty() {
+            suspects.push((f.began_at, f.current));
         }
     }
     figure(
         "drift",
         &format!(
-            "{} {} ({}): nights, baseline (dashed), new periods (grey), alerts (red)",
+            "{} {} ({}): nights, baseline (dashed), new periods (grey), confirmed alerts (red), \
+             suspected drops (orange)",
             s.hostname, s.figure, s.framework
         ),
         plot::drift_lines(
@@ -595,6 +608,7 @@ fn drift_plot(s: &DriftSeries, alerts: &[AlertRecord]) -> Markup {
             s.baseline,
             &starts,
             &marks,
+            &suspects,
         ),
     )
 }

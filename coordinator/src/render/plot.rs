@@ -11,6 +11,8 @@ pub const NUMPY: RGBColor = RGBColor(31, 119, 180);
 pub const PYTORCH: RGBColor = RGBColor(230, 110, 20);
 /// Alerts and outliers.
 pub const ALERT: RGBColor = RGBColor(200, 30, 30);
+/// A drop suspected but not confirmed (orange, drawn hollow).
+pub const SUSPECT: RGBColor = RGBColor(230, 130, 10);
 /// Reference lines (group median, baseline, roofs).
 pub const REFERENCE: RGBColor = RGBColor(90, 90, 90);
 /// Colours for series without a meaning of their own (boards, precisions).
@@ -204,7 +206,8 @@ pub struct DriftLine {
 }
 
 /// Drift over nights: the figure's line and points, the baseline (dashed), environment
-/// changes as vertical markers (a new baseline period), and alerts as red points.
+/// changes as vertical markers (a new baseline period), confirmed alerts as red triangles
+/// and drops that are suspected but not (yet) confirmed as hollow orange triangles.
 pub fn drift_lines(
     title: &str,
     y_desc: &str,
@@ -212,6 +215,7 @@ pub fn drift_lines(
     baseline: Option<f64>,
     period_starts: &[i64],
     alerts: &[(i64, f64)],
+    suspects: &[(i64, f64)],
 ) -> Result<String, PlotError> {
     let days = |ms: i64| ms_to_days(ms);
     let pts: Vec<(f64, f64)> = lines
@@ -222,6 +226,7 @@ pub fn drift_lines(
         .chain(
             alerts
                 .iter()
+                .chain(suspects)
                 .filter(|(_, v)| v.is_finite())
                 .map(|(t, v)| (days(*t), *v)),
         )
@@ -325,6 +330,23 @@ pub fn drift_lines(
                 .map_err(err)?
                 .label("alert")
                 .legend(|(x, y)| TriangleMarker::new((x + 6, y), 6, ALERT.filled()));
+        }
+        let suspect_points: Vec<(f64, f64)> = suspects
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(t, v)| (days(*t), *v))
+            .collect();
+        if !suspect_points.is_empty() {
+            let style = SUSPECT.stroke_width(2);
+            chart
+                .draw_series(
+                    suspect_points
+                        .into_iter()
+                        .map(move |p| TriangleMarker::new(p, 8, style)),
+                )
+                .map_err(err)?
+                .label("drop suspected, not confirmed")
+                .legend(move |(x, y)| TriangleMarker::new((x + 6, y), 6, style));
         }
         chart
             .configure_series_labels()
@@ -615,7 +637,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(count(&svg, "fill=\"#1F77B4\""), 2, "one bar and the swatch");
-        assert!(drift_lines("t", "y", &[], None, &[], &[]).is_err());
+        assert!(drift_lines("t", "y", &[], None, &[], &[], &[]).is_err());
         assert!(roofline("t", Some(f64::NAN), &[], &[]).is_err());
     }
 
@@ -636,6 +658,7 @@ mod tests {
             Some(240.0),
             &[t0 + 3 * day],
             &[(t0 + 7 * day, 200.0)],
+            &[(t0 + 8 * day, 200.0)],
         )
         .unwrap();
         for text in [
@@ -649,6 +672,14 @@ mod tests {
         }
         assert_eq!(count(&svg, "<circle"), 10, "one point per night");
         assert!(svg.contains("fill=\"#C81E1E\""), "the alert is drawn red");
+        assert!(
+            svg.contains("drop suspected, not confirmed"),
+            "a suspicion is no alert"
+        );
+        assert!(
+            svg.contains("#E6820A"),
+            "the suspicion is drawn orange: {svg}"
+        );
         assert!(svg.contains("<polyline"), "the line");
         assert!(svg.contains("Nov 2"), "dates on the x axis");
     }
