@@ -251,8 +251,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stored results a fleet report reads ([`FleetQuery`] narrows them), with their
     /// figures (unless `runs_only`), from the normalised tables (indexed; never by parsing
-    /// result JSON): two queries, the runs with their peaks, then the figures of the same
-    /// filter, ordered as [`FleetRows`] says.
+    /// result JSON): the runs, then their peaks and their figures, each one query joined on
+    /// the same filter (never a list of run ids), ordered as [`FleetRows`] says.
     fn fleet_rows(&self, q: &FleetQuery) -> impl Future<Output = Result<FleetRows, Error>> + Send;
     /// Every run's count by state (all campaigns), for `/metrics`.
     fn run_counts(&self) -> impl Future<Output = Result<RunCounts, Error>> + Send;

@@ -330,6 +330,7 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     ))
     .await
     .unwrap();
+    // As stored before: plain text, no compressed document.
     sqlx::query("UPDATE results SET result_json = $1, result_zstd = NULL WHERE run_id = $2")
         .bind(legacy.to_json())
         .bind(&other_plan.run_id)
