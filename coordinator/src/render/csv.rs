@@ -117,98 +117,71 @@ fn compare(c: &CompareReport) -> String {
     ];
     let mut rows = group_rows(&c.groups, &header);
     for h in &c.headlines {
-        rows.push(vec![
-            "headline".into(),
-            h.group_key.clone(),
-            h.figure.clone(),
-            String::new(),
-            h.precision.clone(),
-            String::new(),
-            h.unit.clone(),
-            n(h.numpy),
-            String::new(),
-            n(h.pytorch),
-            String::new(),
-            String::new(),
-            n(h.ratio_median),
-            String::new(),
-            String::new(),
-            n(h.ratio_mad),
-            n(h.noise_floor_pct),
-            h.winner.as_str().into(),
-            n(h.by_pct),
-            h.boards.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            h.run_ids.join(";"),
-        ]);
+        rows.push(
+            Record::new(&header, "headline")
+                .set("group", &h.group_key)
+                .set("figure", &h.figure)
+                .set("precision", &h.precision)
+                .set("unit", &h.unit)
+                .set("numpy_best", n(h.numpy))
+                .set("pytorch_best", n(h.pytorch))
+                .set("ratio_median", n(h.ratio_median))
+                .set("ratio_mad", n(h.ratio_mad))
+                .set("noise_floor_pct", n(h.noise_floor_pct))
+                .set("winner", h.winner.as_str())
+                .set("by_pct", n(h.by_pct))
+                .set("boards", h.boards.to_string())
+                .set("run_ids", h.run_ids.join(";"))
+                .cells,
+        );
     }
     for x in &c.rows {
+        let figure = |record: &str| {
+            Record::new(&header, record)
+                .set("group", &x.group_key)
+                .set("operation", &x.operation)
+                .set("precision", &x.precision)
+                .set("size", x.size.to_string())
+                .set("unit", &x.unit)
+        };
         let run_ids: Vec<String> = x
             .boards
             .iter()
             .flat_map(|b| [b.numpy_run_id.clone(), b.pytorch_run_id.clone()])
             .collect();
-        rows.push(vec![
-            "row".into(),
-            x.group_key.clone(),
-            String::new(),
-            x.operation.clone(),
-            x.precision.clone(),
-            x.size.to_string(),
-            x.unit.clone(),
-            n(x.numpy_best),
-            on(x.numpy_median),
-            n(x.pytorch_best),
-            on(x.pytorch_median),
-            String::new(),
-            n(x.ratio_median),
-            n(x.ratio_min),
-            n(x.ratio_max),
-            n(x.ratio_mad),
-            String::new(),
-            String::new(),
-            String::new(),
-            x.boards.len().to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            run_ids.join(";"),
-        ]);
+        rows.push(
+            figure("row")
+                .set("numpy_best", n(x.numpy_best))
+                .set("numpy_median", on(x.numpy_median))
+                .set("pytorch_best", n(x.pytorch_best))
+                .set("pytorch_median", on(x.pytorch_median))
+                .set("ratio_median", n(x.ratio_median))
+                .set("ratio_min", n(x.ratio_min))
+                .set("ratio_max", n(x.ratio_max))
+                .set("ratio_mad", n(x.ratio_mad))
+                .set("boards", x.boards.len().to_string())
+                .set("run_ids", run_ids.join(";"))
+                .cells,
+        );
         for b in &x.boards {
-            rows.push(vec![
-                "pair".into(),
-                x.group_key.clone(),
-                String::new(),
-                x.operation.clone(),
-                x.precision.clone(),
-                x.size.to_string(),
-                x.unit.clone(),
-                n(b.numpy_best),
-                on(b.numpy_median),
-                n(b.pytorch_best),
-                on(b.pytorch_median),
-                n(b.ratio),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                b.agent_id.clone(),
-                b.hostname.clone(),
-                b.campaign_id.clone(),
-                b.numpy_run_id.clone(),
-                b.pytorch_run_id.clone(),
-                format!("{};{}", b.numpy_run_id, b.pytorch_run_id),
-            ]);
+            rows.push(
+                figure("pair")
+                    .set("numpy_best", n(b.numpy_best))
+                    .set("numpy_median", on(b.numpy_median))
+                    .set("pytorch_best", n(b.pytorch_best))
+                    .set("pytorch_median", on(b.pytorch_median))
+                    .set("ratio", n(b.ratio))
+                    .set("agent_id", &b.agent_id)
+                    .set("hostname", &b.hostname)
+                    .set("campaign_id", &b.campaign_id)
+                    .set("numpy_run_id", &b.numpy_run_id)
+                    .set("pytorch_run_id", &b.pytorch_run_id)
+                    .set(
+                        "run_ids",
+                        format!("{};{}", b.numpy_run_id, b.pytorch_run_id),
+                    )
+                    .cells,
+            );
         }
     }
     lines(&header, &rows)
@@ -261,8 +234,7 @@ fn boards(b: &BoardsReport) -> String {
     lines(&header, &rows)
 }
 
-/// A record filled by column name (a name not in the header is dropped; the tests read every
-/// column by name).
+/// A record filled by column name, every other column empty.
 struct Record<'h> {
     header: &'h [&'h str],
     cells: Vec<String>,
@@ -277,9 +249,12 @@ impl<'h> Record<'h> {
         Record { header, cells }
     }
 
+    /// Sets a column by name; a name not in the header is a bug in this file (the tests
+    /// render every record kind), so it panics in debug builds and is left out otherwise.
     fn set(mut self, column: &str, value: impl Into<String>) -> Record<'h> {
-        if let Some(i) = self.header.iter().position(|h| *h == column) {
-            self.cells[i] = value.into();
+        match self.header.iter().position(|h| *h == column) {
+            Some(i) => self.cells[i] = value.into(),
+            None => debug_assert!(false, "csv column '{column}' is not in the header"),
         }
         self
     }
@@ -469,62 +444,48 @@ fn roofline(f: &RooflineReport) -> String {
     ];
     let mut rows = group_rows(&f.groups, &header);
     for g in &f.rooflines {
+        let roof = |kind: &str| {
+            Record::new(&header, "roof")
+                .set("group", &g.group_key)
+                .set("roof", kind)
+        };
         if let Some(bw) = g.bandwidth_gbps {
-            rows.push(vec![
-                "roof".into(),
-                g.group_key.clone(),
-                "bandwidth".into(),
-                String::new(),
-                "GB/s".into(),
-                n(bw),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                g.bandwidth_run_ids.join(";"),
-            ]);
+            rows.push(
+                roof("bandwidth")
+                    .set("unit", "GB/s")
+                    .set("value", n(bw))
+                    .set("run_ids", g.bandwidth_run_ids.join(";"))
+                    .cells,
+            );
         }
         for c in &g.compute {
-            rows.push(vec![
-                "roof".into(),
-                g.group_key.clone(),
-                "compute".into(),
-                c.precision.clone(),
-                c.unit.clone(),
-                n(c.gops),
-                n(c.best_gops),
-                on(c.theoretical),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                c.run_ids.join(";"),
-            ]);
+            rows.push(
+                roof("compute")
+                    .set("precision", &c.precision)
+                    .set("unit", &c.unit)
+                    .set("value", n(c.gops))
+                    .set("best", n(c.best_gops))
+                    .set("theoretical", on(c.theoretical))
+                    .set("run_ids", c.run_ids.join(";"))
+                    .cells,
+            );
         }
         for p in &g.points {
-            rows.push(vec![
-                "point".into(),
-                g.group_key.clone(),
-                String::new(),
-                p.precision.clone(),
-                crate::fleet::headline::rate_unit(&p.precision).into(),
-                n(p.gops),
-                String::new(),
-                String::new(),
-                p.agent_id.clone(),
-                p.hostname.clone(),
-                p.framework.clone(),
-                p.operation.clone(),
-                p.size.to_string(),
-                n(p.intensity),
-                p.run_id.clone(),
-            ]);
+            rows.push(
+                Record::new(&header, "point")
+                    .set("group", &g.group_key)
+                    .set("precision", &p.precision)
+                    .set("unit", crate::fleet::headline::rate_unit(&p.precision))
+                    .set("value", n(p.gops))
+                    .set("agent_id", &p.agent_id)
+                    .set("hostname", &p.hostname)
+                    .set("framework", &p.framework)
+                    .set("operation", &p.operation)
+                    .set("size", p.size.to_string())
+                    .set("intensity", n(p.intensity))
+                    .set("run_ids", &p.run_id)
+                    .cells,
+            );
         }
     }
     lines(&header, &rows)
