@@ -19,5 +19,5 @@ pub mod stats;
 
 pub use alert::{AlertRecord, AlertState};
 pub use group::{BoardGroup, GroupMember, Groups};
-pub use report::{Report, ReportKind, ReportQuery};
+pub use report::{parse_since, Report, ReportKind, ReportQuery};
 pub use rows::{BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun, PeakRow};

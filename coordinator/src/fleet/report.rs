@@ -76,6 +76,27 @@ impl FromStr for ReportKind {
     }
 }
 
+/// A report's `since` (fleetctl `--since`, the web's `?since=`, the `Report` RPC): a day
+/// (`2026-11-01`, its midnight UTC) or an RFC 3339 time, in ms since the epoch; the error
+/// says what it is not, quoting a bounded prefix of the text.
+pub fn parse_since(text: &str) -> Result<crate::model::Millis, String> {
+    let text = text.trim();
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            format!(
+                "{} is neither a day (YYYY-MM-DD) nor an RFC 3339 time",
+                fleetcal_proto::quote::quoted(text)
+            )
+        })
+}
+
 /// What a report reads: the rows ([`FleetQuery`]) and the report's own narrowing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReportQuery {

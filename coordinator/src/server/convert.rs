@@ -640,20 +640,8 @@ pub fn report_from_pb(req: pb::ReportRequest) -> Result<(ReportKind, ReportQuery
 
 /// A report's `since`: a day (`YYYY-MM-DD`, from its midnight UTC) or an RFC 3339 time.
 pub fn parse_since(text: &str) -> Result<Millis, Error> {
-    let text = text.trim();
-    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(t) = day.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp_millis());
-        }
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            Error::from(DomainError::InvalidRequest(format!(
-                "field 'since': {} is neither a day (YYYY-MM-DD) nor an RFC 3339 time",
-                fleetcal_proto::quote::quoted(text)
-            )))
-        })
+    crate::fleet::parse_since(text)
+        .map_err(|why| Error::from(DomainError::InvalidRequest(format!("field 'since': {why}"))))
 }
 
 #[cfg(test)]

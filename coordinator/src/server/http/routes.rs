@@ -168,7 +168,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<WebQuery, HttpError> {
         fleet.select = labels.into_iter().collect();
     }
     if let Some(text) = seen.get("since") {
-        fleet.since = Some(parse_since(text).map_err(|why| bad("since", why))?);
+        fleet.since = Some(crate::fleet::parse_since(text).map_err(|why| bad("since", why))?);
     }
     let nights = match seen.get("nights") {
         Some(text) => {
@@ -237,24 +237,6 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<WebQuery, HttpError> {
         },
         format,
     })
-}
-
-/// `since`: a day (`YYYY-MM-DD`, midnight UTC) or a time (RFC 3339).
-fn parse_since(text: &str) -> Result<Millis, String> {
-    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp_millis());
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            format!(
-                "{} is not a day (YYYY-MM-DD) or an RFC 3339 time",
-                quoted(text)
-            )
-        })
 }
 
 /// An HTML page with the content security policy.
