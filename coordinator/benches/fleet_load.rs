@@ -11,8 +11,6 @@
 //! fleet sizes; each size gets a fresh coordinator and at most `FLEET_LOAD_LIMIT_S` seconds
 //! (default 180); the coordinator is killed when a size ends, however it ends.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fleetcal_proto::pb;
@@ -20,52 +18,16 @@ use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
+#[path = "support/process.rs"]
+mod process;
+
 const PER_CONNECTION: usize = 100;
 
-struct Coordinator {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Coordinator {
+/// A coordinator on a fresh SQLite database (kept while the returned directory lives).
+fn start() -> (process::Coordinator, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}", dir.path().join("load.db").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            &db,
-            "--tick-ms",
-            "1000",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawning the coordinator");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line");
-    Coordinator {
-        url: format!("http://{addr}"),
-        child,
-        _dir: dir,
-    }
+    (process::start(&db, 1000), dir)
 }
 
 /// (VmRSS, VmHWM) in MiB.
@@ -96,7 +58,7 @@ async fn channel(url: &str) -> Channel {
 }
 
 async fn fleet(n: usize) {
-    let coord = start();
+    let (coord, _dir) = start();
     let pid = coord.child.id();
     report("started", n, pid, Duration::ZERO);
     let mut channels = Vec::new();

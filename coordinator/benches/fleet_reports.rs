@@ -24,8 +24,6 @@
 //! as the storage suite does, and is skipped with a line otherwise).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +42,8 @@ use tonic::transport::{Channel, Endpoint};
 #[path = "../tests/e2e/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+#[path = "support/process.rs"]
+mod process;
 
 const TEMPLATE: &str = include_str!("../testdata/quick-result.json");
 const DAY_MS: i64 = 86_400_000;
@@ -248,49 +248,6 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
     (boards * nights) as f64 / t.elapsed().as_secs_f64()
 }
 
-struct Coordinator {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(db: &str) -> Coordinator {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db,
-            "--tick-ms",
-            "200",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawning the coordinator");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_string();
-    Coordinator {
-        url: format!("http://{addr}"),
-        child,
-    }
-}
-
 async fn channel(url: &str) -> Channel {
     Endpoint::from_shared(url.to_string())
         .expect("url")
@@ -302,7 +259,7 @@ async fn channel(url: &str) -> Channel {
 /// Uploads `total` results through the real coordinator on `db` over gRPC; returns results
 /// per second of the upload phases.
 async fn ingest(db: &str, total: usize) -> f64 {
-    let coord = start(db);
+    let coord = process::start(db, 200);
     let n = UPLOAD_AGENTS.min(total);
     let mut channels = Vec::new();
     for _ in 0..n.div_ceil(PER_CONNECTION) {

@@ -1,0 +1,46 @@
+//! The real coordinator binary as a benchmark starts it: on loopback with an ephemeral port,
+//! killed when dropped. Shared by the `fleet_load` and `fleet_reports` benches.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running coordinator process.
+pub struct Coordinator {
+    /// The process.
+    pub child: Child,
+    /// Its gRPC URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `fleetcal-coordinator serve` on `db` with a driver tick of `tick_ms`, and waits for
+/// its `listening on ADDR` line.
+pub fn start(db: &str, tick_ms: u32) -> Coordinator {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--tick-ms"])
+        .arg(tick_ms.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawning the coordinator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    Coordinator {
+        url: format!("http://{addr}"),
+        child,
+    }
+}
