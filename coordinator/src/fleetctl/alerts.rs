@@ -5,10 +5,12 @@ use serde_json::json;
 
 use super::client::Admin;
 use super::table::render;
+use crate::server::alerts::MIN_ID_PREFIX;
 use crate::Error;
 
 /// `fleetctl alerts list`: the alerts in `states` (open and acknowledged when empty), newest
-/// first, as a table or JSON.
+/// first, as a table (ids cut to their first [`MIN_ID_PREFIX`] characters, which `ack` and
+/// `dismiss` accept) or JSON (full ids).
 pub async fn list(admin: &mut Admin, states: Vec<String>, as_json: bool) -> Result<(), Error> {
     let alerts = admin
         .list_alerts(pb::ListAlertsRequest { states })
@@ -28,7 +30,7 @@ pub async fn list(admin: &mut Admin, states: Vec<String>, as_json: bool) -> Resu
         .iter()
         .map(|a| {
             vec![
-                a.id.clone(),
+                a.id.chars().take(MIN_ID_PREFIX).collect(),
                 a.state.clone(),
                 a.hostname.clone(),
                 format!("{} {}", a.framework, a.figure),

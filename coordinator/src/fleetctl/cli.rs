@@ -213,7 +213,8 @@ pub enum AlertsCmd {
     /// Acknowledge an open alert: someone is on it (it stays listed until the figure
     /// recovers). An alert that is not open is refused (exit 4); an unknown id exits 3.
     Ack {
-        /// The alert's id (as `alerts list` prints it).
+        /// The alert's id, or a unique prefix of at least 8 characters (`alerts list` prints
+        /// the first 8).
         id: String,
         /// A note kept with it (who, why), at most 1024 bytes.
         #[arg(long, value_name = "TEXT")]
@@ -225,7 +226,8 @@ pub enum AlertsCmd {
     /// Mark an open or acknowledged alert a false alarm. Refused (exit 4) in any other state;
     /// an unknown id exits 3.
     Dismiss {
-        /// The alert's id (as `alerts list` prints it).
+        /// The alert's id, or a unique prefix of at least 8 characters (`alerts list` prints
+        /// the first 8).
         id: String,
         /// A note kept with it (who, why), at most 1024 bytes.
         #[arg(long, value_name = "TEXT")]

@@ -12,6 +12,10 @@ use super::core::Coordinator;
 /// The most bytes of a note a person attaches to an acknowledgement or a dismissal.
 pub const MAX_NOTE_LEN: usize = 1024;
 
+/// The fewest characters of an alert id a person may type: `fleetctl alerts list` shows this
+/// many, and `ack`/`dismiss` accept any unique prefix at least this long.
+pub const MIN_ID_PREFIX: usize = 8;
+
 /// The states `ListAlerts` shows when asked for none: the alerts that stand.
 pub const STANDING: [AlertState; 2] = [AlertState::Open, AlertState::Acknowledged];
 
@@ -95,7 +99,8 @@ impl<S: Store> Coordinator<S> {
                 note.len()
             ))));
         }
-        let alert = self.require_alert(id).await?;
+        let alert = self.resolve_alert(id).await?;
+        let id = alert.id.as_str();
         let refused = |state: AlertState| {
             Error::from(DomainError::AlertNotActionable {
                 id: id.to_string(),
@@ -133,6 +138,27 @@ impl<S: Store> Coordinator<S> {
         self.require_alert(id).await
     }
 
+    /// The alert `id` names: its full id, or a unique prefix of at least [`MIN_ID_PREFIX`]
+    /// characters. `UnknownAlert` when none matches; `InvalidRequest` naming the prefix when
+    /// several do.
+    async fn resolve_alert(&self, id: &str) -> Result<AlertRecord, Error> {
+        if let Some(alert) = self.store.alert(id).await? {
+            return Ok(alert);
+        }
+        if id.chars().count() < MIN_ID_PREFIX {
+            return Err(Error::from(DomainError::UnknownAlert(id.to_string())));
+        }
+        let all = self.store.alerts(&AlertState::ALL).await?;
+        match pick_by_prefix(&all, id) {
+            Ok(alert) => Ok(alert.clone()),
+            Err(0) => Err(Error::from(DomainError::UnknownAlert(id.to_string()))),
+            Err(n) => Err(Error::from(DomainError::InvalidRequest(format!(
+                "field 'id': {} is the start of {n} alert ids; give more of it",
+                fleetcal_proto::quote::quoted(id)
+            )))),
+        }
+    }
+
     async fn require_alert(&self, id: &str) -> Result<AlertRecord, Error> {
         self.store
             .alert(id)
@@ -141,9 +167,54 @@ impl<S: Store> Coordinator<S> {
     }
 }
 
+/// The one alert whose id starts with `prefix`, or how many do (0 or more than one).
+fn pick_by_prefix<'a>(alerts: &'a [AlertRecord], prefix: &str) -> Result<&'a AlertRecord, usize> {
+    let mut found = alerts.iter().filter(|a| a.id.starts_with(prefix));
+    match (found.next(), found.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(0),
+        (Some(_), Some(_)) => Err(2 + found.count()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_picks_one_alert_or_says_how_many_match() {
+        let alert = |id: &str| AlertRecord {
+            id: id.into(),
+            agent_id: "a".into(),
+            hostname: "host-a".into(),
+            group_key: "g".into(),
+            framework: "numpy".into(),
+            figure: "gemm_peak fp32".into(),
+            baseline: 100.0,
+            current: 80.0,
+            change_pct: -20.0,
+            kind: "step".into(),
+            began_at: 0,
+            run_id: "r".into(),
+            confirm_campaign_id: None,
+            state: AlertState::Open,
+            created_at: 0,
+            updated_at: 0,
+            message: String::new(),
+        };
+        let alerts = [
+            alert("abcdef01-1"),
+            alert("abcdef01-2"),
+            alert("99999999-x"),
+        ];
+        assert_eq!(pick_by_prefix(&alerts, "9999999").unwrap().id, "99999999-x");
+        assert_eq!(
+            pick_by_prefix(&alerts, "abcdef01-2").unwrap().id,
+            "abcdef01-2"
+        );
+        assert_eq!(pick_by_prefix(&alerts, "abcdef01").unwrap_err(), 2);
+        assert_eq!(pick_by_prefix(&alerts, "zzzz").unwrap_err(), 0);
+    }
 
     #[test]
     fn states_parse_by_name_and_an_unknown_one_is_named() {

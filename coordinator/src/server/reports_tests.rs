@@ -222,3 +222,38 @@ async fn every_report_reads_through_the_store_and_an_unknown_group_is_refused() 
         "board a is stale: {a:?}"
     );
 }
+
+/// `after_result` alone, as the upload path calls it: quiet nights start nothing; the night of
+/// a drop starts one one-board confirmation campaign (board `a` only, NumPy only, the night's
+/// settings) and attaches it to the suspected alert; the same run again starts nothing.
+#[tokio::test]
+async fn after_result_starts_one_confirmation_campaign_for_a_drop_and_only_once() {
+    let (c, _dir) = coordinator().await;
+    for n in 0..10 {
+        let id = format!("n{n}");
+        upload(&c, &id, night(n), 100.0 + (n % 2) as f64 * 0.5).await;
+        assert!(c.after_result(&id, night(n)).await.unwrap().is_empty());
+    }
+    upload(&c, "n10", night(10), 80.0).await;
+    let started = c.after_result("n10", night(10)).await.unwrap();
+    assert_eq!(started.len(), 1, "{started:?}");
+    let (campaign, runs) = c.campaign(&started[0]).await.unwrap();
+    assert_eq!(campaign.spec.selector, Selector::Agent("a".into()));
+    assert_eq!(
+        campaign.spec.framework,
+        FrameworkChoice::Only(Framework::Numpy)
+    );
+    assert!(campaign.spec.quick, "the night's settings");
+    assert!(
+        !runs.is_empty() && runs.iter().all(|r| r.agent_id == "a"),
+        "{runs:?}"
+    );
+    let suspected = c.store.alerts(&[AlertState::Suspected]).await.unwrap();
+    assert_eq!(suspected.len(), 1, "{suspected:?}");
+    assert_eq!(
+        suspected[0].confirm_campaign_id.as_deref(),
+        Some(started[0].as_str())
+    );
+    assert!(c.after_result("n10", night(10)).await.unwrap().is_empty());
+    assert_eq!(c.store.alerts(&[]).await.unwrap().len(), 1);
+}

@@ -664,9 +664,16 @@ fn check_output_file(url: &str, dir: &Path) {
     assert!(written.contains("board-slow"), "{written}");
 }
 
-/// `alerts ack` and `alerts dismiss` move the alert; an unknown id is NOT_FOUND naming it.
+/// `alerts ack` (by the 8-character prefix the table shows) and `alerts dismiss` (by the full
+/// id) move the alert; an unknown id is NOT_FOUND naming it.
 fn check_alert_actions(url: &str, id: &str) {
-    let acked = ctl_json(url, &["alerts", "ack", id, "--note", "on it", "--json"]);
+    let table = fleetctl(url, &["alerts", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    let short: String = id.chars().take(8).collect();
+    assert!(table.contains(&short) && !table.contains(id), "{table}");
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    let acked = ctl_json(url, &["alerts", "ack", &short, "--note", "on it", "--json"]);
+    assert_eq!(acked["id"], id, "{acked}");
     assert_eq!(acked["state"], "acknowledged", "{acked}");
     assert!(
         acked["message"].as_str().unwrap().contains("on it"),
