@@ -121,7 +121,12 @@ fn tally(url: &str, campaign: &str, dir: &Path, agents: Option<&[String]>) -> Ta
     let o = fleetctl(
         url,
         &[
-            "results", "export", "--campaign", campaign, "--dir", &out_arg,
+            "results",
+            "export",
+            "--campaign",
+            campaign,
+            "--dir",
+            &out_arg,
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -173,8 +178,7 @@ fn row(scenario: &str, t: &Tally, outcome: &str) {
 /// Prints the row and asserts the promise: `stored` results stored once each, nothing lost
 /// or duplicated.
 fn stored_once(scenario: &str, t: &Tally, stored: usize, logs: &dyn Fn() -> String) {
-    let outcome = if t.stored == stored && t.lost == 0 && t.duplicated == 0 && t.failed.is_empty()
-    {
+    let outcome = if t.stored == stored && t.lost == 0 && t.duplicated == 0 && t.failed.is_empty() {
         "ok: every result stored exactly once".to_string()
     } else {
         format!("FAILED: {t:?}")
@@ -234,7 +238,12 @@ fn coordinator_kill_9_mid_campaign() {
     let coordinator = site.start();
     finished(&url, &id, &logs);
     let t = tally(&url, &id, site.dir.path(), None);
-    stored_once("coordinator kill -9 mid-campaign (a run calibrating)", &t, 1, &logs);
+    stored_once(
+        "coordinator kill -9 mid-campaign (a run calibrating)",
+        &t,
+        1,
+        &logs,
+    );
     assert_eq!(agents[0].log().matches("run started").count(), 1);
     drop(coordinator);
 }
@@ -300,7 +309,12 @@ fn agent_kill_9_mid_run_and_restarted() {
     let logs = || all_logs(&agents, site.logs());
     finished(&url, &id, &logs);
     let t = tally(&url, &id, site.dir.path(), None);
-    stored_once("agent kill -9 mid-run, restarted: the run re-sent and run again", &t, 1, &logs);
+    stored_once(
+        "agent kill -9 mid-run, restarted: the run re-sent and run again",
+        &t,
+        1,
+        &logs,
+    );
     let log = agents[0].log();
     assert_eq!(log.matches("run started").count(), 2, "{log}");
     drop(coordinator);
@@ -368,12 +382,9 @@ fn network_silent_30_s_both_ways_mid_upload() {
         agents[0].spooled().is_empty().then_some(())
     });
     let t = tally(&url, &id, site.dir.path(), None);
-    stored_once(
-        "network silent 30 s both ways mid-upload",
-        &t,
-        1,
-        &|| format!("{status}\n{}", logs()),
-    );
+    stored_once("network silent 30 s both ways mid-upload", &t, 1, &|| {
+        format!("{status}\n{}", logs())
+    });
     assert_eq!(agents[0].log().matches("run started").count(), 1);
     drop(coordinator);
 }
@@ -388,7 +399,11 @@ fn spool_on_a_full_disk_and_agent_kill_9_with_the_result_in_memory() {
     wait_online(&url, 1, || site.logs());
     let scenario = "spool on a full tmpfs, agent kill -9 with the result in memory";
     let Some(spool) = FullSpool::mount(&agents[0].spool_dir(), scenario) else {
-        row(scenario, &Tally::default(), "SKIPPED: cannot mount a tmpfs (not root)");
+        row(
+            scenario,
+            &Tally::default(),
+            "SKIPPED: cannot mount a tmpfs (not root)",
+        );
         return;
     };
 
@@ -397,7 +412,11 @@ fn spool_on_a_full_disk_and_agent_kill_9_with_the_result_in_memory() {
     proxy.hold_upstream();
     let id = campaign(&url, &TINY);
     let logs = || all_logs(&agents, site.logs());
-    logged(&agents[0], "keeping it in memory and sending it directly", &logs);
+    logged(
+        &agents[0],
+        "keeping it in memory and sending it directly",
+        &logs,
+    );
     agents[0].kill();
     proxy.cut();
     proxy.release();
@@ -428,7 +447,9 @@ fn faked_clock_agent(dir: &Path, name: &str, spec: &str) -> Option<PathBuf> {
         if std::env::var("FLEETCAL_REQUIRE_FAKETIME").is_ok_and(|v| v == "1") {
             panic!("the clock scenarios need the faketime command (scripts/install-deps --postgres installs it)");
         }
-        eprintln!("\n*** SKIP agent clock scenarios: no faketime command (Debian package faketime) ***\n");
+        eprintln!(
+            "\n*** SKIP agent clock scenarios: no faketime command (Debian package faketime) ***\n"
+        );
         return None;
     }
     let path = dir.join(format!("agent-{name}.sh"));
@@ -452,9 +473,15 @@ fn agents_with_a_clock_a_day_off_and_at_1970() {
     let url = site.url();
     let clocks = [
         ("agent clock a day ahead", "+1d"),
-        ("agent clock two days ahead (past the default deadline)", "+2d"),
+        (
+            "agent clock two days ahead (past the default deadline)",
+            "+2d",
+        ),
         ("agent clock a day behind", "-1d"),
-        ("agent clock at 1970 (a board without RTC)", "@1970-01-01 00:00:00"),
+        (
+            "agent clock at 1970 (a board without RTC)",
+            "@1970-01-01 00:00:00",
+        ),
     ];
     let mut agents = Vec::new();
     for (i, (_, spec)) in clocks.iter().enumerate() {
