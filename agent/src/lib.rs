@@ -23,6 +23,10 @@ pub mod daemon;
 pub mod detect;
 pub mod engines;
 pub mod error;
+/// The parsers' fuzzing inputs, shared with proto's property tests.
+#[cfg(test)]
+#[path = "../../proto/src/fuzz_tests.rs"]
+mod fuzz_tests;
 pub mod limits;
 pub mod output;
 pub mod presets;

@@ -292,7 +292,8 @@ fn read_file(path: &Path) -> Result<FileConfig, Error> {
         path: path.to_path_buf(),
         message,
     };
-    let file: FileConfig = toml::from_str(&text).map_err(|e| err(e.message().to_string()))?;
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| err(fleetcal_proto::preset::toml_message(&e, &text)))?;
     if file.version != CONFIG_VERSION {
         return Err(err(format!(
             "'version' {} is not supported (this build reads {CONFIG_VERSION})",
@@ -517,5 +518,37 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("'client_ca' needs"), "{e}");
+    }
+
+    /// `serve --config FILE` on text: an error naming the file or settings, never a panic.
+    fn judged(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (_dir, path) = write(text);
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        if let Err(e) = args.resolve() {
+            let e = e.to_string();
+            proptest::prop_assert!(e.contains(&path.display().to_string()), "{e}");
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// The example config with a few edits.
+        #[test]
+        fn mutated_configs_never_panic(
+            text in crate::fuzz_tests::mutated(include_str!("../../deploy/coordinator.example.toml").to_string())
+        ) {
+            judged(&text)?;
+        }
+
+        /// Arbitrary text.
+        #[test]
+        fn arbitrary_text_is_no_config(text in crate::fuzz_tests::arbitrary_text()) {
+            judged(&text)?;
+        }
     }
 }

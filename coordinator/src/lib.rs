@@ -21,6 +21,10 @@ pub mod domain;
 pub mod error;
 pub mod fleet;
 pub mod fleetctl;
+/// The parsers' fuzzing inputs, shared with proto's property tests.
+#[cfg(test)]
+#[path = "../../proto/src/fuzz_tests.rs"]
+mod fuzz_tests;
 pub mod model;
 pub mod plan;
 pub mod render;

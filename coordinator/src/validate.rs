@@ -1,8 +1,8 @@
 //! What the coordinator checks at its edges, once, before anything is stored: registrations
 //! (agent id, host name, labels, preset, capabilities), the ids of other calls, campaign
-//! selectors, and the parts of an uploaded result that need the coordinator's clock or the
-//! run. The result's own rules live in [`fleetcal_proto::result`]; this module adds only
-//! what needs `now` (a parameter: nothing here reads a clock) or the run.
+//! selectors, and whether an uploaded result's times agree with the coordinator's clock. The
+//! result's own rules live in [`fleetcal_proto::result`]; this module adds only what needs
+//! `now` (a parameter: nothing here reads a clock) or the run.
 //!
 //! A refusal is an [`DomainError::InvalidRequest`] (gRPC `INVALID_ARGUMENT`) that names the field
 //! and quotes at most a bounded prefix of the value ([`fleetcal_proto::quote`]). The limits are
@@ -44,7 +44,8 @@ pub const MAX_OVERRIDES: usize = 64;
 /// The longest progress or failure message kept with a run, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 4096;
 /// How far an uploaded result's times may be ahead of the coordinator's clock, and how long
-/// before the run was sent its `started_at` may be: agents' clocks are not the coordinator's.
+/// before the run was sent its `started_at` may be, before the board's clock counts as off:
+/// agents' clocks are not the coordinator's.
 pub const MAX_CLOCK_SKEW_MS: Millis = 10 * 60 * 1000;
 
 fn invalid(message: String) -> DomainError {
@@ -251,10 +252,12 @@ pub fn message(value: &str) -> std::borrow::Cow<'_, str> {
     format!("{}…", &value[..end]).into()
 }
 
-/// The checks of an uploaded result that need the coordinator's clock: neither time more
+/// Whether an uploaded result's times agree with the coordinator's clock: neither time more
 /// than [`MAX_CLOCK_SKEW_MS`] after `now`, and `started_at` not more than that before
 /// `sent_at` (when the coordinator sent the run). The result itself has passed
-/// [`CalibrationResult::validate`]; the message names the field.
+/// [`CalibrationResult::validate`]. An error says how the board's clock is off, naming the
+/// field; it is not a refusal: the upload stores the result and places it by the
+/// coordinator's clock (a board without a real-time clock starts at 1970).
 pub fn result_times(
     result: &CalibrationResult,
     now: Millis,

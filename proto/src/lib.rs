@@ -18,6 +18,8 @@ pub mod dial;
 pub mod environment;
 pub mod error;
 pub mod framework;
+#[cfg(test)]
+mod fuzz_tests;
 mod names;
 pub mod operation;
 pub mod origin;

@@ -208,14 +208,18 @@ pub fn slug(name: &str) -> String {
     out
 }
 
-fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    // toml's Display spans several lines with a source excerpt; give one line that names the
-    // field (type errors only carry a span, so read the key off the offending line).
+/// A TOML parse error of `text` as one line that names the field and the line (toml's
+/// Display spans several lines with a source excerpt): presets and both config files say
+/// what is wrong this way.
+pub fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    // Type errors only carry a span, so the key is read off the offending line.
     let msg = e.message().trim().to_string();
     let Some(span) = e.span() else { return msg };
-    let line_start = text[..span.start.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_no = text[..line_start].matches('\n').count() + 1;
     let line = text[line_start..].lines().next().unwrap_or("");
     match line.split_once('=') {
@@ -342,5 +346,32 @@ fp64 = 50.0
         std::fs::write(dir.path().join("zz.toml"), "id = 3").unwrap();
         let err = load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("zz.toml"), "{err}");
+    }
+
+    /// The preset parser on text: an error naming the file or a valid preset, never a panic.
+    fn judged(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        match Preset::from_toml(text, Path::new("fuzz.toml")) {
+            Ok(p) => proptest::prop_assert!(p.validate().is_ok()),
+            Err(e) => proptest::prop_assert!(e.to_string().contains("fuzz.toml"), "{e}"),
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A repository preset with a few edits.
+        #[test]
+        fn mutated_presets_never_panic(
+            text in crate::fuzz_tests::mutated(include_str!("../../presets/jetson-orin-agx.toml").to_string())
+        ) {
+            judged(&text)?;
+        }
+
+        /// Arbitrary text.
+        #[test]
+        fn arbitrary_text_is_no_preset(text in crate::fuzz_tests::arbitrary_text()) {
+            judged(&text)?;
+        }
     }
 }

@@ -535,3 +535,32 @@ fn the_reason_counts_each_ending_and_quotes_a_bounded_reason() {
         Some("the plan has no figures")
     );
 }
+
+/// The result parser on text: an error naming the source or a valid result, never a panic.
+fn judged_text(text: &str) -> Result<(), TestCaseError> {
+    match CalibrationResult::from_json(text, "fuzz") {
+        Ok(r) => {
+            prop_assert!(r.validate().is_ok());
+            let again = CalibrationResult::from_json(&r.to_json(), "again");
+            prop_assert!(again.is_ok(), "an accepted result round-trips: {again:?}");
+        }
+        Err(e) => prop_assert!(e.to_string().contains("fuzz"), "{e}"),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The parser (JSON, then every rule) on a valid result with a few edits.
+    #[test]
+    fn mutated_result_documents_never_panic(text in crate::fuzz_tests::mutated(sample().to_json())) {
+        judged_text(&text)?;
+    }
+
+    /// ... and on arbitrary text.
+    #[test]
+    fn arbitrary_text_is_no_result(text in crate::fuzz_tests::arbitrary_text()) {
+        judged_text(&text)?;
+    }
+}

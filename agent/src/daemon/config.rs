@@ -103,15 +103,8 @@ impl ConfigFile {
     /// Parses config text; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, AgentError> {
         let err = |msg: String| AgentError::Usage(format!("config {}: {msg}", path.display()));
-        let config: ConfigFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            match line {
-                Some(line) => err(format!("{} (line {line})", e.message().trim())),
-                None => err(e.message().trim().to_string()),
-            }
-        })?;
+        let config: ConfigFile = toml::from_str(text)
+            .map_err(|e| err(fleetcal_proto::preset::toml_message(&e, text)))?;
         if config.version != CONFIG_VERSION {
             return Err(err(format!(
                 "key 'version': {} is not supported (this build reads {CONFIG_VERSION})",
@@ -301,6 +294,37 @@ ca_cert = "/t/ca.pem"
                 Just("true".to_string()),
                 Just("[1]".to_string()),
             ]
+        }
+
+        /// The agent's config parser on text, and the options resolved from what it
+        /// accepts: errors naming the file, never a panic.
+        fn judged(text: &str) -> Result<(), TestCaseError> {
+            match parse(text) {
+                Ok(c) => {
+                    let _ = crate::daemon::RunArgs::default()
+                        .resolve(Some(c), &crate::daemon::args::HostEnv::default());
+                }
+                Err(e) => prop_assert!(e.contains("/etc/fleetcal/agent.toml"), "{e}"),
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// The example config with a few edits.
+            #[test]
+            fn mutated_configs_never_panic(
+                text in crate::fuzz_tests::mutated(include_str!("../../../deploy/agent.example.toml").to_string())
+            ) {
+                judged(&text)?;
+            }
+
+            /// Arbitrary text.
+            #[test]
+            fn arbitrary_text_is_no_config(text in crate::fuzz_tests::arbitrary_text()) {
+                judged(&text)?;
+            }
         }
 
         proptest! {

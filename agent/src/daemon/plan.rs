@@ -117,11 +117,6 @@ pub fn to_request(plan: &Plan, local: &LocalSettings) -> Result<CalibrationReque
     })
 }
 
-/// Whether the plan's deadline (Unix seconds, 0 = none) has passed at `now_unix`.
-pub fn past_deadline(plan: &Plan, now_unix: i64) -> bool {
-    plan.deadline > 0 && now_unix > plan.deadline
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,14 +282,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("'warmup'") && e.contains("101"), "{e}");
-    }
-
-    #[test]
-    fn deadlines() {
-        let mut p = plan();
-        assert!(!past_deadline(&p, 10));
-        p.deadline = 100;
-        assert!(!past_deadline(&p, 100));
-        assert!(past_deadline(&p, 101));
     }
 }

@@ -22,9 +22,15 @@ use crate::AgentError;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 ///
-/// Start-up errors (state dir, agent id, spool, bad URL) are returned at once; a coordinator
+/// Start-up errors (a malformed presets directory, state dir, agent id, spool, bad URL) are
+/// returned at once; a coordinator
 /// that cannot be reached is not an error: the link backs off and retries forever.
 pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
+    // A presets directory with a malformed file is refused before anything is created or
+    // dialled, naming the file (as the coordinator refuses it); otherwise every plan would
+    // fail on it. A configured preset the directory lacks is not refused here: the run the
+    // coordinator plans with it ends failed with the reason.
+    crate::presets::list(opts.presets_dir.as_deref())?;
     let agent_id = identity::load_or_create(&opts.state_dir)?;
     let spool = Spool::open(&opts.spool_dir())?;
     let rpc = Rpc::new(&opts, &agent_id)?;

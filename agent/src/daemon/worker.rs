@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::plan::{past_deadline, to_request, LocalSettings};
+use super::plan::{to_request, LocalSettings};
 use super::rpc::Rpc;
 use super::spool::{valid_run_id, Spool};
 use super::uploader::{Uploader, Waiting};
@@ -312,16 +312,13 @@ fn log_outcome(run_id: &str, outcome: &Outcome) {
 
 async fn execute(ctx: Arc<RunContext>, plan: Plan, cancel: CancelToken) -> Outcome {
     let run_id = plan.run_id.clone();
-    let now = chrono::Utc::now().timestamp();
+    // The plan's deadline is the coordinator's, on its clock: it sends a plan only for a run
+    // it started, and ends queued runs at the deadline itself. A board's own clock (a day
+    // off, or 1970 on a board without a real-time clock) must not turn a wanted run away.
     let request = if !valid_run_id(&run_id) {
         Err(format!(
             "run id '{}' is not usable as a file name",
             fleetcal_proto::quote::bounded(&run_id)
-        ))
-    } else if past_deadline(&plan, now) {
-        Err(format!(
-            "deadline {} passed before the run started",
-            plan.deadline
         ))
     } else {
         to_request(&plan, &ctx.local)

@@ -284,12 +284,24 @@ impl<S: Store> Coordinator<S> {
                 m.device_type, run.device
             )));
         }
-        validate::result_times(&result, now, run.started_at).map_err(invalid)?;
         let schedule = match self.store.campaign(&run.campaign_id).await? {
             Some(c) => c.firing.map(|f| f.schedule),
             None => None,
         };
-        let fleet = FleetRun::from_result(&run, schedule.as_deref(), &result, now);
+        let mut fleet = FleetRun::from_result(&run, schedule.as_deref(), &result, now);
+        if let Err(off) = validate::result_times(&result, now, run.started_at) {
+            // The board's clock is off (a day, or 1970 on a board without a real-time
+            // clock): its measurements stand, its times do not. The result is stored as sent;
+            // the fleet reports place it by the coordinator's clock, when it sent the run.
+            fleet.started_at = run.started_at.unwrap_or(now);
+            tracing::warn!(
+                run = %run_id,
+                agent = %agent_id,
+                "the board's clock is off ({off}); result stored, placed in the fleet reports \
+                 at {} by the coordinator's clock",
+                crate::model::rfc3339(fleet.started_at)
+            );
+        }
         let figures = FleetFigure::from_result(run_id, &result);
         let outcome = self
             .store

@@ -29,22 +29,54 @@ use crate::Error;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Opens the configured database and serves gRPC on `listener` (and the web side on `http`,
-/// when given) until `shutdown` completes.
+/// when given) until `shutdown` completes. The TLS files and the presets are read first: a
+/// start they refuse creates no database.
 pub async fn serve(
     settings: Settings,
     listener: TcpListener,
     http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    let checked = Checked::read(&settings, http.is_some())?;
     match DbUrl::parse(&settings.db)? {
         DbUrl::Sqlite(path) => {
             let store = SqliteStore::open(&path).await?;
-            serve_with(store, settings, listener, http, shutdown).await
+            run(store, settings, checked, listener, http, shutdown).await
         }
         DbUrl::Postgres(url) => {
             let store = PgStore::open(&url).await?;
-            serve_with(store, settings, listener, http, shutdown).await
+            run(store, settings, checked, listener, http, shutdown).await
         }
+    }
+}
+
+/// What a start reads from files before it serves: the TLS configurations and the presets.
+struct Checked {
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    http_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    presets: Vec<fleetcal_proto::Preset>,
+}
+
+impl Checked {
+    fn read(settings: &Settings, http: bool) -> Result<Checked, Error> {
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()?;
+        let http_tls = match (http, &settings.tls) {
+            (true, Some(files)) => Some(crate::tls::http_server_config(files)?),
+            _ => None,
+        };
+        let presets = match &settings.presets {
+            Some(dir) => fleetcal_proto::preset::load_dir(dir)?,
+            None => Vec::new(),
+        };
+        Ok(Checked {
+            tls,
+            http_tls,
+            presets,
+        })
     }
 }
 
@@ -62,19 +94,23 @@ pub async fn serve_with<S: Store>(
     http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let tls = settings
-        .tls
-        .as_ref()
-        .map(crate::tls::server_config)
-        .transpose()?;
-    let http_tls = match (&http, &settings.tls) {
-        (Some(_), Some(files)) => Some(crate::tls::http_server_config(files)?),
-        _ => None,
-    };
-    let presets = match &settings.presets {
-        Some(dir) => fleetcal_proto::preset::load_dir(dir)?,
-        None => Vec::new(),
-    };
+    let checked = Checked::read(&settings, http.is_some())?;
+    run(store, settings, checked, listener, http, shutdown).await
+}
+
+async fn run<S: Store>(
+    store: S,
+    settings: Settings,
+    checked: Checked,
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let Checked {
+        tls,
+        http_tls,
+        presets,
+    } = checked;
     let target = listener
         .local_addr()
         .map_or_else(|_| "listener".into(), |a| a.to_string());

@@ -18,8 +18,8 @@
 
 pub(crate) mod agent;
 pub(crate) mod common;
-mod proxy;
-mod spool_full;
+pub(crate) mod proxy;
+pub(crate) mod spool_full;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -385,7 +385,7 @@ fn a_silent_partition_takes_the_agent_offline_and_no_run_starts_on_it() {
 }
 
 /// Every coordinator log written in `dir` (one file per start).
-fn coordinator_logs(dir: &Path) -> String {
+pub(crate) fn coordinator_logs(dir: &Path) -> String {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -4,6 +4,12 @@
 //! - `pg`: a throw-away PostgreSQL cluster;
 //! - `storage`: the storage suite against SQLite and PostgreSQL;
 //! - `fleet`: the real coordinator, real `fleetcal-agent run` processes and fleetctl together;
+//! - `bad_input`: the bad-input suite: malformed, truncated, oversized and foreign results,
+//!   configs, presets and certificates, each refused naming the input with nothing stored;
+//!   each a row `bad input | input | outcome`;
+//! - `faults`: the fault suite: coordinator and agents killed mid-run and mid-upload, a 30 s
+//!   network cut, a full spool disk, wrong agent clocks, a reconnect storm; each scenario a
+//!   row `fault | scenario | stored | lost | duplicated | outcome`;
 //! - `edges`: validation at the edges: bad registrations, ids and results refused, bounded;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
@@ -18,7 +24,9 @@
 //!   JSON/CSV, bad parameters, `/metrics` through a Prometheus text-format parser, HTTPS with
 //!   the gRPC side's certificate, and the one shutdown.
 
+mod bad_input;
 mod edges;
+mod faults;
 mod fleet;
 mod grpc;
 mod http;

@@ -199,6 +199,14 @@ impl Agent {
         self.spawn();
     }
 
+    /// `kill -9`: the agent gets no chance to finish, spool or log anything; waits for the
+    /// exit. [`Agent::restart`] starts it again on the same state dir.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("agent running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit status (a stuck agent is killed and the test
     /// fails with its log).
     pub fn terminate(&mut self) -> std::process::ExitStatus {

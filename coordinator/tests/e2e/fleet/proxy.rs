@@ -3,7 +3,10 @@
 //! It stands for the network, not for any fleetcal part: every byte is the real gRPC traffic.
 //! `hold_upstream` keeps what agents send (reports, uploads) from reaching the coordinator
 //! while directives still flow down, which pins a run between "plan received" and "result
-//! acknowledged" without any timing assumption. `cut` resets every connection.
+//! acknowledged" without any timing assumption. `hold_downstream` does the same for what the
+//! coordinator sends (directives, acknowledgements); both at once are a network that went
+//! silent in both directions without closing anything (`blackhole`). `cut` resets every
+//! connection.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -11,9 +14,28 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
+/// Which directions wait in the proxy.
+#[derive(Default, Clone, Copy)]
+struct Held {
+    /// Agent → coordinator.
+    up: bool,
+    /// Coordinator → agent.
+    down: bool,
+}
+
+impl Held {
+    fn holds(self, upstream: bool) -> bool {
+        if upstream {
+            self.up
+        } else {
+            self.down
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shared {
-    held: Mutex<bool>,
+    held: Mutex<Held>,
     released: Condvar,
     conns: Mutex<Vec<TcpStream>>,
     stopping: AtomicBool,
@@ -48,9 +70,9 @@ impl Proxy {
                 conns.push(server.try_clone().unwrap());
                 drop(conns);
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let up = s.clone();
-                thread::spawn(move || pump(client, server, Some(up)));
-                thread::spawn(move || pump(s2, c2, None));
+                let (up, down) = (s.clone(), s.clone());
+                thread::spawn(move || pump(client, server, up, true));
+                thread::spawn(move || pump(s2, c2, down, false));
             }
         });
         Proxy { addr, shared }
@@ -63,12 +85,32 @@ impl Proxy {
 
     /// From now on, bytes from agents wait in the proxy.
     pub fn hold_upstream(&self) {
-        *self.shared.held.lock().unwrap() = true;
+        self.shared.held.lock().unwrap().up = true;
     }
 
-    /// Lets held and new bytes through.
+    /// From now on, bytes from the coordinator (directives, answers) wait in the proxy.
+    pub fn hold_downstream(&self) {
+        self.shared.held.lock().unwrap().down = true;
+    }
+
+    /// Nothing gets through in either direction, and nothing is closed: a network cut as the
+    /// endpoints see it (new connections are accepted but carry nothing either).
+    pub fn blackhole(&self) {
+        *self.shared.held.lock().unwrap() = Held {
+            up: true,
+            down: true,
+        };
+    }
+
+    /// Lets what agents send through again (what the coordinator sends stays as it is).
+    pub fn release_upstream(&self) {
+        self.shared.held.lock().unwrap().up = false;
+        self.shared.released.notify_all();
+    }
+
+    /// Lets held and new bytes through, in both directions.
     pub fn release(&self) {
-        *self.shared.held.lock().unwrap() = false;
+        *self.shared.held.lock().unwrap() = Held::default();
         self.shared.released.notify_all();
     }
 
@@ -91,23 +133,23 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to`; with `hold`, waits while upstream traffic is held.
-fn pump(mut from: TcpStream, mut to: TcpStream, hold: Option<Arc<Shared>>) {
-    let epoch = hold.as_ref().map(|s| s.epoch.load(Ordering::SeqCst));
+/// Copies `from` to `to` (agent → coordinator when `upstream`), waiting while that direction
+/// is held.
+fn pump(mut from: TcpStream, mut to: TcpStream, s: Arc<Shared>, upstream: bool) {
+    let epoch = s.epoch.load(Ordering::SeqCst);
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some(s) = &hold {
-            let mut held = s.held.lock().unwrap();
-            while *held && Some(s.epoch.load(Ordering::SeqCst)) == epoch {
-                held = s.released.wait(held).unwrap();
-            }
-            if Some(s.epoch.load(Ordering::SeqCst)) != epoch {
-                break;
-            }
+        let mut held = s.held.lock().unwrap();
+        while held.holds(upstream) && s.epoch.load(Ordering::SeqCst) == epoch {
+            held = s.released.wait(held).unwrap();
+        }
+        drop(held);
+        if s.epoch.load(Ordering::SeqCst) != epoch {
+            break;
         }
         if to.write_all(&buf[..n]).is_err() {
             break;

@@ -21,14 +21,14 @@ use super::proxy::Proxy;
 use super::{all_logs, coordinator_logs, export, runs_of, start_campaign, wait_campaign};
 
 /// A 64 KiB tmpfs mounted over a directory and filled; unmounted on drop.
-struct FullSpool {
+pub(crate) struct FullSpool {
     dir: PathBuf,
 }
 
 impl FullSpool {
     /// Mounts one over `dir` (which must exist) and fills it. Without the right to mount, the
     /// test fails saying why, unless FLEETCAL_SKIP_ROOT_TESTS=1 (then `None` and a SKIP line).
-    fn mount(dir: &Path, test: &str) -> Option<FullSpool> {
+    pub(crate) fn mount(dir: &Path, test: &str) -> Option<FullSpool> {
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
             .arg(dir)
@@ -71,7 +71,7 @@ impl FullSpool {
     }
 
     /// Every name in the spool but the filler.
-    fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
