@@ -90,6 +90,27 @@ pub struct Coordinator<S> {
     /// Results stored since this process started (duplicates not counted): `/metrics`'
     /// `fleetcal_results_ingested_total`.
     pub ingested: Arc<AtomicU64>,
+    /// This process's instance id ([`new_instance_id`]): the owner of the run leases it holds
+    /// when several coordinators share one database.
+    pub instance: String,
+}
+
+/// A fresh instance id for a coordinator process: the host name (at most 32 bytes of it) and a
+/// random suffix, so a log line and a lease row say which coordinator it was.
+pub fn new_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(32)
+        .collect();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    if host.is_empty() {
+        suffix.to_string()
+    } else {
+        format!("{host}-{suffix}")
+    }
 }
 
 /// One agent as listed: its record (with `last_seen` the latest contact, in memory or

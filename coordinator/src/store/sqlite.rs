@@ -17,7 +17,7 @@ use crate::fleet::{
     AlertRecord, AlertState, BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun, PeakRow,
 };
 use crate::model::{
-    AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunRecord, RunState,
+    AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunLease, RunRecord, RunState,
     ScheduleRecord, StoreOutcome, Transition,
 };
 use crate::Error;
