@@ -161,10 +161,10 @@ fn a_queued_run_waits_for_its_not_before() {
             campaigns: &c,
             runs: &runs,
             live: &connected,
-        heard: nobody(),
-        leases: no_leases(),
-        me: ME,
-        lease_ms: 1_000,
+            heard: nobody(),
+            leases: no_leases(),
+            me: ME,
+            lease_ms: 1_000,
         })
         .into_iter()
         .map(|t| (t.run_id, t.to))
@@ -259,7 +259,10 @@ fn own_leases_are_renewed_once_half_spent() {
     };
     // r3 has no lease (a row from before leases existed): claimed at once.
     assert_eq!(claims(snap(6_000)), vec!["r3".to_string()]);
-    assert_eq!(claims(snap(7_000)), vec!["r1".to_string(), "r3".to_string()]);
+    assert_eq!(
+        claims(snap(7_000)),
+        vec!["r1".to_string(), "r3".to_string()]
+    );
     // Past the run timeout (10 s): nothing is claimed, the run times out.
     assert!(claims(snap(10_000)).is_empty());
 }

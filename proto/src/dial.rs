@@ -534,7 +534,9 @@ mod tests {
     fn url_lists_are_split_checked_and_bounded() {
         let urls = check_urls(&["http://a:1, http://b:2", "http://a:1", " http://c:3 "]).unwrap();
         assert_eq!(urls, ["http://a:1", "http://b:2", "http://c:3"]);
-        let e = check_urls(&["http://a:1,ftp://b:2"]).unwrap_err().to_string();
+        let e = check_urls(&["http://a:1,ftp://b:2"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'ftp://b:2'") && e.contains("scheme"), "{e}");
         let e = check_urls::<&str>(&[]).unwrap_err().to_string();
         assert_eq!(e, "coordinator urls: 0 given, accepted 1..=16");

@@ -106,13 +106,17 @@ impl RunArgs {
     ) -> Result<RunOptions, AgentError> {
         let file = file.unwrap_or_default();
         let listed = file.coordinators.map(|list| list.join(","));
-        let coordinator = self.coordinator.or(file.coordinator).or(listed).ok_or_else(|| {
-            AgentError::Usage(
-                "no coordinator: pass --coordinator URL, set FLEETCAL_COORDINATOR, or set \
+        let coordinator = self
+            .coordinator
+            .or(file.coordinator)
+            .or(listed)
+            .ok_or_else(|| {
+                AgentError::Usage(
+                    "no coordinator: pass --coordinator URL, set FLEETCAL_COORDINATOR, or set \
                  'coordinator' in the config file"
-                    .into(),
-            )
-        })?;
+                        .into(),
+                )
+            })?;
         let state_dir = match self.state_dir.or(file.state_dir) {
             Some(dir) => dir,
             None => default_state_dir(
@@ -332,7 +336,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("'coordinators'") && e.contains("agent.toml"), "{e}");
+        assert!(
+            e.contains("'coordinators'") && e.contains("agent.toml"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ impl Rpc {
     /// The URL of the coordinator the calls go to now.
     pub fn target(&self) -> &str {
         let i = self.current.load(Ordering::Relaxed);
-        self.urls.get(i).or(self.urls.first()).map_or("", String::as_str)
+        self.urls
+            .get(i)
+            .or(self.urls.first())
+            .map_or("", String::as_str)
     }
 
     /// After a failure of the link: the calls go to the next coordinator

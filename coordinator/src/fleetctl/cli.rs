@@ -18,11 +18,13 @@ use crate::Error;
 #[derive(Debug, Parser)]
 #[command(name = "fleetctl", version)]
 pub struct FleetCtl {
-    /// The coordinator's URL.
+    /// The coordinator's URL; several coordinators of one fleet as a comma list (the first
+    /// that answers is used, in the order given).
     #[arg(
         long,
         global = true,
         env = "FLEETCAL_COORDINATOR",
+        value_name = "URL[,URL...]",
         default_value = "http://127.0.0.1:50051"
     )]
     pub coordinator: String,
@@ -516,24 +518,19 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
-    let tls = ClientTlsFiles::for_url(
-        &cli.coordinator,
-        cli.ca_cert,
-        cli.cert,
-        cli.key,
-        cli.tls_server_name,
-    )?;
-    let channel = client::connect(&cli.coordinator, tls.as_ref()).await?;
+    let urls = fleetcal_proto::dial::check_urls(&[&cli.coordinator])?;
+    let tls = ClientTlsFiles::for_urls(&urls, cli.ca_cert, cli.cert, cli.key, cli.tls_server_name)?;
+    let (url, channel) = client::connect_any(&urls, tls.as_ref()).await?;
     let mut admin = client::admin(channel.clone());
     match cli.command {
         Cmd::Health => {
-            let status = client::check(&cli.coordinator, tls.as_ref(), channel).await?;
+            let status = client::check(&url, tls.as_ref(), channel).await?;
             println!("{status}");
             if status == "SERVING" {
                 Ok(())
             } else {
                 Err(Error::NotServing {
-                    target: cli.coordinator,
+                    target: url,
                     status,
                 })
             }
