@@ -7,3 +7,9 @@
 -- first coordinator that holds their agent takes them.
 ALTER TABLE runs ADD COLUMN lease_owner TEXT;
 ALTER TABLE runs ADD COLUMN lease_expires BIGINT;
+
+-- When an agent was last heard on an open directive stream, by any coordinator (written at
+-- Subscribe and with the periodic contact of a streaming agent, at least every half offline
+-- window): an agent heard here within the window is live on some coordinator, so no other
+-- marks its runs offline. (last_seen also counts a Register or a call without a stream.)
+ALTER TABLE agents ADD COLUMN stream_seen BIGINT;

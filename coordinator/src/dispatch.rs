@@ -20,8 +20,8 @@
 //! what a live agent is told: the plan of its running run only while this coordinator holds
 //! the lease, nothing while another still does (so the agent is not told to stop), idle when
 //! it runs nothing. Whether an agent is offline (rule 2, and rule 4 below) is decided by
-//! `heard` too: agents some coordinator heard from within the offline window (the database's
-//! `last_seen`), not only this one's streams:
+//! `heard` too: agents some coordinator heard on an open directive stream within the offline
+//! window (the database's `stream_seen`), not only this one's streams:
 //!
 //! 4. a running run whose campaign deadline has passed, whose lease has expired (or which has
 //!    none), and whose agent is neither live here nor heard anywhere, becomes `failed`: the
@@ -43,8 +43,9 @@ pub struct Snapshot<'a> {
     /// Agents that are live here: a directive stream open to this coordinator and heard from
     /// within the offline window (a half-open connection is not live).
     pub live: &'a HashSet<String>,
-    /// Agents any coordinator heard from within the offline window (the database's
-    /// `last_seen`); read only when a deadline has passed ([`deadline_passed`]), else empty.
+    /// Agents any coordinator heard on an open directive stream within the offline window
+    /// (the database's `stream_seen`); read only when a deadline has passed
+    /// ([`deadline_passed`]), else empty.
     pub heard: &'a HashSet<String>,
     /// The leases of running runs, by run id (a run without one has none).
     pub leases: &'a HashMap<String, RunLease>,

@@ -548,12 +548,17 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             json,
             poll_ms,
         }) => {
+            let mut others = Vec::new();
+            for other in urls.iter().filter(|u| **u != url) {
+                others.push((other.clone(), client::lazy_admin(other, tls.as_ref())?));
+            }
             let follow = campaign::Follow {
                 wait,
                 poll: Duration::from_millis(poll_ms.max(10)),
                 reconnect: campaign::Backoff::reconnect(Duration::from_secs(u64::from(
                     reconnect_timeout,
                 ))),
+                others,
             };
             campaign::status(&mut admin, &id, &follow, json).await
         }

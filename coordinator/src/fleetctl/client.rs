@@ -52,6 +52,14 @@ pub async fn connect_any(
     Err(last.unwrap_or_else(|| Error::from(fleetcal_proto::dial::DialError::UrlCount { count: 0 })))
 }
 
+/// An admin client of `url` that connects at its first call (a coordinator to fall back on).
+pub fn lazy_admin(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Admin, Error> {
+    let channel = dial::endpoint(url, tls)?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy();
+    Ok(admin(channel))
+}
+
 /// The admin client over a connected channel.
 pub fn admin(channel: Channel) -> Admin {
     AdminServiceClient::new(channel)

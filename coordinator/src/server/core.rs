@@ -171,7 +171,9 @@ impl<S: Store> Coordinator<S> {
             Touched::InMemory => Ok(()),
             Touched::NoSession => self.touch_store(agent_id, now).await,
             Touched::Persist => {
-                self.touch_store(agent_id, now).await?;
+                if !self.store.touch_streaming(agent_id, now).await? {
+                    return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
+                }
                 self.registry.persisted(agent_id, now);
                 Ok(())
             }
@@ -192,7 +194,9 @@ impl<S: Store> Coordinator<S> {
         agent_id: &str,
         now: Millis,
     ) -> Result<(u64, mpsc::Receiver<DirectiveItem>), Error> {
-        self.touch_store(agent_id, now).await?;
+        if !self.store.touch_streaming(agent_id, now).await? {
+            return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
+        }
         let session = self.registry.connect(agent_id, now);
         self.wake.notify_one();
         Ok(session)

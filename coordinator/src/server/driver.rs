@@ -36,7 +36,7 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
     let mut leases = c.store.run_leases().await?;
     let live = c.registry.live(now, window);
     let heard = if dispatch::deadline_passed(now, &campaigns) {
-        c.store.heard_since(now.saturating_sub(window)).await?
+        c.store.streaming_since(now.saturating_sub(window)).await?
     } else {
         HashSet::new()
     };

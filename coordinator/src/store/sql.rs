@@ -1616,12 +1616,26 @@ macro_rules! impl_store {
                 Ok(leases)
             }
 
-            async fn heard_since(
+            async fn touch_streaming(&self, agent_id: &str, at: i64) -> Result<bool, Error> {
+                let done = sqlx::query::<$db>(
+                    "UPDATE agents SET last_seen = $1, stream_seen = $2 \
+                     WHERE agent_id = $3 AND removed_at IS NULL",
+                )
+                .bind(at)
+                .bind(at)
+                .bind(agent_id)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage(format!("touching agent '{agent_id}'")))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn streaming_since(
                 &self,
                 since: i64,
             ) -> Result<std::collections::HashSet<String>, Error> {
                 let rows = sqlx::query::<$db>(
-                    "SELECT agent_id FROM agents WHERE last_seen >= $1 AND removed_at IS NULL",
+                    "SELECT agent_id FROM agents WHERE stream_seen >= $1 AND removed_at IS NULL",
                 )
                 .bind(since)
                 .fetch_all(&self.pool)

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FrameworkChoice, Overrides, RunLease,
@@ -25,7 +25,7 @@ use sqlx::Row;
 use crate::fleet::agent::Agent;
 use crate::fleet::common::{ctl_json, presets_dir, wait_for, wait_online};
 use crate::pg::PgCluster;
-use crate::support::{fleetctl, CoordinatorProcess};
+use crate::support::{fleetctl, CoordinatorProcess, FLEETCTL};
 
 /// A campaign as lean as a calibration gets: one size, one operation, one precision.
 const LEAN: [&str; 15] = [
@@ -146,25 +146,40 @@ fn a_coordinator_killed_mid_campaign_leaves_its_runs_to_the_other() {
         .iter()
         .position(|id| *id == owner)
         .unwrap_or_else(|| panic!("lease owner {owner} is neither of {ids:?}"));
+    let survivor = &coordinators[1 - victim];
+    // fleetctl follows the campaign from the doomed coordinator, given both URLs.
+    let victim_first = format!("{},{}", coordinators[victim].url(), survivor.url());
+    let follower = Command::new(FLEETCTL)
+        .args([
+            "--coordinator",
+            &victim_first,
+            "campaign",
+            "status",
+            &campaign,
+        ])
+        .args(["--wait", "--json", "--reconnect-timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let killed = Command::new("kill")
         .args(["-KILL", &coordinators[victim].pid().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let survivor = &coordinators[1 - victim];
 
-    // fleetctl, given both URLs with the dead one first, follows the campaign to its end.
-    let dead_first = format!("{},{}", coordinators[victim].url(), survivor.url());
-    let out = fleetctl(
-        &dead_first,
-        &["campaign", "status", &campaign, "--wait", "--json"],
-    );
+    // It moves to the other coordinator and follows the campaign to its end.
+    let out = follower.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "campaign did not succeed: {text}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
+        "campaign did not succeed: {text}\n{stderr}\n{}",
         logs(&coordinators)
+    );
+    assert!(
+        stderr.contains(&format!("trying {}", survivor.url())),
+        "{stderr}"
     );
     let c: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(c["finished"], true, "{c}");
@@ -325,9 +340,15 @@ async fn leases<S: Store>(store: S) {
         .unwrap();
     assert!(a.is_empty(), "{a:?}");
     assert_eq!(store.run_leases().await.unwrap()["r1"].owner, "coord-b");
-    // Who was heard, whichever coordinator heard them: the database's last_seen.
-    let heard = store.heard_since(500).await.unwrap();
+    // Who was heard on a directive stream, whichever coordinator heard them: a Register or a
+    // call without a stream (last_seen) does not count.
+    assert!(store.streaming_since(0).await.unwrap().is_empty());
+    assert!(store.touch_streaming("a", 1_000).await.unwrap());
+    assert!(store.touch_streaming("b", 50).await.unwrap());
+    assert!(!store.touch_streaming("nobody", 50).await.unwrap());
+    let heard = store.streaming_since(500).await.unwrap();
     assert_eq!(heard, HashSet::from(["a".to_string()]));
+    assert_eq!(store.agent("a").await.unwrap().unwrap().last_seen, 1_000);
 }
 
 #[tokio::test]
