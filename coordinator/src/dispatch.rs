@@ -17,9 +17,8 @@
 //! it ([`RunLease`], for `lease_ms`). [`claims`] says which running runs this coordinator
 //! claims or renews: those of its live agents whose lease is its own and half spent, has
 //! expired (another coordinator died, or the agent moved) or is absent. [`desired`] says
-//! what a live agent is told: the plan of its running run only while this coordinator holds
-//! the lease, nothing while another still does (so the agent is not told to stop), idle when
-//! it runs nothing. Whether an agent is offline (rule 2, and rule 4 below) is decided by
+//! what a live agent is told: the plan of its running run (the same plan whoever leased it,
+//! so an agent that moved here goes on at once), idle when it runs nothing. Whether an agent is offline (rule 2, and rule 4 below) is decided by
 //! `heard` too: agents some coordinator heard on an open directive stream within the offline
 //! window (the database's `stream_seen`), not only this one's streams:
 //!
@@ -184,35 +183,20 @@ pub fn claims(s: Snapshot<'_>) -> Vec<String> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Desired<'a> {
     /// The plan of this running run (re-sent as is after a reconnect: the agent treats a
-    /// plan it already runs as a no-op).
+    /// plan it already runs, or ran, as a no-op).
     Plan(&'a RunRecord),
     /// Nothing to run.
     Idle,
-    /// Nothing now: its running run is leased to another coordinator that has not let go yet
-    /// (telling it idle would cancel the run).
-    Wait,
 }
 
-/// What `agent` (live here) is told at `now`: its running run (the earliest started) if this
-/// coordinator (`me`) holds its lease, [`Desired::Wait`] if another does, else idle.
-pub fn desired<'a>(
-    agent: &str,
-    runs: &'a [RunRecord],
-    leases: &HashMap<String, RunLease>,
-    me: &str,
-    now: Millis,
-) -> Desired<'a> {
-    let current = runs
-        .iter()
+/// What `agent` (live here) is told: its running run (the earliest started), whichever
+/// coordinator leased it — the agent is on this one now, and the plan is the same — else
+/// idle.
+pub fn desired<'a>(agent: &str, runs: &'a [RunRecord]) -> Desired<'a> {
+    runs.iter()
         .filter(|r| r.state == RunState::Running && r.agent_id == agent)
-        .min_by_key(|r| r.started_at);
-    match current {
-        None => Desired::Idle,
-        Some(r) => match leases.get(&r.run_id) {
-            Some(l) if l.owner == me && l.expires > now => Desired::Plan(r),
-            _ => Desired::Wait,
-        },
-    }
+        .min_by_key(|r| r.started_at)
+        .map_or(Desired::Idle, Desired::Plan)
 }
 
 fn transition(run: &RunRecord, to: RunState, at: Millis, message: Option<String>) -> Transition {

@@ -213,17 +213,14 @@ fn a_dead_coordinators_run_is_taken_over_once_its_lease_expires() {
         me: ME,
         lease_ms: 1_000,
     };
-    // Still held elsewhere: not claimed, and the agent is told nothing (idle would cancel it).
+    // Still held elsewhere: not claimed (nor ended); the agent, now here, is sent the same
+    // plan (a no-op on the board), never idle, which would cancel the run.
     assert!(claims(snap(4_999, &leases)).is_empty());
-    assert_eq!(desired("a", &runs, &leases, ME, 4_999), Desired::Wait);
     assert!(dispatch(snap(4_999, &leases)).is_empty());
-    // Expired: claimed by the coordinator holding the agent, then its plan is re-sent.
+    assert_eq!(desired("a", &runs), Desired::Plan(&runs[0]));
+    // Expired: claimed by the coordinator holding the agent.
     assert_eq!(claims(snap(5_000, &leases)), vec!["r1".to_string()]);
     let taken = HashMap::from([("r1".to_string(), lease(ME, 6_000))]);
-    assert_eq!(
-        desired("a", &runs, &taken, ME, 5_000),
-        Desired::Plan(&runs[0])
-    );
     // Not live here: another coordinator's business.
     let elsewhere = online(&[]);
     let s = Snapshot {
@@ -231,7 +228,7 @@ fn a_dead_coordinators_run_is_taken_over_once_its_lease_expires() {
         ..snap(7_000, &taken)
     };
     assert!(claims(s).is_empty());
-    assert_eq!(desired("b", &runs, &taken, ME, 5_000), Desired::Idle);
+    assert_eq!(desired("b", &runs), Desired::Idle);
 }
 
 #[test]
@@ -359,8 +356,8 @@ proptest! {
             );
         }
         for agent in &connected {
-            if let Desired::Plan(r) = desired(agent, &runs, &leases, ME, now) {
-                prop_assert!(leases.get(&r.run_id).is_some_and(|l| l.owner == ME && l.expires > now));
+            if let Desired::Plan(r) = desired(agent, &runs) {
+                prop_assert!(r.agent_id == *agent && r.state == RunState::Running);
             }
         }
         let by_id: HashMap<&str, &RunRecord> = runs.iter().map(|r| (r.run_id.as_str(), r)).collect();

@@ -33,7 +33,7 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
     }
     let campaigns = c.store.active_campaigns().await?;
     let mut runs = c.store.active_runs().await?;
-    let mut leases = c.store.run_leases().await?;
+    let leases = c.store.run_leases().await?;
     let live = c.registry.live(now, window);
     let heard = if dispatch::deadline_passed(now, &campaigns) {
         c.store.streaming_since(now.saturating_sub(window)).await?
@@ -67,7 +67,6 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
                 r.state = t.to;
                 if t.to == RunState::Running {
                     r.started_at = Some(t.at);
-                    leases.insert(t.run_id.clone(), lease.clone());
                 }
             }
             tracing::info!(run = %t.run_id, agent = %t.agent_id, from = %t.from, to = %t.to, "run");
@@ -79,8 +78,7 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
             .claim_runs(&claims, &c.instance, now, lease.expires)
             .await?
         {
-            let previous = leases.insert(run_id.clone(), lease.clone());
-            if let Some(p) = previous.filter(|p| p.owner != c.instance) {
+            if let Some(p) = leases.get(&run_id).filter(|p| p.owner != c.instance) {
                 tracing::info!(
                     run = %run_id,
                     from = %p.owner,
@@ -92,13 +90,12 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
     let by_id: HashMap<&str, &CampaignRecord> =
         campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
     for agent in &live {
-        let directive = match dispatch::desired(agent, &runs, &leases, &c.instance, now) {
+        let directive = match dispatch::desired(agent, &runs) {
             Desired::Plan(r) => match by_id.get(r.campaign_id.as_str()) {
                 Some(campaign) => plan_directive(r, campaign),
                 None => continue,
             },
             Desired::Idle => idle_directive(),
-            Desired::Wait => continue,
         };
         c.registry.send_if_changed(agent, &directive);
     }
