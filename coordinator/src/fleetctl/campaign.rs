@@ -229,7 +229,16 @@ pub struct Follow {
 /// Whether a failed poll is worth retrying: the coordinator is unreachable (restarting, a
 /// network cut), not refusing the request.
 fn unreachable(e: &Error) -> bool {
-    e.code() == tonic::Code::Unavailable
+    match e {
+        // A connection that broke under a call in flight (the coordinator killed, a reset)
+        // is an UNKNOWN or CANCELLED status with the transport error as its source.
+        Error::Remote(status) => {
+            status.code() == tonic::Code::Unavailable
+                || (matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled)
+                    && std::error::Error::source(status).is_some())
+        }
+        other => other.code() == tonic::Code::Unavailable,
+    }
 }
 
 /// How `--wait` keeps polling: the other coordinators to move to and the current streak of
@@ -389,6 +398,22 @@ pub async fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_connection_is_unreachable_and_a_refusal_is_not() {
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::other("broken pipe")));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        assert!(unreachable(&Error::Remote(broken)));
+        assert!(unreachable(&Error::Remote(tonic::Status::unavailable(
+            "down"
+        ))));
+        assert!(!unreachable(&Error::Remote(tonic::Status::unknown(
+            "no source"
+        ))));
+        assert!(!unreachable(&Error::Remote(tonic::Status::not_found(
+            "campaign"
+        ))));
+    }
 
     #[test]
     fn backoff_doubles_caps_and_stops_at_the_budget() {
