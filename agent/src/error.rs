@@ -88,7 +88,7 @@ fn dial_hint(e: &DialError) -> &'static str {
         DialError::ServerNameOnPlainHttp { .. } | DialError::InvalidServerName { .. } => {
             " (set by --tls-server-name, FLEETCAL_TLS_SERVER_NAME or [tls] server_name)"
         }
-        DialError::Url { .. } => {
+        DialError::Url { .. } | DialError::UrlCount { .. } => {
             " (set by --coordinator, FLEETCAL_COORDINATOR or 'coordinator' in the config file)"
         }
         DialError::TlsOnPlainHttp { .. } | DialError::File { .. } | DialError::TlsConfig { .. } => {

@@ -55,7 +55,8 @@ pub struct ServeArgs {
     pub heartbeat_interval_s: Option<u32>,
     /// Seconds without contact (a heartbeat, any call) after which an agent counts as offline,
     /// its directive stream open or not: a half-open connection goes offline once its
-    /// heartbeats stop [default: 30; more than --heartbeat-interval-s].
+    /// heartbeats stop; also how long a coordinator's lease on a running run lasts (several
+    /// coordinators on one database) [default: 30; more than --heartbeat-interval-s].
     #[arg(long, env = "FLEETCAL_OFFLINE_AFTER_S")]
     pub offline_after_s: Option<u32>,
     /// Run timeout for campaigns that give none, seconds [default: 3600].

@@ -273,6 +273,7 @@ fn dial_hint(e: &DialError) -> &'static str {
         DialError::ServerNameOnPlainHttp { .. } | DialError::InvalidServerName { .. } => {
             " (set by --tls-server-name or env FLEETCAL_TLS_SERVER_NAME)"
         }
+        DialError::UrlCount { .. } => " (--coordinator URL[,URL...]; env FLEETCAL_COORDINATOR)",
         DialError::TlsOnPlainHttp { .. }
         | DialError::File { .. }
         | DialError::Url { .. }

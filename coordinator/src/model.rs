@@ -412,6 +412,17 @@ pub struct Transition {
     pub message: Option<String>,
 }
 
+/// A coordinator's lease on a running run (several coordinators on one database): the run
+/// is dispatched by `owner` (a coordinator's instance id) until `expires`, unless renewed; an
+/// expired lease may be taken by the coordinator that holds the run's agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLease {
+    /// The instance id of the coordinator holding it.
+    pub owner: String,
+    /// When it lapses unless renewed.
+    pub expires: Millis,
+}
+
 /// Whether an upload stored something new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOutcome {

@@ -10,6 +10,13 @@
 //! certificate, the client CA it checks) reads its PEM files with [`read_identity`] and
 //! [`read_certificates`] too.
 //!
+//! A client may be given several coordinators of one fleet (several coordinators on one
+//! database): [`check_urls`] checks the list, [`ClientTlsFiles::for_urls`] the TLS files for
+//! all of it; which one is dialled when is the client's policy (the agent starts at one picked
+//! by its id and moves to the next when its link fails; fleetctl takes the first that
+//! answers). One name that resolves to several addresses works as one URL: each new
+//! connection tries the addresses in turn.
+//!
 //! Where each setting comes from (flags, environment, a config file) is the caller's business:
 //! the errors here name the offending file or URL, and each client adds its own spelling.
 
@@ -98,6 +105,38 @@ pub enum DialError {
         /// tonic's error.
         source: tonic::transport::Error,
     },
+    /// A list of coordinator URLs that is empty or longer than [`MAX_URLS`].
+    #[error("coordinator urls: {count} given, accepted 1..={MAX_URLS}")]
+    UrlCount {
+        /// How many were given.
+        count: usize,
+    },
+}
+
+/// The most coordinator URLs a client takes (several coordinators on one database).
+pub const MAX_URLS: usize = 16;
+
+/// Checks a list of coordinator URLs (each item may itself be a comma-separated list: a
+/// repeated flag, a `FLEETCAL_COORDINATOR=URL,URL` variable or a config list), each with
+/// [`check_url`]; returns them trimmed, in order, duplicates dropped. Between 1 and
+/// [`MAX_URLS`] of them.
+pub fn check_urls<S: AsRef<str>>(items: &[S]) -> Result<Vec<String>, DialError> {
+    let mut urls: Vec<String> = Vec::new();
+    for item in items {
+        for url in item.as_ref().split(',').filter(|u| !u.trim().is_empty()) {
+            let url = check_url(url)?;
+            if !urls.iter().any(|u| u == url) {
+                urls.push(url.to_string());
+            }
+            if urls.len() > MAX_URLS {
+                return Err(DialError::UrlCount { count: urls.len() });
+            }
+        }
+    }
+    if urls.is_empty() {
+        return Err(DialError::UrlCount { count: 0 });
+    }
+    Ok(urls)
 }
 
 /// The TLS files a client presents to an `https://` endpoint.
@@ -163,6 +202,31 @@ impl ClientTlsFiles {
                 Ok(Some(files.with_server_name(name)))
             }
         }
+    }
+
+    /// [`ClientTlsFiles::for_url`] for several URLs of one fleet (several coordinators): the
+    /// same files for each, so they must all be `https://` (with a CA) or all `http://`.
+    pub fn for_urls(
+        urls: &[String],
+        ca_cert: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        server_name: Option<String>,
+    ) -> Result<Option<ClientTlsFiles>, DialError> {
+        let mut first = None;
+        for (i, url) in urls.iter().enumerate() {
+            let files = ClientTlsFiles::for_url(
+                url,
+                ca_cert.clone(),
+                cert.clone(),
+                key.clone(),
+                server_name.clone(),
+            )?;
+            if i == 0 {
+                first = files;
+            }
+        }
+        Ok(first)
     }
 
     /// Checks the server's certificate against `name` instead of the URL's host (dialling an
@@ -464,6 +528,35 @@ mod tests {
         let huge = format!("ftp://{}", "h".repeat(100_000));
         let e = check_url(&huge).unwrap_err().to_string();
         assert!(e.len() < 300 && e.contains('…'), "{}", e.len());
+    }
+
+    #[test]
+    fn url_lists_are_split_checked_and_bounded() {
+        let urls = check_urls(&["http://a:1, http://b:2", "http://a:1", " http://c:3 "]).unwrap();
+        assert_eq!(urls, ["http://a:1", "http://b:2", "http://c:3"]);
+        let e = check_urls(&["http://a:1,ftp://b:2"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'ftp://b:2'") && e.contains("scheme"), "{e}");
+        let e = check_urls::<&str>(&[]).unwrap_err().to_string();
+        assert_eq!(e, "coordinator urls: 0 given, accepted 1..=16");
+        assert!(check_urls(&[" , "]).is_err());
+        let many: Vec<String> = (1..=17).map(|p| format!("http://c:{p}")).collect();
+        let e = check_urls(&many).unwrap_err().to_string();
+        assert!(e.contains("17 given"), "{e}");
+        // One set of TLS files for the whole list: the schemes must agree.
+        let p = |s: &str| Some(PathBuf::from(s));
+        let two = vec!["https://a:1".to_string(), "https://b:1".to_string()];
+        let f = ClientTlsFiles::for_urls(&two, p("ca.pem"), None, None, None).unwrap();
+        assert_eq!(f.unwrap().ca_cert, PathBuf::from("ca.pem"));
+        let mixed = vec!["https://a:1".to_string(), "http://b:1".to_string()];
+        let e = ClientTlsFiles::for_urls(&mixed, p("ca.pem"), None, None, None).unwrap_err();
+        assert!(matches!(e, DialError::TlsOnPlainHttp { .. }), "{e:?}");
+        let plain = vec!["http://a:1".to_string(), "http://b:1".to_string()];
+        assert_eq!(
+            ClientTlsFiles::for_urls(&plain, None, None, None, None).unwrap(),
+            None
+        );
     }
 
     #[test]

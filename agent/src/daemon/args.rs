@@ -9,7 +9,7 @@ use fleetcal_proto::dial::ClientTlsFiles;
 
 use super::config::ConfigFile;
 use super::options::{
-    check_coordinator_url, default_state_dir, parse_labels, running_as_root, RunOptions,
+    check_coordinator_urls, default_state_dir, parse_labels, running_as_root, RunOptions,
 };
 use crate::limits;
 use crate::AgentError;
@@ -17,8 +17,10 @@ use crate::AgentError;
 /// `fleetcal-agent run`: join a fleet and run the calibrations its coordinator assigns.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct RunArgs {
-    /// The coordinator to dial, as http://HOST:PORT (or https://HOST:PORT with --ca-cert).
-    #[arg(long, env = "FLEETCAL_COORDINATOR", value_name = "URL")]
+    /// The coordinator to dial, as http://HOST:PORT (or https://HOST:PORT with --ca-cert);
+    /// several coordinators of one fleet as a comma list (the agent starts at one picked by
+    /// its id and moves to the next when the link fails).
+    #[arg(long, env = "FLEETCAL_COORDINATOR", value_name = "URL[,URL...]")]
     pub coordinator: Option<String>,
     /// Where the agent id and unsent results are kept [default: /var/lib/fleetcal as root,
     /// else $XDG_STATE_HOME/fleetcal or ~/.local/state/fleetcal].
@@ -103,13 +105,18 @@ impl RunArgs {
         env: &HostEnv,
     ) -> Result<RunOptions, AgentError> {
         let file = file.unwrap_or_default();
-        let coordinator = self.coordinator.or(file.coordinator).ok_or_else(|| {
-            AgentError::Usage(
-                "no coordinator: pass --coordinator URL, set FLEETCAL_COORDINATOR, or set \
+        let listed = file.coordinators.map(|list| list.join(","));
+        let coordinator = self
+            .coordinator
+            .or(file.coordinator)
+            .or(listed)
+            .ok_or_else(|| {
+                AgentError::Usage(
+                    "no coordinator: pass --coordinator URL, set FLEETCAL_COORDINATOR, or set \
                  'coordinator' in the config file"
-                    .into(),
-            )
-        })?;
+                        .into(),
+                )
+            })?;
         let state_dir = match self.state_dir.or(file.state_dir) {
             Some(dir) => dir,
             None => default_state_dir(
@@ -120,15 +127,16 @@ impl RunArgs {
         };
         let mut labels = file.labels;
         labels.extend(parse_labels(self.labels.as_deref().unwrap_or(""))?);
-        let coordinator = check_coordinator_url(&coordinator)?;
-        let tls = ClientTlsFiles::for_url(
-            &coordinator,
+        let coordinators = check_coordinator_urls(&[coordinator])?;
+        let tls = ClientTlsFiles::for_urls(
+            &coordinators,
             self.ca_cert.or(file.tls.ca_cert),
             self.cert.or(file.tls.cert),
             self.key.or(file.tls.key),
             self.tls_server_name.or(file.tls.server_name),
         )?;
-        let mut opts = RunOptions::new(coordinator, state_dir);
+        let mut opts = RunOptions::new(coordinators[0].clone(), state_dir);
+        opts.coordinators = coordinators;
         opts.tls = tls;
         opts.labels = labels;
         opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
@@ -280,6 +288,56 @@ mod tests {
             .to_string();
         assert!(
             e.contains("'not a name'") && e.contains("--tls-server-name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn several_coordinators_come_as_a_comma_list_or_a_config_list() {
+        let o = RunArgs {
+            coordinator: Some("http://a:1, http://b:2".into()),
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        }
+        .resolve(None, &ENV)
+        .unwrap();
+        assert_eq!(o.coordinators, ["http://a:1", "http://b:2"]);
+        assert_eq!(o.coordinator, "http://a:1");
+        let f = file("version = 1\ncoordinators = [\"http://c:1\", \"http://d:1\"]\n");
+        let o = RunArgs {
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        }
+        .resolve(Some(f.clone()), &ENV)
+        .unwrap();
+        assert_eq!(o.coordinators, ["http://c:1", "http://d:1"]);
+        // The flag wins over the file's list.
+        let o = RunArgs {
+            coordinator: Some("http://e:1".into()),
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        }
+        .resolve(Some(f), &ENV)
+        .unwrap();
+        assert_eq!(o.coordinators, ["http://e:1"]);
+        let e = RunArgs {
+            coordinator: Some("http://a:1,a:2".into()),
+            state_dir: Some("/s".into()),
+            ..RunArgs::default()
+        }
+        .resolve(None, &ENV)
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.to_string();
+        assert!(e.contains("'a:2'") && e.contains("--coordinator"), "{e}");
+        let e = ConfigFile::parse(
+            "version = 1\ncoordinator = \"http://a:1\"\ncoordinators = [\"http://b:1\"]\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("'coordinators'") && e.contains("agent.toml"),
             "{e}"
         );
     }

@@ -3,6 +3,8 @@
 //! ```toml
 //! version = 1
 //! coordinator = "http://coordinator.lab:7700"
+//! # or several coordinators of one fleet (one database): the link starts at one and moves on
+//! # coordinators = ["http://coord-a.lab:7700", "http://coord-b.lab:7700"]
 //! state_dir = "/var/lib/fleetcal"
 //! preset = "jetson-orin-nano-gpu"
 //! presets_dir = "/etc/fleetcal/presets"
@@ -46,8 +48,10 @@ pub const CONFIG_VERSION: u32 = 1;
 pub struct ConfigFile {
     /// Must be [`CONFIG_VERSION`].
     pub version: u32,
-    /// The coordinator URL (`http://HOST:PORT` or `https://…`).
+    /// The coordinator URL (`http://HOST:PORT` or `https://…`), or several as a comma list.
     pub coordinator: Option<String>,
+    /// Several coordinators of one fleet (on one database), as a list; not with `coordinator`.
+    pub coordinators: Option<Vec<String>>,
     /// Where the agent id and the result spool live.
     pub state_dir: Option<PathBuf>,
     /// The preset id this board is (`auto` to derive one from the host).
@@ -130,6 +134,13 @@ impl ConfigFile {
             limit.check_opt(&key(k), value)?;
         }
         limits::THREADS.check_opt(&key("threads"), config.threads)?;
+        if config.coordinator.is_some() && config.coordinators.is_some() {
+            return Err(err(
+                "keys 'coordinator' and 'coordinators' both set: give one (a list goes in \
+                 'coordinators')"
+                    .into(),
+            ));
+        }
         Ok(config)
     }
 

@@ -13,6 +13,14 @@
 //! happened back as an [`Event`]. The failure count survives Connecting and Registered and is
 //! reset only once a stream is open, so a coordinator that accepts and drops calls keeps
 //! backing off.
+//!
+//! Several coordinators (one fleet on one database): the link starts at the one
+//! [`first_target`] picks from the agent id (a stable hash, so a fleet spreads evenly over the
+//! coordinators and an agent returns to the same one after a restart), and each
+//! [`Event::Failed`] moves it to [`next_target`] (the next in the given order, wrapping
+//! round) before the backoff delay: an agent whose coordinator dies is on the next one after
+//! one short delay, and one that finds none up tries each in turn with the same capped
+//! backoff.
 
 use std::time::Duration;
 
@@ -142,6 +150,27 @@ pub fn next(state: State, event: Event, policy: &BackoffPolicy) -> (State, Actio
     }
 }
 
+/// The coordinator (an index into `count` URLs) an agent starts at: FNV-1a of its id modulo
+/// `count` (0 when `count` is 0 or 1).
+pub fn first_target(agent_id: &str, count: usize) -> usize {
+    let hash = agent_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    match u64::try_from(count) {
+        Ok(n) if n > 1 => usize::try_from(hash % n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The coordinator to try after a failure at `current`: the next of `count`, wrapping round.
+pub fn next_target(current: usize, count: usize) -> usize {
+    if count <= 1 {
+        0
+    } else {
+        current.saturating_add(1) % count
+    }
+}
+
 /// A uniform sample in `[0, 1)` for [`Event::Failed`], from the std hasher's random keys.
 pub fn jitter_sample() -> f64 {
     use std::hash::{BuildHasher, Hasher};
@@ -245,6 +274,32 @@ mod tests {
             next(State::Stopped, Event::Start, &P),
             (State::Stopped, Action::Stop)
         );
+    }
+
+    #[test]
+    fn targets_start_by_id_and_rotate_through_all() {
+        assert_eq!(first_target("anything", 1), 0);
+        assert_eq!(first_target("anything", 0), 0);
+        let a = first_target("9f3e0c1a-agent", 3);
+        assert!(a < 3);
+        assert_eq!(a, first_target("9f3e0c1a-agent", 3), "stable");
+        // A fleet spreads over the coordinators.
+        let mut seen = [0u32; 3];
+        for i in 0..300 {
+            seen[first_target(&format!("agent-{i}"), 3)] += 1;
+        }
+        assert!(seen.iter().all(|n| *n > 60), "{seen:?}");
+        // From any start, failures visit every coordinator in turn.
+        let mut t = a;
+        let mut visited = vec![t];
+        for _ in 0..2 {
+            t = next_target(t, 3);
+            visited.push(t);
+        }
+        visited.sort_unstable();
+        assert_eq!(visited, [0, 1, 2]);
+        assert_eq!(next_target(2, 3), 0);
+        assert_eq!(next_target(5, 1), 0);
     }
 
     #[test]

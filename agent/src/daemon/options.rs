@@ -13,8 +13,13 @@ use crate::AgentError;
 /// The resolved settings of the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
-    /// The coordinator URL (`http://HOST:PORT` or `https://HOST:PORT`).
+    /// The coordinator URL (`http://HOST:PORT` or `https://HOST:PORT`): the first of
+    /// `coordinators`.
     pub coordinator: String,
+    /// Every coordinator of the fleet (several on one database), the first being
+    /// `coordinator`; the link starts at one picked by the agent id and moves to the next
+    /// when it fails ([`super::link::first_target`], [`super::link::next_target`]).
+    pub coordinators: Vec<String>,
     /// Where the agent id and the spool live.
     pub state_dir: PathBuf,
     /// Operator labels sent with Register.
@@ -42,8 +47,10 @@ pub struct RunOptions {
 impl RunOptions {
     /// Options with defaults for everything but the coordinator and the state dir.
     pub fn new(coordinator: impl Into<String>, state_dir: impl Into<PathBuf>) -> RunOptions {
+        let coordinator = coordinator.into();
         RunOptions {
-            coordinator: coordinator.into(),
+            coordinators: vec![coordinator.clone()],
+            coordinator,
             state_dir: state_dir.into(),
             labels: BTreeMap::new(),
             preset: None,
@@ -68,6 +75,13 @@ impl RunOptions {
 /// `https://`, a host, a port in 1..=65535) and returns it trimmed.
 pub fn check_coordinator_url(url: &str) -> Result<String, AgentError> {
     Ok(fleetcal_proto::dial::check_url(url)?.to_string())
+}
+
+/// Checks a list of coordinator URLs at start ([`fleetcal_proto::dial::check_urls`]: each
+/// item may be a comma list; 1 to 16 URLs, each as [`check_coordinator_url`] says) and returns
+/// them trimmed, duplicates dropped.
+pub fn check_coordinator_urls<S: AsRef<str>>(items: &[S]) -> Result<Vec<String>, AgentError> {
+    Ok(fleetcal_proto::dial::check_urls(items)?)
 }
 
 /// Parses `--labels k=v,k=v`; an empty string is no labels.

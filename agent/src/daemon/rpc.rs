@@ -5,6 +5,8 @@
 //! DEADLINE_EXCEEDED when the peer stops answering) and the link state machine backs off.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fleetcal_proto::dial;
@@ -16,13 +18,20 @@ use fleetcal_proto::pb::{
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
+use super::link;
 use super::options::RunOptions;
 use crate::AgentError;
 
-/// A client of one coordinator for one agent id.
+/// A client of the fleet's coordinators for one agent id: one lazy channel per coordinator
+/// URL, calls going to the current one (shared by every clone: the link, the worker and the
+/// uploader talk to the same coordinator), which [`Rpc::move_on`] advances after a failure.
 #[derive(Debug, Clone)]
 pub struct Rpc {
-    client: AgentServiceClient<Channel>,
+    /// The client of `opts.coordinator` (also in `clients`).
+    primary: AgentServiceClient<Channel>,
+    clients: Arc<[AgentServiceClient<Channel>]>,
+    urls: Arc<[String]>,
+    current: Arc<AtomicUsize>,
     agent_id: String,
     timeout: Duration,
     /// What [`Rpc::describe`] adds to a failure to talk at all: the likely TLS mismatch.
@@ -30,18 +39,39 @@ pub struct Rpc {
 }
 
 impl Rpc {
-    /// A lazily connecting client (nothing is dialled until the first call).
+    /// A lazily connecting client (nothing is dialled until the first call) of every
+    /// coordinator in `opts.coordinators`, starting at [`link::first_target`] of the agent id.
     pub fn new(opts: &RunOptions, agent_id: &str) -> Result<Rpc, AgentError> {
-        let endpoint = dial::endpoint(&opts.coordinator, opts.tls.as_ref())?
-            .connect_timeout(opts.rpc_timeout)
-            .http2_keep_alive_interval(opts.keepalive)
-            .keep_alive_timeout(opts.rpc_timeout)
-            .keep_alive_while_idle(true);
-        let client = AgentServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let urls: Vec<String> = if opts.coordinators.is_empty() {
+            vec![opts.coordinator.clone()]
+        } else {
+            opts.coordinators.clone()
+        };
+        let make = |url: &str| -> Result<AgentServiceClient<Channel>, AgentError> {
+            let endpoint = dial::endpoint(url, opts.tls.as_ref())?
+                .connect_timeout(opts.rpc_timeout)
+                .http2_keep_alive_interval(opts.keepalive)
+                .keep_alive_timeout(opts.rpc_timeout)
+                .keep_alive_while_idle(true);
+            Ok(AgentServiceClient::new(endpoint.connect_lazy())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        };
+        let primary = make(&opts.coordinator)?;
+        let mut clients = Vec::with_capacity(urls.len());
+        for url in &urls {
+            clients.push(if *url == opts.coordinator {
+                primary.clone()
+            } else {
+                make(url)?
+            });
+        }
+        let first = link::first_target(agent_id, urls.len());
         Ok(Rpc {
-            client,
+            primary,
+            clients: clients.into(),
+            urls: urls.into(),
+            current: Arc::new(AtomicUsize::new(first)),
             agent_id: agent_id.to_string(),
             timeout: opts.rpc_timeout,
             hint: dial::connect_hint(opts.tls.as_ref()),
@@ -64,6 +94,32 @@ impl Rpc {
         &self.agent_id
     }
 
+    /// The URL of the coordinator the calls go to now.
+    pub fn target(&self) -> &str {
+        let i = self.current.load(Ordering::Relaxed);
+        self.urls
+            .get(i)
+            .or(self.urls.first())
+            .map_or("", String::as_str)
+    }
+
+    /// After a failure of the link: the calls go to the next coordinator
+    /// ([`link::next_target`]); returns its URL. With one coordinator nothing changes.
+    pub fn move_on(&self) -> &str {
+        let count = self.urls.len();
+        let _ = self
+            .current
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| {
+                Some(link::next_target(i, count))
+            });
+        self.target()
+    }
+
+    fn client(&self) -> AgentServiceClient<Channel> {
+        let i = self.current.load(Ordering::Relaxed);
+        self.clients.get(i).unwrap_or(&self.primary).clone()
+    }
+
     async fn bounded<T>(
         &self,
         call: impl Future<Output = Result<tonic::Response<T>, Status>>,
@@ -79,13 +135,13 @@ impl Rpc {
 
     /// Register (or re-register) this agent.
     pub async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, Status> {
-        let mut c = self.client.clone();
+        let mut c = self.client();
         self.bounded(c.register(req)).await
     }
 
     /// Open the directive stream.
     pub async fn subscribe(&self) -> Result<Streaming<Directive>, Status> {
-        let mut c = self.client.clone();
+        let mut c = self.client();
         let req = SubscribeRequest {
             agent_id: self.agent_id.clone(),
         };
@@ -95,7 +151,7 @@ impl Rpc {
     /// Tell the coordinator this agent is alive (while the directive stream is open: an open
     /// stream alone may be a half-open connection).
     pub async fn heartbeat(&self) -> Result<(), Status> {
-        let mut c = self.client.clone();
+        let mut c = self.client();
         let req = HeartbeatRequest {
             agent_id: self.agent_id.clone(),
         };
@@ -109,7 +165,7 @@ impl Rpc {
         state: RunState,
         message: &str,
     ) -> Result<bool, Status> {
-        let mut c = self.client.clone();
+        let mut c = self.client();
         let req = Progress {
             agent_id: self.agent_id.clone(),
             run_id: run_id.to_string(),
@@ -124,7 +180,7 @@ impl Rpc {
 
     /// Upload a result document.
     pub async fn upload(&self, run_id: &str, json: String) -> Result<UploadResponse, Status> {
-        let mut c = self.client.clone();
+        let mut c = self.client();
         let req = UploadRequest {
             agent_id: self.agent_id.clone(),
             run_id: run_id.to_string(),
@@ -155,6 +211,32 @@ mod tests {
         assert!(!is_permanent(&Status::failed_precondition(
             "register first"
         )));
+    }
+
+    #[tokio::test]
+    async fn a_failed_coordinator_is_left_for_the_next_one() {
+        use crate::daemon::fake_coordinator::{free_port, FakeCoordinator};
+        let up = FakeCoordinator::start(free_port());
+        let down = format!("http://127.0.0.1:{}", free_port());
+        let mut opts = RunOptions::new(down.clone(), "/nonexistent");
+        opts.coordinators = vec![down.clone(), up.url()];
+        opts.rpc_timeout = Duration::from_secs(20);
+        // An agent id whose first target is the coordinator that is down.
+        let id = (0..)
+            .map(|i| format!("agent-{i}"))
+            .find(|id| link::first_target(id, 2) == 0)
+            .unwrap();
+        let rpc = Rpc::new(&opts, &id).unwrap();
+        assert_eq!(rpc.target(), down);
+        assert!(rpc.upload("r", "{}".into()).await.is_err());
+        // Every clone (the worker's, the uploader's) follows the move.
+        let uploader = rpc.clone();
+        assert_eq!(rpc.move_on(), up.url());
+        assert_eq!(uploader.target(), up.url());
+        uploader.upload("r", "{}".into()).await.unwrap();
+        assert_eq!(up.uploads(), ["r"]);
+        assert_eq!(rpc.move_on(), down, "wraps round");
+        up.stop().await;
     }
 
     #[tokio::test]

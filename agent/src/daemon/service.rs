@@ -40,7 +40,8 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         .map_err(|e| AgentError::Engine(format!("host detection failed: {e}")))?;
     tracing::info!(
         agent_id = %agent_id,
-        coordinator = %opts.coordinator,
+        coordinator = %rpc.target(),
+        coordinators = opts.coordinators.len(),
         state_dir = %opts.state_dir.display(),
         "fleetcal agent starting"
     );
@@ -119,6 +120,10 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 name = signals.recv() => shutdown(name),
             },
         };
+        if matches!(event, Event::Failed { .. }) && opts.coordinators.len() > 1 {
+            let to = rpc.move_on();
+            tracing::info!(coordinator = %to, "moving to the next coordinator");
+        }
         let (next_state, next_action) = link::next(state, event, &policy);
         tracing::debug!(from = ?state, ?event, to = ?next_state, action = ?next_action, "link");
         if let State::Backoff { attempt } = next_state {

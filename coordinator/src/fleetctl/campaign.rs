@@ -213,7 +213,7 @@ impl Backoff {
 }
 
 /// What `campaign status` does after its first answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Follow {
     /// Follow the campaign to its end.
     pub wait: bool,
@@ -221,38 +221,122 @@ pub struct Follow {
     pub poll: Duration,
     /// How to ride out an unreachable coordinator.
     pub reconnect: Backoff,
+    /// The fleet's other coordinators (URL and a lazily connecting client), in order: a poll
+    /// that finds the current one unreachable moves to the next of them before it backs off.
+    pub others: Vec<(String, Admin)>,
 }
 
 /// Whether a failed poll is worth retrying: the coordinator is unreachable (restarting, a
 /// network cut), not refusing the request.
 fn unreachable(e: &Error) -> bool {
-    e.code() == tonic::Code::Unavailable
+    match e {
+        // A connection that broke under a call in flight (the coordinator killed, a reset)
+        // is an UNKNOWN or CANCELLED status with the transport error as its source.
+        Error::Remote(status) => {
+            status.code() == tonic::Code::Unavailable
+                || (matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled)
+                    && std::error::Error::source(status).is_some())
+        }
+        other => other.code() == tonic::Code::Unavailable,
+    }
+}
+
+/// How `--wait` keeps polling: the other coordinators to move to and the current streak of
+/// failed polls.
+struct Poller<'a> {
+    follow: &'a Follow,
+    others: Vec<(String, Admin)>,
+    next_other: usize,
+    failing: Option<(std::time::Instant, u32)>,
+}
+
+impl Poller<'_> {
+    /// One poll of campaign `id`; an unreachable coordinator is ridden out (the next of the
+    /// others tried at once, a backoff after each full round, each said through `say`) until
+    /// `--reconnect-timeout` runs out.
+    async fn get(
+        &mut self,
+        admin: &mut Admin,
+        id: &str,
+        say: &dyn Fn(String),
+    ) -> Result<pb::Campaign, Error> {
+        loop {
+            let answer = admin
+                .clone()
+                .get_campaign(pb::GetCampaignRequest { id: id.to_string() })
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(Error::from);
+            let e = match answer {
+                Ok(c) => {
+                    if self.failing.take().is_some() {
+                        say(format!(
+                            "fleetctl: the coordinator answers again; following campaign {id}"
+                        ));
+                    }
+                    return Ok(c);
+                }
+                Err(e) if unreachable(&e) => e,
+                Err(e) => return Err(e),
+            };
+            let (since, failures) = self.failing.get_or_insert((std::time::Instant::now(), 0));
+            *failures = failures.saturating_add(1);
+            let Some(delay) = self.follow.reconnect.delay(*failures, since.elapsed()) else {
+                say(format!(
+                    "fleetctl: giving up after {} s without an answer (--reconnect-timeout)",
+                    self.follow.reconnect.budget.as_secs()
+                ));
+                return Err(e);
+            };
+            let count = self.others.len();
+            if let Some((url, other)) = self.others.get_mut(self.next_other) {
+                // Several coordinators: the next one is tried at once, the one that failed
+                // takes its place in the rotation; a backoff after each full round.
+                say(format!(
+                    "fleetctl: cannot reach the coordinator ({e}); trying {url}"
+                ));
+                std::mem::swap(admin, other);
+                self.next_other = (self.next_other + 1) % count;
+                if self.next_other != 0 {
+                    continue;
+                }
+            }
+            say(format!(
+                "fleetctl: cannot reach the coordinator ({e}); retrying in {:.1} s \
+                 (gives up {} s after the first failure, --reconnect-timeout)",
+                delay.as_secs_f64(),
+                self.follow.reconnect.budget.as_secs()
+            ));
+            tokio::time::sleep(delay).await;
+        }
+    }
 }
 
 /// Shows a campaign; with `follow.wait`, follows it to the end (a progress bar on a terminal,
 /// a line per change otherwise), riding out an unreachable coordinator for
-/// `follow.reconnect.budget` (each retry said on stderr), and fails if any run did not
-/// succeed.
+/// `follow.reconnect.budget` (each retry said on stderr; with several coordinators, moving to
+/// the next), and fails if any run did not succeed.
 pub async fn status(
     admin: &mut Admin,
     id: &str,
     follow: &Follow,
     as_json: bool,
 ) -> Result<(), Error> {
-    let get = |admin: &mut Admin| {
-        let mut admin = admin.clone();
-        let id = id.to_string();
-        async move {
-            Ok::<_, Error>(
-                admin
-                    .get_campaign(pb::GetCampaignRequest { id })
-                    .await?
-                    .into_inner(),
-            )
-        }
+    let mut poller = Poller {
+        follow,
+        others: follow.others.clone(),
+        next_other: 0,
+        failing: None,
     };
-    let mut c = get(admin).await?;
     let wait = follow.wait;
+    let mut c = if wait {
+        poller.get(admin, id, &|line| eprintln!("{line}")).await?
+    } else {
+        admin
+            .get_campaign(pb::GetCampaignRequest { id: id.to_string() })
+            .await?
+            .into_inner()
+    };
     if wait {
         let bar = (std::io::stderr().is_terminal() && !as_json).then(|| {
             let bar = indicatif::ProgressBar::new(u64::from(c.total_runs));
@@ -267,7 +351,6 @@ pub async fn status(
             None => eprintln!("{line}"),
         };
         let mut last = String::new();
-        let mut failing: Option<(std::time::Instant, u32)> = None;
         loop {
             let line = counts_line(&c);
             match &bar {
@@ -285,40 +368,7 @@ pub async fn status(
                 break;
             }
             tokio::time::sleep(follow.poll).await;
-            loop {
-                match get(admin).await {
-                    Ok(now) => {
-                        if failing.take().is_some() {
-                            say(format!(
-                                "fleetctl: the coordinator answers again; following campaign {id}"
-                            ));
-                        }
-                        c = now;
-                        break;
-                    }
-                    Err(e) if unreachable(&e) => {
-                        let (since, failures) =
-                            failing.get_or_insert((std::time::Instant::now(), 0));
-                        *failures = failures.saturating_add(1);
-                        let Some(delay) = follow.reconnect.delay(*failures, since.elapsed()) else {
-                            say(format!(
-                                "fleetctl: giving up after {} s without an answer \
-                                 (--reconnect-timeout)",
-                                follow.reconnect.budget.as_secs()
-                            ));
-                            return Err(e);
-                        };
-                        say(format!(
-                            "fleetctl: cannot reach the coordinator ({e}); retrying in {:.1} s \
-                             (gives up {} s after the first failure, --reconnect-timeout)",
-                            delay.as_secs_f64(),
-                            follow.reconnect.budget.as_secs()
-                        ));
-                        tokio::time::sleep(delay).await;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            c = poller.get(admin, id, &say).await?;
         }
         if let Some(bar) = bar {
             bar.finish();
@@ -348,6 +398,22 @@ pub async fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_connection_is_unreachable_and_a_refusal_is_not() {
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::other("broken pipe")));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        assert!(unreachable(&Error::Remote(broken)));
+        assert!(unreachable(&Error::Remote(tonic::Status::unavailable(
+            "down"
+        ))));
+        assert!(!unreachable(&Error::Remote(tonic::Status::unknown(
+            "no source"
+        ))));
+        assert!(!unreachable(&Error::Remote(tonic::Status::not_found(
+            "campaign"
+        ))));
+    }
 
     #[test]
     fn backoff_doubles_caps_and_stops_at_the_budget() {

@@ -18,11 +18,13 @@ use crate::Error;
 #[derive(Debug, Parser)]
 #[command(name = "fleetctl", version)]
 pub struct FleetCtl {
-    /// The coordinator's URL.
+    /// The coordinator's URL; several coordinators of one fleet as a comma list (the first
+    /// that answers is used, in the order given).
     #[arg(
         long,
         global = true,
         env = "FLEETCAL_COORDINATOR",
+        value_name = "URL[,URL...]",
         default_value = "http://127.0.0.1:50051"
     )]
     pub coordinator: String,
@@ -518,24 +520,19 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
-    let tls = ClientTlsFiles::for_url(
-        &cli.coordinator,
-        cli.ca_cert,
-        cli.cert,
-        cli.key,
-        cli.tls_server_name,
-    )?;
-    let channel = client::connect(&cli.coordinator, tls.as_ref()).await?;
+    let urls = fleetcal_proto::dial::check_urls(&[&cli.coordinator])?;
+    let tls = ClientTlsFiles::for_urls(&urls, cli.ca_cert, cli.cert, cli.key, cli.tls_server_name)?;
+    let (url, channel) = client::connect_any(&urls, tls.as_ref()).await?;
     let mut admin = client::admin(channel.clone());
     match cli.command {
         Cmd::Health => {
-            let status = client::check(&cli.coordinator, tls.as_ref(), channel).await?;
+            let status = client::check(&url, tls.as_ref(), channel).await?;
             println!("{status}");
             if status == "SERVING" {
                 Ok(())
             } else {
                 Err(Error::NotServing {
-                    target: cli.coordinator,
+                    target: url,
                     status,
                 })
             }
@@ -553,12 +550,17 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             json,
             poll_ms,
         }) => {
+            let mut others = Vec::new();
+            for other in urls.iter().filter(|u| **u != url) {
+                others.push((other.clone(), client::lazy_admin(other, tls.as_ref())?));
+            }
             let follow = campaign::Follow {
                 wait,
                 poll: Duration::from_millis(poll_ms.max(10)),
                 reconnect: campaign::Backoff::reconnect(Duration::from_secs(u64::from(
                     reconnect_timeout,
                 ))),
+                others,
             };
             campaign::status(&mut admin, &id, &follow, json).await
         }

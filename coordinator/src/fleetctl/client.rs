@@ -30,6 +30,36 @@ pub async fn connect(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Channel,
     Ok(channel)
 }
 
+/// Connects to the first of `urls` (several coordinators of one fleet, in the order given)
+/// that connects and answers (see [`connect`]); returns its URL and channel. A coordinator
+/// passed over is said on stderr; when none answers, the last one's error.
+pub async fn connect_any(
+    urls: &[String],
+    tls: Option<&ClientTlsFiles>,
+) -> Result<(String, Channel), Error> {
+    let mut last = None;
+    for (i, url) in urls.iter().enumerate() {
+        match connect(url, tls).await {
+            Ok(channel) => return Ok((url.clone(), channel)),
+            Err(e) => {
+                if let Some(next) = urls.get(i + 1) {
+                    eprintln!("fleetctl: {e}; trying {next}");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::from(fleetcal_proto::dial::DialError::UrlCount { count: 0 })))
+}
+
+/// An admin client of `url` that connects at its first call (a coordinator to fall back on).
+pub fn lazy_admin(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Admin, Error> {
+    let channel = dial::endpoint(url, tls)?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy();
+    Ok(admin(channel))
+}
+
 /// The admin client over a connected channel.
 pub fn admin(channel: Channel) -> Admin {
     AdminServiceClient::new(channel)

@@ -90,6 +90,27 @@ pub struct Coordinator<S> {
     /// Results stored since this process started (duplicates not counted): `/metrics`'
     /// `fleetcal_results_ingested_total`.
     pub ingested: Arc<AtomicU64>,
+    /// This process's instance id ([`new_instance_id`]): the owner of the run leases it holds
+    /// when several coordinators share one database.
+    pub instance: String,
+}
+
+/// A fresh instance id for a coordinator process: the host name (at most 32 bytes of it) and a
+/// random suffix, so a log line and a lease row say which coordinator it was.
+pub fn new_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(32)
+        .collect();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    if host.is_empty() {
+        suffix.to_string()
+    } else {
+        format!("{host}-{suffix}")
+    }
 }
 
 /// One agent as listed: its record (with `last_seen` the latest contact, in memory or
@@ -150,7 +171,9 @@ impl<S: Store> Coordinator<S> {
             Touched::InMemory => Ok(()),
             Touched::NoSession => self.touch_store(agent_id, now).await,
             Touched::Persist => {
-                self.touch_store(agent_id, now).await?;
+                if !self.store.touch_streaming(agent_id, now).await? {
+                    return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
+                }
                 self.registry.persisted(agent_id, now);
                 Ok(())
             }
@@ -171,7 +194,9 @@ impl<S: Store> Coordinator<S> {
         agent_id: &str,
         now: Millis,
     ) -> Result<(u64, mpsc::Receiver<DirectiveItem>), Error> {
-        self.touch_store(agent_id, now).await?;
+        if !self.store.touch_streaming(agent_id, now).await? {
+            return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
+        }
         let session = self.registry.connect(agent_id, now);
         self.wake.notify_one();
         Ok(session)

@@ -1,20 +1,22 @@
 //! The dispatch driver: on every event and every tick, ends the sessions of agents not heard
-//! from within the offline window, loads the active runs, asks the pure [`dispatch`] what
-//! changes, applies the changes (each guarded by the run's state), sends every live agent
-//! its desired state if that changed, and then fires the schedules that are due
+//! from within the offline window, loads the active runs and their leases, asks the pure
+//! [`dispatch`] what changes, applies the changes (each guarded by the run's state; a start
+//! leases the run to this coordinator), claims or renews the leases of the running runs of its
+//! live agents ([`dispatch::claims`]), sends every live agent its desired state
+//! ([`dispatch::desired`]) if that changed, and then fires the schedules that are due
 //! ([`Coordinator::fire_due_schedules`]; after the dispatch, so a run whose deadline is this
 //! firing has ended before the firing looks for busy boards; a firing wakes the driver, so
 //! its runs start at once). The driver's loop reads the clock; [`tick`] takes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use super::convert::{idle_directive, plan_directive};
 use super::core::Coordinator;
-use crate::dispatch::{dispatch, Snapshot};
-use crate::model::{now_ms, CampaignRecord, Millis, RunRecord, RunState};
+use crate::dispatch::{self, Desired, Snapshot};
+use crate::model::{now_ms, CampaignRecord, Millis, RunLease, RunState};
 use crate::store::Store;
 use crate::Error;
 
@@ -31,15 +33,36 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
     }
     let campaigns = c.store.active_campaigns().await?;
     let mut runs = c.store.active_runs().await?;
+    let leases = c.store.run_leases().await?;
     let live = c.registry.live(now, window);
-    let changes = dispatch(Snapshot {
+    let heard = if dispatch::deadline_passed(now, &campaigns) {
+        c.store.streaming_since(now.saturating_sub(window)).await?
+    } else {
+        HashSet::new()
+    };
+    let snapshot = Snapshot {
         now,
         campaigns: &campaigns,
         runs: &runs,
         live: &live,
-    });
+        heard: &heard,
+        leases: &leases,
+        me: &c.instance,
+        lease_ms: window,
+    };
+    let changes = dispatch::dispatch(snapshot);
+    let claims = dispatch::claims(snapshot);
+    let lease = RunLease {
+        owner: c.instance.clone(),
+        expires: now.saturating_add(window),
+    };
     for t in changes {
-        if c.store.transition(&t).await? {
+        let applied = if t.to == RunState::Running {
+            c.store.start_run(&t, &lease).await?
+        } else {
+            c.store.transition(&t).await?
+        };
+        if applied {
             if let Some(r) = runs.iter_mut().find(|r| r.run_id == t.run_id) {
                 r.state = t.to;
                 if t.to == RunState::Running {
@@ -49,24 +72,31 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
             tracing::info!(run = %t.run_id, agent = %t.agent_id, from = %t.from, to = %t.to, "run");
         }
     }
-    let by_id: HashMap<&str, &CampaignRecord> =
-        campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
-    let mut current: HashMap<&str, &RunRecord> = HashMap::new();
-    for r in runs.iter().filter(|r| r.state == RunState::Running) {
-        let slot = current.entry(r.agent_id.as_str()).or_insert(r);
-        if r.started_at < slot.started_at {
-            *slot = r;
+    if !claims.is_empty() {
+        for run_id in c
+            .store
+            .claim_runs(&claims, &c.instance, now, lease.expires)
+            .await?
+        {
+            if let Some(p) = leases.get(&run_id).filter(|p| p.owner != c.instance) {
+                tracing::info!(
+                    run = %run_id,
+                    from = %p.owner,
+                    "took over the run: the lease of the coordinator that held it expired"
+                );
+            }
         }
     }
+    let by_id: HashMap<&str, &CampaignRecord> =
+        campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
     for agent in &live {
-        let directive = current
-            .get(agent.as_str())
-            .and_then(|r| {
-                by_id
-                    .get(r.campaign_id.as_str())
-                    .map(|c| plan_directive(r, c))
-            })
-            .unwrap_or_else(idle_directive);
+        let directive = match dispatch::desired(agent, &runs) {
+            Desired::Plan(r) => match by_id.get(r.campaign_id.as_str()) {
+                Some(campaign) => plan_directive(r, campaign),
+                None => continue,
+            },
+            Desired::Idle => idle_directive(),
+        };
         c.registry.send_if_changed(agent, &directive);
     }
     c.fire_due_schedules(now).await

@@ -47,6 +47,7 @@ async fn coordinator() -> (Coordinator<SqliteStore>, tempfile::TempDir) {
         settings: ServeArgs::default().resolve().unwrap(),
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
+        instance: "test".into(),
     };
     (c, dir)
 }

@@ -46,6 +46,7 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
+        instance: "test".into(),
     }
 }
 

@@ -115,6 +115,8 @@ async fn run<S: Store>(
         .local_addr()
         .map_or_else(|_| "listener".into(), |a| a.to_string());
     let registry = Arc::new(Registry::default());
+    let instance = super::core::new_instance_id();
+    tracing::info!(instance = %instance, "coordinator instance (the owner of its run leases)");
     let core = Arc::new(Coordinator {
         store,
         presets,
@@ -122,6 +124,7 @@ async fn run<S: Store>(
         settings,
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
+        instance,
     });
     let (stop_tx, stopping) = watch::channel(false);
     let driver = tokio::spawn(drive(core.clone(), stopping.clone()));

@@ -6,8 +6,8 @@ use std::future::Future;
 use crate::aggregate::RunCounts;
 use crate::fleet::{AlertRecord, AlertState, FleetFigure, FleetQuery, FleetRows, FleetRun};
 use crate::model::{
-    AgentRecord, CampaignRecord, FiringRecord, Millis, RunRecord, ScheduleRecord, StoreOutcome,
-    Transition,
+    AgentRecord, CampaignRecord, FiringRecord, Millis, RunLease, RunRecord, ScheduleRecord,
+    StoreOutcome, Transition,
 };
 use crate::Error;
 
@@ -274,6 +274,41 @@ pub trait Store: Send + Sync + 'static {
         from: &[AlertState],
         update: &AlertUpdate,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Starts a queued run (`t` goes from queued to running) leased to `lease.owner` until
+    /// `lease.expires`, if the run is still queued; false when it was not.
+    fn start_run(
+        &self,
+        t: &Transition,
+        lease: &RunLease,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Claims or renews the leases of these running runs for `owner` until `expires`, each
+    /// only if it is still running and its lease is absent, `owner`'s own, or expired at
+    /// `now` (one conditional UPDATE: two coordinators never both hold a run). Returns the
+    /// runs claimed.
+    fn claim_runs(
+        &self,
+        run_ids: &[String],
+        owner: &str,
+        now: Millis,
+        expires: Millis,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    /// The leases of running runs, by run id (runs without one are left out).
+    fn run_leases(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, RunLease>, Error>> + Send;
+    /// Sets an agent's `last_seen` and `stream_seen` (heard on an open directive stream);
+    /// false when the agent is unknown.
+    fn touch_streaming(
+        &self,
+        agent_id: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// The agents (not removed) whose `stream_seen` is at or after `since`: heard on an open
+    /// directive stream by any coordinator on this database.
+    fn streaming_since(
+        &self,
+        since: Millis,
+    ) -> impl Future<Output = Result<std::collections::HashSet<String>, Error>> + Send;
 }
 
 /// A change to a stored alert ([`Store::update_alert`]).

@@ -17,8 +17,8 @@ use crate::fleet::{
     AlertRecord, AlertState, BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun, PeakRow,
 };
 use crate::model::{
-    AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunRecord, RunState,
-    ScheduleRecord, StoreOutcome, Transition,
+    AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunLease, RunRecord,
+    RunState, ScheduleRecord, StoreOutcome, Transition,
 };
 use crate::Error;
 

@@ -19,6 +19,8 @@
 //!   confirmed by the coordinator's own one-board run, on real agents (one with the torch
 //!   engine) and a board really made slower;
 //! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
+//! - `multi`: two coordinators on one PostgreSQL, one killed mid-campaign; fleetctl given
+//!   several URLs;
 //! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`;
 //! - `http`: the web side (`--http`): every page in headless Chromium with screenshots,
 //!   JSON/CSV, bad parameters, `/metrics` through a Prometheus text-format parser, HTTPS with
@@ -31,6 +33,7 @@ mod fleet;
 mod grpc;
 mod http;
 mod lifecycle;
+mod multi;
 mod pg;
 mod reports;
 mod schedules;
