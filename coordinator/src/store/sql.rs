@@ -1541,9 +1541,16 @@ macro_rules! impl_store {
                     return Ok(FleetRows { runs, figures: Vec::new() });
                 }
                 // Their figures: the same filter, joined (never a list of run ids).
+                // GEMM and STREAM records only (`headline::is_stream`: every STREAM
+                // operation's name starts with `stream`).
+                let headline = match (q.headline_figures_only, filter.is_empty()) {
+                    (false, _) => "",
+                    (true, true) => "WHERE (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
+                    (true, false) => "AND (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
+                };
                 let sql = format!(
                     "SELECT {FIGURE_COLS} FROM result_records f \
-                     JOIN fleet_runs r ON r.run_id = f.run_id {filter} \
+                     JOIN fleet_runs r ON r.run_id = f.run_id {filter} {headline} \
                      ORDER BY r.started_at, r.run_id, f.idx"
                 );
                 let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)

@@ -1363,4 +1363,23 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         store.run("gq").await.unwrap().unwrap().state,
         RunState::Queued
     );
+    // What the drift check reads: every run, only its GEMM and STREAM figures.
+    let rows = store
+        .fleet_rows(&FleetQuery {
+            agent_id: Some("g1".into()),
+            headline_figures_only: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.runs.len(), 8);
+    assert_eq!(
+        rows.figures.len(),
+        8 * 60,
+        "40 GEMM and 20 STREAM records a run"
+    );
+    assert!(rows
+        .figures
+        .iter()
+        .all(|f| f.operation == "gemm" || f.operation.starts_with("stream_")));
 }
