@@ -12,10 +12,14 @@
 //!    same database, `FLEET_REPORTS_UPLOADS` results (default 2000) from 500 simulated agents
 //!    over real gRPC on loopback (register, directive stream, a campaign each round, every
 //!    agent uploads the template re-stamped for its run at once); results per second of the
-//!    upload phase (validation, parsing, compression, the store transaction).
-//! 3. **Stored bytes** per result: the compressed document alone, and the whole database
-//!    (tables and indexes: SQLite file after a checkpoint, PostgreSQL `pg_database_size`)
-//!    divided by the results stored.
+//!    upload phase (validation, parsing, compression, the store transaction), and the CPU
+//!    time per result of the coordinator (with the drift checks each upload starts) and of
+//!    the bench's client, which do not depend on what else the machine runs. PostgreSQL
+//!    runs durable (`fsync=on`); SQLite with `synchronous = FULL`. Each phase has a time
+//!    limit and names itself when it stalls.
+//! 3. **Stored bytes** per result: the compressed document alone, and the database's growth
+//!    from empty (tables and indexes: the SQLite file after a checkpoint, PostgreSQL's
+//!    `pg_database_size` after `VACUUM ANALYZE`) divided by the results stored.
 //! 4. **`fleet_rows`** latency (best of 3) for report-sized queries, then each report's pure
 //!    function (`fleet::*`) timed once on the rows it read ([`time_reports`]).
 //!
@@ -60,6 +64,8 @@ struct Line {
     nights: usize,
     seed_per_s: f64,
     upload_per_s: f64,
+    /// Coordinator and client CPU seconds per uploaded result.
+    upload_cpu: (f64, f64),
     uploads: usize,
     blob_bytes: f64,
     db_bytes_per_result: f64,
@@ -185,7 +191,8 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
         store.upsert_agent(&agent(b)).await.expect("agent");
     }
     let t = Instant::now();
-    let workers = 4;
+    // Many at once, as a fleet uploads: the store commits what arrives together at once.
+    let workers = 32;
     for n in 0..nights {
         let night = FIRST_NIGHT + i64::try_from(n).expect("night") * DAY_MS;
         let campaign = CampaignRecord {
@@ -248,6 +255,49 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
     (boards * nights) as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Runs one phase of the ingest with a time limit, so a stall names its phase (and how far
+/// it got, from `progress`) instead of hanging the bench.
+async fn phase<T>(
+    what: &str,
+    limit: Duration,
+    progress: &std::sync::atomic::AtomicUsize,
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    let t = Instant::now();
+    match tokio::time::timeout(limit, f).await {
+        Ok(v) => {
+            eprintln!("  ingest: {what} in {:.2?}", t.elapsed());
+            v
+        }
+        Err(_) => panic!(
+            "ingest phase '{what}' did not finish within {limit:?} ({} done)",
+            progress.load(std::sync::atomic::Ordering::Relaxed)
+        ),
+    }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc/PID/stat`
+/// (0 where it cannot be read): the ingest's cost independent of what else runs.
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the name), in
+    // clock ticks of 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn channel(url: &str) -> Channel {
     Endpoint::from_shared(url.to_string())
         .expect("url")
@@ -256,9 +306,21 @@ async fn channel(url: &str) -> Channel {
         .expect("connect")
 }
 
-/// Uploads `total` results through the real coordinator on `db` over gRPC; returns results
-/// per second of the upload phases.
-async fn ingest(db: &str, total: usize) -> f64 {
+/// What the ingest measured.
+#[derive(Default)]
+struct Ingest {
+    /// Results per second of the upload phases.
+    per_s: f64,
+    /// CPU seconds per result of the coordinator (upload phases and the drift work they
+    /// leave behind) and of the bench's own client.
+    coordinator_cpu: f64,
+    client_cpu: f64,
+}
+
+/// Uploads `total` results through the real coordinator on `db` over gRPC. Each phase has
+/// a time limit ([`phase`]).
+async fn ingest(db: &str, total: usize) -> Ingest {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let coord = process::start(db, 200);
     let n = UPLOAD_AGENTS.min(total);
     let mut channels = Vec::new();
@@ -268,39 +330,53 @@ async fn ingest(db: &str, total: usize) -> f64 {
     let ids: Vec<String> = (0..n)
         .map(|i| format!("a0000000-0000-4000-8000-{i:012}"))
         .collect();
-    for (i, id) in ids.iter().enumerate() {
-        AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
-            .register(pb::RegisterRequest {
-                agent_id: id.clone(),
-                hostname: format!("upload-{i:04}"),
-                labels: [("bench".to_string(), "upload".to_string())].into(),
-                preset: None,
-                capabilities: Some(pb::Capabilities {
-                    arch: "x86_64".into(),
-                    cpu_model: "Intel(R) Xeon(R) Processor".into(),
-                    cpu_count: 2,
-                    engines: vec!["numpy".into()],
-                    ..pb::Capabilities::default()
-                }),
-                agent_version: "bench".into(),
-            })
-            .await
-            .expect("register");
-    }
-    let mut streams = Vec::with_capacity(n);
-    for (i, id) in ids.iter().enumerate() {
-        let stream = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
-            .subscribe(pb::SubscribeRequest {
-                agent_id: id.clone(),
-            })
-            .await
-            .expect("subscribe")
-            .into_inner();
-        streams.push(stream);
-    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let minute = Duration::from_secs(60);
+    phase("register", 5 * minute, &done, async {
+        for (i, id) in ids.iter().enumerate() {
+            AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
+                .register(pb::RegisterRequest {
+                    agent_id: id.clone(),
+                    hostname: format!("upload-{i:04}"),
+                    labels: [("bench".to_string(), "upload".to_string())].into(),
+                    preset: None,
+                    capabilities: Some(pb::Capabilities {
+                        arch: "x86_64".into(),
+                        cpu_model: "Intel(R) Xeon(R) Processor".into(),
+                        cpu_count: 2,
+                        engines: vec!["numpy".into()],
+                        ..pb::Capabilities::default()
+                    }),
+                    agent_version: "bench".into(),
+                })
+                .await
+                .expect("register");
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await;
+    done.store(0, Ordering::Relaxed);
+    let mut streams = phase("subscribe", 5 * minute, &done, async {
+        let mut streams = Vec::with_capacity(n);
+        for (i, id) in ids.iter().enumerate() {
+            let stream = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
+                .subscribe(pb::SubscribeRequest {
+                    agent_id: id.clone(),
+                })
+                .await
+                .expect("subscribe")
+                .into_inner();
+            streams.push(stream);
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        streams
+    })
+    .await;
     let template = Arc::new(CalibrationResult::from_json(TEMPLATE, "template").expect("template"));
     let mut uploaded = 0;
     let mut busy = Duration::ZERO;
+    let pid = coord.child.id().to_string();
+    let (mut coordinator_cpu, mut client_cpu) = (0.0, 0.0);
     while uploaded < total {
         AdminServiceClient::new(channels[0].clone())
             .start_campaign(pb::StartCampaignRequest {
@@ -316,21 +392,28 @@ async fn ingest(db: &str, total: usize) -> f64 {
             .await
             .expect("start campaign");
         // Every agent's plan first, then every upload at once (timed).
-        let mut waiting = tokio::task::JoinSet::new();
-        for (i, mut s) in streams.drain(..).enumerate() {
-            waiting.spawn(async move {
-                loop {
-                    let d = s.message().await.expect("directive").expect("open");
-                    if let Some(pb::directive::Action::Plan(p)) = d.action {
-                        return (i, s, p);
+        done.store(0, Ordering::Relaxed);
+        let mut planned = phase("every plan received", 5 * minute, &done, async {
+            let mut waiting = tokio::task::JoinSet::new();
+            for (i, mut s) in streams.drain(..).enumerate() {
+                let done = done.clone();
+                waiting.spawn(async move {
+                    loop {
+                        let d = s.message().await.expect("directive").expect("open");
+                        if let Some(pb::directive::Action::Plan(p)) = d.action {
+                            done.fetch_add(1, Ordering::Relaxed);
+                            return (i, s, p);
+                        }
                     }
-                }
-            });
-        }
-        let mut planned = Vec::with_capacity(n);
-        while let Some(r) = waiting.join_next().await {
-            planned.push(r.expect("plan task"));
-        }
+                });
+            }
+            let mut planned = Vec::with_capacity(n);
+            while let Some(r) = waiting.join_next().await {
+                planned.push(r.expect("plan task"));
+            }
+            planned
+        })
+        .await;
         planned.sort_by_key(|(i, _, _)| *i);
         let bodies: Vec<(usize, String, Vec<u8>)> = planned
             .iter()
@@ -343,33 +426,59 @@ async fn ingest(db: &str, total: usize) -> f64 {
                 (*i, plan.run_id.clone(), r.to_json().into_bytes())
             })
             .collect();
+        done.store(0, Ordering::Relaxed);
         let t = Instant::now();
-        let mut uploads = tokio::task::JoinSet::new();
-        for (i, run_id, body) in bodies {
-            let mut client = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
-                .max_decoding_message_size(pb::MAX_MESSAGE_BYTES);
-            let agent_id = ids[i].clone();
-            uploads.spawn(async move {
-                client
-                    .upload_result(pb::UploadRequest {
-                        agent_id,
-                        run_id,
-                        result_json: body,
-                    })
-                    .await
-                    .expect("upload")
-            });
-        }
-        while let Some(r) = uploads.join_next().await {
-            r.expect("upload task");
-            uploaded += 1;
-        }
+        let cpu = (cpu_seconds(&pid), cpu_seconds("self"));
+        phase("every upload stored", 10 * minute, &done, async {
+            let mut uploads = tokio::task::JoinSet::new();
+            for (i, run_id, body) in bodies {
+                let mut client = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
+                    .max_decoding_message_size(pb::MAX_MESSAGE_BYTES);
+                let agent_id = ids[i].clone();
+                let done = done.clone();
+                uploads.spawn(async move {
+                    client
+                        .upload_result(pb::UploadRequest {
+                            agent_id,
+                            run_id,
+                            result_json: body,
+                        })
+                        .await
+                        .expect("upload");
+                    done.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            while let Some(r) = uploads.join_next().await {
+                r.expect("upload task");
+                uploaded += 1;
+            }
+        })
+        .await;
         busy += t.elapsed();
+        // The drift evaluations run after each answer: wait until the coordinator is idle
+        // (less than 10 ms of CPU in 250 ms, at most 60 s) before reading its CPU time.
+        let settle = Instant::now();
+        let mut last = cpu_seconds(&pid);
+        while settle.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = cpu_seconds(&pid);
+            if now - last < 0.01 {
+                break;
+            }
+            last = now;
+        }
+        coordinator_cpu += last - cpu.0;
+        client_cpu += cpu_seconds("self") - cpu.1;
         streams = planned.into_iter().map(|(_, s, _)| s).collect();
     }
     drop(streams);
     drop(coord);
-    uploaded as f64 / busy.as_secs_f64()
+    let n = uploaded as f64;
+    Ingest {
+        per_s: n / busy.as_secs_f64(),
+        coordinator_cpu: coordinator_cpu / n,
+        client_cpu: client_cpu / n,
+    }
 }
 
 /// The report-sized queries, with their names.
@@ -517,11 +626,22 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
         nights,
         ..Line::default()
     };
+    let files = |dir: &std::path::Path| -> u64 {
+        ["reports.db", "reports.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let empty;
     {
         let store = SqliteStore::open(&path).await.expect("open");
+        empty = files(dir.path());
         line.seed_per_s = seed(&store, boards, nights).await;
     }
-    line.upload_per_s = ingest(&format!("sqlite://{}", path.display()), uploads).await;
+    let measured = ingest(&format!("sqlite://{}", path.display()), uploads).await;
+    line.upload_per_s = measured.per_s;
+    line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.uploads = uploads;
     let store = SqliteStore::open(&path).await.expect("reopen");
     measure(&store, &mut line).await;
@@ -537,29 +657,37 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
             .fetch_one(&pool)
             .await
             .expect("sizes");
-    let bytes: u64 = ["reports.db", "reports.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum();
+    // The growth from the empty (migrated) database, after a checkpoint: no result was
+    // ever deleted, so the file holds no free pages to discount.
+    let bytes = files(dir.path()).saturating_sub(empty);
     line.blob_bytes = blob;
     line.db_bytes_per_result = bytes as f64 / n as f64;
     line
 }
 
 async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> {
-    let cluster = pg::PgCluster::start().await?;
+    // Durable (fsync on), as a production database is: commits are what ingest costs.
+    let cluster = pg::PgCluster::start_durable().await?;
     let mut line = Line {
         backend: "PostgreSQL",
         boards,
         nights,
         ..Line::default()
     };
+    let size = "SELECT pg_database_size(current_database())";
+    let empty: i64;
     {
         let store = PgStore::open(&cluster.url).await.expect("open");
+        let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
+        empty = sqlx::query_scalar(size)
+            .fetch_one(&pool)
+            .await
+            .expect("size");
         line.seed_per_s = seed(&store, boards, nights).await;
     }
-    line.upload_per_s = ingest(&cluster.url, uploads).await;
+    let measured = ingest(&cluster.url, uploads).await;
+    line.upload_per_s = measured.per_s;
+    line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.uploads = uploads;
     let store = PgStore::open(&cluster.url).await.expect("reopen");
     let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
@@ -575,8 +703,10 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     .fetch_one(&pool)
     .await
     .expect("sizes");
+    // The growth from the empty (migrated) database, after VACUUM ANALYZE (which returns
+    // nothing to the system: only dead rows, and none were deleted, would be reused).
     line.blob_bytes = blob;
-    line.db_bytes_per_result = bytes as f64 / n as f64;
+    line.db_bytes_per_result = (bytes - empty) as f64 / n as f64;
     Some(line)
 }
 
@@ -595,6 +725,11 @@ fn print(line: &Line) {
     println!(
         "  ingest over gRPC (real coordinator, {} uploads): {:.0} results/s",
         line.uploads, line.upload_per_s
+    );
+    println!(
+        "  CPU per uploaded result: coordinator {:.2} ms (with its drift checks), bench client {:.2} ms",
+        line.upload_cpu.0 * 1000.0,
+        line.upload_cpu.1 * 1000.0
     );
     println!(
         "  stored per result: {:.1} KB document (of {:.1} KB JSON), {:.1} KB with its rows and indexes",

@@ -165,6 +165,11 @@ pub struct FleetQuery {
     /// record, by far the most rows.
     #[serde(default)]
     pub runs_only: bool,
+    /// Of the figures, only those headline figures are made of (GEMM and STREAM records,
+    /// [`super::headline::headlines`]): what the drift check after every upload reads,
+    /// about a third of a quick result's records. The runs are not filtered by it.
+    #[serde(default)]
+    pub headline_figures_only: bool,
 }
 
 /// What the store returns for a [`FleetQuery`]: the runs (oldest first by `started_at`, then

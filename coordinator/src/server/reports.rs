@@ -206,6 +206,8 @@ impl<S: Store> Coordinator<S> {
             .fleet_rows(&FleetQuery {
                 agent_id: Some(run.agent_id.clone()),
                 since: Some(now.saturating_sub(DRIFT_LOOKBACK_DAYS.saturating_mul(DAY_MS))),
+                // The series are of headline figures: the other records are not read.
+                headline_figures_only: true,
                 ..FleetQuery::default()
             })
             .await?;

@@ -4,9 +4,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use super::sql::{
-    compress, corrupt, document, fleet_filter, impl_store, placeholders, skipped, Param,
-    ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FIGURE_COLS, FLEET_RUN_COLS, PEAK_COLS,
-    RUN_COLS,
+    compress, corrupt, document, fail_results, fleet_filter, impl_store, placeholders, skipped,
+    Param, PendingResult, ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FIGURE_COLS,
+    FLEET_RUN_COLS, PEAK_COLS, RUN_COLS, WRITE_BATCH,
 };
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, RunCounts};
@@ -23,6 +23,8 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The group-commit writer of results (`start_writer`).
+    writer: tokio::sync::mpsc::Sender<PendingResult>,
 }
 
 impl PgStore {
@@ -38,7 +40,8 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|source| Error::Migrate { url: shown, source })?;
-        let store = PgStore { pool };
+        let writer = Self::start_writer(pool.clone());
+        let store = PgStore { pool, writer };
         store.backfill().await?;
         Ok(store)
     }

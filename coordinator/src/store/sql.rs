@@ -27,6 +27,35 @@ pub(crate) fn compress(json: &str) -> Result<Vec<u8>, sqlx::Error> {
     zstd::bulk::compress(json.as_bytes(), ZSTD_LEVEL).map_err(|e| corrupt("result_zstd", e))
 }
 
+/// The most results the writer commits in one transaction.
+pub(crate) const WRITE_BATCH: usize = 64;
+
+/// A result waiting for the store's writer (see `start_writer` in [`impl_store!`]).
+pub(crate) struct PendingResult {
+    /// Its run, as the caller read it.
+    pub run: crate::model::RunRecord,
+    /// The document, compressed.
+    pub compressed: Vec<u8>,
+    /// Its `fleet_runs` row and peaks.
+    pub fleet: crate::fleet::FleetRun,
+    /// Its figures.
+    pub figures: Vec<crate::fleet::FleetFigure>,
+    /// When it was stored.
+    pub at: i64,
+    /// Where the outcome goes, once committed.
+    pub reply: tokio::sync::oneshot::Sender<Result<crate::model::StoreOutcome, crate::Error>>,
+}
+
+/// Answers every result of a batch that could not be committed with the error.
+pub(crate) fn fail_results(batch: Vec<PendingResult>, error: &str) {
+    for p in batch {
+        let _ = p.reply.send(Err(crate::Error::Storage {
+            context: format!("storing the result of run '{}'", p.run.run_id),
+            source: sqlx::Error::Protocol(format!("committing a batch of results: {error}")),
+        }));
+    }
+}
+
 /// A stored result document: the compressed column when set, else the plain text of a row
 /// stored before compression.
 pub(crate) fn document(plain: String, compressed: Option<Vec<u8>>) -> Result<String, sqlx::Error> {
@@ -635,6 +664,161 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Starts the group-commit writer of [`Store::store_result`] on `pool`: it
+            /// takes every result waiting (up to [`WRITE_BATCH`]), writes each under its own
+            /// savepoint in one transaction, commits once and only then answers each caller.
+            /// One commit (one WAL flush) for many results is what makes ingest fast while an
+            /// acknowledged result stays durable. It ends when every sender is dropped.
+            fn start_writer(pool: sqlx::Pool<$db>) -> tokio::sync::mpsc::Sender<PendingResult> {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<PendingResult>(WRITE_BATCH * 4);
+                tokio::spawn(async move {
+                    while let Some(first) = rx.recv().await {
+                        let mut batch = vec![first];
+                        while batch.len() < WRITE_BATCH {
+                            match rx.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(_) => break,
+                            }
+                        }
+                        Self::write_batch(pool.clone(), batch).await;
+                    }
+                });
+                tx
+            }
+
+            /// Writes a batch of results in one transaction (see [`Self::start_writer`]);
+            /// answers every caller: a result refused or failing alone is rolled back to
+            /// its savepoint and does not fail the others; a failed commit fails every
+            /// result that would have been stored.
+            fn write_batch(
+                pool: sqlx::Pool<$db>,
+                batch: Vec<PendingResult>,
+            ) -> impl std::future::Future<Output = ()> + Send {
+                // A named `Send` future: spawned, it must not borrow across its awaits.
+                async move {
+                    let mut tx = match pool.begin().await {
+                        Ok(tx) => tx,
+                        Err(e) => return fail_results(batch, &e.to_string()),
+                    };
+                    let mut outcomes: Vec<(PendingResult, Result<StoreOutcome, Error>)> =
+                        Vec::with_capacity(batch.len());
+                    let mut rest = batch.into_iter();
+                    while let Some(p) = rest.next() {
+                        let step = Self::under_savepoint(&mut *tx, &p).await;
+                        match step {
+                            Ok(outcome) => outcomes.push((p, outcome)),
+                            Err(e) => {
+                                // The transaction is unusable: nothing of it is kept.
+                                let _ = tx.rollback().await;
+                                let mut failed: Vec<PendingResult> =
+                                    outcomes.into_iter().map(|(p, _)| p).collect();
+                                failed.push(p);
+                                failed.extend(rest);
+                                fail_results(failed, &e.to_string());
+                                return;
+                            }
+                        }
+                    }
+                    if let Err(e) = tx.commit().await {
+                        let e = e.to_string();
+                        let mut failed = Vec::new();
+                        for (p, outcome) in outcomes {
+                            match outcome {
+                                Ok(StoreOutcome::Stored) => failed.push(p),
+                                other => {
+                                    let _ = p.reply.send(other);
+                                }
+                            }
+                        }
+                        fail_results(failed, &e);
+                        return;
+                    }
+                    for (p, outcome) in outcomes {
+                        let _ = p.reply.send(outcome);
+                    }
+                }
+            }
+
+            /// [`Self::store_one`] under a savepoint: kept when stored, rolled back to the
+            /// savepoint otherwise. The outer error is the savepoint's own (the transaction is
+            /// then unusable).
+            fn under_savepoint<'a>(
+                conn: &'a mut <$db as sqlx::Database>::Connection,
+                p: &'a PendingResult,
+            ) -> std::pin::Pin<
+                Box<
+                    dyn std::future::Future<Output = Result<Result<StoreOutcome, Error>, sqlx::Error>>
+                        + Send
+                        + 'a,
+                >,
+            > {
+                // Boxed: the writer task is spawned, and proving a spawned future `Send`
+                // through sqlx's executor lifetimes needs them erased here.
+                Box::pin(async move {
+                    sqlx::query::<$db>("SAVEPOINT one_result").execute(&mut *conn).await?;
+                    let outcome = Self::store_one(&mut *conn, p).await;
+                    if !matches!(outcome, Ok(StoreOutcome::Stored)) {
+                        sqlx::query::<$db>("ROLLBACK TO SAVEPOINT one_result")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    sqlx::query::<$db>("RELEASE SAVEPOINT one_result").execute(&mut *conn).await?;
+                    Ok(outcome)
+                })
+            }
+
+            /// One result's statements inside the writer's transaction: `Duplicate` when the
+            /// run already has a result, `RunNotAccepting` when it is not running (the caller
+            /// rolls back to the savepoint either way).
+            async fn store_one(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                p: &PendingResult,
+            ) -> Result<StoreOutcome, Error> {
+                let run = &p.run;
+                let ctx = format!("storing the result of run '{}'", run.run_id);
+                let inserted = sqlx::query::<$db>(
+                    "INSERT INTO results (run_id, agent_id, stored_at, result_json, result_zstd) \
+                     VALUES ($1,$2,$3,$4,$5) ON CONFLICT (run_id) DO NOTHING",
+                )
+                .bind(&run.run_id)
+                .bind(&run.agent_id)
+                .bind(p.at)
+                .bind("")
+                .bind(p.compressed.as_slice())
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if inserted.rows_affected() == 0 {
+                    return Ok(StoreOutcome::Duplicate);
+                }
+                let updated = sqlx::query::<$db>(
+                    "UPDATE runs SET state = 'succeeded', finished_at = $1, fraction = 1.0, \
+                     message = '' WHERE run_id = $2 AND state = 'running'",
+                )
+                .bind(p.at)
+                .bind(&run.run_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::storage(&ctx))?;
+                if updated.rows_affected() == 0 {
+                    let state: String = sqlx::query_scalar::<$db, String>(
+                        "SELECT state FROM runs WHERE run_id = $1",
+                    )
+                    .bind(&run.run_id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                    return Err($crate::domain::DomainError::RunNotAccepting {
+                        run: run.run_id.clone(),
+                        state,
+                        what: "result",
+                    }
+                    .into());
+                }
+                Self::insert_fleet(&mut *conn, &p.fleet, &p.figures, &ctx).await?;
+                Ok(StoreOutcome::Stored)
+            }
+
             /// Fills in what rows written before schema v4 lack: the `agent_labels` of
             /// agents registered before, and the fleet rows (with every figure column) of
             /// results stored before. Each such result document is parsed once; one that
@@ -984,53 +1168,20 @@ macro_rules! impl_store {
                 at: i64,
             ) -> Result<StoreOutcome, Error> {
                 let ctx = format!("storing the result of run '{}'", run.run_id);
-                // Compressed before the transaction: it holds the write lock meanwhile.
+                // Compressed here, on the caller's task: the writer only writes.
                 let compressed = compress(result_json).map_err(Error::storage(&ctx))?;
-                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
-                let inserted = sqlx::query::<$db>(
-                    "INSERT INTO results (run_id, agent_id, stored_at, result_json, result_zstd) \
-                     VALUES ($1,$2,$3,$4,$5) ON CONFLICT (run_id) DO NOTHING",
-                )
-                .bind(&run.run_id)
-                .bind(&run.agent_id)
-                .bind(at)
-                .bind("")
-                .bind(compressed)
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::storage(&ctx))?;
-                if inserted.rows_affected() == 0 {
-                    tx.rollback().await.map_err(Error::storage(&ctx))?;
-                    return Ok(StoreOutcome::Duplicate);
-                }
-                let updated = sqlx::query::<$db>(
-                    "UPDATE runs SET state = 'succeeded', finished_at = $1, fraction = 1.0, \
-                     message = '' WHERE run_id = $2 AND state = 'running'",
-                )
-                .bind(at)
-                .bind(&run.run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::storage(&ctx))?;
-                if updated.rows_affected() == 0 {
-                    let state: String = sqlx::query_scalar::<$db, String>(
-                        "SELECT state FROM runs WHERE run_id = $1",
-                    )
-                    .bind(&run.run_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(Error::storage(&ctx))?;
-                    tx.rollback().await.map_err(Error::storage(&ctx))?;
-                    return Err($crate::domain::DomainError::RunNotAccepting {
-                        run: run.run_id.clone(),
-                        state,
-                        what: "result",
-                    }
-                    .into());
-                }
-                Self::insert_fleet(&mut *tx, fleet, figures, &ctx).await?;
-                tx.commit().await.map_err(Error::storage(&ctx))?;
-                Ok(StoreOutcome::Stored)
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let pending = PendingResult {
+                    run: run.clone(),
+                    compressed,
+                    fleet: fleet.clone(),
+                    figures: figures.to_vec(),
+                    at,
+                    reply,
+                };
+                let gone = || Error::storage(&ctx)(sqlx::Error::PoolClosed);
+                self.writer.send(pending).await.map_err(|_| gone())?;
+                answer.await.map_err(|_| gone())?
             }
 
             async fn results(&self, campaign_id: &str) -> Result<Vec<(RunRecord, String)>, Error> {
@@ -1390,9 +1541,16 @@ macro_rules! impl_store {
                     return Ok(FleetRows { runs, figures: Vec::new() });
                 }
                 // Their figures: the same filter, joined (never a list of run ids).
+                // GEMM and STREAM records only (`headline::is_stream`: every STREAM
+                // operation's name starts with `stream`).
+                let headline = match (q.headline_figures_only, filter.is_empty()) {
+                    (false, _) => "",
+                    (true, true) => "WHERE (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
+                    (true, false) => "AND (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
+                };
                 let sql = format!(
                     "SELECT {FIGURE_COLS} FROM result_records f \
-                     JOIN fleet_runs r ON r.run_id = f.run_id {filter} \
+                     JOIN fleet_runs r ON r.run_id = f.run_id {filter} {headline} \
                      ORDER BY r.started_at, r.run_id, f.idx"
                 );
                 let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)

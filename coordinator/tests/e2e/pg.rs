@@ -64,7 +64,19 @@ fn command(bin: &Path, name: &str, user: Option<(u32, u32)>) -> Command {
 
 impl PgCluster {
     /// Starts a cluster, or returns `None` (after a loud SKIP line) when PostgreSQL is absent.
+    /// Tests run it with `fsync=off` (nothing of it outlives the test).
     pub async fn start() -> Option<PgCluster> {
+        Self::start_with(false).await
+    }
+
+    /// As [`PgCluster::start`], but durable (`fsync=on`, PostgreSQL's default): what a
+    /// benchmark of commits measures against (`benches/fleet_reports.rs`).
+    #[allow(dead_code)]
+    pub async fn start_durable() -> Option<PgCluster> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(fsync: bool) -> Option<PgCluster> {
         let Some(bin) = bin_dir() else {
             let msg = "SKIP: PostgreSQL server binaries not found (set FLEETCAL_PG_BIN or install \
                        the 'postgresql' package): the PostgreSQL storage suite did NOT run";
@@ -106,7 +118,8 @@ impl PgCluster {
             .arg(&data)
             .arg("-k")
             .arg(dir.path())
-            .args(["-p", "5432", "-c", "listen_addresses=", "-c", "fsync=off"])
+            .args(["-p", "5432", "-c", "listen_addresses=", "-c"])
+            .arg(if fsync { "fsync=on" } else { "fsync=off" })
             .stdout(Stdio::null())
             .stderr(logfile)
             .spawn()

@@ -804,6 +804,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     sqlx::query(&sql).execute(&pool).await.unwrap();
     let reopened = SqliteStore::open(&path).await.unwrap();
     old_result_reads(&reopened, &json).await;
+    results_arriving_together(&reopened).await;
 }
 
 #[tokio::test]
@@ -839,6 +840,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     sqlx::query(&sql).execute(&pool).await.unwrap();
     let reopened = PgStore::open(&cluster.url).await.unwrap();
     old_result_reads(&reopened, &json).await;
+    results_arriving_together(&reopened).await;
 }
 
 // ---- fleet reports and alerts ----
@@ -1282,4 +1284,102 @@ async fn old_result_reads<S: Store>(store: &S, json: &str) {
         .records
         .len();
     assert_eq!(rows.figures.len(), per_run);
+}
+
+/// Results arriving together are committed together (the store's group-commit writer):
+/// each caller still gets its own outcome — stored, a duplicate, a run not running — and
+/// every stored document reads back byte for byte. Uses agent `g1` and campaign `gc`.
+async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
+    store
+        .upsert_agent(&agent("g1", "host-g1", 10))
+        .await
+        .unwrap();
+    let c = CampaignRecord {
+        id: "gc".into(),
+        created_at: 4_000_000,
+        deadline: 9_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    let mut runs: Vec<RunRecord> = (0..8)
+        .map(|i| run(&format!("g{i}"), "gc", "g1", i, RunState::Running))
+        .collect();
+    runs.push(run("gq", "gc", "g1", 8, RunState::Queued));
+    store.create_campaign(&c, &runs).await.unwrap();
+    let mut docs = BTreeMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    // g0 twice (the second is a duplicate, whichever lands first), gq not running.
+    for r in runs.iter().chain(std::iter::once(&runs[0])) {
+        let started = 4_000_000 + 1000 * r.seq;
+        let result = quick(&r.run_id, r.framework, started);
+        let json = result.to_json();
+        docs.insert(r.run_id.clone(), json.clone());
+        let fleet = FleetRun::from_result(r, None, &result, started + 61_000);
+        let figures = FleetFigure::from_result(&r.run_id, &result);
+        let (store, r) = (store.clone(), r.clone());
+        tasks.spawn(async move {
+            let outcome = store
+                .store_result(&r, &json, &fleet, &figures, started + 61_000)
+                .await;
+            (r.run_id, outcome)
+        });
+    }
+    let mut stored = Vec::new();
+    let mut duplicates = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap() {
+            (id, Ok(StoreOutcome::Stored)) => stored.push(id),
+            (id, Ok(StoreOutcome::Duplicate)) => {
+                assert_eq!(id, "g0");
+                duplicates += 1;
+            }
+            (id, Err(e)) => {
+                assert_eq!(id, "gq", "{e}");
+                assert!(
+                    matches!(e, Error::Domain(DomainError::RunNotAccepting { ref state, .. }) if state == "queued"),
+                    "{e}"
+                );
+            }
+        }
+    }
+    stored.sort();
+    assert_eq!(stored, ["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"]);
+    assert_eq!(duplicates, 1);
+    let read = store.results("gc").await.unwrap();
+    assert_eq!(read.len(), 8, "nothing of gq is stored");
+    for (r, text) in &read {
+        assert_eq!(
+            Some(text),
+            docs.get(&r.run_id),
+            "{} reads back exactly",
+            r.run_id
+        );
+        assert_eq!(r.state, RunState::Succeeded);
+        let figures = store.result_rows(&r.run_id).await.unwrap();
+        assert_eq!(figures.len(), 164, "{}", r.run_id);
+    }
+    assert!(store.result_rows("gq").await.unwrap().is_empty());
+    assert_eq!(
+        store.run("gq").await.unwrap().unwrap().state,
+        RunState::Queued
+    );
+    // What the drift check reads: every run, only its GEMM and STREAM figures.
+    let rows = store
+        .fleet_rows(&FleetQuery {
+            agent_id: Some("g1".into()),
+            headline_figures_only: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.runs.len(), 8);
+    assert_eq!(
+        rows.figures.len(),
+        8 * 60,
+        "40 GEMM and 20 STREAM records a run"
+    );
+    assert!(rows
+        .figures
+        .iter()
+        .all(|f| f.operation == "gemm" || f.operation.starts_with("stream_")));
 }
