@@ -86,6 +86,11 @@ pub struct ServeArgs {
     /// configured [default: off].
     #[arg(long, env = "FLEETCAL_HTTP", value_name = "ADDR", value_parser = parse_http_addr)]
     pub http: Option<SocketAddr>,
+    /// Serve plain text (no TLS): no caller is authenticated, so any client may call the
+    /// admin service and act as any agent; logged as a warning at start. Without TLS files
+    /// the coordinator refuses to start unless this is given; with them it is an error.
+    #[arg(long, env = "FLEETCAL_INSECURE_PLAINTEXT")]
+    pub insecure_plaintext: bool,
 }
 
 /// The config file.
@@ -106,6 +111,7 @@ struct FileConfig {
     client_ca: Option<PathBuf>,
     drift_min_baseline: Option<u32>,
     http: Option<String>,
+    insecure_plaintext: Option<bool>,
 }
 
 /// The accepted range of `drift_min_baseline`.
@@ -136,6 +142,8 @@ pub struct Settings {
     pub drift: DriftParams,
     /// The web pages' and `/metrics`' address; `None`: not served.
     pub http: Option<SocketAddr>,
+    /// Plain text was asked for explicitly (`--insecure-plaintext`); `tls` is then `None`.
+    pub insecure_plaintext: bool,
 }
 
 /// An `--http` address: `PORT` or `:PORT` (on 127.0.0.1), or `IP:PORT` (`[IPv6]:PORT`).
@@ -204,6 +212,7 @@ impl ServeArgs {
             tls: None,
             drift: DriftParams::default(),
             http: self.http,
+            insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -229,6 +238,22 @@ impl ServeArgs {
                 ))
             }
         };
+        match (&settings.tls, settings.insecure_plaintext) {
+            (None, false) => {
+                return Err(tls_err(
+                    "no 'tls_cert' and 'tls_key' (--tls-cert, --tls-key): serving plain text, \
+                     where any client may call the admin service and act as any agent, needs \
+                     --insecure-plaintext ('insecure_plaintext = true')",
+                ))
+            }
+            (Some(_), true) => {
+                return Err(tls_err(
+                    "'insecure_plaintext' (--insecure-plaintext) contradicts 'tls_cert': \
+                     give one or the other",
+                ))
+            }
+            _ => {}
+        }
         if settings.http.is_none() {
             if let Some(text) = &file.http {
                 settings.http = Some(parse_http_addr(text).map_err(|m| Error::Config {
@@ -319,12 +344,34 @@ mod tests {
         let args = ServeArgs {
             config: Some(path),
             tick_ms: Some(7),
+            insecure_plaintext: true,
             ..ServeArgs::default()
         };
         let s = args.resolve().unwrap();
         assert_eq!(s.db, "sqlite://f.db");
         assert_eq!(s.tick, Duration::from_millis(7));
         assert_eq!(s.listen.port(), 50051);
+    }
+
+    #[test]
+    fn plain_text_needs_the_explicit_flag_and_contradicts_tls() {
+        let e = ServeArgs::default().resolve().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--insecure-plaintext"), "{e}");
+        let (_d, path) = write("version = 1\ninsecure_plaintext = true\n");
+        let from_file = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(from_file.resolve().unwrap().insecure_plaintext);
+        let both = ServeArgs {
+            insecure_plaintext: true,
+            tls_cert: Some("s.pem".into()),
+            tls_key: Some("s.key".into()),
+            ..ServeArgs::default()
+        };
+        let e = both.resolve().unwrap_err().to_string();
+        assert!(e.contains("contradicts 'tls_cert'"), "{e}");
     }
 
     #[test]
@@ -362,7 +409,11 @@ mod tests {
             Some(PathBuf::from("/usr/local/share/fleetcal/presets"))
         );
         assert_eq!(s.offline_after, Duration::from_secs(30));
-        assert_eq!(s.tls, None);
+        let tls = s.tls.expect("the example serves mutual TLS");
+        assert_eq!(
+            tls.client_ca,
+            Some(PathBuf::from("/etc/fleetcal/tls/ca.pem"))
+        );
         assert_eq!(s.drift.min_baseline, 7);
     }
 
@@ -373,16 +424,18 @@ mod tests {
             ServeArgs {
                 config: Some(path.clone()),
                 drift_min_baseline: flag,
+                insecure_plaintext: true,
                 ..ServeArgs::default()
             }
             .resolve()
         };
         assert_eq!(resolve(None).unwrap().drift.min_baseline, 4);
         assert_eq!(resolve(Some(10)).unwrap().drift.min_baseline, 10);
-        assert_eq!(
-            ServeArgs::default().resolve().unwrap().drift,
-            DriftParams::default()
-        );
+        let plain = ServeArgs {
+            insecure_plaintext: true,
+            ..ServeArgs::default()
+        };
+        assert_eq!(plain.resolve().unwrap().drift, DriftParams::default());
         for bad in [0, 2, 366, u32::MAX] {
             let e = resolve(Some(bad)).unwrap_err().to_string();
             assert!(
@@ -454,8 +507,12 @@ mod tests {
         assert_eq!(parse_http_addr("[::1]:9").unwrap().to_string(), "[::1]:9");
         assert!(parse_http_addr("70000").unwrap_err().contains("'70000'"));
         assert!(parse_http_addr("web:80").unwrap_err().contains("'web:80'"));
-        assert_eq!(ServeArgs::default().resolve().unwrap().http, None);
-        let (_d, path) = write("version = 1\nhttp = \":9100\"\n");
+        let plain = ServeArgs {
+            insecure_plaintext: true,
+            ..ServeArgs::default()
+        };
+        assert_eq!(plain.resolve().unwrap().http, None);
+        let (_d, path) = write("version = 1\ninsecure_plaintext = true\nhttp = \":9100\"\n");
         let args = ServeArgs {
             config: Some(path.clone()),
             ..ServeArgs::default()
@@ -470,7 +527,7 @@ mod tests {
             ..ServeArgs::default()
         };
         assert_eq!(args.resolve().unwrap().http.unwrap().port(), 7);
-        let (_d, path) = write("version = 1\nhttp = \"nowhere\"\n");
+        let (_d, path) = write("version = 1\ninsecure_plaintext = true\nhttp = \"nowhere\"\n");
         let args = ServeArgs {
             config: Some(path),
             ..ServeArgs::default()

@@ -22,6 +22,7 @@ pub mod error;
 pub mod fleet;
 pub mod fleetctl;
 pub mod model;
+pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod server;

@@ -25,7 +25,10 @@ use crate::AgentError;
 /// Start-up errors (state dir, agent id, spool, bad URL) are returned at once; a coordinator
 /// that cannot be reached is not an error: the link backs off and retries forever.
 pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
-    let agent_id = identity::load_or_create(&opts.state_dir)?;
+    let agent_id = match opts.tls.as_ref().and_then(|t| t.identity.as_ref()) {
+        Some((cert, _)) => identity::for_certificate(&opts.state_dir, cert)?,
+        None => identity::load_or_create(&opts.state_dir)?,
+    };
     let spool = Spool::open(&opts.spool_dir())?;
     let rpc = Rpc::new(&opts, &agent_id)?;
     let mut signals = Signals::install()?;

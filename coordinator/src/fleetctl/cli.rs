@@ -109,6 +109,60 @@ pub enum Cmd {
     /// a false alarm.
     #[command(subcommand)]
     Alerts(AlertsCmd),
+    /// Make the fleet's certificates in Rust (no coordinator is dialled): a fleet CA, the
+    /// coordinator's certificate and client certificates naming their role. Keys are written
+    /// mode 0600; nothing is overwritten.
+    #[command(subcommand)]
+    Pki(PkiCmd),
+}
+
+/// `fleetctl pki ...`.
+#[derive(Debug, Subcommand)]
+pub enum PkiCmd {
+    /// A new fleet CA (`ca.pem`, `ca.key`), the coordinator's certificate (`server.pem`,
+    /// `server.key`) and an admin client certificate (`admin.pem`, `admin.key`) in DIR
+    /// (created if missing; refused if it holds any of them).
+    #[command(after_help = "Example:\n  \
+        fleetctl pki init /etc/fleetcal/tls --server-names coordinator.lab,10.0.0.5")]
+    Init {
+        /// The directory to write.
+        dir: PathBuf,
+        /// The coordinator's DNS names and IP addresses (clients check its certificate
+        /// against the host of the URL they dial, or --tls-server-name).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "localhost,127.0.0.1",
+            value_name = "NAME,..."
+        )]
+        server_names: Vec<String>,
+        /// The admin certificate's name (its role `urn:fleetcal:admin:NAME`).
+        #[arg(long, default_value = "admin", value_name = "NAME")]
+        admin: String,
+        /// Lifetime of the CA and the certificates, 1 to 3650 days.
+        #[arg(long, default_value_t = 365, value_name = "N")]
+        days: u32,
+    },
+    /// Another client certificate signed by the CA in DIR: an admin (`--admin NAME`) or an
+    /// agent whose id is fixed by hand (`--agent ID`; enrolled agents get theirs from the
+    /// coordinator instead).
+    #[command(group(ArgGroup::new("role").required(true).args(["agent", "admin"])))]
+    Issue {
+        /// The directory of `pki init` (its `ca.pem` and `ca.key`); the files are written here.
+        dir: PathBuf,
+        /// An agent certificate for this agent id (`urn:fleetcal:agent:ID`).
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// An admin certificate with this name (`urn:fleetcal:admin:NAME`).
+        #[arg(long, value_name = "NAME")]
+        admin: Option<String>,
+        /// File name stem [default: agent-ID or admin-NAME].
+        #[arg(long, value_name = "STEM")]
+        name: Option<String>,
+        /// Lifetime, 1 to 3650 days.
+        #[arg(long, default_value_t = 365, value_name = "N")]
+        days: u32,
+    },
 }
 
 /// Which fleet report.
@@ -516,6 +570,9 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
+    if let Cmd::Pki(cmd) = cli.command {
+        return pki(cmd);
+    }
     let tls = ClientTlsFiles::for_url(
         &cli.coordinator,
         cli.ca_cert,
@@ -586,7 +643,47 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
         Cmd::Alerts(AlertsCmd::Dismiss { id, note, json }) => {
             alerts::act(&mut admin, &id, note, true, json).await
         }
+        Cmd::Pki(cmd) => pki(cmd),
     }
+}
+
+/// `fleetctl pki ...`: writes the files and lists them on standard error.
+fn pki(cmd: PkiCmd) -> Result<(), Error> {
+    let now = chrono::Utc::now().timestamp();
+    let written = match cmd {
+        PkiCmd::Init {
+            dir,
+            server_names,
+            admin,
+            days,
+        } => {
+            let spec = crate::pki::InitSpec {
+                server_names,
+                admin,
+                lifetime_s: crate::pki::days_s("--days", days)?,
+            };
+            crate::pki::init(&dir, &spec, now)?
+        }
+        PkiCmd::Issue {
+            dir,
+            agent,
+            admin,
+            name,
+            days,
+        } => {
+            let role = match (agent, admin) {
+                (Some(id), _) => fleetcal_proto::role::Role::Agent(id),
+                (None, Some(name)) => fleetcal_proto::role::Role::Admin(name),
+                (None, None) => return Err(Error::Pki("--agent or --admin is needed".into())),
+            };
+            let lifetime = crate::pki::days_s("--days", days)?;
+            crate::pki::issue(&dir, &role, name.as_deref(), now, lifetime)?
+        }
+    };
+    for path in written {
+        eprintln!("fleetctl: wrote {}", path.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::auth;
 use super::convert::caps_from_pb;
 use super::core::{Coordinator, Registration};
 use super::registry::{DirectiveItem, SessionGuard};
@@ -43,7 +44,9 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let caller = self.caller(&request);
         let r = request.into_inner();
+        caller.admit_agent(&r.agent_id, "Register")?;
         let matched = self
             .core
             .register(
@@ -71,8 +74,10 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let caller = self.caller(&request);
         let agent_id = request.into_inner().agent_id;
         validate::id("agent_id", &agent_id)?;
+        caller.admit_agent(&agent_id, "Subscribe")?;
         let (conn, rx) = self.core.subscribe(&agent_id, now_ms()).await?;
         let wake = self.core.wake.clone();
         let guard = SessionGuard {
@@ -91,9 +96,11 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::Progress>,
     ) -> Result<Response<pb::ProgressResponse>, Status> {
+        let caller = self.caller(&request);
         let p = request.into_inner();
         validate::id("agent_id", &p.agent_id)?;
         validate::id("run_id", &p.run_id)?;
+        caller.admit_agent(&p.agent_id, "ReportProgress")?;
         let failed = match pb::RunState::try_from(p.state) {
             Ok(pb::RunState::Running) => false,
             Ok(pb::RunState::Failed) => true,
@@ -122,9 +129,11 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::UploadRequest>,
     ) -> Result<Response<pb::UploadResponse>, Status> {
+        let caller = self.caller(&request);
         let u = request.into_inner();
         validate::id("agent_id", &u.agent_id)?;
         validate::id("run_id", &u.run_id)?;
+        caller.admit_agent(&u.agent_id, "UploadResult")?;
         let outcome = self
             .core
             .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
@@ -149,9 +158,18 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let caller = self.caller(&request);
         let agent_id = request.into_inner().agent_id;
         validate::id("agent_id", &agent_id)?;
+        caller.admit_agent(&agent_id, "Heartbeat")?;
         self.core.heartbeat(&agent_id, now_ms()).await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+}
+
+impl<S> AgentSvc<S> {
+    /// Who made `request` ([`auth`]).
+    fn caller<T>(&self, request: &Request<T>) -> auth::Caller {
+        auth::caller(request, auth::roles_enforced(&self.core.settings))
     }
 }

@@ -5,6 +5,7 @@
 pub mod admin_svc;
 pub mod agent_svc;
 pub mod alerts;
+pub mod auth;
 pub mod convert;
 pub mod core;
 pub mod drift;

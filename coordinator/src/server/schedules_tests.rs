@@ -43,6 +43,7 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             tls: None,
             drift: Default::default(),
             http: None,
+            insecure_plaintext: true,
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),

@@ -71,6 +71,17 @@ pub async fn serve_with<S: Store>(
         (Some(_), Some(files)) => Some(crate::tls::http_server_config(files)?),
         _ => None,
     };
+    if settings.insecure_plaintext {
+        tracing::warn!(
+            "serving plain text (--insecure-plaintext): no caller is authenticated; any client \
+             may call the admin service and act as any agent"
+        );
+    } else if !super::auth::roles_enforced(&settings) {
+        tracing::warn!(
+            "serving TLS without --client-ca: no caller is authenticated; any client may call \
+             the admin service and act as any agent"
+        );
+    }
     let presets = match &settings.presets {
         Some(dir) => fleetcal_proto::preset::load_dir(dir)?,
         None => Vec::new(),

@@ -1,0 +1,164 @@
+//! Roles bound to certificates, against the real coordinator serving mutual TLS with
+//! `fleetctl pki init` certificates:
+//!
+//! - an agent certificate makes agent-service calls for its own id only: registering,
+//!   subscribing, heartbeats and uploads as another agent are PERMISSION_DENIED naming the
+//!   certificate and the attempt, and nothing is stored;
+//! - an agent certificate may not call the admin service (gRPC or fleetctl: exit 5), an admin
+//!   certificate may not act as an agent; no campaign is created by the refused call;
+//! - plain text needs `--insecure-plaintext`, which logs a warning.
+
+use std::process::Command;
+
+use fleetcal_coordinator::fleetctl::client;
+use fleetcal_proto::dial::ClientTlsFiles;
+use fleetcal_proto::pb;
+use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
+use tonic::Code;
+
+use crate::fleet::common::wait_for;
+use crate::support::{cpu_caps, CoordinatorProcess, COORDINATOR};
+use crate::tls::{bounded, ctl, text, Pki};
+
+/// A gRPC channel to `url` presenting the client certificate `name` of `pki`.
+async fn channel(pki: &Pki, url: &str, name: &str) -> tonic::transport::Channel {
+    let files = ClientTlsFiles::for_url(
+        url,
+        Some(pki.file("ca.pem").into()),
+        Some(pki.file(&format!("{name}.pem")).into()),
+        Some(pki.file(&format!("{name}.key")).into()),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    client::connect(url, Some(&files)).await.expect("connect")
+}
+
+fn registration(agent_id: &str) -> pb::RegisterRequest {
+    pb::RegisterRequest {
+        agent_id: agent_id.into(),
+        hostname: "board".into(),
+        labels: Default::default(),
+        preset: None,
+        capabilities: Some(cpu_caps(&["numpy"])),
+        agent_version: "test".into(),
+    }
+}
+
+/// The status is PERMISSION_DENIED and its message names all of `needles`.
+fn assert_denied(status: &tonic::Status, needles: &[&str]) {
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    for n in needles {
+        assert!(status.message().contains(n), "{n:?} not in {status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    let a = pki.agent("a");
+    let b = uuid::Uuid::new_v4().to_string();
+    let (coordinator, url) = pki.serve(dir.path(), true);
+    let admin_flags = pki.client_flags("admin");
+
+    let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
+    agent.register(registration(&a)).await.expect("its own id");
+    let e = agent.register(registration(&b)).await.unwrap_err();
+    assert_denied(
+        &e,
+        &[
+            &format!("agent certificate '{a}'"),
+            &format!("may not act as agent '{b}' (Register)"),
+        ],
+    );
+    let e = agent
+        .heartbeat(pb::HeartbeatRequest {
+            agent_id: b.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_denied(&e, &["(Heartbeat)"]);
+    let e = agent
+        .subscribe(pb::SubscribeRequest {
+            agent_id: b.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_denied(&e, &["(Subscribe)"]);
+    let e = agent
+        .upload_result(pb::UploadRequest {
+            agent_id: b.clone(),
+            run_id: "r-1".into(),
+            result_json: b"{}".to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_denied(&e, &["(UploadResult)"]);
+
+    // The admin service: refused over gRPC and through fleetctl (exit 5), nothing started.
+    let mut as_admin = client::admin(channel(&pki, &url, "a").await);
+    let e = as_admin
+        .start_campaign(pb::StartCampaignRequest::default())
+        .await
+        .unwrap_err();
+    assert_denied(
+        &e,
+        &[
+            &format!("agent certificate '{a}'"),
+            "may not call the admin service (StartCampaign)",
+        ],
+    );
+    let out = ctl(&url, &pki.client_flags("a"), &["agents"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("permission denied") && stderr.contains("(ListAgents)"),
+        "{stderr}"
+    );
+
+    // The admin certificate sees only agent a, and no campaign; it may not act as an agent.
+    let out = ctl(&url, &admin_flags, &["agents", "--json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.as_str()]);
+    let out = ctl(&url, &admin_flags, &["campaigns", "--json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(text(&out).0.trim(), "[]");
+    let mut admin_as_agent = AgentServiceClient::new(channel(&pki, &url, "admin").await);
+    let e = admin_as_agent.register(registration(&b)).await.unwrap_err();
+    assert_denied(
+        &e,
+        &["admin certificate 'admin'", "agent service (Register)"],
+    );
+    drop(coordinator);
+}
+
+#[test]
+fn plain_text_needs_the_explicit_flag_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let out =
+        bounded(Command::new(COORDINATOR).args(["serve", "--listen", "127.0.0.1:0", "--db", &db]));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stdout.contains("listening on"), "{stdout}");
+    assert!(stderr.contains("--insecure-plaintext"), "{stderr}");
+    // The harness adds the flag for plain-text tests; the coordinator says what it means.
+    let coordinator = CoordinatorProcess::start(dir.path(), &[]);
+    wait_for(
+        "the plain-text warning",
+        || coordinator.log_text(),
+        || {
+            let log = coordinator.log_text();
+            (log.contains("WARN") && log.contains("serving plain text (--insecure-plaintext)"))
+                .then_some(())
+        },
+    );
+}
