@@ -92,3 +92,32 @@ fn agent_json(a: &pb::Agent) -> serde_json::Value {
         },
     })
 }
+
+/// `fleetctl token create`: asks the coordinator for a join token and prints it (the only
+/// place it is ever shown), then when it expires and how many uses it has on standard error.
+pub async fn create_token(
+    admin: &mut Admin,
+    ttl: std::time::Duration,
+    labels: Option<&str>,
+    uses: u32,
+) -> Result<(), Error> {
+    let labels = match labels {
+        Some(text) => super::campaign::parse_labels_for("--labels", text)?.labels,
+        None => Default::default(),
+    };
+    let ttl_s = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX);
+    let t = admin
+        .create_join_token(pb::CreateJoinTokenRequest {
+            ttl_s,
+            labels,
+            uses,
+        })
+        .await?
+        .into_inner();
+    println!("{}", t.token);
+    eprintln!(
+        "fleetctl: join token for {} agent(s), until {}; it is not shown again",
+        t.uses, t.expires_at
+    );
+    Ok(())
+}

@@ -114,6 +114,26 @@ pub enum Cmd {
     /// mode 0600; nothing is overwritten.
     #[command(subcommand)]
     Pki(PkiCmd),
+    /// Join tokens new agents enroll with (`fleetcal-agent run --join-token TOKEN`).
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+/// `fleetctl token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Make a join token and print it (only its hash is stored: it is shown this once).
+    Create {
+        /// How long it works: `90s`, `30m`, `1h`, `7d` (1 minute to 365 days).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        ttl: Duration,
+        /// Labels every agent enrolled with it gets: `k=v,k2=v2`.
+        #[arg(long, value_name = "K=V,...")]
+        labels: Option<String>,
+        /// How many agents may enroll with it (1 to 100000).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        uses: u32,
+    },
 }
 
 /// `fleetctl pki ...`.
@@ -644,6 +664,9 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             alerts::act(&mut admin, &id, note, true, json).await
         }
         Cmd::Pki(cmd) => pki(cmd),
+        Cmd::Token(TokenCmd::Create { ttl, labels, uses }) => {
+            agents::create_token(&mut admin, ttl, labels.as_deref(), uses).await
+        }
     }
 }
 

@@ -262,9 +262,35 @@ impl<S: Store> AdminService for AdminSvc<S> {
         self.admit(&request, "DismissAlert")?;
         self.act(request.into_inner(), AlertAction::Dismiss).await
     }
+
+    async fn create_join_token(
+        &self,
+        request: Request<pb::CreateJoinTokenRequest>,
+    ) -> Result<Response<pb::CreateJoinTokenResponse>, Status> {
+        self.admit(&request, "CreateJoinToken")?;
+        Ok(Response::new(
+            self.create_token(request.into_inner()).await?,
+        ))
+    }
 }
 
 impl<S: Store> AdminSvc<S> {
+    async fn create_token(
+        &self,
+        r: pb::CreateJoinTokenRequest,
+    ) -> Result<pb::CreateJoinTokenResponse, Status> {
+        let labels = r.labels.into_iter().collect();
+        let (token, stored) = self
+            .core
+            .create_join_token(r.ttl_s, r.uses, labels, now_ms())
+            .await?;
+        Ok(pb::CreateJoinTokenResponse {
+            token,
+            expires_at: rfc3339(stored.expires_at),
+            uses: stored.uses_left,
+        })
+    }
+
     /// Refuses `call` unless its caller may call the admin service ([`auth`]).
     fn admit<T>(&self, request: &Request<T>, call: &str) -> Result<(), Status> {
         auth::caller(request, auth::roles_enforced(&self.core.settings))

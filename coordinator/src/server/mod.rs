@@ -10,6 +10,7 @@ pub mod convert;
 pub mod core;
 pub mod drift;
 pub mod driver;
+pub mod enroll;
 pub mod http;
 pub mod registry;
 pub mod reports;

@@ -140,6 +140,62 @@ async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
     drop(coordinator);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleetctl_token_create_prints_a_token_the_store_keeps_only_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    pki.agent("a");
+    let (coordinator, url) = pki.serve(dir.path(), true);
+    let admin = pki.client_flags("admin");
+    let out = ctl(
+        &url,
+        &admin,
+        &[
+            "token", "create", "--ttl", "2h", "--labels", "site=lab", "--uses", "3",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}\n{}", coordinator.log_text());
+    let token = stdout.trim();
+    assert!(
+        token.starts_with("fleetcal-join-") && token.len() > 60,
+        "{token}"
+    );
+    assert!(stderr.contains("for 3 agent(s)"), "{stderr}");
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("coordinator.db").display()
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT token_hash, labels, uses_left FROM join_tokens")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].0,
+        fleetcal_coordinator::server::enroll::token_hash(token)
+    );
+    assert!(!rows[0].0.contains(token) && !rows[0].1.contains(token));
+    assert_eq!((rows[0].1.as_str(), rows[0].2), (r#"{"site":"lab"}"#, 3));
+    // Out of range: named, nothing stored; an agent's certificate may not make one.
+    let out = ctl(&url, &admin, &["token", "create", "--uses", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(text(&out)
+        .1
+        .contains("'uses': 0 is not between 1 and 100000"));
+    let out = ctl(&url, &pki.client_flags("a"), &["token", "create"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out).1);
+    assert!(text(&out).1.contains("(CreateJoinToken)"));
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM join_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
 #[test]
 fn plain_text_needs_the_explicit_flag_and_warns() {
     let dir = tempfile::tempdir().unwrap();
