@@ -91,6 +91,12 @@ pub struct ServeArgs {
     /// the coordinator refuses to start unless this is given; with them it is an error.
     #[arg(long, env = "FLEETCAL_INSECURE_PLAINTEXT")]
     pub insecure_plaintext: bool,
+    /// The private key (PEM) of --client-ca: agents may then enroll with a join token
+    /// (`fleetctl token create`) and get a client certificate signed with it; the port then
+    /// also takes connections without a client certificate, for the enrollment call only
+    /// [default: no enrollment].
+    #[arg(long, env = "FLEETCAL_CA_KEY", value_name = "FILE")]
+    pub ca_key: Option<PathBuf>,
 }
 
 /// The config file.
@@ -112,6 +118,7 @@ struct FileConfig {
     drift_min_baseline: Option<u32>,
     http: Option<String>,
     insecure_plaintext: Option<bool>,
+    ca_key: Option<PathBuf>,
 }
 
 /// The accepted range of `drift_min_baseline`.
@@ -144,6 +151,8 @@ pub struct Settings {
     pub http: Option<SocketAddr>,
     /// Plain text was asked for explicitly (`--insecure-plaintext`); `tls` is then `None`.
     pub insecure_plaintext: bool,
+    /// The client CA's key, for enrollment (`--ca-key`); needs `tls.client_ca`.
+    pub ca_key: Option<PathBuf>,
 }
 
 /// An `--http` address: `PORT` or `:PORT` (on 127.0.0.1), or `IP:PORT` (`[IPv6]:PORT`).
@@ -213,6 +222,7 @@ impl ServeArgs {
             drift: DriftParams::default(),
             http: self.http,
             insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
+            ca_key: self.ca_key.clone().or(file.ca_key),
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -253,6 +263,13 @@ impl ServeArgs {
                 ))
             }
             _ => {}
+        }
+        let has_client_ca = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if settings.ca_key.is_some() && !has_client_ca {
+            return Err(tls_err(
+                "'ca_key' (--ca-key) needs 'client_ca' (--client-ca): it signs certificates of \
+                 that CA",
+            ));
         }
         if settings.http.is_none() {
             if let Some(text) = &file.http {
@@ -372,6 +389,14 @@ mod tests {
         };
         let e = both.resolve().unwrap_err().to_string();
         assert!(e.contains("contradicts 'tls_cert'"), "{e}");
+        let key_without_ca = ServeArgs {
+            tls_cert: Some("s.pem".into()),
+            tls_key: Some("s.key".into()),
+            ca_key: Some("ca.key".into()),
+            ..ServeArgs::default()
+        };
+        let e = key_without_ca.resolve().unwrap_err().to_string();
+        assert!(e.contains("'ca_key' (--ca-key) needs 'client_ca'"), "{e}");
     }
 
     #[test]

@@ -173,6 +173,26 @@ impl Authority {
         self.sign_new_key(client_params(role)?, now, lifetime_s)
     }
 
+    /// An agent's certificate for `agent_id` over the public key of the certificate signing
+    /// request `csr_pem` (its signature is checked: the requester holds the key). Only the
+    /// key is taken from the request; names, usages and validity are this CA's.
+    pub fn sign_agent_csr(
+        &self,
+        agent_id: &str,
+        csr_pem: &str,
+        now: i64,
+        lifetime_s: i64,
+    ) -> Result<String, Error> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| pki_err(format!("the certificate signing request is not valid: {e}")))?;
+        let mut params = client_params(&Role::Agent(agent_id.to_string()))?;
+        validity(&mut params, now, lifetime_s)?;
+        let cert = params
+            .signed_by(&csr.public_key, &self.issuer)
+            .map_err(|e| pki_err(format!("signing a certificate: {e}")))?;
+        Ok(cert.pem())
+    }
+
     fn sign_new_key(
         &self,
         mut params: CertificateParams,

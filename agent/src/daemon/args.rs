@@ -62,6 +62,11 @@ pub struct RunArgs {
     /// only.
     #[arg(long, env = "FLEETCAL_TLS_SERVER_NAME", value_name = "NAME")]
     pub tls_server_name: Option<String>,
+    /// Enroll with this join token (`fleetctl token create`) on first start: the agent makes
+    /// its own key in the state dir and gets its client certificate from the coordinator
+    /// (https:// with --ca-cert; ignored once the state dir holds a certificate).
+    #[arg(long, env = "FLEETCAL_JOIN_TOKEN", value_name = "TOKEN")]
+    pub join_token: Option<String>,
 }
 
 /// What the environment says about the default state dir (read by [`RunArgs::into_options`]).
@@ -130,6 +135,7 @@ impl RunArgs {
         )?;
         let mut opts = RunOptions::new(coordinator, state_dir);
         opts.tls = tls;
+        opts.join_token = self.join_token.filter(|t| !t.trim().is_empty());
         opts.labels = labels;
         opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
         opts.presets_dir = self.presets.or(file.presets_dir);

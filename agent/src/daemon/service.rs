@@ -25,6 +25,11 @@ use crate::AgentError;
 /// Start-up errors (state dir, agent id, spool, bad URL) are returned at once; a coordinator
 /// that cannot be reached is not an error: the link backs off and retries forever.
 pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
+    let state_dir = opts.state_dir.clone();
+    let mut opts = super::enroll::prepare(opts, || identity::load_or_create(&state_dir)).await?;
+    let mut labels = super::enroll::enrolled_labels(&opts.state_dir)?;
+    labels.extend(std::mem::take(&mut opts.labels));
+    opts.labels = labels;
     let agent_id = match opts.tls.as_ref().and_then(|t| t.identity.as_ref()) {
         Some((cert, _)) => identity::for_certificate(&opts.state_dir, cert)?,
         None => identity::load_or_create(&opts.state_dir)?,

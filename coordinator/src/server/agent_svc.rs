@@ -22,6 +22,9 @@ use crate::validate;
 pub struct AgentSvc<S> {
     /// The coordinator.
     pub core: Arc<Coordinator<S>>,
+    /// The fleet CA with its key (`--ca-key`), which signs enrolled agents' certificates;
+    /// `None`: no enrollment.
+    pub authority: Option<Arc<crate::pki::Authority>>,
 }
 
 /// A directive stream that ends the agent's session when dropped.
@@ -164,6 +167,28 @@ impl<S: Store> AgentService for AgentSvc<S> {
         caller.admit_agent(&agent_id, "Heartbeat")?;
         self.core.heartbeat(&agent_id, now_ms()).await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+
+    async fn enroll(
+        &self,
+        request: Request<pb::EnrollRequest>,
+    ) -> Result<Response<pb::EnrollResponse>, Status> {
+        // Anyone may ask: the join token is what admits the caller.
+        let r = request.into_inner();
+        let Some(authority) = &self.authority else {
+            return Err(Status::failed_precondition(
+                "this coordinator enrolls no agents (it was started without --ca-key)",
+            ));
+        };
+        let (certificate_pem, not_after, labels) = self
+            .core
+            .enroll(authority, &r.agent_id, &r.join_token, &r.csr_pem, now_ms())
+            .await?;
+        Ok(Response::new(pb::EnrollResponse {
+            certificate_pem,
+            not_after: crate::model::rfc3339(not_after),
+            labels: labels.into_iter().collect(),
+        }))
     }
 }
 

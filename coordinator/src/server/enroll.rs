@@ -7,7 +7,8 @@ use std::ops::RangeInclusive;
 use super::core::Coordinator;
 use crate::domain::DomainError;
 use crate::model::Millis;
-use crate::store::{JoinToken, Store};
+use crate::pki::Authority;
+use crate::store::{JoinToken, Redeemed, Store};
 use crate::{validate, Error};
 
 /// How every join token starts.
@@ -16,6 +17,9 @@ pub const TOKEN_PREFIX: &str = "fleetcal-join-";
 pub const TTL_S: RangeInclusive<u32> = 60..=31_536_000;
 /// The accepted numbers of uses of a join token.
 pub const USES: RangeInclusive<u32> = 1..=100_000;
+
+/// How long an enrolled agent's certificate is valid, seconds (30 days).
+pub const AGENT_CERT_LIFETIME_S: i64 = 30 * 86_400;
 
 /// A join token's SHA-256, hex: what the store keeps and looks it up by.
 pub fn token_hash(token: &str) -> String {
@@ -67,7 +71,67 @@ impl<S: Store> Coordinator<S> {
         self.store.create_join_token(&stored).await?;
         Ok((token, stored))
     }
+
+    /// Enrolls agent `agent_id` with `token`: takes one use of the token and signs the
+    /// request's key into a certificate naming the agent. Refused (nothing changes) for an
+    /// agent id the coordinator knows, a bad request, or a token that does not admit.
+    /// Returns the certificate (PEM), its expiry and the token's labels.
+    pub async fn enroll(
+        &self,
+        authority: &Authority,
+        agent_id: &str,
+        token: &str,
+        csr_pem: &str,
+        now: Millis,
+    ) -> Result<(String, Millis, BTreeMap<String, String>), Error> {
+        validate::agent_id(agent_id)?;
+        if csr_pem.len() > MAX_CSR_BYTES {
+            return Err(DomainError::InvalidRequest(format!(
+                "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
+                csr_pem.len()
+            ))
+            .into());
+        }
+        if self.store.agent(agent_id).await?.is_some() {
+            return Err(Error::Denied {
+                caller: format!("enrollment of agent '{agent_id}'"),
+                attempt: "take the id of a known agent (remove it first, or enroll a fresh \
+                          state directory)"
+                    .into(),
+            });
+        }
+        let now_s = now.div_euclid(1000);
+        // Signed (so the request is checked) before a use of the token is taken.
+        let cert = authority.sign_agent_csr(agent_id, csr_pem, now_s, AGENT_CERT_LIFETIME_S)?;
+        let labels = match self
+            .store
+            .redeem_join_token(&token_hash(token), now)
+            .await?
+        {
+            Redeemed::Accepted(labels) => labels,
+            refused => {
+                let why = match refused {
+                    Redeemed::Expired => "has expired",
+                    Redeemed::UsedUp => "has no use left",
+                    _ => "is not known",
+                };
+                return Err(Error::Denied {
+                    caller: format!("enrollment of agent '{agent_id}'"),
+                    attempt: format!("use a join token that {why}"),
+                });
+            }
+        };
+        tracing::info!(agent = %agent_id, "agent enrolled");
+        Ok((
+            cert,
+            now.saturating_add(AGENT_CERT_LIFETIME_S.saturating_mul(1000)),
+            labels,
+        ))
+    }
 }
+
+/// The largest certificate signing request accepted, bytes.
+pub const MAX_CSR_BYTES: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,7 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             drift: Default::default(),
             http: None,
             insecure_plaintext: true,
+            ca_key: None,
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),

@@ -62,11 +62,22 @@ pub async fn serve_with<S: Store>(
     http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    // With a CA key, agents enroll: a connection without a client certificate is let in, and
+    // the roles (`auth`) allow it the enrollment call only.
+    let enrolling = settings.ca_key.is_some();
     let tls = settings
         .tls
         .as_ref()
         .map(crate::tls::server_config)
-        .transpose()?;
+        .transpose()?
+        .map(|c| c.client_auth_optional(enrolling));
+    let authority = match (
+        &settings.ca_key,
+        settings.tls.as_ref().and_then(|t| t.client_ca.as_ref()),
+    ) {
+        (Some(key), Some(ca)) => Some(Arc::new(crate::pki::Authority::load(ca, key)?)),
+        _ => None,
+    };
     let http_tls = match (&http, &settings.tls) {
         (Some(_), Some(files)) => Some(crate::tls::http_server_config(files)?),
         _ => None,
@@ -101,9 +112,12 @@ pub async fn serve_with<S: Store>(
     let (stop_tx, stopping) = watch::channel(false);
     let driver = tokio::spawn(drive(core.clone(), stopping.clone()));
 
-    let agent = AgentServiceServer::new(AgentSvc { core: core.clone() })
-        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
+    let agent = AgentServiceServer::new(AgentSvc {
+        core: core.clone(),
+        authority,
+    })
+    .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
     let admin = AdminServiceServer::new(AdminSvc { core: core.clone() })
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);

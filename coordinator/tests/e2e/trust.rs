@@ -218,3 +218,87 @@ fn plain_text_needs_the_explicit_flag_and_warns() {
         },
     );
 }
+
+/// Enrollment with a join token, real agents: the first agent makes its key in its state dir
+/// (0600), gets a certificate naming its id over server-authenticated TLS, registers with the
+/// token's labels and is listed online; a second agent with the used-up token is refused and
+/// exits 2, never registered; a caller without a certificate reaches nothing but enrollment.
+#[test]
+fn an_agent_enrolls_with_a_join_token_and_a_used_up_token_is_refused() {
+    use crate::fleet::agent::Agent;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    let mut flags = pki.server_flags(true);
+    flags.extend(["--ca-key".into(), pki.file("ca.key")]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let coordinator = CoordinatorProcess::start(dir.path(), &flags);
+    let url = format!("https://{}", coordinator.addr);
+    let admin = pki.client_flags("admin");
+    let out = ctl(&url, &admin, &["token", "create", "--labels", "site=lab"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let token = text(&out).0.trim().to_string();
+
+    let ca = pki.file("ca.pem");
+    let agent = Agent::start(&url, &["--ca-cert", &ca, "--join-token", &token]);
+    let listed = |flags: &[String]| -> Vec<serde_json::Value> {
+        let out = ctl(&url, flags, &["agents", "--json"]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let id = wait_for(
+        "the enrolled agent to be listed online",
+        || format!("{}\n{}", agent.log(), coordinator.log_text()),
+        || {
+            let id = agent.agent_id()?;
+            listed(&admin)
+                .iter()
+                .any(|a| a["agent_id"] == id.as_str() && a["online"] == true)
+                .then_some(id)
+        },
+    );
+    let row = listed(&admin)
+        .into_iter()
+        .find(|a| a["agent_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["labels"]["site"], "lab", "{row}");
+    let state = agent.spool_dir().parent().unwrap().to_path_buf();
+    let cert = std::fs::read(state.join("agent.pem")).unwrap();
+    let roles = fleetcal_proto::role::of_pem(&cert).unwrap();
+    assert_eq!(
+        roles.single(),
+        Some(&fleetcal_proto::role::Role::Agent(id.clone()))
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.join("agent.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The token had one use: a second agent is refused, says why, and exits 2.
+    let mut second = Agent::start(&url, &["--ca-cert", &ca, "--join-token", &token]);
+    let status = second.terminate_when_exited(std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(2), "{}", second.log());
+    assert!(
+        second.log().contains("enrollment refused") && second.log().contains("no use left"),
+        "{}",
+        second.log()
+    );
+    // A caller without a certificate gets in (for enrollment) but may not list agents.
+    let ca_only = vec!["--ca-cert".to_string(), ca.clone()];
+    let out = ctl(&url, &ca_only, &["agents"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out).1);
+    assert!(text(&out).1.contains("a caller without a certificate"));
+    let ids: Vec<_> = listed(&admin)
+        .iter()
+        .map(|a| a["agent_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![id]);
+}
