@@ -8,3 +8,9 @@ CREATE TABLE join_tokens (
     expires_at BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Revoked agents (fleetctl agents revoke): refused on every call, never enrolled again.
+CREATE TABLE revoked_agents (
+    agent_id TEXT PRIMARY KEY,
+    revoked_at BIGINT NOT NULL
+);

@@ -20,6 +20,24 @@ pub async fn remove(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `fleetctl agents revoke ID`: revokes an agent (its calls refused, its stream closed).
+pub async fn revoke(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
+    let known = admin
+        .revoke_agent(pb::RevokeAgentRequest {
+            agent_id: agent_id.to_string(),
+        })
+        .await?
+        .into_inner()
+        .known;
+    let note = if known {
+        ""
+    } else {
+        " (the coordinator did not know it)"
+    };
+    println!("revoked agent {agent_id}{note}");
+    Ok(())
+}
+
 /// Lists agents (every page) as a table or JSON, by host name then id.
 pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
     let agents = all_agents(admin).await?;

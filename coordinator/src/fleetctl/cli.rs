@@ -321,6 +321,13 @@ pub enum AgentsCmd {
         /// The agent's id.
         id: String,
     },
+    /// Revoke an agent: every later call of it is refused (PERMISSION_DENIED), its directive
+    /// stream is cut at once, and its id never enrolls again (a fresh state dir enrolls as a
+    /// new agent, with a new token).
+    Revoke {
+        /// The agent's id.
+        id: String,
+    },
 }
 
 /// `fleetctl campaign ...`.
@@ -619,6 +626,10 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             action: Some(AgentsCmd::Remove { id }),
             ..
         } => agents::remove(&mut admin, &id).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Revoke { id }),
+            ..
+        } => agents::revoke(&mut admin, &id).await,
         Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, *args).await,
         Cmd::Campaign(CampaignCmd::Status {

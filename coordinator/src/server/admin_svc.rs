@@ -272,6 +272,16 @@ impl<S: Store> AdminService for AdminSvc<S> {
             self.create_token(request.into_inner()).await?,
         ))
     }
+
+    async fn revoke_agent(
+        &self,
+        request: Request<pb::RevokeAgentRequest>,
+    ) -> Result<Response<pb::RevokeAgentResponse>, Status> {
+        self.admit(&request, "RevokeAgent")?;
+        let id = request.into_inner().agent_id;
+        let known = self.core.revoke_agent(&id, now_ms()).await?;
+        Ok(Response::new(pb::RevokeAgentResponse { known }))
+    }
 }
 
 impl<S: Store> AdminSvc<S> {

@@ -49,7 +49,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
     ) -> Result<Response<pb::RegisterResponse>, Status> {
         let caller = self.caller(&request);
         let r = request.into_inner();
-        caller.admit_agent(&r.agent_id, "Register")?;
+        self.admit(&caller, &r.agent_id, "Register")?;
         let matched = self
             .core
             .register(
@@ -80,7 +80,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let caller = self.caller(&request);
         let agent_id = request.into_inner().agent_id;
         validate::id("agent_id", &agent_id)?;
-        caller.admit_agent(&agent_id, "Subscribe")?;
+        self.admit(&caller, &agent_id, "Subscribe")?;
         let (conn, rx) = self.core.subscribe(&agent_id, now_ms()).await?;
         let wake = self.core.wake.clone();
         let guard = SessionGuard {
@@ -103,7 +103,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let p = request.into_inner();
         validate::id("agent_id", &p.agent_id)?;
         validate::id("run_id", &p.run_id)?;
-        caller.admit_agent(&p.agent_id, "ReportProgress")?;
+        self.admit(&caller, &p.agent_id, "ReportProgress")?;
         let failed = match pb::RunState::try_from(p.state) {
             Ok(pb::RunState::Running) => false,
             Ok(pb::RunState::Failed) => true,
@@ -136,7 +136,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let u = request.into_inner();
         validate::id("agent_id", &u.agent_id)?;
         validate::id("run_id", &u.run_id)?;
-        caller.admit_agent(&u.agent_id, "UploadResult")?;
+        self.admit(&caller, &u.agent_id, "UploadResult")?;
         let outcome = self
             .core
             .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
@@ -164,7 +164,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let caller = self.caller(&request);
         let agent_id = request.into_inner().agent_id;
         validate::id("agent_id", &agent_id)?;
-        caller.admit_agent(&agent_id, "Heartbeat")?;
+        self.admit(&caller, &agent_id, "Heartbeat")?;
         self.core.heartbeat(&agent_id, now_ms()).await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
     }
@@ -193,6 +193,20 @@ impl<S: Store> AgentService for AgentSvc<S> {
 }
 
 impl<S> AgentSvc<S> {
+    /// Refuses `call` as `agent_id` unless `caller` may act as that agent ([`auth`]) and the
+    /// agent is not revoked.
+    fn admit(&self, caller: &auth::Caller, agent_id: &str, call: &str) -> Result<(), Status> {
+        caller.admit_agent(agent_id, call)?;
+        if self.core.registry.is_revoked(agent_id) {
+            return Err(crate::Error::Denied {
+                caller: format!("agent {}", fleetcal_proto::quote::quoted(agent_id)),
+                attempt: format!("call {call}: it is revoked (fleetctl agents revoke)"),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Who made `request` ([`auth`]).
     fn caller<T>(&self, request: &Request<T>) -> auth::Caller {
         auth::caller(request, auth::roles_enforced(&self.core.settings))

@@ -92,7 +92,7 @@ impl<S: Store> Coordinator<S> {
             ))
             .into());
         }
-        if self.store.agent(agent_id).await?.is_some() {
+        if self.registry.is_revoked(agent_id) || self.store.agent(agent_id).await?.is_some() {
             return Err(Error::Denied {
                 caller: format!("enrollment of agent '{agent_id}'"),
                 attempt: "take the id of a known agent (remove it first, or enroll a fresh \
@@ -127,6 +127,20 @@ impl<S: Store> Coordinator<S> {
             now.saturating_add(AGENT_CERT_LIFETIME_S.saturating_mul(1000)),
             labels,
         ))
+    }
+}
+
+impl<S: Store> Coordinator<S> {
+    /// Revokes an agent at `now`: every later call of it is refused, its directive stream is
+    /// closed at once, and its id never enrolls again. True when the agent was known.
+    pub async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, Error> {
+        validate::id("agent_id", agent_id)?;
+        let known = self.store.agent(agent_id).await?.is_some();
+        self.store.revoke_agent(agent_id, now).await?;
+        self.registry.revoke([agent_id.to_string()]);
+        self.wake.notify_one();
+        tracing::warn!(agent = %agent_id, "agent revoked");
+        Ok(known)
     }
 }
 

@@ -101,6 +101,7 @@ pub async fn serve_with<S: Store>(
         .local_addr()
         .map_or_else(|_| "listener".into(), |a| a.to_string());
     let registry = Arc::new(Registry::default());
+    registry.revoke(store.revoked_agents().await?);
     let core = Arc::new(Coordinator {
         store,
         presets,

@@ -283,6 +283,15 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         now: crate::model::Millis,
     ) -> impl Future<Output = Result<Redeemed, Error>> + Send;
+    /// Records that an agent is revoked at `at` (`fleetctl agents revoke`); revoking twice
+    /// keeps the first time.
+    fn revoke_agent(
+        &self,
+        agent_id: &str,
+        at: crate::model::Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Every revoked agent id.
+    fn revoked_agents(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 }
 
 /// A join token as stored: only its hash, never the token.

@@ -1589,6 +1589,28 @@ macro_rules! impl_store {
                     super::Redeemed::UsedUp
                 })
             }
+
+            async fn revoke_agent(&self, agent_id: &str, at: crate::model::Millis) -> Result<(), Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO revoked_agents (agent_id, revoked_at) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(agent_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("revoking an agent"))?;
+                Ok(())
+            }
+
+            async fn revoked_agents(&self) -> Result<Vec<String>, Error> {
+                sqlx::query_scalar::<$db, String>(
+                    "SELECT agent_id FROM revoked_agents ORDER BY agent_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage("reading revoked agents"))
+            }
         }
     };
 }

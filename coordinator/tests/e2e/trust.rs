@@ -302,3 +302,39 @@ fn an_agent_enrolls_with_a_join_token_and_a_used_up_token_is_refused() {
         .collect();
     assert_eq!(ids, vec![id]);
 }
+
+/// `fleetctl agents revoke`: the agent's open directive stream ends at once, its next call is
+/// PERMISSION_DENIED naming the revocation, and that holds after a coordinator restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_agent_is_cut_off_at_once_and_stays_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    let a = pki.agent("a");
+    let (coordinator, url) = pki.serve(dir.path(), true);
+    let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
+    agent.register(registration(&a)).await.expect("register");
+    let (mut stream, _first) = crate::support::subscribe(&mut agent, &a).await;
+
+    let out = ctl(&url, &pki.client_flags("admin"), &["agents", "revoke", &a]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(text(&out).0.trim(), format!("revoked agent {a}"));
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.message().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the directive stream ends at once");
+    let e = agent
+        .heartbeat(pb::HeartbeatRequest {
+            agent_id: a.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_denied(&e, &[&format!("agent '{a}'"), "Heartbeat: it is revoked"]);
+    drop(coordinator);
+
+    // Persisted: a restarted coordinator refuses it too.
+    let (_coordinator, url) = pki.serve(dir.path(), true);
+    let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
+    let e = agent.register(registration(&a)).await.unwrap_err();
+    assert_denied(&e, &["Register: it is revoked"]);
+}
