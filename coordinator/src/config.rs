@@ -87,6 +87,17 @@ pub struct ServeArgs {
     /// configured [default: off].
     #[arg(long, env = "FLEETCAL_HTTP", value_name = "ADDR", value_parser = parse_http_addr)]
     pub http: Option<SocketAddr>,
+    /// Serve plain text (no TLS): no caller is authenticated, so any client may call the
+    /// admin service and act as any agent; logged as a warning at start. Without TLS files
+    /// the coordinator refuses to start unless this is given; with them it is an error.
+    #[arg(long, env = "FLEETCAL_INSECURE_PLAINTEXT")]
+    pub insecure_plaintext: bool,
+    /// The private key (PEM) of --client-ca: agents may then enroll with a join token
+    /// (`fleetctl token create`) and get a client certificate signed with it; the port then
+    /// also takes connections without a client certificate, for the enrollment call only
+    /// [default: no enrollment].
+    #[arg(long, env = "FLEETCAL_CA_KEY", value_name = "FILE")]
+    pub ca_key: Option<PathBuf>,
 }
 
 /// The config file.
@@ -107,6 +118,8 @@ struct FileConfig {
     client_ca: Option<PathBuf>,
     drift_min_baseline: Option<u32>,
     http: Option<String>,
+    insecure_plaintext: Option<bool>,
+    ca_key: Option<PathBuf>,
 }
 
 /// The accepted range of `drift_min_baseline`.
@@ -137,6 +150,10 @@ pub struct Settings {
     pub drift: DriftParams,
     /// The web pages' and `/metrics`' address; `None`: not served.
     pub http: Option<SocketAddr>,
+    /// Plain text was asked for explicitly (`--insecure-plaintext`); `tls` is then `None`.
+    pub insecure_plaintext: bool,
+    /// The client CA's key, for enrollment (`--ca-key`); needs `tls.client_ca`.
+    pub ca_key: Option<PathBuf>,
 }
 
 /// An `--http` address: `PORT` or `:PORT` (on 127.0.0.1), or `IP:PORT` (`[IPv6]:PORT`).
@@ -205,6 +222,8 @@ impl ServeArgs {
             tls: None,
             drift: DriftParams::default(),
             http: self.http,
+            insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
+            ca_key: self.ca_key.clone().or(file.ca_key),
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -230,6 +249,29 @@ impl ServeArgs {
                 ))
             }
         };
+        match (&settings.tls, settings.insecure_plaintext) {
+            (None, false) => {
+                return Err(tls_err(
+                    "no 'tls_cert' and 'tls_key' (--tls-cert, --tls-key): serving plain text, \
+                     where any client may call the admin service and act as any agent, needs \
+                     --insecure-plaintext ('insecure_plaintext = true')",
+                ))
+            }
+            (Some(_), true) => {
+                return Err(tls_err(
+                    "'insecure_plaintext' (--insecure-plaintext) contradicts 'tls_cert': \
+                     give one or the other",
+                ))
+            }
+            _ => {}
+        }
+        let has_client_ca = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if settings.ca_key.is_some() && !has_client_ca {
+            return Err(tls_err(
+                "'ca_key' (--ca-key) needs 'client_ca' (--client-ca): it signs certificates of \
+                 that CA",
+            ));
+        }
         if settings.http.is_none() {
             if let Some(text) = &file.http {
                 settings.http = Some(parse_http_addr(text).map_err(|m| Error::Config {
@@ -321,12 +363,42 @@ mod tests {
         let args = ServeArgs {
             config: Some(path),
             tick_ms: Some(7),
+            insecure_plaintext: true,
             ..ServeArgs::default()
         };
         let s = args.resolve().unwrap();
         assert_eq!(s.db, "sqlite://f.db");
         assert_eq!(s.tick, Duration::from_millis(7));
         assert_eq!(s.listen.port(), 50051);
+    }
+
+    #[test]
+    fn plain_text_needs_the_explicit_flag_and_contradicts_tls() {
+        let e = ServeArgs::default().resolve().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--insecure-plaintext"), "{e}");
+        let (_d, path) = write("version = 1\ninsecure_plaintext = true\n");
+        let from_file = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(from_file.resolve().unwrap().insecure_plaintext);
+        let both = ServeArgs {
+            insecure_plaintext: true,
+            tls_cert: Some("s.pem".into()),
+            tls_key: Some("s.key".into()),
+            ..ServeArgs::default()
+        };
+        let e = both.resolve().unwrap_err().to_string();
+        assert!(e.contains("contradicts 'tls_cert'"), "{e}");
+        let key_without_ca = ServeArgs {
+            tls_cert: Some("s.pem".into()),
+            tls_key: Some("s.key".into()),
+            ca_key: Some("ca.key".into()),
+            ..ServeArgs::default()
+        };
+        let e = key_without_ca.resolve().unwrap_err().to_string();
+        assert!(e.contains("'ca_key' (--ca-key) needs 'client_ca'"), "{e}");
     }
 
     #[test]
@@ -364,7 +436,11 @@ mod tests {
             Some(PathBuf::from("/usr/local/share/fleetcal/presets"))
         );
         assert_eq!(s.offline_after, Duration::from_secs(30));
-        assert_eq!(s.tls, None);
+        let tls = s.tls.expect("the example serves mutual TLS");
+        assert_eq!(
+            tls.client_ca,
+            Some(PathBuf::from("/etc/fleetcal/tls/ca.pem"))
+        );
         assert_eq!(s.drift.min_baseline, 7);
     }
 
@@ -375,16 +451,18 @@ mod tests {
             ServeArgs {
                 config: Some(path.clone()),
                 drift_min_baseline: flag,
+                insecure_plaintext: true,
                 ..ServeArgs::default()
             }
             .resolve()
         };
         assert_eq!(resolve(None).unwrap().drift.min_baseline, 4);
         assert_eq!(resolve(Some(10)).unwrap().drift.min_baseline, 10);
-        assert_eq!(
-            ServeArgs::default().resolve().unwrap().drift,
-            DriftParams::default()
-        );
+        let plain = ServeArgs {
+            insecure_plaintext: true,
+            ..ServeArgs::default()
+        };
+        assert_eq!(plain.resolve().unwrap().drift, DriftParams::default());
         for bad in [0, 2, 366, u32::MAX] {
             let e = resolve(Some(bad)).unwrap_err().to_string();
             assert!(
@@ -456,8 +534,12 @@ mod tests {
         assert_eq!(parse_http_addr("[::1]:9").unwrap().to_string(), "[::1]:9");
         assert!(parse_http_addr("70000").unwrap_err().contains("'70000'"));
         assert!(parse_http_addr("web:80").unwrap_err().contains("'web:80'"));
-        assert_eq!(ServeArgs::default().resolve().unwrap().http, None);
-        let (_d, path) = write("version = 1\nhttp = \":9100\"\n");
+        let plain = ServeArgs {
+            insecure_plaintext: true,
+            ..ServeArgs::default()
+        };
+        assert_eq!(plain.resolve().unwrap().http, None);
+        let (_d, path) = write("version = 1\ninsecure_plaintext = true\nhttp = \":9100\"\n");
         let args = ServeArgs {
             config: Some(path.clone()),
             ..ServeArgs::default()
@@ -472,7 +554,7 @@ mod tests {
             ..ServeArgs::default()
         };
         assert_eq!(args.resolve().unwrap().http.unwrap().port(), 7);
-        let (_d, path) = write("version = 1\nhttp = \"nowhere\"\n");
+        let (_d, path) = write("version = 1\ninsecure_plaintext = true\nhttp = \"nowhere\"\n");
         let args = ServeArgs {
             config: Some(path),
             ..ServeArgs::default()

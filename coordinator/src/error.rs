@@ -29,7 +29,11 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
         "unregistered agent, run not accepting, nothing selected, agent running a run, alert \
          not open",
     ),
-    (Code::PermissionDenied, 5, "another agent's run"),
+    (
+        Code::PermissionDenied,
+        5,
+        "another agent's run, or a call the caller's certificate may not make",
+    ),
     (Code::OutOfRange, 6, "message larger than the 16 MiB limit"),
     (
         Code::ResourceExhausted,
@@ -179,6 +183,19 @@ pub enum Error {
         /// Runs that failed, timed out, were skipped or whose agent stayed offline.
         unsuccessful: u32,
     },
+    /// A call the caller may not make (an agent certificate acting as another agent or
+    /// calling the admin service, a caller without the role): PERMISSION_DENIED.
+    #[error("permission denied: {caller} may not {attempt}")]
+    Denied {
+        /// Who called (the certificate's role or subject).
+        caller: String,
+        /// What it tried.
+        attempt: String,
+    },
+    /// Making or signing a certificate (`fleetctl pki`, enrollment) failed: a bad name or
+    /// lifetime, an unreadable CA, an output file that exists.
+    #[error("pki: {0}")]
+    Pki(String),
 }
 
 impl Error {
@@ -204,6 +221,8 @@ impl Error {
             | Error::NotServing { .. } => Code::Unavailable,
             Error::Remote(status) => status.code(),
             Error::CampaignUnsuccessful { .. } => Code::Aborted,
+            Error::Denied { .. } => Code::PermissionDenied,
+            Error::Pki(_) => Code::InvalidArgument,
         }
     }
 

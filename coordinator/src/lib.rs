@@ -26,6 +26,7 @@ pub mod fleetctl;
 #[path = "../../proto/src/fuzz_tests.rs"]
 mod fuzz_tests;
 pub mod model;
+pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod server;

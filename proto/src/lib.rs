@@ -9,6 +9,7 @@
 //! - [`origin`]: the origin tool's profile format and the conversion into it.
 //! - [`schema`]: the JSON Schemas of both result formats (`proto/schema/`).
 //! - [`dial`]: how a client dials a `fleetcal.v1` endpoint (URL scheme, mutual-TLS files).
+//! - [`role`]: who a certificate is in the fleet (an agent id or an admin name, as a URI SAN).
 //! - [`quote`]: quoting untrusted input in messages (a bounded prefix).
 //!
 //! Nothing here measures, plans or stores: this crate describes data, the framework rules both
@@ -28,6 +29,7 @@ pub mod precision;
 pub mod preset;
 pub mod quote;
 pub mod result;
+pub mod role;
 pub mod schema;
 
 pub use dial::DialError;

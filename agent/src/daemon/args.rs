@@ -64,6 +64,11 @@ pub struct RunArgs {
     /// only.
     #[arg(long, env = "FLEETCAL_TLS_SERVER_NAME", value_name = "NAME")]
     pub tls_server_name: Option<String>,
+    /// Enroll with this join token (`fleetctl token create`) on first start: the agent makes
+    /// its own key in the state dir and gets its client certificate from the coordinator
+    /// (https:// with --ca-cert; ignored once the state dir holds a certificate).
+    #[arg(long, env = "FLEETCAL_JOIN_TOKEN", value_name = "TOKEN")]
+    pub join_token: Option<String>,
 }
 
 /// What the environment says about the default state dir (read by [`RunArgs::into_options`]).
@@ -138,6 +143,10 @@ impl RunArgs {
         let mut opts = RunOptions::new(coordinators[0].clone(), state_dir);
         opts.coordinators = coordinators;
         opts.tls = tls;
+        opts.join_token = self
+            .join_token
+            .or(file.tls.join_token)
+            .filter(|t| !t.trim().is_empty());
         opts.labels = labels;
         opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
         opts.presets_dir = self.presets.or(file.presets_dir);
@@ -219,6 +228,18 @@ mod tests {
             ..RunArgs::default()
         };
         let o = args.resolve(Some(f), &ENV).unwrap();
+        assert_eq!(o.join_token, None);
+        let joined = file(
+            "version = 1\ncoordinator = \"https://c:1\"\nstate_dir = \"/s\"\n\
+             [tls]\nca_cert = \"/f/ca.pem\"\njoin_token = \"from-file\"\n",
+        );
+        let flag = RunArgs {
+            join_token: Some("from-flag".into()),
+            ..RunArgs::default()
+        };
+        let from = |args: RunArgs| args.resolve(Some(joined.clone()), &ENV).unwrap().join_token;
+        assert_eq!(from(RunArgs::default()).as_deref(), Some("from-file"));
+        assert_eq!(from(flag).as_deref(), Some("from-flag"));
         let tls = o.tls.unwrap();
         assert_eq!(tls.ca_cert, Path::new("/f/ca.pem"));
         assert_eq!(

@@ -86,6 +86,8 @@ pub struct TlsConfig {
     /// The name the coordinator's certificate is checked against instead of the URL's host
     /// (a coordinator dialled by IP address or through a load balancer).
     pub server_name: Option<String>,
+    /// A join token to enroll with on first start (`--join-token`).
+    pub join_token: Option<String>,
 }
 
 /// The `[link]` table: reconnect backoff, keepalive and RPC timeouts (their accepted ranges

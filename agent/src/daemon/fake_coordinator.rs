@@ -82,6 +82,13 @@ impl AgentService for Svc {
     ) -> Result<Response<HeartbeatResponse>, Status> {
         Ok(Response::new(HeartbeatResponse {}))
     }
+
+    async fn enroll(
+        &self,
+        _r: Request<fleetcal_proto::pb::EnrollRequest>,
+    ) -> Result<Response<fleetcal_proto::pb::EnrollResponse>, Status> {
+        Err(Status::unimplemented("the fake coordinator enrolls nobody"))
+    }
 }
 
 /// A running fake coordinator; stopped on [`FakeCoordinator::stop`] or drop.

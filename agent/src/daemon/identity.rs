@@ -5,6 +5,10 @@
 //! started at once on one state dir agree on one id, and a crash never leaves a half-written
 //! id). Reused on every later start; a file that does not hold a UUID is an error, never
 //! silently replaced (the coordinator knows the board by it).
+//!
+//! An agent given a client certificate that names an agent id (`urn:fleetcal:agent:<id>`,
+//! [`fleetcal_proto::role`]) is that agent: [`for_certificate`] writes the id on first start
+//! and refuses a state dir that holds another one (its spool belongs to that other agent).
 
 use std::path::Path;
 
@@ -27,6 +31,47 @@ pub fn load_or_create(state_dir: &Path) -> Result<String, AgentError> {
         atomic::write(&path, format!("{id}\n").as_bytes(), Mode::CreateNew)?;
     }
     read(&path)
+}
+
+/// The agent id for a daemon presenting the client certificate `cert` (PEM): the id the
+/// certificate names, kept in `state_dir` like [`load_or_create`]'s; without an agent role in
+/// the certificate, [`load_or_create`]'s.
+pub fn for_certificate(state_dir: &Path, cert: &Path) -> Result<String, AgentError> {
+    let pem = std::fs::read(cert).map_err(|source| AgentError::Io {
+        path: cert.to_path_buf(),
+        source,
+    })?;
+    let roles = fleetcal_proto::role::of_pem(&pem).map_err(|e| {
+        AgentError::Usage(format!("tls client certificate {}: {e}", cert.display()))
+    })?;
+    let Some(fleetcal_proto::role::Role::Agent(id)) = roles.single().cloned() else {
+        return load_or_create(state_dir);
+    };
+    uuid::Uuid::parse_str(&id).map_err(|e| {
+        AgentError::Usage(format!(
+            "tls client certificate {} names agent '{}', not a UUID ({e})",
+            cert.display(),
+            fleetcal_proto::quote::bounded(&id)
+        ))
+    })?;
+    std::fs::create_dir_all(state_dir).map_err(|source| AgentError::Io {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
+    let path = state_dir.join(ID_FILE);
+    if !path.exists() {
+        atomic::write(&path, format!("{id}\n").as_bytes(), Mode::CreateNew)?;
+    }
+    let held = read(&path)?;
+    if held != id {
+        return Err(AgentError::Usage(format!(
+            "tls client certificate {} names agent '{id}' but state dir {} belongs to agent \
+             '{held}': use that agent's certificate, or a fresh state dir for this one",
+            cert.display(),
+            state_dir.display()
+        )));
+    }
+    Ok(id)
 }
 
 fn read(path: &Path) -> Result<String, AgentError> {

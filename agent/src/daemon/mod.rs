@@ -22,6 +22,7 @@
 pub mod args;
 pub mod capabilities;
 pub mod config;
+pub mod enroll;
 pub mod identity;
 pub mod link;
 pub mod options;

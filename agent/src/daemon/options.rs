@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub rpc_timeout: Duration,
     /// TLS files for an `https://` coordinator; `None` for `http://`.
     pub tls: Option<ClientTlsFiles>,
+    /// A join token to enroll with when the state dir holds no certificate yet.
+    pub join_token: Option<String>,
 }
 
 impl RunOptions {
@@ -62,6 +64,7 @@ impl RunOptions {
             keepalive: Duration::from_secs(20),
             rpc_timeout: Duration::from_secs(30),
             tls: None,
+            join_token: None,
         }
     }
 

@@ -31,7 +31,15 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     // fail on it. A configured preset the directory lacks is not refused here: the run the
     // coordinator plans with it ends failed with the reason.
     crate::presets::list(opts.presets_dir.as_deref())?;
-    let agent_id = identity::load_or_create(&opts.state_dir)?;
+    let state_dir = opts.state_dir.clone();
+    let mut opts = super::enroll::prepare(opts, || identity::load_or_create(&state_dir)).await?;
+    let mut labels = super::enroll::enrolled_labels(&opts.state_dir)?;
+    labels.extend(std::mem::take(&mut opts.labels));
+    opts.labels = labels;
+    let agent_id = match opts.tls.as_ref().and_then(|t| t.identity.as_ref()) {
+        Some((cert, _)) => identity::for_certificate(&opts.state_dir, cert)?,
+        None => identity::load_or_create(&opts.state_dir)?,
+    };
     let spool = Spool::open(&opts.spool_dir())?;
     let rpc = Rpc::new(&opts, &agent_id)?;
     let mut signals = Signals::install()?;

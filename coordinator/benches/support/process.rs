@@ -23,7 +23,15 @@ impl Drop for Coordinator {
 /// its `listening on ADDR` line.
 pub fn start(db: &str, tick_ms: u32) -> Coordinator {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--tick-ms"])
+        .args([
+            "serve",
+            "--insecure-plaintext",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db,
+        ])
+        .arg("--tick-ms")
         .arg(tick_ms.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

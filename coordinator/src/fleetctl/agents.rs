@@ -20,6 +20,24 @@ pub async fn remove(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `fleetctl agents revoke ID`: revokes an agent (its calls refused, its stream closed).
+pub async fn revoke(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
+    let known = admin
+        .revoke_agent(pb::RevokeAgentRequest {
+            agent_id: agent_id.to_string(),
+        })
+        .await?
+        .into_inner()
+        .known;
+    let note = if known {
+        ""
+    } else {
+        " (the coordinator did not know it)"
+    };
+    println!("revoked agent {agent_id}{note}");
+    Ok(())
+}
+
 /// Lists agents (every page) as a table or JSON, by host name then id.
 pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
     let agents = all_agents(admin).await?;
@@ -91,4 +109,33 @@ fn agent_json(a: &pb::Agent) -> serde_json::Value {
             "jetson_model": c.jetson_model, "power_mode": c.power_mode,
         },
     })
+}
+
+/// `fleetctl token create`: asks the coordinator for a join token and prints it (the only
+/// place it is ever shown), then when it expires and how many uses it has on standard error.
+pub async fn create_token(
+    admin: &mut Admin,
+    ttl: std::time::Duration,
+    labels: Option<&str>,
+    uses: u32,
+) -> Result<(), Error> {
+    let labels = match labels {
+        Some(text) => super::campaign::parse_labels_for("--labels", text)?.labels,
+        None => Default::default(),
+    };
+    let ttl_s = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX);
+    let t = admin
+        .create_join_token(pb::CreateJoinTokenRequest {
+            ttl_s,
+            labels,
+            uses,
+        })
+        .await?
+        .into_inner();
+    println!("{}", t.token);
+    eprintln!(
+        "fleetctl: join token for {} agent(s), until {}; it is not shown again",
+        t.uses, t.expires_at
+    );
+    Ok(())
 }

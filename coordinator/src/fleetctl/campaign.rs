@@ -15,18 +15,25 @@ use crate::Error;
 
 /// Parses `k=v,k2=v2`; an item without `=` is an error naming it.
 pub fn parse_labels(text: &str) -> Result<pb::Labels, Error> {
+    parse_labels_for("--select", text)
+}
+
+/// [`parse_labels`] for the flag `flag`, which its errors name.
+pub fn parse_labels_for(flag: &str, text: &str) -> Result<pb::Labels, Error> {
     let mut labels = std::collections::HashMap::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (k, v) = item.split_once('=').ok_or_else(|| {
             Error::from(DomainError::InvalidRequest(format!(
-                "--select item '{item}' is not key=value"
+                "{flag} item '{}' is not key=value",
+                fleetcal_proto::quote::bounded(item)
             )))
         })?;
         labels.insert(k.trim().to_string(), v.trim().to_string());
     }
     if labels.is_empty() {
         return Err(Error::from(DomainError::InvalidRequest(format!(
-            "--select '{text}' names no key=value"
+            "{flag} '{}' names no key=value",
+            fleetcal_proto::quote::bounded(text)
         ))));
     }
     Ok(pb::Labels { labels })

@@ -111,6 +111,80 @@ pub enum Cmd {
     /// a false alarm.
     #[command(subcommand)]
     Alerts(AlertsCmd),
+    /// Make the fleet's certificates in Rust (no coordinator is dialled): a fleet CA, the
+    /// coordinator's certificate and client certificates naming their role. Keys are written
+    /// mode 0600; nothing is overwritten.
+    #[command(subcommand)]
+    Pki(PkiCmd),
+    /// Join tokens new agents enroll with (`fleetcal-agent run --join-token TOKEN`).
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+/// `fleetctl token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Make a join token and print it (only its hash is stored: it is shown this once).
+    Create {
+        /// How long it works: `90s`, `30m`, `1h`, `7d` (1 minute to 365 days).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        ttl: Duration,
+        /// Labels every agent enrolled with it gets: `k=v,k2=v2`.
+        #[arg(long, value_name = "K=V,...")]
+        labels: Option<String>,
+        /// How many agents may enroll with it (1 to 100000).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        uses: u32,
+    },
+}
+
+/// `fleetctl pki ...`.
+#[derive(Debug, Subcommand)]
+pub enum PkiCmd {
+    /// A new fleet CA (`ca.pem`, `ca.key`), the coordinator's certificate (`server.pem`,
+    /// `server.key`) and an admin client certificate (`admin.pem`, `admin.key`) in DIR
+    /// (created if missing; refused if it holds any of them).
+    #[command(after_help = "Example:\n  \
+        fleetctl pki init /etc/fleetcal/tls --server-names coordinator.lab,10.0.0.5")]
+    Init {
+        /// The directory to write.
+        dir: PathBuf,
+        /// The coordinator's DNS names and IP addresses (clients check its certificate
+        /// against the host of the URL they dial, or --tls-server-name).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "localhost,127.0.0.1",
+            value_name = "NAME,..."
+        )]
+        server_names: Vec<String>,
+        /// The admin certificate's name (its role `urn:fleetcal:admin:NAME`).
+        #[arg(long, default_value = "admin", value_name = "NAME")]
+        admin: String,
+        /// Lifetime of the CA and the certificates, 1 to 3650 days.
+        #[arg(long, default_value_t = 365, value_name = "N")]
+        days: u32,
+    },
+    /// Another client certificate signed by the CA in DIR: an admin (`--admin NAME`) or an
+    /// agent whose id is fixed by hand (`--agent ID`; enrolled agents get theirs from the
+    /// coordinator instead).
+    #[command(group(ArgGroup::new("role").required(true).args(["agent", "admin"])))]
+    Issue {
+        /// The directory of `pki init` (its `ca.pem` and `ca.key`); the files are written here.
+        dir: PathBuf,
+        /// An agent certificate for this agent id (`urn:fleetcal:agent:ID`).
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// An admin certificate with this name (`urn:fleetcal:admin:NAME`).
+        #[arg(long, value_name = "NAME")]
+        admin: Option<String>,
+        /// File name stem [default: agent-ID or admin-NAME].
+        #[arg(long, value_name = "STEM")]
+        name: Option<String>,
+        /// Lifetime, 1 to 3650 days.
+        #[arg(long, default_value_t = 365, value_name = "N")]
+        days: u32,
+    },
 }
 
 /// Which fleet report.
@@ -248,6 +322,13 @@ pub enum AgentsCmd {
     /// registers again is back: stop it first to keep it removed. Also clears an agent row
     /// the coordinator cannot read (logged as "skipping row 'ID' of table agents").
     Remove {
+        /// The agent's id.
+        id: String,
+    },
+    /// Revoke an agent: every later call of it is refused (PERMISSION_DENIED), its directive
+    /// stream is cut at once, and its id never enrolls again (a fresh state dir enrolls as a
+    /// new agent, with a new token).
+    Revoke {
         /// The agent's id.
         id: String,
     },
@@ -520,6 +601,9 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
+    if let Cmd::Pki(cmd) = cli.command {
+        return pki(cmd);
+    }
     let urls = fleetcal_proto::dial::check_urls(&[&cli.coordinator])?;
     let tls = ClientTlsFiles::for_urls(&urls, cli.ca_cert, cli.cert, cli.key, cli.tls_server_name)?;
     let (url, channel) = client::connect_any(&urls, tls.as_ref()).await?;
@@ -541,6 +625,10 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             action: Some(AgentsCmd::Remove { id }),
             ..
         } => agents::remove(&mut admin, &id).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Revoke { id }),
+            ..
+        } => agents::revoke(&mut admin, &id).await,
         Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, *args).await,
         Cmd::Campaign(CampaignCmd::Status {
@@ -590,7 +678,50 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
         Cmd::Alerts(AlertsCmd::Dismiss { id, note, json }) => {
             alerts::act(&mut admin, &id, note, true, json).await
         }
+        Cmd::Pki(cmd) => pki(cmd),
+        Cmd::Token(TokenCmd::Create { ttl, labels, uses }) => {
+            agents::create_token(&mut admin, ttl, labels.as_deref(), uses).await
+        }
     }
+}
+
+/// `fleetctl pki ...`: writes the files and lists them on standard error.
+fn pki(cmd: PkiCmd) -> Result<(), Error> {
+    let now = chrono::Utc::now().timestamp();
+    let written = match cmd {
+        PkiCmd::Init {
+            dir,
+            server_names,
+            admin,
+            days,
+        } => {
+            let spec = crate::pki::InitSpec {
+                server_names,
+                admin,
+                lifetime_s: crate::pki::days_s("--days", days)?,
+            };
+            crate::pki::init(&dir, &spec, now)?
+        }
+        PkiCmd::Issue {
+            dir,
+            agent,
+            admin,
+            name,
+            days,
+        } => {
+            let role = match (agent, admin) {
+                (Some(id), _) => fleetcal_proto::role::Role::Agent(id),
+                (None, Some(name)) => fleetcal_proto::role::Role::Admin(name),
+                (None, None) => return Err(Error::Pki("--agent or --admin is needed".into())),
+            };
+            let lifetime = crate::pki::days_s("--days", days)?;
+            crate::pki::issue(&dir, &role, name.as_deref(), now, lifetime)?
+        }
+    };
+    for path in written {
+        eprintln!("fleetctl: wrote {}", path.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

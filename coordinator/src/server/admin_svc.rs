@@ -8,6 +8,7 @@ use fleetcal_proto::pb::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
 
 use super::alerts::{parse_states, AlertAction};
+use super::auth;
 use super::convert::{
     agent_token, agents_page_to_pb, alert_to_pb, campaign_to_pb, campaign_token,
     campaigns_page_to_pb, page_size, report_from_pb, run_token, runs_page_to_pb, schedule_from_pb,
@@ -34,6 +35,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        self.admit(&request, "ListAgents")?;
         let r = request.into_inner();
         let after = agent_token(&r.page_token)?;
         let page = self
@@ -47,6 +49,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::RemoveAgentRequest>,
     ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
+        self.admit(&request, "RemoveAgent")?;
         let id = request.into_inner().agent_id;
         validate::id("agent_id", &id)?;
         let failed = self.core.remove_agent(&id, now_ms()).await?;
@@ -59,6 +62,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::StartCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
+        self.admit(&request, "StartCampaign")?;
         let spec = spec_from_pb(request.into_inner())?;
         let (campaign, runs) = self.core.start_campaign(spec, now_ms()).await?;
         Ok(Response::new(campaign_to_pb(
@@ -71,6 +75,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::GetCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
+        self.admit(&request, "GetCampaign")?;
         let id = request.into_inner().id;
         validate::id("id", &id)?;
         let (campaign, runs) = self.core.campaign(&id).await?;
@@ -84,6 +89,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ListRunsRequest>,
     ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        self.admit(&request, "ListRuns")?;
         let r = request.into_inner();
         if let Some(id) = &r.campaign_id {
             validate::id("campaign_id", id)?;
@@ -104,6 +110,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ListCampaignsRequest>,
     ) -> Result<Response<pb::ListCampaignsResponse>, Status> {
+        self.admit(&request, "ListCampaigns")?;
         let r = request.into_inner();
         if let Some(name) = &r.schedule {
             validate::schedule_name("schedule", name)?;
@@ -124,6 +131,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::AddScheduleRequest>,
     ) -> Result<Response<pb::Schedule>, Status> {
+        self.admit(&request, "AddSchedule")?;
         let (name, spec) = schedule_from_pb(request.into_inner())?;
         let added = self.core.add_schedule(&name, spec, now_ms()).await?;
         Ok(Response::new(schedule_to_pb(added)))
@@ -133,6 +141,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         _request: Request<pb::ListSchedulesRequest>,
     ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        self.admit(&_request, "ListSchedules")?;
         let schedules = self.core.schedules(now_ms()).await?;
         Ok(Response::new(pb::ListSchedulesResponse {
             schedules: schedules.into_iter().map(schedule_to_pb).collect(),
@@ -143,6 +152,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::RemoveScheduleRequest>,
     ) -> Result<Response<pb::RemoveScheduleResponse>, Status> {
+        self.admit(&request, "RemoveSchedule")?;
         let name = request.into_inner().name;
         validate::schedule_name("name", &name)?;
         self.core.remove_schedule(&name).await?;
@@ -153,6 +163,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::SetSchedulePausedRequest>,
     ) -> Result<Response<pb::Schedule>, Status> {
+        self.admit(&request, "SetSchedulePaused")?;
         let r = request.into_inner();
         validate::schedule_name("name", &r.name)?;
         let schedule = self
@@ -166,6 +177,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::RunScheduleNowRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
+        self.admit(&request, "RunScheduleNow")?;
         let name = request.into_inner().name;
         validate::schedule_name("name", &name)?;
         let (campaign, runs) = self.core.run_schedule_now(&name, now_ms()).await?;
@@ -181,6 +193,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ExportResultsRequest>,
     ) -> Result<Response<Self::ExportResultsStream>, Status> {
+        self.admit(&request, "ExportResults")?;
         let id = request.into_inner().campaign_id;
         validate::id("campaign_id", &id)?;
         let files: Vec<Result<pb::ResultFile, Status>> = self
@@ -209,6 +222,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
+        self.admit(&request, "Report")?;
         let (kind, query) = report_from_pb(request.into_inner())?;
         let now = now_ms();
         let report = self.core.report(kind, &query, now).await?;
@@ -225,6 +239,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        self.admit(&request, "ListAlerts")?;
         let states = parse_states("states", &request.into_inner().states)?;
         let alerts = self.core.alerts(&states).await?;
         Ok(Response::new(pb::ListAlertsResponse {
@@ -236,6 +251,7 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::AlertActionRequest>,
     ) -> Result<Response<pb::Alert>, Status> {
+        self.admit(&request, "AckAlert")?;
         self.act(request.into_inner(), AlertAction::Ack).await
     }
 
@@ -243,11 +259,55 @@ impl<S: Store> AdminService for AdminSvc<S> {
         &self,
         request: Request<pb::AlertActionRequest>,
     ) -> Result<Response<pb::Alert>, Status> {
+        self.admit(&request, "DismissAlert")?;
         self.act(request.into_inner(), AlertAction::Dismiss).await
+    }
+
+    async fn create_join_token(
+        &self,
+        request: Request<pb::CreateJoinTokenRequest>,
+    ) -> Result<Response<pb::CreateJoinTokenResponse>, Status> {
+        self.admit(&request, "CreateJoinToken")?;
+        Ok(Response::new(
+            self.create_token(request.into_inner()).await?,
+        ))
+    }
+
+    async fn revoke_agent(
+        &self,
+        request: Request<pb::RevokeAgentRequest>,
+    ) -> Result<Response<pb::RevokeAgentResponse>, Status> {
+        self.admit(&request, "RevokeAgent")?;
+        let id = request.into_inner().agent_id;
+        let known = self.core.revoke_agent(&id, now_ms()).await?;
+        Ok(Response::new(pb::RevokeAgentResponse { known }))
     }
 }
 
 impl<S: Store> AdminSvc<S> {
+    async fn create_token(
+        &self,
+        r: pb::CreateJoinTokenRequest,
+    ) -> Result<pb::CreateJoinTokenResponse, Status> {
+        let labels = r.labels.into_iter().collect();
+        let (token, stored) = self
+            .core
+            .create_join_token(r.ttl_s, r.uses, labels, now_ms())
+            .await?;
+        Ok(pb::CreateJoinTokenResponse {
+            token,
+            expires_at: rfc3339(stored.expires_at),
+            uses: stored.uses_left,
+        })
+    }
+
+    /// Refuses `call` unless its caller may call the admin service ([`auth`]).
+    fn admit<T>(&self, request: &Request<T>, call: &str) -> Result<(), Status> {
+        auth::caller(request, auth::roles_enforced(&self.core.settings))
+            .admit_admin(call)
+            .map_err(Status::from)
+    }
+
     async fn act(
         &self,
         r: pb::AlertActionRequest,

@@ -10,6 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::auth;
 use super::convert::caps_from_pb;
 use super::core::{Coordinator, Registration};
 use super::registry::{DirectiveItem, SessionGuard};
@@ -21,6 +22,9 @@ use crate::validate;
 pub struct AgentSvc<S> {
     /// The coordinator.
     pub core: Arc<Coordinator<S>>,
+    /// The fleet CA with its key (`--ca-key`), which signs enrolled agents' certificates;
+    /// `None`: no enrollment.
+    pub authority: Option<Arc<crate::pki::Authority>>,
 }
 
 /// A directive stream that ends the agent's session when dropped.
@@ -43,7 +47,9 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let caller = self.caller(&request);
         let r = request.into_inner();
+        self.admit(&caller, &r.agent_id, "Register")?;
         let matched = self
             .core
             .register(
@@ -71,8 +77,10 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let caller = self.caller(&request);
         let agent_id = request.into_inner().agent_id;
         validate::id("agent_id", &agent_id)?;
+        self.admit(&caller, &agent_id, "Subscribe")?;
         let (conn, rx) = self.core.subscribe(&agent_id, now_ms()).await?;
         let wake = self.core.wake.clone();
         let guard = SessionGuard {
@@ -91,9 +99,11 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::Progress>,
     ) -> Result<Response<pb::ProgressResponse>, Status> {
+        let caller = self.caller(&request);
         let p = request.into_inner();
         validate::id("agent_id", &p.agent_id)?;
         validate::id("run_id", &p.run_id)?;
+        self.admit(&caller, &p.agent_id, "ReportProgress")?;
         let failed = match pb::RunState::try_from(p.state) {
             Ok(pb::RunState::Running) => false,
             Ok(pb::RunState::Failed) => true,
@@ -122,9 +132,11 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::UploadRequest>,
     ) -> Result<Response<pb::UploadResponse>, Status> {
+        let caller = self.caller(&request);
         let u = request.into_inner();
         validate::id("agent_id", &u.agent_id)?;
         validate::id("run_id", &u.run_id)?;
+        self.admit(&caller, &u.agent_id, "UploadResult")?;
         let outcome = self
             .core
             .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
@@ -149,9 +161,54 @@ impl<S: Store> AgentService for AgentSvc<S> {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let caller = self.caller(&request);
         let agent_id = request.into_inner().agent_id;
         validate::id("agent_id", &agent_id)?;
+        self.admit(&caller, &agent_id, "Heartbeat")?;
         self.core.heartbeat(&agent_id, now_ms()).await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+
+    async fn enroll(
+        &self,
+        request: Request<pb::EnrollRequest>,
+    ) -> Result<Response<pb::EnrollResponse>, Status> {
+        // Anyone may ask: the join token is what admits the caller.
+        let r = request.into_inner();
+        let Some(authority) = &self.authority else {
+            return Err(Status::failed_precondition(
+                "this coordinator enrolls no agents (it was started without --ca-key)",
+            ));
+        };
+        let (certificate_pem, not_after, labels) = self
+            .core
+            .enroll(authority, &r.agent_id, &r.join_token, &r.csr_pem, now_ms())
+            .await?;
+        Ok(Response::new(pb::EnrollResponse {
+            certificate_pem,
+            not_after: crate::model::rfc3339(not_after),
+            labels: labels.into_iter().collect(),
+        }))
+    }
+}
+
+impl<S> AgentSvc<S> {
+    /// Refuses `call` as `agent_id` unless `caller` may act as that agent ([`auth`]) and the
+    /// agent is not revoked.
+    fn admit(&self, caller: &auth::Caller, agent_id: &str, call: &str) -> Result<(), Status> {
+        caller.admit_agent(agent_id, call)?;
+        if self.core.registry.is_revoked(agent_id) {
+            return Err(crate::Error::Denied {
+                caller: format!("agent {}", fleetcal_proto::quote::quoted(agent_id)),
+                attempt: format!("call {call}: it is revoked (fleetctl agents revoke)"),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Who made `request` ([`auth`]).
+    fn caller<T>(&self, request: &Request<T>) -> auth::Caller {
+        auth::caller(request, auth::roles_enforced(&self.core.settings))
     }
 }

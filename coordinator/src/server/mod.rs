@@ -5,10 +5,12 @@
 pub mod admin_svc;
 pub mod agent_svc;
 pub mod alerts;
+pub mod auth;
 pub mod convert;
 pub mod core;
 pub mod drift;
 pub mod driver;
+pub mod enroll;
 pub mod http;
 pub mod registry;
 pub mod reports;

@@ -45,6 +45,8 @@ pub enum Touched {
 #[derive(Default)]
 pub struct Registry {
     sessions: Mutex<HashMap<String, Session>>,
+    /// Revoked agents (loaded from the store at start, added by a revocation).
+    revoked: Mutex<HashSet<String>>,
     next_conn: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -154,6 +156,24 @@ impl Registry {
         if s.tx.try_send(Ok(directive.clone())).is_ok() {
             s.last_sent = Some(directive.clone());
         }
+    }
+
+    /// Marks agents revoked and ends their sessions (their streams end at once).
+    pub fn revoke(&self, agent_ids: impl IntoIterator<Item = String>) {
+        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sessions = self.lock();
+        for id in agent_ids {
+            sessions.remove(&id);
+            revoked.insert(id);
+        }
+    }
+
+    /// Whether an agent is revoked.
+    pub fn is_revoked(&self, agent_id: &str) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(agent_id)
     }
 
     /// Closes every stream and refuses new ones (graceful shutdown).

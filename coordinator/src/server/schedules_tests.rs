@@ -43,6 +43,8 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             tls: None,
             drift: Default::default(),
             http: None,
+            insecure_plaintext: true,
+            ca_key: None,
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),

@@ -53,17 +53,40 @@ pub async fn serve(
 /// What a start reads from files before it serves: the TLS configurations and the presets.
 struct Checked {
     tls: Option<tonic::transport::ServerTlsConfig>,
+    authority: Option<Arc<crate::pki::Authority>>,
     http_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     presets: Vec<fleetcal_proto::Preset>,
 }
 
 impl Checked {
     fn read(settings: &Settings, http: bool) -> Result<Checked, Error> {
+        // With a CA key, agents enroll: a connection without a client certificate is let in,
+        // and the roles (`auth`) allow it the enrollment call only.
+        let enrolling = settings.ca_key.is_some();
         let tls = settings
             .tls
             .as_ref()
             .map(crate::tls::server_config)
-            .transpose()?;
+            .transpose()?
+            .map(|c| c.client_auth_optional(enrolling));
+        let authority = match (
+            &settings.ca_key,
+            settings.tls.as_ref().and_then(|t| t.client_ca.as_ref()),
+        ) {
+            (Some(key), Some(ca)) => Some(Arc::new(crate::pki::Authority::load(ca, key)?)),
+            _ => None,
+        };
+        if settings.insecure_plaintext {
+            tracing::warn!(
+                "serving plain text (--insecure-plaintext): no caller is authenticated; any \
+                 client may call the admin service and act as any agent"
+            );
+        } else if !super::auth::roles_enforced(settings) {
+            tracing::warn!(
+                "serving TLS without --client-ca: no caller is authenticated; any client may \
+                 call the admin service and act as any agent"
+            );
+        }
         let http_tls = match (http, &settings.tls) {
             (true, Some(files)) => Some(crate::tls::http_server_config(files)?),
             _ => None,
@@ -74,6 +97,7 @@ impl Checked {
         };
         Ok(Checked {
             tls,
+            authority,
             http_tls,
             presets,
         })
@@ -110,6 +134,7 @@ async fn run<S: Store>(
         tls,
         http_tls,
         presets,
+        authority,
     } = checked;
     let target = listener
         .local_addr()
@@ -117,6 +142,7 @@ async fn run<S: Store>(
     let registry = Arc::new(Registry::default());
     let instance = super::core::new_instance_id();
     tracing::info!(instance = %instance, "coordinator instance (the owner of its run leases)");
+    registry.revoke(store.revoked_agents().await?);
     let core = Arc::new(Coordinator {
         store,
         presets,
@@ -129,9 +155,12 @@ async fn run<S: Store>(
     let (stop_tx, stopping) = watch::channel(false);
     let driver = tokio::spawn(drive(core.clone(), stopping.clone()));
 
-    let agent = AgentServiceServer::new(AgentSvc { core: core.clone() })
-        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
+    let agent = AgentServiceServer::new(AgentSvc {
+        core: core.clone(),
+        authority,
+    })
+    .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
     let admin = AdminServiceServer::new(AdminSvc { core: core.clone() })
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);

@@ -309,6 +309,52 @@ pub trait Store: Send + Sync + 'static {
         &self,
         since: Millis,
     ) -> impl Future<Output = Result<std::collections::HashSet<String>, Error>> + Send;
+    /// Stores a join token (by its hash; `fleetctl token create`).
+    fn create_join_token(&self, t: &JoinToken) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Takes one use of the join token with hash `token_hash` at `now`, atomically (two
+    /// agents redeeming its last use at once: one gets it); says why not when it cannot.
+    fn redeem_join_token(
+        &self,
+        token_hash: &str,
+        now: crate::model::Millis,
+    ) -> impl Future<Output = Result<Redeemed, Error>> + Send;
+    /// Records that an agent is revoked at `at` (`fleetctl agents revoke`); revoking twice
+    /// keeps the first time.
+    fn revoke_agent(
+        &self,
+        agent_id: &str,
+        at: crate::model::Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Every revoked agent id.
+    fn revoked_agents(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+}
+
+/// A join token as stored: only its hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinToken {
+    /// The token's SHA-256, hex.
+    pub token_hash: String,
+    /// Labels an agent enrolled with it gets.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// How many enrollments it has left.
+    pub uses_left: u32,
+    /// When it stops working.
+    pub expires_at: crate::model::Millis,
+    /// When it was made.
+    pub created_at: crate::model::Millis,
+}
+
+/// What [`Store::redeem_join_token`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// One use taken; the token's labels.
+    Accepted(std::collections::BTreeMap<String, String>),
+    /// No token has that hash.
+    Unknown,
+    /// The token expired.
+    Expired,
+    /// The token has no use left.
+    UsedUp,
 }
 
 /// A change to a stored alert ([`Store::update_alert`]).

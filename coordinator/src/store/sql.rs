@@ -1804,6 +1804,86 @@ macro_rules! impl_store {
                     .collect::<Result<_, _>>()
                     .map_err(Error::storage("reading agents heard from"))
             }
+
+            async fn create_join_token(&self, t: &super::JoinToken) -> Result<(), Error> {
+                let labels = serde_json::to_string(&t.labels)
+                    .map_err(|e| Error::storage("encoding join token labels")(corrupt("labels", e)))?;
+                sqlx::query::<$db>(
+                    "INSERT INTO join_tokens (token_hash, labels, uses_left, expires_at, \
+                     created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&t.token_hash)
+                .bind(labels)
+                .bind(i64::from(t.uses_left))
+                .bind(t.expires_at)
+                .bind(t.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("storing a join token"))?;
+                Ok(())
+            }
+
+            async fn redeem_join_token(
+                &self,
+                token_hash: &str,
+                now: crate::model::Millis,
+            ) -> Result<super::Redeemed, Error> {
+                let ctx = "redeeming a join token";
+                // One statement: the use is taken only while one is left and the token lives.
+                let taken = sqlx::query::<$db>(
+                    "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE token_hash = $1 \
+                     AND uses_left > 0 AND expires_at > $2 RETURNING labels",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::storage(ctx))?;
+                if let Some(row) = taken {
+                    let labels: String = row.try_get("labels").map_err(Error::storage(ctx))?;
+                    let labels = serde_json::from_str(&labels)
+                        .map_err(|e| Error::storage(ctx)(corrupt("labels", e)))?;
+                    return Ok(super::Redeemed::Accepted(labels));
+                }
+                let row = sqlx::query::<$db>(
+                    "SELECT uses_left, expires_at FROM join_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::storage(ctx))?;
+                let Some(row) = row else {
+                    return Ok(super::Redeemed::Unknown);
+                };
+                let expires_at: i64 = row.try_get("expires_at").map_err(Error::storage(ctx))?;
+                Ok(if expires_at <= now {
+                    super::Redeemed::Expired
+                } else {
+                    super::Redeemed::UsedUp
+                })
+            }
+
+            async fn revoke_agent(&self, agent_id: &str, at: crate::model::Millis) -> Result<(), Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO revoked_agents (agent_id, revoked_at) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(agent_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("revoking an agent"))?;
+                Ok(())
+            }
+
+            async fn revoked_agents(&self) -> Result<Vec<String>, Error> {
+                sqlx::query_scalar::<$db, String>(
+                    "SELECT agent_id FROM revoked_agents ORDER BY agent_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage("reading revoked agents"))
+            }
         }
     };
 }

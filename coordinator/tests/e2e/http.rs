@@ -564,6 +564,20 @@ async fn tls_serves_https_with_the_same_certificate_and_client_ca() {
     let a = fetch(&trusting(Some(cert)), &https).expect("with the client certificate");
     assert_eq!(a.status, 200);
     assert!(a.body.contains("fleetcal_agents"));
+    // An agent's certificate of the same CA is refused, as on the admin service.
+    let id = pki.agent("board");
+    let pem = |name: &str| std::fs::read(pki.file(name)).unwrap();
+    let chain = ureq::tls::Certificate::from_pem(&pem("board.pem")).unwrap();
+    let key = ureq::tls::PrivateKey::from_pem(&pem("board.key")).unwrap();
+    let cert = ureq::tls::ClientCert::new_with_certs(&[chain], key);
+    let a = fetch(&trusting(Some(cert)), &https).expect("an answer: 403");
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body.contains(&format!("agent certificate '{id}'"))
+            && a.body.contains("may not read the web pages"),
+        "{}",
+        a.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -410,7 +410,7 @@ async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
     std::fs::write(
         &config,
         format!(
-            "version = 1\nlisten = \"127.0.0.1:0\"\ndb = \"sqlite://{}\"\n",
+            "version = 1\nlisten = \"127.0.0.1:0\"\ndb = \"sqlite://{}\"\ninsecure_plaintext = true\n",
             db.display()
         ),
     )

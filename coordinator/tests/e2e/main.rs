@@ -21,7 +21,9 @@
 //! - `wait`: `fleetctl campaign status --wait` rides out a coordinator restart;
 //! - `multi`: two coordinators on one PostgreSQL, one killed mid-campaign; fleetctl given
 //!   several URLs;
-//! - `tls`: TLS and mutual TLS with certificates from `deploy/certs/gen-certs`;
+//! - `tls`: TLS and mutual TLS with certificates from `fleetctl pki init`;
+//! - `trust`: roles bound to certificates (an agent acts as its own id only, never as admin),
+//!   plain text only with `--insecure-plaintext`;
 //! - `http`: the web side (`--http`): every page in headless Chromium with screenshots,
 //!   JSON/CSV, bad parameters, `/metrics` through a Prometheus text-format parser, HTTPS with
 //!   the gRPC side's certificate, and the one shutdown.
@@ -40,4 +42,5 @@ mod schedules;
 mod storage;
 mod support;
 mod tls;
+mod trust;
 mod wait;

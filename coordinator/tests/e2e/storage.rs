@@ -805,6 +805,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     let reopened = SqliteStore::open(&path).await.unwrap();
     old_result_reads(&reopened, &json).await;
     results_arriving_together(&reopened).await;
+    join_token_suite(&reopened).await;
 }
 
 #[tokio::test]
@@ -841,6 +842,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     let reopened = PgStore::open(&cluster.url).await.unwrap();
     old_result_reads(&reopened, &json).await;
     results_arriving_together(&reopened).await;
+    join_token_suite(&reopened).await;
 }
 
 // ---- fleet reports and alerts ----
@@ -1382,4 +1384,78 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         .figures
         .iter()
         .all(|f| f.operation == "gemm" || f.operation.starts_with("stream_")));
+}
+
+// ---- join tokens ----
+
+/// A join token is stored by its hash; each redemption takes one use, atomically (the last use
+/// raced by several redeemers goes to exactly one); an expired, used-up or unknown token is
+/// refused, each with its reason.
+async fn join_token_suite<S: Store>(store: &S) {
+    use fleetcal_coordinator::store::{JoinToken, Redeemed};
+    let labels: std::collections::BTreeMap<String, String> =
+        [("site".to_string(), "lab".to_string())].into();
+    let token = |hash: &str, uses: u32, expires_at: i64| JoinToken {
+        token_hash: hash.into(),
+        labels: labels.clone(),
+        uses_left: uses,
+        expires_at,
+        created_at: 1_000,
+    };
+    store
+        .create_join_token(&token("two", 2, 10_000))
+        .await
+        .unwrap();
+    store
+        .create_join_token(&token("old", 5, 2_000))
+        .await
+        .unwrap();
+    assert!(
+        store.create_join_token(&token("two", 1, 1)).await.is_err(),
+        "a hash is stored once"
+    );
+    assert_eq!(
+        store.redeem_join_token("two", 5_000).await.unwrap(),
+        Redeemed::Accepted(labels.clone())
+    );
+    // The last use, raced by four redeemers: one gets it.
+    let races = futures_like_join(store, "two", 5_000).await;
+    assert_eq!(
+        races
+            .iter()
+            .filter(|r| matches!(r, Redeemed::Accepted(_)))
+            .count(),
+        1,
+        "{races:?}"
+    );
+    assert!(races
+        .iter()
+        .all(|r| matches!(r, Redeemed::Accepted(_) | Redeemed::UsedUp)));
+    assert_eq!(
+        store.redeem_join_token("two", 5_001).await.unwrap(),
+        Redeemed::UsedUp
+    );
+    assert_eq!(
+        store.redeem_join_token("old", 2_000).await.unwrap(),
+        Redeemed::Expired
+    );
+    assert_eq!(
+        store.redeem_join_token("nope", 0).await.unwrap(),
+        Redeemed::Unknown
+    );
+}
+
+/// Four redemptions of `hash` at once.
+async fn futures_like_join<S: Store>(
+    store: &S,
+    hash: &str,
+    now: i64,
+) -> Vec<fleetcal_coordinator::store::Redeemed> {
+    let (a, b, c, d) = tokio::join!(
+        store.redeem_join_token(hash, now),
+        store.redeem_join_token(hash, now),
+        store.redeem_join_token(hash, now),
+        store.redeem_join_token(hash, now)
+    );
+    vec![a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()]
 }

@@ -49,11 +49,17 @@ impl CoordinatorProcess {
         Self::spawn(dir, &args)
     }
 
-    /// Starts the coordinator binary with exactly these arguments.
+    /// Starts the coordinator binary with these arguments — plus `--insecure-plaintext` for a
+    /// `serve` without `--tls-cert` or `--config` (plain text must be asked for explicitly).
     pub fn spawn(dir: &Path, args: &[&str]) -> CoordinatorProcess {
         let log = dir.join(format!("coordinator-{}.log", unique()));
+        let plain = args.first() == Some(&"serve")
+            && !args.contains(&"--tls-cert")
+            && !args.contains(&"--config");
         let mut child = Command::new(COORDINATOR)
             .args(args)
+            .args(plain.then_some("--insecure-plaintext"))
+            .env_remove("FLEETCAL_INSECURE_PLAINTEXT")
             .env_remove("FLEETCAL_CONFIG")
             .env_remove("FLEETCAL_DB")
             .env_remove("FLEETCAL_LISTEN")

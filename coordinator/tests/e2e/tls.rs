@@ -1,5 +1,5 @@
-//! TLS and mutual TLS end to end: certificates made at test time by `deploy/certs/gen-certs`
-//! (openssl), the real coordinator serving TLS with a client CA on 127.0.0.1:0, real fleetctl
+//! TLS and mutual TLS end to end: certificates made at test time by `fleetctl pki init` and
+//! `fleetctl pki issue` (rcgen), the real coordinator serving TLS with a client CA on 127.0.0.1:0, real fleetctl
 //! and a real `fleetcal-agent run`.
 //!
 //! - fleetctl and an agent with certificates of the coordinator's CA are admitted; the agent
@@ -23,47 +23,58 @@ use crate::fleet::agent::Agent;
 use crate::fleet::common::wait_for;
 use crate::support::{CoordinatorProcess, COORDINATOR, FLEETCTL};
 
-/// One `gen-certs` output directory: a CA, `server.{pem,key}` and client certificates.
+/// One `fleetctl pki init` directory: a fleet CA, `server.{pem,key}`, `admin.{pem,key}`, and
+/// client certificates issued with `fleetctl pki issue`.
 pub(crate) struct Pki {
     dir: PathBuf,
 }
 
+/// Runs `fleetctl ARGS` (no coordinator is dialled by `pki`), which must succeed.
+pub(crate) fn fleetctl_pki(args: &[&str]) {
+    let out = bounded(Command::new(FLEETCTL).arg("pki").args(args));
+    assert!(
+        out.status.success(),
+        "fleetctl pki {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Pki {
-    /// Runs `deploy/certs/gen-certs --out DIR CLIENT...` (server names: localhost,127.0.0.1).
-    pub(crate) fn generate(dir: &Path, clients: &[&str]) -> Pki {
-        Pki::generate_for(dir, "localhost,127.0.0.1", clients)
+    /// `fleetctl pki init DIR` (server names: localhost,127.0.0.1), then an admin client
+    /// certificate `NAME.{pem,key}` for each of `admins`.
+    pub(crate) fn generate(dir: &Path, admins: &[&str]) -> Pki {
+        Pki::generate_for(dir, "localhost,127.0.0.1", admins)
     }
 
-    /// Runs `deploy/certs/gen-certs --out DIR --server-names NAMES CLIENT...`.
-    fn generate_for(dir: &Path, server_names: &str, clients: &[&str]) -> Pki {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/certs/gen-certs");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg("--out")
-            .arg(dir)
-            .arg("--server-names")
-            .arg(server_names)
-            .args(clients)
-            .output()
-            .expect("running deploy/certs/gen-certs (needs bash)");
-        assert!(
-            out.status.success(),
-            "gen-certs failed (it needs openssl): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Pki {
+    /// `fleetctl pki init DIR --server-names NAMES`, then an admin certificate per name.
+    pub(crate) fn generate_for(dir: &Path, server_names: &str, admins: &[&str]) -> Pki {
+        let d = dir.display().to_string();
+        fleetctl_pki(&["init", &d, "--server-names", server_names]);
+        let pki = Pki {
             dir: dir.to_path_buf(),
+        };
+        for name in admins {
+            fleetctl_pki(&["issue", &d, "--admin", name, "--name", name]);
         }
+        pki
+    }
+
+    /// Issues an agent certificate `NAME.{pem,key}` for a new agent id; returns the id.
+    pub(crate) fn agent(&self, name: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let d = self.dir.display().to_string();
+        fleetctl_pki(&["issue", &d, "--agent", &id, "--name", name]);
+        id
     }
 
     pub(crate) fn file(&self, name: &str) -> String {
         let p = self.dir.join(name);
-        assert!(p.is_file(), "gen-certs did not write {}", p.display());
+        assert!(p.is_file(), "fleetctl pki did not write {}", p.display());
         p.display().to_string()
     }
 
     /// `--ca-cert CA --cert C.pem --key C.key` for client `name`.
-    fn client_flags(&self, name: &str) -> Vec<String> {
+    pub(crate) fn client_flags(&self, name: &str) -> Vec<String> {
         vec![
             "--ca-cert".into(),
             self.file("ca.pem"),
@@ -90,7 +101,7 @@ impl Pki {
 
     /// The coordinator serving TLS with this CA's server certificate (see [`Pki::server_flags`])
     /// on 127.0.0.1, and its `https://` URL.
-    fn serve(&self, dir: &Path, mutual: bool) -> (CoordinatorProcess, String) {
+    pub(crate) fn serve(&self, dir: &Path, mutual: bool) -> (CoordinatorProcess, String) {
         let flags = self.server_flags(mutual);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let coordinator = CoordinatorProcess::start(dir, &flags);
@@ -102,7 +113,7 @@ impl Pki {
 /// Runs a command to its end. The limit only turns a hang into a failure that says so. The
 /// TLS and config variables of the test's own environment are not passed on (those the
 /// command sets itself are).
-fn bounded(cmd: &mut Command) -> Output {
+pub(crate) fn bounded(cmd: &mut Command) -> Output {
     for var in [
         "FLEETCAL_CA_CERT",
         "FLEETCAL_CERT",
@@ -133,7 +144,7 @@ fn bounded(cmd: &mut Command) -> Output {
 }
 
 /// fleetctl against `url` with `flags` (TLS flags) and `args`.
-fn ctl(url: &str, flags: &[String], args: &[&str]) -> Output {
+pub(crate) fn ctl(url: &str, flags: &[String], args: &[&str]) -> Output {
     bounded(
         Command::new(FLEETCTL)
             .arg("--coordinator")
@@ -143,7 +154,7 @@ fn ctl(url: &str, flags: &[String], args: &[&str]) -> Output {
     )
 }
 
-fn text(out: &Output) -> (String, String) {
+pub(crate) fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -166,7 +177,8 @@ fn assert_refused(out: &Output, needles: &[&str]) {
 #[test]
 fn mutual_tls_admits_certificates_of_its_ca_only() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::generate(&dir.path().join("pki"), &["fleetctl", "agent-1"]);
+    let pki = Pki::generate(&dir.path().join("pki"), &["fleetctl"]);
+    let agent_1 = pki.agent("agent-1");
     let other = Pki::generate(&dir.path().join("other"), &["intruder"]);
     let (coordinator, url) = pki.serve(dir.path(), true);
     let admin = pki.client_flags("fleetctl");
@@ -203,7 +215,7 @@ fn mutual_tls_admits_certificates_of_its_ca_only() {
             listed(&admin).contains(&id).then_some(id)
         },
     );
-    assert!(!id.is_empty());
+    assert_eq!(id, agent_1, "the agent is the id its certificate names");
 
     // Refused: no client certificate.
     let ca_only = vec!["--ca-cert".to_string(), pki.file("ca.pem")];

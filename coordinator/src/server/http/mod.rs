@@ -1,7 +1,8 @@
 //! The web edge (`serve --http ADDR`): read-only pages with plots ([`routes`], drawn by
 //! [`crate::render::html`]), the same reports as JSON and CSV, and `/metrics` in the Prometheus
 //! text format ([`metrics`]). axum routes on hyper connections, plain or TLS (rustls, the
-//! gRPC side's certificate and client CA), under the coordinator's one shutdown.
+//! gRPC side's certificate and client CA; with a client CA only admin certificates are
+//! served, as on the admin service), under the coordinator's one shutdown.
 
 pub mod metrics;
 pub mod pages;
@@ -39,6 +40,7 @@ pub async fn serve<S: Store>(
     tls: Option<Arc<ServerConfig>>,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), Infallible> {
+    let enforced = super::auth::roles_enforced(&core.settings);
     let app = routes::router(core);
     let tls = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
@@ -61,19 +63,32 @@ pub async fn serve<S: Store>(
             },
             _ = stopping.wait_for(|s| *s) => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let served = match tls {
                 None => {
+                    let service = TowerToHyperService::new(app);
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
+                            // The same rule as the admin service: the pages and `/metrics`
+                            // are for admin certificates.
+                            let certs = stream.get_ref().1.peer_certificates();
+                            let caller = super::auth::caller_of(certs, enforced);
+                            let app = match caller.admit_web() {
+                                Ok(()) => app,
+                                Err(refusal) => {
+                                    tracing::info!(%peer, %refusal, "http caller refused");
+                                    routes::refused(refusal)
+                                }
+                            };
+                            let service = TowerToHyperService::new(app);
                             let conn = builder.serve_connection(TokioIo::new(stream), service);
                             watcher.watch(conn.into_owned()).await
                         }

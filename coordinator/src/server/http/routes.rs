@@ -38,6 +38,21 @@ pub fn router<S: Store>(core: Arc<Coordinator<S>>) -> Router {
         .with_state(core)
 }
 
+/// The router of a connection whose caller may not read the web side ([`super::super::auth`]):
+/// every request is answered 403 with `refusal` (it names the caller).
+pub fn refused(refusal: Error) -> Router {
+    let message = refusal.to_string();
+    Router::new().fallback(move || {
+        let message = message.clone();
+        async move {
+            HttpError {
+                status: StatusCode::FORBIDDEN,
+                message,
+            }
+        }
+    })
+}
+
 /// The wall clock, read once per request at the edge.
 fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()

@@ -231,6 +231,29 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Waits up to `limit` for the agent to exit by itself (a start-up refusal) and returns
+    /// its status; one still running then is killed and the test fails with its log.
+    pub fn terminate_when_exited(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("agent running");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("agent did not exit within {limit:?}\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
