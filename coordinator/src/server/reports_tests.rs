@@ -44,7 +44,12 @@ async fn coordinator() -> (Coordinator<SqliteStore>, tempfile::TempDir) {
         store,
         presets: Vec::new(),
         registry: Arc::new(Registry::default()),
-        settings: ServeArgs::default().resolve().unwrap(),
+        settings: ServeArgs {
+            insecure_plaintext: true,
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap(),
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
         instance: "test".into(),
