@@ -804,6 +804,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     sqlx::query(&sql).execute(&pool).await.unwrap();
     let reopened = SqliteStore::open(&path).await.unwrap();
     old_result_reads(&reopened, &json).await;
+    batched_writes(&reopened).await;
 }
 
 #[tokio::test]
@@ -839,6 +840,85 @@ async fn postgres_backend_passes_the_storage_suite() {
     sqlx::query(&sql).execute(&pool).await.unwrap();
     let reopened = PgStore::open(&cluster.url).await.unwrap();
     old_result_reads(&reopened, &json).await;
+    batched_writes(&reopened).await;
+}
+
+/// The fleet-sized writes: a campaign of more runs than one `INSERT` or one `UPDATE` carries,
+/// all started with one `transitions` call (each guarded by its `from`), and several agents'
+/// contacts written at once.
+async fn batched_writes<S: Store>(store: &S) {
+    for a in ["bw1", "bw2", "bw3"] {
+        store.upsert_agent(&agent(a, a, 100)).await.unwrap();
+    }
+    let campaign = CampaignRecord {
+        id: "bw".into(),
+        created_at: 100,
+        deadline: 1_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    let agents = ["bw1", "bw2", "bw3"];
+    let runs: Vec<RunRecord> = (0..1201)
+        .map(|i| {
+            let state = if i == 7 {
+                RunState::Running
+            } else {
+                RunState::Queued
+            };
+            run(
+                &format!("bw-{i:04}"),
+                "bw",
+                agents[i % 3],
+                i64::try_from(i).unwrap(),
+                state,
+            )
+        })
+        .collect();
+    store.create_campaign(&campaign, &runs).await.unwrap();
+    assert_eq!(
+        store.runs(Some("bw")).await.unwrap(),
+        runs,
+        "every run stored"
+    );
+    let starts: Vec<Transition> = runs
+        .iter()
+        .map(|r| {
+            to(
+                &r.run_id,
+                &r.agent_id,
+                RunState::Queued,
+                RunState::Running,
+                5000,
+            )
+        })
+        .collect();
+    let changed = store.transitions(&starts).await.unwrap();
+    assert_eq!(changed.len(), 1200, "all but the one already running");
+    assert!(!changed.contains("bw-0007"));
+    assert!(
+        store.transitions(&starts).await.unwrap().is_empty(),
+        "guarded"
+    );
+    let last = store.run("bw-1200").await.unwrap().unwrap();
+    assert_eq!(
+        (last.state, last.started_at),
+        (RunState::Running, Some(5000))
+    );
+    assert!(store.transitions(&[]).await.unwrap().is_empty());
+
+    store
+        .touch_agents(&[
+            ("bw1".into(), 7000),
+            ("bw2".into(), 7001),
+            ("nobody".into(), 7002),
+        ])
+        .await
+        .unwrap();
+    let seen = |id: &'static str| async move { store.agent(id).await.unwrap().unwrap().last_seen };
+    assert_eq!(
+        (seen("bw1").await, seen("bw2").await, seen("bw3").await),
+        (7000, 7001, 100)
+    );
 }
 
 // ---- fleet reports and alerts ----
