@@ -151,13 +151,20 @@ impl<S: Store> Coordinator<S> {
         }
     }
 
-    /// Writes the in-memory contacts that are due at `now` to the store, in one transaction.
+    /// Writes the in-memory contacts that are due at `now` to the store, in one transaction,
+    /// and ends the sessions of agents the store no longer knows (removed meanwhile): their
+    /// streams close, and their next calls are refused as unregistered until they register
+    /// again.
     pub async fn persist_contacts(&self, now: Millis) -> Result<(), Error> {
         let due = self.registry.due_contacts(now, self.offline_window() / 2);
         if due.is_empty() {
             return Ok(());
         }
-        self.store.touch_agents(&due).await
+        for agent in self.store.touch_agents(&due).await? {
+            tracing::info!(agent = %agent, "agent removed: closing its directive stream");
+            self.registry.close(&agent);
+        }
+        Ok(())
     }
 
     async fn touch_store(&self, agent_id: &str, now: Millis) -> Result<(), Error> {

@@ -136,6 +136,11 @@ impl Registry {
         false
     }
 
+    /// Ends an agent's session, whichever it is (its stream ends).
+    pub fn close(&self, agent_id: &str) {
+        self.lock().remove(agent_id);
+    }
+
     /// Whether an agent has a stream open.
     pub fn is_connected(&self, agent_id: &str) -> bool {
         self.lock().contains_key(agent_id)
@@ -255,6 +260,8 @@ mod tests {
             "b, not heard from since it connected, has nothing to write"
         );
         assert!(r.due_contacts(6_000, 5_000).is_empty(), "written once");
+        r.close("b");
+        assert!(!r.is_connected("b") && r.is_connected("a"));
         r.touch("a", 9_000);
         assert!(r.due_contacts(9_000, 5_000).is_empty(), "within the period");
         r.touch("a", 10_000);

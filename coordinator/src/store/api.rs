@@ -116,12 +116,12 @@ pub trait Store: Send + Sync + 'static {
         agent_id: &str,
         at: i64,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
-    /// Sets several agents' `last_seen` (agent id, time) in one transaction; unknown or
-    /// removed agents are passed over.
+    /// Sets several agents' `last_seen` (agent id, time) in one transaction; returns the ids
+    /// it passed over because they are unknown or removed.
     fn touch_agents(
         &self,
         contacts: &[(String, i64)],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
     /// One agent.
     fn agent(
         &self,

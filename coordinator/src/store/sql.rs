@@ -758,11 +758,12 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn touch_agents(&self, contacts: &[(String, i64)]) -> Result<(), Error> {
+            async fn touch_agents(&self, contacts: &[(String, i64)]) -> Result<Vec<String>, Error> {
                 let ctx = format!("recording the contact of {} agents", contacts.len());
                 let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                let mut unknown = Vec::new();
                 for (agent_id, at) in contacts {
-                    sqlx::query::<$db>(
+                    let done = sqlx::query::<$db>(
                         "UPDATE agents SET last_seen = $1 WHERE agent_id = $2 AND removed_at IS NULL",
                     )
                     .bind(at)
@@ -770,8 +771,12 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(Error::storage(&ctx))?;
+                    if done.rows_affected() == 0 {
+                        unknown.push(agent_id.clone());
+                    }
                 }
-                tx.commit().await.map_err(Error::storage(&ctx))
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(unknown)
             }
 
             async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, Error> {

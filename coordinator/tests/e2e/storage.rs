@@ -906,7 +906,7 @@ async fn batched_writes<S: Store>(store: &S) {
     );
     assert!(store.transitions(&[]).await.unwrap().is_empty());
 
-    store
+    let unknown = store
         .touch_agents(&[
             ("bw1".into(), 7000),
             ("bw2".into(), 7001),
@@ -914,6 +914,7 @@ async fn batched_writes<S: Store>(store: &S) {
         ])
         .await
         .unwrap();
+    assert_eq!(unknown, vec!["nobody".to_string()]);
     let seen = |id: &'static str| async move { store.agent(id).await.unwrap().unwrap().last_seen };
     assert_eq!(
         (seen("bw1").await, seen("bw2").await, seen("bw3").await),
