@@ -438,6 +438,8 @@ struct Reading {
     at: Instant,
     coordinator: f64,
     database: f64,
+    /// This process: the simulated fleet.
+    fleet: f64,
 }
 
 impl Meter {
@@ -448,6 +450,7 @@ impl Meter {
         Reading {
             at: Instant::now(),
             coordinator: cpu_s(pid, self.tick),
+            fleet: cpu_s(std::process::id(), self.tick),
             database,
         }
     }
@@ -483,6 +486,8 @@ struct Line {
     rss_after_storm: f64,
     cpu_hold: (f64, f64),
     cpu_push: (f64, f64),
+    /// The simulated fleet's (this process's) CPU during the push, % of one core.
+    fleet_cpu_push: f64,
     cpu_ingest: (f64, f64),
     cpu_storm: (f64, f64),
     errors: String,
@@ -587,6 +592,7 @@ async fn line(backend: &'static str, db: &str, pg_dir: Option<String>, n: usize)
     .await;
     let r3 = meter.read(coord.child.id());
     out.cpu_push = percent(r2, r3);
+    out.fleet_cpu_push = 100.0 * (r3.fleet - r2.fleet) / (r3.at - r2.at).as_secs_f64().max(1e-9);
     let mut plans = fleet.plans.lock().expect("lock").clone();
     plans.sort();
     out.push_p50 = quantile(&plans, 0.5);
@@ -614,11 +620,14 @@ async fn line(backend: &'static str, db: &str, pg_dir: Option<String>, n: usize)
         .into_inner();
     println!(
         "{backend:<10} {n:>6} agents  campaign: created (StartCampaign answered) after {created:.2?}, \
-         push p50 {:.2?} p99 {:.2?} max {:.2?}; \
-         {} stored ({} failed) at {:.0}/s; complete after {:.2?} (finished: {}, {:?})",
+         push p50 {:.2?} p99 {:.2?} max {:.2?} (CPU meanwhile: coordinator {:.0} %, \
+         database {:.0} %, simulated fleet {:.0} %); {} stored ({} failed) at {:.0}/s; complete after {:.2?} (finished: {}, {:?})",
         out.push_p50,
         out.push_p99,
         out.push_max,
+        out.cpu_push.0,
+        out.cpu_push.1,
+        out.fleet_cpu_push,
         out.uploaded,
         out.upload_failed,
         out.results_per_s,
