@@ -31,7 +31,8 @@
 //!
 //! Coordinator RSS (VmRSS, and the peak VmHWM) and CPU (utime + stime from `/proc`, as a
 //! percentage of one core over the phase) are read after each phase; on PostgreSQL also the
-//! database server's CPU (the postmaster and its backends). A Markdown table of every line is
+//! database server's CPU (the postmaster and its backends); during the push also this
+//! process's (the simulated fleet's). A Markdown table of every line is
 //! printed at the end.
 //!
 //! `FLEET_LOAD_AGENTS` (default `100,1000,10000`; `20` under `cargo test --benches`),
