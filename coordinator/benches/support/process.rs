@@ -22,16 +22,21 @@ impl Drop for Coordinator {
 /// Starts `fleetcal-coordinator serve` on `db` with a driver tick of `tick_ms`, and waits for
 /// its `listening on ADDR` line.
 pub fn start(db: &str, tick_ms: u32) -> Coordinator {
+    start_at(db, tick_ms, "127.0.0.1:0")
+}
+
+/// [`start`] listening on `listen` (a restart on the address of the coordinator it replaces).
+pub fn start_at(db: &str, tick_ms: u32, listen: &str) -> Coordinator {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
         .args([
             "serve",
             "--insecure-plaintext",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--db",
             db,
+            "--tick-ms",
         ])
-        .arg("--tick-ms")
         .arg(tick_ms.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -161,23 +161,31 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// The agent, or `UnknownAgent`; records the contact at `now`. An agent with an open
-    /// session is recorded in memory (written to the store at most every half offline
-    /// window), so heartbeats from a large fleet do not become a write each.
+    /// session is recorded in memory (the driver writes the contacts that are due, at most
+    /// every half offline window per agent, in one transaction:
+    /// [`Coordinator::persist_contacts`]), so heartbeats from a large fleet do not become a
+    /// write each.
     pub async fn require_agent(&self, agent_id: &str, now: Millis) -> Result<(), Error> {
-        match self
-            .registry
-            .touch(agent_id, now, self.offline_window() / 2)
-        {
+        match self.registry.touch(agent_id, now) {
             Touched::InMemory => Ok(()),
             Touched::NoSession => self.touch_store(agent_id, now).await,
-            Touched::Persist => {
-                if !self.store.touch_streaming(agent_id, now).await? {
-                    return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
-                }
-                self.registry.persisted(agent_id, now);
-                Ok(())
-            }
         }
+    }
+
+    /// Writes the in-memory contacts that are due at `now` to the store, in one transaction,
+    /// and ends the sessions of agents the store no longer knows (removed meanwhile): their
+    /// streams close, and their next calls are refused as unregistered until they register
+    /// again.
+    pub async fn persist_contacts(&self, now: Millis) -> Result<(), Error> {
+        let due = self.registry.due_contacts(now, self.offline_window() / 2);
+        if due.is_empty() {
+            return Ok(());
+        }
+        for agent in self.store.touch_agents(&due).await? {
+            tracing::info!(agent = %agent, "agent removed: closing its directive stream");
+            self.registry.close(&agent);
+        }
+        Ok(())
     }
 
     async fn touch_store(&self, agent_id: &str, now: Millis) -> Result<(), Error> {

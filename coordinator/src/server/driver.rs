@@ -31,6 +31,9 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
              (a half-open connection or a stalled agent)"
         );
     }
+    if let Err(e) = c.persist_contacts(now).await {
+        tracing::warn!("recording agents' contact: {e}");
+    }
     let campaigns = c.store.active_campaigns().await?;
     let mut runs = c.store.active_runs().await?;
     let leases = c.store.run_leases().await?;
@@ -56,21 +59,22 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
         owner: c.instance.clone(),
         expires: now.saturating_add(window),
     };
-    for t in changes {
-        let applied = if t.to == RunState::Running {
-            c.store.start_run(&t, &lease).await?
-        } else {
-            c.store.transition(&t).await?
-        };
-        if applied {
-            if let Some(r) = runs.iter_mut().find(|r| r.run_id == t.run_id) {
-                r.state = t.to;
-                if t.to == RunState::Running {
-                    r.started_at = Some(t.at);
-                }
+    // One transaction for all of them: a campaign over the whole fleet starts every run here
+    // (each started run leased to this coordinator).
+    let changed = c.store.transitions(&changes, &lease).await?;
+    let index: HashMap<String, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.run_id.clone(), i))
+        .collect();
+    for t in changes.iter().filter(|t| changed.contains(&t.run_id)) {
+        if let Some(r) = index.get(&t.run_id).and_then(|&i| runs.get_mut(i)) {
+            r.state = t.to;
+            if t.to == RunState::Running {
+                r.started_at = Some(t.at);
             }
-            tracing::info!(run = %t.run_id, agent = %t.agent_id, from = %t.from, to = %t.to, "run");
         }
+        tracing::info!(run = %t.run_id, agent = %t.agent_id, from = %t.from, to = %t.to, "run");
     }
     if !claims.is_empty() {
         for run_id in c
@@ -105,8 +109,20 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
 /// Runs [`tick`] on every wake-up and every `settings.tick` until `stop` turns true.
 pub async fn drive<S: Store>(c: Arc<Coordinator<S>>, mut stop: watch::Receiver<bool>) {
     loop {
+        let started = tokio::time::Instant::now();
         if let Err(e) = tick(&c, now_ms()).await {
             tracing::warn!("dispatch: {e}");
+        }
+        // A breather as long as the pass took (at most a tick): wake-ups meanwhile coalesce
+        // into one pass, so a stream of events (every upload wakes the driver) costs the
+        // driver at most half a core instead of a pass per event back to back.
+        let breather = started.elapsed().min(c.settings.tick);
+        tokio::select! {
+            _ = tokio::time::sleep(breather) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
         }
         tokio::select! {
             _ = c.wake.notified() => {}

@@ -34,11 +34,8 @@ struct Session {
 pub enum Touched {
     /// The agent has no open session: record the contact in the store.
     NoSession,
-    /// Recorded in memory; the store's `last_seen` is recent enough.
+    /// Recorded in memory; [`Registry::due_contacts`] hands it to the store later.
     InMemory,
-    /// Recorded in memory, and the store's `last_seen` is older than the persist period:
-    /// write it (the caller then calls [`Registry::persisted`]).
-    Persist,
 }
 
 /// The open directive streams, by agent id.
@@ -76,26 +73,29 @@ impl Registry {
         (conn, rx)
     }
 
-    /// Records contact from an agent at `now`. An agent with a session is recorded in memory,
-    /// and asked to be written to the store at most once per `persist_every`.
-    pub fn touch(&self, agent_id: &str, now: Millis, persist_every: Millis) -> Touched {
+    /// Records contact from an agent at `now` (in memory, for an agent with a session).
+    pub fn touch(&self, agent_id: &str, now: Millis) -> Touched {
         let mut sessions = self.lock();
         let Some(s) = sessions.get_mut(agent_id) else {
             return Touched::NoSession;
         };
         s.last_contact = s.last_contact.max(now);
-        if now - s.persisted >= persist_every {
-            Touched::Persist
-        } else {
-            Touched::InMemory
-        }
+        Touched::InMemory
     }
 
-    /// Notes that the agent's contact at `at` was written to the store.
-    pub fn persisted(&self, agent_id: &str, at: Millis) {
-        if let Some(s) = self.lock().get_mut(agent_id) {
-            s.persisted = s.persisted.max(at);
-        }
+    /// The contacts to write to the store at `now`: each session's last contact when the
+    /// store's copy is `persist_every` or more older, marked written. The driver writes them
+    /// all in one transaction, so a large fleet's heartbeats are not a write each.
+    pub fn due_contacts(&self, now: Millis, persist_every: Millis) -> Vec<(String, Millis)> {
+        let mut sessions = self.lock();
+        sessions
+            .iter_mut()
+            .filter(|(_, s)| s.last_contact > s.persisted && now - s.persisted >= persist_every)
+            .map(|(id, s)| {
+                s.persisted = s.last_contact;
+                (id.clone(), s.last_contact)
+            })
+            .collect()
     }
 
     /// When an agent with an open session was last heard from; `None` without a session.
@@ -136,6 +136,11 @@ impl Registry {
             return true;
         }
         false
+    }
+
+    /// Ends an agent's session, whichever it is (its stream ends).
+    pub fn close(&self, agent_id: &str) {
+        self.lock().remove(agent_id);
     }
 
     /// Whether an agent has a stream open.
@@ -245,13 +250,13 @@ mod tests {
         let (_, _rx_b) = r.connect("b", 1_000);
         assert_eq!(r.live(1_500, 1_000).len(), 2);
         // b keeps sending heartbeats; a goes silent (a half-open connection).
-        assert_eq!(r.touch("b", 1_900, 10_000), Touched::InMemory);
-        assert_eq!(r.touch("nobody", 1_900, 10_000), Touched::NoSession);
+        assert_eq!(r.touch("b", 1_900), Touched::InMemory);
+        assert_eq!(r.touch("nobody", 1_900), Touched::NoSession);
         let live = r.live(2_500, 1_000);
         assert!(live.contains("b") && !live.contains("a"), "{live:?}");
         assert_eq!(r.last_contact("b"), Some(1_900));
         // A touch dated before the last contact does not move it back.
-        r.touch("b", 1_200, 10_000);
+        r.touch("b", 1_200);
         assert_eq!(r.last_contact("b"), Some(1_900));
         assert_eq!(r.close_stale(2_500, 1_000), vec![("a".to_string(), 1_500)]);
         assert!(!r.is_connected("a") && r.is_connected("b"));
@@ -265,10 +270,24 @@ mod tests {
     fn contact_is_persisted_at_most_once_per_period() {
         let r = Registry::default();
         r.connect("a", 0);
-        assert_eq!(r.touch("a", 4_000, 5_000), Touched::InMemory);
-        assert_eq!(r.touch("a", 5_000, 5_000), Touched::Persist);
-        r.persisted("a", 5_000);
-        assert_eq!(r.touch("a", 9_000, 5_000), Touched::InMemory);
-        assert_eq!(r.touch("a", 10_000, 5_000), Touched::Persist);
+        r.connect("b", 0);
+        assert_eq!(r.touch("a", 4_000), Touched::InMemory);
+        assert!(r.due_contacts(4_000, 5_000).is_empty(), "not due yet");
+        r.touch("a", 5_000);
+        assert_eq!(
+            r.due_contacts(5_000, 5_000),
+            vec![("a".to_string(), 5_000)],
+            "b, not heard from since it connected, has nothing to write"
+        );
+        assert!(r.due_contacts(6_000, 5_000).is_empty(), "written once");
+        r.close("b");
+        assert!(!r.is_connected("b") && r.is_connected("a"));
+        r.touch("a", 9_000);
+        assert!(r.due_contacts(9_000, 5_000).is_empty(), "within the period");
+        r.touch("a", 10_000);
+        assert_eq!(
+            r.due_contacts(10_000, 5_000),
+            vec![("a".to_string(), 10_000)]
+        );
     }
 }

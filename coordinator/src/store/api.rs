@@ -1,6 +1,7 @@
 //! The storage interface. Every backend implements [`Store`]; the coordinator is generic over
 //! it, and the storage test suite runs against each backend.
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use crate::aggregate::RunCounts;
@@ -115,6 +116,13 @@ pub trait Store: Send + Sync + 'static {
         agent_id: &str,
         at: i64,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Sets several agents' `last_seen` and `stream_seen` (agent id, time: each heard on its
+    /// open directive stream) in one transaction; returns the ids it passed over because they
+    /// are unknown or removed.
+    fn touch_agents(
+        &self,
+        contacts: &[(String, i64)],
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
     /// One agent.
     fn agent(
         &self,
@@ -175,6 +183,16 @@ pub trait Store: Send + Sync + 'static {
     fn active_runs(&self) -> impl Future<Output = Result<Vec<RunRecord>, Error>> + Send;
     /// Applies a state change if the run is still in `from`; false when it was not.
     fn transition(&self, t: &Transition) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Applies several state changes in one transaction, each only if its run is still in
+    /// its `from` (as [`Store::transition`] does one); a run started (to running) is leased
+    /// to `lease.owner` until `lease.expires` (as [`Store::start_run`] does one). Returns the
+    /// ids of the runs that changed. The dispatch driver starts a whole campaign's runs with
+    /// one call.
+    fn transitions(
+        &self,
+        ts: &[Transition],
+        lease: &RunLease,
+    ) -> impl Future<Output = Result<HashSet<String>, Error>> + Send;
     /// Records progress of a running run; false when the run is not running.
     fn progress(
         &self,

@@ -144,6 +144,14 @@ pub(crate) fn fleet_filter(q: &crate::fleet::FleetQuery) -> (String, Vec<Param>)
     }
 }
 
+/// How many runs one `INSERT` of a new campaign writes (14 parameters each: well under both
+/// backends' parameter limits).
+pub(crate) const RUNS_PER_INSERT: usize = 500;
+
+/// How many runs one statement of [`Store::transitions`](super::Store::transitions) updates
+/// (its `IN` list; well under both backends' parameter limits).
+pub(crate) const TRANSITIONS_PER_STATEMENT: usize = 500;
+
 /// `$first, $first+1, …` for `n` parameters (an `IN` list of states).
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -287,29 +295,37 @@ macro_rules! impl_store {
                 .execute(&mut *conn)
                 .await
                 .map_err(Error::storage(ctx))?;
-                for r in runs {
-                    sqlx::query::<$db>(
+                // Many rows a statement: a campaign over a large fleet is a few statements,
+                // not a round trip per run.
+                for chunk in runs.chunks(super::sql::RUNS_PER_INSERT) {
+                    let rows: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("({})", placeholders(1 + i * 14, 14)))
+                        .collect();
+                    let sql = format!(
                         "INSERT INTO runs (run_id, campaign_id, agent_id, hostname, preset_id, \
                          framework, device, state, fraction, message, seq, started_at, finished_at, \
-                         not_before) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-                    )
-                    .bind(&r.run_id)
-                    .bind(&r.campaign_id)
-                    .bind(&r.agent_id)
-                    .bind(&r.hostname)
-                    .bind(&r.preset_id)
-                    .bind(r.framework.as_str())
-                    .bind(r.device.as_str())
-                    .bind(r.state.as_str())
-                    .bind(r.fraction)
-                    .bind(&r.message)
-                    .bind(r.seq)
-                    .bind(r.started_at)
-                    .bind(r.finished_at)
-                    .bind(r.not_before)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(Error::storage(ctx))?;
+                         not_before) VALUES {}",
+                        rows.join(", ")
+                    );
+                    let mut q = sqlx::query::<$db>(&sql);
+                    for r in chunk {
+                        q = q
+                            .bind(&r.run_id)
+                            .bind(&r.campaign_id)
+                            .bind(&r.agent_id)
+                            .bind(&r.hostname)
+                            .bind(&r.preset_id)
+                            .bind(r.framework.as_str())
+                            .bind(r.device.as_str())
+                            .bind(r.state.as_str())
+                            .bind(r.fraction)
+                            .bind(&r.message)
+                            .bind(r.seq)
+                            .bind(r.started_at)
+                            .bind(r.finished_at)
+                            .bind(r.not_before);
+                    }
+                    q.execute(&mut *conn).await.map_err(Error::storage(ctx))?;
                 }
                 Ok(())
             }
@@ -926,6 +942,29 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn touch_agents(&self, contacts: &[(String, i64)]) -> Result<Vec<String>, Error> {
+                let ctx = format!("recording the contact of {} agents", contacts.len());
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                let mut unknown = Vec::new();
+                for (agent_id, at) in contacts {
+                    let done = sqlx::query::<$db>(
+                        "UPDATE agents SET last_seen = $1, stream_seen = $2 \
+                         WHERE agent_id = $3 AND removed_at IS NULL",
+                    )
+                    .bind(at)
+                    .bind(at)
+                    .bind(agent_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(&ctx))?;
+                    if done.rows_affected() == 0 {
+                        unknown.push(agent_id.clone());
+                    }
+                }
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(unknown)
+            }
+
             async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, Error> {
                 let row = sqlx::query::<$db>("SELECT * FROM agents WHERE agent_id = $1 AND removed_at IS NULL",
                 )
@@ -1144,6 +1183,62 @@ macro_rules! impl_store {
                     .await
                     .map_err(Error::storage(format!("updating run '{}'", t.run_id)))?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn transitions(
+                &self,
+                ts: &[Transition],
+                lease: &RunLease,
+            ) -> Result<std::collections::HashSet<String>, Error> {
+                let mut changed = std::collections::HashSet::new();
+                if ts.is_empty() {
+                    return Ok(changed);
+                }
+                let ctx = format!("updating {} runs", ts.len());
+                // Grouped by what they set: one statement per group and chunk of run ids.
+                let mut groups: std::collections::BTreeMap<_, Vec<&str>> =
+                    std::collections::BTreeMap::new();
+                for t in ts {
+                    groups
+                        .entry((t.from.as_str(), t.to.as_str(), t.at, t.message.as_deref()))
+                        .or_default()
+                        .push(t.run_id.as_str());
+                }
+                let mut tx = self.pool.begin().await.map_err(Error::storage(&ctx))?;
+                for ((from, to, at, message), ids) in groups {
+                    // A run started is leased to this coordinator (as start_run does one).
+                    let starting = to == RunState::Running.as_str();
+                    let column = if starting { "started_at" } else { "finished_at" };
+                    for chunk in ids.chunks(super::sql::TRANSITIONS_PER_STATEMENT) {
+                        let sql = format!(
+                            "UPDATE runs SET state = $1, {column} = $2, message = COALESCE($3, message), \
+                             lease_owner = CASE WHEN $4 THEN $5 ELSE lease_owner END, \
+                             lease_expires = CASE WHEN $6 THEN $7 ELSE lease_expires END \
+                             WHERE state = $8 AND run_id IN ({}) RETURNING run_id",
+                            placeholders(9, chunk.len())
+                        );
+                        let mut q = sqlx::query::<$db>(&sql)
+                            .bind(to)
+                            .bind(at)
+                            .bind(message)
+                            .bind(starting)
+                            .bind(&lease.owner)
+                            .bind(starting)
+                            .bind(lease.expires)
+                            .bind(from);
+                        for id in chunk {
+                            q = q.bind(*id);
+                        }
+                        let rows = q.fetch_all(&mut *tx).await.map_err(Error::storage(&ctx))?;
+                        for row in &rows {
+                            changed.insert(
+                                row.try_get::<String, _>("run_id").map_err(Error::storage(&ctx))?,
+                            );
+                        }
+                    }
+                }
+                tx.commit().await.map_err(Error::storage(&ctx))?;
+                Ok(changed)
             }
 
             async fn progress(&self, run_id: &str, fraction: f64, message: &str) -> Result<bool, Error> {

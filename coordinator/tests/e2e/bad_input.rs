@@ -340,7 +340,7 @@ fn malformed_configs_and_presets_stop_the_start_naming_the_file() {
         ("coordinator config: version 2", "", vec!["version"]),
         (
             "coordinator config: heartbeat_interval_s = 0",
-            "heartbeat_interval_s = 0\n",
+            "insecure_plaintext = true\nheartbeat_interval_s = 0\n",
             vec!["heartbeat_interval_s"],
         ),
     ] {
@@ -508,6 +508,12 @@ impl Pki {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, name);
+        if name == "admin" {
+            // The admin role, as `fleetctl pki` writes it (docs/coordinator.md, "Roles").
+            params.subject_alt_names.push(rcgen::SanType::URI(
+                "urn:fleetcal:admin:admin".try_into().unwrap(),
+            ));
+        }
         params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
         params.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
         params.extended_key_usages = vec![if server {

@@ -11,8 +11,8 @@ use fleetcal_coordinator::fleet::{
 };
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringOutcome, FiringTag,
-    FrameworkChoice, Overrides, RunRecord, RunState, ScheduleRecord, ScheduleSpec, Selector,
-    StoreOutcome, Transition,
+    FrameworkChoice, Overrides, RunLease, RunRecord, RunState, ScheduleRecord, ScheduleSpec,
+    Selector, StoreOutcome, Transition,
 };
 use fleetcal_coordinator::store::{
     AlertUpdate, CampaignKey, Claim, ClaimOutcome, PgStore, RemoveOutcome, RunKey, SqliteStore,
@@ -806,6 +806,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     old_result_reads(&reopened, &json).await;
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
+    batched_writes(&reopened).await;
 }
 
 #[tokio::test]
@@ -843,6 +844,100 @@ async fn postgres_backend_passes_the_storage_suite() {
     old_result_reads(&reopened, &json).await;
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
+    batched_writes(&reopened).await;
+}
+
+/// The fleet-sized writes: a campaign of more runs than one `INSERT` or one `UPDATE` carries,
+/// all started with one `transitions` call (each guarded by its `from`), and several agents'
+/// contacts written at once.
+async fn batched_writes<S: Store>(store: &S) {
+    for a in ["bw1", "bw2", "bw3"] {
+        store.upsert_agent(&agent(a, a, 100)).await.unwrap();
+    }
+    let campaign = CampaignRecord {
+        id: "bw".into(),
+        created_at: 100,
+        deadline: 1_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    let agents = ["bw1", "bw2", "bw3"];
+    let runs: Vec<RunRecord> = (0..1201)
+        .map(|i| {
+            let state = if i == 7 {
+                RunState::Running
+            } else {
+                RunState::Queued
+            };
+            run(
+                &format!("bw-{i:04}"),
+                "bw",
+                agents[i % 3],
+                i64::try_from(i).unwrap(),
+                state,
+            )
+        })
+        .collect();
+    store.create_campaign(&campaign, &runs).await.unwrap();
+    assert_eq!(
+        store.runs(Some("bw")).await.unwrap(),
+        runs,
+        "every run stored"
+    );
+    let starts: Vec<Transition> = runs
+        .iter()
+        .map(|r| {
+            to(
+                &r.run_id,
+                &r.agent_id,
+                RunState::Queued,
+                RunState::Running,
+                5000,
+            )
+        })
+        .collect();
+    let lease = RunLease {
+        owner: "coord-a".into(),
+        expires: 9000,
+    };
+    let changed = store.transitions(&starts, &lease).await.unwrap();
+    assert_eq!(changed.len(), 1200, "all but the one already running");
+    assert!(!changed.contains("bw-0007"));
+    assert!(
+        store.transitions(&starts, &lease).await.unwrap().is_empty(),
+        "guarded"
+    );
+    let last = store.run("bw-1200").await.unwrap().unwrap();
+    assert_eq!(
+        (last.state, last.started_at),
+        (RunState::Running, Some(5000))
+    );
+    assert_eq!(
+        store.run_leases().await.unwrap().get("bw-1200"),
+        Some(&lease),
+        "a run started in a batch is leased to its coordinator"
+    );
+    assert!(store.transitions(&[], &lease).await.unwrap().is_empty());
+
+    let unknown = store
+        .touch_agents(&[
+            ("bw1".into(), 7000),
+            ("bw2".into(), 7001),
+            ("nobody".into(), 7002),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(unknown, vec!["nobody".to_string()]);
+    let seen = |id: &'static str| async move { store.agent(id).await.unwrap().unwrap().last_seen };
+    assert_eq!(
+        (seen("bw1").await, seen("bw2").await, seen("bw3").await),
+        (7000, 7001, 100)
+    );
+    let streaming = store.streaming_since(7000).await.unwrap();
+    assert!(
+        streaming.contains("bw1") && streaming.contains("bw2") && !streaming.contains("bw3"),
+        "a contact written by the driver is one heard on a stream: {streaming:?}"
+    );
 }
 
 // ---- fleet reports and alerts ----
