@@ -365,6 +365,7 @@ fn malformed_configs_and_presets_stop_the_start_naming_the_file() {
         let db_url = format!("sqlite://{}", db.display());
         let out = bounded(Command::new(COORDINATOR).args([
             "serve",
+            "--insecure-plaintext",
             "--listen",
             "127.0.0.1:0",
             "--db",
