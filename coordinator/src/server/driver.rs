@@ -51,11 +51,14 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
     for agent in &quarantined {
         live.remove(agent);
     }
-    let heard = if dispatch::deadline_passed(now, &campaigns) {
+    let mut heard = if dispatch::deadline_passed(now, &campaigns) {
         c.store.streaming_since(now.saturating_sub(window)).await?
     } else {
         HashSet::new()
     };
+    // A quarantined agent is heard all the time (its clones keep subscribing) but runs
+    // nothing: past the deadline its queued runs end agent_offline like an offline board's.
+    heard.retain(|a| c.registry.quarantine(a).is_none());
     let snapshot = Snapshot {
         now,
         campaigns: &campaigns,
