@@ -319,6 +319,32 @@ mod tests {
     }
 
     #[test]
+    fn a_quarantine_follows_the_store_and_a_release_forgets_the_history() {
+        let r = Registry::default();
+        let flip = |r: &Registry, from: i64| {
+            (0..6)
+                .map(|i| r.watch_subscription("a", if i % 2 == 0 { "x" } else { "y" }, from + i))
+                .filter(|v| *v != Verdict::Fine)
+                .count()
+        };
+        assert_eq!(flip(&r, 0), 1, "judged a clone once");
+        r.add_quarantined("a", "clone");
+        assert_eq!(r.quarantine("a").as_deref(), Some("clone"));
+        assert_eq!(flip(&r, 10), 0, "a quarantined id is not judged again");
+        r.set_quarantined([("b".to_string(), "other".to_string())]);
+        assert_eq!(
+            r.quarantine("a"),
+            None,
+            "the store's list replaces this one"
+        );
+        assert!(r.quarantine("b").is_some());
+        r.release("b");
+        assert_eq!(r.quarantine("b"), None);
+        r.release("a");
+        assert_eq!(flip(&r, 40), 1, "released: judged again");
+    }
+
+    #[test]
     fn contact_is_persisted_at_most_once_per_period() {
         let r = Registry::default();
         r.connect("a", 0);
