@@ -217,6 +217,7 @@ fn jitter() -> f64 {
 
 fn registration(i: usize, id: &str) -> pb::RegisterRequest {
     pb::RegisterRequest {
+        instance: String::new(),
         agent_id: id.to_string(),
         hostname: format!("sim-{i:05}"),
         labels: [
@@ -255,6 +256,7 @@ async fn agent(fleet: Arc<Fleet>, i: usize) {
         let opened = async {
             let mut stream = client
                 .subscribe(pb::SubscribeRequest {
+                    instance: String::new(),
                     agent_id: id.clone(),
                 })
                 .await?

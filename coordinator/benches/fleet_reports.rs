@@ -336,6 +336,7 @@ async fn ingest(db: &str, total: usize) -> Ingest {
         for (i, id) in ids.iter().enumerate() {
             AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
                 .register(pb::RegisterRequest {
+                    instance: String::new(),
                     agent_id: id.clone(),
                     hostname: format!("upload-{i:04}"),
                     labels: [("bench".to_string(), "upload".to_string())].into(),
@@ -361,6 +362,7 @@ async fn ingest(db: &str, total: usize) -> Ingest {
         for (i, id) in ids.iter().enumerate() {
             let stream = AgentServiceClient::new(channels[i / PER_CONNECTION].clone())
                 .subscribe(pb::SubscribeRequest {
+                    instance: String::new(),
                     agent_id: id.clone(),
                 })
                 .await

@@ -90,4 +90,14 @@ pub enum DomainError {
         /// What was refused ("acknowledged", "dismissed").
         action: &'static str,
     },
+    /// A call of an agent id quarantined as a cloned board (two agent processes claim it).
+    #[error("agent '{agent}' is quarantined as a cloned board ({reason}); to re-identify the clone: {remedy}")]
+    Quarantined {
+        /// The agent id.
+        agent: String,
+        /// Why it was quarantined.
+        reason: String,
+        /// What the operator does about it.
+        remedy: String,
+    },
 }

@@ -249,7 +249,8 @@ fn domain_code(e: &DomainError) -> Code {
         | DomainError::RunNotAccepting { .. }
         | DomainError::NoAgentsMatch(_)
         | DomainError::AgentRunning { .. }
-        | DomainError::AlertNotActionable { .. } => Code::FailedPrecondition,
+        | DomainError::AlertNotActionable { .. }
+        | DomainError::Quarantined { .. } => Code::FailedPrecondition,
         DomainError::NotYourRun { .. } => Code::PermissionDenied,
     }
 }

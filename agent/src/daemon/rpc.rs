@@ -33,6 +33,9 @@ pub struct Rpc {
     urls: Arc<[String]>,
     current: Arc<AtomicUsize>,
     agent_id: String,
+    /// This process's nonce (random per start): the coordinator tells two processes claiming
+    /// one agent id (a cloned state directory) apart by it.
+    instance: String,
     timeout: Duration,
     /// What [`Rpc::describe`] adds to a failure to talk at all: the likely TLS mismatch.
     hint: &'static str,
@@ -73,6 +76,7 @@ impl Rpc {
             urls: urls.into(),
             current: Arc::new(AtomicUsize::new(first)),
             agent_id: agent_id.to_string(),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
             timeout: opts.rpc_timeout,
             hint: dial::connect_hint(opts.tls.as_ref()),
         })
@@ -133,6 +137,11 @@ impl Rpc {
         }
     }
 
+    /// This process's nonce, sent with Register and Subscribe.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Register (or re-register) this agent.
     pub async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, Status> {
         let mut c = self.client();
@@ -144,6 +153,7 @@ impl Rpc {
         let mut c = self.client();
         let req = SubscribeRequest {
             agent_id: self.agent_id.clone(),
+            instance: self.instance.clone(),
         };
         self.bounded(c.subscribe(req)).await
     }

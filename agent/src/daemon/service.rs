@@ -60,6 +60,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         preset: opts.preset.clone(),
         capabilities: Some(caps),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        instance: rpc.instance().to_string(),
     };
 
     let uploader = Uploader::new(rpc.clone(), spool.clone());

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::client::{all_agents, Admin};
 use super::table::render;
+use crate::server::clones::remedy;
 use crate::Error;
 
 /// `fleetctl agents remove ID`: removes an agent and says how many queued runs failed.
@@ -38,9 +39,32 @@ pub async fn revoke(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `fleetctl agents release ID`: lifts an agent id's clone quarantine.
+pub async fn release(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
+    let was = admin
+        .release_agent(pb::ReleaseAgentRequest {
+            agent_id: agent_id.to_string(),
+        })
+        .await?
+        .into_inner()
+        .was_quarantined;
+    let note = if was { "" } else { " (it was not quarantined)" };
+    println!("released agent {agent_id}{note}");
+    Ok(())
+}
+
 /// Lists agents (every page) as a table or JSON, by host name then id.
 pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
     let agents = all_agents(admin).await?;
+    for a in agents.iter().filter(|a| !a.quarantine.is_empty()) {
+        eprintln!(
+            "fleetctl: agent {} is quarantined as a cloned board ({}); to re-identify the \
+             clone: {}",
+            a.agent_id,
+            a.quarantine,
+            remedy(&a.agent_id)
+        );
+    }
     if as_json {
         let items: Vec<_> = agents.iter().map(agent_json).collect();
         println!("{}", serde_json::to_string_pretty(&items).expect("json"));
@@ -56,7 +80,7 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
             vec![
                 a.hostname.clone(),
                 a.agent_id.clone(),
-                if a.online { "online" } else { "offline" }.into(),
+                agent_state(a).into(),
                 a.matched_preset.clone(),
                 caps.arch,
                 caps.engines.join(","),
@@ -90,12 +114,28 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// The STATUS column: quarantined (a cloned board) before online or offline.
+fn agent_state(a: &pb::Agent) -> &'static str {
+    if !a.quarantine.is_empty() {
+        "quarantined"
+    } else if a.online {
+        "online"
+    } else {
+        "offline"
+    }
+}
+
 fn agent_json(a: &pb::Agent) -> serde_json::Value {
     let c = a.capabilities.clone().unwrap_or_default();
     json!({
         "agent_id": a.agent_id,
         "hostname": a.hostname,
         "online": a.online,
+        "state": agent_state(a),
+        "quarantine": (!a.quarantine.is_empty()).then(|| json!({
+            "reason": a.quarantine,
+            "remedy": remedy(&a.agent_id),
+        })),
         "preset": a.preset,
         "matched_preset": a.matched_preset,
         "labels": a.labels,

@@ -332,6 +332,13 @@ pub enum AgentsCmd {
         /// The agent's id.
         id: String,
     },
+    /// Lift an agent id's clone quarantine (two boards claiming it). First stop one of the
+    /// boards, delete agent-id (and agent.key, agent.pem if enrolled) from its state
+    /// directory and start it again so it takes a new id; then release the old id.
+    Release {
+        /// The agent's id.
+        id: String,
+    },
 }
 
 /// `fleetctl campaign ...`.
@@ -629,6 +636,10 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             action: Some(AgentsCmd::Revoke { id }),
             ..
         } => agents::revoke(&mut admin, &id).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Release { id }),
+            ..
+        } => agents::release(&mut admin, &id).await,
         Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, *args).await,
         Cmd::Campaign(CampaignCmd::Status {

@@ -282,6 +282,16 @@ impl<S: Store> AdminService for AdminSvc<S> {
         let known = self.core.revoke_agent(&id, now_ms()).await?;
         Ok(Response::new(pb::RevokeAgentResponse { known }))
     }
+
+    async fn release_agent(
+        &self,
+        request: Request<pb::ReleaseAgentRequest>,
+    ) -> Result<Response<pb::ReleaseAgentResponse>, Status> {
+        self.admit(&request, "ReleaseAgent")?;
+        let id = request.into_inner().agent_id;
+        let was_quarantined = self.core.release_agent(&id).await?;
+        Ok(Response::new(pb::ReleaseAgentResponse { was_quarantined }))
+    }
 }
 
 impl<S: Store> AdminSvc<S> {

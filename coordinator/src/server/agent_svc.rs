@@ -50,6 +50,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         let caller = self.caller(&request);
         let r = request.into_inner();
         self.admit(&caller, &r.agent_id, "Register")?;
+        validate::id("instance", &r.instance)?;
         let matched = self
             .core
             .register(
@@ -78,10 +79,15 @@ impl<S: Store> AgentService for AgentSvc<S> {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = self.caller(&request);
-        let agent_id = request.into_inner().agent_id;
+        let r = request.into_inner();
+        let agent_id = r.agent_id;
         validate::id("agent_id", &agent_id)?;
+        validate::id("instance", &r.instance)?;
         self.admit(&caller, &agent_id, "Subscribe")?;
-        let (conn, rx) = self.core.subscribe(&agent_id, now_ms()).await?;
+        let (conn, rx) = self
+            .core
+            .subscribe(&agent_id, &r.instance, now_ms())
+            .await?;
         let wake = self.core.wake.clone();
         let guard = SessionGuard {
             registry: self.core.registry.clone(),

@@ -179,7 +179,10 @@ fn wire_page<K, T, P: prost::Message>(
 pub fn agents_page_to_pb(page: Page<String, AgentStatus>) -> pb::ListAgentsResponse {
     let (agents, next_page_token) = wire_page(
         page,
-        |s| agent_to_pb(&s.agent, s.preset, s.online),
+        |s| pb::Agent {
+            quarantine: s.quarantine.unwrap_or_default(),
+            ..agent_to_pb(&s.agent, s.preset, s.online)
+        },
         agent_token_of,
     );
     pb::ListAgentsResponse {
@@ -224,6 +227,7 @@ pub fn agent_to_pb(a: &AgentRecord, matched_preset: String, online: bool) -> pb:
         agent_version: a.agent_version.clone(),
         online,
         last_seen: rfc3339(a.last_seen),
+        quarantine: String::new(),
     }
 }
 

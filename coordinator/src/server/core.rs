@@ -13,6 +13,7 @@ use std::sync::Arc;
 use fleetcal_proto::{CalibrationResult, Preset};
 use tokio::sync::{mpsc, Notify};
 
+use super::clones::{remedy, Verdict};
 use super::registry::{DirectiveItem, Registry, Touched};
 use crate::aggregate::RunCounts;
 use crate::config::Settings;
@@ -124,6 +125,8 @@ pub struct AgentStatus {
     /// Online: a live stream (heard from within the offline window), or — without a stream —
     /// a call within the window.
     pub online: bool,
+    /// Why it is quarantined as a cloned board ([`super::clones`]), if it is.
+    pub quarantine: Option<String>,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -196,18 +199,56 @@ impl<S: Store> Coordinator<S> {
         }
     }
 
-    /// Opens an agent's directive session at `now`; the driver sends its desired state at once.
+    /// Opens an agent's directive session at `now` for agent process `instance` (empty from
+    /// older agents); the driver sends its desired state at once. An id whose session keeps
+    /// moving between two processes is quarantined as a cloned board ([`super::clones`]).
     pub async fn subscribe(
         &self,
         agent_id: &str,
+        instance: &str,
         now: Millis,
     ) -> Result<(u64, mpsc::Receiver<DirectiveItem>), Error> {
         if !self.store.touch_streaming(agent_id, now).await? {
             return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
         }
+        if let Verdict::Clone(reason) = self.registry.watch_subscription(agent_id, instance, now) {
+            self.store.quarantine_agent(agent_id, &reason, now).await?;
+            self.registry.add_quarantined(agent_id, &reason);
+            tracing::warn!(
+                agent = %agent_id,
+                reason = %reason,
+                remedy = %remedy(agent_id),
+                "agent id quarantined as a cloned board: no plans, its results refused"
+            );
+        }
         let session = self.registry.connect(agent_id, now);
         self.wake.notify_one();
         Ok(session)
+    }
+
+    /// Refuses a call of an agent quarantined as a cloned board, naming why and the remedy.
+    pub fn refuse_quarantined(&self, agent_id: &str) -> Result<(), Error> {
+        match self.registry.quarantine(agent_id) {
+            Some(reason) => Err(Error::from(DomainError::Quarantined {
+                agent: agent_id.to_string(),
+                reason,
+                remedy: remedy(agent_id),
+            })),
+            None => Ok(()),
+        }
+    }
+
+    /// Lifts an agent's clone quarantine (`fleetctl agents release`); true when it was
+    /// quarantined. Every coordinator on the store sees it on its next dispatch pass.
+    pub async fn release_agent(&self, agent_id: &str) -> Result<bool, Error> {
+        validate::id("agent_id", agent_id)?;
+        let was = self.store.release_agent(agent_id).await?;
+        self.registry.release(agent_id);
+        self.wake.notify_one();
+        if was {
+            tracing::info!(agent = %agent_id, "agent's clone quarantine lifted");
+        }
+        Ok(was)
     }
 
     /// Records a liveness ping at `now`.
@@ -287,6 +328,7 @@ impl<S: Store> Coordinator<S> {
         result_json: &[u8],
         now: Millis,
     ) -> Result<StoreOutcome, Error> {
+        self.refuse_quarantined(agent_id)?;
         let run = self.owned_run(agent_id, run_id, now).await?;
         let invalid = |message: String| {
             Error::from(DomainError::InvalidResult {
@@ -390,10 +432,12 @@ impl<S: Store> Coordinator<S> {
         }
         let online = now.saturating_sub(agent.last_seen) < window;
         let preset = effective_preset(&agent, &self.presets).id;
+        let quarantine = self.registry.quarantine(&agent.agent_id);
         AgentStatus {
             agent,
             preset,
             online,
+            quarantine,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The dispatch driver: on every event and every tick, ends the sessions of agents not heard
-//! from within the offline window, loads the active runs and their leases, asks the pure
+//! from within the offline window, reads the quarantined agents (cloned boards: not live for
+//! dispatch, sent idle), loads the active runs and their leases, asks the pure
 //! [`dispatch`] what changes, applies the changes (each guarded by the run's state; a start
 //! leases the run to this coordinator), claims or renews the leases of the running runs of its
 //! live agents ([`dispatch::claims`]), sends every live agent its desired state
@@ -34,15 +35,30 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
     if let Err(e) = c.persist_contacts(now).await {
         tracing::warn!("recording agents' contact: {e}");
     }
+    // The quarantined agents as the store has them (another coordinator may have added or
+    // lifted one): they count as not live for dispatch, and are sent idle.
+    c.registry
+        .set_quarantined(c.store.quarantined_agents().await?);
     let campaigns = c.store.active_campaigns().await?;
     let mut runs = c.store.active_runs().await?;
     let leases = c.store.run_leases().await?;
-    let live = c.registry.live(now, window);
-    let heard = if dispatch::deadline_passed(now, &campaigns) {
+    let mut live = c.registry.live(now, window);
+    let quarantined: Vec<String> = live
+        .iter()
+        .filter(|a| c.registry.quarantine(a).is_some())
+        .cloned()
+        .collect();
+    for agent in &quarantined {
+        live.remove(agent);
+    }
+    let mut heard = if dispatch::deadline_passed(now, &campaigns) {
         c.store.streaming_since(now.saturating_sub(window)).await?
     } else {
         HashSet::new()
     };
+    // A quarantined agent is heard all the time (its clones keep subscribing) but runs
+    // nothing: past the deadline its queued runs end agent_offline like an offline board's.
+    heard.retain(|a| c.registry.quarantine(a).is_none());
     let snapshot = Snapshot {
         now,
         campaigns: &campaigns,
@@ -102,6 +118,9 @@ pub async fn tick<S: Store>(c: &Coordinator<S>, now: Millis) -> Result<(), Error
             Desired::Idle => idle_directive(),
         };
         c.registry.send_if_changed(agent, &directive);
+    }
+    for agent in &quarantined {
+        c.registry.send_if_changed(agent, &idle_directive());
     }
     c.fire_due_schedules(now).await
 }

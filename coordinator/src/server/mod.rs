@@ -6,6 +6,7 @@ pub mod admin_svc;
 pub mod agent_svc;
 pub mod alerts;
 pub mod auth;
+pub mod clones;
 pub mod convert;
 pub mod core;
 pub mod drift;

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use fleetcal_proto::pb;
 use tokio::sync::mpsc;
 
+use super::clones::{CloneWatch, Verdict};
 use crate::model::Millis;
 
 /// What a directive stream carries.
@@ -44,6 +45,11 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Session>>,
     /// Revoked agents (loaded from the store at start, added by a revocation).
     revoked: Mutex<HashSet<String>>,
+    /// Agents quarantined as cloned boards, with the reason (the store's list, read again on
+    /// every dispatch pass, so a quarantine or release by another coordinator shows here).
+    quarantined: Mutex<HashMap<String, String>>,
+    /// Which instances subscribed as which agent lately ([`CloneWatch`]).
+    clones: Mutex<CloneWatch>,
     next_conn: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -181,6 +187,52 @@ impl Registry {
             .contains(agent_id)
     }
 
+    /// Records that `agent_id` subscribed from agent process `instance` at `now`
+    /// ([`CloneWatch`]); an agent already quarantined is not judged again.
+    pub fn watch_subscription(&self, agent_id: &str, instance: &str, now: Millis) -> Verdict {
+        if self.quarantine(agent_id).is_some() {
+            return Verdict::Fine;
+        }
+        self.clones
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subscribed(agent_id, instance, now)
+    }
+
+    /// Replaces the quarantined agents (id → reason) with the store's list.
+    pub fn set_quarantined(&self, agents: impl IntoIterator<Item = (String, String)>) {
+        *self.quarantined.lock().unwrap_or_else(|p| p.into_inner()) = agents.into_iter().collect();
+    }
+
+    /// Marks one agent quarantined (until the store's list is read again).
+    pub fn add_quarantined(&self, agent_id: &str, reason: &str) {
+        self.quarantined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agent_id.to_string(), reason.to_string());
+    }
+
+    /// Lifts an agent's quarantine here and forgets its subscription history.
+    pub fn release(&self, agent_id: &str) {
+        self.quarantined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(agent_id);
+        self.clones
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(agent_id);
+    }
+
+    /// Why an agent is quarantined, if it is.
+    pub fn quarantine(&self, agent_id: &str) -> Option<String> {
+        self.quarantined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agent_id)
+            .cloned()
+    }
+
     /// Closes every stream and refuses new ones (graceful shutdown).
     pub fn close_all(&self) {
         self.closed.store(true, Ordering::SeqCst);
@@ -264,6 +316,32 @@ mod tests {
             matches!(rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)),
             "the stale session's stream ended"
         );
+    }
+
+    #[test]
+    fn a_quarantine_follows_the_store_and_a_release_forgets_the_history() {
+        let r = Registry::default();
+        let flip = |r: &Registry, from: i64| {
+            (0..6)
+                .map(|i| r.watch_subscription("a", if i % 2 == 0 { "x" } else { "y" }, from + i))
+                .filter(|v| *v != Verdict::Fine)
+                .count()
+        };
+        assert_eq!(flip(&r, 0), 1, "judged a clone once");
+        r.add_quarantined("a", "clone");
+        assert_eq!(r.quarantine("a").as_deref(), Some("clone"));
+        assert_eq!(flip(&r, 10), 0, "a quarantined id is not judged again");
+        r.set_quarantined([("b".to_string(), "other".to_string())]);
+        assert_eq!(
+            r.quarantine("a"),
+            None,
+            "the store's list replaces this one"
+        );
+        assert!(r.quarantine("b").is_some());
+        r.release("b");
+        assert_eq!(r.quarantine("b"), None);
+        r.release("a");
+        assert_eq!(flip(&r, 40), 1, "released: judged again");
     }
 
     #[test]

@@ -345,6 +345,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Every revoked agent id.
     fn revoked_agents(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    /// Quarantines an agent id as a cloned board at `at`, with the reason; quarantining twice
+    /// keeps the first time and reason.
+    fn quarantine_agent(
+        &self,
+        agent_id: &str,
+        reason: &str,
+        at: crate::model::Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Lifts an agent's quarantine; true when it was quarantined.
+    fn release_agent(&self, agent_id: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Every quarantined agent id with its reason, by id.
+    fn quarantined_agents(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
 }
 
 /// A join token as stored: only its hash, never the token.

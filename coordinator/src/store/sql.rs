@@ -1979,6 +1979,43 @@ macro_rules! impl_store {
                 .await
                 .map_err(Error::storage("reading revoked agents"))
             }
+
+            async fn quarantine_agent(
+                &self,
+                agent_id: &str,
+                reason: &str,
+                at: crate::model::Millis,
+            ) -> Result<(), Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO quarantined_agents (agent_id, reason, quarantined_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(agent_id)
+                .bind(reason)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("quarantining an agent"))?;
+                Ok(())
+            }
+
+            async fn release_agent(&self, agent_id: &str) -> Result<bool, Error> {
+                let done = sqlx::query::<$db>("DELETE FROM quarantined_agents WHERE agent_id = $1")
+                    .bind(agent_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::storage("releasing an agent"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn quarantined_agents(&self) -> Result<Vec<(String, String)>, Error> {
+                sqlx::query_as::<$db, (String, String)>(
+                    "SELECT agent_id, reason FROM quarantined_agents ORDER BY agent_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage("reading quarantined agents"))
+            }
         }
     };
 }

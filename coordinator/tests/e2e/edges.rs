@@ -17,6 +17,7 @@ const SHORT: usize = 400;
 
 fn registration(agent_id: &str, hostname: &str) -> pb::RegisterRequest {
     pb::RegisterRequest {
+        instance: String::new(),
         agent_id: agent_id.into(),
         hostname: hostname.into(),
         labels: HashMap::new(),
@@ -111,6 +112,7 @@ async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_lista
     assert!(m.contains("is 102400 bytes, longer than 64"), "{m}");
     let e = client
         .subscribe(pb::SubscribeRequest {
+            instance: String::new(),
             agent_id: long_id.clone(),
         })
         .await

@@ -19,6 +19,7 @@ async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
 
     let err = agent
         .subscribe(pb::SubscribeRequest {
+            instance: String::new(),
             agent_id: stranger.clone(),
         })
         .await
@@ -43,6 +44,7 @@ async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
 
     let err = agent
         .register(pb::RegisterRequest {
+            instance: String::new(),
             agent_id: "not-a-uuid".into(),
             hostname: "h".into(),
             ..pb::RegisterRequest::default()

@@ -239,6 +239,7 @@ async fn seed(url: &str, boards: &[(String, String)], rounds: usize) {
     for (id, host) in boards {
         client
             .register(pb::RegisterRequest {
+                instance: String::new(),
                 agent_id: id.clone(),
                 hostname: host.clone(),
                 labels: [("site".to_string(), "lab".to_string())].into(),

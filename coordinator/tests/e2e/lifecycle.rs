@@ -133,6 +133,7 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     let gpu = agent_client(&url)
         .await
         .register(pb::RegisterRequest {
+            instance: String::new(),
             agent_id: uuid::Uuid::new_v4().to_string(),
             hostname: "gpu".into(),
             labels: [("role".to_string(), "gpu".to_string())].into(),

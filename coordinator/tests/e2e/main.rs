@@ -10,6 +10,8 @@
 //! - `faults`: the fault suite: coordinator and agents killed mid-run and mid-upload, a 30 s
 //!   network cut, a full spool disk, wrong agent clocks, a reconnect storm; each scenario a
 //!   row `fault | scenario | stored | lost | duplicated | outcome`;
+//! - `clones`: one state directory copied to two real agents is quarantined (no plans,
+//!   uploads refused), shown by `fleetctl agents` and released; an agent restarted is not;
 //! - `edges`: validation at the edges: bad registrations, ids and results refused, bounded;
 //! - `grpc`: error paths, idempotent uploads, export, oversized messages, health, reflection;
 //! - `lifecycle`: refused/failed/timed-out/offline runs, graceful shutdown, restart;
@@ -29,6 +31,7 @@
 //!   the gRPC side's certificate, and the one shutdown.
 
 mod bad_input;
+mod clones;
 mod edges;
 mod faults;
 mod fleet;

@@ -806,6 +806,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     old_result_reads(&reopened, &json).await;
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
+    quarantine_suite(&reopened).await;
     batched_writes(&reopened).await;
 }
 
@@ -844,6 +845,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     old_result_reads(&reopened, &json).await;
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
+    quarantine_suite(&reopened).await;
     batched_writes(&reopened).await;
 }
 
@@ -1538,6 +1540,29 @@ async fn join_token_suite<S: Store>(store: &S) {
         store.redeem_join_token("nope", 0).await.unwrap(),
         Redeemed::Unknown
     );
+}
+
+/// A cloned board's quarantine: kept once with its first reason, listed by id, lifted once.
+async fn quarantine_suite<S: Store>(store: &S) {
+    assert!(store.quarantined_agents().await.unwrap().is_empty());
+    store
+        .quarantine_agent("q2", "clone seen", 1_000)
+        .await
+        .unwrap();
+    store.quarantine_agent("q1", "first", 1_000).await.unwrap();
+    store.quarantine_agent("q1", "second", 2_000).await.unwrap();
+    assert_eq!(
+        store.quarantined_agents().await.unwrap(),
+        vec![
+            ("q1".to_string(), "first".to_string()),
+            ("q2".to_string(), "clone seen".to_string())
+        ]
+    );
+    assert!(store.release_agent("q1").await.unwrap());
+    assert!(!store.release_agent("q1").await.unwrap(), "released once");
+    assert!(!store.release_agent("never").await.unwrap());
+    assert_eq!(store.quarantined_agents().await.unwrap().len(), 1);
+    assert!(store.release_agent("q2").await.unwrap());
 }
 
 /// Four redemptions of `hash` at once.

@@ -187,6 +187,7 @@ pub async fn register(
     let agent_id = uuid::Uuid::new_v4().to_string();
     client
         .register(pb::RegisterRequest {
+            instance: String::new(),
             agent_id: agent_id.clone(),
             hostname: hostname.into(),
             labels: labels
@@ -209,6 +210,7 @@ pub async fn subscribe(
 ) -> (tonic::Streaming<pb::Directive>, pb::Directive) {
     let mut stream = client
         .subscribe(pb::SubscribeRequest {
+            instance: String::new(),
             agent_id: agent_id.into(),
         })
         .await

@@ -36,6 +36,7 @@ async fn channel(pki: &Pki, url: &str, name: &str) -> tonic::transport::Channel 
 
 fn registration(agent_id: &str) -> pb::RegisterRequest {
     pb::RegisterRequest {
+        instance: String::new(),
         agent_id: agent_id.into(),
         hostname: "board".into(),
         labels: Default::default(),
@@ -81,6 +82,7 @@ async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
     assert_denied(&e, &["(Heartbeat)"]);
     let e = agent
         .subscribe(pb::SubscribeRequest {
+            instance: String::new(),
             agent_id: b.clone(),
         })
         .await

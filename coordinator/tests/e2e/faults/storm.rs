@@ -93,6 +93,7 @@ async fn agent(
         let attempt = async {
             client
                 .register(pb::RegisterRequest {
+                    instance: String::new(),
                     agent_id: id.clone(),
                     hostname: format!("storm-{i:05}"),
                     labels: Default::default(),
@@ -103,6 +104,7 @@ async fn agent(
                 .await?;
             client
                 .subscribe(pb::SubscribeRequest {
+                    instance: String::new(),
                     agent_id: id.clone(),
                 })
                 .await

@@ -108,9 +108,32 @@ impl Agent {
         Agent::start_board(Board::default(), coordinator, extra)
     }
 
-    /// [`Agent::start`] launched as `board` says.
+    /// [`Agent::start_board`] launched as `board` says.
     pub fn start_board(board: Board, coordinator: &str, extra: &[&str]) -> Agent {
+        Agent::start_in(tempfile::tempdir().unwrap(), board, coordinator, extra)
+    }
+
+    /// [`Agent::start`] on a copy of `state`'s files (its agent-id and keys, not its spool):
+    /// a cloned board, as one flashed from another's disk image.
+    pub fn start_cloned(state: &Path, coordinator: &str, extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("state");
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(state).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+            }
+        }
+        Agent::start_in(dir, Board::default(), coordinator, extra)
+    }
+
+    /// The agent's state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn start_in(dir: tempfile::TempDir, board: Board, coordinator: &str, extra: &[&str]) -> Agent {
         let mut args: Vec<String> = vec![
             "run".into(),
             "--coordinator".into(),
