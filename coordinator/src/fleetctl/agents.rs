@@ -114,9 +114,11 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// The STATUS column: quarantined (a cloned board) before online or offline.
+/// The STATUS column: revoked, then quarantined (a cloned board), before online or offline.
 fn agent_state(a: &pb::Agent) -> &'static str {
-    if !a.quarantine.is_empty() {
+    if a.revoked {
+        "revoked"
+    } else if !a.quarantine.is_empty() {
         "quarantined"
     } else if a.online {
         "online"

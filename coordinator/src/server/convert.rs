@@ -181,6 +181,7 @@ pub fn agents_page_to_pb(page: Page<String, AgentStatus>) -> pb::ListAgentsRespo
         page,
         |s| pb::Agent {
             quarantine: s.quarantine.unwrap_or_default(),
+            revoked: s.revoked,
             ..agent_to_pb(&s.agent, s.preset, s.online)
         },
         agent_token_of,
@@ -228,6 +229,7 @@ pub fn agent_to_pb(a: &AgentRecord, matched_preset: String, online: bool) -> pb:
         online,
         last_seen: rfc3339(a.last_seen),
         quarantine: String::new(),
+        revoked: false,
     }
 }
 

@@ -127,6 +127,8 @@ pub struct AgentStatus {
     pub online: bool,
     /// Why it is quarantined as a cloned board ([`super::clones`]), if it is.
     pub quarantine: Option<String>,
+    /// Revoked (`fleetctl agents revoke`): every call refused, so never online.
+    pub revoked: bool,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -430,7 +432,8 @@ impl<S: Store> Coordinator<S> {
         if let Some(at) = self.registry.last_contact(&agent.agent_id) {
             agent.last_seen = agent.last_seen.max(at);
         }
-        let online = now.saturating_sub(agent.last_seen) < window;
+        let revoked = self.registry.is_revoked(&agent.agent_id);
+        let online = !revoked && now.saturating_sub(agent.last_seen) < window;
         let preset = effective_preset(&agent, &self.presets).id;
         let quarantine = self.registry.quarantine(&agent.agent_id);
         AgentStatus {
@@ -438,6 +441,7 @@ impl<S: Store> Coordinator<S> {
             preset,
             online,
             quarantine,
+            revoked,
         }
     }
 

@@ -332,6 +332,20 @@ async fn a_revoked_agent_is_cut_off_at_once_and_stays_revoked() {
         .await
         .unwrap_err();
     assert_denied(&e, &[&format!("agent '{a}'"), "Heartbeat: it is revoked"]);
+    // Listed as revoked at once, never online (it was heard from a moment ago).
+    let listed = ctl(&url, &pki.client_flags("admin"), &["agents", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&text(&listed).0).unwrap();
+    let me = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["agent_id"] == a.as_str())
+        .unwrap();
+    assert_eq!(
+        (&me["state"], &me["online"]),
+        (&"revoked".into(), &false.into()),
+        "{me}"
+    );
     drop(coordinator);
 
     // Persisted: a restarted coordinator refuses it too.
