@@ -58,6 +58,8 @@ use tonic::transport::{Channel, Endpoint};
 mod pg;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/vary.rs"]
+mod vary;
 
 const TEMPLATE: &str = include_str!("../testdata/quick-result.json");
 /// Written into the template's variants, then replaced per upload (same lengths).
@@ -88,22 +90,7 @@ impl Bodies {
             r.metadata.host.hostname = HOST_HOLE.into();
             r.metadata.started_at = TIME_HOLE.into();
             r.metadata.finished_at = TIME_HOLE.into();
-            for rec in &mut r.records {
-                for rate in [&mut rec.gops, &mut rec.bandwidth_gbps]
-                    .into_iter()
-                    .flatten()
-                {
-                    rate.best *= f;
-                    rate.median *= f;
-                    rate.mean *= f;
-                }
-                rec.efficiency = rec.efficiency.map(|e| e * f);
-            }
-            for p in r.summary.peak_by_precision.values_mut() {
-                p.gops *= f;
-                p.efficiency = p.efficiency.map(|e| e * f);
-            }
-            r.summary.memory_bandwidth_gbps = r.summary.memory_bandwidth_gbps.map(|g| g * f);
+            vary::scale_rates(&mut r, f);
             let json = r.to_json();
             let at = |hole: &str| json.match_indices(hole).map(|(i, _)| i).collect();
             holes.push((at(RUN_HOLE), at(HOST_HOLE), at(TIME_HOLE)));

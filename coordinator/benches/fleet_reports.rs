@@ -48,6 +48,8 @@ use tonic::transport::{Channel, Endpoint};
 mod pg;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/vary.rs"]
+mod vary;
 
 const TEMPLATE: &str = include_str!("../testdata/quick-result.json");
 const DAY_MS: i64 = 86_400_000;
@@ -144,23 +146,7 @@ fn varied(
     let t = chrono::DateTime::from_timestamp_millis(started_at).expect("time");
     r.metadata.started_at = t.to_rfc3339();
     r.metadata.finished_at = (t + chrono::Duration::seconds(57)).to_rfc3339();
-    for rec in &mut r.records {
-        for rate in [&mut rec.gops, &mut rec.bandwidth_gbps]
-            .into_iter()
-            .flatten()
-        {
-            rate.best *= f;
-            rate.median *= f;
-            rate.mean *= f;
-        }
-        rec.efficiency = rec.efficiency.map(|e| e * f);
-    }
-    for p in r.summary.peak_by_precision.values_mut() {
-        p.gops *= f;
-        p.efficiency = p.efficiency.map(|e| e * f);
-    }
-    r.summary.memory_bandwidth_gbps = r.summary.memory_bandwidth_gbps.map(|g| g * f);
-    r.summary.bandwidth_efficiency = r.summary.bandwidth_efficiency.map(|e| e * f);
+    vary::scale_rates(&mut r, f);
     r
 }
 
