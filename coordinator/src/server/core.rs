@@ -210,7 +210,9 @@ impl<S: Store> Coordinator<S> {
         instance: &str,
         now: Millis,
     ) -> Result<(u64, mpsc::Receiver<DirectiveItem>), Error> {
-        if !self.store.touch_streaming(agent_id, now).await? {
+        // Heard on its stream (`last_seen` and `stream_seen`); unknown when passed over.
+        let contact = [(agent_id.to_string(), now)];
+        if !self.store.touch_agents(&contact).await?.is_empty() {
             return Err(Error::from(DomainError::UnknownAgent(agent_id.to_string())));
         }
         if let Verdict::Clone(reason) = self.registry.watch_subscription(agent_id, instance, now) {

@@ -314,13 +314,6 @@ pub trait Store: Send + Sync + 'static {
     fn run_leases(
         &self,
     ) -> impl Future<Output = Result<std::collections::HashMap<String, RunLease>, Error>> + Send;
-    /// Sets an agent's `last_seen` and `stream_seen` (heard on an open directive stream);
-    /// false when the agent is unknown.
-    fn touch_streaming(
-        &self,
-        agent_id: &str,
-        at: Millis,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
     /// The agents (not removed) whose `stream_seen` is at or after `since`: heard on an open
     /// directive stream by any coordinator on this database.
     fn streaming_since(

@@ -1869,20 +1869,6 @@ macro_rules! impl_store {
                 Ok(leases)
             }
 
-            async fn touch_streaming(&self, agent_id: &str, at: i64) -> Result<bool, Error> {
-                let done = sqlx::query::<$db>(
-                    "UPDATE agents SET last_seen = $1, stream_seen = $2 \
-                     WHERE agent_id = $3 AND removed_at IS NULL",
-                )
-                .bind(at)
-                .bind(at)
-                .bind(agent_id)
-                .execute(&self.pool)
-                .await
-                .map_err(Error::storage(format!("touching agent '{agent_id}'")))?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn streaming_since(
                 &self,
                 since: i64,

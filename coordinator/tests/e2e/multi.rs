@@ -347,9 +347,11 @@ async fn leases<S: Store>(store: S) {
     // Who was heard on a directive stream, whichever coordinator heard them: a Register or a
     // call without a stream (last_seen) does not count.
     assert!(store.streaming_since(0).await.unwrap().is_empty());
-    assert!(store.touch_streaming("a", 1_000).await.unwrap());
-    assert!(store.touch_streaming("b", 50).await.unwrap());
-    assert!(!store.touch_streaming("nobody", 50).await.unwrap());
+    let unknown = store
+        .touch_agents(&[("a".into(), 1_000), ("b".into(), 50), ("nobody".into(), 50)])
+        .await
+        .unwrap();
+    assert_eq!(unknown, vec!["nobody".to_string()]);
     let heard = store.streaming_since(500).await.unwrap();
     assert_eq!(heard, HashSet::from(["a".to_string()]));
     assert_eq!(store.agent("a").await.unwrap().unwrap().last_seen, 1_000);
