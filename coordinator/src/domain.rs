@@ -100,4 +100,24 @@ pub enum DomainError {
         /// What the operator does about it.
         remedy: String,
     },
+    /// An enrollment request without a join token while the bound of waiting ones is reached.
+    #[error(
+        "{limit} enrollment requests wait for approval already: approve or deny them \
+         (fleetctl agents approve|deny ID), or enroll with a join token"
+    )]
+    TooManyPending {
+        /// The bound.
+        limit: u32,
+    },
+    /// `fleetctl agents approve|deny` of an id no enrollment request was made for.
+    #[error("no enrollment request of agent '{0}' (fleetctl agents lists the pending ones)")]
+    NoEnrollmentRequest(String),
+    /// `fleetctl agents approve|deny` of a request decided already.
+    #[error("the enrollment request of agent '{agent}' is {state} already")]
+    EnrollmentDecided {
+        /// The agent id.
+        agent: String,
+        /// Its state.
+        state: &'static str,
+    },
 }

@@ -243,14 +243,17 @@ fn domain_code(e: &DomainError) -> Code {
         | DomainError::UnknownCampaign(_)
         | DomainError::UnknownSchedule(_)
         | DomainError::AgentNotFound(_)
-        | DomainError::UnknownAlert(_) => Code::NotFound,
+        | DomainError::UnknownAlert(_)
+        | DomainError::NoEnrollmentRequest(_) => Code::NotFound,
         DomainError::ScheduleExists(_) => Code::AlreadyExists,
         DomainError::UnknownAgent(_)
         | DomainError::RunNotAccepting { .. }
         | DomainError::NoAgentsMatch(_)
         | DomainError::AgentRunning { .. }
         | DomainError::AlertNotActionable { .. }
-        | DomainError::Quarantined { .. } => Code::FailedPrecondition,
+        | DomainError::Quarantined { .. }
+        | DomainError::TooManyPending { .. }
+        | DomainError::EnrollmentDecided { .. } => Code::FailedPrecondition,
         DomainError::NotYourRun { .. } => Code::PermissionDenied,
     }
 }

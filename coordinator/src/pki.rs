@@ -193,6 +193,16 @@ impl Authority {
         Ok(cert.pem())
     }
 
+    /// The fingerprint ([`fleetcal_proto::role::key_fingerprint`]) of the key the certificate
+    /// signing request `csr_pem` asks a certificate for; its signature is checked.
+    pub fn csr_key_fingerprint(csr_pem: &str) -> Result<String, Error> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| pki_err(format!("the certificate signing request is not valid: {e}")))?;
+        Ok(fleetcal_proto::role::key_fingerprint(
+            &rcgen::PublicKeyData::subject_public_key_info(&csr.public_key),
+        ))
+    }
+
     fn sign_new_key(
         &self,
         mut params: CertificateParams,

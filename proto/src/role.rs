@@ -15,6 +15,15 @@ pub const AGENT_URI_PREFIX: &str = "urn:fleetcal:agent:";
 /// The URI prefix of an admin certificate's name.
 pub const ADMIN_URI_PREFIX: &str = "urn:fleetcal:admin:";
 
+/// The fingerprint of a public key as operators compare it: `sha256:` and the lowercase hex
+/// SHA-256 of its DER SubjectPublicKeyInfo. The agent logs its key's while it waits for
+/// approval; the coordinator shows the one its enrollment request carried.
+pub fn key_fingerprint(spki_der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, spki_der);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// The role a certificate names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -108,6 +117,15 @@ pub fn of_pem(pem: &[u8]) -> Result<CertificateRoles, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_fingerprint_is_sha256_hex() {
+        assert_eq!(
+            key_fingerprint(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(key_fingerprint(b"abd"), key_fingerprint(b"abc"));
+    }
 
     #[test]
     fn a_role_round_trips_through_its_uri() {

@@ -69,6 +69,12 @@ pub struct RunArgs {
     /// (https:// with --ca-cert; ignored once the state dir holds a certificate).
     #[arg(long, env = "FLEETCAL_JOIN_TOKEN", value_name = "TOKEN")]
     pub join_token: Option<String>,
+    /// Without a join token: on first start make the key in the state dir, ask the
+    /// coordinator for a certificate and wait (polling) until an operator runs `fleetctl
+    /// agents approve ID` (https:// with --ca-cert; ignored once the state dir holds a
+    /// certificate).
+    #[arg(long, env = "FLEETCAL_REQUEST_APPROVAL")]
+    pub request_approval: bool,
 }
 
 /// What the environment says about the default state dir (read by [`RunArgs::into_options`]).
@@ -147,6 +153,7 @@ impl RunArgs {
             .join_token
             .or(file.tls.join_token)
             .filter(|t| !t.trim().is_empty());
+        opts.request_approval = self.request_approval || file.tls.request_approval.unwrap_or(false);
         opts.labels = labels;
         opts.preset = self.preset.or(file.preset).filter(|p| !p.trim().is_empty());
         opts.presets_dir = self.presets.or(file.presets_dir);
@@ -239,6 +246,17 @@ mod tests {
         };
         let from = |args: RunArgs| args.resolve(Some(joined.clone()), &ENV).unwrap().join_token;
         assert_eq!(from(RunArgs::default()).as_deref(), Some("from-file"));
+        let asking = file(
+            "version = 1\ncoordinator = \"https://c:1\"\nstate_dir = \"/s\"\n\
+             [tls]\nca_cert = \"/f/ca.pem\"\nrequest_approval = true\n",
+        );
+        assert!(
+            RunArgs::default()
+                .resolve(Some(asking), &ENV)
+                .unwrap()
+                .request_approval
+        );
+        assert!(!o.request_approval);
         assert_eq!(from(flag).as_deref(), Some("from-flag"));
         let tls = o.tls.unwrap();
         assert_eq!(tls.ca_cert, Path::new("/f/ca.pem"));

@@ -88,6 +88,9 @@ pub struct TlsConfig {
     pub server_name: Option<String>,
     /// A join token to enroll with on first start (`--join-token`).
     pub join_token: Option<String>,
+    /// Without a join token, ask to be enrolled and wait for an operator's approval
+    /// (`--request-approval`).
+    pub request_approval: Option<bool>,
 }
 
 /// The `[link]` table: reconnect backoff, keepalive and RPC timeouts (their accepted ranges

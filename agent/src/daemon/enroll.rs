@@ -3,6 +3,13 @@
 //! request with the token over server-authenticated TLS (`AgentService.Enroll`) and keeps the
 //! certificate the coordinator signs for its agent id. From then on that key and certificate
 //! are its identity: later starts use them and need no token.
+//!
+//! Without a token, `--request-approval` asks for a certificate the same way and waits: the
+//! coordinator files the request as pending (listed by `fleetctl agents` with the host name and
+//! the key's fingerprint, which the agent logs too) and answers pending until an operator runs
+//! `fleetctl agents approve ID`; the agent asks again with capped backoff, and once approved
+//! keeps the certificate and carries on as a token-enrolled agent, in the same process. A
+//! denied request ends it (exit 2) with the coordinator's reason.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,9 +63,14 @@ pub async fn prepare(
     agent_id: impl FnOnce() -> Result<String, AgentError>,
 ) -> Result<RunOptions, AgentError> {
     let Some(tls) = opts.tls.as_mut() else {
-        if opts.join_token.is_some() {
+        if opts.join_token.is_some() || opts.request_approval {
+            let flag = if opts.join_token.is_some() {
+                "--join-token"
+            } else {
+                "--request-approval"
+            };
             return Err(AgentError::Usage(format!(
-                "--join-token needs an https:// coordinator with --ca-cert (got '{}')",
+                "{flag} needs an https:// coordinator with --ca-cert (got '{}')",
                 fleetcal_proto::quote::bounded(&opts.coordinator)
             )));
         }
@@ -67,22 +79,24 @@ pub async fn prepare(
     if tls.identity.is_some() {
         return Ok(opts);
     }
+    let ask = opts.join_token.is_some() || opts.request_approval;
     if let Some(found) = enrolled(&opts.state_dir) {
         tls.identity = Some(found);
         return Ok(opts);
     }
-    let Some(token) = opts.join_token.clone() else {
+    if !ask {
         return Ok(opts);
-    };
-    let files = enroll(&opts, &agent_id()?, &token).await?;
+    }
+    let files = enroll(&opts, &agent_id()?, opts.join_token.as_deref()).await?;
     if let Some(tls) = opts.tls.as_mut() {
         tls.identity = Some(files);
     }
     Ok(opts)
 }
 
-/// The key in the state dir (made now, 0600, if there is none yet) and a signing request for it.
-fn key_and_request(state_dir: &Path, agent_id: &str) -> Result<String, AgentError> {
+/// A signing request (PEM) for the key in the state dir (made now, 0600, if there is none
+/// yet), and the key's fingerprint ([`fleetcal_proto::role::key_fingerprint`]).
+fn key_and_request(state_dir: &Path, agent_id: &str) -> Result<(String, String), AgentError> {
     let path = state_dir.join(KEY_FILE);
     let fail = |e: rcgen::Error| AgentError::Usage(format!("{}: {e}", path.display()));
     let key = match std::fs::read_to_string(&path) {
@@ -100,7 +114,9 @@ fn key_and_request(state_dir: &Path, agent_id: &str) -> Result<String, AgentErro
         format!("fleetcal agent {agent_id}"),
     );
     let csr = params.serialize_request(&key).map_err(fail)?;
-    csr.pem().map_err(fail)
+    let fingerprint =
+        fleetcal_proto::role::key_fingerprint(&rcgen::PublicKeyData::subject_public_key_info(&key));
+    Ok((csr.pem().map_err(fail)?, fingerprint))
 }
 
 /// Writes a new private file (mode 0600 from its creation).
@@ -121,31 +137,78 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AgentError> {
     file.sync_all().map_err(io)
 }
 
-/// Enrolls: retries while the coordinator cannot be reached (backing off up to the link's
-/// maximum), fails at once when it refuses (a bad, expired or used-up token; a known id).
+/// Enrolls, with `token` or (without one) by waiting for approval: retries while the
+/// coordinator cannot be reached (backing off up to the link's maximum), asks again while the
+/// request is pending (the same backoff), fails at once when it refuses (a bad, expired or
+/// used-up token; a known id; a denied request).
 async fn enroll(
     opts: &RunOptions,
     agent_id: &str,
-    token: &str,
+    token: Option<&str>,
 ) -> Result<(PathBuf, PathBuf), AgentError> {
     std::fs::create_dir_all(&opts.state_dir).map_err(|source| AgentError::Io {
         path: opts.state_dir.clone(),
         source,
     })?;
-    let csr_pem = key_and_request(&opts.state_dir, agent_id)?;
+    let (csr_pem, fingerprint) = key_and_request(&opts.state_dir, agent_id)?;
     let endpoint = dial::endpoint(&opts.coordinator, opts.tls.as_ref())?
         .connect_timeout(opts.rpc_timeout)
         .timeout(opts.rpc_timeout);
     let mut client = AgentServiceClient::new(endpoint.connect_lazy());
-    let mut wait = Duration::from_millis(200);
     let request = EnrollRequest {
         agent_id: agent_id.to_string(),
-        join_token: token.to_string(),
+        join_token: token.unwrap_or_default().to_string(),
         csr_pem,
+        hostname: Some(crate::detect::host::hostname())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".into()),
     };
+    let mut poll = opts.backoff.initial;
+    let mut polls: u32 = 0;
     let answer = loop {
+        let answer = ask(&mut client, &request, opts).await?;
+        if !answer.pending {
+            break answer;
+        }
+        if polls % PENDING_LOG_EVERY == 0 {
+            tracing::warn!(
+                agent_id,
+                key = %fingerprint,
+                hostname = %request.hostname,
+                "waiting for approval: run `fleetctl agents approve {agent_id}` (check that \
+                 the key fingerprint listed is {fingerprint}); asking again in {poll:.1?}"
+            );
+        }
+        polls = polls.wrapping_add(1);
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(opts.backoff.max);
+    };
+    if answer.certificate_pem.is_empty() {
+        return Err(AgentError::Usage(
+            "enrollment: the coordinator answered without a certificate".into(),
+        ));
+    }
+    let labels = serde_json::to_vec(&answer.labels).unwrap_or_else(|_| b"{}".to_vec());
+    atomic::write(&opts.state_dir.join(LABELS_FILE), &labels, Mode::Replace)?;
+    let cert = opts.state_dir.join(CERT_FILE);
+    atomic::write(&cert, answer.certificate_pem.as_bytes(), Mode::Replace)?;
+    tracing::info!(agent_id, not_after = %answer.not_after, "enrolled");
+    Ok((cert, opts.state_dir.join(KEY_FILE)))
+}
+
+/// How often (in polls) a pending agent repeats that it waits for approval.
+const PENDING_LOG_EVERY: u32 = 10;
+
+/// One Enroll call, retried while the coordinator cannot be reached.
+async fn ask(
+    client: &mut AgentServiceClient<tonic::transport::Channel>,
+    request: &EnrollRequest,
+    opts: &RunOptions,
+) -> Result<fleetcal_proto::pb::EnrollResponse, AgentError> {
+    let mut wait = Duration::from_millis(200);
+    loop {
         match client.enroll(request.clone()).await {
-            Ok(answer) => break answer.into_inner(),
+            Ok(answer) => return Ok(answer.into_inner()),
             Err(status)
                 if matches!(
                     status.code(),
@@ -169,11 +232,5 @@ async fn enroll(
                 )))
             }
         }
-    };
-    let labels = serde_json::to_vec(&answer.labels).unwrap_or_else(|_| b"{}".to_vec());
-    atomic::write(&opts.state_dir.join(LABELS_FILE), &labels, Mode::Replace)?;
-    let cert = opts.state_dir.join(CERT_FILE);
-    atomic::write(&cert, answer.certificate_pem.as_bytes(), Mode::Replace)?;
-    tracing::info!(agent_id, not_after = %answer.not_after, "enrolled");
-    Ok((cert, opts.state_dir.join(KEY_FILE)))
+    }
 }

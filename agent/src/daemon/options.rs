@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub tls: Option<ClientTlsFiles>,
     /// A join token to enroll with when the state dir holds no certificate yet.
     pub join_token: Option<String>,
+    /// Without a join token and a certificate: ask to be enrolled and wait until an operator
+    /// approves (`fleetctl agents approve ID`).
+    pub request_approval: bool,
 }
 
 impl RunOptions {
@@ -65,6 +68,7 @@ impl RunOptions {
             rpc_timeout: Duration::from_secs(30),
             tls: None,
             join_token: None,
+            request_approval: false,
         }
     }
 

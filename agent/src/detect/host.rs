@@ -58,11 +58,18 @@ pub fn host() -> Host {
     host_for(&cpuinfo())
 }
 
+/// The host name (from the host root's `/proc/sys/kernel/hostname`); empty when unknown.
+pub fn hostname() -> String {
+    super::root::read_host("/proc/sys/kernel/hostname")
+        .trim()
+        .to_string()
+}
+
 /// Detects the host around an already parsed `/proc/cpuinfo`.
 pub fn host_for(cpu: &CpuInfo) -> Host {
     let read = super::root::read_host;
     Host {
-        hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
+        hostname: hostname(),
         os: parse_os_release(&read("/etc/os-release")).unwrap_or_default(),
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         architecture: std::env::consts::ARCH.to_string(),

@@ -53,9 +53,44 @@ pub async fn release(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Lists agents (every page) as a table or JSON, by host name then id.
+/// `fleetctl agents approve ID` (`approve`) or `deny ID`: decides a pending enrollment.
+pub async fn decide(admin: &mut Admin, agent_id: &str, approve: bool) -> Result<(), Error> {
+    let request = pb::DecideAgentRequest {
+        agent_id: agent_id.to_string(),
+    };
+    let decided = if approve {
+        admin.approve_agent(request).await?
+    } else {
+        admin.deny_agent(request).await?
+    }
+    .into_inner()
+    .request
+    .unwrap_or_default();
+    let verb = if approve { "approved" } else { "denied" };
+    println!(
+        "{verb} agent {agent_id} (host {}, key {})",
+        decided.hostname, decided.key_fingerprint
+    );
+    Ok(())
+}
+
+/// Lists agents (every page) and the enrollment requests waiting for approval (listed
+/// `pending`) as a table or JSON, by host name then id.
 pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
     let agents = all_agents(admin).await?;
+    let mut pending = admin
+        .list_pending_agents(pb::ListPendingAgentsRequest {})
+        .await?
+        .into_inner()
+        .pending;
+    pending.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
+    for p in &pending {
+        eprintln!(
+            "fleetctl: agent {} on host '{}' waits for approval, key {}; if that is the \
+             board's key (it logs it), run: fleetctl agents approve {} (or deny)",
+            p.agent_id, p.hostname, p.key_fingerprint, p.agent_id
+        );
+    }
     for a in agents.iter().filter(|a| !a.quarantine.is_empty()) {
         eprintln!(
             "fleetctl: agent {} is quarantined as a cloned board ({}); to re-identify the \
@@ -66,7 +101,8 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
         );
     }
     if as_json {
-        let items: Vec<_> = agents.iter().map(agent_json).collect();
+        let mut items: Vec<_> = agents.iter().map(agent_json).collect();
+        items.extend(pending.iter().map(pending_json));
         println!("{}", serde_json::to_string_pretty(&items).expect("json"));
         return Ok(());
     }
@@ -93,6 +129,12 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
                 a.last_seen.clone(),
             ]
         })
+        .chain(pending.iter().map(|p| {
+            let mut row = vec![p.hostname.clone(), p.agent_id.clone(), "pending".into()];
+            row.extend(["-"; 5].map(String::from));
+            row.push(p.requested_at.clone());
+            row
+        }))
         .collect();
     print!(
         "{}",
@@ -125,6 +167,18 @@ fn agent_state(a: &pb::Agent) -> &'static str {
     } else {
         "offline"
     }
+}
+
+/// An enrollment request waiting for approval, as `fleetctl agents --json` lists it.
+fn pending_json(p: &pb::PendingAgent) -> serde_json::Value {
+    json!({
+        "agent_id": p.agent_id,
+        "hostname": p.hostname,
+        "online": false,
+        "state": "pending",
+        "key_fingerprint": p.key_fingerprint,
+        "requested_at": p.requested_at,
+    })
 }
 
 fn agent_json(a: &pb::Agent) -> serde_json::Value {

@@ -339,6 +339,18 @@ pub enum AgentsCmd {
         /// The agent's id.
         id: String,
     },
+    /// Approve an agent's enrollment request (made without a join token, listed `pending`):
+    /// it gets its certificate on its next request and joins the fleet. Check first that the
+    /// host name and key fingerprint listed are the board's (the agent logs its fingerprint).
+    Approve {
+        /// The agent's id.
+        id: String,
+    },
+    /// Deny an agent's enrollment request: the agent is refused from then on, and stops.
+    Deny {
+        /// The agent's id.
+        id: String,
+    },
 }
 
 /// `fleetctl campaign ...`.
@@ -640,6 +652,14 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             action: Some(AgentsCmd::Release { id }),
             ..
         } => agents::release(&mut admin, &id).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Approve { id }),
+            ..
+        } => agents::decide(&mut admin, &id, true).await,
+        Cmd::Agents {
+            action: Some(AgentsCmd::Deny { id }),
+            ..
+        } => agents::decide(&mut admin, &id, false).await,
         Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, *args).await,
         Cmd::Campaign(CampaignCmd::Status {

@@ -292,9 +292,61 @@ impl<S: Store> AdminService for AdminSvc<S> {
         let was_quarantined = self.core.release_agent(&id).await?;
         Ok(Response::new(pb::ReleaseAgentResponse { was_quarantined }))
     }
+
+    async fn list_pending_agents(
+        &self,
+        request: Request<pb::ListPendingAgentsRequest>,
+    ) -> Result<Response<pb::ListPendingAgentsResponse>, Status> {
+        self.admit(&request, "ListPendingAgents")?;
+        let pending = self.core.pending_enrollments().await?;
+        Ok(Response::new(pb::ListPendingAgentsResponse {
+            pending: pending.iter().map(pending_to_pb).collect(),
+        }))
+    }
+
+    async fn approve_agent(
+        &self,
+        request: Request<pb::DecideAgentRequest>,
+    ) -> Result<Response<pb::DecideAgentResponse>, Status> {
+        self.admit(&request, "ApproveAgent")?;
+        self.decide(request.into_inner(), true).await
+    }
+
+    async fn deny_agent(
+        &self,
+        request: Request<pb::DecideAgentRequest>,
+    ) -> Result<Response<pb::DecideAgentResponse>, Status> {
+        self.admit(&request, "DenyAgent")?;
+        self.decide(request.into_inner(), false).await
+    }
+}
+
+/// An enrollment request as the admin service shows it.
+fn pending_to_pb(r: &crate::store::EnrollmentRequest) -> pb::PendingAgent {
+    pb::PendingAgent {
+        agent_id: r.agent_id.clone(),
+        hostname: r.hostname.clone(),
+        key_fingerprint: r.key_fingerprint.clone(),
+        requested_at: rfc3339(r.requested_at),
+    }
 }
 
 impl<S: Store> AdminSvc<S> {
+    /// `ApproveAgent` (`approve`) or `DenyAgent`.
+    async fn decide(
+        &self,
+        r: pb::DecideAgentRequest,
+        approve: bool,
+    ) -> Result<Response<pb::DecideAgentResponse>, Status> {
+        let decided = self
+            .core
+            .decide_enrollment(&r.agent_id, approve, now_ms())
+            .await?;
+        Ok(Response::new(pb::DecideAgentResponse {
+            request: Some(pending_to_pb(&decided)),
+        }))
+    }
+
     async fn create_token(
         &self,
         r: pb::CreateJoinTokenRequest,

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use super::auth;
 use super::convert::caps_from_pb;
 use super::core::{Coordinator, Registration};
+use super::enroll::Approval;
 use super::registry::{DirectiveItem, SessionGuard};
 use crate::model::{now_ms, StoreOutcome};
 use crate::store::Store;
@@ -186,6 +187,25 @@ impl<S: Store> AgentService for AgentSvc<S> {
                 "this coordinator enrolls no agents (it was started without --ca-key)",
             ));
         };
+        if r.join_token.is_empty() {
+            // No token: the request waits for an operator (`fleetctl agents approve`).
+            let answer = self
+                .core
+                .request_approval(authority, &r.agent_id, &r.hostname, &r.csr_pem, now_ms())
+                .await?;
+            return Ok(Response::new(match answer {
+                Approval::Pending(key_fingerprint) => pb::EnrollResponse {
+                    pending: true,
+                    key_fingerprint,
+                    ..Default::default()
+                },
+                Approval::Issued(certificate_pem, not_after) => pb::EnrollResponse {
+                    certificate_pem,
+                    not_after: crate::model::rfc3339(not_after),
+                    ..Default::default()
+                },
+            }));
+        }
         let (certificate_pem, not_after, labels) = self
             .core
             .enroll(authority, &r.agent_id, &r.join_token, &r.csr_pem, now_ms())
@@ -194,6 +214,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
             certificate_pem,
             not_after: crate::model::rfc3339(not_after),
             labels: labels.into_iter().collect(),
+            ..Default::default()
         }))
     }
 }

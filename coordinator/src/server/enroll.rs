@@ -8,7 +8,7 @@ use super::core::Coordinator;
 use crate::domain::DomainError;
 use crate::model::Millis;
 use crate::pki::Authority;
-use crate::store::{JoinToken, Redeemed, Store};
+use crate::store::{EnrollmentRequest, EnrollmentState, JoinToken, Redeemed, Store};
 use crate::{validate, Error};
 
 /// How every join token starts.
@@ -85,21 +85,8 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<(String, Millis, BTreeMap<String, String>), Error> {
         validate::agent_id(agent_id)?;
-        if csr_pem.len() > MAX_CSR_BYTES {
-            return Err(DomainError::InvalidRequest(format!(
-                "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
-                csr_pem.len()
-            ))
-            .into());
-        }
-        if self.registry.is_revoked(agent_id) || self.store.agent(agent_id).await?.is_some() {
-            return Err(Error::Denied {
-                caller: format!("enrollment of agent '{agent_id}'"),
-                attempt: "take the id of a known agent (remove it first, or enroll a fresh \
-                          state directory)"
-                    .into(),
-            });
-        }
+        check_csr_size(csr_pem)?;
+        self.refuse_known(agent_id).await?;
         let now_s = now.div_euclid(1000);
         // Signed (so the request is checked) before a use of the token is taken.
         let cert = authority.sign_agent_csr(agent_id, csr_pem, now_s, AGENT_CERT_LIFETIME_S)?;
@@ -128,6 +115,164 @@ impl<S: Store> Coordinator<S> {
             labels,
         ))
     }
+}
+
+/// The most enrollment requests without a join token that may wait for approval at once.
+pub const MAX_PENDING: u32 = 1000;
+
+/// What an enrollment request without a join token got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// It waits for an operator; the requested key's fingerprint.
+    Pending(String),
+    /// Approved: the certificate (PEM) and its expiry.
+    Issued(String, Millis),
+}
+
+impl<S: Store> Coordinator<S> {
+    /// Refuses an enrollment for an agent id that is revoked or known (registered).
+    async fn refuse_known(&self, agent_id: &str) -> Result<(), Error> {
+        if self.registry.is_revoked(agent_id) || self.store.agent(agent_id).await?.is_some() {
+            return Err(Error::Denied {
+                caller: format!("enrollment of agent '{agent_id}'"),
+                attempt: "take the id of a known agent (remove it first, or enroll a fresh \
+                          state directory)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// An enrollment request of agent `agent_id` on host `hostname` without a join token:
+    /// filed as pending the first time (at most [`MAX_PENDING`] wait at once), answered
+    /// pending until an operator approves it, then with a certificate over the requested key
+    /// (asked again with another key, or once denied: refused). A pending request registers
+    /// no agent: it gets no plans.
+    pub async fn request_approval(
+        &self,
+        authority: &Authority,
+        agent_id: &str,
+        hostname: &str,
+        csr_pem: &str,
+        now: Millis,
+    ) -> Result<Approval, Error> {
+        validate::agent_id(agent_id)?;
+        validate::hostname(hostname)?;
+        check_csr_size(csr_pem)?;
+        self.refuse_known(agent_id).await?;
+        let fingerprint = Authority::csr_key_fingerprint(csr_pem)?;
+        let filed = EnrollmentRequest {
+            agent_id: agent_id.to_string(),
+            hostname: hostname.to_string(),
+            key_fingerprint: fingerprint.clone(),
+            state: EnrollmentState::Pending,
+            requested_at: now,
+            decided_at: None,
+        };
+        let stored = match self.store.enrollment_request(agent_id).await? {
+            Some(stored) => stored,
+            None => {
+                let Some(stored) = self.store.request_enrollment(&filed, MAX_PENDING).await? else {
+                    return Err(DomainError::TooManyPending { limit: MAX_PENDING }.into());
+                };
+                if stored == filed {
+                    tracing::info!(
+                        agent = %agent_id,
+                        hostname = %validate::message(hostname),
+                        key = %fingerprint,
+                        "enrollment request waits for approval (fleetctl agents approve {agent_id})"
+                    );
+                }
+                stored
+            }
+        };
+        let refused = |attempt: String| Error::Denied {
+            caller: format!("enrollment of agent '{agent_id}'"),
+            attempt,
+        };
+        if stored.key_fingerprint != fingerprint {
+            return Err(refused(format!(
+                "ask with key {fingerprint}: the request waiting for this id is for key {} \
+                 (a fresh state directory makes a new id)",
+                stored.key_fingerprint
+            )));
+        }
+        match stored.state {
+            EnrollmentState::Pending => Ok(Approval::Pending(fingerprint)),
+            EnrollmentState::Denied => Err(refused(
+                "be enrolled: an operator denied it (fleetctl agents deny)".into(),
+            )),
+            EnrollmentState::Approved => {
+                let cert = authority.sign_agent_csr(
+                    agent_id,
+                    csr_pem,
+                    now.div_euclid(1000),
+                    AGENT_CERT_LIFETIME_S,
+                )?;
+                tracing::info!(agent = %agent_id, "approved agent enrolled");
+                Ok(Approval::Issued(
+                    cert,
+                    now.saturating_add(AGENT_CERT_LIFETIME_S.saturating_mul(1000)),
+                ))
+            }
+        }
+    }
+
+    /// Approves (`approve`) or denies a pending enrollment request at `now`; returns it as
+    /// decided. NOT_FOUND when none was made for the id, FAILED_PRECONDITION when it was
+    /// decided already.
+    pub async fn decide_enrollment(
+        &self,
+        agent_id: &str,
+        approve: bool,
+        now: Millis,
+    ) -> Result<EnrollmentRequest, Error> {
+        validate::id("agent_id", agent_id)?;
+        let want = if approve {
+            EnrollmentState::Approved
+        } else {
+            EnrollmentState::Denied
+        };
+        let Some(stored) = self.store.enrollment_request(agent_id).await? else {
+            return Err(DomainError::NoEnrollmentRequest(agent_id.to_string()).into());
+        };
+        if stored.state != EnrollmentState::Pending {
+            return Err(DomainError::EnrollmentDecided {
+                agent: agent_id.to_string(),
+                state: stored.state.as_str(),
+            }
+            .into());
+        }
+        match self.store.decide_enrollment(agent_id, want, now).await? {
+            Some(decided) if decided.state == want && decided.decided_at == Some(now) => {
+                tracing::info!(agent = %agent_id, "enrollment request {}", want.as_str());
+                Ok(decided)
+            }
+            // Decided by another operator in between.
+            Some(other) => Err(DomainError::EnrollmentDecided {
+                agent: agent_id.to_string(),
+                state: other.state.as_str(),
+            }
+            .into()),
+            None => Err(DomainError::NoEnrollmentRequest(agent_id.to_string()).into()),
+        }
+    }
+
+    /// The enrollment requests waiting for approval, by agent id.
+    pub async fn pending_enrollments(&self) -> Result<Vec<EnrollmentRequest>, Error> {
+        self.store.pending_enrollments().await
+    }
+}
+
+/// Refuses a certificate signing request larger than [`MAX_CSR_BYTES`].
+fn check_csr_size(csr_pem: &str) -> Result<(), DomainError> {
+    if csr_pem.len() > MAX_CSR_BYTES {
+        return Err(DomainError::InvalidRequest(format!(
+            "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
+            csr_pem.len()
+        )));
+    }
+    Ok(())
 }
 
 impl<S: Store> Coordinator<S> {

@@ -352,6 +352,83 @@ pub trait Store: Send + Sync + 'static {
     fn quarantined_agents(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+    /// Files an enrollment request made without a join token, unless one for its agent id is
+    /// stored already, and only while fewer than `max_pending` requests are pending; returns
+    /// the stored request for the id (the new one or the earlier), or `None` when it could not
+    /// be filed because `max_pending` requests wait.
+    fn request_enrollment(
+        &self,
+        request: &EnrollmentRequest,
+        max_pending: u32,
+    ) -> impl Future<Output = Result<Option<EnrollmentRequest>, Error>> + Send;
+    /// The enrollment request of an agent id, in whatever state.
+    fn enrollment_request(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<EnrollmentRequest>, Error>> + Send;
+    /// Decides a pending enrollment request at `at` (approved or denied), only while it is
+    /// pending; returns the request as stored afterwards (`None`: no request of that id), so a
+    /// request decided earlier comes back with its earlier state.
+    fn decide_enrollment(
+        &self,
+        agent_id: &str,
+        state: EnrollmentState,
+        at: crate::model::Millis,
+    ) -> impl Future<Output = Result<Option<EnrollmentRequest>, Error>> + Send;
+    /// Every pending enrollment request, by agent id.
+    fn pending_enrollments(
+        &self,
+    ) -> impl Future<Output = Result<Vec<EnrollmentRequest>, Error>> + Send;
+}
+
+/// Where an enrollment request made without a join token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollmentState {
+    /// Waiting for an operator.
+    Pending,
+    /// Approved: the agent gets its certificate when it asks again with the same key.
+    Approved,
+    /// Denied: refused from then on.
+    Denied,
+}
+
+impl EnrollmentState {
+    /// Its name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollmentState::Pending => "pending",
+            EnrollmentState::Approved => "approved",
+            EnrollmentState::Denied => "denied",
+        }
+    }
+
+    /// The state a stored name stands for.
+    pub fn parse(name: &str) -> Option<EnrollmentState> {
+        [
+            EnrollmentState::Pending,
+            EnrollmentState::Approved,
+            EnrollmentState::Denied,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// An enrollment request made without a join token, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentRequest {
+    /// The agent id it asks a certificate for.
+    pub agent_id: String,
+    /// The host name it carried.
+    pub hostname: String,
+    /// The SHA-256 fingerprint of the requested key (`sha256:` and hex).
+    pub key_fingerprint: String,
+    /// Where it stands.
+    pub state: EnrollmentState,
+    /// When it was filed.
+    pub requested_at: crate::model::Millis,
+    /// When it was approved or denied.
+    pub decided_at: Option<crate::model::Millis>,
 }
 
 /// A join token as stored: only its hash, never the token.

@@ -7,7 +7,7 @@ mod sqlite;
 mod url;
 
 pub use api::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
-pub use api::{JoinToken, Redeemed};
+pub use api::{EnrollmentRequest, EnrollmentState, JoinToken, Redeemed};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use url::{redact, DbUrl};

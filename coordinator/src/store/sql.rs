@@ -2002,6 +2002,101 @@ macro_rules! impl_store {
                 .await
                 .map_err(Error::storage("reading quarantined agents"))
             }
+
+            async fn request_enrollment(
+                &self,
+                r: &super::EnrollmentRequest,
+                max_pending: u32,
+            ) -> Result<Option<super::EnrollmentRequest>, Error> {
+                // One statement: filed only while fewer than max_pending wait (two requests
+                // racing for the last place may both get in: the bound is kept within one).
+                sqlx::query::<$db>(
+                    "INSERT INTO enrollment_requests (agent_id, hostname, key_fingerprint, \
+                     state, requested_at) SELECT $1, $2, $3, $4, $5 \
+                     WHERE (SELECT COUNT(*) FROM enrollment_requests WHERE state = $6) < $7 \
+                     ON CONFLICT (agent_id) DO NOTHING",
+                )
+                .bind(&r.agent_id)
+                .bind(&r.hostname)
+                .bind(&r.key_fingerprint)
+                .bind(r.state.as_str())
+                .bind(r.requested_at)
+                .bind(super::EnrollmentState::Pending.as_str())
+                .bind(i64::from(max_pending))
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("filing an enrollment request"))?;
+                self.enrollment_request(&r.agent_id).await
+            }
+
+            async fn enrollment_request(
+                &self,
+                agent_id: &str,
+            ) -> Result<Option<super::EnrollmentRequest>, Error> {
+                let ctx = "reading an enrollment request";
+                let row = sqlx::query::<$db>(
+                    "SELECT agent_id, hostname, key_fingerprint, state, requested_at, \
+                     decided_at FROM enrollment_requests WHERE agent_id = $1",
+                )
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::storage(ctx))?;
+                row.map(|row| enrollment_row(&row).map_err(Error::storage(ctx)))
+                    .transpose()
+            }
+
+            async fn decide_enrollment(
+                &self,
+                agent_id: &str,
+                state: super::EnrollmentState,
+                at: crate::model::Millis,
+            ) -> Result<Option<super::EnrollmentRequest>, Error> {
+                sqlx::query::<$db>(
+                    "UPDATE enrollment_requests SET state = $1, decided_at = $2 \
+                     WHERE agent_id = $3 AND state = $4",
+                )
+                .bind(state.as_str())
+                .bind(at)
+                .bind(agent_id)
+                .bind(super::EnrollmentState::Pending.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("deciding an enrollment request"))?;
+                self.enrollment_request(agent_id).await
+            }
+
+            async fn pending_enrollments(&self) -> Result<Vec<super::EnrollmentRequest>, Error> {
+                let ctx = "reading pending enrollment requests";
+                let rows = sqlx::query::<$db>(
+                    "SELECT agent_id, hostname, key_fingerprint, state, requested_at, \
+                     decided_at FROM enrollment_requests WHERE state = $1 ORDER BY agent_id",
+                )
+                .bind(super::EnrollmentState::Pending.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage(ctx))?;
+                rows.iter()
+                    .map(|row| enrollment_row(row).map_err(Error::storage(ctx)))
+                    .collect()
+            }
+        }
+
+        /// An `enrollment_requests` row.
+        fn enrollment_row(
+            row: &<$db as sqlx::Database>::Row,
+        ) -> Result<super::EnrollmentRequest, sqlx::Error> {
+            let state: String = row.try_get("state")?;
+            Ok(super::EnrollmentRequest {
+                agent_id: row.try_get("agent_id")?,
+                hostname: row.try_get("hostname")?,
+                key_fingerprint: row.try_get("key_fingerprint")?,
+                state: super::EnrollmentState::parse(&state).ok_or_else(|| {
+                    corrupt("state", format!("'{}' is not an enrollment state", fleetcal_proto::quote::bounded(&state)))
+                })?,
+                requested_at: row.try_get("requested_at")?,
+                decided_at: row.try_get("decided_at")?,
+            })
         }
     };
 }

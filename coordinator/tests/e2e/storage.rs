@@ -15,8 +15,8 @@ use fleetcal_coordinator::model::{
     Selector, StoreOutcome, Transition,
 };
 use fleetcal_coordinator::store::{
-    AlertUpdate, CampaignKey, Claim, ClaimOutcome, PgStore, RemoveOutcome, RunKey, SqliteStore,
-    Store,
+    AlertUpdate, CampaignKey, Claim, ClaimOutcome, EnrollmentRequest, EnrollmentState, PgStore,
+    RemoveOutcome, RunKey, SqliteStore, Store,
 };
 use fleetcal_coordinator::Error;
 use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
@@ -807,6 +807,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
+    enrollment_suite(&reopened).await;
     batched_writes(&reopened).await;
 }
 
@@ -846,6 +847,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
+    enrollment_suite(&reopened).await;
     batched_writes(&reopened).await;
 }
 
@@ -1563,6 +1565,90 @@ async fn quarantine_suite<S: Store>(store: &S) {
     assert!(!store.release_agent("never").await.unwrap());
     assert_eq!(store.quarantined_agents().await.unwrap().len(), 1);
     assert!(store.release_agent("q2").await.unwrap());
+}
+
+fn enrollment(id: &str, key: &str, at: i64) -> EnrollmentRequest {
+    EnrollmentRequest {
+        agent_id: id.into(),
+        hostname: format!("host-{id}"),
+        key_fingerprint: key.into(),
+        state: EnrollmentState::Pending,
+        requested_at: at,
+        decided_at: None,
+    }
+}
+
+/// Enrollment requests without a join token (migration 0010): filed once per id (a second
+/// request keeps the first), bounded in number while pending, decided only while pending.
+async fn enrollment_suite<S: Store>(store: &S) {
+    assert!(store.pending_enrollments().await.unwrap().is_empty());
+    assert_eq!(store.enrollment_request("e1").await.unwrap(), None);
+    let first = enrollment("e1", "sha256:aa", 1_000);
+    assert_eq!(
+        store.request_enrollment(&first, 2).await.unwrap(),
+        Some(first.clone())
+    );
+    // Asked again (another key, later): the first request stands.
+    assert_eq!(
+        store
+            .request_enrollment(&enrollment("e1", "sha256:bb", 2_000), 2)
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    let second = enrollment("e2", "sha256:cc", 1_500);
+    store.request_enrollment(&second, 2).await.unwrap();
+    // The bound: two wait, a third is not filed.
+    assert_eq!(
+        store
+            .request_enrollment(&enrollment("e3", "sha256:dd", 3_000), 2)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.enrollment_request("e3").await.unwrap(), None);
+    assert_eq!(
+        store.pending_enrollments().await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    // Decided once: approve e1, deny e2; a later decision changes nothing.
+    let approved = store
+        .decide_enrollment("e1", EnrollmentState::Approved, 4_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (approved.state, approved.decided_at),
+        (EnrollmentState::Approved, Some(4_000))
+    );
+    let again = store
+        .decide_enrollment("e1", EnrollmentState::Denied, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, approved);
+    store
+        .decide_enrollment("e2", EnrollmentState::Denied, 4_500)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.enrollment_request("e2").await.unwrap().unwrap().state,
+        EnrollmentState::Denied
+    );
+    assert_eq!(
+        store
+            .decide_enrollment("never", EnrollmentState::Approved, 1)
+            .await
+            .unwrap(),
+        None
+    );
+    // Decided requests no longer wait nor count against the bound.
+    assert!(store.pending_enrollments().await.unwrap().is_empty());
+    let third = enrollment("e3", "sha256:dd", 6_000);
+    assert_eq!(
+        store.request_enrollment(&third, 2).await.unwrap(),
+        Some(third)
+    );
 }
 
 /// Four redemptions of `hash` at once.

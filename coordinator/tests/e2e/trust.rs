@@ -6,7 +6,8 @@
 //!   certificate and the attempt, and nothing is stored;
 //! - an agent certificate may not call the admin service (gRPC or fleetctl: exit 5), an admin
 //!   certificate may not act as an agent; no campaign is created by the refused call;
-//! - plain text needs `--insecure-plaintext`, which logs a warning.
+//! - plain text needs `--insecure-plaintext`, which logs a warning;
+//! - enrollment with a join token, and without one: pending until `fleetctl agents approve`.
 
 use std::process::Command;
 
@@ -353,4 +354,150 @@ async fn a_revoked_agent_is_cut_off_at_once_and_stays_revoked() {
     let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
     let e = agent.register(registration(&a)).await.unwrap_err();
     assert_denied(&e, &["Register: it is revoked"]);
+}
+
+/// Enrollment without a join token, real agents: an agent started with `--request-approval`
+/// makes its key, asks, and waits; `fleetctl agents` lists it `pending` with its host name and
+/// the key fingerprint the agent logs, it is no registered agent (a campaign finds no board),
+/// and an agent certificate may not approve it. `fleetctl agents approve ID` (admin): the
+/// agent gets its certificate on its next poll, without restarting, comes online and a tiny
+/// campaign succeeds. A second agent denied with `fleetctl agents deny ID` exits 2 saying so
+/// and is never listed as an agent.
+#[test]
+fn a_pending_agent_waits_for_approval_and_a_denied_one_stays_out() {
+    use crate::fleet::agent::Agent;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    pki.agent("a");
+    let mut flags = pki.server_flags(true);
+    flags.extend(["--ca-key".into(), pki.file("ca.key")]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let coordinator = CoordinatorProcess::start(dir.path(), &flags);
+    let url = format!("https://{}", coordinator.addr);
+    let admin = pki.client_flags("admin");
+    let ca = pki.file("ca.pem");
+    let listed = || -> Vec<serde_json::Value> {
+        let out = ctl(&url, &admin, &["agents", "--json"]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let entry = |id: &str| listed().into_iter().find(|a| a["agent_id"] == id);
+
+    let agent = Agent::start(&url, &["--ca-cert", &ca, "--request-approval"]);
+    let logs = || format!("{}\n{}", agent.log(), coordinator.log_text());
+    let (id, row) = wait_for("the agent listed pending", logs, || {
+        let id = agent.agent_id()?;
+        let row = entry(&id).filter(|r| r["state"] == "pending")?;
+        Some((id, row))
+    });
+    let key = row["key_fingerprint"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sha256:") && key.len() == 71, "{row}");
+    assert_eq!(row["online"], false, "{row}");
+    assert!(!row["hostname"].as_str().unwrap().is_empty(), "{row}");
+    wait_for("the agent to say what it waits for", logs, || {
+        let log = agent.log();
+        (log.contains(&format!("fleetctl agents approve {id}")) && log.contains(&key)).then_some(())
+    });
+    let out = ctl(&url, &admin, &["agents"]);
+    let (table, stderr) = text(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("pending")),
+        "{table}"
+    );
+    assert!(
+        stderr.contains("waits for approval") && stderr.contains(&key),
+        "{stderr}"
+    );
+    // Pending is not registered: no plan can reach it.
+    let out = ctl(&url, &admin, &["campaign", "start", "--all"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out).1);
+    assert!(!agent.state_dir().join("agent.pem").exists());
+    // Approval needs the admin role.
+    let out = ctl(&url, &pki.client_flags("a"), &["agents", "approve", &id]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out).1);
+    assert!(text(&out).1.contains("(ApproveAgent)"), "{}", text(&out).1);
+
+    let out = ctl(&url, &admin, &["agents", "approve", &id]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains(&format!("approved agent {id}")));
+    assert!(text(&out).0.contains(&key));
+    wait_for("the approved agent online", logs, || {
+        entry(&id).filter(|r| r["state"] == "online").map(|_| ())
+    });
+    let cert = std::fs::read(agent.state_dir().join("agent.pem")).unwrap();
+    assert_eq!(
+        fleetcal_proto::role::of_pem(&cert).unwrap().single(),
+        Some(&fleetcal_proto::role::Role::Agent(id.clone()))
+    );
+    assert_eq!(agent.log().matches("fleetcal agent starting").count(), 1);
+    let out = ctl(&url, &admin, &["agents", "deny", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "decided already: {}",
+        text(&out).1
+    );
+
+    let start: Vec<&str> = [
+        "campaign",
+        "start",
+        "--all",
+        "--quick",
+        "--sizes",
+        "16",
+        "--stream-mib",
+        "1",
+        "--precisions",
+        "fp32",
+        "--operations",
+        "gemm",
+        "--trials",
+        "1",
+        "--json",
+    ]
+    .to_vec();
+    let out = ctl(&url, &admin, &start);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let campaign: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let campaign = campaign["id"].as_str().unwrap();
+    let out = ctl(
+        &url,
+        &admin,
+        &["campaign", "status", campaign, "--wait", "--json"],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out).1, logs());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["run_counts"]["succeeded"], 1, "{status}");
+
+    // A denied request: the agent stops with the reason and never joins.
+    let mut denied = Agent::start(&url, &["--ca-cert", &ca, "--request-approval"]);
+    let other = wait_for(
+        "the second agent listed pending",
+        || denied.log(),
+        || {
+            let id = denied.agent_id()?;
+            entry(&id).filter(|r| r["state"] == "pending").map(|_| id)
+        },
+    );
+    let out = ctl(&url, &admin, &["agents", "deny", &other]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let status = denied.terminate_when_exited(std::time::Duration::from_secs(30));
+    assert_eq!(status.code(), Some(2), "{}", denied.log());
+    assert!(
+        denied.log().contains("enrollment refused") && denied.log().contains("denied it"),
+        "{}",
+        denied.log()
+    );
+    assert!(entry(&other).is_none(), "a denied request is not listed");
+    let ids: Vec<String> = listed()
+        .iter()
+        .map(|a| a["agent_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![id]);
 }
