@@ -1,10 +1,23 @@
 //! Embeds `presets/*.toml` into the agent, so the one-board tool works without the repository,
-//! and exports the executables' `sched_yield` (see `src/engines/numpy/spin_yield.rs`).
+//! exports the executables' `sched_yield` (see `src/engines/numpy/spin_yield.rs`), and sets the
+//! build time the agent's clock floor starts from (`src/daemon/clock.rs`).
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
 fn main() {
+    // The agent's clock floor (src/daemon/clock.rs): SOURCE_DATE_EPOCH for reproducible
+    // builds, else the time this script runs.
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let built = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+    println!("cargo:rustc-env=FLEETCAL_BUILD_EPOCH={built}");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     if os == "linux" && arch == "x86_64" {

@@ -239,8 +239,30 @@ impl ClientTlsFiles {
 
     /// Reads and checks the files into tonic's client TLS configuration.
     pub fn client_config(&self) -> Result<ClientTlsConfig, DialError> {
-        let mut config = ClientTlsConfig::new()
-            .ca_certificate(read_certificates(&self.ca_cert, "ca certificate")?);
+        Ok(self
+            .identity_config()?
+            .ca_certificate(read_certificates(&self.ca_cert, "ca certificate")?))
+    }
+
+    /// The CA certificate's certificates as rustls trust anchors.
+    fn roots(&self) -> Result<tokio_rustls::rustls::RootCertStore, DialError> {
+        let role = "ca certificate";
+        let pem = read_certificates(&self.ca_cert, role)?;
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for der in CertificateDer::pem_slice_iter(pem.as_ref()) {
+            let der =
+                der.map_err(|e| file_error(&self.ca_cert, role, format!("invalid PEM: {e}")))?;
+            roots
+                .add(der)
+                .map_err(|e| file_error(&self.ca_cert, role, e.to_string()))?;
+        }
+        Ok(roots)
+    }
+
+    /// tonic's client TLS configuration without the CA (the client identity and the server
+    /// name): what a custom server-certificate verifier goes with.
+    fn identity_config(&self) -> Result<ClientTlsConfig, DialError> {
+        let mut config = ClientTlsConfig::new();
         if let Some((cert, key)) = &self.identity {
             config = config.identity(read_identity(cert, key, "client")?);
         }
@@ -336,6 +358,30 @@ pub fn endpoint(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Endpoint, Dia
                 source,
             }),
     }
+}
+
+/// [`endpoint`], with the coordinator's certificate checked as of `max(now, floor_s)`
+/// ([`crate::clock_floor::ClockFloor`]; seconds since the Unix epoch): for a board whose clock
+/// may read 1970. `below` is told once when the clock is below the floor.
+pub fn endpoint_with_clock_floor(
+    url: &str,
+    tls: Option<&ClientTlsFiles>,
+    floor_s: u64,
+    below: crate::clock_floor::BelowFloor,
+) -> Result<Endpoint, DialError> {
+    let Some(files) = tls else {
+        return endpoint(url, None);
+    };
+    let plain = endpoint(url, None)?;
+    let url = check_url(url)?;
+    let verifier = crate::clock_floor::ClockFloor::new(files.roots()?, floor_s, below)
+        .map_err(|message| file_error(&files.ca_cert, "ca certificate", message))?;
+    plain
+        .tls_config_with_verifier(files.identity_config()?, std::sync::Arc::new(verifier))
+        .map_err(|source| DialError::TlsConfig {
+            url: crate::quote::bounded(url),
+            source,
+        })
 }
 
 /// Reads a PEM file holding at least one certificate; `role` names it in errors.

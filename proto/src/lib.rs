@@ -15,6 +15,7 @@
 //! Nothing here measures, plans or stores: this crate describes data, the framework rules both
 //! sides apply to it (in [`framework`]) and, in [`dial`], how a client reaches it.
 
+pub mod clock_floor;
 pub mod dial;
 pub mod environment;
 pub mod error;

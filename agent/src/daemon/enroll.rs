@@ -151,7 +151,7 @@ async fn enroll(
         source,
     })?;
     let (csr_pem, fingerprint) = key_and_request(&opts.state_dir, agent_id)?;
-    let endpoint = dial::endpoint(&opts.coordinator, opts.tls.as_ref())?
+    let endpoint = super::clock::endpoint(&opts.coordinator, opts.tls.as_ref())?
         .connect_timeout(opts.rpc_timeout)
         .timeout(opts.rpc_timeout);
     let mut client = AgentServiceClient::new(endpoint.connect_lazy());
@@ -181,7 +181,7 @@ async fn enroll(
         }
         polls = polls.wrapping_add(1);
         tokio::time::sleep(poll).await;
-        poll = (poll * 2).min(opts.backoff.max);
+        poll = poll.saturating_mul(2).min(opts.backoff.max);
     };
     if answer.certificate_pem.is_empty() {
         return Err(AgentError::Usage(

@@ -12,6 +12,8 @@
 //! - [`link`]: the connection state machine with capped, jittered backoff.
 //! - [`rpc`]: the calls to the coordinator (dialled, over TLS too, through
 //!   [`fleetcal_proto::dial`]).
+//! - [`clock`]: the clock floor the coordinator's certificate is checked with (boards at 1970).
+//! - [`enroll`]: enrollment with a join token or by approval.
 //! - [`capabilities`]: what Register announces.
 //! - [`plan`]: a coordinator plan as a calibration request.
 //! - [`worker`]: one plan at a time, idempotent by run id; cancels a run no longer wanted.
@@ -21,6 +23,7 @@
 
 pub mod args;
 pub mod capabilities;
+pub mod clock;
 pub mod config;
 pub mod enroll;
 pub mod identity;

@@ -51,7 +51,7 @@ impl Rpc {
             opts.coordinators.clone()
         };
         let make = |url: &str| -> Result<AgentServiceClient<Channel>, AgentError> {
-            let endpoint = dial::endpoint(url, opts.tls.as_ref())?
+            let endpoint = super::clock::endpoint(url, opts.tls.as_ref())?
                 .connect_timeout(opts.rpc_timeout)
                 .http2_keep_alive_interval(opts.keepalive)
                 .keep_alive_timeout(opts.rpc_timeout)

@@ -14,7 +14,8 @@
 //! - the agent's spool on a full tmpfs and the agent `kill -9`ed while the result waits in
 //!   its memory (needs root to mount; `FLEETCAL_SKIP_ROOT_TESTS=1` skips it loudly);
 //! - agents whose clock is a day ahead, a day behind and at 1970 (libfaketime; skipped loudly
-//!   without the `faketime` command unless `FLEETCAL_REQUIRE_FAKETIME=1`);
+//!   without the `faketime` command unless `FLEETCAL_REQUIRE_FAKETIME=1`), and an agent at
+//!   1970 that enrolls and works over mutual TLS (its clock floor, `daemon::clock`);
 //! - a reconnect storm: 2,000 simulated agents over real gRPC reconnect and upload at once
 //!   after a coordinator `kill -9`, with the coordinator's memory before and after.
 //!
@@ -114,21 +115,46 @@ struct Tally {
 /// Counts the campaign's runs (those of `agents` only, when given) against its stored
 /// results, read back through fleetctl (`runs --json` and `results export`).
 fn tally(url: &str, campaign: &str, dir: &Path, agents: Option<&[String]>) -> Tally {
+    tally_as(url, &[], campaign, dir, agents)
+}
+
+/// [`tally`] with fleetctl's TLS `flags` (a coordinator serving mutual TLS).
+fn tally_as(
+    url: &str,
+    flags: &[String],
+    campaign: &str,
+    dir: &Path,
+    agents: Option<&[String]>,
+) -> Tally {
+    let with_flags = |args: &[&str]| -> Vec<String> {
+        flags
+            .iter()
+            .cloned()
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect()
+    };
     let mine = |r: &Value| agents.is_none_or(|a| a.iter().any(|id| r["agent_id"] == id.as_str()));
-    let runs: Vec<Value> = runs_of(url, campaign).into_iter().filter(mine).collect();
+    let runs_args = with_flags(&["runs", "--campaign", campaign, "--json"]);
+    let runs_args: Vec<&str> = runs_args.iter().map(String::as_str).collect();
+    let runs: Vec<Value> = ctl_json(url, &runs_args)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(mine)
+        .collect();
     let out = dir.join(format!("export-{}", uuid::Uuid::new_v4().simple()));
     let out_arg = out.display().to_string();
-    let o = fleetctl(
-        url,
-        &[
-            "results",
-            "export",
-            "--campaign",
-            campaign,
-            "--dir",
-            &out_arg,
-        ],
-    );
+    let export = with_flags(&[
+        "results",
+        "export",
+        "--campaign",
+        campaign,
+        "--dir",
+        &out_arg,
+    ]);
+    let export: Vec<&str> = export.iter().map(String::as_str).collect();
+    let o = fleetctl(url, &export);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut files_per_run: BTreeMap<String, usize> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(&out) {
@@ -525,6 +551,92 @@ fn agents_with_a_clock_a_day_off_and_at_1970() {
         );
     }
     drop(coordinator);
+}
+
+/// A board without a real-time clock (at 1970) on a coordinator serving mutual TLS: it
+/// enrolls with a join token, checks the coordinator's certificate as of its clock floor
+/// (warning once that its clock is below it), and its result is stored exactly once.
+#[test]
+fn an_agent_at_1970_enrolls_and_works_over_mutual_tls() {
+    use crate::support::CoordinatorProcess;
+    use crate::tls::{ctl, text, Pki};
+    let scenario = "agent clock at 1970 over mutual TLS, enrolled with a join token";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = faked_clock_agent(dir.path(), "1970-tls", "@1970-01-01 00:00:00") else {
+        row(scenario, &Tally::default(), "SKIPPED: no faketime command");
+        return;
+    };
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    let mut flags = pki.server_flags(true);
+    flags.extend(["--ca-key".into(), pki.file("ca.key")]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let coordinator = CoordinatorProcess::start(dir.path(), &flags);
+    let url = format!("https://{}", coordinator.addr);
+    let admin = pki.client_flags("admin");
+    let out = ctl(&url, &admin, &["token", "create"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let token = text(&out).0.trim().to_string();
+    let board = Board {
+        exe: Some(exe),
+        ..Board::default()
+    };
+    let ca = pki.file("ca.pem");
+    let agent = Agent::start_board(
+        board,
+        &url,
+        &["--ca-cert", &ca, "--join-token", &token, "--preset", "auto"],
+    );
+    let logs = || {
+        format!(
+            "{}
+{}",
+            agent.log(),
+            coordinator.log_text()
+        )
+    };
+    logged(
+        &agent,
+        "the system clock is before this agent's build",
+        &logs,
+    );
+    assert!(agent.log().contains("1970-01-01"), "{}", agent.log());
+    wait_online_as(&url, &admin, 1, &logs);
+    let mut start = vec!["campaign", "start", "--all", "--json"];
+    start.extend(TINY);
+    let out = ctl(&url, &admin, &start);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let id: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = id["id"].as_str().unwrap().to_string();
+    let out = ctl(
+        &url,
+        &admin,
+        &["campaign", "status", &id, "--wait", "--json"],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out).1, logs());
+    let t = tally_as(&url, &admin, &id, dir.path(), None);
+    stored_once(scenario, &t, 1, &logs);
+    assert_eq!(
+        agent
+            .log()
+            .matches("the system clock is before this agent's build")
+            .count(),
+        1,
+        "warned once"
+    );
+}
+
+/// Waits until `n` agents are listed online by fleetctl with TLS `flags`.
+fn wait_online_as(url: &str, flags: &[String], n: usize, logs: &dyn Fn() -> String) {
+    wait_for(&format!("{n} agent(s) online"), logs, || {
+        let out = crate::tls::ctl(url, flags, &["agents", "--json"]);
+        let listed: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let online = listed
+            .as_array()?
+            .iter()
+            .filter(|a| a["online"] == true)
+            .count();
+        (online >= n).then_some(())
+    });
 }
 
 /// The time the fleet reports give a run's result (`fleet_runs.started_at`, Unix ms).
