@@ -21,13 +21,13 @@ pub const EXIT_TABLE: &[(Code, u8, &str)] = &[
     (
         Code::NotFound,
         3,
-        "unknown campaign, run, agent, schedule or alert",
+        "unknown campaign, run, agent, schedule, alert or enrollment request",
     ),
     (
         Code::FailedPrecondition,
         4,
         "unregistered agent, run not accepting, nothing selected, agent running a run, alert \
-         not open",
+         not open, enrollment request decided or too many waiting",
     ),
     (
         Code::PermissionDenied,

@@ -296,6 +296,100 @@ pub const MAX_CSR_BYTES: usize = 16 * 1024;
 mod tests {
     use super::*;
 
+    /// A signing request for a new key, and the key's fingerprint.
+    fn request() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let fp = fleetcal_proto::role::key_fingerprint(
+            &rcgen::PublicKeyData::subject_public_key_info(&key),
+        );
+        (csr, fp)
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_waits_until_approved_and_a_denied_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::server::schedules::tests::coordinator(&dir).await;
+        let (ca, _) = Authority::create(1_700_000_000, 86_400 * 365).unwrap();
+        let id = uuid::Uuid::new_v4().to_string();
+        let (csr, fp) = request();
+        let ask = |csr: String, now| {
+            let (c, ca, id) = (&c, &ca, id.clone());
+            async move { c.request_approval(ca, &id, "board-1", &csr, now).await }
+        };
+        assert_eq!(
+            ask(csr.clone(), 1_000).await.unwrap(),
+            Approval::Pending(fp.clone())
+        );
+        assert_eq!(
+            ask(csr.clone(), 2_000).await.unwrap(),
+            Approval::Pending(fp.clone())
+        );
+        // Pending registers no agent.
+        assert!(c.store.agent(&id).await.unwrap().is_none());
+        let listed = c.pending_enrollments().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (
+                listed[0].hostname.as_str(),
+                listed[0].key_fingerprint.as_str(),
+                listed[0].requested_at
+            ),
+            ("board-1", fp.as_str(), 1_000)
+        );
+        // Another key for the same id: refused, the first key stands.
+        let (other, _) = request();
+        let e = ask(other.clone(), 3_000).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        assert!(e.to_string().contains(&fp), "{e}");
+
+        let decided = c.decide_enrollment(&id, true, 4_000).await.unwrap();
+        assert_eq!(decided.state, EnrollmentState::Approved);
+        let Approval::Issued(cert, not_after) = ask(csr.clone(), 5_000).await.unwrap() else {
+            panic!("approved: a certificate");
+        };
+        assert_eq!(not_after, 5_000 + AGENT_CERT_LIFETIME_S * 1000);
+        assert_eq!(
+            fleetcal_proto::role::of_pem(cert.as_bytes())
+                .unwrap()
+                .single(),
+            Some(&fleetcal_proto::role::Role::Agent(id.clone()))
+        );
+        assert!(ask(other, 5_000).await.is_err(), "only the requested key");
+        let e = c.decide_enrollment(&id, false, 6_000).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(e.to_string().contains("approved already"), "{e}");
+        assert!(c.pending_enrollments().await.unwrap().is_empty());
+
+        // Denied: refused from then on, saying so; an unknown id is NOT_FOUND.
+        let denied = uuid::Uuid::new_v4().to_string();
+        let (csr, _) = request();
+        c.request_approval(&ca, &denied, "board-2", &csr, 1_000)
+            .await
+            .unwrap();
+        c.decide_enrollment(&denied, false, 2_000).await.unwrap();
+        let e = c
+            .request_approval(&ca, &denied, "board-2", &csr, 3_000)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("an operator denied it"), "{e}");
+        let e = c.decide_enrollment("nobody", true, 1).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        // Bad input is named: a host name that is empty.
+        let e = c
+            .request_approval(&ca, &uuid::Uuid::new_v4().to_string(), " ", &csr, 1)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("'hostname'"), "{e}");
+        assert!(DomainError::TooManyPending { limit: MAX_PENDING }
+            .to_string()
+            .starts_with("1000 enrollment requests wait for approval already"));
+    }
+
     #[test]
     fn tokens_are_fresh_and_their_hash_is_sha256_hex() {
         let (a, b) = (new_token(), new_token());

@@ -422,4 +422,4 @@ impl<S: Store> Coordinator<S> {
 
 #[cfg(test)]
 #[path = "schedules_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -25,7 +25,8 @@ fn ms(t: &str) -> Millis {
         .timestamp_millis()
 }
 
-async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
+/// A coordinator over a SQLite file in `dir` (also used by other use cases' unit tests).
+pub(crate) async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
     let store = SqliteStore::open(&dir.path().join("c.db")).await.unwrap();
     Coordinator {
         store,
