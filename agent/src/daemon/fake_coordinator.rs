@@ -89,6 +89,13 @@ impl AgentService for Svc {
     ) -> Result<Response<fleetcal_proto::pb::EnrollResponse>, Status> {
         Err(Status::unimplemented("the fake coordinator enrolls nobody"))
     }
+
+    async fn renew(
+        &self,
+        _r: Request<fleetcal_proto::pb::RenewRequest>,
+    ) -> Result<Response<fleetcal_proto::pb::RenewResponse>, Status> {
+        Err(Status::unimplemented("the fake coordinator renews nothing"))
+    }
 }
 
 /// A running fake coordinator; stopped on [`FakeCoordinator::stop`] or drop.
