@@ -3,9 +3,15 @@
 //! certificate on its own, two thirds into its lifetime, without restarting (same pid, a new
 //! `agent.pem`), reconnects with the new certificate, runs a campaign once the first one has
 //! expired, and `fleetctl agents --json` shows the later expiry, marked as expiring soon.
+//! Renew itself is allowed only for the caller's own, unrevoked agent id.
 
+use fleetcal_coordinator::fleetctl::client;
+use fleetcal_proto::dial::ClientTlsFiles;
+use fleetcal_proto::pb;
+use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use fleetcal_proto::role;
 use serde_json::Value;
+use tonic::Code;
 
 use crate::fleet::agent::Agent;
 use crate::fleet::common::wait_for;
@@ -171,4 +177,85 @@ fn assert_one_live_process(agent: &Agent, pid: u32) {
         "{}",
         agent.log()
     );
+}
+
+/// A gRPC client of `url` presenting client certificate `name` of `pki`.
+async fn agent_client(
+    pki: &Pki,
+    url: &str,
+    name: &str,
+) -> AgentServiceClient<tonic::transport::Channel> {
+    let files = ClientTlsFiles::for_url(
+        url,
+        Some(pki.file("ca.pem").into()),
+        Some(pki.file(&format!("{name}.pem")).into()),
+        Some(pki.file(&format!("{name}.key")).into()),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    AgentServiceClient::new(client::connect(url, Some(&files)).await.expect("connect"))
+}
+
+/// A signing request for a new key.
+fn csr() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap()
+}
+
+/// Renew is allowed only for the caller's own agent id: another id, an admin certificate and
+/// a revoked agent are PERMISSION_DENIED naming why; the renewed certificate names the agent
+/// and lasts the configured lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_agents_own_unrevoked_certificate_renews_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), &[]);
+    let (a, b) = (pki.agent("a"), pki.agent("b"));
+    let mut flags = pki.server_flags(true);
+    flags.extend([
+        "--ca-key".into(),
+        pki.file("ca.key"),
+        "--agent-cert-lifetime-s".into(),
+        "3600".into(),
+    ]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let coordinator = CoordinatorProcess::start(dir.path(), &flags);
+    let url = format!("https://{}", coordinator.addr);
+    let request = |agent_id: &str| pb::RenewRequest {
+        agent_id: agent_id.into(),
+        csr_pem: csr(),
+    };
+
+    let mut as_a = agent_client(&pki, &url, "a").await;
+    let answer = as_a.renew(request(&a)).await.expect("renew").into_inner();
+    let cert = role::of_pem(answer.certificate_pem.as_bytes()).unwrap();
+    assert_eq!(cert.single(), Some(&role::Role::Agent(a.clone())));
+    assert_eq!(
+        cert.not_after - cert.not_before,
+        3600 + 300,
+        "lifetime + backdate"
+    );
+    assert!(answer.not_after.ends_with('Z'), "{answer:?}");
+
+    let e = as_a.renew(request(&b)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message()
+            .contains(&format!("may not act as agent '{b}' (Renew)")),
+        "{e:?}"
+    );
+    let mut as_admin = agent_client(&pki, &url, "admin").await;
+    let e = as_admin.renew(request(&a)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("admin certificate"), "{e:?}");
+
+    let out = ctl(&url, &pki.client_flags("admin"), &["agents", "revoke", &a]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let e = as_a.renew(request(&a)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("Renew: it is revoked"), "{e:?}");
 }
