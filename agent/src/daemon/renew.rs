@@ -279,6 +279,67 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_renewal_installs_a_new_pair_and_a_failed_one_keeps_the_old() {
+        use crate::daemon::fake_coordinator::{free_port, FakeCoordinator};
+        let fake = FakeCoordinator::start(free_port());
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join(KEY_FILE), "old key").unwrap();
+        std::fs::write(d.join(CERT_FILE), "old cert").unwrap();
+        let mut opts = RunOptions::new(fake.url(), d);
+        opts.rpc_timeout = Duration::from_secs(20);
+        let id = "6f1c2a4e-0b7d-4c1e-9a53-2f0e8d1b7c90";
+        let (renewed, _rx) = watch::channel(0);
+        let renewer = Renewer {
+            rpc: Rpc::new(&opts, id).unwrap(),
+            opts,
+            renewed,
+        };
+        let names = || {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+
+        // Refused: logged by the caller and retried; the old pair stays, nothing else.
+        fake.refuse_renewals(true);
+        let e = renewer.renew_once().await.unwrap_err().to_string();
+        assert!(e.contains("renewal refused by the test"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(d.join(KEY_FILE)).unwrap(),
+            "old key"
+        );
+        assert_eq!(names(), [KEY_FILE, CERT_FILE]);
+
+        // Signed: a new key and its certificate naming the agent replace the old pair.
+        fake.refuse_renewals(false);
+        renewer.renew_once().await.unwrap();
+        assert_eq!(names(), [KEY_FILE, CERT_FILE]);
+        let cert = std::fs::read(d.join(CERT_FILE)).unwrap();
+        let roles = fleetcal_proto::role::of_pem(&cert).unwrap();
+        let own = fleetcal_proto::role::Role::Agent(id.into());
+        assert_eq!(roles.single(), Some(&own));
+        let key = std::fs::read_to_string(d.join(KEY_FILE)).unwrap();
+        assert!(rcgen::KeyPair::from_pem(&key).is_ok(), "{key}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The calls go on after the redial.
+        renewer.rpc.upload("r", "{}".into()).await.unwrap();
+        assert_eq!(fake.uploads(), ["r"]);
+        fake.stop().await;
+    }
+
     #[test]
     fn recovery_installs_a_committed_renewal_and_drops_an_uncommitted_one() {
         let dir = tempfile::tempdir().unwrap();
