@@ -11,11 +11,11 @@ use crate::store::{Page, Store};
 use crate::{validate, Error};
 
 impl<S: Store> Coordinator<S> {
-    /// Signs a new certificate for agent `agent_id` (whose current certificate the caller
-    /// presented: the service checks that first) over the key of `csr_pem`, valid for the
-    /// configured agent certificate lifetime from `now`, and records its expiry. Refused
-    /// (nothing signed) for a revoked agent and a bad request. Returns the certificate (PEM)
-    /// and its expiry.
+    /// Signs a new certificate for agent `agent_id` over the key of `csr_pem`, valid for the
+    /// configured agent certificate lifetime from `now`, and records its expiry. The service
+    /// has admitted the caller first ([`super::auth::Caller::admit_renewal`]: the agent's own
+    /// certificate, not revoked). Refused (nothing signed) for a bad request. Returns the
+    /// certificate (PEM) and its expiry.
     pub async fn renew(
         &self,
         authority: &Authority,
@@ -25,12 +25,6 @@ impl<S: Store> Coordinator<S> {
     ) -> Result<(String, Millis), Error> {
         validate::agent_id(agent_id)?;
         check_csr_size(csr_pem)?;
-        if self.registry.is_revoked(agent_id) {
-            return Err(Error::Denied {
-                caller: format!("agent {}", fleetcal_proto::quote::quoted(agent_id)),
-                attempt: "renew its certificate: it is revoked (fleetctl agents revoke)".into(),
-            });
-        }
         let lifetime_s = i64::from(self.settings.agent_cert_lifetime_s);
         let cert = authority.sign_agent_csr(agent_id, csr_pem, now.div_euclid(1000), lifetime_s)?;
         let not_after = fleetcal_proto::role::of_pem(cert.as_bytes())
