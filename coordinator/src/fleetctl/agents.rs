@@ -53,9 +53,62 @@ pub async fn release(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Lists agents (every page) as a table or JSON, by host name then id.
-pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
-    let agents = all_agents(admin).await?;
+/// How soon a certificate's expiry is marked "soon" when `--expiring-within` is not given.
+pub const EXPIRES_SOON: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Where an agent's certificate stands at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertState {
+    /// Valid beyond the threshold.
+    Valid,
+    /// Expires within the threshold.
+    Soon,
+    /// Past its expiry.
+    Expired,
+}
+
+impl CertState {
+    /// The mark `fleetctl agents` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertState::Valid => "valid",
+            CertState::Soon => "soon",
+            CertState::Expired => "expired",
+        }
+    }
+}
+
+/// Where a certificate expiring at `not_after` (RFC 3339, as `ListAgents` gives it) stands at
+/// `now_ms` with the "soon" threshold `within`; `None` when no expiry is known (or it cannot
+/// be read).
+pub fn cert_state(not_after: &str, now_ms: i64, within: std::time::Duration) -> Option<CertState> {
+    let at = chrono::DateTime::parse_from_rfc3339(not_after)
+        .ok()?
+        .timestamp_millis();
+    let within_ms = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
+    Some(if at <= now_ms {
+        CertState::Expired
+    } else if at.saturating_sub(now_ms) <= within_ms {
+        CertState::Soon
+    } else {
+        CertState::Valid
+    })
+}
+
+/// Lists agents (every page) as a table or JSON, by host name then id; with
+/// `expiring_within`, only those whose certificate expires within it.
+pub async fn list(
+    admin: &mut Admin,
+    as_json: bool,
+    expiring_within: Option<std::time::Duration>,
+) -> Result<(), Error> {
+    let mut agents = all_agents(admin).await?;
+    let now = crate::model::now_ms();
+    let within = expiring_within.unwrap_or(EXPIRES_SOON);
+    let state = |a: &pb::Agent| cert_state(&a.cert_not_after, now, within);
+    if expiring_within.is_some() {
+        agents.retain(|a| matches!(state(a), Some(CertState::Soon | CertState::Expired)));
+    }
     for a in agents.iter().filter(|a| !a.quarantine.is_empty()) {
         eprintln!(
             "fleetctl: agent {} is quarantined as a cloned board ({}); to re-identify the \
@@ -66,7 +119,7 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
         );
     }
     if as_json {
-        let items: Vec<_> = agents.iter().map(agent_json).collect();
+        let items: Vec<_> = agents.iter().map(|a| agent_json(a, state(a))).collect();
         println!("{}", serde_json::to_string_pretty(&items).expect("json"));
         return Ok(());
     }
@@ -91,6 +144,11 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
                 },
                 labels.join(","),
                 a.last_seen.clone(),
+                match state(a) {
+                    None => "-".into(),
+                    Some(CertState::Valid) => a.cert_not_after.clone(),
+                    Some(s) => format!("{} ({})", a.cert_not_after, s.as_str()),
+                },
             ]
         })
         .collect();
@@ -106,7 +164,8 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
                 "ENGINES",
                 "GPU",
                 "LABELS",
-                "LAST SEEN"
+                "LAST SEEN",
+                "CERT EXPIRES"
             ],
             &rows
         )
@@ -127,7 +186,7 @@ fn agent_state(a: &pb::Agent) -> &'static str {
     }
 }
 
-fn agent_json(a: &pb::Agent) -> serde_json::Value {
+fn agent_json(a: &pb::Agent, cert: Option<CertState>) -> serde_json::Value {
     let c = a.capabilities.clone().unwrap_or_default();
     json!({
         "agent_id": a.agent_id,
@@ -143,6 +202,8 @@ fn agent_json(a: &pb::Agent) -> serde_json::Value {
         "labels": a.labels,
         "agent_version": a.agent_version,
         "last_seen": a.last_seen,
+        "cert_not_after": (!a.cert_not_after.is_empty()).then_some(&a.cert_not_after),
+        "cert_state": cert.map(CertState::as_str),
         "capabilities": {
             "arch": c.arch, "cpu_vendor": c.cpu_vendor, "cpu_model": c.cpu_model,
             "cpu_count": c.cpu_count, "memory_gb": c.memory_gb, "simd": c.simd, "os": c.os,
@@ -180,4 +241,36 @@ pub async fn create_token(
         t.uses, t.expires_at
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_certificate_is_valid_then_soon_then_expired() {
+        let at = "2026-12-08T00:00:00Z";
+        let expiry = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
+        let day = 86_400_000;
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(
+            cert_state(at, expiry - 8 * day, week),
+            Some(CertState::Valid)
+        );
+        assert_eq!(
+            cert_state(at, expiry - 7 * day, week),
+            Some(CertState::Soon)
+        );
+        assert_eq!(cert_state(at, expiry - 1, week), Some(CertState::Soon));
+        assert_eq!(cert_state(at, expiry, week), Some(CertState::Expired));
+        assert_eq!(
+            cert_state(at, expiry - 2 * day, Duration::from_secs(3600)),
+            Some(CertState::Valid)
+        );
+        assert_eq!(cert_state("", expiry, week), None);
+        assert_eq!(cert_state("not a time", expiry, week), None);
+    }
 }

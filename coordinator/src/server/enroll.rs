@@ -18,8 +18,9 @@ pub const TTL_S: RangeInclusive<u32> = 60..=31_536_000;
 /// The accepted numbers of uses of a join token.
 pub const USES: RangeInclusive<u32> = 1..=100_000;
 
-/// How long an enrolled agent's certificate is valid, seconds (30 days).
-pub const AGENT_CERT_LIFETIME_S: i64 = 30 * 86_400;
+/// How long an agent's certificate is valid by default, seconds (30 days;
+/// `serve --agent-cert-lifetime-s`).
+pub const AGENT_CERT_LIFETIME_S: u32 = 30 * 86_400;
 
 /// A join token's SHA-256, hex: what the store keeps and looks it up by.
 pub fn token_hash(token: &str) -> String {
@@ -85,13 +86,7 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<(String, Millis, BTreeMap<String, String>), Error> {
         validate::agent_id(agent_id)?;
-        if csr_pem.len() > MAX_CSR_BYTES {
-            return Err(DomainError::InvalidRequest(format!(
-                "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
-                csr_pem.len()
-            ))
-            .into());
-        }
+        check_csr_size(csr_pem)?;
         if self.registry.is_revoked(agent_id) || self.store.agent(agent_id).await?.is_some() {
             return Err(Error::Denied {
                 caller: format!("enrollment of agent '{agent_id}'"),
@@ -100,9 +95,9 @@ impl<S: Store> Coordinator<S> {
                     .into(),
             });
         }
-        let now_s = now.div_euclid(1000);
+        let lifetime_s = i64::from(self.settings.agent_cert_lifetime_s);
         // Signed (so the request is checked) before a use of the token is taken.
-        let cert = authority.sign_agent_csr(agent_id, csr_pem, now_s, AGENT_CERT_LIFETIME_S)?;
+        let cert = authority.sign_agent_csr(agent_id, csr_pem, now.div_euclid(1000), lifetime_s)?;
         let labels = match self
             .store
             .redeem_join_token(&token_hash(token), now)
@@ -124,7 +119,7 @@ impl<S: Store> Coordinator<S> {
         tracing::info!(agent = %agent_id, "agent enrolled");
         Ok((
             cert,
-            now.saturating_add(AGENT_CERT_LIFETIME_S.saturating_mul(1000)),
+            now.saturating_add(lifetime_s.saturating_mul(1000)),
             labels,
         ))
     }
@@ -146,6 +141,18 @@ impl<S: Store> Coordinator<S> {
 
 /// The largest certificate signing request accepted, bytes.
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
+
+/// Refuses a certificate signing request larger than [`MAX_CSR_BYTES`] (enrollment and
+/// renewal alike).
+pub fn check_csr_size(csr_pem: &str) -> Result<(), DomainError> {
+    if csr_pem.len() > MAX_CSR_BYTES {
+        return Err(DomainError::InvalidRequest(format!(
+            "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
+            csr_pem.len()
+        )));
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,7 @@ async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteStore> {
             http: None,
             insecure_plaintext: true,
             ca_key: None,
+            agent_cert_lifetime_s: crate::server::enroll::AGENT_CERT_LIFETIME_S,
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
