@@ -1,5 +1,6 @@
 //! The one way the agent writes a file that must never be seen half-written: result files
-//! (`calibrate --output`), the daemon's spool and its agent id.
+//! (`calibrate --output`), the daemon's spool, its agent id, and its enrolled key and
+//! certificate when it renews them ([`write_private`]: readable by the owner only).
 //!
 //! A temporary file is created beside the target (`.<name>.<pid>.<n>.fleetcal-tmp`, created
 //! new, never through an existing name), written and fsynced, then renamed over the target
@@ -60,8 +61,18 @@ fn parent(path: &Path) -> &Path {
 /// Writes `contents` to `path` atomically (see the module doc). Returns `false` only in
 /// [`Mode::CreateNew`] when the name already existed (its file is left as it was).
 pub fn write(path: &Path, contents: &[u8], mode: Mode) -> Result<bool, AgentError> {
+    write_as(path, contents, mode, false)
+}
+
+/// [`write`] for a secret (a private key): the file is created mode 0600, so it is never
+/// readable by others, not even while it is written.
+pub fn write_private(path: &Path, contents: &[u8], mode: Mode) -> Result<bool, AgentError> {
+    write_as(path, contents, mode, true)
+}
+
+fn write_as(path: &Path, contents: &[u8], mode: Mode, private: bool) -> Result<bool, AgentError> {
     let tmp = temp_path(path);
-    let written = write_temp(&tmp, contents).and_then(|()| match mode {
+    let written = write_temp(&tmp, contents, private).and_then(|()| match mode {
         Mode::Replace => std::fs::rename(&tmp, path).map(|()| true).map_err(io(path)),
         Mode::CreateNew => match std::fs::hard_link(&tmp, path) {
             Ok(()) => Ok(true),
@@ -79,12 +90,17 @@ pub fn write(path: &Path, contents: &[u8], mode: Mode) -> Result<bool, AgentErro
     written
 }
 
-fn write_temp(tmp: &Path, contents: &[u8]) -> Result<(), AgentError> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(io(tmp))?;
+fn write_temp(tmp: &Path, contents: &[u8], private: bool) -> Result<(), AgentError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = options.open(tmp).map_err(io(tmp))?;
     f.write_all(contents)
         .and_then(|()| f.sync_all())
         .map_err(io(tmp))
@@ -119,6 +135,19 @@ mod tests {
         assert!(write(&p, b"{\"a\":1}", Mode::Replace).unwrap());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":1}");
         assert_eq!(names(dir.path()), ["x.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.key");
+        assert!(write_private(&p, b"secret", Mode::Replace).unwrap());
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "secret");
+        assert_eq!(names(dir.path()), ["k.key"]);
     }
 
     #[test]

@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// [default: no enrollment].
     #[arg(long, env = "FLEETCAL_CA_KEY", value_name = "FILE")]
     pub ca_key: Option<PathBuf>,
+    /// How long the certificates this coordinator signs for agents (enrollment and renewal)
+    /// are valid, seconds, 10 to 31622400 (366 days); agents renew theirs when two thirds of
+    /// it have passed [default: 2592000, 30 days].
+    #[arg(long, env = "FLEETCAL_AGENT_CERT_LIFETIME_S", value_name = "SECONDS")]
+    pub agent_cert_lifetime_s: Option<u32>,
 }
 
 /// The config file.
@@ -120,7 +125,11 @@ struct FileConfig {
     http: Option<String>,
     insecure_plaintext: Option<bool>,
     ca_key: Option<PathBuf>,
+    agent_cert_lifetime_s: Option<u32>,
 }
+
+/// The accepted range of `agent_cert_lifetime_s` (10 s, for tests, to 366 days).
+pub const AGENT_CERT_LIFETIME_S: std::ops::RangeInclusive<u32> = 10..=31_622_400;
 
 /// The accepted range of `drift_min_baseline`.
 pub const DRIFT_MIN_BASELINE: std::ops::RangeInclusive<u32> = 3..=365;
@@ -154,6 +163,9 @@ pub struct Settings {
     pub insecure_plaintext: bool,
     /// The client CA's key, for enrollment (`--ca-key`); needs `tls.client_ca`.
     pub ca_key: Option<PathBuf>,
+    /// The lifetime of the agent certificates it signs, seconds (`--agent-cert-lifetime-s`,
+    /// within [`AGENT_CERT_LIFETIME_S`]).
+    pub agent_cert_lifetime_s: u32,
 }
 
 /// An `--http` address: `PORT` or `:PORT` (on 127.0.0.1), or `IP:PORT` (`[IPv6]:PORT`).
@@ -224,6 +236,10 @@ impl ServeArgs {
             http: self.http,
             insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
             ca_key: self.ca_key.clone().or(file.ca_key),
+            agent_cert_lifetime_s: self
+                .agent_cert_lifetime_s
+                .or(file.agent_cert_lifetime_s)
+                .unwrap_or(crate::server::enroll::AGENT_CERT_LIFETIME_S),
         };
         let origin = self.config.clone().unwrap_or_else(|| "<flags>".into());
         let tls_err = |message: &str| Error::Config {
@@ -304,6 +320,18 @@ impl ServeArgs {
                 });
             }
             settings.drift.min_baseline = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if !AGENT_CERT_LIFETIME_S.contains(&settings.agent_cert_lifetime_s) {
+            return Err(Error::Config {
+                path: origin,
+                message: format!(
+                    "'agent_cert_lifetime_s' (--agent-cert-lifetime-s) {} is not between {} \
+                     and {}",
+                    settings.agent_cert_lifetime_s,
+                    AGENT_CERT_LIFETIME_S.start(),
+                    AGENT_CERT_LIFETIME_S.end()
+                ),
+            });
         }
         if settings.tick.is_zero() {
             return Err(Error::Config {
@@ -399,6 +427,31 @@ mod tests {
         };
         let e = key_without_ca.resolve().unwrap_err().to_string();
         assert!(e.contains("'ca_key' (--ca-key) needs 'client_ca'"), "{e}");
+    }
+
+    #[test]
+    fn the_agent_certificate_lifetime_is_range_checked() {
+        let plain = |lifetime: Option<u32>| ServeArgs {
+            insecure_plaintext: true,
+            agent_cert_lifetime_s: lifetime,
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            plain(None).resolve().unwrap().agent_cert_lifetime_s,
+            30 * 86_400
+        );
+        assert_eq!(plain(Some(20)).resolve().unwrap().agent_cert_lifetime_s, 20);
+        for bad in [9, 31_622_401] {
+            let e = plain(Some(bad)).resolve().unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(
+                e.to_string().contains(&format!(
+                    "'agent_cert_lifetime_s' (--agent-cert-lifetime-s) {bad} is not between 10 \
+                     and 31622400"
+                )),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub const ADMIN_CERT: &str = "admin.pem";
 /// Its key.
 pub const ADMIN_KEY: &str = "admin.key";
 
-/// How far back a new certificate's validity starts, for clocks a little behind.
+/// How far back a new certificate's validity starts, for clocks a little behind: at most
+/// this, and at most a tenth of the certificate's lifetime (so a short-lived agent
+/// certificate's renewal point, two thirds into its validity, stays after its issue).
 const BACKDATE_S: i64 = 300;
 
 /// The accepted lifetimes of `pki` certificates, days.
@@ -43,13 +45,14 @@ fn pki_err(message: String) -> Error {
     Error::Pki(message)
 }
 
-/// A validity window from `now` (Unix seconds) for `lifetime_s` seconds.
+/// A validity window from `now` (Unix seconds, backdated: [`BACKDATE_S`]) for `lifetime_s`
+/// seconds.
 fn validity(params: &mut CertificateParams, now: i64, lifetime_s: i64) -> Result<(), Error> {
     let at = |t: i64| {
         time::OffsetDateTime::from_unix_timestamp(t)
             .map_err(|e| pki_err(format!("time {t} is out of range: {e}")))
     };
-    params.not_before = at(now.saturating_sub(BACKDATE_S))?;
+    params.not_before = at(now.saturating_sub(BACKDATE_S.min(lifetime_s / 10).max(0)))?;
     params.not_after = at(now.saturating_add(lifetime_s))?;
     Ok(())
 }
@@ -426,6 +429,31 @@ mod tests {
         assert_eq!(roles.single(), Some(&Role::Agent(id.into())));
         let e = issue(&out, &Role::Agent("board-1".into()), None, 0, 60).unwrap_err();
         assert!(e.to_string().contains("agent ids are UUIDs"), "{e}");
+    }
+
+    #[test]
+    fn a_short_lived_agent_certificate_is_backdated_by_a_tenth_of_its_lifetime() {
+        let (ca, _) = Authority::create(1_800_000_000, 86_400).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let csr = CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let id = "6f1c2a4e-0b7d-4c1e-9a53-2f0e8d1b7c90";
+        let v = |lifetime_s| {
+            let pem = ca
+                .sign_agent_csr(id, &csr, 1_800_000_000, lifetime_s)
+                .unwrap();
+            let c = role::of_certificate(&der(&pem)).unwrap();
+            assert_eq!(c.single(), Some(&Role::Agent(id.into())));
+            (c.not_before, c.not_after)
+        };
+        assert_eq!(v(30), (1_800_000_000 - 3, 1_800_000_030));
+        assert_eq!(
+            v(30 * 86_400),
+            (1_800_000_000 - 300, 1_800_000_000 + 30 * 86_400)
+        );
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct CertificateRoles {
     pub roles: Vec<Role>,
     /// Its subject, for messages (`CN=...`).
     pub subject: String,
+    /// The start of its validity, seconds since the Unix epoch.
+    pub not_before: i64,
     /// The end of its validity, seconds since the Unix epoch.
     pub not_after: i64,
 }
@@ -102,6 +104,7 @@ pub fn of_certificate(der: &[u8]) -> Result<CertificateRoles, String> {
     Ok(CertificateRoles {
         roles,
         subject: quote::bounded(&cert.subject().to_string()),
+        not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
     })
 }

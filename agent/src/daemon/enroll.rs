@@ -108,15 +108,20 @@ fn key_and_request(state_dir: &Path, agent_id: &str) -> Result<(String, String),
         }
         Err(source) => return Err(AgentError::Io { path, source }),
     };
+    let fingerprint =
+        fleetcal_proto::role::key_fingerprint(&rcgen::PublicKeyData::subject_public_key_info(&key));
+    Ok((signing_request(&key, agent_id).map_err(fail)?, fingerprint))
+}
+
+/// A certificate signing request (PEM) for `key` as agent `agent_id` (enrollment and
+/// renewal alike).
+pub fn signing_request(key: &rcgen::KeyPair, agent_id: &str) -> Result<String, rcgen::Error> {
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name.push(
         rcgen::DnType::CommonName,
         format!("fleetcal agent {agent_id}"),
     );
-    let csr = params.serialize_request(&key).map_err(fail)?;
-    let fingerprint =
-        fleetcal_proto::role::key_fingerprint(&rcgen::PublicKeyData::subject_public_key_info(&key));
-    Ok((csr.pem().map_err(fail)?, fingerprint))
+    params.serialize_request(key)?.pem()
 }
 
 /// Writes a new private file (mode 0600 from its creation).

@@ -1,5 +1,6 @@
 //! A stand-in coordinator for the daemon's unit tests: a real gRPC AgentService on
-//! 127.0.0.1 that records uploads and progress reports, and can refuse uploads.
+//! 127.0.0.1 that records uploads and progress reports, can refuse uploads, and renews
+//! certificates (signed by a throw-away CA) unless told to refuse.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,7 @@ pub struct Seen {
 struct Svc {
     seen: Arc<Mutex<Seen>>,
     refuse_uploads: Arc<AtomicBool>,
+    refuse_renewals: Arc<AtomicBool>,
 }
 
 #[tonic::async_trait]
@@ -89,6 +91,31 @@ impl AgentService for Svc {
     ) -> Result<Response<fleetcal_proto::pb::EnrollResponse>, Status> {
         Err(Status::unimplemented("the fake coordinator enrolls nobody"))
     }
+
+    async fn renew(
+        &self,
+        r: Request<fleetcal_proto::pb::RenewRequest>,
+    ) -> Result<Response<fleetcal_proto::pb::RenewResponse>, Status> {
+        if self.refuse_renewals.load(Ordering::SeqCst) {
+            return Err(Status::unavailable("renewal refused by the test"));
+        }
+        let r = r.into_inner();
+        let sign = || -> Result<String, rcgen::Error> {
+            let csr = rcgen::CertificateSigningRequestParams::from_pem(&r.csr_pem)?;
+            let mut ca = rcgen::CertificateParams::default();
+            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let issuer = rcgen::Issuer::new(ca, rcgen::KeyPair::generate()?);
+            let mut params = rcgen::CertificateParams::default();
+            let uri = format!("{}{}", fleetcal_proto::role::AGENT_URI_PREFIX, r.agent_id);
+            params.subject_alt_names = vec![rcgen::SanType::URI(uri.as_str().try_into()?)];
+            Ok(params.signed_by(&csr.public_key, &issuer)?.pem())
+        };
+        let certificate_pem = sign().map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(fleetcal_proto::pb::RenewResponse {
+            certificate_pem,
+            not_after: "4096-01-01T00:00:00Z".into(),
+        }))
+    }
 }
 
 /// A running fake coordinator; stopped on [`FakeCoordinator::stop`] or drop.
@@ -138,6 +165,11 @@ impl FakeCoordinator {
     /// Refuse (INVALID_ARGUMENT) or accept uploads from now on.
     pub fn refuse_uploads(&self, refuse: bool) {
         self.svc.refuse_uploads.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Refuse (UNAVAILABLE) or sign renewals from now on.
+    pub fn refuse_renewals(&self, refuse: bool) {
+        self.svc.refuse_renewals.store(refuse, Ordering::SeqCst);
     }
 
     /// Run ids of the stored uploads, in order.

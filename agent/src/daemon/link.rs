@@ -6,6 +6,7 @@
 //!                             |                        Failed                     Failed
 //!                       BackoffElapsed                   v                          v
 //!                             +------------------ Backoff{attempt} <---------------+
+//! Streaming --Renewed--> Connecting (a renewed certificate: connect again, presenting it)
 //! any state --Shutdown--> Stopped
 //! ```
 //!
@@ -66,6 +67,10 @@ pub enum Event {
     },
     /// The backoff delay is over.
     BackoffElapsed,
+    /// The agent's certificate was renewed: the open stream still runs on a connection made
+    /// with the old one, so the link connects again with the new (not a failure: no backoff).
+    /// In any other state the next attempt dials with the new certificate anyway.
+    Renewed,
     /// SIGTERM or SIGINT.
     Shutdown,
 }
@@ -139,6 +144,7 @@ pub fn next(state: State, event: Event, policy: &BackoffPolicy) -> (State, Actio
                 Action::Wait(policy.delay(attempt, jitter)),
             )
         }
+        (S::Streaming, E::Renewed) => (S::Connecting { failures: 0 }, Action::Register),
         (S::Streaming, E::Failed { jitter }) => (
             S::Backoff { attempt: 1 },
             Action::Wait(policy.delay(1, jitter)),
@@ -300,6 +306,22 @@ mod tests {
         assert_eq!(visited, [0, 1, 2]);
         assert_eq!(next_target(2, 3), 0);
         assert_eq!(next_target(5, 1), 0);
+    }
+
+    #[test]
+    fn a_renewal_reconnects_a_stream_at_once_and_changes_nothing_else() {
+        assert_eq!(
+            next(State::Streaming, Event::Renewed, &P),
+            (State::Connecting { failures: 0 }, Action::Register)
+        );
+        for s in [
+            State::Disconnected,
+            State::Connecting { failures: 2 },
+            State::Registered { failures: 1 },
+            State::Backoff { attempt: 3 },
+        ] {
+            assert_eq!(next(s, Event::Renewed, &P), (s, Action::Ignore));
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`identity`]: the stable agent id in `<state-dir>/agent-id`.
 //! - [`spool`]: results not yet acknowledged, `<state-dir>/spool/<run_id>.json`.
 //! - [`link`]: the connection state machine with capped, jittered backoff.
+//! - [`renew`]: renews an enrolled certificate two thirds into its lifetime, without a
+//!   restart.
 //! - [`rpc`]: the calls to the coordinator (dialled, over TLS too, through
 //!   [`fleetcal_proto::dial`]).
 //! - [`clock`]: the clock floor the coordinator's certificate is checked with (boards at 1970).
@@ -30,6 +32,7 @@ pub mod identity;
 pub mod link;
 pub mod options;
 pub mod plan;
+pub mod renew;
 pub mod rpc;
 pub mod service;
 pub mod shutdown;

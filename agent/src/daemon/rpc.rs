@@ -3,17 +3,19 @@
 //! tonic's lazy channel reconnects by itself, so one [`Rpc`] serves the whole life of the
 //! daemon; a call that cannot reach the coordinator fails with UNAVAILABLE (or
 //! DEADLINE_EXCEEDED when the peer stops answering) and the link state machine backs off.
+//! After a certificate renewal [`Rpc::redial`] replaces the channels (every clone's) with
+//! ones that present the new certificate.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use fleetcal_proto::dial;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use fleetcal_proto::pb::{
-    Directive, HeartbeatRequest, Progress, RegisterRequest, RegisterResponse, RunState,
-    SubscribeRequest, UploadRequest, UploadResponse, MAX_MESSAGE_BYTES,
+    Directive, HeartbeatRequest, Progress, RegisterRequest, RegisterResponse, RenewRequest,
+    RenewResponse, RunState, SubscribeRequest, UploadRequest, UploadResponse, MAX_MESSAGE_BYTES,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
@@ -27,9 +29,8 @@ use crate::AgentError;
 /// uploader talk to the same coordinator), which [`Rpc::move_on`] advances after a failure.
 #[derive(Debug, Clone)]
 pub struct Rpc {
-    /// The client of `opts.coordinator` (also in `clients`).
-    primary: AgentServiceClient<Channel>,
-    clients: Arc<[AgentServiceClient<Channel>]>,
+    /// The clients, replaced as a whole by [`Rpc::redial`].
+    channels: Arc<RwLock<Channels>>,
     urls: Arc<[String]>,
     current: Arc<AtomicUsize>,
     agent_id: String,
@@ -41,15 +42,26 @@ pub struct Rpc {
     hint: &'static str,
 }
 
-impl Rpc {
-    /// A lazily connecting client (nothing is dialled until the first call) of every
-    /// coordinator in `opts.coordinators`, starting at [`link::first_target`] of the agent id.
-    pub fn new(opts: &RunOptions, agent_id: &str) -> Result<Rpc, AgentError> {
-        let urls: Vec<String> = if opts.coordinators.is_empty() {
-            vec![opts.coordinator.clone()]
-        } else {
-            opts.coordinators.clone()
-        };
+/// One lazy client per coordinator URL.
+#[derive(Debug)]
+struct Channels {
+    /// The client of `opts.coordinator` (also in `clients`).
+    primary: AgentServiceClient<Channel>,
+    clients: Vec<AgentServiceClient<Channel>>,
+}
+
+/// The coordinator URLs of `opts`: `opts.coordinators`, or `opts.coordinator` alone.
+fn urls_of(opts: &RunOptions) -> Vec<String> {
+    if opts.coordinators.is_empty() {
+        vec![opts.coordinator.clone()]
+    } else {
+        opts.coordinators.clone()
+    }
+}
+
+impl Channels {
+    /// Lazy clients of `urls` with the TLS files of `opts` (read now).
+    fn dial(opts: &RunOptions, urls: &[String]) -> Result<Channels, AgentError> {
         let make = |url: &str| -> Result<AgentServiceClient<Channel>, AgentError> {
             let endpoint = super::clock::endpoint(url, opts.tls.as_ref())?
                 .connect_timeout(opts.rpc_timeout)
@@ -62,17 +74,26 @@ impl Rpc {
         };
         let primary = make(&opts.coordinator)?;
         let mut clients = Vec::with_capacity(urls.len());
-        for url in &urls {
+        for url in urls {
             clients.push(if *url == opts.coordinator {
                 primary.clone()
             } else {
                 make(url)?
             });
         }
+        Ok(Channels { primary, clients })
+    }
+}
+
+impl Rpc {
+    /// A lazily connecting client (nothing is dialled until the first call) of every
+    /// coordinator in `opts.coordinators`, starting at [`link::first_target`] of the agent id.
+    pub fn new(opts: &RunOptions, agent_id: &str) -> Result<Rpc, AgentError> {
+        let urls = urls_of(opts);
+        let channels = Channels::dial(opts, &urls)?;
         let first = link::first_target(agent_id, urls.len());
         Ok(Rpc {
-            primary,
-            clients: clients.into(),
+            channels: Arc::new(RwLock::new(channels)),
             urls: urls.into(),
             current: Arc::new(AtomicUsize::new(first)),
             agent_id: agent_id.to_string(),
@@ -121,7 +142,23 @@ impl Rpc {
 
     fn client(&self) -> AgentServiceClient<Channel> {
         let i = self.current.load(Ordering::Relaxed);
-        self.clients.get(i).unwrap_or(&self.primary).clone()
+        let channels = self
+            .channels
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        channels.clients.get(i).unwrap_or(&channels.primary).clone()
+    }
+
+    /// Replaces the channels of every clone with new ones dialled with `opts`' TLS files,
+    /// read again now (after a renewal wrote a new key and certificate): later calls present
+    /// the new certificate. Calls and streams already open finish on the old connections.
+    pub fn redial(&self, opts: &RunOptions) -> Result<(), AgentError> {
+        let fresh = Channels::dial(opts, &self.urls)?;
+        *self
+            .channels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     async fn bounded<T>(
@@ -186,6 +223,16 @@ impl Rpc {
         self.bounded(c.report_progress(req))
             .await
             .map(|r| r.still_wanted)
+    }
+
+    /// Ask for a new certificate for the key of `csr_pem` (the current one authenticates).
+    pub async fn renew(&self, csr_pem: String) -> Result<RenewResponse, Status> {
+        let mut c = self.client();
+        let req = RenewRequest {
+            agent_id: self.agent_id.clone(),
+            csr_pem,
+        };
+        self.bounded(c.renew(req)).await
     }
 
     /// Upload a result document.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fleetcal_proto::pb::{directive, Directive, RegisterRequest};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::Streaming;
 
@@ -32,6 +32,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     // coordinator plans with it ends failed with the reason.
     crate::presets::list(opts.presets_dir.as_deref())?;
     let state_dir = opts.state_dir.clone();
+    super::renew::recover(&state_dir)?;
     let mut opts = super::enroll::prepare(opts, || identity::load_or_create(&state_dir)).await?;
     let mut labels = super::enroll::enrolled_labels(&opts.state_dir)?;
     labels.extend(std::mem::take(&mut opts.labels));
@@ -79,6 +80,22 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         },
     });
     let worker_task = tokio::spawn(worker.run(order_rx));
+    // An enrolled identity (the state dir's key and certificate) is renewed in place; one
+    // given by --cert/--key is the operator's to renew.
+    let (renewed_tx, mut renewed) = watch::channel(0u64);
+    let enrolled = super::enroll::enrolled(&opts.state_dir);
+    let renew_task = (enrolled.is_some()
+        && opts.tls.as_ref().and_then(|t| t.identity.as_ref()) == enrolled.as_ref())
+    .then(|| {
+        tokio::spawn(
+            super::renew::Renewer {
+                opts: opts.clone(),
+                rpc: rpc.clone(),
+                renewed: renewed_tx,
+            }
+            .run(),
+        )
+    });
 
     let policy = opts.backoff;
     let (mut state, mut action) = link::next(State::Disconnected, Event::Start, &policy);
@@ -90,7 +107,11 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
             Action::Stop => break,
             Action::Ignore => unreachable!("the driver never keeps an ignored action"),
             Action::Register => tokio::select! {
-                r = rpc.register(register.clone()) => match r {
+                r = {
+                    // This attempt dials with the current certificate.
+                    renewed.borrow_and_update();
+                    rpc.register(register.clone())
+                } => match r {
                     Ok(resp) => {
                         heartbeat = heartbeat_interval(resp.heartbeat_interval_s);
                         tracing::info!(
@@ -118,7 +139,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 Some(s) => {
                     tracing::info!("connected; waiting for directives");
                     uploader.wake();
-                    serve(s, &rpc, heartbeat, &orders, &mut signals).await
+                    serve(s, &rpc, heartbeat, &orders, &mut signals, &mut renewed).await
                 }
                 None => Event::Failed {
                     jitter: link::jitter_sample(),
@@ -147,6 +168,9 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     }
 
     drop(orders);
+    if let Some(task) = renew_task {
+        task.abort();
+    }
     stop(
         worker_task,
         upload_task,
@@ -206,7 +230,8 @@ fn heartbeat_interval(asked_s: u32) -> Duration {
     }
 }
 
-/// Forwards directives until the stream ends, a heartbeat fails, or a signal arrives.
+/// Forwards directives until the stream ends, a heartbeat fails, a signal arrives, or the
+/// certificate is renewed (`renewed` changes: the link reconnects with the new one).
 ///
 /// Heartbeats go out every `heartbeat` while the stream is open: the coordinator counts an
 /// agent live only while it hears from it, and a heartbeat that fails tells this side that
@@ -217,6 +242,7 @@ async fn serve(
     heartbeat: Duration,
     orders: &mpsc::Sender<Order>,
     signals: &mut Signals,
+    renewed: &mut watch::Receiver<u64>,
 ) -> Event {
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -230,6 +256,10 @@ async fn serve(
                 continue;
             }
             name = signals.recv() => return shutdown(name),
+            Ok(()) = renewed.changed() => {
+                tracing::info!("reconnecting with the renewed certificate");
+                return Event::Renewed;
+            }
         };
         let order = match message {
             Ok(Some(Directive {

@@ -53,6 +53,48 @@ pub async fn release(admin: &mut Admin, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// How soon a certificate's expiry is marked "soon" when `--expiring-within` is not given.
+pub const EXPIRES_SOON: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Where an agent's certificate stands at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertState {
+    /// Valid beyond the threshold.
+    Valid,
+    /// Expires within the threshold.
+    Soon,
+    /// Past its expiry.
+    Expired,
+}
+
+impl CertState {
+    /// The mark `fleetctl agents` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertState::Valid => "valid",
+            CertState::Soon => "soon",
+            CertState::Expired => "expired",
+        }
+    }
+}
+
+/// Where a certificate expiring at `not_after` (RFC 3339, as `ListAgents` gives it) stands at
+/// `now_ms` with the "soon" threshold `within`; `None` when no expiry is known (or it cannot
+/// be read).
+pub fn cert_state(not_after: &str, now_ms: i64, within: std::time::Duration) -> Option<CertState> {
+    let at = chrono::DateTime::parse_from_rfc3339(not_after)
+        .ok()?
+        .timestamp_millis();
+    let within_ms = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
+    Some(if at <= now_ms {
+        CertState::Expired
+    } else if at.saturating_sub(now_ms) <= within_ms {
+        CertState::Soon
+    } else {
+        CertState::Valid
+    })
+}
+
 /// `fleetctl agents approve ID` (`approve`) or `deny ID`: decides a pending enrollment.
 pub async fn decide(admin: &mut Admin, agent_id: &str, approve: bool) -> Result<(), Error> {
     let request = pb::DecideAgentRequest {
@@ -75,14 +117,28 @@ pub async fn decide(admin: &mut Admin, agent_id: &str, approve: bool) -> Result<
 }
 
 /// Lists agents (every page) and the enrollment requests waiting for approval (listed
-/// `pending`) as a table or JSON, by host name then id.
-pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
-    let agents = all_agents(admin).await?;
-    let mut pending = admin
-        .list_pending_agents(pb::ListPendingAgentsRequest {})
-        .await?
-        .into_inner()
-        .pending;
+/// `pending`) as a table or JSON, by host name then id; with `expiring_within`, only the
+/// agents whose certificate expires within it.
+pub async fn list(
+    admin: &mut Admin,
+    as_json: bool,
+    expiring_within: Option<std::time::Duration>,
+) -> Result<(), Error> {
+    let mut agents = all_agents(admin).await?;
+    let now = crate::model::now_ms();
+    let within = expiring_within.unwrap_or(EXPIRES_SOON);
+    let state = |a: &pb::Agent| cert_state(&a.cert_not_after, now, within);
+    // Pending requests have no certificate yet: not listed with --expiring-within.
+    let mut pending = match expiring_within {
+        Some(_) => Vec::new(),
+        None => {
+            admin
+                .list_pending_agents(pb::ListPendingAgentsRequest {})
+                .await?
+                .into_inner()
+                .pending
+        }
+    };
     pending.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
     for p in &pending {
         eprintln!(
@@ -90,6 +146,9 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
              board's key (it logs it), run: fleetctl agents approve {} (or deny)",
             p.agent_id, p.hostname, p.key_fingerprint, p.agent_id
         );
+    }
+    if expiring_within.is_some() {
+        agents.retain(|a| matches!(state(a), Some(CertState::Soon | CertState::Expired)));
     }
     for a in agents.iter().filter(|a| !a.quarantine.is_empty()) {
         eprintln!(
@@ -101,7 +160,7 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
         );
     }
     if as_json {
-        let mut items: Vec<_> = agents.iter().map(agent_json).collect();
+        let mut items: Vec<_> = agents.iter().map(|a| agent_json(a, state(a))).collect();
         items.extend(pending.iter().map(pending_json));
         println!("{}", serde_json::to_string_pretty(&items).expect("json"));
         return Ok(());
@@ -127,12 +186,18 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
                 },
                 labels.join(","),
                 a.last_seen.clone(),
+                match state(a) {
+                    None => "-".into(),
+                    Some(CertState::Valid) => a.cert_not_after.clone(),
+                    Some(s) => format!("{} ({})", a.cert_not_after, s.as_str()),
+                },
             ]
         })
         .chain(pending.iter().map(|p| {
             let mut row = vec![p.hostname.clone(), p.agent_id.clone(), "pending".into()];
             row.extend(["-"; 5].map(String::from));
             row.push(p.requested_at.clone());
+            row.push("-".into());
             row
         }))
         .collect();
@@ -148,7 +213,8 @@ pub async fn list(admin: &mut Admin, as_json: bool) -> Result<(), Error> {
                 "ENGINES",
                 "GPU",
                 "LABELS",
-                "LAST SEEN"
+                "LAST SEEN",
+                "CERT EXPIRES"
             ],
             &rows
         )
@@ -181,7 +247,7 @@ fn pending_json(p: &pb::PendingAgent) -> serde_json::Value {
     })
 }
 
-fn agent_json(a: &pb::Agent) -> serde_json::Value {
+fn agent_json(a: &pb::Agent, cert: Option<CertState>) -> serde_json::Value {
     let c = a.capabilities.clone().unwrap_or_default();
     json!({
         "agent_id": a.agent_id,
@@ -197,6 +263,8 @@ fn agent_json(a: &pb::Agent) -> serde_json::Value {
         "labels": a.labels,
         "agent_version": a.agent_version,
         "last_seen": a.last_seen,
+        "cert_not_after": (!a.cert_not_after.is_empty()).then_some(&a.cert_not_after),
+        "cert_state": cert.map(CertState::as_str),
         "capabilities": {
             "arch": c.arch, "cpu_vendor": c.cpu_vendor, "cpu_model": c.cpu_model,
             "cpu_count": c.cpu_count, "memory_gb": c.memory_gb, "simd": c.simd, "os": c.os,
@@ -234,4 +302,36 @@ pub async fn create_token(
         t.uses, t.expires_at
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_certificate_is_valid_then_soon_then_expired() {
+        let at = "2026-12-08T00:00:00Z";
+        let expiry = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
+        let day = 86_400_000;
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(
+            cert_state(at, expiry - 8 * day, week),
+            Some(CertState::Valid)
+        );
+        assert_eq!(
+            cert_state(at, expiry - 7 * day, week),
+            Some(CertState::Soon)
+        );
+        assert_eq!(cert_state(at, expiry - 1, week), Some(CertState::Soon));
+        assert_eq!(cert_state(at, expiry, week), Some(CertState::Expired));
+        assert_eq!(
+            cert_state(at, expiry - 2 * day, Duration::from_secs(3600)),
+            Some(CertState::Valid)
+        );
+        assert_eq!(cert_state("", expiry, week), None);
+        assert_eq!(cert_state("not a time", expiry, week), None);
+    }
 }

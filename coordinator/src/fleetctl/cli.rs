@@ -60,11 +60,18 @@ pub enum Cmd {
     /// Check the coordinator's gRPC health (over TLS too): prints SERVING and exits 0, else
     /// exits 7. For container health checks and probes.
     Health,
-    /// List registered agents (every page, by host name), or remove one.
+    /// List registered agents (every page, by host name) with when their certificates
+    /// expire, or remove one. A certificate expiring within 7 days (or --expiring-within) is
+    /// marked "soon", one past its expiry "expired".
     Agents {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// List only agents whose certificate expires within this duration (`12h`, `7d`;
+        /// already expired ones too), and mark those "soon" [default: all agents; 7d for the
+        /// mark].
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expiring_within: Option<std::time::Duration>,
         /// What to do instead of listing.
         #[command(subcommand)]
         action: Option<AgentsCmd>,
@@ -660,7 +667,11 @@ async fn dispatch(cli: FleetCtl) -> Result<(), Error> {
             action: Some(AgentsCmd::Deny { id }),
             ..
         } => agents::decide(&mut admin, &id, false).await,
-        Cmd::Agents { json, action: None } => agents::list(&mut admin, json).await,
+        Cmd::Agents {
+            json,
+            expiring_within,
+            action: None,
+        } => agents::list(&mut admin, json, expiring_within).await,
         Cmd::Campaign(CampaignCmd::Start(args)) => campaign::start(&mut admin, *args).await,
         Cmd::Campaign(CampaignCmd::Status {
             id,

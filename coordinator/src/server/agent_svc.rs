@@ -49,9 +49,11 @@ impl<S: Store> AgentService for AgentSvc<S> {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
         let caller = self.caller(&request);
+        let cert_not_after = auth::peer_not_after(&request);
         let r = request.into_inner();
         self.admit(&caller, &r.agent_id, "Register")?;
         validate::id("instance", &r.instance)?;
+        let agent_id = r.agent_id.clone();
         let matched = self
             .core
             .register(
@@ -66,6 +68,11 @@ impl<S: Store> AgentService for AgentSvc<S> {
                 now_ms(),
             )
             .await?;
+        if let Some(not_after) = cert_not_after {
+            self.core
+                .saw_certificate(&agent_id, not_after, now_ms())
+                .await?;
+        }
         Ok(Response::new(pb::RegisterResponse {
             heartbeat_interval_s: self.core.settings.heartbeat_interval_s,
             matched_preset: matched,
@@ -215,6 +222,30 @@ impl<S: Store> AgentService for AgentSvc<S> {
             not_after: crate::model::rfc3339(not_after),
             labels: labels.into_iter().collect(),
             ..Default::default()
+        }))
+    }
+
+    async fn renew(
+        &self,
+        request: Request<pb::RenewRequest>,
+    ) -> Result<Response<pb::RenewResponse>, Status> {
+        let caller = self.caller(&request);
+        let r = request.into_inner();
+        validate::id("agent_id", &r.agent_id)?;
+        caller.admit_renewal(&r.agent_id)?;
+        self.admit(&caller, &r.agent_id, "Renew")?;
+        let Some(authority) = &self.authority else {
+            return Err(Status::failed_precondition(
+                "this coordinator renews no certificates (it was started without --ca-key)",
+            ));
+        };
+        let (certificate_pem, not_after) = self
+            .core
+            .renew(authority, &r.agent_id, &r.csr_pem, now_ms())
+            .await?;
+        Ok(Response::new(pb::RenewResponse {
+            certificate_pem,
+            not_after: crate::model::rfc3339(not_after),
         }))
     }
 }

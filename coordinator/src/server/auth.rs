@@ -73,6 +73,15 @@ pub fn caller_of(certs: Option<&[CertificateDer<'_>]>, enforced: bool) -> Caller
     }
 }
 
+/// When the leaf certificate `request`'s TLS connection presented expires, Unix milliseconds;
+/// `None` without one (plain text, no client certificate) or when it cannot be parsed.
+pub fn peer_not_after<T>(request: &tonic::Request<T>) -> Option<crate::model::Millis> {
+    let certs = request.peer_certs()?;
+    let leaf = certs.first()?;
+    let found = role::of_certificate(leaf.as_ref()).ok()?;
+    Some(found.not_after.saturating_mul(1000))
+}
+
 impl Caller {
     /// An agent-service call `call` made as agent `agent_id`: allowed for that agent's
     /// certificate (and when callers are not authenticated).
@@ -84,6 +93,20 @@ impl Caller {
                 Err(self.denied(format!("act as agent {} ({call})", quote::quoted(agent_id))))
             }
             _ => Err(self.denied(format!("call the agent service ({call})"))),
+        }
+    }
+
+    /// A certificate renewal (`Renew`) for agent `agent_id`: allowed only for that agent's
+    /// own certificate. Never for an unauthenticated caller, even where everything else is
+    /// open: a certificate is signed only for a caller that proves it holds the agent's.
+    pub fn admit_renewal(&self, agent_id: &str) -> Result<(), Error> {
+        match self {
+            Caller::Open => Err(self.denied(format!(
+                "renew the certificate of agent {} (renewal needs mutual TLS: the \
+                 coordinator serves without --client-ca)",
+                quote::quoted(agent_id)
+            ))),
+            _ => self.admit_agent(agent_id, "Renew"),
         }
     }
 
@@ -155,6 +178,24 @@ mod tests {
         }
         assert!(Caller::Open.admit_admin("ListAgents").is_ok());
         assert!(Caller::Open.admit_agent("a", "Register").is_ok());
+    }
+
+    #[test]
+    fn only_an_agents_own_certificate_renews_it() {
+        let a = Caller::Role(Role::Agent("a".into()));
+        assert!(a.admit_renewal("a").is_ok());
+        let e = a.admit_renewal("b").unwrap_err().to_string();
+        assert!(e.contains("may not act as agent 'b' (Renew)"), "{e}");
+        let e = Caller::Open.admit_renewal("a").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        assert!(e.to_string().contains("renewal needs mutual TLS"), "{e}");
+        for nobody in [
+            Caller::Anonymous,
+            Caller::NoRole("CN=x".into()),
+            Caller::Role(Role::Admin("ops".into())),
+        ] {
+            assert!(nobody.admit_renewal("a").is_err(), "{nobody}");
+        }
     }
 
     #[test]

@@ -182,6 +182,7 @@ pub fn agents_page_to_pb(page: Page<String, AgentStatus>) -> pb::ListAgentsRespo
         |s| pb::Agent {
             quarantine: s.quarantine.unwrap_or_default(),
             revoked: s.revoked,
+            cert_not_after: s.cert_not_after.map(rfc3339).unwrap_or_default(),
             ..agent_to_pb(&s.agent, s.preset, s.online)
         },
         agent_token_of,
@@ -230,6 +231,7 @@ pub fn agent_to_pb(a: &AgentRecord, matched_preset: String, online: bool) -> pb:
         last_seen: rfc3339(a.last_seen),
         quarantine: String::new(),
         revoked: false,
+        cert_not_after: String::new(),
     }
 }
 

@@ -129,6 +129,9 @@ pub struct AgentStatus {
     pub quarantine: Option<String>,
     /// Revoked (`fleetctl agents revoke`): every call refused, so never online.
     pub revoked: bool,
+    /// When its certificate expires, as last recorded ([`super::renew`]); filled in by
+    /// [`Coordinator::agents_page`].
+    pub cert_not_after: Option<Millis>,
 }
 
 impl<S: Store> Coordinator<S> {
@@ -410,7 +413,7 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// Up to `limit` agents with an id after `after` (by id), as [`Coordinator::agents`]
-    /// lists them.
+    /// lists them, with their certificates' expiries.
     pub async fn agents_page(
         &self,
         after: Option<&str>,
@@ -419,7 +422,7 @@ impl<S: Store> Coordinator<S> {
     ) -> Result<Page<String, AgentStatus>, Error> {
         let window = self.offline_window();
         let page = self.store.agents_page(after, limit).await?;
-        Ok(Page {
+        self.with_certificate_expiries(Page {
             items: page
                 .items
                 .into_iter()
@@ -427,6 +430,7 @@ impl<S: Store> Coordinator<S> {
                 .collect(),
             last: page.last,
         })
+        .await
     }
 
     /// An agent as listed at `now`, its `last_seen` brought up to date from the registry.
@@ -444,6 +448,7 @@ impl<S: Store> Coordinator<S> {
             online,
             quarantine,
             revoked,
+            cert_not_after: None,
         }
     }
 

@@ -18,8 +18,9 @@ pub const TTL_S: RangeInclusive<u32> = 60..=31_536_000;
 /// The accepted numbers of uses of a join token.
 pub const USES: RangeInclusive<u32> = 1..=100_000;
 
-/// How long an enrolled agent's certificate is valid, seconds (30 days).
-pub const AGENT_CERT_LIFETIME_S: i64 = 30 * 86_400;
+/// How long an agent's certificate is valid by default, seconds (30 days;
+/// `serve --agent-cert-lifetime-s`).
+pub const AGENT_CERT_LIFETIME_S: u32 = 30 * 86_400;
 
 /// A join token's SHA-256, hex: what the store keeps and looks it up by.
 pub fn token_hash(token: &str) -> String {
@@ -87,9 +88,9 @@ impl<S: Store> Coordinator<S> {
         validate::agent_id(agent_id)?;
         check_csr_size(csr_pem)?;
         self.refuse_known(agent_id).await?;
-        let now_s = now.div_euclid(1000);
+        let lifetime_s = i64::from(self.settings.agent_cert_lifetime_s);
         // Signed (so the request is checked) before a use of the token is taken.
-        let cert = authority.sign_agent_csr(agent_id, csr_pem, now_s, AGENT_CERT_LIFETIME_S)?;
+        let cert = authority.sign_agent_csr(agent_id, csr_pem, now.div_euclid(1000), lifetime_s)?;
         let labels = match self
             .store
             .redeem_join_token(&token_hash(token), now)
@@ -111,7 +112,7 @@ impl<S: Store> Coordinator<S> {
         tracing::info!(agent = %agent_id, "agent enrolled");
         Ok((
             cert,
-            now.saturating_add(AGENT_CERT_LIFETIME_S.saturating_mul(1000)),
+            now.saturating_add(lifetime_s.saturating_mul(1000)),
             labels,
         ))
     }
@@ -203,16 +204,17 @@ impl<S: Store> Coordinator<S> {
                 "be enrolled: an operator denied it (fleetctl agents deny)".into(),
             )),
             EnrollmentState::Approved => {
+                let lifetime_s = i64::from(self.settings.agent_cert_lifetime_s);
                 let cert = authority.sign_agent_csr(
                     agent_id,
                     csr_pem,
                     now.div_euclid(1000),
-                    AGENT_CERT_LIFETIME_S,
+                    lifetime_s,
                 )?;
                 tracing::info!(agent = %agent_id, "approved agent enrolled");
                 Ok(Approval::Issued(
                     cert,
-                    now.saturating_add(AGENT_CERT_LIFETIME_S.saturating_mul(1000)),
+                    now.saturating_add(lifetime_s.saturating_mul(1000)),
                 ))
             }
         }
@@ -264,17 +266,6 @@ impl<S: Store> Coordinator<S> {
     }
 }
 
-/// Refuses a certificate signing request larger than [`MAX_CSR_BYTES`].
-fn check_csr_size(csr_pem: &str) -> Result<(), DomainError> {
-    if csr_pem.len() > MAX_CSR_BYTES {
-        return Err(DomainError::InvalidRequest(format!(
-            "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
-            csr_pem.len()
-        )));
-    }
-    Ok(())
-}
-
 impl<S: Store> Coordinator<S> {
     /// Revokes an agent at `now`: every later call of it is refused, its directive stream is
     /// closed at once, and its id never enrolls again. True when the agent was known.
@@ -291,6 +282,18 @@ impl<S: Store> Coordinator<S> {
 
 /// The largest certificate signing request accepted, bytes.
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
+
+/// Refuses a certificate signing request larger than [`MAX_CSR_BYTES`] (enrollment and
+/// renewal alike).
+pub fn check_csr_size(csr_pem: &str) -> Result<(), DomainError> {
+    if csr_pem.len() > MAX_CSR_BYTES {
+        return Err(DomainError::InvalidRequest(format!(
+            "field 'csr_pem': {} bytes, more than {MAX_CSR_BYTES}",
+            csr_pem.len()
+        )));
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -352,7 +355,7 @@ mod tests {
         let Approval::Issued(cert, not_after) = ask(csr.clone(), 5_000).await.unwrap() else {
             panic!("approved: a certificate");
         };
-        assert_eq!(not_after, 5_000 + AGENT_CERT_LIFETIME_S * 1000);
+        assert_eq!(not_after, 5_000 + i64::from(AGENT_CERT_LIFETIME_S) * 1000);
         assert_eq!(
             fleetcal_proto::role::of_pem(cert.as_bytes())
                 .unwrap()

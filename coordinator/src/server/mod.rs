@@ -14,6 +14,7 @@ pub mod driver;
 pub mod enroll;
 pub mod http;
 pub mod registry;
+pub mod renew;
 pub mod reports;
 pub mod schedules;
 pub mod serve;

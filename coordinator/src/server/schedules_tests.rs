@@ -46,6 +46,7 @@ pub(crate) async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteSt
             http: None,
             insecure_plaintext: true,
             ca_key: None,
+            agent_cert_lifetime_s: crate::server::enroll::AGENT_CERT_LIFETIME_S,
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),

@@ -352,6 +352,21 @@ pub trait Store: Send + Sync + 'static {
     fn quarantined_agents(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+    /// Records that agent `agent_id` presented (or was issued) a client certificate expiring
+    /// at `not_after`, at `seen_at`: the latest record replaces the one before.
+    fn record_certificate(
+        &self,
+        agent_id: &str,
+        not_after: crate::model::Millis,
+        seen_at: crate::model::Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The recorded certificate expiries of the agent ids from `first` to `last` (both
+    /// included; a page of [`Store::agents_page`]), by id.
+    fn certificate_expiries(
+        &self,
+        first: &str,
+        last: &str,
+    ) -> impl Future<Output = Result<Vec<(String, crate::model::Millis)>, Error>> + Send;
     /// Files an enrollment request made without a join token, unless one for its agent id is
     /// stored already, and only while fewer than `max_pending` requests are pending; returns
     /// the stored request for the id (the new one or the earlier), or `None` when it could not

@@ -2003,6 +2003,42 @@ macro_rules! impl_store {
                 .map_err(Error::storage("reading quarantined agents"))
             }
 
+            async fn record_certificate(
+                &self,
+                agent_id: &str,
+                not_after: crate::model::Millis,
+                seen_at: crate::model::Millis,
+            ) -> Result<(), Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO agent_certificates (agent_id, not_after, seen_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (agent_id) DO UPDATE SET \
+                     not_after = excluded.not_after, seen_at = excluded.seen_at",
+                )
+                .bind(agent_id)
+                .bind(not_after)
+                .bind(seen_at)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::storage("recording an agent certificate"))?;
+                Ok(())
+            }
+
+            async fn certificate_expiries(
+                &self,
+                first: &str,
+                last: &str,
+            ) -> Result<Vec<(String, crate::model::Millis)>, Error> {
+                sqlx::query_as::<$db, (String, i64)>(
+                    "SELECT agent_id, not_after FROM agent_certificates \
+                     WHERE agent_id >= $1 AND agent_id <= $2 ORDER BY agent_id",
+                )
+                .bind(first)
+                .bind(last)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::storage("reading agent certificate expiries"))
+            }
+
             async fn request_enrollment(
                 &self,
                 r: &super::EnrollmentRequest,

@@ -26,6 +26,8 @@
 //! - `tls`: TLS and mutual TLS with certificates from `fleetctl pki init`;
 //! - `trust`: roles bound to certificates (an agent acts as its own id only, never as admin),
 //!   plain text only with `--insecure-plaintext`;
+//! - `renewal`: an enrolled agent renews its certificate on its own without restarting, and
+//!   `fleetctl agents` shows the later expiry;
 //! - `http`: the web side (`--http`): every page in headless Chromium with screenshots,
 //!   JSON/CSV, bad parameters, `/metrics` through a Prometheus text-format parser, HTTPS with
 //!   the gRPC side's certificate, and the one shutdown.
@@ -40,6 +42,7 @@ mod http;
 mod lifecycle;
 mod multi;
 mod pg;
+mod renewal;
 mod reports;
 mod schedules;
 mod storage;

@@ -808,6 +808,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
     enrollment_suite(&reopened).await;
+    certificate_suite(&reopened).await;
     batched_writes(&reopened).await;
 }
 
@@ -848,6 +849,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
     enrollment_suite(&reopened).await;
+    certificate_suite(&reopened).await;
     batched_writes(&reopened).await;
 }
 
@@ -1649,6 +1651,34 @@ async fn enrollment_suite<S: Store>(store: &S) {
         store.request_enrollment(&third, 2).await.unwrap(),
         Some(third)
     );
+}
+
+/// Agents' certificate expiries: the latest record of an id replaces the one before; a
+/// range of ids (a page of agents) reads only its own, by id.
+async fn certificate_suite<S: Store>(store: &S) {
+    assert!(store
+        .certificate_expiries("", "\u{10ffff}")
+        .await
+        .unwrap()
+        .is_empty());
+    store.record_certificate("c2", 9_000, 1_000).await.unwrap();
+    store.record_certificate("c1", 5_000, 1_000).await.unwrap();
+    store.record_certificate("c3", 7_000, 1_000).await.unwrap();
+    // A renewal: the later certificate replaces the earlier.
+    store.record_certificate("c1", 8_000, 2_000).await.unwrap();
+    assert_eq!(
+        store.certificate_expiries("c1", "c2").await.unwrap(),
+        vec![("c1".to_string(), 8_000), ("c2".to_string(), 9_000)]
+    );
+    assert_eq!(
+        store.certificate_expiries("c3", "c3").await.unwrap(),
+        vec![("c3".to_string(), 7_000)]
+    );
+    assert!(store
+        .certificate_expiries("d", "z")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Four redemptions of `hash` at once.
