@@ -214,8 +214,11 @@ impl Site {
         serve_with(self.dir.path(), &self.listen, &extra)
     }
 
+    /// `https://` (the harness serves mutual TLS) unless the site serves plain text.
     fn url(&self) -> String {
-        format!("http://{}", self.listen)
+        let plain = self.extra.iter().any(|f| f == crate::support::PLAIN);
+        let scheme = if plain { "http" } else { "https" };
+        format!("{scheme}://{}", self.listen)
     }
 
     fn logs(&self) -> String {
@@ -548,7 +551,9 @@ fn report_time(dir: &Path, run_id: &str) -> i64 {
 
 #[test]
 fn reconnect_storm_after_a_coordinator_kill_9() {
-    let site = Site::new(&[]);
+    // Plain text on purpose: 20 simulated agent ids share each HTTP/2 connection, which
+    // mutual TLS refuses by design (one certificate, one agent id).
+    let site = Site::new(&[crate::support::PLAIN]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -25,7 +25,7 @@ use sqlx::Row;
 use crate::fleet::agent::Agent;
 use crate::fleet::common::{ctl_json, presets_dir, wait_for, wait_online};
 use crate::pg::PgCluster;
-use crate::support::{fleetctl, CoordinatorProcess, FLEETCTL};
+use crate::support::{fleetctl, with_admin_tls, CoordinatorProcess, FLEETCTL};
 
 /// A campaign as lean as a calibration gets: one size, one operation, one precision.
 const LEAN: [&str; 15] = [
@@ -153,7 +153,7 @@ fn a_coordinator_killed_mid_campaign_leaves_its_runs_to_the_other() {
     let survivor = &coordinators[1 - victim];
     // fleetctl follows the campaign from the doomed coordinator, given both URLs.
     let victim_first = format!("{},{}", coordinators[victim].url(), survivor.url());
-    let follower = Command::new(FLEETCTL)
+    let follower = with_admin_tls(&mut Command::new(FLEETCTL), &victim_first, &[])
         .args([
             "--coordinator",
             &victim_first,
