@@ -10,7 +10,8 @@
 //!   another version) and malformed presets (syntax, unknown field, negative peak, another
 //!   schema version) on both sides, and an unknown preset asked of the agent;
 //! - certificates (made here with rcgen): an agent's certificate that expired, one from a CA
-//!   that is not the fleet's, and a coordinator certificate that expired.
+//!   that is not the fleet's (each refused handshake also logged by the coordinator, naming
+//!   the reason), and a coordinator certificate that expired.
 //!
 //! Covered elsewhere and not repeated here: negative and absurd figures field by field, empty
 //! and duplicated records, bad registrations and ids (`edges`); a client without a
