@@ -170,7 +170,9 @@ pub fn refusal_reason(e: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "client certificate of an unknown CA (not signed by --client-ca)".into(),
+            C::UnknownIssuer => {
+                "client certificate of an unknown CA (not signed by --client-ca)".into()
+            }
             C::Expired | C::ExpiredContext { .. } => "client certificate expired".into(),
             C::NotValidYet | C::NotValidYetContext { .. } => {
                 "client certificate not yet valid (check the clocks)".into()
@@ -278,8 +280,16 @@ mod tests {
             assert_eq!(log.admit(a, x, t0 + Duration::from_secs(1)), None);
         }
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(log.admit(b, x, t1), Some(0), "another address: its own window");
-        assert_eq!(log.admit(a, y, t1), Some(0), "another reason: its own window");
+        assert_eq!(
+            log.admit(b, x, t1),
+            Some(0),
+            "another address: its own window"
+        );
+        assert_eq!(
+            log.admit(a, y, t1),
+            Some(0),
+            "another reason: its own window"
+        );
         assert_eq!(log.admit(a, x, t0 + REFUSAL_LOG_WINDOW), Some(5));
         assert_eq!(log.admit(a, x, t0 + REFUSAL_LOG_WINDOW), None);
     }
@@ -290,7 +300,10 @@ mod tests {
         let t0 = Instant::now();
         let mut logged = 0;
         for i in 0..(REFUSAL_LOG_PEERS as u32 + 1000) {
-            if log.admit(IpAddr::from(i.to_be_bytes()), "expired", t0).is_some() {
+            if log
+                .admit(IpAddr::from(i.to_be_bytes()), "expired", t0)
+                .is_some()
+            {
                 logged += 1;
             }
         }

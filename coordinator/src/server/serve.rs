@@ -266,9 +266,8 @@ fn tls_incoming(
     tls: Arc<tokio_rustls::rustls::ServerConfig>,
     refusals: Arc<crate::tls::RefusalLog>,
     stopping: watch::Receiver<bool>,
-) -> ReceiverStream<
-    Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>,
-> {
+) -> ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>>
+{
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
     tokio::spawn(async move {

@@ -594,7 +594,11 @@ fn expired_and_foreign_certificates_are_refused_and_register_nothing() {
     let says = "client CA sign --cert";
     // The coordinator logs each refused handshake with the peer and the reason.
     for (input, cert, reason) in [
-        ("agent certificate expired", &expired, "client certificate expired"),
+        (
+            "agent certificate expired",
+            &expired,
+            "client certificate expired",
+        ),
         (
             "agent certificate of a CA not the fleet's",
             &foreign,

@@ -90,10 +90,8 @@ async fn run_state(url: &str, run_id: &str) -> String {
 async fn uploads_are_validated_idempotent_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let presets = write_presets(dir.path());
-    let coord = CoordinatorProcess::start(
-        dir.path(),
-        &["--presets", presets.to_str().unwrap(), PLAIN],
-    );
+    let coord =
+        CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap(), PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let a = register(

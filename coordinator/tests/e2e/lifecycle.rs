@@ -450,7 +450,13 @@ async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
     // as ids no certificate names), which mutual TLS refuses by design.
     let coord = CoordinatorProcess::start(
         dir.path(),
-        &["--heartbeat-interval-s", "1", "--offline-after-s", "2", PLAIN],
+        &[
+            "--heartbeat-interval-s",
+            "1",
+            "--offline-after-s",
+            "2",
+            PLAIN,
+        ],
     );
     let url = coord.url();
     let mut client = agent_client(&url).await;

@@ -19,6 +19,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
@@ -27,7 +28,6 @@ use fleetcal_proto::result::{
     Summary,
 };
 use fleetcal_proto::{CalibrationResult, DeviceKind, Framework, Operation, Precision, Preset};
-use fleetcal_proto::dial::ClientTlsFiles;
 use tonic::transport::Channel;
 
 /// The coordinator binary under test.
