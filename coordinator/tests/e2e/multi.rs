@@ -222,7 +222,7 @@ fn a_coordinator_killed_mid_campaign_leaves_its_runs_to_the_other() {
 fn fleetctl_with_two_urls_works_when_the_first_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let up = CoordinatorProcess::start(dir.path(), &[]);
-    let down = format!("http://127.0.0.1:{}", crate::fleet::common::free_port());
+    let down = format!("https://127.0.0.1:{}", crate::fleet::common::free_port());
     let both = format!("{down},{}", up.url());
     let out = fleetctl(&both, &["health"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -235,7 +235,7 @@ fn fleetctl_with_two_urls_works_when_the_first_is_down() {
     let agents = ctl_json(&both, &["agents", "--json"]);
     assert_eq!(agents, serde_json::json!([]));
     // Both down: the last one's error, exit 7.
-    let also_down = format!("http://127.0.0.1:{}", crate::fleet::common::free_port());
+    let also_down = format!("https://127.0.0.1:{}", crate::fleet::common::free_port());
     let out = fleetctl(&format!("{down},{also_down}"), &["agents"]);
     assert_eq!(out.status.code(), Some(7), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&also_down));
