@@ -1,7 +1,8 @@
 //! Assembles and runs the coordinator's listeners — the gRPC server (AgentService,
 //! AdminService, health, reflection v1 and v1alpha) with explicit message-size limits and
 //! HTTP/2 keepalive, and (with `--http`) the web pages and `/metrics` — and the dispatch
-//! driver, under one graceful shutdown with an enforced grace.
+//! driver, under one graceful shutdown with an enforced grace. TLS connections are accepted
+//! here ([`crate::tls::accept`], on both listeners), so refused handshakes are logged.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_server::AdminServiceServer;
 use fleetcal_proto::pb::agent_service_server::AgentServiceServer;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic_health::ServingStatus;
 
 use super::admin_svc::AdminSvc;
@@ -52,7 +53,7 @@ pub async fn serve(
 
 /// What a start reads from files before it serves: the TLS configurations and the presets.
 struct Checked {
-    tls: Option<tonic::transport::ServerTlsConfig>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     authority: Option<Arc<crate::pki::Authority>>,
     http_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     presets: Vec<fleetcal_proto::Preset>,
@@ -66,9 +67,8 @@ impl Checked {
         let tls = settings
             .tls
             .as_ref()
-            .map(crate::tls::server_config)
-            .transpose()?
-            .map(|c| c.client_auth_optional(enrolling));
+            .map(|files| crate::tls::grpc_server_config(files, enrolling))
+            .transpose()?;
         let authority = match (
             &settings.ca_key,
             settings.tls.as_ref().and_then(|t| t.client_ca.as_ref()),
@@ -198,37 +198,49 @@ async fn run<S: Store>(
     // HTTP/2 keepalive on the server's side too: a connection whose peer stops answering
     // pings (a silent partition) is closed instead of holding a session open.
     let heartbeat = Duration::from_secs(core.settings.heartbeat_interval_s.into());
-    let mut builder = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(heartbeat))
-        .http2_keepalive_timeout(Some(heartbeat.min(KEEPALIVE_TIMEOUT_CAP)));
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls).map_err(|e| Error::Tls {
-            role: "server certificate and key".into(),
-            path: core
-                .settings
-                .tls
-                .as_ref()
-                .map(|t| t.cert.clone())
-                .unwrap_or_default(),
-            message: fleetcal_proto::dial::error_chain(&e),
-        })?;
-        let mutual = core
-            .settings
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca.is_some());
-        tracing::info!(client_certificates = mutual, "serving TLS");
-    }
-    let grpc = builder
+        .http2_keepalive_timeout(Some(heartbeat.min(KEEPALIVE_TIMEOUT_CAP)))
         .add_service(health_svc)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(agent)
-        .add_service(admin)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stopping.clone()));
+        .add_service(admin);
+    // One refused-handshake log for both listeners (its rate limit is per peer address).
+    let refusals = Arc::new(crate::tls::RefusalLog::default());
+    let grpc = async {
+        match tls {
+            Some(tls) => {
+                let mutual = core
+                    .settings
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.client_ca.is_some());
+                tracing::info!(client_certificates = mutual, "serving TLS");
+                let incoming = tls_incoming(listener, tls, refusals.clone(), stopping.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, stopped(stopping.clone()))
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        TcpListenerStream::new(listener),
+                        stopped(stopping.clone()),
+                    )
+                    .await
+            }
+        }
+    };
     let web = async {
         if let Some(listener) = http {
-            let web = super::http::serve(core.clone(), listener, http_tls, stopping.clone());
+            let web = super::http::serve(
+                core.clone(),
+                listener,
+                http_tls,
+                refusals.clone(),
+                stopping.clone(),
+            );
             let Ok(()) = with_grace("http", web, stopping.clone(), SHUTDOWN_GRACE).await;
             tracing::info!("http listener stopped");
         }
@@ -245,6 +257,48 @@ async fn run<S: Store>(
     tracing::info!("driver stopped");
     served
 }
+
+/// The gRPC side's TLS connections: TCP connections of `listener` whose handshake (each on a
+/// task of its own, so a slow client holds up no other) succeeded; refused ones are logged
+/// by `refusals`. Accepting stops when `stopping` turns true.
+fn tls_incoming(
+    listener: TcpListener,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    refusals: Arc<crate::tls::RefusalLog>,
+    stopping: watch::Receiver<bool>,
+) -> ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>>
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, and do not spin.
+                        tracing::warn!(error = %e, "grpc accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = stopped(stopping.clone()) => break,
+            };
+            let (acceptor, refusals, tx) = (acceptor.clone(), refusals.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Some(tls) =
+                    crate::tls::accept(&acceptor, stream, peer, &refusals, "grpc").await
+                {
+                    let _ = tx.send(Ok(tls)).await;
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// Handshaken connections waiting for the gRPC server to take them.
+const ACCEPT_QUEUE: usize = 64;
 
 /// The health service names set SERVING at start and NOT_SERVING at shutdown: the whole
 /// server (`""`) and each service.

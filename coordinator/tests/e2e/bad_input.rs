@@ -10,7 +10,8 @@
 //!   another version) and malformed presets (syntax, unknown field, negative peak, another
 //!   schema version) on both sides, and an unknown preset asked of the agent;
 //! - certificates (made here with rcgen): an agent's certificate that expired, one from a CA
-//!   that is not the fleet's, and a coordinator certificate that expired.
+//!   that is not the fleet's (each refused handshake also logged by the coordinator, naming
+//!   the reason), and a coordinator certificate that expired.
 //!
 //! Covered elsewhere and not repeated here: negative and absurd figures field by field, empty
 //! and duplicated records, bad registrations and ids (`edges`); a client without a
@@ -93,7 +94,9 @@ fn refused(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let db = dir.path().join("coordinator.db");
     let mut client = agent_client(&url).await;
@@ -589,9 +592,18 @@ fn expired_and_foreign_certificates_are_refused_and_register_nothing() {
     // the handshake done, so the client sees its connection closed, not the server's alert;
     // its hint names the client certificate.)
     let says = "client CA sign --cert";
-    for (input, cert) in [
-        ("agent certificate expired", &expired),
-        ("agent certificate of a CA not the fleet's", &foreign),
+    // The coordinator logs each refused handshake with the peer and the reason.
+    for (input, cert, reason) in [
+        (
+            "agent certificate expired",
+            &expired,
+            "client certificate expired",
+        ),
+        (
+            "agent certificate of a CA not the fleet's",
+            &foreign,
+            "client certificate of an unknown CA",
+        ),
     ] {
         let agent = Agent::start(
             &url,
@@ -620,6 +632,19 @@ fn expired_and_foreign_certificates_are_refused_and_register_nothing() {
         let at = line.find("register failed").unwrap_or(0);
         row(input, &line[at..]);
         assert!(line.contains(says), "{input}: {line}");
+        let logged = wait_for(
+            &format!("{input}: the coordinator's log of the refused handshake"),
+            || coordinator.log_text(),
+            || {
+                coordinator
+                    .log_text()
+                    .lines()
+                    .find(|l| l.contains("tls handshake refused") && l.contains(reason))
+                    .map(str::to_string)
+            },
+        );
+        row(&format!("{input} (coordinator log)"), logged.trim());
+        assert!(logged.contains("peer=127.0.0.1:"), "{input}: {logged}");
         assert_eq!(registered(), 0, "{input}: registered");
         // fleetctl with the same certificate: exit 7, the same cause.
         let out = ctl(cert, &["agents"]);

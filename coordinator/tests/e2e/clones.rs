@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::fleet::agent::Agent;
 use crate::fleet::common::{ctl_json, serve, wait_for, wait_online};
 use crate::fleet::wait_campaign;
-use crate::support::{admin_client, agent_client, fleetctl};
+use crate::support::{admin_client, agent_client_as, fleetctl};
 use fleetcal_proto::pb;
 
 /// A one-run campaign small enough for a debug build on two cores.
@@ -108,7 +108,7 @@ async fn a_cloned_state_dir_is_quarantined_until_released() {
         logs()
     );
     // Its uploads are refused, naming the clone.
-    let refused = agent_client(&url)
+    let refused = agent_client_as(&url, &id)
         .await
         .upload_result(pb::UploadRequest {
             agent_id: id.clone(),

@@ -56,7 +56,9 @@ fn agents_json(url: &str) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_listable() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let good = register(
@@ -211,7 +213,9 @@ async fn upload(
 #[tokio::test]
 async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let agent = register(&mut client, "board", &[], cpu_caps(&["numpy"])).await;
@@ -369,7 +373,9 @@ async fn legacy_agent(pool: &sqlx::SqlitePool, id: &str, hostname: &str, capabil
 #[tokio::test]
 async fn listings_page_skip_poisoned_rows_and_a_poisoned_agent_can_be_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let good = register(&mut client, "good", &[], cpu_caps(&["numpy"])).await;

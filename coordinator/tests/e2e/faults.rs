@@ -240,8 +240,11 @@ impl Site {
         serve_with(self.dir.path(), &self.listen, &extra)
     }
 
+    /// `https://` (the harness serves mutual TLS) unless the site serves plain text.
     fn url(&self) -> String {
-        format!("http://{}", self.listen)
+        let plain = self.extra.iter().any(|f| f == crate::support::PLAIN);
+        let scheme = if plain { "http" } else { "https" };
+        format!("{scheme}://{}", self.listen)
     }
 
     fn logs(&self) -> String {
@@ -494,7 +497,10 @@ fn faked_clock_agent(dir: &Path, name: &str, spec: &str) -> Option<PathBuf> {
 
 #[test]
 fn agents_with_a_clock_a_day_off_and_at_1970() {
-    let site = Site::new(&[]);
+    // Plain text for now: over TLS a board whose clock is behind sees the coordinator's
+    // certificate as not yet valid (its notBefore is the issuing time) and never connects.
+    // The TLS clock floor and a back-dated notBefore (worked on in parallel) lift this.
+    let site = Site::new(&[crate::support::PLAIN]);
     let coordinator = site.start();
     let url = site.url();
     let clocks = [
@@ -660,7 +666,9 @@ fn report_time(dir: &Path, run_id: &str) -> i64 {
 
 #[test]
 fn reconnect_storm_after_a_coordinator_kill_9() {
-    let site = Site::new(&[]);
+    // Plain text on purpose: 20 simulated agent ids share each HTTP/2 connection, which
+    // mutual TLS refuses by design (one certificate, one agent id).
+    let site = Site::new(&[crate::support::PLAIN]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -13,7 +13,7 @@ use crate::support::*;
 #[tokio::test]
 async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let mut agent = agent_client(&coord.url()).await;
     let stranger = uuid::Uuid::new_v4().to_string();
 
@@ -90,7 +90,8 @@ async fn run_state(url: &str, run_id: &str) -> String {
 async fn uploads_are_validated_idempotent_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let presets = write_presets(dir.path());
-    let coord = CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap()]);
+    let coord =
+        CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap(), PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let a = register(
@@ -325,8 +326,7 @@ async fn uploads_are_validated_idempotent_and_exported() {
 async fn oversized_messages_get_a_clear_status_and_the_server_stays_up() {
     let dir = tempfile::tempdir().unwrap();
     let coord = CoordinatorProcess::start(dir.path(), &[]);
-    let mut client = agent_client(&coord.url()).await;
-    let a = register(&mut client, "big", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, a) = register_new(&coord.url(), "big", &[], cpu_caps(&["numpy"])).await;
     let err = upload(
         &mut client,
         &a,
@@ -359,7 +359,8 @@ async fn health_and_reflection_respond() {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: raw tonic endpoints without the harness's certificates.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let channel = tonic::transport::Endpoint::from_shared(coord.url())
         .unwrap()
         .connect()
@@ -414,7 +415,7 @@ async fn health_and_reflection_respond() {
 #[test]
 fn a_stock_v1alpha_reflection_client_lists_and_resolves_the_services() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/reflection_v1alpha.py");
     let out = std::process::Command::new("python3")

@@ -23,6 +23,7 @@ use fleetcal_proto::{DeviceKind, Framework, Precision};
 
 use crate::support::{
     agent_client, cpu_caps, fleetctl, next_plan, sample_result, subscribe, CoordinatorProcess,
+    PLAIN,
 };
 use crate::tls::Pki;
 
@@ -349,9 +350,10 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
     seed_nights(&dir.path().join("coordinator.db"), &boards, NIGHTS).await;
     // The simulated boards do not heartbeat: a long offline window keeps them online while
     // the pages are opened.
+    // Plain text on purpose: the web pages are read without a client certificate.
     let coord = CoordinatorProcess::start(
         dir.path(),
-        &["--http", "127.0.0.1:0", "--offline-after-s", "600"],
+        &["--http", "127.0.0.1:0", "--offline-after-s", "600", PLAIN],
     );
     let web = format!("http://{}", coord.http.clone().expect("http address"));
     seed(&coord.url(), &boards, ROUNDS).await;
@@ -584,7 +586,8 @@ async fn tls_serves_https_with_the_same_certificate_and_client_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_http_listener_too() {
     let dir = tempfile::tempdir().unwrap();
-    let mut coord = CoordinatorProcess::start(dir.path(), &["--http", ":0"]);
+    // Plain text on purpose: the web pages are read without a client certificate.
+    let mut coord = CoordinatorProcess::start(dir.path(), &["--http", ":0", PLAIN]);
     let addr = coord.http.clone().unwrap();
     assert!(addr.starts_with("127.0.0.1:"), "':0' is loopback: {addr}");
     assert_eq!(get(&format!("http://{addr}/reports/roofline")).status, 200);

@@ -38,7 +38,9 @@ async fn runs_of(url: &str, campaign: &str) -> Vec<pb::Run> {
 #[tokio::test]
 async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let numpy_only = register(&mut client, "np", &[("k", "1")], cpu_caps(&["numpy"])).await;
@@ -169,13 +171,12 @@ async fn refused_combinations_are_failed_runs_with_reasons() {
     .unwrap();
     let coord = CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap()]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
     let caps = pb::Capabilities {
         cuda_available: true,
         gpu_name: "Test GPU 80GB".into(),
         ..cpu_caps(&["numpy", "pytorch"])
     };
-    register(&mut client, "gpu-box", &[], caps).await;
+    register_new(&url, "gpu-box", &[], caps).await;
     let campaign = start_campaign(&url, &["--all", "--framework", "numpy"]);
     let runs = runs_of(&url, &campaign).await;
     assert_eq!(runs.len(), 1);
@@ -202,7 +203,9 @@ async fn refused_combinations_are_failed_runs_with_reasons() {
 #[tokio::test]
 async fn offline_agents_get_their_run_on_return_until_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
+    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let mut client = agent_client(&url).await;
     let late = register(&mut client, "late", &[], cpu_caps(&["numpy"])).await;
@@ -259,8 +262,7 @@ async fn sigterm_is_graceful_and_running_runs_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let agent = register(&mut client, "steady", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, agent) = register_new(&url, "steady", &[], cpu_caps(&["numpy"])).await;
     let campaign = start_campaign(&url, &["--all", "--timeout", "600"]);
     let (mut stream, plan) = subscribe_plan(&mut client, &agent).await;
 
@@ -286,7 +288,7 @@ async fn sigterm_is_graceful_and_running_runs_survive_a_restart() {
 
     // Same database, new process (new port): the run is still running and is re-sent.
     let coord = CoordinatorProcess::start(dir.path(), &[]);
-    let mut client = agent_client(&coord.url()).await;
+    let mut client = agent_client_as(&coord.url(), &agent).await;
     let (_stream, again) = subscribe_plan(&mut client, &agent).await;
     assert_eq!(again.run_id, plan.run_id);
     assert_eq!(again.campaign_id, campaign);
@@ -323,7 +325,8 @@ async fn shutdown_turns_every_service_not_serving_and_enforces_the_grace() {
     use tonic_health::pb::health_client::HealthClient;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut coord = CoordinatorProcess::start(dir.path(), &[]);
+    // Plain text on purpose: raw tonic endpoints without the harness's certificates.
+    let mut coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let url = coord.url();
     let channel = tonic::transport::Endpoint::from_shared(url.clone())
         .unwrap()
@@ -443,9 +446,17 @@ fn keep_beating(url: &str, agent_id: &str) -> tokio::task::JoinHandle<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
     let dir = tempfile::tempdir().unwrap();
+    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
+    // as ids no certificate names), which mutual TLS refuses by design.
     let coord = CoordinatorProcess::start(
         dir.path(),
-        &["--heartbeat-interval-s", "1", "--offline-after-s", "2"],
+        &[
+            "--heartbeat-interval-s",
+            "1",
+            "--offline-after-s",
+            "2",
+            PLAIN,
+        ],
     );
     let url = coord.url();
     let mut client = agent_client(&url).await;

@@ -25,7 +25,7 @@ use sqlx::Row;
 use crate::fleet::agent::Agent;
 use crate::fleet::common::{ctl_json, presets_dir, wait_for, wait_online};
 use crate::pg::PgCluster;
-use crate::support::{fleetctl, CoordinatorProcess, FLEETCTL};
+use crate::support::{fleetctl, with_admin_tls, CoordinatorProcess, FLEETCTL};
 
 /// A campaign as lean as a calibration gets: one size, one operation, one precision.
 const LEAN: [&str; 15] = [
@@ -153,7 +153,7 @@ fn a_coordinator_killed_mid_campaign_leaves_its_runs_to_the_other() {
     let survivor = &coordinators[1 - victim];
     // fleetctl follows the campaign from the doomed coordinator, given both URLs.
     let victim_first = format!("{},{}", coordinators[victim].url(), survivor.url());
-    let follower = Command::new(FLEETCTL)
+    let follower = with_admin_tls(&mut Command::new(FLEETCTL), &victim_first, &[])
         .args([
             "--coordinator",
             &victim_first,
@@ -222,7 +222,7 @@ fn a_coordinator_killed_mid_campaign_leaves_its_runs_to_the_other() {
 fn fleetctl_with_two_urls_works_when_the_first_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let up = CoordinatorProcess::start(dir.path(), &[]);
-    let down = format!("http://127.0.0.1:{}", crate::fleet::common::free_port());
+    let down = format!("https://127.0.0.1:{}", crate::fleet::common::free_port());
     let both = format!("{down},{}", up.url());
     let out = fleetctl(&both, &["health"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -235,7 +235,7 @@ fn fleetctl_with_two_urls_works_when_the_first_is_down() {
     let agents = ctl_json(&both, &["agents", "--json"]);
     assert_eq!(agents, serde_json::json!([]));
     // Both down: the last one's error, exit 7.
-    let also_down = format!("http://127.0.0.1:{}", crate::fleet::common::free_port());
+    let also_down = format!("https://127.0.0.1:{}", crate::fleet::common::free_port());
     let out = fleetctl(&format!("{down},{also_down}"), &["agents"]);
     assert_eq!(out.status.code(), Some(7), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&also_down));

@@ -28,7 +28,7 @@ use serde_json::Value;
 use crate::fleet::agent::{Agent, Board};
 use crate::fleet::common::{ctl_json, serve_with, wait_for, wait_online};
 use crate::fleet::{all_logs, export, wait_campaign};
-use crate::support::fleetctl;
+use crate::support::{fleetctl, PLAIN};
 
 const TEST: &str = "reports::reports_name_the_boards_ratios_and_the_confirmed_drift_alert";
 
@@ -226,7 +226,14 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     let coordinator = serve_with(
         dir.path(),
         "127.0.0.1:0",
-        &["--drift-min-baseline", &baseline, "--http", "127.0.0.1:0"],
+        // Plain text on purpose: the web pages are read without a client certificate.
+        &[
+            "--drift-min-baseline",
+            &baseline,
+            "--http",
+            "127.0.0.1:0",
+            PLAIN,
+        ],
     );
     let http = format!(
         "http://{}",

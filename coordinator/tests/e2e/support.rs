@@ -1,6 +1,14 @@
 //! Shared helpers of the coordinator's integration tests: spawn the real coordinator binary
 //! on `127.0.0.1:0` and read its address, real gRPC clients, fleetctl, and valid results.
 //! Everything started here is killed on drop.
+//!
+//! A coordinator started here serves mutual TLS by default, with the run's fleet PKI
+//! ([`fleet_pki`]: made once per test binary run by the real `fleetctl pki init`) and its CA
+//! key, so agents enroll: [`CoordinatorProcess::url`] is then `https://`, [`fleetctl`] and
+//! [`admin_client`] present the admin certificate, and the fleet's real agents
+//! (`fleet::agent::Agent`) enroll with a join token made by the real `fleetctl token create`.
+//! A test that serves plain text passes `--insecure-plaintext` (see [`PLAIN`]); one that
+//! brings its own certificates (`--tls-cert`) or a `--config` gets exactly its flags.
 
 #![allow(dead_code)]
 
@@ -8,8 +16,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
@@ -25,9 +35,140 @@ pub const COORDINATOR: &str = env!("CARGO_BIN_EXE_fleetcal-coordinator");
 /// fleetctl under test.
 pub const FLEETCTL: &str = env!("CARGO_BIN_EXE_fleetctl");
 
+/// The flag a test passes to serve plain text on purpose (the harness's default is mutual
+/// TLS): `CoordinatorProcess::start(dir, &[PLAIN])`.
+pub const PLAIN: &str = "--insecure-plaintext";
+
+/// The run's fleet PKI: a `fleetctl pki init` directory (`ca.{pem,key}`, `server.{pem,key}`
+/// for `localhost,127.0.0.1`, `admin.{pem,key}`), shared by every coordinator the harness
+/// starts in this test binary run. Tests that need a CA of their own make one (`tls::Pki`).
+pub struct FleetPki {
+    dir: PathBuf,
+}
+
+/// The run's fleet PKI, made on first use by the real `fleetctl pki init` (about 40 ms) in
+/// the target's temporary dir; those of earlier runs whose process is gone are removed.
+pub fn fleet_pki() -> &'static FleetPki {
+    static PKI: OnceLock<FleetPki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("fleet-pki-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = root.join(format!("fleet-pki-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(FLEETCTL)
+            .args(["pki", "init"])
+            .arg(&dir)
+            .args(["--server-names", "localhost,127.0.0.1"])
+            .output()
+            .expect("running fleetctl pki init");
+        assert!(
+            out.status.success(),
+            "fleetctl pki init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        FleetPki { dir }
+    })
+}
+
+impl FleetPki {
+    /// A file of the PKI directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `serve` flags: its certificate, the client CA (mutual TLS) and the CA key (enrollment).
+    pub fn server_flags(&self) -> Vec<String> {
+        [
+            ("--tls-cert", "server.pem"),
+            ("--tls-key", "server.key"),
+            ("--client-ca", "ca.pem"),
+            ("--ca-key", "ca.key"),
+        ]
+        .iter()
+        .flat_map(|(flag, file)| [flag.to_string(), self.file(file).display().to_string()])
+        .collect()
+    }
+
+    /// fleetctl's TLS variables for the admin certificate (`FLEETCAL_CA_CERT`, `_CERT`, `_KEY`).
+    pub fn admin_env(&self) -> [(&'static str, PathBuf); 3] {
+        [
+            ("FLEETCAL_CA_CERT", self.file("ca.pem")),
+            ("FLEETCAL_CERT", self.file("admin.pem")),
+            ("FLEETCAL_KEY", self.file("admin.key")),
+        ]
+    }
+
+    /// The admin certificate's client files for `url`.
+    pub fn admin_files(&self, url: &str) -> ClientTlsFiles {
+        self.client_files(url, "admin")
+    }
+
+    /// An agent certificate for `agent_id` (issued now, as `fleetctl pki issue --agent`
+    /// does, unless it exists) and its client files for `url`.
+    pub fn agent_files(&self, url: &str, agent_id: &str) -> ClientTlsFiles {
+        let stem = format!("agent-{agent_id}");
+        if !self.file(&format!("{stem}.key")).is_file() {
+            let role = fleetcal_proto::role::Role::Agent(agent_id.to_string());
+            let now = chrono::Utc::now().timestamp();
+            fleetcal_coordinator::pki::issue(&self.dir, &role, None, now, 86_400)
+                .expect("issuing an agent certificate");
+        }
+        self.client_files(url, &stem)
+    }
+
+    fn client_files(&self, url: &str, stem: &str) -> ClientTlsFiles {
+        ClientTlsFiles::for_url(
+            url,
+            Some(self.file("ca.pem")),
+            Some(self.file(&format!("{stem}.pem"))),
+            Some(self.file(&format!("{stem}.key"))),
+            None,
+        )
+        .expect("client TLS files")
+        .expect("an https:// url")
+    }
+
+    /// A one-use join token for `url`'s coordinator, made by the real `fleetctl token create`.
+    pub fn join_token(&self, url: &str) -> String {
+        let out = fleetctl(url, &["token", "create", "--ttl", "1h"]);
+        assert!(
+            out.status.success(),
+            "fleetctl token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// Whether fleetctl or an agent given `url` (one or several, comma-separated) dials TLS.
+pub fn is_tls(url: &str) -> bool {
+    url.split(',').any(|u| u.trim().starts_with("https://"))
+}
+
+/// Gives a fleetctl command the admin certificate of the run's fleet PKI when it dials TLS
+/// and brings no certificate of its own (`--ca-cert`, `--cert`, `--key`).
+pub fn with_admin_tls<'c>(cmd: &'c mut Command, url: &str, args: &[&str]) -> &'c mut Command {
+    let own = args
+        .iter()
+        .any(|a| ["--ca-cert", "--cert", "--key"].contains(a));
+    if is_tls(url) && !own {
+        cmd.envs(fleet_pki().admin_env());
+    }
+    cmd
+}
+
 /// A running `fleetcal-coordinator serve`, killed on drop.
 pub struct CoordinatorProcess {
     child: Child,
+    /// Whether it serves TLS (the harness's PKI or the test's own `--tls-cert`).
+    tls: bool,
     /// The bound address (`127.0.0.1:PORT`).
     pub addr: String,
     /// With `--http`: the web side's bound address (the second stdout line).
@@ -49,16 +190,25 @@ impl CoordinatorProcess {
         Self::spawn(dir, &args)
     }
 
-    /// Starts the coordinator binary with these arguments — plus `--insecure-plaintext` for a
-    /// `serve` without `--tls-cert` or `--config` (plain text must be asked for explicitly).
+    /// Starts the coordinator binary with these arguments — plus, for a `serve` without
+    /// `--tls-cert`, `--config` or `--insecure-plaintext` ([`PLAIN`]), mutual TLS with the
+    /// run's fleet PKI and its CA key ([`FleetPki::server_flags`]).
     pub fn spawn(dir: &Path, args: &[&str]) -> CoordinatorProcess {
         let log = dir.join(format!("coordinator-{}.log", unique()));
-        let plain = args.first() == Some(&"serve")
+        let serve = args.first() == Some(&"serve");
+        let harness_tls = serve
             && !args.contains(&"--tls-cert")
-            && !args.contains(&"--config");
+            && !args.contains(&"--config")
+            && !args.contains(&PLAIN);
+        let tls = harness_tls || (serve && args.contains(&"--tls-cert"));
+        let pki_flags = if harness_tls {
+            fleet_pki().server_flags()
+        } else {
+            Vec::new()
+        };
         let mut child = Command::new(COORDINATOR)
             .args(args)
-            .args(plain.then_some("--insecure-plaintext"))
+            .args(&pki_flags)
             .env_remove("FLEETCAL_INSECURE_PLAINTEXT")
             .env_remove("FLEETCAL_CONFIG")
             .env_remove("FLEETCAL_DB")
@@ -95,13 +245,20 @@ impl CoordinatorProcess {
             addr: addr.to_string(),
             http,
             child,
+            tls,
             log,
         }
     }
 
-    /// `http://ADDR`.
+    /// `https://ADDR` when it serves TLS (the default), else `http://ADDR`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Whether it serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The stderr log so far.
@@ -146,19 +303,33 @@ fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-/// A real AgentService client.
-pub async fn agent_client(url: &str) -> AgentServiceClient<Channel> {
-    AgentServiceClient::connect(url.to_string())
+/// A channel to `url`, presenting `tls`'s certificate when given.
+async fn channel(url: &str, tls: Option<&ClientTlsFiles>) -> Channel {
+    fleetcal_coordinator::fleetctl::client::connect(url, tls)
         .await
         .expect("connecting to the coordinator")
+}
+
+/// A real AgentService client. Over TLS it presents the admin certificate, which mutual TLS
+/// lets make no agent-service call: a simulated agent there uses [`agent_client_as`].
+pub async fn agent_client(url: &str) -> AgentServiceClient<Channel> {
+    let tls = is_tls(url).then(|| fleet_pki().admin_files(url));
+    AgentServiceClient::new(channel(url, tls.as_ref()).await)
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
 }
 
-/// A real AdminService client.
+/// A real AgentService client acting as agent `agent_id`: over TLS it presents an agent
+/// certificate of the run's fleet PKI for that id (plain text: as [`agent_client`]).
+pub async fn agent_client_as(url: &str, agent_id: &str) -> AgentServiceClient<Channel> {
+    let tls = is_tls(url).then(|| fleet_pki().agent_files(url, agent_id));
+    AgentServiceClient::new(channel(url, tls.as_ref()).await)
+        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
+}
+
+/// A real AdminService client (over TLS with the admin certificate).
 pub async fn admin_client(url: &str) -> AdminServiceClient<Channel> {
-    AdminServiceClient::connect(url.to_string())
-        .await
-        .expect("connecting to the coordinator")
+    let tls = is_tls(url).then(|| fleet_pki().admin_files(url));
+    AdminServiceClient::new(channel(url, tls.as_ref()).await)
 }
 
 /// Capabilities of a simulated CPU board.
@@ -201,6 +372,34 @@ pub async fn register(
         .await
         .expect("register");
     agent_id
+}
+
+/// A simulated agent with a fresh id, registered through its own client ([`agent_client_as`]:
+/// over mutual TLS it presents that id's certificate); returns the client and the id.
+pub async fn register_new(
+    url: &str,
+    hostname: &str,
+    labels: &[(&str, &str)],
+    caps: pb::Capabilities,
+) -> (AgentServiceClient<Channel>, String) {
+    let agent_id = uuid::Uuid::new_v4().to_string();
+    let mut client = agent_client_as(url, &agent_id).await;
+    client
+        .register(pb::RegisterRequest {
+            instance: String::new(),
+            agent_id: agent_id.clone(),
+            hostname: hostname.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+            preset: None,
+            capabilities: Some(caps),
+            agent_version: "test".into(),
+        })
+        .await
+        .expect("register");
+    (client, agent_id)
 }
 
 /// Opens an agent's directive stream and returns it with the first directive.
@@ -296,9 +495,10 @@ pub fn assert_nothing_exported(url: &str, campaign: &str, dir: &Path) {
     assert!(!dir.exists(), "no results, no files");
 }
 
-/// Runs fleetctl against a coordinator.
+/// Runs fleetctl against a coordinator (over TLS with the admin certificate, unless `args`
+/// bring their own: see [`with_admin_tls`]).
 pub fn fleetctl(url: &str, args: &[&str]) -> Output {
-    Command::new(FLEETCTL)
+    with_admin_tls(&mut Command::new(FLEETCTL), url, args)
         .arg("--coordinator")
         .arg(url)
         .args(args)

@@ -18,7 +18,7 @@ use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use tonic::Code;
 
 use crate::fleet::common::wait_for;
-use crate::support::{cpu_caps, CoordinatorProcess, COORDINATOR};
+use crate::support::{cpu_caps, CoordinatorProcess, COORDINATOR, PLAIN};
 use crate::tls::{bounded, ctl, text, Pki};
 
 /// A gRPC channel to `url` presenting the client certificate `name` of `pki`.
@@ -209,8 +209,9 @@ fn plain_text_needs_the_explicit_flag_and_warns() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(!stdout.contains("listening on"), "{stdout}");
     assert!(stderr.contains("--insecure-plaintext"), "{stderr}");
-    // The harness adds the flag for plain-text tests; the coordinator says what it means.
-    let coordinator = CoordinatorProcess::start(dir.path(), &[]);
+    // With the flag (the harness serves mutual TLS unless asked for it), the coordinator says
+    // what it means.
+    let coordinator = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     wait_for(
         "the plain-text warning",
         || coordinator.log_text(),

@@ -77,14 +77,13 @@ async fn wait_rides_out_a_coordinator_restart() {
     let coord = spawn("127.0.0.1:0");
     let addr = coord.addr.clone();
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let agent = register(&mut client, "steady", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, agent) = register_new(&url, "steady", &[], cpu_caps(&["numpy"])).await;
     let out = fleetctl(&url, &["campaign", "start", "--all"]);
     assert!(out.status.success());
     let campaign = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let (stream, plan) = subscribe_plan(&mut client, &agent).await;
 
-    let mut wait = Command::new(FLEETCTL)
+    let mut wait = with_admin_tls(&mut Command::new(FLEETCTL), &url, &[])
         .args([
             "--coordinator",
             &url,
@@ -125,7 +124,7 @@ async fn wait_rides_out_a_coordinator_restart() {
 
     // The same database on the same port; the agent comes back and uploads its result.
     let coord = spawn(&addr);
-    let mut client = agent_client(&coord.url()).await;
+    let mut client = agent_client_as(&coord.url(), &agent).await;
     let (_stream, again) = subscribe_plan(&mut client, &agent).await;
     assert_eq!(again.run_id, plan.run_id);
     client

@@ -24,9 +24,6 @@ use tokio_rustls::TlsAcceptor;
 use super::core::Coordinator;
 use crate::store::Store;
 
-/// How long a client gets to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long a client gets to send a request's headers (HTTP/1.1), so an idle connection does
 /// not hold a task for ever.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,6 +35,7 @@ pub async fn serve<S: Store>(
     core: Arc<Coordinator<S>>,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
+    refusals: Arc<crate::tls::RefusalLog>,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), Infallible> {
     let enforced = super::auth::roles_enforced(&core.settings);
@@ -67,6 +65,7 @@ pub async fn serve<S: Store>(
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
             let served = match tls {
                 None => {
@@ -75,8 +74,8 @@ pub async fn serve<S: Store>(
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
+                    match crate::tls::accept(&acceptor, stream, peer, &refusals, "http").await {
+                        Some(stream) => {
                             // The same rule as the admin service: the pages and `/metrics`
                             // are for admin certificates.
                             let certs = stream.get_ref().1.peer_certificates();
@@ -92,14 +91,7 @@ pub async fn serve<S: Store>(
                             let conn = builder.serve_connection(TokioIo::new(stream), service);
                             watcher.watch(conn.into_owned()).await
                         }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "http tls handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "http tls handshake timed out");
-                            Ok(())
-                        }
+                        None => Ok(()),
                     }
                 }
             };

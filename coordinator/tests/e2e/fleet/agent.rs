@@ -104,6 +104,10 @@ pub struct Agent {
 impl Agent {
     /// Starts `fleetcal-agent run --coordinator URL` with `extra` flags, a fresh state dir,
     /// a 1 s backoff cap and one engine thread; its log goes to `agent.log` in the temp dir.
+    /// With an `https://` URL and no TLS settings of its own (`--ca-cert`, `--cert`,
+    /// `--join-token`, a `--config` with a `[tls]` table) it trusts the run's fleet CA and
+    /// enrolls with a join token made by the real `fleetctl token create` (a restart or clone
+    /// uses the enrolled key).
     pub fn start(coordinator: &str, extra: &[&str]) -> Agent {
         Agent::start_board(Board::default(), coordinator, extra)
     }
@@ -146,6 +150,23 @@ impl Agent {
             "1".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        let own_config = extra
+            .windows(2)
+            .filter(|w| w[0] == "--config")
+            .any(|w| std::fs::read_to_string(w[1]).is_ok_and(|t| t.contains("[tls]")));
+        let own = own_config
+            || extra
+                .iter()
+                .any(|a| ["--ca-cert", "--cert", "--join-token"].contains(a));
+        if crate::support::is_tls(coordinator) && !own {
+            let pki = crate::support::fleet_pki();
+            args.extend([
+                "--ca-cert".into(),
+                pki.file("ca.pem").display().to_string(),
+                "--join-token".into(),
+                pki.join_token(coordinator),
+            ]);
+        }
         let mut agent = Agent {
             child: None,
             dir,

@@ -78,9 +78,10 @@ impl Proxy {
         Proxy { addr, shared }
     }
 
-    /// The URL agents dial.
+    /// The URL agents dial: `https://` (the harness's coordinators serve mutual TLS; the
+    /// proxy passes the bytes through).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
     /// From now on, bytes from agents wait in the proxy.
