@@ -103,6 +103,10 @@ pub fn resolve_preset(req: &CalibrationRequest) -> Result<Preset, AgentError> {
     presets::find(req.presets_dir.as_deref(), &req.preset)
 }
 
+/// An upper bound of a GPU's L2 cache (H100/H200 50–60 MB, A100 40 MB, a Jetson Orin 4 MB):
+/// a STREAM array of 4× this is out of any GPU's cache.
+const GPU_L2_BOUND_BYTES: u64 = 64 << 20;
+
 /// The [`BenchPlan`] of a request: what it asks for, and for everything it leaves unset the
 /// defaults of its mode ([`ModeDefaults`]: sizes, warm-ups, trials (at least 1), the most
 /// trials (at least the fewest), the confidence target, per-size timeout, early-stop
@@ -123,7 +127,14 @@ pub(crate) fn build_plan(
     if precisions.is_empty() {
         return Err(AgentError::Usage("no precisions to run".into()));
     }
-    let defaults = ModeDefaults::of(req.quick);
+    let defaults = ModeDefaults::of(req.quick, preset.device);
+    // `llc` is the host CPU's last-level cache. On a CUDA device the arrays live in the GPU's
+    // memory, whose L2 libtorch does not report: nothing is claimed to be in cache there, and
+    // the out-of-cache STREAM size is sized against an upper bound of GPU L2s instead.
+    let (llc, sweep_llc) = match preset.device {
+        DeviceKind::Cpu => (llc, llc),
+        DeviceKind::Cuda => (None, Some(GPU_L2_BOUND_BYTES)),
+    };
     let mut sizes = defaults.sizes;
     if let Some(b) = &req.blas_sizes {
         sizes.blas1 = b.clone();
@@ -134,7 +145,7 @@ pub(crate) fn build_plan(
             stream_mib: s.clone(),
             ..sizes
         },
-        None => sizes.with_bandwidth_size(llc),
+        None => sizes.with_bandwidth_size(sweep_llc),
     };
     let timeout = limits::TIMEOUT_S.duration(
         "calibration timeout_s",
@@ -517,6 +528,32 @@ mod tests {
 
     fn run(req: &CalibrationRequest) -> Result<CalibrationResult, AgentError> {
         calibrate(req, &mut QuietConsole::default(), &CancelToken::new())
+    }
+
+    #[test]
+    fn a_full_calibration_on_a_cuda_preset_sweeps_gpu_sizes_and_claims_no_cache() {
+        let llc = Some(32 << 20);
+        let plan = |preset: &str, quick: bool| {
+            let req = CalibrationRequest {
+                preset: preset.into(),
+                quick,
+                ..CalibrationRequest::default()
+            };
+            build_plan(&req, &presets::find(None, preset).unwrap(), llc).unwrap()
+        };
+        let gpu = plan("h200-sxm", false);
+        assert_eq!(gpu.sizes, SizeSweep::full_cuda());
+        assert_eq!(gpu.sizes.blas23.last(), Some(&8192));
+        assert_eq!(gpu.llc_bytes, None, "the host CPU's cache is not the GPU's");
+        let cpu = plan("i7-12700k", false);
+        assert_eq!(cpu.sizes.blas23.last(), Some(&2048));
+        assert_eq!(cpu.llc_bytes, llc);
+        // Quick mode means the same BLAS sizes on every board; the out-of-cache STREAM size
+        // is each board's: 4x the CPU's LLC, or 4x a bound of GPU L2s.
+        let (gq, cq) = (plan("h200-sxm", true).sizes, plan("i7-12700k", true).sizes);
+        assert_eq!((&gq.blas1, &gq.blas23), (&cq.blas1, &cq.blas23));
+        assert_eq!(gq.stream_mib.last(), Some(&256.0));
+        assert_eq!(cq.stream_mib.last(), Some(&128.0));
     }
 
     #[test]

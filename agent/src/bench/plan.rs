@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use fleetcal_proto::{Operation, OperationKind, Precision};
+use fleetcal_proto::{DeviceKind, Operation, OperationKind, Precision};
 
 /// The sizes swept for each operation family.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,19 @@ impl SizeSweep {
             blas23: vec![32, 64, 128, 256, 512, 1024, 2048],
             stream_mib: vec![8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
         }
+    }
+
+    /// The full sweep on a CUDA device: the origin's, plus the sizes a GPU reaches its rates at
+    /// (n = 1e8; 4096 and 8192; 1 and 2 GiB per array). Measured on an H200 (docs/gpu.md): with
+    /// the origin's sweep the headline GEMM stopped at 2048, where bf16 ran at 39 % of its peak
+    /// and fp32 at 68 %, against 79 % and 80 % at 8192; BLAS-1 at 1e7 read 3–5 µs calls, launch
+    /// bound. Sizes projected past the per-size timeout are still skipped (a Jetson's fp64).
+    pub fn full_cuda() -> SizeSweep {
+        let mut s = SizeSweep::full();
+        s.blas1.push(100_000_000);
+        s.blas23.extend([4096, 8192]);
+        s.stream_mib.extend([1024.0, 2048.0]);
+        s
     }
 
     /// Adds the smallest power-of-two MiB size whose arrays are at least 4× the last-level
@@ -71,7 +84,8 @@ impl SizeSweep {
 /// plan (`calibrate::build_plan`) fills it in from here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModeDefaults {
-    /// The size sweep: [`SizeSweep::quick`] or [`SizeSweep::full`].
+    /// The size sweep: [`SizeSweep::quick`], or [`SizeSweep::full`] ([`SizeSweep::full_cuda`]
+    /// on a CUDA device).
     pub sizes: SizeSweep,
     /// Warm-up calls before timing: 3 in both modes.
     pub warmup_runs: u32,
@@ -90,8 +104,10 @@ pub struct ModeDefaults {
 }
 
 impl ModeDefaults {
-    /// The defaults of quick mode (`quick`) or of a full calibration.
-    pub fn of(quick: bool) -> ModeDefaults {
+    /// The defaults of quick mode (`quick`) or of a full calibration on `device`. Quick mode
+    /// is the same on every device (a campaign's `--quick` means one thing fleet-wide); a full
+    /// calibration on a CUDA device sweeps larger sizes ([`SizeSweep::full_cuda`]).
+    pub fn of(quick: bool, device: DeviceKind) -> ModeDefaults {
         if quick {
             ModeDefaults {
                 sizes: SizeSweep::quick(),
@@ -104,7 +120,10 @@ impl ModeDefaults {
             }
         } else {
             ModeDefaults {
-                sizes: SizeSweep::full(),
+                sizes: match device {
+                    DeviceKind::Cuda => SizeSweep::full_cuda(),
+                    DeviceKind::Cpu => SizeSweep::full(),
+                },
                 warmup_runs: 3,
                 measurement_runs: 6,
                 max_trials: 40,

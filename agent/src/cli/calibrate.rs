@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn quick_mode_defaults_come_from_one_place() {
-        let quick = ModeDefaults::of(true);
+        let quick = ModeDefaults::of(true, fleetcal_proto::DeviceKind::Cpu);
         let got = settings(from_plan(Plan {
             quick: true,
             // The whole run's limit, not the per-size timeout.
