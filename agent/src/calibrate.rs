@@ -12,7 +12,7 @@ use fleetcal_proto::result::{
 use fleetcal_proto::{DeviceKind, Framework, Operation, Precision, Preset};
 
 use crate::bench::telemetry::{self, NoTelemetry, SensorTelemetry, Telemetry};
-use crate::bench::{noise, BenchPlan, CancelToken, ModeDefaults, SizeSweep};
+use crate::bench::{blas_kernel, noise, BenchPlan, CancelToken, ModeDefaults, SizeSweep};
 use crate::report::{Console, ExecutionDevice};
 use crate::select::{self, Availability, FallbackPolicy};
 use crate::{limits, presets, AgentError};
@@ -379,6 +379,10 @@ fn interleaved(
         let mut summary = crate::bench::summary::summarize(&run.records, &preset, fallback);
         let (floor, probes) = noise::noise_floor(&probe_start, &probe_end);
         summary.anomalies.extend(noise::anomaly(floor));
+        let engine = run.engine.info();
+        summary
+            .anomalies
+            .extend(blas_kernel::anomaly(engine.blas.as_ref(), &host.simd));
         summary.noise_floor_pct = floor;
         summary.noise_probes = probes;
         let result = CalibrationResult {
@@ -399,7 +403,7 @@ fn interleaved(
                 finished_at: now(),
                 tool_version: env!("CARGO_PKG_VERSION").into(),
                 host: host.clone(),
-                engine: run.engine.info(),
+                engine,
                 preset: preset.clone(),
                 settings: Settings {
                     quick: req.quick,

@@ -1,5 +1,6 @@
 //! The benchmark core shared by every engine.
 
+pub mod blas_kernel;
 pub mod cancel;
 pub mod efficiency;
 pub mod engine;
