@@ -146,7 +146,7 @@ fn varied(
     let t = chrono::DateTime::from_timestamp_millis(started_at).expect("time");
     r.metadata.started_at = t.to_rfc3339();
     r.metadata.finished_at = (t + chrono::Duration::seconds(57)).to_rfc3339();
-    vary::scale_rates(&mut r, f);
+    vary::scale_rates(&mut r, f, (started_at as u64) ^ ((b as u64) << 48));
     r
 }
 

@@ -31,6 +31,7 @@ pub mod quote;
 pub mod result;
 pub mod role;
 pub mod schema;
+pub mod stats;
 
 pub use dial::DialError;
 pub use error::ContractError;
