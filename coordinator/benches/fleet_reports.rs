@@ -6,7 +6,8 @@
 //!    `Store::store_result` in process (the bulk: the same transaction an upload runs, without
 //!    the gRPC hop and the validation). Each result is the real quick result
 //!    `testdata/quick-result.json` (numpy engine, 164 records), varied per board (a board
-//!    factor of ±10 %) and per night (±1.5 % noise); every tenth board drops 20 % from the
+//!    factor of ±10 %) and per night (±1.5 % noise), by scaling its trials and deriving its
+//!    figures again (`support/vary.rs`); every tenth board drops 20 % from the
 //!    middle night on (a step), every tenth from the third on loses 0.05 % a night (a creep).
 //! 2. **Ingest** a sample through the real upload path: the real coordinator binary on the
 //!    same database, `FLEET_REPORTS_UPLOADS` results (default 2000) from 500 simulated agents
