@@ -1326,14 +1326,18 @@ async fn alerts_suite<S: Store>(store: &S) {
     assert!(list(&[AlertState::Resolved]).await.is_empty());
 }
 
-/// Compressed bytes of one stored quick result against its JSON (printed).
+/// Stored bytes of one quick result against its JSON (printed): the derived form.
 fn check_compressed(json_len: usize, stored: i64) {
     let stored = usize::try_from(stored).unwrap();
     println!(
         "a quick result: {json_len} bytes of JSON stored as {stored} bytes ({:.1}x smaller)",
         json_len as f64 / stored as f64
     );
-    assert!(stored * 4 < json_len, "{stored} of {json_len}");
+    // Plain zstd gives ~7×; the derived form (store/codec.rs) ~17×.
+    assert!(
+        stored * 12 < json_len,
+        "{stored} of {json_len}: derived form"
+    );
 }
 
 /// A result row written before compression (plain text, no fleet rows) for the running run
