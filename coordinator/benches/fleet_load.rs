@@ -90,7 +90,7 @@ impl Bodies {
             r.metadata.host.hostname = HOST_HOLE.into();
             r.metadata.started_at = TIME_HOLE.into();
             r.metadata.finished_at = TIME_HOLE.into();
-            vary::scale_rates(&mut r, f);
+            vary::scale_rates(&mut r, f, v as u64);
             let json = r.to_json();
             let at = |hole: &str| json.match_indices(hole).map(|(i, _)| i).collect();
             holes.push((at(RUN_HOLE), at(HOST_HOLE), at(TIME_HOLE)));

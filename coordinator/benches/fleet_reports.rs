@@ -6,7 +6,8 @@
 //!    `Store::store_result` in process (the bulk: the same transaction an upload runs, without
 //!    the gRPC hop and the validation). Each result is the real quick result
 //!    `testdata/quick-result.json` (numpy engine, 164 records), varied per board (a board
-//!    factor of ±10 %) and per night (±1.5 % noise); every tenth board drops 20 % from the
+//!    factor of ±10 %) and per night (±1.5 % noise), by scaling its trials and deriving its
+//!    figures again (`support/vary.rs`); every tenth board drops 20 % from the
 //!    middle night on (a step), every tenth from the third on loses 0.05 % a night (a creep).
 //! 2. **Ingest** a sample through the real upload path: the real coordinator binary on the
 //!    same database, `FLEET_REPORTS_UPLOADS` results (default 2000) from 500 simulated agents
@@ -146,7 +147,7 @@ fn varied(
     let t = chrono::DateTime::from_timestamp_millis(started_at).expect("time");
     r.metadata.started_at = t.to_rfc3339();
     r.metadata.finished_at = (t + chrono::Duration::seconds(57)).to_rfc3339();
-    vary::scale_rates(&mut r, f);
+    vary::scale_rates(&mut r, f, (started_at as u64) ^ ((b as u64) << 48));
     r
 }
 

@@ -32,6 +32,7 @@ pub mod quote;
 pub mod result;
 pub mod role;
 pub mod schema;
+pub mod stats;
 
 pub use dial::DialError;
 pub use error::ContractError;

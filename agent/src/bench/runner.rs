@@ -197,7 +197,7 @@ fn blank(
         reason,
         flops,
         bytes,
-        arithmetic_intensity: if bytes > 0.0 { flops / bytes } else { 0.0 },
+        arithmetic_intensity: stats::arithmetic_intensity(flops, bytes),
         trials: 0,
         latency_ms: None,
         gops: None,
@@ -253,7 +253,7 @@ fn figure(
     let trials = &timed.samples;
     let figure_telemetry = telemetry.finish();
     let mut record = blank(op, precision, size, Status::Measured, None);
-    let Some(latency) = stats::latency_stats(trials) else {
+    let Some(derived) = stats::derive(record.flops, record.bytes, trials) else {
         return Ok(if timed.stopped_by == StopReason::MaxDuration {
             let reason = efficiency::max_duration_reason(plan.max_duration);
             record.status = Status::Skipped;
@@ -266,8 +266,7 @@ fn figure(
         });
     };
     record.trials = u32::try_from(trials.len()).unwrap_or(u32::MAX);
-    let bandwidth = stats::rate(record.bytes, &latency);
-    let gops = (record.flops > 0.0).then(|| stats::rate(record.flops, &latency));
+    let (latency, bandwidth, gops) = (derived.latency_ms, derived.bandwidth_gbps, derived.gops);
     let best = if op.is_stream() {
         bandwidth.best
     } else {
@@ -290,7 +289,7 @@ fn figure(
             .collect(),
         stopped_by: timed.stopped_by,
         ci_target_pct: rule.ci_target.map(|t| t * 100.0),
-        ci_pct: stats::median_ci_relative(&stats::millis(trials)).map(|r| r * 100.0),
+        ci_pct: derived.ci_pct,
     });
 
     let total: Duration = trials.iter().sum();

@@ -1,19 +1,39 @@
 //! One result made faster or slower as a whole: what both benches do to the real quick result
 //! to vary it per agent, board or night.
 
-use fleetcal_proto::CalibrationResult;
+use std::time::Duration;
 
-/// Scales every measured rate of `r` by `f` (each record's best, median and mean GFLOPS or
-/// GB/s and its efficiency; the summary's peaks, bandwidth and their efficiencies).
-pub fn scale_rates(r: &mut CalibrationResult, f: f64) {
+use fleetcal_proto::{stats, CalibrationResult};
+
+/// Makes `r` as if measured `f` times faster: every trial of every measured record takes
+/// 1/`f` as long (each sample rounded to a nanosecond, then jittered by up to ±1 % from
+/// `seed`, as trials differ night to night), and its figures are derived again from the new
+/// trials as the agent derives them (latency statistics, GFLOPS or GB/s, the median's
+/// confidence interval); its efficiency and the summary's peaks, bandwidth and their
+/// efficiencies are scaled by `f`.
+pub fn scale_rates(r: &mut CalibrationResult, f: f64, seed: u64) {
+    let mut x = seed | 1;
     for rec in &mut r.records {
-        for rate in [&mut rec.gops, &mut rec.bandwidth_gbps]
-            .into_iter()
-            .flatten()
-        {
-            rate.best *= f;
-            rate.median *= f;
-            rate.mean *= f;
+        let Some(sampling) = rec.sampling.as_mut() else {
+            continue;
+        };
+        for ns in &mut sampling.samples_ns {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let jitter = 1.0 + ((x % 2001) as f64 - 1000.0) / 100_000.0;
+            *ns = ((*ns as f64) / f * jitter).round().max(1.0) as u64;
+        }
+        let trials: Vec<Duration> = sampling
+            .samples_ns
+            .iter()
+            .map(|&ns| Duration::from_nanos(ns))
+            .collect();
+        if let Some(d) = stats::derive(rec.flops, rec.bytes, &trials) {
+            rec.latency_ms = Some(d.latency_ms);
+            rec.gops = d.gops;
+            rec.bandwidth_gbps = Some(d.bandwidth_gbps);
+            sampling.ci_pct = d.ci_pct;
         }
         rec.efficiency = rec.efficiency.map(|e| e * f);
     }

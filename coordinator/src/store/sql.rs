@@ -17,14 +17,11 @@ pub(crate) const CAMPAIGN_COLS: &str =
 pub(crate) const CAMPAIGN_PAGE_WHERE: &str = "($1 IS NULL OR c.schedule = $2) \
      AND ($3 IS NULL OR c.created_at < $4 OR (c.created_at = $5 AND c.id < $6))";
 
-/// The zstd level result documents are stored at: about 7× smaller in about a millisecond
-/// for a quick result (higher levels gain ~15 % for 4× the time; see
-/// `benches/fleet_reports.rs`).
-pub(crate) const ZSTD_LEVEL: i32 = 3;
-
-/// A result document, compressed for the `results.result_zstd` column.
+/// A result document, in its stored form for the `results.result_zstd` column
+/// (`store/codec.rs`: its figures that are derived from its trials left out when that
+/// reads back byte for byte, else zstd).
 pub(crate) fn compress(json: &str) -> Result<Vec<u8>, sqlx::Error> {
-    zstd::bulk::compress(json.as_bytes(), ZSTD_LEVEL).map_err(|e| corrupt("result_zstd", e))
+    super::codec::encode(json).map_err(|e| corrupt("result_zstd", e))
 }
 
 /// The most results the writer commits in one transaction.
@@ -61,11 +58,7 @@ pub(crate) fn fail_results(batch: Vec<PendingResult>, error: &str) {
 pub(crate) fn document(plain: String, compressed: Option<Vec<u8>>) -> Result<String, sqlx::Error> {
     match compressed {
         None => Ok(plain),
-        Some(bytes) => {
-            let raw = zstd::stream::decode_all(bytes.as_slice())
-                .map_err(|e| corrupt("result_zstd", e))?;
-            String::from_utf8(raw).map_err(|e| corrupt("result_zstd", e))
-        }
+        Some(bytes) => super::codec::decode(&bytes).map_err(|e| corrupt("result_zstd", e)),
     }
 }
 
@@ -80,8 +73,9 @@ pub(crate) const FLEET_RUN_COLS: &str = "r.run_id, r.campaign_id, r.schedule, r.
 pub(crate) const PEAK_COLS: &str = "p.run_id, p.precision AS p_precision, p.gops AS p_gops, \
      p.operation AS p_operation, p.size AS p_size, p.efficiency AS p_efficiency";
 
-/// The `result_records` columns (alias `f`), which are a `FleetFigure`'s.
-pub(crate) const FIGURE_COLS: &str = "f.run_id, f.idx, f.operation, f.precision, f.size, \
+/// The `fleet_figures` columns (alias `f`, joined with its `fleet_runs r` for the run id),
+/// which are a `FleetFigure`'s.
+pub(crate) const FIGURE_COLS: &str = "r.run_id, f.idx, f.operation, f.precision, f.size, \
      f.status, f.reason, f.best_gops, f.median_gops, f.best_gbps, f.median_gbps, f.efficiency, \
      f.trials, f.cv_pct, f.above_theoretical, f.noisy, f.throttled, f.in_cache, \
      f.bandwidth_eligible";
@@ -570,8 +564,9 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Inserts a result's fleet rows: its `fleet_runs` row, its peaks and its figures
-            /// (`result_records`), within a transaction.
+            /// Inserts a result's fleet rows: its `fleet_runs` row (with the next run key of
+            /// `store_counters`, migration `0011`), its peaks and its figures (`fleet_figures`,
+            /// by run key), within a transaction.
             async fn insert_fleet(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 f: &FleetRun,
@@ -580,15 +575,23 @@ macro_rules! impl_store {
             ) -> Result<(), Error> {
                 let anomalies = serde_json::to_string(&f.anomalies)
                     .map_err(|e| Error::storage(ctx)(corrupt("anomalies", e)))?;
+                let (run_key,): (i64,) = sqlx::query_as::<$db, (i64,)>(
+                    "UPDATE store_counters SET value = value + 1 WHERE name = 'run_key' \
+                     RETURNING value",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(Error::storage(ctx))?;
                 sqlx::query::<$db>(
-                    "INSERT INTO fleet_runs (run_id, campaign_id, schedule, agent_id, hostname, \
+                    "INSERT INTO fleet_runs (run_key, run_id, campaign_id, schedule, agent_id, hostname, \
                      framework, device, fallback_from, preset_id, quick, started_at, stored_at, \
                      cpu_model, microarch, cores, logical_cpus, memory_gb, gpu_model, \
                      jetson_model, power_mode, blas, libtorch, tool_version, host_key, env_key, \
                      noise_floor_pct, bandwidth_gbps, bandwidth_efficiency, anomalies) VALUES \
                      ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
-                     $21,$22,$23,$24,$25,$26,$27,$28,$29)",
+                     $21,$22,$23,$24,$25,$26,$27,$28,$29,$30)",
                 )
+                .bind(run_key)
                 .bind(&f.run_id)
                 .bind(&f.campaign_id)
                 .bind(&f.schedule)
@@ -645,13 +648,13 @@ macro_rules! impl_store {
                 // database's limit), not one round trip per record.
                 for chunk in figures.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO result_records (run_id, idx, operation, precision, size, \
+                        "INSERT INTO fleet_figures (run_key, idx, operation, precision, size, \
                          status, reason, best_gops, median_gops, best_gbps, median_gbps, \
                          efficiency, trials, cv_pct, above_theoretical, noisy, throttled, \
                          in_cache, bandwidth_eligible) ",
                     );
                     insert.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.run_id.as_str())
+                        b.push_bind(run_key)
                             .push_bind(r.idx)
                             .push_bind(r.operation.as_str())
                             .push_bind(r.precision.as_str())
@@ -888,12 +891,8 @@ macro_rules! impl_store {
                         Ok((fleet, figures))
                     });
                     for (fleet, figures) in old {
+                        // Figures of a result without fleet rows were dropped by `0011`.
                         let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
-                        sqlx::query::<$db>("DELETE FROM result_records WHERE run_id = $1")
-                            .bind(&fleet.run_id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(Error::storage(ctx))?;
                         Self::insert_fleet(&mut *tx, &fleet, &figures, ctx).await?;
                         tx.commit().await.map_err(Error::storage(ctx))?;
                     }
@@ -1300,7 +1299,8 @@ macro_rules! impl_store {
 
             async fn result_rows(&self, run_id: &str) -> Result<Vec<FleetFigure>, Error> {
                 let sql = format!(
-                    "SELECT {FIGURE_COLS} FROM result_records f WHERE f.run_id = $1 ORDER BY f.idx"
+                    "SELECT {FIGURE_COLS} FROM fleet_figures f \
+                     JOIN fleet_runs r ON r.run_key = f.run_key WHERE r.run_id = $1 ORDER BY f.idx"
                 );
                 sqlx::query::<$db>(&sql)
                     .bind(run_id)
@@ -1644,8 +1644,8 @@ macro_rules! impl_store {
                     (true, false) => "AND (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
                 };
                 let sql = format!(
-                    "SELECT {FIGURE_COLS} FROM result_records f \
-                     JOIN fleet_runs r ON r.run_id = f.run_id {filter} {headline} \
+                    "SELECT {FIGURE_COLS} FROM fleet_figures f \
+                     JOIN fleet_runs r ON r.run_key = f.run_key {filter} {headline} \
                      ORDER BY r.started_at, r.run_id, f.idx"
                 );
                 let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
@@ -1654,7 +1654,7 @@ macro_rules! impl_store {
                     .map_err(Error::storage(ctx))?;
                 let kept: std::collections::HashSet<&str> =
                     runs.iter().map(|r| r.run_id.as_str()).collect();
-                let figures = Self::decoded(&rows, "result_records", "run_id", Self::figure_from)
+                let figures = Self::decoded(&rows, "fleet_figures", "run_id", Self::figure_from)
                     .into_iter()
                     .filter(|f| kept.contains(f.run_id.as_str()))
                     .collect();

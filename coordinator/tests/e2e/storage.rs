@@ -1330,14 +1330,18 @@ async fn alerts_suite<S: Store>(store: &S) {
     assert!(list(&[AlertState::Resolved]).await.is_empty());
 }
 
-/// Compressed bytes of one stored quick result against its JSON (printed).
+/// Stored bytes of one quick result against its JSON (printed): the derived form.
 fn check_compressed(json_len: usize, stored: i64) {
     let stored = usize::try_from(stored).unwrap();
     println!(
         "a quick result: {json_len} bytes of JSON stored as {stored} bytes ({:.1}x smaller)",
         json_len as f64 / stored as f64
     );
-    assert!(stored * 4 < json_len, "{stored} of {json_len}");
+    // Plain zstd gives ~7×; the derived form (store/codec.rs) ~17×.
+    assert!(
+        stored * 12 < json_len,
+        "{stored} of {json_len}: derived form"
+    );
 }
 
 /// A result row written before compression (plain text, no fleet rows) for the running run
@@ -1414,8 +1418,22 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
     // g0 twice (the second is a duplicate, whichever lands first), gq not running.
     for r in runs.iter().chain(std::iter::once(&runs[0])) {
         let started = 4_000_000 + 1000 * r.seq;
-        let result = quick(&r.run_id, r.framework, started);
-        let json = result.to_json();
+        let mut result = quick(&r.run_id, r.framework, started);
+        // Documents the codec cannot store derived, or only in part, read back as well:
+        // g1 compact (not the canonical JSON), g2 with rates that are not their latencies'
+        // (kept as they are), g3 with trailing text.
+        if r.run_id == "g2" {
+            for rec in &mut result.records {
+                if let Some(g) = rec.gops.as_mut() {
+                    g.best *= 1.1;
+                }
+            }
+        }
+        let json = match r.run_id.as_str() {
+            "g1" => serde_json::to_string(&result).unwrap(),
+            "g3" => result.to_json() + "\n",
+            _ => result.to_json(),
+        };
         docs.insert(r.run_id.clone(), json.clone());
         let fleet = FleetRun::from_result(r, None, &result, started + 61_000);
         let figures = FleetFigure::from_result(&r.run_id, &result);

@@ -1,0 +1,191 @@
+use super::*;
+use fleetcal_proto::result::Status;
+use proptest::prelude::*;
+
+const TEMPLATE: &str = include_str!("../../testdata/quick-result.json");
+
+fn template() -> CalibrationResult {
+    CalibrationResult::from_json(TEMPLATE, "template").unwrap()
+}
+
+/// The template as another board or night measured it: every trial scaled by `f` (and
+/// jittered by `seed`), every figure derived again from the new trials, as the agent would.
+fn varied(f: f64, seed: u64) -> CalibrationResult {
+    let mut r = template();
+    let mut x = seed | 1;
+    for rec in &mut r.records {
+        let Some(s) = rec.sampling.as_mut() else {
+            continue;
+        };
+        for ns in &mut s.samples_ns {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let jitter = 1.0 + ((x % 1000) as f64 - 500.0) / 50_000.0;
+            *ns = ((*ns as f64) * f * jitter).round().max(1.0) as u64;
+        }
+        let d = stats::derive(rec.flops, rec.bytes, &trials(rec)).unwrap();
+        rec.latency_ms = Some(d.latency_ms);
+        rec.gops = d.gops;
+        rec.bandwidth_gbps = Some(d.bandwidth_gbps);
+        if let Some(s) = rec.sampling.as_mut() {
+            s.ci_pct = d.ci_pct;
+        }
+    }
+    r.metadata.run_id = format!("run-{seed}");
+    r
+}
+
+#[test]
+fn the_real_quick_result_is_stored_derived_and_reads_back_byte_for_byte() {
+    let stored = encode(TEMPLATE).unwrap();
+    assert!(stored.starts_with(MAGIC), "derived form chosen");
+    let plain = zstd::bulk::compress(TEMPLATE.as_bytes(), PLAIN_LEVEL).unwrap();
+    assert!(
+        stored.len() * 2 < plain.len(),
+        "derived {} B, plain {} B",
+        stored.len(),
+        plain.len()
+    );
+    assert_eq!(decode(&stored).unwrap(), TEMPLATE);
+}
+
+#[test]
+fn every_measured_record_of_the_real_result_is_fully_derived() {
+    let mut r = template();
+    let measured = r
+        .records
+        .iter()
+        .filter(|rec| rec.status == Status::Measured)
+        .count();
+    let full = r
+        .records
+        .iter_mut()
+        .filter(|rec| rec.status == Status::Measured)
+        .map(strip)
+        .filter(|&m| m == LATENCY | GOPS | BANDWIDTH | CI | INTENSITY)
+        .count();
+    assert!(measured > 100);
+    assert_eq!(full, measured);
+}
+
+#[test]
+fn a_figure_that_is_not_its_derivation_is_kept_as_it_is() {
+    // What the benches did before: rates scaled without their latencies.
+    let mut r = template();
+    for rec in &mut r.records {
+        if let Some(g) = rec.gops.as_mut() {
+            g.best *= 1.07;
+        }
+    }
+    r.records[3].arithmetic_intensity += 1.0;
+    if let Some(s) = r.records[5].sampling.as_mut() {
+        s.ci_pct = Some(12.5);
+    }
+    let text = r.to_json();
+    let stored = encode(&text).unwrap();
+    assert!(stored.starts_with(MAGIC));
+    assert_eq!(decode(&stored).unwrap(), text);
+    let mut rec = r.records[0].clone();
+    let mask = strip(&mut rec);
+    assert_eq!(mask & GOPS, 0, "a scaled rate is not derived");
+    assert!(rec.gops.is_some());
+    assert_ne!(mask & LATENCY, 0);
+}
+
+#[test]
+fn text_that_is_not_the_canonical_json_is_stored_plain() {
+    let compact = serde_json::to_string(&template()).unwrap();
+    let unknown = TEMPLATE.replacen("{", "{\"extra\": 1,", 1);
+    let reordered = TEMPLATE.replacen("\"schema_version\": 1", "\"schema_version\":1", 1);
+    for text in [
+        compact.as_str(),
+        unknown.as_str(),
+        reordered.as_str(),
+        "{}",
+        "not json",
+        "",
+    ] {
+        let stored = encode(text).unwrap();
+        assert!(
+            stored.starts_with(&ZSTD_MAGIC),
+            "{:?}",
+            &text[..text.len().min(20)]
+        );
+        assert_eq!(decode(&stored).unwrap(), text);
+    }
+}
+
+#[test]
+fn trailing_text_after_the_json_is_kept() {
+    let text = template().to_json() + "\n\n";
+    let stored = encode(&text).unwrap();
+    assert!(stored.starts_with(MAGIC));
+    assert_eq!(decode(&stored).unwrap(), text);
+}
+
+#[test]
+fn rows_stored_before_the_codec_read_as_they_are() {
+    let old = zstd::bulk::compress(TEMPLATE.as_bytes(), 3).unwrap();
+    assert_eq!(decode(&old).unwrap(), TEMPLATE);
+}
+
+#[test]
+fn damaged_bytes_are_an_error_not_a_panic() {
+    let stored = encode(TEMPLATE).unwrap();
+    assert!(matches!(decode(b"nope"), Err(CodecError::Unknown)));
+    for cut in [4, 5, 40, 200, stored.len() - 1] {
+        assert!(decode(&stored[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut long = MAGIC.to_vec();
+    long.extend([0xff; 11]);
+    assert!(decode(&long).is_err());
+}
+
+#[test]
+fn varints_round_trip() {
+    for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+        let mut out = Vec::new();
+        put_varint(&mut out, v);
+        assert_eq!(Reader(&out).varint().unwrap(), v);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn varied_real_results_round_trip_derived(f in 0.5f64..2.0, seed in any::<u64>()) {
+        let text = varied(f, seed).to_json();
+        let stored = encode(&text).unwrap();
+        prop_assert!(stored.starts_with(MAGIC));
+        prop_assert_eq!(decode(&stored).unwrap(), text);
+    }
+
+    #[test]
+    fn results_with_figures_off_their_derivation_round_trip(
+        f in 0.5f64..2.0,
+        seed in any::<u64>(),
+        g in 0.5f64..2.0,
+        every in 1usize..20,
+    ) {
+        let mut r = varied(f, seed);
+        for rec in r.records.iter_mut().step_by(every) {
+            if let Some(l) = rec.latency_ms.as_mut() {
+                l.mean *= g;
+            }
+            if let Some(b) = rec.bandwidth_gbps.as_mut() {
+                b.median *= g;
+            }
+        }
+        let text = r.to_json();
+        prop_assert_eq!(decode(&encode(&text).unwrap()).unwrap(), text);
+    }
+
+    #[test]
+    fn any_bytes_decode_without_panicking(tail in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(tail);
+        let _ = decode(&bytes);
+    }
+}

@@ -1,0 +1,159 @@
+//! Statistics over trial latencies, and the rates derived from them: the one home of the
+//! rules the agent measures with and the coordinator's result codec re-derives by.
+
+use std::time::Duration;
+
+use crate::result::{LatencyStats, Rate};
+
+/// Latency statistics (milliseconds) over the timed trials.
+///
+/// Best, median (the mean of the two middle trials for an even count), mean, sample standard
+/// deviation (n − 1; 0 for a single trial), max, and cv = std ÷ mean (0 when the mean is 0).
+/// Returns `None` for an empty slice.
+pub fn latency_stats(trials: &[Duration]) -> Option<LatencyStats> {
+    if trials.is_empty() {
+        return None;
+    }
+    let mut ms: Vec<f64> = trials.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let n = ms.len();
+    let median = if n % 2 == 1 {
+        ms[n / 2]
+    } else {
+        (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+    };
+    let mean = ms.iter().sum::<f64>() / n as f64;
+    let std = if n > 1 {
+        (ms.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    let cv = if mean > 0.0 { std / mean } else { 0.0 };
+    Some(LatencyStats {
+        best: ms[0],
+        median,
+        mean,
+        std,
+        max: ms[n - 1],
+        cv,
+    })
+}
+
+/// Latencies in milliseconds.
+pub fn millis(trials: &[Duration]) -> Vec<f64> {
+    trials.iter().map(|d| d.as_secs_f64() * 1e3).collect()
+}
+
+/// Work per call ÷ latency, in giga-units per second: `amount` FLOPs gives GFLOPS, bytes give
+/// GB/s (1e9). The best rate comes from the best latency, and so on; a zero latency (below
+/// the clock's resolution) gives a zero rate rather than infinity.
+pub fn rate(amount: f64, latency: &LatencyStats) -> Rate {
+    let per_second = |ms: f64| {
+        if ms > 0.0 {
+            amount / (ms * 1e-3) / 1e9
+        } else {
+            0.0
+        }
+    };
+    Rate {
+        best: per_second(latency.best),
+        median: per_second(latency.median),
+        mean: per_second(latency.mean),
+    }
+}
+
+/// The confidence level of [`median_ci`]: 95 %.
+pub const CI_CONFIDENCE: f64 = 0.95;
+
+/// The fewest samples for which [`median_ci`] has an interval at [`CI_CONFIDENCE`]: with 6,
+/// `[min, max]` covers the median with probability 1 − 2 × 0.5⁶ ≈ 96.9 %; with 5 only 93.8 %.
+pub const CI_MIN_SAMPLES: usize = 6;
+
+/// A distribution-free confidence interval for the median: `(low, high)` =
+/// `(x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎)` of the sorted samples, with `j` the largest rank whose interval still
+/// covers the population median with probability ≥ [`CI_CONFIDENCE`] (from the binomial
+/// distribution B(n, ½); no assumption about the latency distribution). `None` below
+/// [`CI_MIN_SAMPLES`] samples.
+pub fn median_ci(samples: &[f64]) -> Option<(f64, f64)> {
+    let n = samples.len();
+    if n < CI_MIN_SAMPLES {
+        return None;
+    }
+    let mut x = samples.to_vec();
+    x.sort_by(f64::total_cmp);
+    let j = ci_rank(n)?;
+    Some((x[j - 1], x[n - j]))
+}
+
+/// The largest rank `j` (1-based, `j ≤ n/2`) with `1 − 2·P(B ≤ j−1) ≥ CI_CONFIDENCE` for
+/// `B ~ B(n, ½)`; `None` when even `j = 1` falls short. Computed in log space, so any `n` works.
+pub fn ci_rank(n: usize) -> Option<usize> {
+    let nf = n as f64;
+    let mut ln_pmf = nf * 0.5f64.ln(); // P(B = 0)
+    let mut cdf = 0.0; // P(B <= k - 1) as k grows
+    let mut best = None;
+    for j in 1..=n / 2 {
+        // cdf = P(B <= j - 1)
+        cdf += ln_pmf.exp();
+        if 1.0 - 2.0 * cdf >= CI_CONFIDENCE {
+            best = Some(j);
+        } else {
+            break;
+        }
+        let k = (j - 1) as f64;
+        ln_pmf += ((nf - k) / (k + 1.0)).ln();
+    }
+    best
+}
+
+/// The half-width of [`median_ci`] relative to the median: `(high − low) / 2 / median`, or
+/// `None` without an interval (or with a zero median).
+pub fn median_ci_relative(samples: &[f64]) -> Option<f64> {
+    let (low, high) = median_ci(samples)?;
+    let mut x = samples.to_vec();
+    x.sort_by(f64::total_cmp);
+    let n = x.len();
+    let median = if n % 2 == 1 {
+        x[n / 2]
+    } else {
+        (x[n / 2 - 1] + x[n / 2]) / 2.0
+    };
+    (median > 0.0).then(|| (high - low) / 2.0 / median)
+}
+
+/// What a measured record's figures are, given its timed trials: the latency statistics,
+/// the GB/s over `bytes`, the GFLOPS (GIOPS) over `flops` when it has FLOPs, and the
+/// relative half-width of the median's confidence interval in percent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Derived {
+    /// [`latency_stats`] of the trials.
+    pub latency_ms: LatencyStats,
+    /// [`rate`] of `bytes`.
+    pub bandwidth_gbps: Rate,
+    /// [`rate`] of `flops`, when `flops > 0`.
+    pub gops: Option<Rate>,
+    /// [`median_ci_relative`] × 100.
+    pub ci_pct: Option<f64>,
+}
+
+/// The figures of a measured record derived from its trials (`None` without trials): the one
+/// derivation the agent writes a record's figures by, and the coordinator's result codec
+/// re-derives them by.
+pub fn derive(flops: f64, bytes: f64, trials: &[Duration]) -> Option<Derived> {
+    let latency_ms = latency_stats(trials)?;
+    Some(Derived {
+        latency_ms,
+        bandwidth_gbps: rate(bytes, &latency_ms),
+        gops: (flops > 0.0).then(|| rate(flops, &latency_ms)),
+        ci_pct: median_ci_relative(&millis(trials)).map(|r| r * 100.0),
+    })
+}
+
+/// A record's FLOPs per byte (0 without bytes).
+pub fn arithmetic_intensity(flops: f64, bytes: f64) -> f64 {
+    if bytes > 0.0 {
+        flops / bytes
+    } else {
+        0.0
+    }
+}
