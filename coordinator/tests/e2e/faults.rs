@@ -497,10 +497,9 @@ fn faked_clock_agent(dir: &Path, name: &str, spec: &str) -> Option<PathBuf> {
 
 #[test]
 fn agents_with_a_clock_a_day_off_and_at_1970() {
-    // Plain text for now: over TLS a board whose clock is behind sees the coordinator's
-    // certificate as not yet valid (its notBefore is the issuing time) and never connects.
-    // The TLS clock floor and a back-dated notBefore (worked on in parallel) lift this.
-    let site = Site::new(&[crate::support::PLAIN]);
+    // Over mutual TLS, as a fleet runs: a board whose clock is behind checks the
+    // coordinator's certificate as of its clock floor (`daemon::clock`), so it connects.
+    let site = Site::new(&[]);
     let coordinator = site.start();
     let url = site.url();
     let clocks = [
