@@ -28,7 +28,6 @@ mod storm;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fleetcal_proto::CalibrationResult;
@@ -464,28 +463,36 @@ fn spool_on_a_full_disk_and_agent_kill_9_with_the_result_in_memory() {
 }
 
 /// A script that starts this build's agent under libfaketime with the clock `spec`
-/// (`faketime -f` syntax); the monotonic clock stays real, as on a board whose wall clock is
-/// wrong. `None` (with a loud SKIP) when `faketime` is missing, unless
-/// `FLEETCAL_REQUIRE_FAKETIME=1`.
+/// (`FAKETIME` syntax: `+1d`, `@1970-01-01 00:00:00`); the monotonic clock stays real, as on a
+/// board whose wall clock is wrong. The library is preloaded directly, not through the
+/// `faketime` wrapper: the wrapper keeps a shared-memory segment named by its pid that a
+/// killed agent leaves behind, and a later wrapper given the same pid then fails at start
+/// (`sem_open: File exists`; seen when the suites ran twice on one machine). `None` (with a
+/// loud SKIP) when libfaketime is missing, unless `FLEETCAL_REQUIRE_FAKETIME=1`.
 fn faked_clock_agent(dir: &Path, name: &str, spec: &str) -> Option<PathBuf> {
-    let found = Command::new("faketime")
-        .args(["-f", "+0", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file());
+    let Some(lib) = lib else {
         if std::env::var("FLEETCAL_REQUIRE_FAKETIME").is_ok_and(|v| v == "1") {
-            panic!("the clock scenarios need the faketime command (scripts/install-deps --postgres installs it)");
+            panic!("the clock scenarios need libfaketime (Debian package faketime; scripts/install-deps --postgres installs it)");
         }
         eprintln!(
-            "\n*** SKIP agent clock scenarios: no faketime command (Debian package faketime) ***\n"
+            "\n*** SKIP agent clock scenarios: no libfaketime (Debian package faketime) ***\n"
         );
         return None;
-    }
+    };
     let path = dir.join(format!("agent-{name}.sh"));
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\nexport FAKETIME_DONT_FAKE_MONOTONIC=1\nexec faketime -f '{spec}' '{}' \"$@\"\n",
+            "#!/bin/sh\nexport FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME='{spec}' LD_PRELOAD='{}'\nexec '{}' \"$@\"\n",
+            lib.display(),
             agent_exe().display()
         ),
     )
