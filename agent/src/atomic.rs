@@ -64,7 +64,7 @@ pub fn write(path: &Path, contents: &[u8], mode: Mode) -> Result<bool, AgentErro
     write_as(path, contents, mode, false)
 }
 
-/// [`write`] for a secret (a private key): the file is created mode 0600, so it is never
+/// [`write()`] for a secret (a private key): the file is created mode 0600, so it is never
 /// readable by others, not even while it is written.
 pub fn write_private(path: &Path, contents: &[u8], mode: Mode) -> Result<bool, AgentError> {
     write_as(path, contents, mode, true)
