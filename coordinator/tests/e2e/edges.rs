@@ -56,20 +56,13 @@ fn agents_json(url: &str) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_listable() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let good = register(
-        &mut client,
-        "good",
-        &[("site", "lab")],
-        cpu_caps(&["numpy"]),
-    )
-    .await;
+    let (mut good_client, good) =
+        register_new(&url, "good", &[("site", "lab")], cpu_caps(&["numpy"])).await;
 
-    // NaN and infinite memory, new agents and a re-registration of the good one.
+    // NaN and infinite memory, new agents (each with its own certificate) and a
+    // re-registration of the good one.
     for (id, bad) in [
         (uuid::Uuid::new_v4().to_string(), f64::NAN),
         (uuid::Uuid::new_v4().to_string(), f64::INFINITY),
@@ -77,12 +70,17 @@ async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_lista
     ] {
         let mut r = registration(&id, "poison");
         r.capabilities.as_mut().unwrap().memory_gb = bad;
-        let e = client.register(r).await.unwrap_err();
+        let e = agent_client_as(&url, &id)
+            .await
+            .register(r)
+            .await
+            .unwrap_err();
         refused(e, "capabilities.memory_gb");
     }
 
     let mb = "h".repeat(1 << 20);
     let id = uuid::Uuid::new_v4().to_string();
+    let mut client = agent_client_as(&url, &id).await;
     let e = client.register(registration(&id, &mb)).await.unwrap_err();
     let m = refused(e, "hostname");
     assert!(m.contains("is 1048576 bytes, longer than 255"), "{m}");
@@ -104,14 +102,18 @@ async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_lista
     let e = client.register(registration(&id, &huge)).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{}", e.message());
 
-    // 100 KB ids are quoted as a bounded prefix, on every service.
+    // 100 KB ids are quoted as a bounded prefix, on every service. No certificate names such
+    // an id, so a registration with it is refused by the role check (before the use case's
+    // validation), still quoting it bounded.
     let long_id = "x".repeat(100 * 1024);
     let e = client
         .register(registration(&long_id, "h"))
         .await
         .unwrap_err();
-    let m = refused(e, "agent_id");
-    assert!(m.contains("is 102400 bytes, longer than 64"), "{m}");
+    let m = e.message().to_string();
+    assert_eq!(e.code(), Code::PermissionDenied, "{m}");
+    assert!(m.contains("act as agent 'xxx"), "{m}");
+    assert!(m.len() < SHORT, "not bounded: {} bytes", m.len());
     let e = client
         .subscribe(pb::SubscribeRequest {
             instance: String::new(),
@@ -127,7 +129,7 @@ async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_lista
         .await
         .unwrap_err();
     refused(e, "agent_id");
-    let e = client
+    let e = good_client
         .upload_result(pb::UploadRequest {
             agent_id: good.clone(),
             run_id: long_id.clone(),
@@ -136,7 +138,7 @@ async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_lista
         .await
         .unwrap_err();
     refused(e, "run_id");
-    let e = client
+    let e = good_client
         .report_progress(pb::Progress {
             agent_id: good.clone(),
             run_id: long_id.clone(),
@@ -213,18 +215,15 @@ async fn upload(
 #[tokio::test]
 async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let agent = register(&mut client, "board", &[], cpu_caps(&["numpy"])).await;
-    let other = register(&mut client, "other", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, agent) = register_new(&url, "board", &[], cpu_caps(&["numpy"])).await;
+    let (mut other_client, other) = register_new(&url, "other", &[], cpu_caps(&["numpy"])).await;
     let out = fleetctl(&url, &["campaign", "start", "--all"]);
     assert!(out.status.success());
     let campaign = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let (_stream, plan) = subscribe_plan(&mut client, &agent).await;
-    let (_other_stream, other_plan) = subscribe_plan(&mut client, &other).await;
+    let (_other_stream, other_plan) = subscribe_plan(&mut other_client, &other).await;
     let run = plan.run_id.clone();
     let good = sample_result(&run, Framework::Numpy, DeviceKind::Cpu);
     good.validate().expect("the sample is valid");
@@ -312,7 +311,7 @@ async fn bad_results_are_refused_naming_the_field_and_nothing_is_stored() {
     assert!(upload(&mut client, &agent, &run, &good).await.unwrap());
     let other_result = sample_result(&other_plan.run_id, Framework::Numpy, DeviceKind::Cpu);
     assert!(
-        upload(&mut client, &other, &other_plan.run_id, &other_result)
+        upload(&mut other_client, &other, &other_plan.run_id, &other_result)
             .await
             .unwrap()
     );
@@ -373,12 +372,9 @@ async fn legacy_agent(pool: &sqlx::SqlitePool, id: &str, hostname: &str, capabil
 #[tokio::test]
 async fn listings_page_skip_poisoned_rows_and_a_poisoned_agent_can_be_removed() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let good = register(&mut client, "good", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, good) = register_new(&url, "good", &[], cpu_caps(&["numpy"])).await;
 
     // 17 agents with 1 MB host names (what made one ListAgents response exceed 16 MiB) and
     // the row a NaN memory_gb used to become, written as an older coordinator stored them.
@@ -401,7 +397,8 @@ async fn listings_page_skip_poisoned_rows_and_a_poisoned_agent_can_be_removed() 
     // replaced.
     let mut again = registration(&repaired, "nan-box-2");
     again.capabilities.as_mut().unwrap().memory_gb = 8.0;
-    client
+    agent_client_as(&url, &repaired)
+        .await
         .register(again)
         .await
         .expect("re-registration repairs the row");
