@@ -13,9 +13,10 @@ use crate::support::*;
 #[tokio::test]
 async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
-    let mut agent = agent_client(&coord.url()).await;
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let stranger = uuid::Uuid::new_v4().to_string();
+    // A certificate for the unknown id, so the calls reach the use case.
+    let mut agent = agent_client_as(&coord.url(), &stranger).await;
 
     let err = agent
         .subscribe(pb::SubscribeRequest {
@@ -51,7 +52,8 @@ async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
+    // No certificate names a non-UUID id, so the role check refuses it first (naming it).
+    assert_eq!(err.code(), Code::PermissionDenied, "{}", err.message());
     assert!(err.message().contains("'not-a-uuid'"), "{}", err.message());
 }
 
@@ -90,27 +92,15 @@ async fn run_state(url: &str, run_id: &str) -> String {
 async fn uploads_are_validated_idempotent_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let presets = write_presets(dir.path());
-    let coord =
-        CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap(), PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &["--presets", presets.to_str().unwrap()]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let a = register(
-        &mut client,
-        "host-a",
-        &[("site", "lab")],
-        cpu_caps(&["numpy"]),
-    )
-    .await;
-    let b = register(
-        &mut client,
-        "host-b",
-        &[("site", "lab")],
-        cpu_caps(&["numpy"]),
-    )
-    .await;
+    let (mut client, a) =
+        register_new(&url, "host-a", &[("site", "lab")], cpu_caps(&["numpy"])).await;
+    let (mut client_b, b) =
+        register_new(&url, "host-b", &[("site", "lab")], cpu_caps(&["numpy"])).await;
     let (mut sa, first) = subscribe(&mut client, &a).await;
     assert!(plan_of(&first).is_none(), "idle before any campaign");
-    let (mut sb, _) = subscribe(&mut client, &b).await;
+    let (mut sb, _) = subscribe(&mut client_b, &b).await;
 
     let out = fleetctl(
         &url,
@@ -169,7 +159,7 @@ async fn uploads_are_validated_idempotent_and_exported() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     assert!(err.message().contains("'no-such-run'"), "{}", err.message());
-    // Another agent's run.
+    // Another agent's run (a's own certificate and id: the use case refuses it).
     let err = upload(&mut client, &a, &pb_.run_id, good(&pb_.run_id))
         .await
         .unwrap_err();
@@ -245,7 +235,7 @@ async fn uploads_are_validated_idempotent_and_exported() {
     assert_eq!(run_state(&url, &pa.run_id).await, "succeeded");
     // The agent's desired state goes back to idle.
     assert!(plan_of(&next_directive(&mut sa).await).is_none());
-    assert!(upload(&mut client, &b, &pb_.run_id, good(&pb_.run_id))
+    assert!(upload(&mut client_b, &b, &pb_.run_id, good(&pb_.run_id))
         .await
         .unwrap());
 
@@ -359,13 +349,10 @@ async fn health_and_reflection_respond() {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: raw tonic endpoints without the harness's certificates.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
-    let channel = tonic::transport::Endpoint::from_shared(coord.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
+    let url = coord.url();
+    // Raw tonic clients on a channel presenting the admin certificate.
+    let channel = admin_channel(&url).await;
     let mut health = HealthClient::new(channel.clone());
     for service in ["", "fleetcal.v1.AgentService", "fleetcal.v1.AdminService"] {
         let status = health
@@ -415,6 +402,7 @@ async fn health_and_reflection_respond() {
 #[test]
 fn a_stock_v1alpha_reflection_client_lists_and_resolves_the_services() {
     let dir = tempfile::tempdir().unwrap();
+    // Plain text on purpose: the stock Python client dials an insecure channel.
     let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/reflection_v1alpha.py");

@@ -310,6 +310,13 @@ async fn channel(url: &str, tls: Option<&ClientTlsFiles>) -> Channel {
         .expect("connecting to the coordinator")
 }
 
+/// A channel to `url` for raw tonic clients (health, reflection, hand-made calls): over TLS
+/// it presents the admin certificate.
+pub async fn admin_channel(url: &str) -> Channel {
+    let tls = is_tls(url).then(|| fleet_pki().admin_files(url));
+    channel(url, tls.as_ref()).await
+}
+
 /// A real AgentService client. Over TLS it presents the admin certificate, which mutual TLS
 /// lets make no agent-service call: a simulated agent there uses [`agent_client_as`].
 pub async fn agent_client(url: &str) -> AgentServiceClient<Channel> {
