@@ -38,19 +38,12 @@ async fn runs_of(url: &str, campaign: &str) -> Vec<pb::Run> {
 #[tokio::test]
 async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let numpy_only = register(&mut client, "np", &[("k", "1")], cpu_caps(&["numpy"])).await;
-    let both = register(
-        &mut client,
-        "both",
-        &[("k", "1")],
-        cpu_caps(&["numpy", "pytorch"]),
-    )
-    .await;
+    let (mut client, numpy_only) =
+        register_new(&url, "np", &[("k", "1")], cpu_caps(&["numpy"])).await;
+    let (mut client_both, both) =
+        register_new(&url, "both", &[("k", "1")], cpu_caps(&["numpy", "pytorch"])).await;
 
     // No agent matches: a clear message and the FAILED_PRECONDITION exit code.
     let out = fleetctl(&url, &["campaign", "start", "--select", "site=moon"]);
@@ -74,7 +67,7 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
 
     // One agent reports failure; the other never answers and times out (1 s).
     let (_s1, p1) = subscribe_plan(&mut client, &numpy_only).await;
-    let (_s2, _p2) = subscribe_plan(&mut client, &both).await;
+    let (_s2, _p2) = subscribe_plan(&mut client_both, &both).await;
     assert!(
         !report(
             &mut client,
@@ -112,7 +105,7 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
     let late = timed_out[0].clone();
     assert!(
         !report(
-            &mut client,
+            &mut client_both,
             &both,
             &late.run_id,
             pb::RunState::Failed,
@@ -132,11 +125,12 @@ async fn refused_failed_and_timed_out_runs_fail_the_wait() {
         gpu_name: "NVIDIA Test".into(),
         ..cpu_caps(&["numpy", "pytorch"])
     };
-    let gpu = agent_client(&url)
+    let gpu_id = uuid::Uuid::new_v4().to_string();
+    let gpu = agent_client_as(&url, &gpu_id)
         .await
         .register(pb::RegisterRequest {
             instance: String::new(),
-            agent_id: uuid::Uuid::new_v4().to_string(),
+            agent_id: gpu_id.clone(),
             hostname: "gpu".into(),
             labels: [("role".to_string(), "gpu".to_string())].into(),
             preset: Some("auto".into()),
@@ -203,13 +197,10 @@ async fn refused_combinations_are_failed_runs_with_reasons() {
 #[tokio::test]
 async fn offline_agents_get_their_run_on_return_until_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let late = register(&mut client, "late", &[], cpu_caps(&["numpy"])).await;
-    let never = register(&mut client, "never", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, late) = register_new(&url, "late", &[], cpu_caps(&["numpy"])).await;
+    let (_never_client, never) = register_new(&url, "never", &[], cpu_caps(&["numpy"])).await;
     let campaign = start_campaign(&url, &["--all", "--deadline", "3", "--concurrency", "1"]);
     let runs = runs_of(&url, &campaign).await;
     let (_stream, plan) = subscribe_plan(&mut client, &late).await;
@@ -299,11 +290,7 @@ async fn sigterm_is_graceful_and_running_runs_survive_a_restart() {
 /// A call that never completes: an UploadResult whose request message never arrives (the
 /// client's request stream stays open), so the server's handler waits for it.
 async fn call_in_flight(url: &str) -> tokio::task::JoinHandle<Result<(), tonic::Status>> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = admin_channel(url).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     tokio::spawn(async move {
@@ -325,14 +312,9 @@ async fn shutdown_turns_every_service_not_serving_and_enforces_the_grace() {
     use tonic_health::pb::health_client::HealthClient;
 
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: raw tonic endpoints without the harness's certificates.
-    let mut coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let mut coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = admin_channel(&url).await;
     let mut watches = Vec::new();
     for service in ["", "fleetcal.v1.AgentService", "fleetcal.v1.AdminService"] {
         let mut stream = HealthClient::new(channel.clone())
@@ -431,7 +413,7 @@ async fn fleetctl_reports_an_unreachable_coordinator_and_bad_config() {
 fn keep_beating(url: &str, agent_id: &str) -> tokio::task::JoinHandle<()> {
     let (url, agent_id) = (url.to_string(), agent_id.to_string());
     tokio::spawn(async move {
-        let mut client = agent_client(&url).await;
+        let mut client = agent_client_as(&url, &agent_id).await;
         loop {
             let _ = client
                 .heartbeat(pb::HeartbeatRequest {
@@ -446,22 +428,13 @@ fn keep_beating(url: &str, agent_id: &str) -> tokio::task::JoinHandle<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
     let coord = CoordinatorProcess::start(
         dir.path(),
-        &[
-            "--heartbeat-interval-s",
-            "1",
-            "--offline-after-s",
-            "2",
-            PLAIN,
-        ],
+        &["--heartbeat-interval-s", "1", "--offline-after-s", "2"],
     );
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let a = register(&mut client, "a", &[], cpu_caps(&["numpy"])).await;
-    let b = register(&mut client, "b", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, a) = register_new(&url, "a", &[], cpu_caps(&["numpy"])).await;
+    let (mut client_b, b) = register_new(&url, "b", &[], cpu_caps(&["numpy"])).await;
     let online = |id: String| {
         let url = url.clone();
         async move {
@@ -488,7 +461,7 @@ async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
         Some(p) => p.clone(),
         None => next_plan(&mut sa).await,
     };
-    let (mut sb, first_b) = subscribe(&mut client, &b).await;
+    let (mut sb, first_b) = subscribe(&mut client_b, &b).await;
     assert!(plan_of(&first_b).is_none(), "b waits: {first_b:?}");
     let runs = runs_of(&url, &first).await;
     let running: Vec<_> = runs.iter().filter(|r| r.state == "running").collect();
@@ -497,9 +470,9 @@ async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
     assert_eq!(running[0].agent_id, a);
 
     // a finishes: b's run starts; b finishes too.
-    for (agent, run, stream) in [
-        (&a, plan_a.run_id.clone(), None),
-        (&b, String::new(), Some(&mut sb)),
+    for (agent, run, stream, own) in [
+        (&a, plan_a.run_id.clone(), None, &mut client),
+        (&b, String::new(), Some(&mut sb), &mut client_b),
     ] {
         let run = match stream {
             Some(s) => next_plan(s).await.run_id,
@@ -512,14 +485,13 @@ async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
         )
         .to_json()
         .into_bytes();
-        client
-            .upload_result(pb::UploadRequest {
-                agent_id: agent.clone(),
-                run_id: run,
-                result_json: json,
-            })
-            .await
-            .unwrap();
+        own.upload_result(pb::UploadRequest {
+            agent_id: agent.clone(),
+            run_id: run,
+            result_json: json,
+        })
+        .await
+        .unwrap();
     }
 
     // a's heartbeats stop while its stream stays open (a half-open connection): within the
