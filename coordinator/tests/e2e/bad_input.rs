@@ -94,18 +94,15 @@ fn refused(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
     let db = dir.path().join("coordinator.db");
-    let mut client = agent_client(&url).await;
-    let a = register(&mut client, "a", &[], cpu_caps(&["numpy"])).await;
-    let b = register(&mut client, "b", &[], cpu_caps(&["numpy"])).await;
+    let (mut client, a) = register_new(&url, "a", &[], cpu_caps(&["numpy"])).await;
+    let (mut client_b, b) = register_new(&url, "b", &[], cpu_caps(&["numpy"])).await;
     let out = fleetctl(&url, &["campaign", "start", "--all"]);
     assert!(out.status.success());
     let (_sa, plan_a) = subscribe_plan(&mut client, &a).await;
-    let (_sb, plan_b) = subscribe_plan(&mut client, &b).await;
+    let (_sb, plan_b) = subscribe_plan(&mut client_b, &b).await;
     let run = plan_a.run_id.clone();
     let good = sample_result(&run, Framework::Numpy, DeviceKind::Cpu);
     let good_json = good.to_json();
@@ -211,7 +208,8 @@ async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
         let r = client.upload_result(upload(&a, &run, bytes)).await;
         refused(input, r.map(|r| r.into_inner()), code, &names);
     }
-    // Another agent's run, with a result that is valid for it.
+    // Another agent's run, with a result that is valid for it (sent with a's own certificate
+    // and id, so the use case refuses it, not the role check).
     let theirs = sample_result(&plan_b.run_id, Framework::Numpy, DeviceKind::Cpu).to_json();
     let r = client
         .upload_result(upload(&a, &plan_b.run_id, theirs.into_bytes()))
