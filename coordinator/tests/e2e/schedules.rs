@@ -23,10 +23,7 @@ use serde_json::Value;
 use crate::fleet::agent::Agent;
 use crate::fleet::common::{ctl_json, free_port, serve, wait_for, wait_online};
 use crate::pg::PgCluster;
-use crate::support::{
-    agent_client, cpu_caps, fleetctl, next_plan, register, register_new, subscribe,
-    CoordinatorProcess, PLAIN,
-};
+use crate::support::{cpu_caps, fleetctl, next_plan, register_new, subscribe, CoordinatorProcess};
 
 /// A campaign small enough for debug builds on two cores.
 const TINY: [&str; 13] = [
@@ -368,25 +365,13 @@ fn a_schedule_fires_catches_up_once_and_obeys_pause_resume_run_now_and_remove() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_board_is_skipped_or_queued_and_an_offline_board_waits_for_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: one in-process client acts as several simulated agent ids (or
-    // as ids no certificate names), which mutual TLS refuses by design.
-    let coord = CoordinatorProcess::start(dir.path(), &[PLAIN]);
+    let coord = CoordinatorProcess::start(dir.path(), &[]);
     let url = coord.url();
-    let mut client = agent_client(&url).await;
-    let busy = register(
-        &mut client,
-        "busy",
-        &[("role", "nightly")],
-        cpu_caps(&["numpy"]),
-    )
-    .await;
-    let away = register(
-        &mut client,
-        "away",
-        &[("role", "nightly")],
-        cpu_caps(&["numpy"]),
-    )
-    .await;
+    let (mut client, busy) =
+        register_new(&url, "busy", &[("role", "nightly")], cpu_caps(&["numpy"])).await;
+    // Registered, never subscribed: offline.
+    let (_away_client, away) =
+        register_new(&url, "away", &[("role", "nightly")], cpu_caps(&["numpy"])).await;
     let (mut stream, _) = subscribe(&mut client, &busy).await;
 
     // Bad input is refused, naming it.
@@ -524,7 +509,9 @@ async fn a_busy_board_is_skipped_or_queued_and_an_offline_board_waits_for_the_de
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nightly-schedule");
     let install = || {
-        let out = std::process::Command::new("sh")
+        let mut sh = std::process::Command::new("sh");
+        // Its fleetctl calls present the admin certificate (FLEETCAL_CA_CERT, _CERT, _KEY).
+        let out = crate::support::with_admin_tls(&mut sh, &url, &[])
             .arg(&script)
             .args(["--select", "role=nightly", "--quick"])
             .env("FLEETCTL", crate::support::FLEETCTL)
