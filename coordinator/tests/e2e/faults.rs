@@ -16,8 +16,9 @@
 //! - agents whose clock is a day ahead, a day behind and at 1970 (libfaketime; skipped loudly
 //!   without the `faketime` command unless `FLEETCAL_REQUIRE_FAKETIME=1`), and an agent at
 //!   1970 that enrolls and works over mutual TLS (its clock floor, `daemon::clock`);
-//! - a reconnect storm: 2,000 simulated agents over real gRPC reconnect and upload at once
-//!   after a coordinator `kill -9`, with the coordinator's memory before and after.
+//! - a reconnect storm: 2,000 simulated agents over real gRPC with mutual TLS (a connection
+//!   and a certificate each) reconnect and upload at once after a coordinator `kill -9`, with
+//!   the coordinator's memory before and after.
 //!
 //! Counting: `stored` = runs with a stored result (what `results export` writes),
 //! `duplicated` = stored results beyond one per board and framework plus exported files
@@ -651,6 +652,35 @@ fn wait_online_as(url: &str, flags: &[String], n: usize, logs: &dyn Fn() -> Stri
     });
 }
 
+/// Raises this process's soft limit of open files to its hard limit with `prlimit` (children
+/// inherit it); the soft limit before and after.
+fn raise_open_files() -> (u64, u64) {
+    let soft = || -> u64 {
+        std::fs::read_to_string("/proc/self/limits")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .map(str::to_string)
+        .unwrap_or_default();
+    let before = soft();
+    if !hard.is_empty() {
+        let _ = std::process::Command::new("prlimit")
+            .args(["--pid", &std::process::id().to_string()])
+            .arg(format!("--nofile={hard}:{hard}"))
+            .status();
+    }
+    (before, soft())
+}
+
 /// The time the fleet reports give a run's result (`fleet_runs.started_at`, Unix ms).
 fn report_time(dir: &Path, run_id: &str) -> i64 {
     let db = format!("sqlite://{}", dir.join("coordinator.db").display());
@@ -672,9 +702,16 @@ fn report_time(dir: &Path, run_id: &str) -> i64 {
 
 #[test]
 fn reconnect_storm_after_a_coordinator_kill_9() {
-    // Plain text on purpose: 20 simulated agent ids share each HTTP/2 connection, which
-    // mutual TLS refuses by design (one certificate, one agent id).
-    let site = Site::new(&[crate::support::PLAIN]);
+    // One connection per agent (mutual TLS: one certificate, one agent id), for this process
+    // and the coordinator, which inherits the limit.
+    let (was, now) = raise_open_files();
+    assert!(
+        now >= storm::OPEN_FILES,
+        "the storm needs {} open files per process; the limit is {was}, raised to {now} \
+         (the hard limit)",
+        storm::OPEN_FILES
+    );
+    let site = Site::new(&[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

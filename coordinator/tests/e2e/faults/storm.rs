@@ -1,6 +1,6 @@
-//! The reconnect storm: [`AGENTS`] simulated agents (tasks of this test over real gRPC, 20
-//! to an HTTP/2 connection) hold their directive streams and runs on a coordinator that is
-//! then `kill -9`ed. Each retries until the restarted coordinator answers, so all of them
+//! The reconnect storm: [`AGENTS`] simulated agents (tasks of this test over real gRPC with
+//! mutual TLS, each on its own connection with a certificate for its own id, as real agents
+//! are) hold their directive streams and runs on a coordinator that is then `kill -9`ed. Each retries until the restarted coordinator answers, so all of them
 //! reconnect the moment it listens: register, subscribe, receive their run's plan again and
 //! upload its result. The coordinator's resident memory is read before the kill (every agent
 //! connected with a run) and after the storm (every agent connected again, every result
@@ -16,13 +16,15 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::Site;
 use crate::fleet::common::ctl_json;
-use crate::support::{cpu_caps, sample_result};
+use crate::support::{cpu_caps, fleet_pki, is_tls, sample_result};
 
 /// How many simulated agents storm the coordinator.
 pub const AGENTS: usize = 2000;
-/// Simulated agents sharing one HTTP/2 connection (keeps the test's file descriptors well
-/// under a default limit of 1024).
-const PER_CONNECTION: usize = 20;
+/// Simulated agents sharing one HTTP/2 connection on plain text (mutual TLS: one each).
+const PER_PLAIN_CONNECTION: usize = 20;
+/// The open files the test process and the coordinator need, each, over mutual TLS: one
+/// connection per agent and some to spare.
+pub const OPEN_FILES: u64 = 2 * AGENTS as u64 + 512;
 /// The most one phase may take before the test fails saying which.
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
 
@@ -51,15 +53,30 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Lazily connecting channels (they reconnect by themselves after the coordinator is back).
-fn channels(url: &str) -> Vec<Channel> {
-    (0..AGENTS.div_ceil(PER_CONNECTION))
-        .map(|_| {
-            Endpoint::from_shared(url.to_string())
-                .unwrap()
-                .connect_timeout(Duration::from_secs(2))
-                .connect_lazy()
-        })
+/// Lazily connecting channels, one per agent of `ids` (they reconnect by themselves after
+/// the coordinator is back). Over mutual TLS each is its own connection presenting a
+/// certificate for that agent's id (issued once, then reused); on plain text
+/// [`PER_PLAIN_CONNECTION`] agents share one.
+fn channels(url: &str, ids: &[String]) -> Vec<Channel> {
+    let lazy = |endpoint: Endpoint| {
+        endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy()
+    };
+    if is_tls(url) {
+        return ids
+            .iter()
+            .map(|id| {
+                let tls = fleet_pki().agent_files(url, id);
+                lazy(fleetcal_proto::dial::endpoint(url, Some(&tls)).expect("a TLS endpoint"))
+            })
+            .collect();
+    }
+    let shared: Vec<Channel> = (0..ids.len().div_ceil(PER_PLAIN_CONNECTION))
+        .map(|_| lazy(Endpoint::from_shared(url.to_string()).unwrap()))
+        .collect();
+    (0..ids.len())
+        .map(|i| shared[i / PER_PLAIN_CONNECTION].clone())
         .collect()
 }
 
@@ -149,7 +166,7 @@ async fn fleet(
 ) -> Vec<tonic::Streaming<pb::Directive>> {
     let mut tasks = JoinSet::new();
     for (i, id) in ids.iter().enumerate() {
-        let channel = channels[i / PER_CONNECTION].clone();
+        let channel = channels[i].clone();
         tasks.spawn(agent(channel, id.clone(), i, upload));
     }
     let mut streams = Vec::with_capacity(ids.len());
@@ -173,7 +190,7 @@ pub async fn run(site: &Site) -> Report {
         .collect();
 
     // Every agent registered; one campaign gives each a run, which it receives.
-    let before = channels(&url);
+    let before = channels(&url, &ids);
     let mut running = fleet(&before, &ids, false, "registering").await;
     let u = url.clone();
     let campaign = tokio::task::spawn_blocking(move || {
@@ -201,7 +218,7 @@ pub async fn run(site: &Site) -> Report {
     drop(coordinator);
     drop(running);
     drop(before);
-    let after = channels(&url);
+    let after = channels(&url, &ids);
     let storm = {
         let (after, ids) = (after.clone(), ids.clone());
         tokio::spawn(async move { fleet(&after, &ids, true, "the storm").await })
