@@ -586,11 +586,27 @@ async fn tls_serves_https_with_the_same_certificate_and_client_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_http_listener_too() {
     let dir = tempfile::tempdir().unwrap();
-    // Plain text on purpose: the web pages are read without a client certificate.
-    let mut coord = CoordinatorProcess::start(dir.path(), &["--http", ":0", PLAIN]);
+    let mut coord = CoordinatorProcess::start(dir.path(), &["--http", ":0"]);
     let addr = coord.http.clone().unwrap();
     assert!(addr.starts_with("127.0.0.1:"), "':0' is loopback: {addr}");
-    assert_eq!(get(&format!("http://{addr}/reports/roofline")).status, 200);
+    // HTTPS with the admin certificate of the run's fleet PKI (mutual TLS, as the gRPC side).
+    let pki = crate::support::fleet_pki();
+    let pem = |name: &str| std::fs::read(pki.file(name)).unwrap();
+    let ca = ureq::tls::Certificate::from_pem(&pem("ca.pem")).unwrap();
+    let admin = ureq::tls::ClientCert::new_with_certs(
+        &[ureq::tls::Certificate::from_pem(&pem("admin.pem")).unwrap()],
+        ureq::tls::PrivateKey::from_pem(&pem("admin.key")).unwrap(),
+    );
+    let admin = client(Some(
+        ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+            .client_cert(Some(admin))
+            .build(),
+    ));
+    let port = addr.rsplit(':').next().unwrap();
+    let roofline = format!("https://localhost:{port}/reports/roofline");
+    let a = fetch(&admin, &roofline).unwrap_or_else(|e| panic!("GET {roofline}: {e}"));
+    assert_eq!(a.status, 200, "{}", a.body);
     let status = coord
         .terminate(Duration::from_secs(15))
         .expect("the coordinator exits after SIGTERM");
