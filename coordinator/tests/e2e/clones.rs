@@ -9,24 +9,8 @@ use serde_json::Value;
 use crate::fleet::agent::Agent;
 use crate::fleet::common::{ctl_json, serve, wait_for, wait_online};
 use crate::fleet::wait_campaign;
-use crate::support::{admin_client, agent_client_as, fleetctl};
+use crate::support::{admin_client, agent_client_as, fleetctl, TINY_CAMPAIGN};
 use fleetcal_proto::pb;
-
-/// A one-run campaign small enough for a debug build on two cores.
-const TINY: [&str; 12] = [
-    "--quick",
-    "--sizes",
-    "16",
-    "--stream-mib",
-    "1",
-    "--precisions",
-    "fp32",
-    "--operations",
-    "gemm",
-    "--trials",
-    "1",
-    "--json",
-];
 
 fn agent_entry(url: &str, id: &str) -> Value {
     ctl_json(url, &["agents", "--json"])
@@ -41,7 +25,7 @@ fn agent_entry(url: &str, id: &str) -> Value {
 fn start(url: &str, extra: &[&str]) -> String {
     let args: Vec<&str> = ["campaign", "start", "--all"]
         .into_iter()
-        .chain(TINY)
+        .chain(TINY_CAMPAIGN)
         .chain(extra.iter().copied())
         .collect();
     ctl_json(url, &args)["id"]

@@ -128,29 +128,11 @@ fn an_enrolled_agent_renews_its_certificate_without_restarting() {
             .ok()?;
         (i64::try_from(now.as_secs()).ok()? > first).then_some(())
     });
-    let started = ctl_json(
-        &url,
-        &admin,
-        &[
-            "campaign",
-            "start",
-            "--all",
-            "--quick",
-            "--sizes",
-            "16",
-            "--stream-mib",
-            "1",
-            "--precisions",
-            "fp32",
-            "--operations",
-            "gemm",
-            "--trials",
-            "1",
-            "--warmup",
-            "0",
-            "--json",
-        ],
-    );
+    let start: Vec<&str> = ["campaign", "start", "--all", "--warmup", "0"]
+        .into_iter()
+        .chain(crate::support::TINY_CAMPAIGN)
+        .collect();
+    let started = ctl_json(&url, &admin, &start);
     let campaign = started["id"].as_str().unwrap();
     let done = ctl_json(
         &url,

@@ -363,21 +363,7 @@ pub async fn register(
     caps: pb::Capabilities,
 ) -> String {
     let agent_id = uuid::Uuid::new_v4().to_string();
-    client
-        .register(pb::RegisterRequest {
-            instance: String::new(),
-            agent_id: agent_id.clone(),
-            hostname: hostname.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-            preset: None,
-            capabilities: Some(caps),
-            agent_version: "test".into(),
-        })
-        .await
-        .expect("register");
+    register_as(client, &agent_id, hostname, labels, caps).await;
     agent_id
 }
 
@@ -391,10 +377,22 @@ pub async fn register_new(
 ) -> (AgentServiceClient<Channel>, String) {
     let agent_id = uuid::Uuid::new_v4().to_string();
     let mut client = agent_client_as(url, &agent_id).await;
+    register_as(&mut client, &agent_id, hostname, labels, caps).await;
+    (client, agent_id)
+}
+
+/// Registers `agent_id` through `client`, panicking on a refusal.
+async fn register_as(
+    client: &mut AgentServiceClient<Channel>,
+    agent_id: &str,
+    hostname: &str,
+    labels: &[(&str, &str)],
+    caps: pb::Capabilities,
+) {
     client
         .register(pb::RegisterRequest {
             instance: String::new(),
-            agent_id: agent_id.clone(),
+            agent_id: agent_id.into(),
             hostname: hostname.into(),
             labels: labels
                 .iter()
@@ -406,8 +404,24 @@ pub async fn register_new(
         })
         .await
         .expect("register");
-    (client, agent_id)
 }
+
+/// A one-run quick campaign small enough for a debug build on two cores (gemm fp32 at 16,
+/// one trial), printed as JSON: what `fleetctl campaign start --all` is given after `--all`.
+pub const TINY_CAMPAIGN: [&str; 12] = [
+    "--quick",
+    "--sizes",
+    "16",
+    "--stream-mib",
+    "1",
+    "--precisions",
+    "fp32",
+    "--operations",
+    "gemm",
+    "--trials",
+    "1",
+    "--json",
+];
 
 /// Opens an agent's directive stream and returns it with the first directive.
 pub async fn subscribe(

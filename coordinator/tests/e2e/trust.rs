@@ -445,24 +445,10 @@ fn a_pending_agent_waits_for_approval_and_a_denied_one_stays_out() {
         text(&out).1
     );
 
-    let start: Vec<&str> = [
-        "campaign",
-        "start",
-        "--all",
-        "--quick",
-        "--sizes",
-        "16",
-        "--stream-mib",
-        "1",
-        "--precisions",
-        "fp32",
-        "--operations",
-        "gemm",
-        "--trials",
-        "1",
-        "--json",
-    ]
-    .to_vec();
+    let start: Vec<&str> = ["campaign", "start", "--all"]
+        .into_iter()
+        .chain(crate::support::TINY_CAMPAIGN)
+        .collect();
     let out = ctl(&url, &admin, &start);
     assert!(out.status.success(), "{}", text(&out).1);
     let campaign: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
