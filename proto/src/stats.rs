@@ -149,6 +149,22 @@ pub fn derive(flops: f64, bytes: f64, trials: &[Duration]) -> Option<Derived> {
     })
 }
 
+/// The rate a record's efficiency is of: its best GB/s for a STREAM kernel, else its best
+/// GFLOPS/GIOPS (0 without FLOPs).
+pub fn best_rate(stream: bool, d: &Derived) -> f64 {
+    if stream {
+        d.bandwidth_gbps.best
+    } else {
+        d.gops.map_or(0.0, |g| g.best)
+    }
+}
+
+/// THE efficiency rule: best rate ÷ theoretical peak, when the peak is known and positive.
+pub fn efficiency(best_rate: f64, peak: Option<f64>) -> Option<f64> {
+    peak.filter(|p| p.is_finite() && *p > 0.0)
+        .map(|p| best_rate / p)
+}
+
 /// A record's FLOPs per byte (0 without bytes).
 pub fn arithmetic_intensity(flops: f64, bytes: f64) -> f64 {
     if bytes > 0.0 {

@@ -25,11 +25,9 @@ pub const UNKNOWN_LLC_ELIGIBLE_BYTES: u64 = 256 * 1024 * 1024;
 pub const ABOVE_THEORETICAL_CAUSE: &str =
     "Likely caused by: Turbo Boost, optimized BLAS, or conservative theoretical peak";
 
-/// Best rate ÷ peak, when the peak is known and positive.
-pub fn efficiency(best_rate: f64, peak: Option<f64>) -> Option<f64> {
-    peak.filter(|p| p.is_finite() && *p > 0.0)
-        .map(|p| best_rate / p)
-}
+/// Best rate ÷ peak, when the peak is known and positive (the rule's one home is
+/// `fleetcal_proto::stats`, where the coordinator's result codec derives it again).
+pub use fleetcal_proto::stats::efficiency;
 
 /// The peak a figure of `op` at `precision` is compared with: the precision's GFLOPS/GIOPS
 /// for BLAS, the preset's GB/s for STREAM.

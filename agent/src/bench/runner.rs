@@ -267,11 +267,7 @@ fn figure(
     };
     record.trials = u32::try_from(trials.len()).unwrap_or(u32::MAX);
     let (latency, bandwidth, gops) = (derived.latency_ms, derived.bandwidth_gbps, derived.gops);
-    let best = if op.is_stream() {
-        bandwidth.best
-    } else {
-        gops.map_or(0.0, |g| g.best)
-    };
+    let best = fleetcal_proto::stats::best_rate(op.is_stream(), &derived);
     record.efficiency = efficiency::efficiency(best, efficiency::peak_for(plan, op, precision));
     record.flags = efficiency::flags(plan, op, precision, size, record.efficiency, latency.cv);
     if let Some(t) = &figure_telemetry {

@@ -4,31 +4,43 @@
 //! Two forms, told apart by their first four bytes:
 //! - **plain**: a zstd frame of the text (what every row before this codec holds, and the
 //!   fallback);
-//! - **derived** (`FCR1`): the result without the figures that are functions of its trials:
-//!   a measured record's `latency_ms`, `gops`, `bandwidth_gbps`, `sampling.ci_pct` (of
-//!   `samples_ns`, `flops` and `bytes`, by [`fleetcal_proto::stats::derive`], the agent's own
-//!   derivation) and `arithmetic_intensity`. A record's field is left out only when the
-//!   derivation gives exactly the value it holds; the decoder computes it again.
+//! - **derived** (`FCR2`; `FCR1` before `efficiency` was derived too): the result without the
+//!   figures that are functions of its trials: a measured record's `latency_ms`, `gops`,
+//!   `bandwidth_gbps`, `sampling.ci_pct` (of `samples_ns`, `flops` and `bytes`, by
+//!   [`fleetcal_proto::stats::derive`], the agent's own derivation), `arithmetic_intensity`
+//!   and `efficiency` (the best rate over the peak the result's preset names, by
+//!   [`fleetcal_proto::stats::efficiency`], the agent's own rule). A record's field is left
+//!   out only when the derivation gives exactly (bit for bit) the value it holds; the decoder
+//!   computes it again.
 //!
-//! [`encode`] chooses the derived form only when the text is the result's canonical JSON
-//! (`CalibrationResult::to_json`, then any trailing text, kept as is) and decoding what it
-//! would store gives the uploaded text byte for byte, and it is the smaller; otherwise plain.
+//! [`encode_parsed`] chooses the derived form when the text is the result's canonical JSON
+//! (`CalibrationResult::to_json`, then any trailing text, kept as is) and the stored body
+//! parses back to exactly the result it was made of; otherwise plain. Decoding then gives the
+//! uploaded text byte for byte: each field left out is recomputed from the same trials, flops,
+//! bytes and preset by the same functions that matched it bit for bit. (Before, the encoder
+//! decoded the whole document once more to check; the body's round trip is the part that
+//! check could catch, at a tenth of the cost.)
 
 use std::time::Duration;
 
 use fleetcal_proto::result::Record;
-use fleetcal_proto::stats;
-use fleetcal_proto::CalibrationResult;
+use fleetcal_proto::stats::{self, Derived};
+use fleetcal_proto::{CalibrationResult, Precision};
+
+use super::bytes::{put_len, Reader};
 
 /// The first bytes of the derived form.
-const MAGIC: &[u8; 4] = b"FCR1";
+const MAGIC: &[u8; 4] = b"FCR2";
+/// The first bytes of the derived form as stored before `efficiency` was derived (read
+/// still: its masks never have [`EFFICIENCY`]).
+const MAGIC_V1: &[u8; 4] = b"FCR1";
 /// The first bytes of a zstd frame (the plain form).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// The zstd level of the plain form: about 7× smaller in about a millisecond for a quick
 /// result (higher levels gain ~15 % for 4× the time; see `benches/fleet_reports.rs`).
 pub(crate) const PLAIN_LEVEL: i32 = 3;
-/// The zstd level of the derived form's body (a third of the text, so a higher level costs
-/// about what level 3 of the whole did).
+/// The zstd level of the derived form's body (about half the text: level 9 makes it ~5 %
+/// smaller than level 3 for ~0.6 ms more per quick result).
 const DERIVED_LEVEL: i32 = 9;
 
 /// A record's `latency_ms` is derived.
@@ -41,6 +53,8 @@ const BANDWIDTH: u8 = 1 << 2;
 const CI: u8 = 1 << 3;
 /// Its `arithmetic_intensity` is derived.
 const INTENSITY: u8 = 1 << 4;
+/// Its `efficiency` is derived (`FCR2`).
+const EFFICIENCY: u8 = 1 << 5;
 
 /// Why stored bytes could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -57,18 +71,27 @@ pub(crate) enum CodecError {
     /// The text is not UTF-8.
     #[error("stored result document is not UTF-8: {0}")]
     Utf8(#[from] std::string::FromUtf8Error),
+    /// The plain text is not a result document.
+    #[error("stored result document does not parse: {0}")]
+    Parse(#[from] serde_json::Error),
 }
 
-/// The stored form of an uploaded result document (see the module's docs).
+/// The stored form of an uploaded result document (see the module's docs), parsing it
+/// first.
 pub(crate) fn encode(text: &str) -> Result<Vec<u8>, CodecError> {
-    let plain = zstd::bulk::compress(text.as_bytes(), PLAIN_LEVEL)?;
-    match encode_derived(text) {
-        Some(derived)
-            if derived.len() < plain.len() && decode(&derived).is_ok_and(|back| back == text) =>
-        {
-            Ok(derived)
-        }
-        _ => Ok(plain),
+    let parsed: Option<CalibrationResult> = serde_json::from_str(text).ok();
+    encode_parsed(text, parsed.as_ref())
+}
+
+/// The stored form of `text`, whose parse is `result` (the caller parsed it already; `None`
+/// when it is not a result document, which is stored plain).
+pub(crate) fn encode_parsed(
+    text: &str,
+    result: Option<&CalibrationResult>,
+) -> Result<Vec<u8>, CodecError> {
+    match result.and_then(|r| encode_derived(text, r)) {
+        Some(derived) => Ok(derived),
+        None => Ok(zstd::bulk::compress(text.as_bytes(), PLAIN_LEVEL)?),
     }
 }
 
@@ -77,12 +100,29 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, CodecError> {
     if bytes.starts_with(&ZSTD_MAGIC) {
         return Ok(String::from_utf8(zstd::stream::decode_all(bytes)?)?);
     }
-    let rest = bytes.strip_prefix(MAGIC).ok_or(CodecError::Unknown)?;
-    let damaged = |what: &str| CodecError::Damaged(what.to_string());
+    let (result, tail) = decode_derived(bytes)?;
+    Ok(result.to_json() + &tail)
+}
+
+/// The result a stored form holds, parsed (what the fleet reports read figures from; the
+/// derived form is not turned into text and parsed again).
+pub(crate) fn decode_result(bytes: &[u8]) -> Result<CalibrationResult, CodecError> {
+    if bytes.starts_with(&ZSTD_MAGIC) {
+        return Ok(serde_json::from_slice(&zstd::stream::decode_all(bytes)?)?);
+    }
+    decode_derived(bytes).map(|(result, _)| result)
+}
+
+/// The result and the text after its JSON, from the derived form.
+fn decode_derived(bytes: &[u8]) -> Result<(CalibrationResult, String), CodecError> {
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .or_else(|| bytes.strip_prefix(MAGIC_V1))
+        .ok_or(CodecError::Unknown)?;
     let mut r = Reader(rest);
-    let records = usize::try_from(r.varint()?).map_err(|_| damaged("record count"))?;
+    let records = r.len("record count")?;
     let masks = r.take(records)?.to_vec();
-    let tail_len = usize::try_from(r.varint()?).map_err(|_| damaged("tail length"))?;
+    let tail_len = r.len("tail")?;
     let tail = std::str::from_utf8(r.take(tail_len)?)
         .map_err(|e| CodecError::Damaged(format!("tail: {e}")))?
         .to_string();
@@ -90,28 +130,100 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, CodecError> {
     let mut result: CalibrationResult =
         serde_json::from_slice(&body).map_err(|e| CodecError::Damaged(format!("body: {e}")))?;
     if result.records.len() != records {
-        return Err(damaged("record count differs from the body's"));
+        return Err(CodecError::Damaged(
+            "record count differs from the body's".into(),
+        ));
     }
+    let peaks = Peaks::of(&result);
     for (rec, mask) in result.records.iter_mut().zip(masks) {
-        restore(rec, mask);
+        restore(rec, mask, &peaks);
     }
-    Ok(result.to_json() + &tail)
+    Ok((result, tail))
 }
 
-/// The derived form of `text`, when it is a result's canonical JSON (unchecked: [`encode`]
-/// decodes it before choosing it).
-fn encode_derived(text: &str) -> Option<Vec<u8>> {
-    let mut result: CalibrationResult = serde_json::from_str(text).ok()?;
+/// The derived form of `text`, when it is `result`'s canonical JSON and the body reads back
+/// as what was stored (see the module's docs).
+fn encode_derived(text: &str, result: &CalibrationResult) -> Option<Vec<u8>> {
     let tail = text.strip_prefix(result.to_json().as_str())?;
-    let masks: Vec<u8> = result.records.iter_mut().map(strip).collect();
-    let body = serde_json::to_vec(&result).ok()?;
+    let mut stripped = result.clone();
+    let peaks = Peaks::of(&stripped);
+    let masks: Vec<u8> = stripped
+        .records
+        .iter_mut()
+        .map(|rec| strip(rec, &peaks))
+        .collect();
+    let body = serde_json::to_vec(&stripped).ok()?;
+    let back: CalibrationResult = serde_json::from_slice(&body).ok()?;
+    if back != stripped {
+        return None;
+    }
     let mut out = MAGIC.to_vec();
-    put_varint(&mut out, u64::try_from(masks.len()).ok()?);
+    put_len(&mut out, masks.len());
     out.extend_from_slice(&masks);
-    put_varint(&mut out, u64::try_from(tail.len()).ok()?);
+    put_len(&mut out, tail.len());
     out.extend_from_slice(tail.as_bytes());
     out.extend_from_slice(&zstd::bulk::compress(&body, DERIVED_LEVEL).ok()?);
     Some(out)
+}
+
+/// The theoretical peaks a result's efficiencies are of: its preset's, per precision, and
+/// its bandwidth.
+struct Peaks {
+    by_precision: Vec<(Precision, f64)>,
+    bandwidth: Option<f64>,
+}
+
+impl Peaks {
+    fn of(result: &CalibrationResult) -> Peaks {
+        let preset = &result.metadata.preset;
+        Peaks {
+            by_precision: preset.peaks.iter().map(|(p, v)| (*p, *v)).collect(),
+            bandwidth: preset.bandwidth_gbps,
+        }
+    }
+
+    /// The peak a record's efficiency is of.
+    fn of_record(&self, rec: &Record) -> Option<f64> {
+        if rec.operation.is_stream() {
+            self.bandwidth
+        } else {
+            self.by_precision
+                .iter()
+                .find(|(p, _)| *p == rec.precision)
+                .map(|(_, v)| *v)
+        }
+    }
+}
+
+/// The efficiency the agent's rule gives a record with derived figures `d`.
+fn derived_efficiency(rec: &Record, d: Option<&Derived>, peaks: &Peaks) -> Option<f64> {
+    let best = stats::best_rate(rec.operation.is_stream(), d?);
+    stats::efficiency(best, peaks.of_record(rec))
+}
+
+/// Whether two optional doubles are the same bits (so `-0.0` is not `0.0`).
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    a.map(f64::to_bits) == b.map(f64::to_bits)
+}
+
+/// Whether two latency statistics are the same bits.
+fn same_latency(
+    a: Option<&fleetcal_proto::result::LatencyStats>,
+    b: Option<&fleetcal_proto::result::LatencyStats>,
+) -> bool {
+    let bits = |l: &fleetcal_proto::result::LatencyStats| {
+        [l.best, l.median, l.mean, l.std, l.max, l.cv].map(f64::to_bits)
+    };
+    a.map(bits) == b.map(bits)
+}
+
+/// Whether two rates are the same bits.
+fn same_rate(
+    a: Option<&fleetcal_proto::result::Rate>,
+    b: Option<&fleetcal_proto::result::Rate>,
+) -> bool {
+    let bits = |r: &fleetcal_proto::result::Rate| [r.best, r.median, r.mean].map(f64::to_bits);
+    a.map(bits) == b.map(bits)
 }
 
 /// A record's timed trials, from its samples.
@@ -127,24 +239,28 @@ fn trials(rec: &Record) -> Vec<Duration> {
         .unwrap_or_default()
 }
 
-/// Leaves out of `rec` each field its derivation reproduces; returns which.
-fn strip(rec: &mut Record) -> u8 {
+/// Leaves out of `rec` each field its derivation reproduces bit for bit; returns which.
+fn strip(rec: &mut Record, peaks: &Peaks) -> u8 {
     let d = stats::derive(rec.flops, rec.bytes, &trials(rec));
+    let efficiency = derived_efficiency(rec, d.as_ref(), peaks);
     let mut mask = 0;
-    if rec.latency_ms == d.map(|d| d.latency_ms) {
+    if same_latency(rec.latency_ms.as_ref(), d.as_ref().map(|d| &d.latency_ms)) {
         rec.latency_ms = None;
         mask |= LATENCY;
     }
-    if rec.gops == d.and_then(|d| d.gops) {
+    if same_rate(rec.gops.as_ref(), d.as_ref().and_then(|d| d.gops.as_ref())) {
         rec.gops = None;
         mask |= GOPS;
     }
-    if rec.bandwidth_gbps == d.map(|d| d.bandwidth_gbps) {
+    if same_rate(
+        rec.bandwidth_gbps.as_ref(),
+        d.as_ref().map(|d| &d.bandwidth_gbps),
+    ) {
         rec.bandwidth_gbps = None;
         mask |= BANDWIDTH;
     }
     if let Some(s) = rec.sampling.as_mut() {
-        if s.ci_pct == d.and_then(|d| d.ci_pct) {
+        if same(s.ci_pct, d.and_then(|d| d.ci_pct)) {
             s.ci_pct = None;
             mask |= CI;
         }
@@ -155,11 +271,15 @@ fn strip(rec: &mut Record) -> u8 {
         rec.arithmetic_intensity = 0.0;
         mask |= INTENSITY;
     }
+    if same(rec.efficiency, efficiency) {
+        rec.efficiency = None;
+        mask |= EFFICIENCY;
+    }
     mask
 }
 
 /// Puts back into `rec` the fields `mask` says were left out.
-fn restore(rec: &mut Record, mask: u8) {
+fn restore(rec: &mut Record, mask: u8, peaks: &Peaks) {
     let d = stats::derive(rec.flops, rec.bytes, &trials(rec));
     if mask & LATENCY != 0 {
         rec.latency_ms = d.map(|d| d.latency_ms);
@@ -178,52 +298,8 @@ fn restore(rec: &mut Record, mask: u8) {
     if mask & INTENSITY != 0 {
         rec.arithmetic_intensity = stats::arithmetic_intensity(rec.flops, rec.bytes);
     }
-}
-
-/// Appends `v` as a LEB128 varint.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let low = u8::try_from(v & 0x7f).unwrap_or(0); // 7 bits: always fits
-        v >>= 7;
-        if v == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-/// Reads the derived form's header.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    /// The next `n` bytes.
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        if self.0.len() < n {
-            return Err(CodecError::Damaged("header ends early".into()));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    /// A LEB128 varint (at most 10 bytes).
-    fn varint(&mut self) -> Result<u64, CodecError> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let &[b] = self.take(1)? else {
-                return Err(CodecError::Damaged("header ends early".into()));
-            };
-            let bits = u64::from(b & 0x7f);
-            v |= bits
-                .checked_shl(shift)
-                .filter(|x| x >> shift == bits)
-                .ok_or_else(|| CodecError::Damaged("varint overflows".into()))?;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(CodecError::Damaged("varint too long".into()))
+    if mask & EFFICIENCY != 0 {
+        rec.efficiency = derived_efficiency(rec, d.as_ref(), peaks);
     }
 }
 

@@ -12,6 +12,7 @@ fn template() -> CalibrationResult {
 /// jittered by `seed`), every figure derived again from the new trials, as the agent would.
 fn varied(f: f64, seed: u64) -> CalibrationResult {
     let mut r = template();
+    let peaks = Peaks::of(&r);
     let mut x = seed | 1;
     for rec in &mut r.records {
         let Some(s) = rec.sampling.as_mut() else {
@@ -30,6 +31,9 @@ fn varied(f: f64, seed: u64) -> CalibrationResult {
         rec.bandwidth_gbps = Some(d.bandwidth_gbps);
         if let Some(s) = rec.sampling.as_mut() {
             s.ci_pct = d.ci_pct;
+        }
+        if rec.efficiency.is_some() {
+            rec.efficiency = derived_efficiency(rec, Some(&d), &peaks);
         }
     }
     r.metadata.run_id = format!("run-{seed}");
@@ -53,6 +57,7 @@ fn the_real_quick_result_is_stored_derived_and_reads_back_byte_for_byte() {
 #[test]
 fn every_measured_record_of_the_real_result_is_fully_derived() {
     let mut r = template();
+    let peaks = Peaks::of(&r);
     let measured = r
         .records
         .iter()
@@ -62,8 +67,8 @@ fn every_measured_record_of_the_real_result_is_fully_derived() {
         .records
         .iter_mut()
         .filter(|rec| rec.status == Status::Measured)
-        .map(strip)
-        .filter(|&m| m == LATENCY | GOPS | BANDWIDTH | CI | INTENSITY)
+        .map(|rec| strip(rec, &peaks))
+        .filter(|&m| m == LATENCY | GOPS | BANDWIDTH | CI | INTENSITY | EFFICIENCY)
         .count();
     assert!(measured > 100);
     assert_eq!(full, measured);
@@ -87,7 +92,7 @@ fn a_figure_that_is_not_its_derivation_is_kept_as_it_is() {
     assert!(stored.starts_with(MAGIC));
     assert_eq!(decode(&stored).unwrap(), text);
     let mut rec = r.records[0].clone();
-    let mask = strip(&mut rec);
+    let mask = strip(&mut rec, &Peaks::of(&r));
     assert_eq!(mask & GOPS, 0, "a scaled rate is not derived");
     assert!(rec.gops.is_some());
     assert_ne!(mask & LATENCY, 0);
@@ -143,12 +148,76 @@ fn damaged_bytes_are_an_error_not_a_panic() {
 }
 
 #[test]
-fn varints_round_trip() {
-    for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
-        let mut out = Vec::new();
-        put_varint(&mut out, v);
-        assert_eq!(Reader(&out).varint().unwrap(), v);
+fn a_negative_zero_is_not_taken_for_its_derivation() {
+    // `-0.0 == 0.0`, but the text differs: a field is left out only when its bits match.
+    let mut r = template();
+    let i = r
+        .records
+        .iter()
+        .position(|rec| rec.status == Status::Measured && rec.efficiency.is_some())
+        .unwrap();
+    r.records[i].arithmetic_intensity = -0.0;
+    r.records[i].flops = 0.0;
+    r.records[i].gops = None;
+    let text = r.to_json();
+    let stored = encode(&text).unwrap();
+    assert_eq!(decode(&stored).unwrap(), text);
+}
+
+#[test]
+fn an_efficiency_of_another_peak_is_kept() {
+    let mut r = template();
+    let i = r
+        .records
+        .iter()
+        .position(|rec| rec.efficiency.is_some())
+        .unwrap();
+    r.records[i].efficiency = r.records[i].efficiency.map(|e| e * 1.5);
+    let text = r.to_json();
+    let stored = encode(&text).unwrap();
+    assert!(stored.starts_with(MAGIC));
+    assert_eq!(decode(&stored).unwrap(), text);
+    let mut rec = r.records[i].clone();
+    assert_eq!(strip(&mut rec, &Peaks::of(&r)) & EFFICIENCY, 0);
+    assert!(rec.efficiency.is_some());
+}
+
+#[test]
+fn the_result_decodes_parsed_as_it_was_uploaded() {
+    let r = varied(0.8, 3);
+    let text = r.to_json();
+    for stored in [
+        encode(&text).unwrap(),
+        zstd::bulk::compress(text.as_bytes(), PLAIN_LEVEL).unwrap(),
+    ] {
+        assert_eq!(decode_result(&stored).unwrap(), r);
     }
+    assert!(decode_result(&zstd::bulk::compress(b"{}", 3).unwrap()).is_err());
+}
+
+#[test]
+fn the_first_derived_form_still_reads() {
+    // FCR1: the same layout, masks without EFFICIENCY (efficiency kept in the body).
+    let r = varied(1.1, 5);
+    let text = r.to_json();
+    let mut stripped = r.clone();
+    let peaks = Peaks::of(&r);
+    let masks: Vec<u8> = stripped
+        .records
+        .iter_mut()
+        .map(|rec| {
+            let e = rec.efficiency;
+            let m = strip(rec, &peaks) & !EFFICIENCY;
+            rec.efficiency = e;
+            m
+        })
+        .collect();
+    let mut old = MAGIC_V1.to_vec();
+    crate::store::bytes::put_len(&mut old, masks.len());
+    old.extend_from_slice(&masks);
+    crate::store::bytes::put_len(&mut old, 0);
+    old.extend(zstd::bulk::compress(&serde_json::to_vec(&stripped).unwrap(), 9).unwrap());
+    assert_eq!(decode(&old).unwrap(), text);
 }
 
 proptest! {

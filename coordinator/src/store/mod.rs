@@ -1,6 +1,7 @@
 //! Durable state behind the [`Store`] trait, with a SQLite and a PostgreSQL backend.
 
 mod api;
+mod bytes;
 mod codec;
 mod postgres;
 mod sql;

@@ -1,0 +1,139 @@
+//! The byte-level pieces of the store's own binary forms (the result codec's header, the
+//! packed run summary): LEB128 varints, little-endian doubles, length-prefixed text, and a
+//! reader that says where the bytes end early instead of panicking.
+
+use super::codec::CodecError;
+
+/// Appends `v` as a LEB128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let low = u8::try_from(v & 0x7f).unwrap_or(0); // 7 bits: always fits
+        v >>= 7;
+        if v == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+/// Appends a length (a `usize`, always within `u64`) as a varint.
+pub(crate) fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_varint(out, u64::try_from(n).unwrap_or(u64::MAX));
+}
+
+/// Appends a double, bit for bit.
+pub(crate) fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Appends a length-prefixed UTF-8 text.
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Reads what the `put_*` functions wrote; every read fails with
+/// [`CodecError::Damaged`] naming `what` rather than reading past the end.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    /// The next `n` bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if self.0.len() < n {
+            return Err(CodecError::Damaged("header ends early".into()));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    /// One byte.
+    pub(crate) fn byte(&mut self) -> Result<u8, CodecError> {
+        match self.take(1)? {
+            [b] => Ok(*b),
+            _ => Err(CodecError::Damaged("header ends early".into())),
+        }
+    }
+
+    /// A LEB128 varint (at most 10 bytes).
+    pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7f);
+            v |= bits
+                .checked_shl(shift)
+                .filter(|x| x >> shift == bits)
+                .ok_or_else(|| CodecError::Damaged("varint overflows".into()))?;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::Damaged("varint too long".into()))
+    }
+
+    /// A varint that is a length of at most what is left (so a damaged length never makes
+    /// a huge allocation).
+    pub(crate) fn len(&mut self, what: &str) -> Result<usize, CodecError> {
+        usize::try_from(self.varint()?)
+            .ok()
+            .filter(|&n| n <= self.0.len())
+            .ok_or_else(|| CodecError::Damaged(format!("{what} is longer than the bytes left")))
+    }
+
+    /// A double, bit for bit.
+    pub(crate) fn f64(&mut self) -> Result<f64, CodecError> {
+        let b: [u8; 8] = self
+            .take(8)?
+            .try_into()
+            .map_err(|_| CodecError::Damaged("header ends early".into()))?;
+        Ok(f64::from_le_bytes(b))
+    }
+
+    /// A length-prefixed UTF-8 text.
+    pub(crate) fn str(&mut self, what: &str) -> Result<String, CodecError> {
+        let n = self.len(what)?;
+        std::str::from_utf8(self.take(n)?)
+            .map(str::to_string)
+            .map_err(|e| CodecError::Damaged(format!("{what}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_round_trips_and_a_cut_is_an_error() {
+        let mut out = Vec::new();
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            put_varint(&mut out, v);
+        }
+        put_f64(&mut out, -0.0);
+        put_f64(&mut out, 1.0e-300);
+        put_str(&mut out, "gemm fp32 ✓");
+        let mut r = Reader(&out);
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            assert_eq!(r.varint().unwrap(), v);
+        }
+        assert_eq!(r.f64().unwrap().to_bits(), (-0.0f64).to_bits());
+        assert_eq!(r.f64().unwrap(), 1.0e-300);
+        assert_eq!(r.str("name").unwrap(), "gemm fp32 ✓");
+        assert!(r.0.is_empty());
+        for cut in 0..out.len() {
+            let mut r = Reader(&out[..cut]);
+            let all = (0..7).try_for_each(|_| r.varint().map(drop));
+            let all = all
+                .and_then(|()| r.f64().map(drop))
+                .and_then(|()| r.f64().map(drop))
+                .and_then(|()| r.str("name").map(drop));
+            assert!(all.is_err(), "cut at {cut}");
+        }
+        // A length past the end is refused before anything is allocated.
+        let mut huge = Vec::new();
+        put_varint(&mut huge, u64::MAX);
+        assert!(Reader(&huge).str("name").is_err());
+        assert!(Reader(&[0xff; 11]).varint().is_err());
+    }
+}
