@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleetcal_coordinator::fleet::{self, FleetFigure, FleetQuery, FleetRows, FleetRun};
+use fleetcal_coordinator::fleet::{self, FleetQuery, FleetRows, FleetRun};
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringTag, FrameworkChoice, Overrides,
     RunRecord, RunState, Selector,
@@ -75,6 +75,8 @@ struct Line {
     json_bytes: usize,
     /// (query, best latency, runs, figures, each report's time on those rows)
     queries: Vec<QueryTiming>,
+    /// Each report over gRPC: (report and window, best latency, model bytes).
+    reports: Vec<(String, Duration, usize)>,
 }
 
 /// One query's timings: (query, best latency, runs, figures, each report's time on its rows).
@@ -192,19 +194,31 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
                 scheduled_at: night,
             }),
         };
+        // The last night compares the frameworks: every board runs pytorch too (the compare
+        // report's pairs).
+        let frameworks: &[Framework] = if n + 1 == nights {
+            &[Framework::Numpy, Framework::Pytorch]
+        } else {
+            &[Framework::Numpy]
+        };
         let runs: Vec<RunRecord> = (0..boards)
-            .map(|b| RunRecord {
-                run_id: format!("n{n:04}-b{b:04}"),
+            .flat_map(|b| frameworks.iter().map(move |fw| (b, *fw)))
+            .map(|(b, framework)| RunRecord {
+                run_id: match framework {
+                    Framework::Numpy => format!("n{n:04}-b{b:04}"),
+                    _ => format!("n{n:04}-b{b:04}-{framework}"),
+                },
                 campaign_id: campaign.id.clone(),
                 agent_id: board_id(b),
                 hostname: board_name(b),
                 preset_id: "auto".into(),
-                framework: Framework::Numpy,
+                framework,
                 device: DeviceKind::Cpu,
                 state: RunState::Running,
                 fraction: 0.0,
                 message: String::new(),
-                seq: i64::try_from(b).expect("seq"),
+                seq: i64::try_from(b * 2).expect("seq")
+                    + i64::from(framework == Framework::Pytorch),
                 started_at: Some(night),
                 finished_at: None,
                 not_before: None,
@@ -220,16 +234,21 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
             let (store, runs, template) = (store.clone(), runs.clone(), template.clone());
             tasks.spawn(async move {
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((n * 131 + w) as u64 + 1));
-                for b in (w..runs.len()).step_by(workers) {
-                    let run = &runs[b];
+                for i in (w..runs.len()).step_by(workers) {
+                    let run = &runs[i];
+                    let b = i / frameworks.len();
                     let started = night + i64::try_from(b % 600).expect("b") * 1000;
                     let f = factor(b, n, nights, &mut rng);
-                    let result = varied(&template, &run.run_id, b, started, f);
+                    let mut result = varied(&template, &run.run_id, b, started, f);
+                    if run.framework == Framework::Pytorch {
+                        // PyTorch's own figures: a third faster than NumPy's here.
+                        vary::scale_rates(&mut result, 1.3, i as u64);
+                        result.metadata.framework = Framework::Pytorch;
+                    }
                     let stored_at = started + 60_000;
                     let fleet = FleetRun::from_result(run, Some("nightly"), &result, stored_at);
-                    let figures = FleetFigure::from_result(&run.run_id, &result);
                     store
-                        .store_result(run, &result.to_json(), &fleet, &figures, stored_at)
+                        .store_result(run, &result.to_json(), Some(&result), &fleet, stored_at)
                         .await
                         .expect("store");
                 }
@@ -239,7 +258,7 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
             r.expect("seed task");
         }
     }
-    (boards * nights) as f64 / t.elapsed().as_secs_f64()
+    (boards * (nights + 1)) as f64 / t.elapsed().as_secs_f64()
 }
 
 /// Runs one phase of the ingest with a time limit, so a stall names its phase (and how far
@@ -474,10 +493,12 @@ async fn ingest(db: &str, total: usize) -> Ingest {
 fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
     let end = FIRST_NIGHT + i64::try_from(nights).expect("nights") * DAY_MS;
     let last = end - DAY_MS;
+    // What reports read now: every run with its headline records (`runs_only` without them).
     let window = |n: i64, runs_only: bool| FleetQuery {
         since: Some(end - n * DAY_MS),
         until: Some(end),
         runs_only,
+        headline_figures_only: !runs_only,
         ..FleetQuery::default()
     };
     vec![
@@ -486,6 +507,7 @@ fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
             FleetQuery {
                 since: Some(last),
                 until: Some(end),
+                headline_figures_only: true,
                 ..FleetQuery::default()
             },
         ),
@@ -493,10 +515,14 @@ fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
             "one campaign (last night's)".to_string(),
             FleetQuery {
                 campaign_id: Some(format!("night-{:04}", nights.saturating_sub(1))),
+                headline_figures_only: true,
                 ..FleetQuery::default()
             },
         ),
-        ("30 nights, every board".to_string(), window(30, false)),
+        (
+            "30 nights, every board, headline records".to_string(),
+            window(30, false),
+        ),
         (
             "30 nights, every board, runs only".to_string(),
             window(30, true),
@@ -516,6 +542,7 @@ fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
             format!("one board, {nights} nights"),
             FleetQuery {
                 agent_id: Some(board_id(boards / 2)),
+                headline_figures_only: true,
                 ..FleetQuery::default()
             },
         ),
@@ -604,6 +631,92 @@ async fn measure<S: Store>(store: &S, line: &mut Line) {
         line.queries
             .push((name, best, rows.runs.len(), rows.figures.len(), reports));
     }
+    // Every figure of last night's results, from their documents (what a night's compare,
+    // roofline and anomalies reports read besides the headline records).
+    let end = FIRST_NIGHT + i64::try_from(line.nights).expect("nights") * DAY_MS;
+    let last = store
+        .fleet_rows(&FleetQuery {
+            since: Some(end - DAY_MS),
+            runs_only: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .expect("last night");
+    let ids: Vec<String> = last.runs.iter().map(|r| r.run_id.clone()).collect();
+    let mut best = Duration::MAX;
+    let mut figures = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        figures = store.fleet_figures(&ids).await.expect("figures").len();
+        best = best.min(t.elapsed());
+    }
+    line.queries.push((
+        "every figure of last night's results (documents)".into(),
+        best,
+        ids.len(),
+        figures,
+        Vec::new(),
+    ));
+}
+
+/// Each report through the real coordinator on `db` (its `Report` RPC, as `fleetctl report`
+/// asks for it: rows read, detail documents decoded, the report computed and serialised),
+/// best of 3: (report and window, latency, bytes of the model).
+async fn reports_over_grpc(db: &str, nights: usize) -> Vec<(String, Duration, usize)> {
+    use fleetcal_proto::pb::admin_service_client::AdminServiceClient;
+    let coord = process::start(db, 200);
+    let mut admin = AdminServiceClient::new(channel(&coord.url).await)
+        .max_decoding_message_size(pb::MAX_ADMIN_ANSWER_BYTES);
+    let end = FIRST_NIGHT + i64::try_from(nights).expect("nights") * DAY_MS;
+    let day = |back: i64| {
+        chrono::DateTime::from_timestamp_millis(end - back * DAY_MS)
+            .expect("time")
+            .to_rfc3339()
+    };
+    let mut asks: Vec<(String, &str, String)> = Vec::new();
+    for kind in ["compare", "boards", "roofline", "anomalies", "drift"] {
+        asks.push((format!("{kind}, last night"), kind, day(1)));
+        asks.push((format!("{kind}, 30 nights"), kind, day(30)));
+    }
+    asks.push((
+        format!("drift, all {nights} nights"),
+        "drift",
+        String::new(),
+    ));
+    asks.push((
+        format!("boards, all {nights} nights"),
+        "boards",
+        String::new(),
+    ));
+    let mut out = Vec::new();
+    for (name, kind, since) in asks {
+        let mut best = Duration::MAX;
+        let mut bytes = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let answer = admin
+                .report(pb::ReportRequest {
+                    kind: kind.to_string(),
+                    since: since.clone(),
+                    ..pb::ReportRequest::default()
+                })
+                .await;
+            let took = t.elapsed();
+            match answer {
+                Ok(r) => {
+                    bytes = r.into_inner().model_json.len();
+                    best = best.min(took);
+                }
+                Err(e) => {
+                    println!("  report {name}: {e}");
+                    break;
+                }
+            }
+        }
+        eprintln!("  report {name}: {best:.2?}");
+        out.push((name, best, bytes));
+    }
+    out
 }
 
 async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
@@ -634,6 +747,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
     line.uploads = uploads;
     let store = SqliteStore::open(&path).await.expect("reopen");
     measure(&store, &mut line).await;
+    line.reports = reports_over_grpc(&format!("sqlite://{}", path.display()), nights).await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("pool");
@@ -685,6 +799,7 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
         .await
         .expect("analyze");
     measure(&store, &mut line).await;
+    line.reports = reports_over_grpc(&cluster.url, nights).await;
     let (n, blob, bytes): (i64, f64, i64) = sqlx::query_as(
         "SELECT COUNT(*), AVG(LENGTH(result_zstd))::float8, pg_database_size(current_database()) \
          FROM results",
@@ -705,7 +820,7 @@ fn print(line: &Line) {
         line.backend,
         line.boards,
         line.nights,
-        line.boards * line.nights + line.uploads
+        line.boards * (line.nights + 1) + line.uploads
     );
     println!(
         "  seed through Store::store_result: {:.0} results/s",
@@ -733,6 +848,12 @@ fn print(line: &Line) {
             .map(|(r, t)| format!("{r} {t:.2?}"))
             .collect();
         println!("    then {}", reports.join(", "));
+    }
+    for (name, took, bytes) in &line.reports {
+        println!(
+            "  report over gRPC {name:<34} {took:>10.2?}  {:>9.1} KB",
+            *bytes as f64 / 1000.0
+        );
     }
 }
 

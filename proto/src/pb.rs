@@ -16,6 +16,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// Clients and servers set both limits to it.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest answer of the admin service (256 MiB): a fleet report's model grows with the
+/// fleet (a roofline of 100 boards is ~18 MB of JSON, a month of drift of 100 boards ~11 MB),
+/// so the coordinator encodes and fleetctl decodes admin answers up to this; requests stay
+/// within [`MAX_MESSAGE_BYTES`].
+pub const MAX_ADMIN_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
 /// The most warm-up calls per figure a campaign may ask for (`warmup` of
 /// `StartCampaignRequest` and `Plan`; 0 is allowed).
 pub const MAX_WARMUP: u32 = 100;

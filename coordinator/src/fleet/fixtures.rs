@@ -115,3 +115,54 @@ pub fn rows(items: Vec<(FleetRun, Vec<FleetFigure>)>) -> FleetRows {
         .sort_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
     out
 }
+
+/// A result document whose records are `figures` (the real quick result's metadata and
+/// summary, its run id `run_id`): what a store reads the figures of a stored result from.
+pub fn result_of(run_id: &str, figures: &[FleetFigure]) -> fleetcal_proto::CalibrationResult {
+    use fleetcal_proto::result::{Rate, Status};
+    let mut r = fleetcal_proto::CalibrationResult::from_json(
+        include_str!("../../testdata/quick-result.json"),
+        "template",
+    )
+    .expect("the template parses");
+    r.metadata.run_id = run_id.to_string();
+    let base = r.records[0].clone();
+    let rate = |best: Option<f64>, median: Option<f64>| {
+        best.map(|best| Rate {
+            best,
+            median: median.unwrap_or(best),
+            mean: median.unwrap_or(best),
+        })
+    };
+    r.records = figures
+        .iter()
+        .map(|f| {
+            let mut rec = base.clone();
+            rec.operation = f.operation.parse().expect("a known operation");
+            rec.precision = f.precision.parse().expect("a known precision");
+            rec.size = u64::try_from(f.size).expect("a size");
+            rec.status = match f.status.as_str() {
+                "measured" => Status::Measured,
+                "skipped" => Status::Skipped,
+                "unsupported" => Status::Unsupported,
+                _ => Status::Failed,
+            };
+            rec.reason = f.reason.clone();
+            rec.gops = rate(f.best_gops, f.median_gops);
+            rec.bandwidth_gbps = rate(f.best_gbps, f.median_gbps);
+            rec.efficiency = f.efficiency;
+            rec.trials = f.trials;
+            if let (Some(l), Some(cv)) = (rec.latency_ms.as_mut(), f.cv_pct) {
+                l.cv = cv / 100.0;
+            }
+            rec.sampling = None;
+            rec.flags.above_theoretical = f.above_theoretical;
+            rec.flags.noisy = f.noisy;
+            rec.flags.throttled = f.throttled;
+            rec.flags.in_cache = f.in_cache;
+            rec.flags.bandwidth_eligible = f.bandwidth_eligible;
+            rec
+        })
+        .collect();
+    r
+}

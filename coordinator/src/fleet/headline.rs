@@ -112,13 +112,11 @@ pub fn figure_rank(figure: &str) -> (usize, String) {
     }
 }
 
-/// The headline figures of one result: a GEMM peak for each precision with a measured GEMM
-/// record (its best record; the summary's peak when no record is given), then the STREAM
-/// bandwidth when the summary has one.
-pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
-    // The best measured GEMM record per precision (few precisions: a linear scan).
+/// The best measured GEMM record per precision (the first of equals), by precision rank.
+fn best_gemm<'a>(figures: impl Iterator<Item = &'a FleetFigure>) -> Vec<&'a FleetFigure> {
+    // Few precisions: a linear scan.
     let mut best: Vec<(f64, &FleetFigure)> = Vec::new();
-    for f in figures.iter().filter(|f| f.operation == "gemm") {
+    for f in figures.filter(|f| f.operation == "gemm") {
         let Some((value, _)) = rates(f) else { continue };
         match best.iter_mut().find(|(_, b)| b.precision == f.precision) {
             Some(slot) if value > slot.0 => *slot = (value, f),
@@ -127,9 +125,35 @@ pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
         }
     }
     best.sort_by_key(|(_, f)| precision_rank(&f.precision));
-    let mut out: Vec<Headline> = best
+    best.into_iter().map(|(_, f)| f).collect()
+}
+
+/// Whether a record is one of the STREAM figures the bandwidth headline's CV is made of.
+fn is_bandwidth_record(f: &FleetFigure) -> bool {
+    is_stream(&f.operation) && f.bandwidth_eligible
+}
+
+/// The records of one result that its headline figures are made of: per precision the best
+/// measured GEMM record (the one [`headlines`] picks) and the bandwidth-eligible STREAM
+/// records (whose CVs make the bandwidth's), in record order. [`headlines`] gives the same
+/// from these as from every record: the store keeps them with each run, so that reports
+/// over many nights (the drift) read no other figure.
+pub fn headline_records(figures: &[FleetFigure]) -> Vec<FleetFigure> {
+    let gemm: Vec<i64> = best_gemm(figures.iter()).iter().map(|f| f.idx).collect();
+    figures
+        .iter()
+        .filter(|f| gemm.contains(&f.idx) || is_bandwidth_record(f))
+        .cloned()
+        .collect()
+}
+
+/// The headline figures of one result: a GEMM peak for each precision with a measured GEMM
+/// record (its best record; the summary's peak when no record is given), then the STREAM
+/// bandwidth when the summary has one.
+pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
+    let mut out: Vec<Headline> = best_gemm(figures.iter().copied())
         .into_iter()
-        .filter_map(|(_, f)| {
+        .filter_map(|f| {
             let (value, median) = rates(f)?;
             Some(Headline {
                 figure: gemm_peak(&f.precision),
@@ -162,7 +186,7 @@ pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
     if let Some(bw) = run.bandwidth_gbps.filter(|b| b.is_finite() && *b > 0.0) {
         let cvs: Vec<f64> = figures
             .iter()
-            .filter(|f| is_stream(&f.operation) && f.bandwidth_eligible)
+            .filter(|f| is_bandwidth_record(f))
             .filter_map(|f| f.cv_pct)
             .collect();
         out.push(Headline {

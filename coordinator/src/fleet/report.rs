@@ -142,6 +142,23 @@ impl ReportQuery {
     }
 }
 
+impl ReportKind {
+    /// The runs of `rows` this report reads every figure of (the others' headline records
+    /// are enough): the boards' pairs (compare), each board × framework's latest result
+    /// (roofline, anomalies); none for boards and drift, which show headline figures only.
+    pub fn detail_runs(self, rows: &super::FleetRows) -> Vec<String> {
+        match self {
+            ReportKind::Compare => super::compare::paired_runs(rows),
+            ReportKind::Roofline | ReportKind::Anomalies => super::headline::Indexed::new(rows)
+                .latest()
+                .into_values()
+                .map(|r| r.run_id.clone())
+                .collect(),
+            ReportKind::Boards | ReportKind::Drift => Vec::new(),
+        }
+    }
+}
+
 /// One day in milliseconds.
 pub const DAY_MS: Millis = 86_400_000;
 

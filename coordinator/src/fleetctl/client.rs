@@ -63,7 +63,7 @@ pub fn lazy_admin(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Admin, Erro
 /// The admin client over a connected channel.
 pub fn admin(channel: Channel) -> Admin {
     AdminServiceClient::new(channel)
-        .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(pb::MAX_ADMIN_ANSWER_BYTES)
         .max_encoding_message_size(pb::MAX_MESSAGE_BYTES)
 }
 

@@ -18,7 +18,7 @@ use super::registry::{DirectiveItem, Registry, Touched};
 use crate::aggregate::RunCounts;
 use crate::config::Settings;
 use crate::domain::DomainError;
-use crate::fleet::{FleetFigure, FleetRun};
+use crate::fleet::FleetRun;
 use crate::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, Millis, RunRecord, RunState,
     StoreOutcome, Transition,
@@ -384,10 +384,9 @@ impl<S: Store> Coordinator<S> {
                 crate::model::rfc3339(fleet.started_at)
             );
         }
-        let figures = FleetFigure::from_result(run_id, &result);
         let outcome = self
             .store
-            .store_result(&run, text, &fleet, &figures, now)
+            .store_result(&run, text, Some(&result), &fleet, now)
             .await?;
         if outcome == StoreOutcome::Stored {
             self.ingested.fetch_add(1, Ordering::Relaxed);

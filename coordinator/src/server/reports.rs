@@ -83,7 +83,7 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<Report, Error> {
         let fq = q.rows_query(now)?;
-        let rows = self.store.fleet_rows(&fq).await?;
+        let rows = self.report_rows(kind, &fq).await?;
         let groups = groups_of(&rows, q.group.as_deref())?;
         Ok(match kind {
             ReportKind::Compare => Report::Compare(compare(&rows, &groups, now)),
@@ -103,6 +103,38 @@ impl<S: Store> Coordinator<S> {
                 Report::Anomalies(self.anomalies_report(&fq, q, &rows, &groups, now).await?)
             }
         })
+    }
+
+    /// The rows report `kind` reads for `fq`: every run with its headline records, and every
+    /// figure of the runs the report shows in detail ([`ReportKind::detail_runs`]), read from
+    /// their documents, in the order [`FleetRows`] says.
+    async fn report_rows(&self, kind: ReportKind, fq: &FleetQuery) -> Result<FleetRows, Error> {
+        let mut rows = self
+            .store
+            .fleet_rows(&FleetQuery {
+                headline_figures_only: true,
+                ..fq.clone()
+            })
+            .await?;
+        let detail = kind.detail_runs(&rows);
+        if detail.is_empty() {
+            return Ok(rows);
+        }
+        let full = self.store.fleet_figures(&detail).await?;
+        let detailed: BTreeSet<&str> = detail.iter().map(String::as_str).collect();
+        rows.figures
+            .retain(|f| !detailed.contains(f.run_id.as_str()));
+        rows.figures.extend(full);
+        let order: std::collections::HashMap<&str, usize> = rows
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.run_id.as_str(), i))
+            .collect();
+        let mut figures = std::mem::take(&mut rows.figures);
+        figures.sort_by_key(|f| (order.get(f.run_id.as_str()).copied(), f.idx));
+        rows.figures = figures;
+        Ok(rows)
     }
 
     /// The anomalies report: the rows' latest results, the runs of the campaigns created in
@@ -167,6 +199,7 @@ impl<S: Store> Coordinator<S> {
                 select: fq.select.clone(),
                 agent_id: fq.agent_id.clone(),
                 since: Some(stale_since),
+                runs_only: true,
                 ..FleetQuery::default()
             };
             note(&self.store.fleet_rows(&recent).await?);

@@ -10,7 +10,7 @@ use super::*;
 use crate::config::ServeArgs;
 use crate::fleet::anomalies::AnomalyKind;
 use crate::fleet::drift::DriftAction;
-use crate::fleet::fixtures::{gemm, night, rows, run};
+use crate::fleet::fixtures::{gemm, night, result_of, rows, run};
 use crate::fleet::Report;
 use crate::model::{
     AgentRecord, CampaignRecord, CampaignSpec, FrameworkChoice, Overrides, RunState, Selector,
@@ -103,9 +103,16 @@ async fn upload(c: &Coordinator<SqliteStore>, id: &str, at: Millis, value: f64) 
         run(id, &campaign_id, "a", "numpy", at, "EPYC"),
         vec![gemm(id, "fp32", 1024, value)],
     )]);
+    let doc = result_of(id, &stored.figures);
     let outcome = c
         .store
-        .store_result(&record, "{}", &stored.runs[0], &stored.figures, at + 1000)
+        .store_result(
+            &record,
+            &doc.to_json(),
+            Some(&doc),
+            &stored.runs[0],
+            at + 1000,
+        )
         .await
         .unwrap();
     assert_eq!(outcome, StoreOutcome::Stored, "{id}");

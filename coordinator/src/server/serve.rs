@@ -163,7 +163,7 @@ async fn run<S: Store>(
     .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
     let admin = AdminServiceServer::new(AdminSvc { core: core.clone() })
         .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
+        .max_encoding_message_size(pb::MAX_ADMIN_ANSWER_BYTES);
     let (health, health_svc) = tonic_health::server::health_reporter();
     for service in SERVICES {
         health

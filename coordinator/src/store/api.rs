@@ -200,17 +200,19 @@ pub trait Store: Send + Sync + 'static {
         fraction: f64,
         message: &str,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
-    /// Stores a result (its document zstd-compressed) with its fleet rows (the
-    /// [`FleetRun`], its peaks and one [`FleetFigure`] per record) and marks the run
-    /// succeeded, in one transaction.
+    /// Stores a result (its document in the stored form of `store/codec.rs`) with its fleet
+    /// row (the [`FleetRun`], with the packed summary of `store/packed.rs`: its peaks,
+    /// anomaly lines and the records its headline figures are made of) and marks the run
+    /// succeeded, in one transaction. `result` is `result_json` parsed (`None` when it is not
+    /// a result document: it is then stored as it is, without figures).
     /// `Duplicate` (nothing changed) when the run already has a result;
     /// `RunNotAccepting` (nothing changed) when the run is not running.
     fn store_result(
         &self,
         run: &RunRecord,
         result_json: &str,
+        result: Option<&fleetcal_proto::CalibrationResult>,
         fleet: &FleetRun,
-        figures: &[FleetFigure],
         at: i64,
     ) -> impl Future<Output = Result<StoreOutcome, Error>> + Send;
     /// The stored results of a campaign with their runs, in plan order (each document as
@@ -219,10 +221,17 @@ pub trait Store: Send + Sync + 'static {
         &self,
         campaign_id: &str,
     ) -> impl Future<Output = Result<Vec<(RunRecord, String)>, Error>> + Send;
-    /// The figures of one run's result, in record order.
+    /// The figures of one run's result, in record order (from its document).
     fn result_rows(
         &self,
         run_id: &str,
+    ) -> impl Future<Output = Result<Vec<FleetFigure>, Error>> + Send;
+    /// Every figure of the results of these runs, from their documents (decoded on every
+    /// core), by run in the order given, then in record order; a run without a result has
+    /// none.
+    fn fleet_figures(
+        &self,
+        run_ids: &[String],
     ) -> impl Future<Output = Result<Vec<FleetFigure>, Error>> + Send;
     /// Adds a schedule; false (nothing changed) when its name is taken.
     fn add_schedule(
@@ -267,10 +276,12 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- fleet reports and alerts (issue 12) ----
 
-    /// The stored results a fleet report reads ([`FleetQuery`] narrows them), with their
-    /// figures (unless `runs_only`), from the normalised tables (indexed; never by parsing
-    /// result JSON): the runs, then their peaks and their figures, each one query joined on
-    /// the same filter (never a list of run ids), ordered as [`FleetRows`] says.
+    /// The stored results a fleet report reads ([`FleetQuery`] narrows them), ordered as
+    /// [`FleetRows`] says: the runs from `fleet_runs` (one indexed query; each row's packed
+    /// summary holds its peaks and the records its headline figures are made of), with no
+    /// figures when `runs_only`, those headline records when `headline_figures_only`, else
+    /// every figure, read from the documents ([`Store::fleet_figures`]; reports ask for the
+    /// few runs they show that way instead).
     fn fleet_rows(&self, q: &FleetQuery) -> impl Future<Output = Result<FleetRows, Error>> + Send;
     /// Every run's count by state (all campaigns), for `/metrics`.
     fn run_counts(&self) -> impl Future<Output = Result<RunCounts, Error>> + Send;

@@ -78,6 +78,7 @@ pub(crate) enum CodecError {
 
 /// The stored form of an uploaded result document (see the module's docs), parsing it
 /// first.
+#[cfg(test)]
 pub(crate) fn encode(text: &str) -> Result<Vec<u8>, CodecError> {
     let parsed: Option<CalibrationResult> = serde_json::from_str(text).ok();
     encode_parsed(text, parsed.as_ref())

@@ -3,6 +3,7 @@
 mod api;
 mod bytes;
 mod codec;
+mod packed;
 mod postgres;
 mod sql;
 mod sqlite;

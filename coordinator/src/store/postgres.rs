@@ -4,14 +4,14 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use super::sql::{
-    compress, corrupt, document, fail_results, fleet_filter, impl_store, placeholders, skipped,
-    Param, PendingResult, ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FIGURE_COLS,
-    FLEET_RUN_COLS, PEAK_COLS, RUN_COLS, WRITE_BATCH,
+    compress, corrupt, decode_documents, document, fail_results, fleet_filter, impl_store,
+    placeholders, skipped, summary_of, Param, PendingResult, StoredDocument, ALERT_COLS,
+    CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, DOCUMENTS_PER_QUERY, FLEET_RUN_COLS, RUN_COLS, WRITE_BATCH,
 };
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, RunCounts};
 use crate::fleet::{
-    AlertRecord, AlertState, BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun, PeakRow,
+    AlertRecord, AlertState, BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun,
 };
 use crate::model::{
     AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunLease, RunRecord,

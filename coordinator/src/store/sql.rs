@@ -19,9 +19,42 @@ pub(crate) const CAMPAIGN_PAGE_WHERE: &str = "($1 IS NULL OR c.schedule = $2) \
 
 /// A result document, in its stored form for the `results.result_zstd` column
 /// (`store/codec.rs`: its figures that are derived from its trials left out when that
-/// reads back byte for byte, else zstd).
-pub(crate) fn compress(json: &str) -> Result<Vec<u8>, sqlx::Error> {
-    super::codec::encode(json).map_err(|e| corrupt("result_zstd", e))
+/// reads back byte for byte, else zstd); `result` is its parse, when it is a result.
+pub(crate) fn compress(
+    json: &str,
+    result: Option<&fleetcal_proto::CalibrationResult>,
+) -> Result<Vec<u8>, sqlx::Error> {
+    super::codec::encode_parsed(json, result).map_err(|e| corrupt("result_zstd", e))
+}
+
+/// A run's packed `fleet_runs.summary` (`store/packed.rs`): its peaks and anomaly lines, and
+/// of `figures` (every record of its result) those its headline figures are made of.
+pub(crate) fn summary_of(
+    fleet: &crate::fleet::FleetRun,
+    figures: &[crate::fleet::FleetFigure],
+) -> Result<Vec<u8>, sqlx::Error> {
+    let mut kept = crate::fleet::headline::headline_records(figures);
+    kept.iter_mut().for_each(|f| f.run_id.clear());
+    super::packed::pack(&super::packed::RunSummary {
+        peaks: fleet.peaks.clone(),
+        anomalies: fleet.anomalies.clone(),
+        figures: kept,
+    })
+    .map_err(|e| corrupt("summary", e))
+}
+
+/// Every figure of a stored result, from its document (`result_json` of a row stored before
+/// compression, else `result_zstd`).
+pub(crate) fn figures_of_document(
+    run_id: &str,
+    plain: &str,
+    compressed: Option<&[u8]>,
+) -> Result<Vec<crate::fleet::FleetFigure>, sqlx::Error> {
+    let result = match compressed {
+        Some(bytes) => super::codec::decode_result(bytes).map_err(|e| corrupt("result_zstd", e))?,
+        None => serde_json::from_str(plain).map_err(|e| corrupt("result_json", e))?,
+    };
+    Ok(crate::fleet::FleetFigure::from_result(run_id, &result))
 }
 
 /// The most results the writer commits in one transaction.
@@ -33,10 +66,10 @@ pub(crate) struct PendingResult {
     pub run: crate::model::RunRecord,
     /// The document, compressed.
     pub compressed: Vec<u8>,
-    /// Its `fleet_runs` row and peaks.
+    /// Its `fleet_runs` row.
     pub fleet: crate::fleet::FleetRun,
-    /// Its figures.
-    pub figures: Vec<crate::fleet::FleetFigure>,
+    /// Its packed run summary ([`summary_of`]).
+    pub summary: Vec<u8>,
     /// When it was stored.
     pub at: i64,
     /// Where the outcome goes, once committed.
@@ -67,18 +100,11 @@ pub(crate) const FLEET_RUN_COLS: &str = "r.run_id, r.campaign_id, r.schedule, r.
      r.hostname, r.framework, r.device, r.fallback_from, r.preset_id, r.quick, r.started_at, \
      r.stored_at, r.cpu_model, r.microarch, r.cores, r.logical_cpus, r.memory_gb, r.gpu_model, \
      r.jetson_model, r.power_mode, r.blas, r.libtorch, r.tool_version, r.host_key, r.env_key, \
-     r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.anomalies";
+     r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.summary";
 
-/// The `fleet_peaks` columns (alias `p`, `p_` prefixed) with their run's id.
-pub(crate) const PEAK_COLS: &str = "p.run_id, p.precision AS p_precision, p.gops AS p_gops, \
-     p.operation AS p_operation, p.size AS p_size, p.efficiency AS p_efficiency";
-
-/// The `fleet_figures` columns (alias `f`, joined with its `fleet_runs r` for the run id),
-/// which are a `FleetFigure`'s.
-pub(crate) const FIGURE_COLS: &str = "r.run_id, f.idx, f.operation, f.precision, f.size, \
-     f.status, f.reason, f.best_gops, f.median_gops, f.best_gbps, f.median_gbps, f.efficiency, \
-     f.trials, f.cv_pct, f.above_theoretical, f.noisy, f.throttled, f.in_cache, \
-     f.bandwidth_eligible";
+/// How many results' documents one query of [`Store::fleet_figures`](super::Store::fleet_figures)
+/// reads (its `IN` list).
+pub(crate) const DOCUMENTS_PER_QUERY: usize = 256;
 
 /// The alert columns (alias `a`).
 pub(crate) const ALERT_COLS: &str = "a.id, a.agent_id, a.hostname, a.group_key, a.framework, \
@@ -169,6 +195,46 @@ pub(crate) fn skipped(table: &str, id: &str, e: &sqlx::Error) {
     };
     let row = fleetcal_proto::quote::quoted(id);
     tracing::warn!("skipping row {row} of table {table}: it cannot be decoded{hint}: {e}");
+}
+
+/// A stored result document as read: `results.result_json` (the text of a row stored before
+/// compression, else empty) and `results.result_zstd`.
+pub(crate) type StoredDocument = (String, Option<Vec<u8>>);
+
+/// Every figure of each `(run id, (result_json, result_zstd))` document, in that order
+/// (each run's in record order), decoded on up to as many threads as there are cores; a
+/// document that does not decode is logged and left out.
+pub(crate) fn decode_documents(
+    docs: Vec<(String, StoredDocument)>,
+) -> Vec<crate::fleet::FleetFigure> {
+    let threads = std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let per = docs.len().div_ceil(threads).max(1);
+    let decode_part = |part: &[(String, StoredDocument)]| {
+        let mut out = Vec::new();
+        for (id, (plain, compressed)) in part {
+            match figures_of_document(id, plain, compressed.as_deref()) {
+                Ok(figures) => out.extend(figures),
+                Err(e) => skipped("results", id, &e),
+            }
+        }
+        out
+    };
+    if docs.len() <= per {
+        return decode_part(&docs);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = docs
+            .chunks(per)
+            .map(|part| scope.spawn(move || decode_part(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
@@ -411,41 +477,32 @@ macro_rules! impl_store {
                 })
             }
 
-            fn figure_from(row: &<$db as sqlx::Database>::Row) -> Result<FleetFigure, sqlx::Error> {
-                let trials: i64 = row.try_get("trials")?;
-                Ok(FleetFigure {
-                    run_id: row.try_get("run_id")?,
-                    idx: row.try_get("idx")?,
-                    operation: row.try_get("operation")?,
-                    precision: row.try_get("precision")?,
-                    size: row.try_get("size")?,
-                    status: row.try_get("status")?,
-                    reason: row.try_get("reason")?,
-                    best_gops: row.try_get("best_gops")?,
-                    median_gops: row.try_get("median_gops")?,
-                    best_gbps: row.try_get("best_gbps")?,
-                    median_gbps: row.try_get("median_gbps")?,
-                    efficiency: row.try_get("efficiency")?,
-                    trials: u32::try_from(trials).map_err(|e| corrupt("trials", e))?,
-                    cv_pct: row.try_get("cv_pct")?,
-                    above_theoretical: row.try_get("above_theoretical")?,
-                    noisy: row.try_get("noisy")?,
-                    throttled: row.try_get("throttled")?,
-                    in_cache: row.try_get("in_cache")?,
-                    bandwidth_eligible: row.try_get("bandwidth_eligible")?,
-                })
-            }
-
-            /// A `fleet_runs` row (its peaks are added from the joined rows).
-            fn fleet_run_from(row: &<$db as sqlx::Database>::Row) -> Result<FleetRun, sqlx::Error> {
+            /// A `fleet_runs` row with the records of its packed summary (the run's
+            /// headline figures are made of them).
+            fn fleet_run_from(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<(FleetRun, Vec<FleetFigure>), sqlx::Error> {
                 let count = |column: &str| -> Result<Option<u32>, sqlx::Error> {
                     row.try_get::<Option<i64>, _>(column)?
                         .map(|n| u32::try_from(n).map_err(|e| corrupt(column, e)))
                         .transpose()
                 };
-                let anomalies: String = row.try_get("anomalies")?;
-                Ok(FleetRun {
-                    run_id: row.try_get("run_id")?,
+                let summary: Option<Vec<u8>> = row.try_get("summary")?;
+                let summary = match summary {
+                    Some(bytes) => super::packed::unpack(&bytes).map_err(|e| corrupt("summary", e))?,
+                    None => super::packed::RunSummary::default(),
+                };
+                let run_id: String = row.try_get("run_id")?;
+                let figures = summary
+                    .figures
+                    .into_iter()
+                    .map(|f| FleetFigure {
+                        run_id: run_id.clone(),
+                        ..f
+                    })
+                    .collect();
+                let run = FleetRun {
+                    run_id,
                     campaign_id: row.try_get("campaign_id")?,
                     schedule: row.try_get("schedule")?,
                     agent_id: row.try_get("agent_id")?,
@@ -475,24 +532,10 @@ macro_rules! impl_store {
                     noise_floor_pct: row.try_get("noise_floor_pct")?,
                     bandwidth_gbps: row.try_get("bandwidth_gbps")?,
                     bandwidth_efficiency: row.try_get("bandwidth_efficiency")?,
-                    peaks: Vec::new(),
-                    anomalies: serde_json::from_str(&anomalies)
-                        .map_err(|e| corrupt("anomalies", e))?,
-                })
-            }
-
-            /// The peak of a joined runs row, if it has one.
-            fn peak_from(row: &<$db as sqlx::Database>::Row) -> Result<Option<PeakRow>, sqlx::Error> {
-                let Some(precision) = row.try_get::<Option<String>, _>("p_precision")? else {
-                    return Ok(None);
+                    peaks: summary.peaks,
+                    anomalies: summary.anomalies,
                 };
-                Ok(Some(PeakRow {
-                    precision,
-                    gops: row.try_get("p_gops")?,
-                    operation: row.try_get("p_operation")?,
-                    size: row.try_get("p_size")?,
-                    efficiency: row.try_get("p_efficiency")?,
-                }))
+                Ok((run, figures))
             }
 
             fn alert_from(row: &<$db as sqlx::Database>::Row) -> Result<AlertRecord, sqlx::Error> {
@@ -564,34 +607,23 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Inserts a result's fleet rows: its `fleet_runs` row (with the next run key of
-            /// `store_counters`, migration `0011`), its peaks and its figures (`fleet_figures`,
-            /// by run key), within a transaction.
+            /// Inserts a result's `fleet_runs` row with its packed summary
+            /// ([`summary_of`]), within a transaction.
             async fn insert_fleet(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 f: &FleetRun,
-                figures: &[FleetFigure],
+                summary: &[u8],
                 ctx: &str,
             ) -> Result<(), Error> {
-                let anomalies = serde_json::to_string(&f.anomalies)
-                    .map_err(|e| Error::storage(ctx)(corrupt("anomalies", e)))?;
-                let (run_key,): (i64,) = sqlx::query_as::<$db, (i64,)>(
-                    "UPDATE store_counters SET value = value + 1 WHERE name = 'run_key' \
-                     RETURNING value",
-                )
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(Error::storage(ctx))?;
                 sqlx::query::<$db>(
-                    "INSERT INTO fleet_runs (run_key, run_id, campaign_id, schedule, agent_id, hostname, \
+                    "INSERT INTO fleet_runs (run_id, campaign_id, schedule, agent_id, hostname, \
                      framework, device, fallback_from, preset_id, quick, started_at, stored_at, \
                      cpu_model, microarch, cores, logical_cpus, memory_gb, gpu_model, \
                      jetson_model, power_mode, blas, libtorch, tool_version, host_key, env_key, \
-                     noise_floor_pct, bandwidth_gbps, bandwidth_efficiency, anomalies) VALUES \
+                     noise_floor_pct, bandwidth_gbps, bandwidth_efficiency, summary) VALUES \
                      ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
-                     $21,$22,$23,$24,$25,$26,$27,$28,$29,$30)",
+                     $21,$22,$23,$24,$25,$26,$27,$28,$29)",
                 )
-                .bind(run_key)
                 .bind(&f.run_id)
                 .bind(&f.campaign_id)
                 .bind(&f.schedule)
@@ -620,66 +652,10 @@ macro_rules! impl_store {
                 .bind(f.noise_floor_pct)
                 .bind(f.bandwidth_gbps)
                 .bind(f.bandwidth_efficiency)
-                .bind(anomalies)
+                .bind(summary)
                 .execute(&mut *conn)
                 .await
                 .map_err(Error::storage(ctx))?;
-                if !f.peaks.is_empty() {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO fleet_peaks (run_id, idx, precision, gops, operation, size, \
-                         efficiency) ",
-                    );
-                    insert.push_values((0_i64..).zip(&f.peaks), |mut b, (i, p)| {
-                        b.push_bind(f.run_id.as_str())
-                            .push_bind(i)
-                            .push_bind(p.precision.as_str())
-                            .push_bind(p.gops)
-                            .push_bind(p.operation.as_str())
-                            .push_bind(p.size)
-                            .push_bind(p.efficiency);
-                    });
-                    insert
-                        .build()
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(Error::storage(ctx))?;
-                }
-                // Many rows per statement (19 parameters each, well under either
-                // database's limit), not one round trip per record.
-                for chunk in figures.chunks(500) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO fleet_figures (run_key, idx, operation, precision, size, \
-                         status, reason, best_gops, median_gops, best_gbps, median_gbps, \
-                         efficiency, trials, cv_pct, above_theoretical, noisy, throttled, \
-                         in_cache, bandwidth_eligible) ",
-                    );
-                    insert.push_values(chunk, |mut b, r| {
-                        b.push_bind(run_key)
-                            .push_bind(r.idx)
-                            .push_bind(r.operation.as_str())
-                            .push_bind(r.precision.as_str())
-                            .push_bind(r.size)
-                            .push_bind(r.status.as_str())
-                            .push_bind(r.reason.as_deref())
-                            .push_bind(r.best_gops)
-                            .push_bind(r.median_gops)
-                            .push_bind(r.best_gbps)
-                            .push_bind(r.median_gbps)
-                            .push_bind(r.efficiency)
-                            .push_bind(i64::from(r.trials))
-                            .push_bind(r.cv_pct)
-                            .push_bind(r.above_theoretical)
-                            .push_bind(r.noisy)
-                            .push_bind(r.throttled)
-                            .push_bind(r.in_cache)
-                            .push_bind(r.bandwidth_eligible);
-                    });
-                    insert
-                        .build()
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(Error::storage(ctx))?;
-                }
                 Ok(())
             }
 
@@ -834,14 +810,16 @@ macro_rules! impl_store {
                     }
                     .into());
                 }
-                Self::insert_fleet(&mut *conn, &p.fleet, &p.figures, &ctx).await?;
+                Self::insert_fleet(&mut *conn, &p.fleet, &p.summary, &ctx).await?;
                 Ok(StoreOutcome::Stored)
             }
 
-            /// Fills in what rows written before schema v4 lack: the `agent_labels` of
-            /// agents registered before, and the fleet rows (with every figure column) of
-            /// results stored before. Each such result document is parsed once; one that
-            /// does not parse is logged and left out of the reports.
+            /// Fills in what rows written before lack: the `agent_labels` of agents
+            /// registered before schema v4, the fleet rows of results stored before it, and
+            /// the packed summary of fleet rows written before schema v12. Each such result
+            /// document is parsed once; one that does not parse is logged and left out of the
+            /// reports (a fleet row's summary is then left empty: its peaks and anomaly lines
+            /// were in the tables v12 dropped).
             async fn backfill(&self) -> Result<(), Error> {
                 let ctx = "filling in the rows of schema v4";
                 let agents = sqlx::query::<$db>(
@@ -888,14 +866,91 @@ macro_rules! impl_store {
                         let fleet =
                             FleetRun::from_result(&run, schedule.as_deref(), &result, stored_at);
                         let figures = FleetFigure::from_result(&run.run_id, &result);
-                        Ok((fleet, figures))
+                        Ok((summary_of(&fleet, &figures)?, fleet))
                     });
-                    for (fleet, figures) in old {
-                        // Figures of a result without fleet rows were dropped by `0011`.
+                    for (summary, fleet) in old {
                         let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
-                        Self::insert_fleet(&mut *tx, &fleet, &figures, ctx).await?;
+                        Self::insert_fleet(&mut *tx, &fleet, &summary, ctx).await?;
                         tx.commit().await.map_err(Error::storage(ctx))?;
                     }
+                }
+                self.backfill_summaries().await
+            }
+
+            /// Fills in the packed summary of every fleet row written before schema v12,
+            /// from its result document, a page at a time (logging progress on a large
+            /// database).
+            async fn backfill_summaries(&self) -> Result<(), Error> {
+                let ctx = "filling in the run summaries of schema v12";
+                let sql = "SELECT f.run_id, res.result_json, res.result_zstd FROM fleet_runs f \
+                     JOIN results res ON res.run_id = f.run_id \
+                     WHERE f.summary IS NULL AND f.run_id > $1 ORDER BY f.run_id LIMIT 256";
+                let mut after = String::new();
+                let mut done = 0_u64;
+                loop {
+                    let rows = sqlx::query::<$db>(sql)
+                        .bind(&after)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(Error::storage(ctx))?;
+                    let Some(last) = rows.last() else {
+                        break;
+                    };
+                    after = last.try_get("run_id").map_err(Error::storage(ctx))?;
+                    let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
+                    for row in &rows {
+                        let run_id: String = row.try_get("run_id").map_err(Error::storage(ctx))?;
+                        let decoded = (|| {
+                            let plain: String = row.try_get("result_json")?;
+                            let compressed: Option<Vec<u8>> = row.try_get("result_zstd")?;
+                            let text = document(plain, compressed)?;
+                            let result = fleetcal_proto::CalibrationResult::from_json(
+                                &text,
+                                "stored result",
+                            )
+                            .map_err(|e| corrupt("result_json", e))?;
+                            let run = crate::model::RunRecord {
+                                run_id: run_id.clone(),
+                                campaign_id: String::new(),
+                                agent_id: String::new(),
+                                hostname: String::new(),
+                                preset_id: String::new(),
+                                framework: result.metadata.framework,
+                                device: result.metadata.device_type,
+                                state: crate::model::RunState::Succeeded,
+                                fraction: 1.0,
+                                message: String::new(),
+                                seq: 0,
+                                started_at: None,
+                                finished_at: None,
+                                not_before: None,
+                            };
+                            let fleet = FleetRun::from_result(&run, None, &result, 0);
+                            summary_of(&fleet, &FleetFigure::from_result(&run_id, &result))
+                        })();
+                        let summary = match decoded {
+                            Ok(summary) => summary,
+                            Err(e) => {
+                                skipped("results", &run_id, &e);
+                                super::packed::pack(&super::packed::RunSummary::default())
+                                    .map_err(|e| Error::storage(ctx)(corrupt("summary", e)))?
+                            }
+                        };
+                        sqlx::query::<$db>("UPDATE fleet_runs SET summary = $1 WHERE run_id = $2")
+                            .bind(summary)
+                            .bind(&run_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(Error::storage(ctx))?;
+                    }
+                    tx.commit().await.map_err(Error::storage(ctx))?;
+                    done += rows.len() as u64;
+                    if done % 10_240 == 0 {
+                        tracing::info!("{ctx}: {done} runs so far");
+                    }
+                }
+                if done > 0 {
+                    tracing::info!("{ctx}: {done} runs");
                 }
                 Ok(())
             }
@@ -1257,19 +1312,23 @@ macro_rules! impl_store {
                 &self,
                 run: &RunRecord,
                 result_json: &str,
+                result: Option<&fleetcal_proto::CalibrationResult>,
                 fleet: &FleetRun,
-                figures: &[FleetFigure],
                 at: i64,
             ) -> Result<StoreOutcome, Error> {
                 let ctx = format!("storing the result of run '{}'", run.run_id);
-                // Compressed here, on the caller's task: the writer only writes.
-                let compressed = compress(result_json).map_err(Error::storage(&ctx))?;
+                // Encoded here, on the caller's task: the writer only writes.
+                let compressed = compress(result_json, result).map_err(Error::storage(&ctx))?;
+                let figures = result
+                    .map(|r| FleetFigure::from_result(&run.run_id, r))
+                    .unwrap_or_default();
+                let summary = summary_of(fleet, &figures).map_err(Error::storage(&ctx))?;
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 let pending = PendingResult {
                     run: run.clone(),
                     compressed,
                     fleet: fleet.clone(),
-                    figures: figures.to_vec(),
+                    summary,
                     at,
                     reply,
                 };
@@ -1298,16 +1357,48 @@ macro_rules! impl_store {
             }
 
             async fn result_rows(&self, run_id: &str) -> Result<Vec<FleetFigure>, Error> {
-                let sql = format!(
-                    "SELECT {FIGURE_COLS} FROM fleet_figures f \
-                     JOIN fleet_runs r ON r.run_key = f.run_key WHERE r.run_id = $1 ORDER BY f.idx"
-                );
-                sqlx::query::<$db>(&sql)
-                    .bind(run_id)
-                    .fetch_all(&self.pool)
+                self.fleet_figures(&[run_id.to_string()]).await
+            }
+
+            async fn fleet_figures(&self, run_ids: &[String]) -> Result<Vec<FleetFigure>, Error> {
+                let ctx = "reading the figures of stored results";
+                let mut docs: std::collections::HashMap<String, StoredDocument> =
+                    std::collections::HashMap::with_capacity(run_ids.len());
+                for chunk in run_ids.chunks(DOCUMENTS_PER_QUERY) {
+                    let sql = format!(
+                        "SELECT run_id, result_json, result_zstd FROM results \
+                         WHERE run_id IN ({})",
+                        placeholders(1, chunk.len())
+                    );
+                    let mut query = sqlx::query::<$db>(&sql);
+                    for id in chunk {
+                        query = query.bind(id);
+                    }
+                    for row in query.fetch_all(&self.pool).await.map_err(Error::storage(ctx))? {
+                        let doc = (|| -> Result<_, sqlx::Error> {
+                            Ok((
+                                row.try_get::<String, _>("run_id")?,
+                                (row.try_get("result_json")?, row.try_get("result_zstd")?),
+                            ))
+                        })();
+                        match doc {
+                            Ok((id, doc)) => {
+                                docs.insert(id, doc);
+                            }
+                            Err(e) => skipped("results", "<unknown>", &e),
+                        }
+                    }
+                }
+                // Decoding is CPU work (~0.5 ms a quick result): off the async threads,
+                // spread over the cores, in the order asked.
+                let ordered: Vec<(String, StoredDocument)> = run_ids
+                    .iter()
+                    .filter_map(|id| docs.remove(id).map(|doc| (id.clone(), doc)))
+                    .collect();
+                let figures = tokio::task::spawn_blocking(move || decode_documents(ordered))
                     .await
-                    .and_then(|rows| rows.iter().map(Self::figure_from).collect())
-                    .map_err(Error::storage(format!("reading result rows of run '{run_id}'")))
+                    .map_err(|e| Error::storage(ctx)(sqlx::Error::Protocol(e.to_string())))?;
+                Ok(figures)
             }
 
             async fn campaigns_page(
@@ -1589,8 +1680,6 @@ macro_rules! impl_store {
             async fn fleet_rows(&self, q: &FleetQuery) -> Result<FleetRows, Error> {
                 let ctx = "reading fleet rows";
                 let (filter, params) = fleet_filter(q);
-                // The runs, then their peaks (the same filter, joined): one row per run
-                // and one per peak, rather than every run column once per peak.
                 let sql = format!(
                     "SELECT {FLEET_RUN_COLS} FROM fleet_runs r {filter} \
                      ORDER BY r.started_at, r.run_id"
@@ -1599,65 +1688,23 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(Error::storage(ctx))?;
-                let mut runs = Self::decoded(&rows, "fleet_runs", "run_id", Self::fleet_run_from);
+                let decoded = Self::decoded(&rows, "fleet_runs", "run_id", Self::fleet_run_from);
                 drop(rows);
-                let sql = format!(
-                    "SELECT {PEAK_COLS} FROM fleet_peaks p \
-                     JOIN fleet_runs r ON r.run_id = p.run_id {filter} \
-                     ORDER BY r.started_at, r.run_id, p.idx"
-                );
-                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(Error::storage(ctx))?;
-                let at: std::collections::HashMap<String, usize> = runs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (r.run_id.clone(), i))
-                    .collect();
-                for row in &rows {
-                    let decoded = row.try_get::<String, _>("run_id").and_then(|id| {
-                        Ok((id, Self::peak_from(row)?))
-                    });
-                    match decoded {
-                        Ok((id, Some(peak))) => {
-                            if let Some(run) = at.get(&id).and_then(|i| runs.get_mut(*i)) {
-                                run.peaks.push(peak);
-                            }
-                        }
-                        Ok((_, None)) => {}
-                        Err(e) => {
-                            let id = row.try_get::<String, _>("run_id").unwrap_or_default();
-                            skipped("fleet_peaks", &id, &e);
-                        }
-                    }
+                let mut runs = Vec::with_capacity(decoded.len());
+                let mut headline = Vec::new();
+                for (run, figures) in decoded {
+                    runs.push(run);
+                    headline.extend(figures);
                 }
                 if q.runs_only {
                     return Ok(FleetRows { runs, figures: Vec::new() });
                 }
-                // Their figures: the same filter, joined (never a list of run ids).
-                // GEMM and STREAM records only (`headline::is_stream`: every STREAM
-                // operation's name starts with `stream`).
-                let headline = match (q.headline_figures_only, filter.is_empty()) {
-                    (false, _) => "",
-                    (true, true) => "WHERE (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
-                    (true, false) => "AND (f.operation = 'gemm' OR f.operation LIKE 'stream%')",
-                };
-                let sql = format!(
-                    "SELECT {FIGURE_COLS} FROM fleet_figures f \
-                     JOIN fleet_runs r ON r.run_key = f.run_key {filter} {headline} \
-                     ORDER BY r.started_at, r.run_id, f.idx"
-                );
-                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(Error::storage(ctx))?;
-                let kept: std::collections::HashSet<&str> =
-                    runs.iter().map(|r| r.run_id.as_str()).collect();
-                let figures = Self::decoded(&rows, "fleet_figures", "run_id", Self::figure_from)
-                    .into_iter()
-                    .filter(|f| kept.contains(f.run_id.as_str()))
-                    .collect();
+                if q.headline_figures_only {
+                    return Ok(FleetRows { runs, figures: headline });
+                }
+                // Every figure: from the documents.
+                let ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+                let figures = self.fleet_figures(&ids).await?;
                 Ok(FleetRows { runs, figures })
             }
 

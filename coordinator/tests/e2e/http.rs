@@ -146,7 +146,7 @@ const DAY: i64 = 86_400_000;
 /// upload path ends in) before the coordinator starts. `board-3` is 40 % slower for the last
 /// three of them.
 async fn seed_nights(db: &Path, boards: &[(String, String)], nights: i64) {
-    use fleetcal_coordinator::fleet::{FleetFigure, FleetRun};
+    use fleetcal_coordinator::fleet::FleetRun;
     use fleetcal_coordinator::model::{
         AgentRecord, CampaignRecord, CampaignSpec, FrameworkChoice, RunRecord, RunState, Selector,
     };
@@ -223,9 +223,8 @@ async fn seed_nights(db: &Path, boards: &[(String, String)], nights: i64) {
             doc.metadata.started_at = started.to_rfc3339();
             doc.metadata.finished_at = (started + chrono::Duration::minutes(3)).to_rfc3339();
             let fleet = FleetRun::from_result(run, None, &doc, at);
-            let figures = FleetFigure::from_result(&run.run_id, &doc);
             store
-                .store_result(run, &doc.to_json(), &fleet, &figures, at)
+                .store_result(run, &doc.to_json(), Some(&doc), &fleet, at)
                 .await
                 .unwrap();
         }

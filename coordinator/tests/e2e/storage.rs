@@ -7,7 +7,7 @@ use fleetcal_coordinator::aggregate::RunCounts;
 use fleetcal_coordinator::cron::Overlap;
 use fleetcal_coordinator::domain::DomainError;
 use fleetcal_coordinator::fleet::{
-    AlertRecord, AlertState, FleetFigure, FleetQuery, FleetRows, FleetRun,
+    self, AlertRecord, AlertState, FleetFigure, FleetQuery, FleetRows, FleetRun,
 };
 use fleetcal_coordinator::model::{
     AgentRecord, CampaignRecord, CampaignSpec, Capabilities, FiringOutcome, FiringTag,
@@ -168,7 +168,7 @@ async fn suite<S: Store>(store: S) {
     let fleet = FleetRun::from_result(&r1, None, &result, 3000);
     assert_eq!(
         store
-            .store_result(&r1, &json, &fleet, &rows, 3000)
+            .store_result(&r1, &json, Some(&result), &fleet, 3000)
             .await
             .unwrap(),
         StoreOutcome::Stored
@@ -187,7 +187,7 @@ async fn suite<S: Store>(store: S) {
     );
     assert_eq!(
         store
-            .store_result(&r1, "{\"other\":1}", &fleet, &[], 4000)
+            .store_result(&r1, "{\"other\":1}", None, &fleet, 4000)
             .await
             .unwrap(),
         StoreOutcome::Duplicate
@@ -206,8 +206,8 @@ async fn suite<S: Store>(store: S) {
         .store_result(
             &r2,
             &json,
+            Some(&result),
             &FleetRun::from_result(&r2, None, &result, 5000),
-            &FleetFigure::from_result("r2", &result),
             5000,
         )
         .await
@@ -802,8 +802,11 @@ async fn sqlite_backend_passes_the_storage_suite() {
     old_result_setup(&store).await;
     let (json, sql) = old_result_row();
     sqlx::query(&sql).execute(&pool).await.unwrap();
+    let before = summaries_before_v12(&store).await;
+    sqlx::query(WITHOUT_SUMMARIES).execute(&pool).await.unwrap();
     let reopened = SqliteStore::open(&path).await.unwrap();
     old_result_reads(&reopened, &json).await;
+    summaries_filled_in(&reopened, &before).await;
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
@@ -843,8 +846,11 @@ async fn postgres_backend_passes_the_storage_suite() {
     old_result_setup(&store).await;
     let (json, sql) = old_result_row();
     sqlx::query(&sql).execute(&pool).await.unwrap();
+    let before = summaries_before_v12(&store).await;
+    sqlx::query(WITHOUT_SUMMARIES).execute(&pool).await.unwrap();
     let reopened = PgStore::open(&cluster.url).await.unwrap();
     old_result_reads(&reopened, &json).await;
+    summaries_filled_in(&reopened, &before).await;
     results_arriving_together(&reopened).await;
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
@@ -979,14 +985,13 @@ async fn store_quick<S: Store>(
 ) -> FleetRun {
     let result = quick(&run.run_id, run.framework, started_at);
     let fleet = FleetRun::from_result(run, schedule, &result, started_at + 61_000);
-    let figures = FleetFigure::from_result(&run.run_id, &result);
     assert_eq!(
         store
             .store_result(
                 run,
                 &result.to_json(),
+                Some(&result),
                 &fleet,
-                &figures,
                 started_at + 61_000
             )
             .await
@@ -1393,6 +1398,35 @@ async fn old_result_reads<S: Store>(store: &S, json: &str) {
     assert_eq!(rows.figures.len(), per_run);
 }
 
+/// Fleet rows as schema v11 left them: no packed summary (their peaks, anomaly lines and
+/// figures were rows of the tables v12 dropped).
+const WITHOUT_SUMMARIES: &str = "UPDATE fleet_runs SET summary = NULL WHERE campaign_id = 'fc1'";
+
+/// Campaign `fc1`'s runs with their headline records, before [`WITHOUT_SUMMARIES`].
+async fn summaries_before_v12<S: Store>(store: &S) -> FleetRows {
+    let rows = store
+        .fleet_rows(&FleetQuery {
+            campaign_id: Some("fc1".into()),
+            headline_figures_only: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.runs.len(), 3);
+    assert!(rows
+        .runs
+        .iter()
+        .all(|r| !r.peaks.is_empty() && !r.anomalies.is_empty()));
+    assert!(!rows.figures.is_empty());
+    rows
+}
+
+/// After [`WITHOUT_SUMMARIES`] and a reopen: the store filled the summaries in from the
+/// documents, the same as they were.
+async fn summaries_filled_in<S: Store>(store: &S, before: &FleetRows) {
+    assert_eq!(&summaries_before_v12(store).await, before);
+}
+
 /// Results arriving together are committed together (the store's group-commit writer):
 /// each caller still gets its own outcome — stored, a duplicate, a run not running — and
 /// every stored document reads back byte for byte. Uses agent `g1` and campaign `gc`.
@@ -1436,11 +1470,10 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         };
         docs.insert(r.run_id.clone(), json.clone());
         let fleet = FleetRun::from_result(r, None, &result, started + 61_000);
-        let figures = FleetFigure::from_result(&r.run_id, &result);
         let (store, r) = (store.clone(), r.clone());
         tasks.spawn(async move {
             let outcome = store
-                .store_result(&r, &json, &fleet, &figures, started + 61_000)
+                .store_result(&r, &json, Some(&result), &fleet, started + 61_000)
                 .await;
             (r.run_id, outcome)
         });
@@ -1484,7 +1517,8 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         store.run("gq").await.unwrap().unwrap().state,
         RunState::Queued
     );
-    // What the drift check reads: every run, only its GEMM and STREAM figures.
+    // What the drift check reads: every run with the records its headline figures are made
+    // of (kept with the run), the same headlines as from every record of the document.
     let rows = store
         .fleet_rows(&FleetQuery {
             agent_id: Some("g1".into()),
@@ -1494,15 +1528,30 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         .await
         .unwrap();
     assert_eq!(rows.runs.len(), 8);
-    assert_eq!(
-        rows.figures.len(),
-        8 * 60,
-        "40 GEMM and 20 STREAM records a run"
-    );
-    assert!(rows
-        .figures
-        .iter()
-        .all(|f| f.operation == "gemm" || f.operation.starts_with("stream_")));
+    for run in &rows.runs {
+        let every = store.result_rows(&run.run_id).await.unwrap();
+        let kept: Vec<FleetFigure> = rows
+            .figures
+            .iter()
+            .filter(|f| f.run_id == run.run_id)
+            .cloned()
+            .collect();
+        assert_eq!(
+            kept,
+            fleet::headline::headline_records(&every),
+            "{}",
+            run.run_id
+        );
+        assert!(
+            !kept.is_empty() && kept.len() * 4 < every.len(),
+            "{}",
+            kept.len()
+        );
+        assert_eq!(
+            fleet::headline::headlines(run, &kept.iter().collect::<Vec<_>>()),
+            fleet::headline::headlines(run, &every.iter().collect::<Vec<_>>()),
+        );
+    }
 }
 
 // ---- join tokens ----

@@ -1,0 +1,300 @@
+//! How a result's run summary is stored in `fleet_runs.summary` (migration `0012`): its
+//! headline peaks (`summary.peak_by_precision`), its anomaly lines and the records its
+//! headline figures are made of ([`crate::fleet::headline::headline_records`]), packed into
+//! one small binary value and zstd-compressed: about a kilobyte for a quick result, where a
+//! row per record (164 of them) cost ~23 KB on SQLite and ~37 KB on PostgreSQL. Every other
+//! figure is read from the result document itself when a report needs it.
+//!
+//! Layout (after zstd): `FRS1`, then the peaks, the anomalies and the figures, each a count
+//! and its items; texts are length-prefixed UTF-8, integers LEB128 varints (signed ones
+//! zigzag-mapped), doubles their eight bytes, optional values a presence byte or bit first.
+
+use super::bytes::{put_f64, put_len, put_str, put_varint, Reader};
+use super::codec::CodecError;
+use crate::fleet::{FleetFigure, PeakRow};
+
+/// The first bytes of the packed form, before compression.
+const MAGIC: &[u8; 4] = b"FRS1";
+/// The zstd level (the value is small; level 3 is as good as higher ones there).
+const LEVEL: i32 = 3;
+/// The most bytes a packed summary may unpack to (a quick result's is ~3 KB).
+const MAX_UNPACKED: usize = 16 * 1024 * 1024;
+
+/// What one run's `summary` column holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RunSummary {
+    /// Its headline peaks, in the result's order.
+    pub peaks: Vec<PeakRow>,
+    /// Its anomaly lines.
+    pub anomalies: Vec<String>,
+    /// The records its headline figures are made of (their `run_id` is left empty: it is the
+    /// row's).
+    pub figures: Vec<FleetFigure>,
+}
+
+/// A signed integer as an unsigned one, small magnitudes small (zigzag).
+fn zigzag(v: i64) -> u64 {
+    // Bit reinterpretation is the point of zigzag: `as` between same-width integers.
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// The signed integer back from [`zigzag`].
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_opt_f64(out: &mut Vec<u8>, v: Option<f64>) {
+    match v {
+        Some(v) => {
+            out.push(1);
+            put_f64(out, v);
+        }
+        None => out.push(0),
+    }
+}
+
+fn opt_f64(r: &mut Reader<'_>) -> Result<Option<f64>, CodecError> {
+    match r.byte()? {
+        0 => Ok(None),
+        1 => r.f64().map(Some),
+        b => Err(CodecError::Damaged(format!("presence byte {b}"))),
+    }
+}
+
+/// A figure's optional rates, in this order, with one presence bit each.
+fn rates_of(f: &FleetFigure) -> [Option<f64>; 6] {
+    [
+        f.best_gops,
+        f.median_gops,
+        f.best_gbps,
+        f.median_gbps,
+        f.efficiency,
+        f.cv_pct,
+    ]
+}
+
+/// The stored form of a run summary.
+pub(crate) fn pack(s: &RunSummary) -> Result<Vec<u8>, CodecError> {
+    let mut out = MAGIC.to_vec();
+    put_len(&mut out, s.peaks.len());
+    for p in &s.peaks {
+        put_str(&mut out, &p.precision);
+        put_f64(&mut out, p.gops);
+        put_str(&mut out, &p.operation);
+        put_varint(&mut out, zigzag(p.size));
+        put_opt_f64(&mut out, p.efficiency);
+    }
+    put_len(&mut out, s.anomalies.len());
+    for a in &s.anomalies {
+        put_str(&mut out, a);
+    }
+    put_len(&mut out, s.figures.len());
+    for f in &s.figures {
+        put_varint(&mut out, zigzag(f.idx));
+        put_str(&mut out, &f.operation);
+        put_str(&mut out, &f.precision);
+        put_varint(&mut out, zigzag(f.size));
+        put_str(&mut out, &f.status);
+        match &f.reason {
+            Some(reason) => {
+                out.push(1);
+                put_str(&mut out, reason);
+            }
+            None => out.push(0),
+        }
+        let rates = rates_of(f);
+        let present = rates
+            .iter()
+            .enumerate()
+            .fold(0u8, |m, (i, v)| if v.is_some() { m | 1 << i } else { m });
+        out.push(present);
+        for v in rates.into_iter().flatten() {
+            put_f64(&mut out, v);
+        }
+        put_varint(&mut out, u64::from(f.trials));
+        let flags = [
+            f.above_theoretical,
+            f.noisy,
+            f.throttled,
+            f.in_cache,
+            f.bandwidth_eligible,
+        ];
+        out.push(
+            flags
+                .iter()
+                .enumerate()
+                .fold(0u8, |m, (i, &b)| if b { m | 1 << i } else { m }),
+        );
+    }
+    Ok(zstd::bulk::compress(&out, LEVEL)?)
+}
+
+/// A run summary back from its stored form; an error (never a panic) for damaged bytes.
+pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
+    let raw = zstd::bulk::decompress(bytes, MAX_UNPACKED)?;
+    let rest = raw
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| CodecError::Damaged("run summary: unknown form".into()))?;
+    let mut r = Reader(rest);
+    let mut s = RunSummary::default();
+    for _ in 0..r.len("peak count")? {
+        s.peaks.push(PeakRow {
+            precision: r.str("peak precision")?,
+            gops: r.f64()?,
+            operation: r.str("peak operation")?,
+            size: unzigzag(r.varint()?),
+            efficiency: opt_f64(&mut r)?,
+        });
+    }
+    for _ in 0..r.len("anomaly count")? {
+        s.anomalies.push(r.str("anomaly")?);
+    }
+    for _ in 0..r.len("figure count")? {
+        let idx = unzigzag(r.varint()?);
+        let operation = r.str("operation")?;
+        let precision = r.str("precision")?;
+        let size = unzigzag(r.varint()?);
+        let status = r.str("status")?;
+        let reason = match r.byte()? {
+            0 => None,
+            1 => Some(r.str("reason")?),
+            b => return Err(CodecError::Damaged(format!("presence byte {b}"))),
+        };
+        let present = r.byte()?;
+        let mut rates = [None; 6];
+        for (i, slot) in rates.iter_mut().enumerate() {
+            if present & (1 << i) != 0 {
+                *slot = Some(r.f64()?);
+            }
+        }
+        let trials = u32::try_from(r.varint()?)
+            .map_err(|_| CodecError::Damaged("trials out of range".into()))?;
+        let flags = r.byte()?;
+        let [best_gops, median_gops, best_gbps, median_gbps, efficiency, cv_pct] = rates;
+        s.figures.push(FleetFigure {
+            run_id: String::new(),
+            idx,
+            operation,
+            precision,
+            size,
+            status,
+            reason,
+            best_gops,
+            median_gops,
+            best_gbps,
+            median_gbps,
+            efficiency,
+            trials,
+            cv_pct,
+            above_theoretical: flags & 1 != 0,
+            noisy: flags & 2 != 0,
+            throttled: flags & 4 != 0,
+            in_cache: flags & 8 != 0,
+            bandwidth_eligible: flags & 16 != 0,
+        });
+    }
+    if !r.0.is_empty() {
+        return Err(CodecError::Damaged(
+            "run summary: bytes after the end".into(),
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::headline::headline_records;
+    use crate::fleet::{FleetFigure, FleetRun};
+    use crate::model::{RunRecord, RunState};
+    use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
+    use proptest::prelude::*;
+
+    const TEMPLATE: &str = include_str!("../../testdata/quick-result.json");
+
+    fn summary_of_template() -> (RunSummary, Vec<FleetFigure>, FleetRun) {
+        let result = CalibrationResult::from_json(TEMPLATE, "template").unwrap();
+        let run = RunRecord {
+            run_id: "r".into(),
+            campaign_id: "c".into(),
+            agent_id: "a".into(),
+            hostname: "h".into(),
+            preset_id: "auto".into(),
+            framework: Framework::Numpy,
+            device: DeviceKind::Cpu,
+            state: RunState::Running,
+            fraction: 0.0,
+            message: String::new(),
+            seq: 0,
+            started_at: Some(1),
+            finished_at: None,
+            not_before: None,
+        };
+        let fleet = FleetRun::from_result(&run, None, &result, 2);
+        let mut figures = FleetFigure::from_result("", &result);
+        figures.iter_mut().for_each(|f| f.run_id.clear());
+        let s = RunSummary {
+            peaks: fleet.peaks.clone(),
+            anomalies: fleet.anomalies.clone(),
+            figures: headline_records(&figures),
+        };
+        (s, figures, fleet)
+    }
+
+    #[test]
+    fn the_real_results_summary_round_trips_small_with_the_same_headlines() {
+        let (s, all, fleet) = summary_of_template();
+        assert!(!s.peaks.is_empty() && !s.anomalies.is_empty());
+        assert!(
+            s.figures.len() < all.len() / 4,
+            "{} of {}",
+            s.figures.len(),
+            all.len()
+        );
+        let packed = pack(&s).unwrap();
+        assert!(packed.len() < 2048, "{} B", packed.len());
+        let back = unpack(&packed).unwrap();
+        assert_eq!(back, s);
+        // The headlines are the same from the kept records as from all of them.
+        let kept: Vec<&FleetFigure> = back.figures.iter().collect();
+        let every: Vec<&FleetFigure> = all.iter().collect();
+        assert_eq!(
+            crate::fleet::headline::headlines(&fleet, &kept),
+            crate::fleet::headline::headlines(&fleet, &every)
+        );
+    }
+
+    #[test]
+    fn damaged_summaries_are_errors() {
+        let (s, _, _) = summary_of_template();
+        let packed = pack(&s).unwrap();
+        assert!(unpack(b"not zstd").is_err());
+        for cut in [0, 1, 4, packed.len() / 2, packed.len() - 1] {
+            assert!(unpack(&packed[..cut]).is_err(), "cut at {cut}");
+        }
+        let raw = zstd::bulk::decompress(&packed, MAX_UNPACKED).unwrap();
+        for cut in [0, 3, 5, raw.len() / 2, raw.len() - 1] {
+            let bytes = zstd::bulk::compress(&raw[..cut], 1).unwrap();
+            assert!(unpack(&bytes).is_err(), "raw cut at {cut}");
+        }
+        let mut longer = raw.clone();
+        longer.push(0);
+        assert!(unpack(&zstd::bulk::compress(&longer, 1).unwrap()).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_bytes_unpack_without_panicking(tail in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut raw = MAGIC.to_vec();
+            raw.extend(tail);
+            let _ = unpack(&zstd::bulk::compress(&raw, 1).unwrap());
+        }
+
+        #[test]
+        fn signed_sizes_round_trip(v in any::<i64>()) {
+            prop_assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+}
