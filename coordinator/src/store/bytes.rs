@@ -17,6 +17,17 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// A signed integer as an unsigned one, small magnitudes small (zigzag).
+pub(crate) fn zigzag(v: i64) -> u64 {
+    // Bit reinterpretation is the point of zigzag: `as` between same-width integers.
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// The signed integer back from [`zigzag`].
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 /// Appends a length (a `usize`, always within `u64`) as a varint.
 pub(crate) fn put_len(out: &mut Vec<u8>, n: usize) {
     put_varint(out, u64::try_from(n).unwrap_or(u64::MAX));

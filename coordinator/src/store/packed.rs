@@ -9,7 +9,7 @@
 //! and its items; texts are length-prefixed UTF-8, integers LEB128 varints (signed ones
 //! zigzag-mapped), doubles their eight bytes, optional values a presence byte or bit first.
 
-use super::bytes::{put_f64, put_len, put_str, put_varint, Reader};
+use super::bytes::{put_f64, put_len, put_str, put_varint, unzigzag, zigzag, Reader};
 use super::codec::CodecError;
 use crate::fleet::{FleetFigure, PeakRow};
 
@@ -30,17 +30,6 @@ pub(crate) struct RunSummary {
     /// The records its headline figures are made of (their `run_id` is left empty: it is the
     /// row's).
     pub figures: Vec<FleetFigure>,
-}
-
-/// A signed integer as an unsigned one, small magnitudes small (zigzag).
-fn zigzag(v: i64) -> u64 {
-    // Bit reinterpretation is the point of zigzag: `as` between same-width integers.
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// The signed integer back from [`zigzag`].
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 fn put_opt_f64(out: &mut Vec<u8>, v: Option<f64>) {
