@@ -15,10 +15,19 @@
 //!   packed beside the JSON body as varints of each one's difference from the one before
 //!   (~3.1 KB for a quick result's 1,256 trials, where their JSON compressed to ~4.2 KB).
 //!
-//! The derived form: `FCR2`, the record count and one mask byte per record (which fields are
-//! left out), the trailing text, then one zstd frame of the trials section (its length, then
-//! per record whose mask says so: the count and the zigzag varint differences) and the JSON
-//! body. `FCR1` has no trials section in its frame.
+//! The derived form: `FCR2`, the id of the built-in zstd dictionary its frame is compressed
+//! with (0: none), the record count and one mask byte per record (which fields are left out),
+//! the trailing text, then one zstd frame of the trials section (its length, then per record
+//! whose mask says so: the count and the zigzag varint differences) and the JSON body.
+//! `FCR1` has no dictionary id and no trials section.
+//!
+//! **The dictionary.** Most of what is left of a result is the same on every board: its
+//! keys, the metadata's structure, the fixed texts of anomalies and telemetry. zstd compresses
+//! a small document far better against a dictionary that holds such text. Dictionary 1
+//! (`store/dict/result-1.json`) is the stripped body (as this codec stores it) of one quick
+//! result measured on a development machine (`calibrate --quick`, numpy, 2026-11-30; made by
+//! the ignored test `codec::tests::write_dictionary`). It is built into the binary and never
+//! changes: a document names the dictionary it needs, and a new one gets a new id.
 //!
 //! [`encode_parsed`] chooses the derived form when the text is the result's canonical JSON
 //! (`CalibrationResult::to_json`, then any trailing text, kept as is) and the stored body
@@ -49,6 +58,65 @@ pub(crate) const PLAIN_LEVEL: i32 = 3;
 /// The zstd level of the derived form's body (about half the text: level 9 makes it ~5 %
 /// smaller than level 3 for ~0.6 ms more per quick result).
 const DERIVED_LEVEL: i32 = 9;
+
+/// The built-in dictionaries by id (see the module's docs); never change one once shipped.
+const DICTIONARIES: [(u8, &[u8]); 1] = [(1, include_bytes!("dict/result-1.json"))];
+/// The dictionary new documents are compressed with.
+const DICTIONARY: u8 = 1;
+
+/// Dictionary `id`, prepared for compressing at [`DERIVED_LEVEL`] (once per process).
+fn encoder_dictionary() -> Option<&'static zstd::dict::EncoderDictionary<'static>> {
+    static PREPARED: std::sync::OnceLock<Option<zstd::dict::EncoderDictionary<'static>>> =
+        std::sync::OnceLock::new();
+    PREPARED
+        .get_or_init(|| {
+            DICTIONARIES
+                .iter()
+                .find(|(id, _)| *id == DICTIONARY)
+                .map(|(_, d)| zstd::dict::EncoderDictionary::copy(d, DERIVED_LEVEL))
+        })
+        .as_ref()
+}
+
+/// Dictionary `id`, prepared for decompressing (once per process each).
+fn decoder_dictionary(id: u8) -> Option<&'static zstd::dict::DecoderDictionary<'static>> {
+    static PREPARED: std::sync::OnceLock<Vec<(u8, zstd::dict::DecoderDictionary<'static>)>> =
+        std::sync::OnceLock::new();
+    PREPARED
+        .get_or_init(|| {
+            DICTIONARIES
+                .iter()
+                .map(|(id, d)| (*id, zstd::dict::DecoderDictionary::copy(d)))
+                .collect()
+        })
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, d)| d)
+}
+
+/// A zstd frame decompressed with dictionary `id` (0: none).
+fn decompress(frame: &[u8], id: u8) -> Result<Vec<u8>, CodecError> {
+    if id == 0 {
+        return Ok(zstd::stream::decode_all(frame)?);
+    }
+    let dict = decoder_dictionary(id)
+        .ok_or_else(|| CodecError::Damaged(format!("unknown dictionary {id}")))?;
+    let mut decoder = zstd::stream::read::Decoder::with_prepared_dictionary(frame, dict)?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut decoder, &mut out)?;
+    Ok(out)
+}
+
+/// `data` compressed with the current dictionary: (its id, the frame).
+fn compress(data: &[u8]) -> Result<(u8, Vec<u8>), CodecError> {
+    match encoder_dictionary() {
+        Some(dict) => {
+            let mut c = zstd::bulk::Compressor::with_prepared_dictionary(dict)?;
+            Ok((DICTIONARY, c.compress(data)?))
+        }
+        None => Ok((0, zstd::bulk::compress(data, DERIVED_LEVEL)?)),
+    }
+}
 
 /// A record's `latency_ms` is derived.
 const LATENCY: u8 = 1;
@@ -133,13 +201,14 @@ fn decode_derived(bytes: &[u8]) -> Result<(CalibrationResult, String), CodecErro
         ),
     };
     let mut r = Reader(rest);
+    let dictionary = if packed_trials { r.byte()? } else { 0 };
     let records = r.len("record count")?;
     let masks = r.take(records)?.to_vec();
     let tail_len = r.len("tail")?;
     let tail = std::str::from_utf8(r.take(tail_len)?)
         .map_err(|e| CodecError::Damaged(format!("tail: {e}")))?
         .to_string();
-    let frame = zstd::stream::decode_all(r.0)?;
+    let frame = decompress(r.0, dictionary)?;
     let (mut section, body) = if packed_trials {
         let mut f = Reader(&frame);
         let n = f.len("trials section")?;
@@ -213,13 +282,30 @@ fn encode_derived(text: &str, result: &CalibrationResult) -> Option<Vec<u8>> {
     put_len(&mut frame, section.len());
     frame.extend_from_slice(&section);
     frame.extend_from_slice(&body);
+    let (dictionary, compressed) = compress(&frame).ok()?;
     let mut out = MAGIC.to_vec();
+    out.push(dictionary);
     put_len(&mut out, masks.len());
     out.extend_from_slice(&masks);
     put_len(&mut out, tail.len());
     out.extend_from_slice(tail.as_bytes());
-    out.extend_from_slice(&zstd::bulk::compress(&frame, DERIVED_LEVEL).ok()?);
+    out.extend_from_slice(&compressed);
     Some(out)
+}
+
+/// The body this codec stores for `result` (its derived fields and trials left out): what a
+/// dictionary is made of.
+#[cfg(test)]
+fn stored_body(result: &CalibrationResult) -> Vec<u8> {
+    let mut stripped = result.clone();
+    let peaks = Peaks::of(&stripped);
+    for rec in &mut stripped.records {
+        strip(rec, &peaks);
+        if let Some(s) = rec.sampling.as_mut() {
+            s.samples_ns = Vec::new();
+        }
+    }
+    serde_json::to_vec(&stripped).unwrap_or_default()
 }
 
 /// The theoretical peaks a result's efficiencies are of: its preset's, per precision, and
