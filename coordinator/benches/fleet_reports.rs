@@ -637,6 +637,7 @@ async fn measure<S: Store>(store: &S, line: &mut Line) {
     let last = store
         .fleet_rows(&FleetQuery {
             since: Some(end - DAY_MS),
+            until: Some(end),
             runs_only: true,
             ..FleetQuery::default()
         })

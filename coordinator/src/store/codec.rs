@@ -108,15 +108,28 @@ fn decompress(frame: &[u8], id: u8) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// `data` compressed with the current dictionary: (its id, the frame).
+/// `data` compressed with the current dictionary: (its id, the frame). Each thread keeps
+/// its compressor (a zstd context is ~1 MB to set up).
 fn compress(data: &[u8]) -> Result<(u8, Vec<u8>), CodecError> {
-    match encoder_dictionary() {
-        Some(dict) => {
-            let mut c = zstd::bulk::Compressor::with_prepared_dictionary(dict)?;
-            Ok((DICTIONARY, c.compress(data)?))
-        }
-        None => Ok((0, zstd::bulk::compress(data, DERIVED_LEVEL)?)),
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
     }
+    let Some(dict) = encoder_dictionary() else {
+        return Ok((0, zstd::bulk::compress(data, DERIVED_LEVEL)?));
+    };
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(|_| {
+            CodecError::Zstd(std::io::Error::other("compressor in use on this thread"))
+        })?;
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Compressor::with_prepared_dictionary(dict)?);
+        }
+        match slot.as_mut() {
+            Some(c) => Ok((DICTIONARY, c.compress(data)?)),
+            None => Ok((0, zstd::bulk::compress(data, DERIVED_LEVEL)?)),
+        }
+    })
 }
 
 /// A record's `latency_ms` is derived.
@@ -251,7 +264,7 @@ fn decode_derived(bytes: &[u8]) -> Result<(CalibrationResult, String), CodecErro
 /// The derived form of `text`, when it is `result`'s canonical JSON and the body reads back
 /// as what was stored (see the module's docs).
 fn encode_derived(text: &str, result: &CalibrationResult) -> Option<Vec<u8>> {
-    let tail = text.strip_prefix(result.to_json().as_str())?;
+    let tail = canonical_tail(text, result)?;
     let mut stripped = result.clone();
     let peaks = Peaks::of(&stripped);
     let mut section = Vec::new();
@@ -307,6 +320,38 @@ fn stored_body(result: &CalibrationResult) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&stripped).unwrap_or_default()
+}
+
+/// The text after `result`'s canonical JSON (`CalibrationResult::to_json`) in `text`, when
+/// `text` starts with it: the JSON is written into a comparison, not a string (a quick
+/// result's is 266 KB).
+fn canonical_tail<'t>(text: &'t str, result: &CalibrationResult) -> Option<&'t str> {
+    /// Compares what is written with `expected`, from `at` on; fails at the first byte
+    /// that differs, which stops the serialiser.
+    struct Compare<'e> {
+        expected: &'e [u8],
+        at: usize,
+    }
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let end = self.at + buf.len();
+            if self.expected.get(self.at..end) != Some(buf) {
+                return Err(std::io::Error::other("differs"));
+            }
+            self.at = end;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut compare = Compare {
+        expected: text.as_bytes(),
+        at: 0,
+    };
+    // `to_json` is `to_string_pretty`: the same formatter.
+    serde_json::to_writer_pretty(&mut compare, result).ok()?;
+    text.get(compare.at..)
 }
 
 /// The theoretical peaks a result's efficiencies are of: its preset's, per precision, and

@@ -120,7 +120,25 @@ pub(crate) fn pack(s: &RunSummary) -> Result<Vec<u8>, CodecError> {
 
 /// A run summary back from its stored form; an error (never a panic) for damaged bytes.
 pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
-    let raw = zstd::bulk::decompress(bytes, MAX_UNPACKED)?;
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    // Each thread keeps its zstd context: a report over many nights unpacks one per run.
+    let raw = DECOMPRESSOR.with(|cell| -> Result<Vec<u8>, CodecError> {
+        match cell.try_borrow_mut() {
+            Ok(mut slot) => {
+                if slot.is_none() {
+                    *slot = Some(zstd::bulk::Decompressor::new()?);
+                }
+                match slot.as_mut() {
+                    Some(d) => Ok(d.decompress(bytes, MAX_UNPACKED)?),
+                    None => Ok(zstd::bulk::decompress(bytes, MAX_UNPACKED)?),
+                }
+            }
+            Err(_) => Ok(zstd::bulk::decompress(bytes, MAX_UNPACKED)?),
+        }
+    })?;
     let rest = raw
         .strip_prefix(MAGIC)
         .ok_or_else(|| CodecError::Damaged("run summary: unknown form".into()))?;
