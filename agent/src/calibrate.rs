@@ -257,6 +257,38 @@ pub fn compare(
 /// spin for up to about 0.1–0.2 s after a call before they sleep.
 pub const SWITCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Which engine of an interleaved run last computed, so that every switch to another one —
+/// an operation's figures *and* the A/A noise probes at the start and the end — first waits
+/// [`SWITCH_PAUSE`] for the last one's spinning workers to sleep. (The probes once ran back
+/// to back: on a 16-vCPU host PyTorch's end probe ran beside OpenBLAS's 16 spinning threads,
+/// read `stream_triad` 4 MiB 350× slower than its start probe, and its 35,166 % noise floor
+/// made every compare verdict "within noise".)
+struct EngineSwitch {
+    last: Option<usize>,
+    pause: std::time::Duration,
+    /// How many switches waited.
+    paused: u32,
+}
+
+impl EngineSwitch {
+    fn new(pause: std::time::Duration) -> EngineSwitch {
+        EngineSwitch {
+            last: None,
+            pause,
+            paused: 0,
+        }
+    }
+
+    /// Engine `k` is about to compute: waits first when another one computed last.
+    fn to(&mut self, k: usize) {
+        if self.last.is_some_and(|l| l != k) {
+            std::thread::sleep(self.pause);
+            self.paused += 1;
+        }
+        self.last = Some(k);
+    }
+}
+
 /// One engine's run within [`interleaved`].
 struct EngineRun {
     decision: select::Decision,
@@ -321,7 +353,9 @@ fn interleaved(
 
     let started = Instant::now();
     // The A/A noise probe brackets the figures: the same kernels at the start and at the end.
-    for run in &mut runs {
+    let mut switch = EngineSwitch::new(SWITCH_PAUSE);
+    for (k, run) in runs.iter_mut().enumerate() {
+        switch.to(k);
         run.started_at = now();
         run.probe_start = Some(noise::probe(run.engine.as_mut(), cancel)?);
     }
@@ -336,7 +370,6 @@ fn interleaved(
     } else {
         Box::new(NoTelemetry)
     };
-    let mut last_engine: Option<usize> = None;
     for (i, &op) in plan.operations.iter().enumerate() {
         let one = BenchPlan {
             operations: vec![op],
@@ -349,10 +382,7 @@ fn interleaved(
             (0..runs.len()).rev().collect()
         };
         for k in order {
-            if last_engine.is_some_and(|l| l != k) {
-                std::thread::sleep(SWITCH_PAUSE);
-            }
-            last_engine = Some(k);
+            switch.to(k);
             let run = &mut runs[k];
             let records = crate::bench::runner::run_with_telemetry(
                 run.engine.as_mut(),
@@ -370,7 +400,8 @@ fn interleaved(
         }
     }
     let mut results = Vec::with_capacity(runs.len());
-    for mut run in runs {
+    for (k, mut run) in runs.into_iter().enumerate() {
+        switch.to(k);
         let probe_end = noise::probe(run.engine.as_mut(), cancel)?;
         let probe_start = run.probe_start.take().unwrap_or(noise::ProbePass {
             kernels: Vec::new(),
@@ -510,6 +541,22 @@ fn start_engine(
 mod tests {
     use super::*;
     use crate::report::QuietConsole;
+
+    #[test]
+    fn every_switch_between_engines_waits_and_staying_does_not() {
+        let mut s = EngineSwitch::new(std::time::Duration::ZERO);
+        // A compare run's order: start probes, three operations ABBA, end probes.
+        for k in [0, 1, 0, 1, 1, 0, 0, 1, 0, 1] {
+            s.to(k);
+        }
+        // 0→1 (probes), 1→0, 0→1, 1→0, 0→1 (operations), 1→0, 0→1 (end probes).
+        assert_eq!(s.paused, 7);
+        let mut one = EngineSwitch::new(std::time::Duration::ZERO);
+        for _ in 0..5 {
+            one.to(0);
+        }
+        assert_eq!(one.paused, 0, "a run of one engine never waits");
+    }
 
     fn tiny(
         operations: Vec<Operation>,
