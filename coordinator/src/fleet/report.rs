@@ -105,7 +105,8 @@ pub struct ReportQuery {
     /// Only this board group (its key).
     pub group: Option<String>,
     /// Only the last N nights (results measured within N × 24 h before `now`); ignored when
-    /// `fleet.since` is set.
+    /// `fleet.since` is set. With neither: [`ReportQuery::DEFAULT_NIGHTS`] (one board:
+    /// [`ReportQuery::DEFAULT_BOARD_NIGHTS`]).
     pub nights: Option<u32>,
     /// Anomalies: boards without a result for more than this many days are named
     /// (default [`ReportQuery::DEFAULT_STALE_DAYS`]).
@@ -117,12 +118,23 @@ impl ReportQuery {
     pub const DEFAULT_STALE_DAYS: u32 = 3;
     /// The most nights a query may ask for (ten years).
     pub const MAX_NIGHTS: u32 = 3660;
+    /// The nights a report reads when neither `since` nor `nights` is given: a month, so
+    /// that a fleet's report stays a fleet's (a year of drift of 1,000 boards is ~600 MB of
+    /// points); `nights` up to [`ReportQuery::MAX_NIGHTS`] reads further back.
+    pub const DEFAULT_NIGHTS: u32 = 30;
+    /// The default nights of a report of one board (`agent_id` given): a year.
+    pub const DEFAULT_BOARD_NIGHTS: u32 = 365;
 
     /// The rows to read at `now`: `fleet` with `since` from `nights` when it is not set.
     /// `nights` must be 1..=[`ReportQuery::MAX_NIGHTS`].
     pub fn rows_query(&self, now: Millis) -> Result<FleetQuery, DomainError> {
         let mut q = self.fleet.clone();
-        if let Some(n) = self.nights {
+        let default = if q.agent_id.is_some() {
+            Self::DEFAULT_BOARD_NIGHTS
+        } else {
+            Self::DEFAULT_NIGHTS
+        };
+        if let Some(n) = self.nights.or(Some(default)) {
             if !(1..=Self::MAX_NIGHTS).contains(&n) {
                 return Err(DomainError::InvalidRequest(format!(
                     "field 'nights': {n} is not between 1 and {}",
@@ -224,6 +236,29 @@ mod tests {
         }
         let e = "speed".parse::<ReportKind>().unwrap_err().to_string();
         assert!(e.contains("'speed'") && e.contains("roofline"), "{e}");
+    }
+
+    #[test]
+    fn without_a_window_a_report_reads_a_month_and_a_boards_report_a_year() {
+        let now = 1000 * DAY_MS;
+        let fleet = ReportQuery::default().rows_query(now).unwrap();
+        assert_eq!(fleet.since, Some(970 * DAY_MS));
+        let board = ReportQuery {
+            fleet: FleetQuery {
+                agent_id: Some("a".into()),
+                ..FleetQuery::default()
+            },
+            ..ReportQuery::default()
+        };
+        assert_eq!(board.rows_query(now).unwrap().since, Some(635 * DAY_MS));
+        let all = ReportQuery {
+            nights: Some(ReportQuery::MAX_NIGHTS),
+            ..ReportQuery::default()
+        };
+        assert_eq!(
+            all.rows_query(now).unwrap().since,
+            Some((1000 - 3660) * DAY_MS)
+        );
     }
 
     #[test]

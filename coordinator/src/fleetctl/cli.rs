@@ -244,9 +244,11 @@ pub struct ReportArgs {
     #[arg(long, value_name = "KEY")]
     pub group: Option<String>,
     /// Only results measured on or after this day (YYYY-MM-DD, UTC) or time (RFC 3339).
+    /// Without --since or --nights: the last 30 nights (365 with --board).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
-    /// Only results of the last N nights (N × 24 h before now), 1 to 3660.
+    /// Only results of the last N nights (N × 24 h before now), 1 to 3660 (default 30;
+    /// 365 with --board).
     #[arg(
         long,
         value_name = "N",

@@ -16,6 +16,10 @@ use crate::fleet::roofline::RooflineReport;
 use crate::fleet::{AlertRecord, AlertState, BoardGroup, Report, ReportQuery};
 use crate::model::{Millis, RunState};
 
+/// What the overview says of a board without a result in the reports' default window (it
+/// reads the last [`crate::fleet::ReportQuery::DEFAULT_NIGHTS`] nights).
+const NONE_IN_WINDOW: &str = "none in 30 nights";
+
 /// The most plots one page draws (the tables list everything).
 pub const MAX_PLOTS: usize = 24;
 
@@ -319,7 +323,7 @@ pub fn overview_page(s: &FleetStatus, now: Millis) -> String {
             div.card { div.v.bad[offline > 0] { (offline) } "boards offline" }
             div.card { div.v.bad[open > 0] { (open) } "open alerts" }
             div.card {
-                div.v { (newest.map_or_else(|| "never".to_string(), |t| age(now, t))) }
+                div.v { (newest.map_or_else(|| NONE_IN_WINDOW.to_string(), |t| age(now, t))) }
                 "latest calibration"
             }
         }
@@ -344,7 +348,7 @@ pub fn overview_page(s: &FleetStatus, now: Millis) -> String {
                         td {
                             @match b.last_calibrated {
                                 Some(t) => { (age(now, t)) " " span.muted { "(" (time(t)) ")" } }
-                                None => span.warn { "never" },
+                                None => span.warn { (NONE_IN_WINDOW) },
                             }
                         }
                     }
@@ -756,7 +760,7 @@ pub fn board_page(p: &BoardPage, now: Millis) -> String {
                 tr { th { "preset" } td { (s.preset) } }
                 tr { th { "group" } td { code { (s.group_key.as_deref().unwrap_or("—")) } } }
                 tr { th { "last seen" } td { (age(now, s.last_seen)) } }
-                tr { th { "last calibration" } td { (s.last_calibrated.map_or_else(|| "never".into(), |t| format!("{} ({})", age(now, t), time(t)))) } }
+                tr { th { "last calibration" } td { (s.last_calibrated.map_or_else(|| format!("none in the last {} nights", crate::fleet::ReportQuery::DEFAULT_BOARD_NIGHTS), |t| format!("{} ({})", age(now, t), time(t)))) } }
             }
         } @else {
             p.warn { "This board is not registered (any more); its stored results are below." }

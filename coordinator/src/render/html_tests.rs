@@ -258,7 +258,11 @@ fn the_overview_counts_boards_alerts_and_lists_campaigns() {
     assert!(page.contains("<div class=\"v bad\">1</div>boards offline"));
     assert!(page.contains("<div class=\"v bad\">1</div>open alerts"));
     assert!(page.contains("<div class=\"v\">1 d ago</div>latest calibration"));
-    assert!(page.contains("c0ffee00") && page.contains("nightly") && page.contains(">never<"));
+    assert!(
+        page.contains("c0ffee00")
+            && page.contains("nightly")
+            && page.contains(">none in 30 nights<")
+    );
     assert_eq!(AlertState::Open.as_str(), "open");
 }
 
@@ -269,4 +273,15 @@ fn ages_and_times_read_well() {
     assert_eq!(age(NOW, NOW + 5_000), "0 s ago");
     assert_eq!(time(0), "1970-01-01 00:00 UTC");
     assert_eq!(urlish("a b&c"), "a%20b%26c");
+}
+
+#[test]
+fn the_overview_names_the_window_its_last_calibrations_come_from() {
+    assert_eq!(
+        NONE_IN_WINDOW,
+        format!(
+            "none in {} nights",
+            crate::fleet::ReportQuery::DEFAULT_NIGHTS
+        )
+    );
 }
