@@ -678,23 +678,28 @@ async fn reports_over_grpc(
             .expect("time")
             .to_rfc3339()
     };
-    let mut asks: Vec<(String, &str, String)> = Vec::new();
+    // (name, kind, since, nights): every window given (a report without one reads the last 30
+    // nights of the coordinator's clock; the bench's nights are of 2026).
+    let mut asks: Vec<(String, &str, String, u32)> = Vec::new();
     for kind in ["compare", "boards", "roofline", "anomalies", "drift"] {
-        asks.push((format!("{kind}, last night"), kind, day(1)));
-        asks.push((format!("{kind}, 30 nights"), kind, day(30)));
+        asks.push((format!("{kind}, last night"), kind, day(1), 0));
+        asks.push((format!("{kind}, 30 nights"), kind, day(30), 0));
     }
     // Every night of every board at once: a drift model holds every point (a month of 100
     // boards is ~11 MB of JSON), so only up to 40,000 results.
     if boards.saturating_mul(nights) <= 40_000 {
+        let all = fleetcal_coordinator::fleet::ReportQuery::MAX_NIGHTS;
         asks.push((
             format!("drift, all {nights} nights"),
             "drift",
             String::new(),
+            all,
         ));
         asks.push((
             format!("boards, all {nights} nights"),
             "boards",
             String::new(),
+            all,
         ));
     } else {
         println!(
@@ -702,7 +707,7 @@ async fn reports_over_grpc(
         );
     }
     let mut out = Vec::new();
-    for (name, kind, since) in asks {
+    for (name, kind, since, nights) in asks {
         let mut best = Duration::MAX;
         let mut bytes = 0;
         for _ in 0..3 {
@@ -711,6 +716,7 @@ async fn reports_over_grpc(
                 .report(pb::ReportRequest {
                     kind: kind.to_string(),
                     since: since.clone(),
+                    nights,
                     ..pb::ReportRequest::default()
                 })
                 .await;
