@@ -54,8 +54,17 @@ mod vary;
 
 const TEMPLATE: &str = include_str!("../testdata/quick-result.json");
 const DAY_MS: i64 = 86_400_000;
-/// 2026-01-01T02:00:00Z: the first night.
-const FIRST_NIGHT: i64 = 1_767_232_800_000;
+/// The first of `nights` nights (at 02:00 UTC), so that the last is last night by the
+/// coordinator's clock: the reports' windows (and the anomalies' stale days) count back from
+/// its now.
+fn first_night(nights: usize) -> i64 {
+    static MIDNIGHT: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let midnight = *MIDNIGHT.get_or_init(|| {
+        let now = chrono::Utc::now().timestamp_millis();
+        now - now.rem_euclid(DAY_MS)
+    });
+    midnight + 2 * 3_600_000 - i64::try_from(nights).expect("nights") * DAY_MS
+}
 const UPLOAD_AGENTS: usize = 500;
 const PER_CONNECTION: usize = 100;
 
@@ -153,7 +162,7 @@ fn varied(
     r
 }
 
-fn agent(b: usize) -> AgentRecord {
+fn agent(b: usize, nights: usize) -> AgentRecord {
     AgentRecord {
         agent_id: board_id(b),
         hostname: board_name(b),
@@ -168,8 +177,8 @@ fn agent(b: usize) -> AgentRecord {
             ..Capabilities::default()
         },
         agent_version: "bench".into(),
-        registered_at: FIRST_NIGHT - DAY_MS,
-        last_seen: FIRST_NIGHT - DAY_MS,
+        registered_at: first_night(nights) - DAY_MS,
+        last_seen: first_night(nights) - DAY_MS,
     }
 }
 
@@ -177,13 +186,13 @@ fn agent(b: usize) -> AgentRecord {
 async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 {
     let template = Arc::new(CalibrationResult::from_json(TEMPLATE, "template").expect("template"));
     for b in 0..boards {
-        store.upsert_agent(&agent(b)).await.expect("agent");
+        store.upsert_agent(&agent(b, nights)).await.expect("agent");
     }
     let t = Instant::now();
     // Many at once, as a fleet uploads: the store commits what arrives together at once.
     let workers = 32;
     for n in 0..nights {
-        let night = FIRST_NIGHT + i64::try_from(n).expect("night") * DAY_MS;
+        let night = first_night(nights) + i64::try_from(n).expect("night") * DAY_MS;
         let campaign = CampaignRecord {
             id: format!("night-{n:04}"),
             created_at: night,
@@ -491,7 +500,7 @@ async fn ingest(db: &str, total: usize) -> Ingest {
 
 /// The report-sized queries, with their names.
 fn queries(boards: usize, nights: usize) -> Vec<(String, FleetQuery)> {
-    let end = FIRST_NIGHT + i64::try_from(nights).expect("nights") * DAY_MS;
+    let end = first_night(nights) + i64::try_from(nights).expect("nights") * DAY_MS;
     let last = end - DAY_MS;
     // What reports read now: every run with its headline records (`runs_only` without them).
     let window = |n: i64, runs_only: bool| FleetQuery {
@@ -626,14 +635,14 @@ async fn measure<S: Store>(store: &S, line: &mut Line) {
             rows = store.fleet_rows(&q).await.expect("fleet rows");
             best = best.min(t.elapsed());
         }
-        let now = FIRST_NIGHT + i64::try_from(line.nights).expect("nights") * DAY_MS;
+        let now = first_night(line.nights) + i64::try_from(line.nights).expect("nights") * DAY_MS;
         let reports = time_reports(&name, &rows, now);
         line.queries
             .push((name, best, rows.runs.len(), rows.figures.len(), reports));
     }
     // Every figure of last night's results, from their documents (what a night's compare,
     // roofline and anomalies reports read besides the headline records).
-    let end = FIRST_NIGHT + i64::try_from(line.nights).expect("nights") * DAY_MS;
+    let end = first_night(line.nights) + i64::try_from(line.nights).expect("nights") * DAY_MS;
     let last = store
         .fleet_rows(&FleetQuery {
             since: Some(end - DAY_MS),
@@ -672,14 +681,14 @@ async fn reports_over_grpc(
     let coord = process::start(db, 200);
     let mut admin = AdminServiceClient::new(channel(&coord.url).await)
         .max_decoding_message_size(pb::MAX_ADMIN_ANSWER_BYTES);
-    let end = FIRST_NIGHT + i64::try_from(nights).expect("nights") * DAY_MS;
+    let end = first_night(nights) + i64::try_from(nights).expect("nights") * DAY_MS;
     let day = |back: i64| {
         chrono::DateTime::from_timestamp_millis(end - back * DAY_MS)
             .expect("time")
             .to_rfc3339()
     };
-    // (name, kind, since, nights): every window given (a report without one reads the last 30
-    // nights of the coordinator's clock; the bench's nights are of 2026).
+    // (name, kind, since, nights): every window given, by the bench's nights (the last is last
+    // night by the coordinator's clock).
     let mut asks: Vec<(String, &str, String, u32)> = Vec::new();
     for kind in ["compare", "boards", "roofline", "anomalies", "drift"] {
         asks.push((format!("{kind}, last night"), kind, day(1), 0));

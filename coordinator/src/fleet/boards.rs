@@ -77,13 +77,31 @@ impl BoardsReport {
 /// the scale 1.4826 × MAD but at least `noise_floor_pct` of the median (siblings that agree
 /// exactly do not make every small difference an outlier).
 pub fn robust_z(value: f64, values: &[f64], noise_floor_pct: f64) -> Option<(f64, f64)> {
-    let median = stats::median(values)?;
-    let mad = stats::mad(values)?;
-    let scale = (stats::MAD_SCALE * mad).max(median.abs() * noise_floor_pct.max(0.0) / 100.0);
-    if !(scale.is_finite() && scale > 0.0) {
-        return Some((0.0, median));
+    Spread::of(values, noise_floor_pct).map(|s| s.z(value))
+}
+
+/// The median and robust scale of a group's values, computed once for all its members (a
+/// group of 1,000 boards took 0.55 s when each member sorted the values again).
+struct Spread {
+    median: f64,
+    scale: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64], noise_floor_pct: f64) -> Option<Spread> {
+        let median = stats::median(values)?;
+        let mad = stats::mad(values)?;
+        let scale = (stats::MAD_SCALE * mad).max(median.abs() * noise_floor_pct.max(0.0) / 100.0);
+        Some(Spread { median, scale })
     }
-    Some(((value - median) / scale, median))
+
+    /// (robust z, median) of `value`.
+    fn z(&self, value: f64) -> (f64, f64) {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return (0.0, self.median);
+        }
+        ((value - self.median) / self.scale, self.median)
+    }
 }
 
 /// The boards report of some rows at `now`: each board's latest result per framework.
@@ -109,10 +127,11 @@ pub fn boards(rows: &FleetRows, groups: &Groups, now: Millis) -> BoardsReport {
         let values: Vec<f64> = members.iter().map(|(_, h)| h.value).collect();
         let floor = headline::noise_floor(members.iter().map(|(r, _)| *r));
         let n = members.len();
+        let Some(spread) = Spread::of(&values, floor) else {
+            continue;
+        };
         for (run, h) in &members {
-            let Some((z, median)) = robust_z(h.value, &values, floor) else {
-                continue;
-            };
+            let (z, median) = spread.z(h.value);
             out.push(BoardFigure {
                 group_key: group.to_string(),
                 agent_id: run.agent_id.clone(),

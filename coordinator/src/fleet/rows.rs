@@ -165,11 +165,16 @@ pub struct FleetQuery {
     /// record, by far the most rows.
     #[serde(default)]
     pub runs_only: bool,
-    /// Of the figures, only those headline figures are made of (GEMM and STREAM records,
-    /// [`super::headline::headlines`]): what the drift check after every upload reads,
-    /// about a third of a quick result's records. The runs are not filtered by it.
+    /// Of the figures, only those headline figures are made of (the records
+    /// [`super::headline::headline_records`] keeps with each run): what the drift reads.
+    /// The runs are not filtered by it.
     #[serde(default)]
     pub headline_figures_only: bool,
+    /// Of the runs the other fields select, only each board × framework's latest (by
+    /// `started_at`, then run id): what the reports of the latest results (boards, roofline,
+    /// anomalies) read, whatever their window.
+    #[serde(default)]
+    pub latest_only: bool,
 }
 
 /// What the store returns for a [`FleetQuery`]: the runs (oldest first by `started_at`, then

@@ -105,14 +105,20 @@ impl<S: Store> Coordinator<S> {
         })
     }
 
-    /// The rows report `kind` reads for `fq`: every run with its headline records, and every
-    /// figure of the runs the report shows in detail ([`ReportKind::detail_runs`]), read from
+    /// The rows report `kind` reads for `fq`: every run with its headline records (only each
+    /// board × framework's latest for the reports of the latest results), and every figure
+    /// of the runs the report shows in detail ([`ReportKind::detail_runs`]), read from
     /// their documents, in the order [`FleetRows`] says.
     async fn report_rows(&self, kind: ReportKind, fq: &FleetQuery) -> Result<FleetRows, Error> {
+        let latest_only = matches!(
+            kind,
+            ReportKind::Boards | ReportKind::Roofline | ReportKind::Anomalies
+        );
         let mut rows = self
             .store
             .fleet_rows(&FleetQuery {
                 headline_figures_only: true,
+                latest_only,
                 ..fq.clone()
             })
             .await?;

@@ -122,46 +122,74 @@ pub(crate) enum Param {
 
 /// The `WHERE` clause (on `fleet_runs r`) of a [`FleetQuery`](crate::fleet::FleetQuery) and
 /// its parameters, numbered from `$1`. Only the filters given are in it, so each one can use
-/// its index; a label pair is a lookup in `agent_labels`.
+/// its index; a label pair is a lookup in `agent_labels`. With `latest_only`, a run is kept
+/// only when no run of the same board and framework that the same filters select is later
+/// (an anti-join on the `(agent_id, started_at)` index, its parameters bound again).
 pub(crate) fn fleet_filter(q: &crate::fleet::FleetQuery) -> (String, Vec<Param>) {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<Param> = Vec::new();
-    let next = |params: &mut Vec<Param>, p: Param| {
-        params.push(p);
-        format!("${}", params.len())
-    };
-    for (key, value) in &q.select {
-        let k = next(&mut params, Param::Text(key.clone()));
-        let v = next(&mut params, Param::Text(value.clone()));
+    let (mut clauses, mut params) = filter_clauses(q, "r", 0);
+    if q.latest_only {
+        let (inner, more) = filter_clauses(q, "n", params.len());
+        let mut later = vec![
+            "n.agent_id = r.agent_id".to_string(),
+            "n.framework = r.framework".to_string(),
+            "(n.started_at > r.started_at OR (n.started_at = r.started_at AND n.run_id > r.run_id))"
+                .to_string(),
+        ];
+        later.extend(inner);
         clauses.push(format!(
-            "r.agent_id IN (SELECT l.agent_id FROM agent_labels l WHERE l.key = {k} AND l.value = {v})"
+            "NOT EXISTS (SELECT 1 FROM fleet_runs n WHERE {})",
+            later.join(" AND ")
         ));
-    }
-    let texts = [
-        ("r.agent_id", &q.agent_id),
-        ("r.schedule", &q.schedule),
-        ("r.framework", &q.framework),
-        ("r.campaign_id", &q.campaign_id),
-    ];
-    for (column, value) in texts {
-        if let Some(v) = value {
-            let n = next(&mut params, Param::Text(v.clone()));
-            clauses.push(format!("{column} = {n}"));
-        }
-    }
-    if let Some(since) = q.since {
-        let n = next(&mut params, Param::Int(since));
-        clauses.push(format!("r.started_at >= {n}"));
-    }
-    if let Some(until) = q.until {
-        let n = next(&mut params, Param::Int(until));
-        clauses.push(format!("r.started_at < {n}"));
+        params.extend(more);
     }
     if clauses.is_empty() {
         (String::new(), params)
     } else {
         (format!("WHERE {}", clauses.join(" AND ")), params)
     }
+}
+
+/// The conditions of a [`FleetQuery`](crate::fleet::FleetQuery) on `fleet_runs` as `alias`,
+/// their parameters numbered after `first`.
+fn filter_clauses(
+    q: &crate::fleet::FleetQuery,
+    alias: &str,
+    first: usize,
+) -> (Vec<String>, Vec<Param>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let next = |params: &mut Vec<Param>, p: Param| {
+        params.push(p);
+        format!("${}", first + params.len())
+    };
+    for (key, value) in &q.select {
+        let k = next(&mut params, Param::Text(key.clone()));
+        let v = next(&mut params, Param::Text(value.clone()));
+        clauses.push(format!(
+            "{alias}.agent_id IN (SELECT l.agent_id FROM agent_labels l WHERE l.key = {k} AND l.value = {v})"
+        ));
+    }
+    let texts = [
+        ("agent_id", &q.agent_id),
+        ("schedule", &q.schedule),
+        ("framework", &q.framework),
+        ("campaign_id", &q.campaign_id),
+    ];
+    for (column, value) in texts {
+        if let Some(v) = value {
+            let n = next(&mut params, Param::Text(v.clone()));
+            clauses.push(format!("{alias}.{column} = {n}"));
+        }
+    }
+    if let Some(since) = q.since {
+        let n = next(&mut params, Param::Int(since));
+        clauses.push(format!("{alias}.started_at >= {n}"));
+    }
+    if let Some(until) = q.until {
+        let n = next(&mut params, Param::Int(until));
+        clauses.push(format!("{alias}.started_at < {n}"));
+    }
+    (clauses, params)
 }
 
 /// How many runs one `INSERT` of a new campaign writes (14 parameters each: well under both

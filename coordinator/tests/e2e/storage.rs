@@ -1152,6 +1152,29 @@ async fn fleet_suite<S: Store>(store: &S) {
             }),
             vec!["fr5"],
         ),
+        // Each board × framework's latest of what the other filters select.
+        (
+            q(|q| {
+                q.latest_only = true;
+                q.until = Some(2_500_000)
+            }),
+            vec!["fr3", "fr4", "fr6", "fr5"],
+        ),
+        (
+            q(|q| {
+                q.latest_only = true;
+                q.until = Some(1_500_000)
+            }),
+            vec!["fr1", "fr2", "fr3"],
+        ),
+        (
+            q(|q| {
+                q.latest_only = true;
+                q.select = vec![("fsite".into(), "lab".into())];
+                q.framework = Some("numpy".into());
+            }),
+            vec!["fr6", "fr5"],
+        ),
     ];
     for (query, want) in cases {
         let rows = store.fleet_rows(&query).await.unwrap();
