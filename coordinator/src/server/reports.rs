@@ -164,32 +164,31 @@ impl<S: Store> Coordinator<S> {
             .filter(|a| selected(a, fq))
             .collect();
         let chosen: BTreeSet<&str> = agents.iter().map(|a| a.agent_id.as_str()).collect();
-        // Runs of the campaigns created since the window began (newest first, bounded).
-        let mut runs: Vec<RunRecord> = Vec::new();
+        // The runs that ended without a result, of the campaigns created since the window
+        // began (newest first, bounded); the others are not read.
         let page = self
             .store
             .campaigns_page(fq.schedule.as_deref(), None, ANOMALY_CAMPAIGNS)
             .await?;
-        for (key, _) in page.items {
-            if key.created_at < since {
-                break;
-            }
-            if fq.campaign_id.as_ref().is_some_and(|c| *c != key.id) {
-                continue;
-            }
-            runs.extend(
-                self.store
-                    .runs(Some(&key.id))
-                    .await?
-                    .into_iter()
-                    .filter(|r| chosen.contains(r.agent_id.as_str()))
-                    .filter(|r| {
-                        fq.framework
-                            .as_ref()
-                            .is_none_or(|f| f == r.framework.as_str())
-                    }),
-            );
-        }
+        let campaigns: Vec<String> = page
+            .items
+            .into_iter()
+            .take_while(|(key, _)| key.created_at >= since)
+            .map(|(key, _)| key.id)
+            .filter(|id| fq.campaign_id.as_ref().is_none_or(|c| c == id))
+            .collect();
+        let runs: Vec<RunRecord> = self
+            .store
+            .runs_ended_badly(&campaigns)
+            .await?
+            .into_iter()
+            .filter(|r| chosen.contains(r.agent_id.as_str()))
+            .filter(|r| {
+                fq.framework
+                    .as_ref()
+                    .is_none_or(|f| f == r.framework.as_str())
+            })
+            .collect();
         // Each board's latest result: from the rows, and from the stale window when the
         // rows do not reach back that far.
         let mut last: BTreeMap<String, Millis> = BTreeMap::new();

@@ -172,6 +172,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         campaign_id: Option<&str>,
     ) -> impl Future<Output = Result<Vec<RunRecord>, Error>> + Send;
+    /// The runs of these campaigns that ended without a result (failed, timed out, agent
+    /// offline), by campaign then plan order: what the anomalies report lists of the
+    /// campaigns in its window, without reading the runs that succeeded.
+    fn runs_ended_badly(
+        &self,
+        campaign_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<RunRecord>, Error>> + Send;
     /// Up to `limit` runs (of one campaign, or of all) after `after`, in [`RunKey`] order.
     fn runs_page(
         &self,

@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::sql::{
     compress, corrupt, decode_documents, document, fail_results, fleet_filter, impl_store,
     placeholders, skipped, summary_of, Param, PendingResult, StoredDocument, ALERT_COLS,
-    CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, DOCUMENTS_PER_QUERY, FLEET_RUN_COLS, RUN_COLS, WRITE_BATCH,
+    CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FLEET_RUN_COLS, IDS_PER_QUERY, RUN_COLS, WRITE_BATCH,
 };
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, RunCounts};

@@ -102,9 +102,10 @@ pub(crate) const FLEET_RUN_COLS: &str = "r.run_id, r.campaign_id, r.schedule, r.
      r.jetson_model, r.power_mode, r.blas, r.libtorch, r.tool_version, r.host_key, r.env_key, \
      r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.summary";
 
-/// How many results' documents one query of [`Store::fleet_figures`](super::Store::fleet_figures)
-/// reads (its `IN` list).
-pub(crate) const DOCUMENTS_PER_QUERY: usize = 256;
+/// How many ids one `IN` list of a read holds (the documents of
+/// [`Store::fleet_figures`](super::Store::fleet_figures), the campaigns of
+/// [`Store::runs_ended_badly`](super::Store::runs_ended_badly)).
+pub(crate) const IDS_PER_QUERY: usize = 256;
 
 /// The alert columns (alias `a`).
 pub(crate) const ALERT_COLS: &str = "a.id, a.agent_id, a.hostname, a.group_key, a.framework, \
@@ -124,11 +125,21 @@ pub(crate) enum Param {
 /// its parameters, numbered from `$1`. Only the filters given are in it, so each one can use
 /// its index; a label pair is a lookup in `agent_labels`. With `latest_only`, a run is kept
 /// only when no run of the same board and framework that the same filters select is later
-/// (an anti-join on the `(agent_id, started_at)` index, its parameters bound again).
+/// (an anti-join on the `(agent_id, started_at)` index, the filters it needs bound again).
 pub(crate) fn fleet_filter(q: &crate::fleet::FleetQuery) -> (String, Vec<Param>) {
     let (mut clauses, mut params) = filter_clauses(q, "r", 0);
     if q.latest_only {
-        let (inner, more) = filter_clauses(q, "n", params.len());
+        // Only the filters a later run of the same board and framework can fail: the labels,
+        // the board, the framework and `since` hold for it when they hold for `r` (and
+        // repeated, they led SQLite's planner off the agent index: a year of 100 boards took
+        // 11 s instead of a second).
+        let later_may_fail = crate::fleet::FleetQuery {
+            schedule: q.schedule.clone(),
+            campaign_id: q.campaign_id.clone(),
+            until: q.until,
+            ..crate::fleet::FleetQuery::default()
+        };
+        let (inner, more) = filter_clauses(&later_may_fail, "n", params.len());
         let mut later = vec![
             "n.agent_id = r.agent_id".to_string(),
             "n.framework = r.framework".to_string(),
@@ -1198,6 +1209,26 @@ macro_rules! impl_store {
                     .map_err(Error::storage("listing runs"))
             }
 
+            async fn runs_ended_badly(&self, campaign_ids: &[String]) -> Result<Vec<RunRecord>, Error> {
+                let ctx = "reading the runs that ended without a result";
+                let mut out = Vec::new();
+                for chunk in campaign_ids.chunks(IDS_PER_QUERY) {
+                    let sql = format!(
+                        "SELECT {RUN_COLS} FROM runs r WHERE r.campaign_id IN ({}) \
+                         AND r.state IN ('failed', 'timed_out', 'agent_offline') \
+                         ORDER BY r.campaign_id, r.seq",
+                        placeholders(1, chunk.len())
+                    );
+                    let mut query = sqlx::query::<$db>(&sql);
+                    for id in chunk {
+                        query = query.bind(id);
+                    }
+                    let rows = query.fetch_all(&self.pool).await.map_err(Error::storage(ctx))?;
+                    out.extend(Self::decoded(&rows, "runs", "run_id", Self::run_from));
+                }
+                Ok(out)
+            }
+
             async fn runs_page(
                 &self,
                 campaign_id: Option<&str>,
@@ -1392,7 +1423,7 @@ macro_rules! impl_store {
                 let ctx = "reading the figures of stored results";
                 let mut docs: std::collections::HashMap<String, StoredDocument> =
                     std::collections::HashMap::with_capacity(run_ids.len());
-                for chunk in run_ids.chunks(DOCUMENTS_PER_QUERY) {
+                for chunk in run_ids.chunks(IDS_PER_QUERY) {
                     let sql = format!(
                         "SELECT run_id, result_json, result_zstd FROM results \
                          WHERE run_id IN ({})",

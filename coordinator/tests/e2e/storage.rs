@@ -790,6 +790,7 @@ async fn sqlite_backend_passes_the_storage_suite() {
     let other = SqliteStore::open(&path).await.unwrap();
     two_stores_race_for_each_firing(&store, &other).await;
     fleet_suite(&store).await;
+    ended_badly_suite(&store).await;
     let stored: i64 =
         sqlx::query_scalar("SELECT LENGTH(result_zstd) FROM results WHERE run_id = 'fr1'")
             .fetch_one(&pool)
@@ -834,6 +835,7 @@ async fn postgres_backend_passes_the_storage_suite() {
     let other = PgStore::open(&cluster.url).await.unwrap();
     two_stores_race_for_each_firing(&store, &other).await;
     fleet_suite(&store).await;
+    ended_badly_suite(&store).await;
     let stored: i32 =
         sqlx::query_scalar("SELECT LENGTH(result_zstd) FROM results WHERE run_id = 'fr1'")
             .fetch_one(&pool)
@@ -1419,6 +1421,34 @@ async fn old_result_reads<S: Store>(store: &S, json: &str) {
         .records
         .len();
     assert_eq!(rows.figures.len(), per_run);
+}
+
+/// The runs of some campaigns that ended without a result, and none of the others. Uses
+/// campaign `eb` of agents `f1`..`f3` (made by [`fleet_suite`]).
+async fn ended_badly_suite<S: Store>(store: &S) {
+    let c = CampaignRecord {
+        id: "eb".into(),
+        created_at: 5_000_000,
+        deadline: 9_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    let runs = [
+        run("eb1", "eb", "f1", 0, RunState::Failed),
+        run("eb2", "eb", "f2", 1, RunState::Succeeded),
+        run("eb3", "eb", "f3", 2, RunState::TimedOut),
+        run("eb4", "eb", "f1", 3, RunState::AgentOffline),
+        run("eb5", "eb", "f2", 4, RunState::Queued),
+        run("eb6", "eb", "f3", 5, RunState::Running),
+    ];
+    store.create_campaign(&c, &runs).await.unwrap();
+    let bad = store
+        .runs_ended_badly(&["eb".to_string(), "no-such".to_string()])
+        .await
+        .unwrap();
+    let ids: Vec<&str> = bad.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["eb1", "eb3", "eb4"]);
+    assert!(store.runs_ended_badly(&[]).await.unwrap().is_empty());
 }
 
 /// Fleet rows as schema v11 left them: no packed summary (their peaks, anomaly lines and
