@@ -166,3 +166,23 @@ pub fn result_of(run_id: &str, figures: &[FleetFigure]) -> fleetcal_proto::Calib
         .collect();
     r
 }
+
+/// A running NumPy run `r1` of campaign `c1` on board `a1` (`board-1`), started at 1 ms.
+pub fn running_run() -> crate::model::RunRecord {
+    crate::model::RunRecord {
+        run_id: "r1".into(),
+        campaign_id: "c1".into(),
+        agent_id: "a1".into(),
+        hostname: "board-1".into(),
+        preset_id: "auto".into(),
+        framework: fleetcal_proto::Framework::Numpy,
+        device: fleetcal_proto::DeviceKind::Cpu,
+        state: crate::model::RunState::Running,
+        fraction: 0.0,
+        message: String::new(),
+        seq: 0,
+        started_at: Some(1),
+        finished_at: None,
+        not_before: None,
+    }
+}

@@ -3,10 +3,9 @@
 
 use fleetcal_proto::environment::{Fact, JetsonEnvironment, LibtorchEnvironment};
 use fleetcal_proto::result::{Fallback, Status};
-use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
+use fleetcal_proto::{CalibrationResult, DeviceKind};
 
 use super::*;
-use crate::model::RunState;
 
 const QUICK: &str = include_str!("../../testdata/quick-result.json");
 
@@ -15,22 +14,7 @@ fn quick() -> CalibrationResult {
 }
 
 fn run() -> RunRecord {
-    RunRecord {
-        run_id: "r1".into(),
-        campaign_id: "c1".into(),
-        agent_id: "a1".into(),
-        hostname: "board-1".into(),
-        preset_id: "auto".into(),
-        framework: Framework::Numpy,
-        device: DeviceKind::Cpu,
-        state: RunState::Running,
-        fraction: 0.0,
-        message: String::new(),
-        seq: 0,
-        started_at: Some(1),
-        finished_at: None,
-        not_before: None,
-    }
+    crate::fleet::fixtures::running_run()
 }
 
 #[test]

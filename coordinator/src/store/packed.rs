@@ -213,30 +213,14 @@ mod tests {
     use super::*;
     use crate::fleet::headline::headline_records;
     use crate::fleet::{FleetFigure, FleetRun};
-    use crate::model::{RunRecord, RunState};
-    use fleetcal_proto::{CalibrationResult, DeviceKind, Framework};
+    use fleetcal_proto::CalibrationResult;
     use proptest::prelude::*;
 
     const TEMPLATE: &str = include_str!("../../testdata/quick-result.json");
 
     fn summary_of_template() -> (RunSummary, Vec<FleetFigure>, FleetRun) {
         let result = CalibrationResult::from_json(TEMPLATE, "template").unwrap();
-        let run = RunRecord {
-            run_id: "r".into(),
-            campaign_id: "c".into(),
-            agent_id: "a".into(),
-            hostname: "h".into(),
-            preset_id: "auto".into(),
-            framework: Framework::Numpy,
-            device: DeviceKind::Cpu,
-            state: RunState::Running,
-            fraction: 0.0,
-            message: String::new(),
-            seq: 0,
-            started_at: Some(1),
-            finished_at: None,
-            not_before: None,
-        };
+        let run = crate::fleet::fixtures::running_run();
         let fleet = FleetRun::from_result(&run, None, &result, 2);
         let mut figures = FleetFigure::from_result("", &result);
         figures.iter_mut().for_each(|f| f.run_id.clear());
