@@ -5,8 +5,6 @@
 //! expired, and `fleetctl agents --json` shows the later expiry, marked as expiring soon.
 //! Renew itself is allowed only for the caller's own, unrevoked agent id.
 
-use fleetcal_coordinator::fleetctl::client;
-use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use fleetcal_proto::role;
@@ -161,24 +159,6 @@ fn assert_one_live_process(agent: &Agent, pid: u32) {
     );
 }
 
-/// A gRPC client of `url` presenting client certificate `name` of `pki`.
-async fn agent_client(
-    pki: &Pki,
-    url: &str,
-    name: &str,
-) -> AgentServiceClient<tonic::transport::Channel> {
-    let files = ClientTlsFiles::for_url(
-        url,
-        Some(pki.file("ca.pem").into()),
-        Some(pki.file(&format!("{name}.pem")).into()),
-        Some(pki.file(&format!("{name}.key")).into()),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    AgentServiceClient::new(client::connect(url, Some(&files)).await.expect("connect"))
-}
-
 /// A signing request for a new key.
 fn csr() -> String {
     let key = rcgen::KeyPair::generate().unwrap();
@@ -212,7 +192,7 @@ async fn only_an_agents_own_unrevoked_certificate_renews_it() {
         csr_pem: csr(),
     };
 
-    let mut as_a = agent_client(&pki, &url, "a").await;
+    let mut as_a = AgentServiceClient::new(pki.channel(&url, "a").await);
     let answer = as_a.renew(request(&a)).await.expect("renew").into_inner();
     let cert = role::of_pem(answer.certificate_pem.as_bytes()).unwrap();
     assert_eq!(cert.single(), Some(&role::Role::Agent(a.clone())));
@@ -230,7 +210,7 @@ async fn only_an_agents_own_unrevoked_certificate_renews_it() {
             .contains(&format!("may not act as agent '{b}' (Renew)")),
         "{e:?}"
     );
-    let mut as_admin = agent_client(&pki, &url, "admin").await;
+    let mut as_admin = AgentServiceClient::new(pki.channel(&url, "admin").await);
     let e = as_admin.renew(request(&a)).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("admin certificate"), "{e:?}");

@@ -73,6 +73,23 @@ impl Pki {
         p.display().to_string()
     }
 
+    /// A gRPC channel to `url` presenting the client certificate `name` (what
+    /// `client_flags` gives fleetctl).
+    pub(crate) async fn channel(&self, url: &str, name: &str) -> tonic::transport::Channel {
+        let files = fleetcal_proto::dial::ClientTlsFiles::for_url(
+            url,
+            Some(self.file("ca.pem").into()),
+            Some(self.file(&format!("{name}.pem")).into()),
+            Some(self.file(&format!("{name}.key")).into()),
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        fleetcal_coordinator::fleetctl::client::connect(url, Some(&files))
+            .await
+            .expect("connect")
+    }
+
     /// `--ca-cert CA --cert C.pem --key C.key` for client `name`.
     pub(crate) fn client_flags(&self, name: &str) -> Vec<String> {
         vec![

@@ -12,7 +12,6 @@
 use std::process::Command;
 
 use fleetcal_coordinator::fleetctl::client;
-use fleetcal_proto::dial::ClientTlsFiles;
 use fleetcal_proto::pb;
 use fleetcal_proto::pb::agent_service_client::AgentServiceClient;
 use tonic::Code;
@@ -20,20 +19,6 @@ use tonic::Code;
 use crate::fleet::common::wait_for;
 use crate::support::{cpu_caps, CoordinatorProcess, COORDINATOR, PLAIN};
 use crate::tls::{bounded, ctl, text, Pki};
-
-/// A gRPC channel to `url` presenting the client certificate `name` of `pki`.
-async fn channel(pki: &Pki, url: &str, name: &str) -> tonic::transport::Channel {
-    let files = ClientTlsFiles::for_url(
-        url,
-        Some(pki.file("ca.pem").into()),
-        Some(pki.file(&format!("{name}.pem")).into()),
-        Some(pki.file(&format!("{name}.key")).into()),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    client::connect(url, Some(&files)).await.expect("connect")
-}
 
 fn registration(agent_id: &str) -> pb::RegisterRequest {
     pb::RegisterRequest {
@@ -64,7 +49,7 @@ async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
     let (coordinator, url) = pki.serve(dir.path(), true);
     let admin_flags = pki.client_flags("admin");
 
-    let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
+    let mut agent = AgentServiceClient::new(pki.channel(&url, "a").await);
     agent.register(registration(&a)).await.expect("its own id");
     let e = agent.register(registration(&b)).await.unwrap_err();
     assert_denied(
@@ -100,7 +85,7 @@ async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
     assert_denied(&e, &["(UploadResult)"]);
 
     // The admin service: refused over gRPC and through fleetctl (exit 5), nothing started.
-    let mut as_admin = client::admin(channel(&pki, &url, "a").await);
+    let mut as_admin = client::admin(pki.channel(&url, "a").await);
     let e = as_admin
         .start_campaign(pb::StartCampaignRequest::default())
         .await
@@ -134,7 +119,7 @@ async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
     let out = ctl(&url, &admin_flags, &["campaigns", "--json"]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert_eq!(text(&out).0.trim(), "[]");
-    let mut admin_as_agent = AgentServiceClient::new(channel(&pki, &url, "admin").await);
+    let mut admin_as_agent = AgentServiceClient::new(pki.channel(&url, "admin").await);
     let e = admin_as_agent.register(registration(&b)).await.unwrap_err();
     assert_denied(
         &e,
@@ -315,7 +300,7 @@ async fn a_revoked_agent_is_cut_off_at_once_and_stays_revoked() {
     let pki = Pki::generate(&dir.path().join("pki"), &[]);
     let a = pki.agent("a");
     let (coordinator, url) = pki.serve(dir.path(), true);
-    let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
+    let mut agent = AgentServiceClient::new(pki.channel(&url, "a").await);
     agent.register(registration(&a)).await.expect("register");
     let (mut stream, _first) = crate::support::subscribe(&mut agent, &a).await;
 
@@ -352,7 +337,7 @@ async fn a_revoked_agent_is_cut_off_at_once_and_stays_revoked() {
 
     // Persisted: a restarted coordinator refuses it too.
     let (_coordinator, url) = pki.serve(dir.path(), true);
-    let mut agent = AgentServiceClient::new(channel(&pki, &url, "a").await);
+    let mut agent = AgentServiceClient::new(pki.channel(&url, "a").await);
     let e = agent.register(registration(&a)).await.unwrap_err();
     assert_denied(&e, &["Register: it is revoked"]);
 }
