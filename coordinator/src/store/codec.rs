@@ -122,13 +122,11 @@ fn compress(data: &[u8]) -> Result<(u8, Vec<u8>), CodecError> {
         let mut slot = cell.try_borrow_mut().map_err(|_| {
             CodecError::Zstd(std::io::Error::other("compressor in use on this thread"))
         })?;
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Compressor::with_prepared_dictionary(dict)?);
-        }
-        match slot.as_mut() {
-            Some(c) => Ok((DICTIONARY, c.compress(data)?)),
-            None => Ok((0, zstd::bulk::compress(data, DERIVED_LEVEL)?)),
-        }
+        let compressor = match slot.as_mut() {
+            Some(c) => c,
+            None => slot.insert(zstd::bulk::Compressor::with_prepared_dictionary(dict)?),
+        };
+        Ok((DICTIONARY, compressor.compress(data)?))
     })
 }
 

@@ -128,13 +128,11 @@ pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
     let raw = DECOMPRESSOR.with(|cell| -> Result<Vec<u8>, CodecError> {
         match cell.try_borrow_mut() {
             Ok(mut slot) => {
-                if slot.is_none() {
-                    *slot = Some(zstd::bulk::Decompressor::new()?);
-                }
-                match slot.as_mut() {
-                    Some(d) => Ok(d.decompress(bytes, MAX_UNPACKED)?),
-                    None => Ok(zstd::bulk::decompress(bytes, MAX_UNPACKED)?),
-                }
+                let decompressor = match slot.as_mut() {
+                    Some(d) => d,
+                    None => slot.insert(zstd::bulk::Decompressor::new()?),
+                };
+                Ok(decompressor.decompress(bytes, MAX_UNPACKED)?)
             }
             Err(_) => Ok(zstd::bulk::decompress(bytes, MAX_UNPACKED)?),
         }

@@ -922,13 +922,15 @@ macro_rules! impl_store {
             /// database).
             async fn backfill_summaries(&self) -> Result<(), Error> {
                 let ctx = "filling in the run summaries of schema v12";
-                let sql = "SELECT f.run_id, res.result_json, res.result_zstd FROM fleet_runs f \
-                     JOIN results res ON res.run_id = f.run_id \
-                     WHERE f.summary IS NULL AND f.run_id > $1 ORDER BY f.run_id LIMIT 256";
+                let sql = format!(
+                    "SELECT {RUN_COLS}, res.result_json, res.result_zstd FROM fleet_runs f \
+                     JOIN results res ON res.run_id = f.run_id JOIN runs r ON r.run_id = f.run_id \
+                     WHERE f.summary IS NULL AND f.run_id > $1 ORDER BY f.run_id LIMIT 256"
+                );
                 let mut after = String::new();
                 let mut done = 0_u64;
                 loop {
-                    let rows = sqlx::query::<$db>(sql)
+                    let rows = sqlx::query::<$db>(&sql)
                         .bind(&after)
                         .fetch_all(&self.pool)
                         .await
@@ -949,22 +951,7 @@ macro_rules! impl_store {
                                 "stored result",
                             )
                             .map_err(|e| corrupt("result_json", e))?;
-                            let run = crate::model::RunRecord {
-                                run_id: run_id.clone(),
-                                campaign_id: String::new(),
-                                agent_id: String::new(),
-                                hostname: String::new(),
-                                preset_id: String::new(),
-                                framework: result.metadata.framework,
-                                device: result.metadata.device_type,
-                                state: crate::model::RunState::Succeeded,
-                                fraction: 1.0,
-                                message: String::new(),
-                                seq: 0,
-                                started_at: None,
-                                finished_at: None,
-                                not_before: None,
-                            };
+                            let run = Self::run_from(row)?;
                             let fleet = FleetRun::from_result(&run, None, &result, 0);
                             summary_of(&fleet, &FleetFigure::from_result(&run_id, &result))
                         })();
