@@ -155,6 +155,16 @@ impl ReportQuery {
 }
 
 impl ReportKind {
+    /// Whether this report shows only each board × framework's latest result, so that it
+    /// reads only those runs whatever its window (`FleetQuery::latest_only`): boards,
+    /// roofline and anomalies. Compare finds each board's latest *pair*, drift every night.
+    pub fn latest_only(self) -> bool {
+        matches!(
+            self,
+            ReportKind::Boards | ReportKind::Roofline | ReportKind::Anomalies
+        )
+    }
+
     /// The runs of `rows` this report reads every figure of (the others' headline records
     /// are enough): the boards' pairs (compare), each board × framework's latest result
     /// (roofline, anomalies); none for boards and drift, which show headline figures only.

@@ -110,15 +110,11 @@ impl<S: Store> Coordinator<S> {
     /// of the runs the report shows in detail ([`ReportKind::detail_runs`]), read from
     /// their documents, in the order [`FleetRows`] says.
     async fn report_rows(&self, kind: ReportKind, fq: &FleetQuery) -> Result<FleetRows, Error> {
-        let latest_only = matches!(
-            kind,
-            ReportKind::Boards | ReportKind::Roofline | ReportKind::Anomalies
-        );
         let mut rows = self
             .store
             .fleet_rows(&FleetQuery {
                 headline_figures_only: true,
-                latest_only,
+                latest_only: kind.latest_only(),
                 ..fq.clone()
             })
             .await?;
