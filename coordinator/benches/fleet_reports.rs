@@ -26,7 +26,9 @@
 //!
 //! `FLEET_REPORTS_SIZES` (default `100x365,1000x365`; `4x7` under `cargo test --benches`),
 //! `FLEET_REPORTS_BACKENDS` (default `sqlite,postgres`; PostgreSQL needs its server binaries,
-//! as the storage suite does, and is skipped with a line otherwise).
+//! as the storage suite does, and is skipped with a line otherwise), `FLEET_REPORTS_KEEP=DIR`
+//! (SQLite: keep the seeded database in DIR; when it is there, time only the reports on it,
+//! and the upload path too with `FLEET_REPORTS_INGEST=1`, or alone with `=only`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -748,6 +750,35 @@ async fn reports_over_grpc(
 }
 
 async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
+    // FLEET_REPORTS_KEEP=DIR keeps the seeded database in DIR and, when it is there already,
+    // measures the reports on it without seeding or ingesting again (for working on the
+    // reports: a 1,000 × 365 seed takes ~10 minutes). Its windows count back from the clock of
+    // the day it was seeded.
+    if let Ok(keep) = std::env::var("FLEET_REPORTS_KEEP") {
+        let path = std::path::Path::new(&keep).join(format!("reports-{boards}x{nights}.db"));
+        if path.exists() {
+            println!("  (reusing {}: no seed, no ingest)", path.display());
+            let url = format!("sqlite://{}", path.display());
+            let mut line = Line {
+                backend: "SQLite (kept)",
+                boards,
+                nights,
+                ..Line::default()
+            };
+            let ingest_too = std::env::var("FLEET_REPORTS_INGEST").ok();
+            if ingest_too.is_some() {
+                // The upload path again, on the kept database (each run adds its uploads).
+                let measured = ingest(&url, uploads).await;
+                line.upload_per_s = measured.per_s;
+                line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+                line.uploads = uploads;
+            }
+            if ingest_too.as_deref() != Some("only") {
+                line.reports = reports_over_grpc(&url, boards, nights).await;
+            }
+            return line;
+        }
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("reports.db");
     let mut line = Line {
@@ -793,6 +824,11 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
     let bytes = files(dir.path()).saturating_sub(empty);
     line.blob_bytes = blob;
     line.db_bytes_per_result = bytes as f64 / n as f64;
+    if let Ok(keep) = std::env::var("FLEET_REPORTS_KEEP") {
+        let kept = std::path::Path::new(&keep).join(format!("reports-{boards}x{nights}.db"));
+        drop(pool);
+        std::fs::copy(&path, &kept).expect("keep the database");
+    }
     line
 }
 

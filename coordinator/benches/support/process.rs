@@ -26,8 +26,12 @@ pub fn start(db: &str, tick_ms: u32) -> Coordinator {
 }
 
 /// [`start`] listening on `listen` (a restart on the address of the coordinator it replaces).
+/// `FLEETCAL_BENCH_COORDINATOR` names another binary than the one cargo built (a copy, so that
+/// a build during a long bench does not replace the binary it measures).
 pub fn start_at(db: &str, tick_ms: u32, listen: &str) -> Coordinator {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcal-coordinator"))
+    let bin = std::env::var("FLEETCAL_BENCH_COORDINATOR")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fleetcal-coordinator").to_string());
+    let mut child = Command::new(bin)
         .args([
             "serve",
             "--insecure-plaintext",
