@@ -1,5 +1,11 @@
 //! `fleetcal-coordinator`: see [`fleetcal_coordinator::app::run`].
 
+/// The coordinator allocates and frees millions of small values per fleet report (rows,
+/// figures, report models) and per upload (the parsed result): mimalloc does that in about
+/// half the time of the system allocator (`docs/coordinator.md`, "Fleet reports").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     fleetcal_coordinator::app::run()
 }
