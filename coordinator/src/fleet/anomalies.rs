@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::group::{BoardGroup, Groups};
 use super::headline::Indexed;
 use super::report::DAY_MS;
-use super::rows::FleetRows;
+use super::rows::{FleetFigure, FleetRows};
 use crate::model::{AgentRecord, Millis, RunRecord, RunState};
 
 /// What kind of anomaly.
@@ -35,6 +35,23 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
+    /// Every kind.
+    pub const ALL: [AnomalyKind; 8] = [
+        AnomalyKind::DeviceFallback,
+        AnomalyKind::AboveTheoretical,
+        AnomalyKind::Skipped,
+        AnomalyKind::FailedRun,
+        AnomalyKind::TimedOut,
+        AnomalyKind::Offline,
+        AnomalyKind::Noisy,
+        AnomalyKind::NotCalibrated,
+    ];
+
+    /// The kind printed as `name` ([`AnomalyKind::as_str`]).
+    pub fn from_name(name: &str) -> Option<AnomalyKind> {
+        AnomalyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The name printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -108,6 +125,95 @@ pub struct AnomalyInputs<'a> {
     pub group: Option<&'a str>,
 }
 
+/// What one result's own figures show (above the theoretical peak, skipped, unsupported or
+/// failed by status and reason, noisy), made once when the result is stored
+/// ([`super::rows::FleetRun::figure_flags`]): the anomalies report reads no figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureFlag {
+    /// What kind ([`AnomalyKind::AboveTheoretical`], [`AnomalyKind::Skipped`] or
+    /// [`AnomalyKind::Noisy`]).
+    pub kind: AnomalyKind,
+    /// The figures it is about (`gemm fp32 4096`).
+    pub figures: Vec<String>,
+    /// The number behind it (the best efficiency, the worst CV %), when one.
+    pub value: Option<f64>,
+    /// What it is, in words.
+    pub detail: String,
+}
+
+/// The flags of one result's figures (every record, in record order).
+pub fn figure_flags(figs: &[FleetFigure]) -> Vec<FigureFlag> {
+    let mut items = Vec::new();
+    let mut base = |kind: AnomalyKind, figures: Vec<String>, value: Option<f64>, detail: String| {
+        items.push(FigureFlag {
+            kind,
+            figures,
+            value,
+            detail,
+        })
+    };
+    let name = |f: &FleetFigure| format!("{} {} {}", f.operation, f.precision, f.size);
+    let above: Vec<_> = figs.iter().filter(|f| f.above_theoretical).collect();
+    if !above.is_empty() {
+        let worst = above
+            .iter()
+            .filter_map(|f| f.efficiency)
+            .fold(f64::NAN, f64::max);
+        base(
+            AnomalyKind::AboveTheoretical,
+            above.iter().map(|f| name(f)).collect(),
+            worst.is_finite().then_some(worst),
+            format!(
+                "{} figure(s) above the theoretical peak (best efficiency {})",
+                above.len(),
+                if worst.is_finite() {
+                    format!("{:.0}%", worst * 100.0)
+                } else {
+                    "unknown".into()
+                }
+            ),
+        );
+    }
+    let mut skipped: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for f in figs.iter().filter(|f| f.status != "measured") {
+        skipped
+            .entry((f.status.clone(), f.reason.clone().unwrap_or_default()))
+            .or_default()
+            .push(name(f));
+    }
+    for ((status, reason), figures) in skipped {
+        let why = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        };
+        let detail = format!("{} figure(s) {status}{why}", figures.len());
+        base(AnomalyKind::Skipped, figures, None, detail);
+    }
+    let noisy: Vec<_> = figs.iter().filter(|f| f.noisy).collect();
+    if !noisy.is_empty() {
+        let worst = noisy
+            .iter()
+            .filter_map(|f| f.cv_pct)
+            .fold(f64::NAN, f64::max);
+        base(
+            AnomalyKind::Noisy,
+            noisy.iter().map(|f| name(f)).collect(),
+            worst.is_finite().then_some(worst),
+            format!(
+                "{} noisy figure(s){}",
+                noisy.len(),
+                if worst.is_finite() {
+                    format!(", trial CV up to {worst:.1}%")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    items
+}
+
 /// The anomalies of some rows (each board × framework's latest result), runs and boards at
 /// `now`.
 pub fn anomalies(
@@ -145,69 +251,12 @@ pub fn anomalies(
                 format!("asked for {from}, measured on {}", run.device),
             ));
         }
-        let figs = idx.figures_of(&run.run_id);
-        let name =
-            |f: &super::rows::FleetFigure| format!("{} {} {}", f.operation, f.precision, f.size);
-        let above: Vec<_> = figs.iter().filter(|f| f.above_theoretical).collect();
-        if !above.is_empty() {
-            let worst = above
-                .iter()
-                .filter_map(|f| f.efficiency)
-                .fold(f64::NAN, f64::max);
+        for flag in &run.figure_flags {
             items.push(base(
-                AnomalyKind::AboveTheoretical,
-                above.iter().map(|f| name(f)).collect(),
-                worst.is_finite().then_some(worst),
-                format!(
-                    "{} figure(s) above the theoretical peak (best efficiency {})",
-                    above.len(),
-                    if worst.is_finite() {
-                        format!("{:.0}%", worst * 100.0)
-                    } else {
-                        "unknown".into()
-                    }
-                ),
-            ));
-        }
-        let mut skipped: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for f in figs.iter().filter(|f| f.status != "measured") {
-            skipped
-                .entry((f.status.clone(), f.reason.clone().unwrap_or_default()))
-                .or_default()
-                .push(name(f));
-        }
-        for ((status, reason), figures) in skipped {
-            let why = if reason.is_empty() {
-                String::new()
-            } else {
-                format!(": {reason}")
-            };
-            items.push(base(
-                AnomalyKind::Skipped,
-                figures.clone(),
-                None,
-                format!("{} figure(s) {status}{why}", figures.len()),
-            ));
-        }
-        let noisy: Vec<_> = figs.iter().filter(|f| f.noisy).collect();
-        if !noisy.is_empty() {
-            let worst = noisy
-                .iter()
-                .filter_map(|f| f.cv_pct)
-                .fold(f64::NAN, f64::max);
-            items.push(base(
-                AnomalyKind::Noisy,
-                noisy.iter().map(|f| name(f)).collect(),
-                worst.is_finite().then_some(worst),
-                format!(
-                    "{} noisy figure(s){}",
-                    noisy.len(),
-                    if worst.is_finite() {
-                        format!(", trial CV up to {worst:.1}%")
-                    } else {
-                        String::new()
-                    }
-                ),
+                flag.kind,
+                flag.figures.clone(),
+                flag.value,
+                flag.detail.clone(),
             ));
         }
     }

@@ -289,12 +289,20 @@ fn step(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
         let base_values: Vec<f64> = base.iter().map(|p| p.value).collect();
         let after_values: Vec<f64> = after.iter().map(|p| p.value).collect();
         let baseline = stats::median(&base_values)?;
-        let thr = threshold_pct(base, params);
-        let limit = baseline * (1.0 - thr / 100.0);
-        let half = baseline * (1.0 - thr / 200.0);
         let first = after.first()?;
         let current = stats::median(&after_values)?;
-        if first.value >= limit || current >= limit || after_values.iter().any(|v| *v > half) {
+        let no_step = |thr: f64| {
+            let limit = baseline * (1.0 - thr / 100.0);
+            let half = baseline * (1.0 - thr / 200.0);
+            first.value >= limit || current >= limit || after_values.iter().any(|v| *v > half)
+        };
+        // The threshold is at least `min_change_pct`: nights that are no step against that
+        // are none against the board's own (cheaper to tell, and most nights are).
+        if no_step(params.min_change_pct) {
+            continue;
+        }
+        let thr = threshold_pct(base, params);
+        if no_step(thr) {
             continue;
         }
         let p_value = stats::mann_whitney_less(&base_values, &after_values)?;

@@ -56,6 +56,7 @@ pub fn run(
         bandwidth_efficiency: None,
         peaks: Vec::new(),
         anomalies: Vec::new(),
+        figure_flags: Vec::new(),
     }
 }
 
@@ -104,6 +105,7 @@ pub fn triad(run_id: &str, mib: i64, gbps: f64) -> FleetFigure {
 pub fn rows(items: Vec<(FleetRun, Vec<FleetFigure>)>) -> FleetRows {
     let mut out = FleetRows::default();
     for (mut r, figs) in items {
+        r.figure_flags = super::anomalies::figure_flags(&figs);
         if let Some(bw) = figs.iter().find_map(|f| f.best_gbps) {
             r.bandwidth_gbps = Some(bw);
             r.bandwidth_efficiency = Some(bw / 50.0);

@@ -128,6 +128,38 @@ fn best_gemm<'a>(figures: impl Iterator<Item = &'a FleetFigure>) -> Vec<&'a Flee
     best.into_iter().map(|(_, f)| f).collect()
 }
 
+/// Per BLAS operation (not STREAM) and precision, its best measured record: a board's
+/// points on the roofline. In operation, then precision order.
+pub fn best_blas<'a>(figures: impl Iterator<Item = &'a FleetFigure>) -> Vec<&'a FleetFigure> {
+    let mut best: Vec<(f64, &FleetFigure)> = Vec::new();
+    for f in figures.filter(|f| !is_stream(&f.operation)) {
+        let Some((value, _)) = rates(f) else { continue };
+        match best
+            .iter_mut()
+            .find(|(_, b)| b.operation == f.operation && b.precision == f.precision)
+        {
+            Some(slot) if value > slot.0 => *slot = (value, f),
+            Some(_) => {}
+            None => best.push((value, f)),
+        }
+    }
+    best.sort_by_key(|(_, f)| (operation_rank(&f.operation), precision_rank(&f.precision)));
+    best.into_iter().map(|(_, f)| f).collect()
+}
+
+/// The records of one result that are a board's roofline points ([`best_blas`]) and not
+/// among its [`headline_records`], in record order: the store keeps them with each run too,
+/// apart, so that the roofline reads no document and the drift no point.
+pub fn point_records(figures: &[FleetFigure]) -> Vec<FleetFigure> {
+    let headline: Vec<i64> = headline_records(figures).iter().map(|f| f.idx).collect();
+    let points: Vec<i64> = best_blas(figures.iter()).iter().map(|f| f.idx).collect();
+    figures
+        .iter()
+        .filter(|f| points.contains(&f.idx) && !headline.contains(&f.idx))
+        .cloned()
+        .collect()
+}
+
 /// Whether a record is one of the STREAM figures the bandwidth headline's CV is made of.
 fn is_bandwidth_record(f: &FleetFigure) -> bool {
     is_stream(&f.operation) && f.bandwidth_eligible
@@ -139,10 +171,10 @@ fn is_bandwidth_record(f: &FleetFigure) -> bool {
 /// from these as from every record: the store keeps them with each run, so that reports
 /// over many nights (the drift) read no other figure.
 pub fn headline_records(figures: &[FleetFigure]) -> Vec<FleetFigure> {
-    let gemm: Vec<i64> = best_gemm(figures.iter()).iter().map(|f| f.idx).collect();
+    let kept: Vec<i64> = best_gemm(figures.iter()).iter().map(|f| f.idx).collect();
     figures
         .iter()
-        .filter(|f| gemm.contains(&f.idx) || is_bandwidth_record(f))
+        .filter(|f| kept.contains(&f.idx) || is_bandwidth_record(f))
         .cloned()
         .collect()
 }

@@ -165,18 +165,35 @@ impl ReportKind {
         )
     }
 
+    /// Whether this report reads only runs paired with a run of the other framework in
+    /// their campaign ([`super::FleetQuery::paired_only`]): the compare report.
+    pub fn paired_only(self) -> bool {
+        matches!(self, ReportKind::Compare)
+    }
+
+    /// Whether this report reads each run's roofline points besides its headline records
+    /// ([`super::FleetQuery::roofline_points`]): the roofline report.
+    pub fn roofline_points(self) -> bool {
+        matches!(self, ReportKind::Roofline)
+    }
+
+    /// Whether this report reads each run's figure flags ([`super::FleetQuery::figure_flags`]):
+    /// the anomalies report.
+    pub fn figure_flags(self) -> bool {
+        matches!(self, ReportKind::Anomalies)
+    }
+
     /// The runs of `rows` this report reads every figure of (the others' headline records
-    /// are enough): the boards' pairs (compare), each board × framework's latest result
-    /// (roofline, anomalies); none for boards and drift, which show headline figures only.
+    /// are enough): the boards' pairs (compare); none for the others, which show headline
+    /// figures, each board's best BLAS figures (roofline) or the flags made when a result
+    /// was stored (anomalies).
     pub fn detail_runs(self, rows: &super::FleetRows) -> Vec<String> {
         match self {
             ReportKind::Compare => super::compare::paired_runs(rows),
-            ReportKind::Roofline | ReportKind::Anomalies => super::headline::Indexed::new(rows)
-                .latest()
-                .into_values()
-                .map(|r| r.run_id.clone())
-                .collect(),
-            ReportKind::Boards | ReportKind::Drift => Vec::new(),
+            ReportKind::Roofline
+            | ReportKind::Anomalies
+            | ReportKind::Boards
+            | ReportKind::Drift => Vec::new(),
         }
     }
 }

@@ -63,7 +63,8 @@ pub struct GroupRoofline {
     pub bandwidth_run_ids: Vec<String>,
     /// The compute roofs, by precision.
     pub compute: Vec<ComputeRoof>,
-    /// Each board's BLAS points.
+    /// Each board's BLAS points: per operation and precision, its best figure (of the sizes
+    /// measured, the one nearest the roof).
     pub points: Vec<RooflinePoint>,
 }
 
@@ -138,7 +139,7 @@ pub fn roofline(rows: &FleetRows, groups: &Groups, now: Millis) -> RooflineRepor
                 }
             }
         }
-        for f in figs {
+        for f in headline::best_blas(figs.iter().copied()) {
             let (Some(i), Some((gops, _))) = (intensity(f), headline::rates(f)) else {
                 continue;
             };
@@ -267,7 +268,11 @@ mod tests {
             "{}",
             p.intensity
         );
-        assert_eq!(g.points.len(), 9);
-        assert!(g.points.iter().all(|p| p.operation == "gemm"));
+        // One point per board, framework, operation and precision: its best size.
+        assert_eq!(g.points.len(), 6);
+        assert!(g
+            .points
+            .iter()
+            .all(|p| p.operation == "gemm" && p.size == 1000));
     }
 }

@@ -83,6 +83,10 @@ pub struct FleetRun {
     pub peaks: Vec<PeakRow>,
     /// `summary.anomalies`.
     pub anomalies: Vec<String>,
+    /// What its figures show (above theoretical, skipped, noisy), from every record when it
+    /// was stored ([`super::anomalies::figure_flags`]).
+    #[serde(default)]
+    pub figure_flags: Vec<super::anomalies::FigureFlag>,
 }
 
 /// One precision's headline peak of a stored result.
@@ -175,6 +179,19 @@ pub struct FleetQuery {
     /// anomalies) read, whatever their window.
     #[serde(default)]
     pub latest_only: bool,
+    /// Of the runs the other fields select, only those with a run of another framework on
+    /// the same board and device in the same campaign: what the compare report reads.
+    #[serde(default)]
+    pub paired_only: bool,
+    /// With [`FleetQuery::headline_figures_only`], each run's roofline points too (per BLAS
+    /// operation and precision its best record, [`super::headline::point_records`]): what
+    /// the roofline report reads.
+    #[serde(default)]
+    pub roofline_points: bool,
+    /// Each run's [`FleetRun::figure_flags`] (left empty otherwise): what the anomalies
+    /// report reads.
+    #[serde(default)]
+    pub figure_flags: bool,
 }
 
 /// What the store returns for a [`FleetQuery`]: the runs (oldest first by `started_at`, then
@@ -324,6 +341,10 @@ impl FleetRun {
                 })
                 .collect(),
             anomalies: s.anomalies.clone(),
+            figure_flags: super::anomalies::figure_flags(&FleetFigure::from_result(
+                &run.run_id,
+                result,
+            )),
         }
     }
 }

@@ -226,8 +226,15 @@ impl<S: Store> AdminService for AdminSvc<S> {
         let (kind, query) = report_from_pb(request.into_inner())?;
         let now = now_ms();
         let report = self.core.report(kind, &query, now).await?;
+        let started = std::time::Instant::now();
         let model_json = serde_json::to_vec(&report)
             .map_err(|e| Status::internal(format!("the {kind} report cannot be encoded: {e}")))?;
+        tracing::debug!(
+            report = kind.as_str(),
+            bytes = model_json.len(),
+            encode_ms = started.elapsed().as_millis(),
+            "report encoded"
+        );
         Ok(Response::new(pb::ReportResponse {
             kind: kind.as_str().to_string(),
             model_json,

@@ -302,6 +302,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         states: &[AlertState],
     ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send;
+    /// Every alert of one board, newest first (what the drift decision after each of its
+    /// uploads reads: an index probe, however many alerts the fleet holds).
+    fn agent_alerts(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send;
     /// Applies `update` to an alert if its state is one of `from`; false when it was not
     /// (or there is no such alert).
     fn update_alert(

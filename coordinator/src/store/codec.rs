@@ -44,6 +44,7 @@ use fleetcal_proto::stats::{self, Derived};
 use fleetcal_proto::{CalibrationResult, Precision};
 
 use super::bytes::{put_len, put_varint, unzigzag, zigzag, Reader};
+use crate::fleet::FleetFigure;
 
 /// The first bytes of the derived form.
 const MAGIC: &[u8; 4] = b"FCR2";
@@ -95,13 +96,49 @@ fn decoder_dictionary(id: u8) -> Option<&'static zstd::dict::DecoderDictionary<'
         .map(|(_, d)| d)
 }
 
-/// A zstd frame decompressed with dictionary `id` (0: none).
+/// The largest frame content [`decompress`] takes in one allocation from the size the
+/// frame declares (a stored quick result's is ~120 KB).
+const MAX_DECLARED: u64 = 64 * 1024 * 1024;
+
+/// A zstd frame decompressed with dictionary `id` (0: none). Each thread keeps its
+/// decompressor with the dictionary loaded (a report decodes thousands of documents; a fresh
+/// context each cost ~2 % of that).
 fn decompress(frame: &[u8], id: u8) -> Result<Vec<u8>, CodecError> {
     if id == 0 {
         return Ok(zstd::stream::decode_all(frame)?);
     }
     let dict = decoder_dictionary(id)
         .ok_or_else(|| CodecError::Damaged(format!("unknown dictionary {id}")))?;
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<(u8, zstd::bulk::Decompressor<'static>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let declared = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .filter(|n| *n <= MAX_DECLARED);
+    if let Some(size) = declared {
+        let done = DECOMPRESSOR.with(|cell| -> Option<Result<Vec<u8>, CodecError>> {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            if slot.as_ref().is_none_or(|(have, _)| *have != id) {
+                *slot = Some((
+                    id,
+                    zstd::bulk::Decompressor::with_prepared_dictionary(dict).ok()?,
+                ));
+            }
+            let (_, decompressor) = slot.as_mut()?;
+            let size = usize::try_from(size).ok()?;
+            Some(
+                decompressor
+                    .decompress(frame, size)
+                    .map_err(CodecError::from),
+            )
+        });
+        if let Some(done) = done {
+            return done;
+        }
+    }
+    // No declared size (or no thread-local context): the streaming decoder.
     let mut decoder = zstd::stream::read::Decoder::with_prepared_dictionary(frame, dict)?;
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut decoder, &mut out)?;
@@ -203,41 +240,70 @@ pub(crate) fn decode_result(bytes: &[u8]) -> Result<CalibrationResult, CodecErro
     decode_derived(bytes).map(|(result, _)| result)
 }
 
-/// The result and the text after its JSON, from the derived form.
-fn decode_derived(bytes: &[u8]) -> Result<(CalibrationResult, String), CodecError> {
-    let (rest, packed_trials) = match bytes.strip_prefix(MAGIC) {
-        Some(rest) => (rest, true),
-        None => (
-            bytes.strip_prefix(MAGIC_V1).ok_or(CodecError::Unknown)?,
-            false,
-        ),
-    };
-    let mut r = Reader(rest);
-    let dictionary = if packed_trials { r.byte()? } else { 0 };
-    let records = r.len("record count")?;
-    let masks = r.take(records)?.to_vec();
-    let tail_len = r.len("tail")?;
-    let tail = std::str::from_utf8(r.take(tail_len)?)
-        .map_err(|e| CodecError::Damaged(format!("tail: {e}")))?
-        .to_string();
-    let frame = decompress(r.0, dictionary)?;
-    let (mut section, body) = if packed_trials {
-        let mut f = Reader(&frame);
+/// The derived form's parts: each record's mask, the trailing text, and the decompressed
+/// frame (the packed trials, then the JSON body).
+struct DerivedForm {
+    masks: Vec<u8>,
+    tail: String,
+    frame: Vec<u8>,
+    /// `FCR2`: the frame starts with the trials section.
+    packed_trials: bool,
+}
+
+impl DerivedForm {
+    /// The parts of `bytes` in the derived form.
+    fn read(bytes: &[u8]) -> Result<DerivedForm, CodecError> {
+        let (rest, packed_trials) = match bytes.strip_prefix(MAGIC) {
+            Some(rest) => (rest, true),
+            None => (
+                bytes.strip_prefix(MAGIC_V1).ok_or(CodecError::Unknown)?,
+                false,
+            ),
+        };
+        let mut r = Reader(rest);
+        let dictionary = if packed_trials { r.byte()? } else { 0 };
+        let records = r.len("record count")?;
+        let masks = r.take(records)?.to_vec();
+        let tail_len = r.len("tail")?;
+        let tail = std::str::from_utf8(r.take(tail_len)?)
+            .map_err(|e| CodecError::Damaged(format!("tail: {e}")))?
+            .to_string();
+        let frame = decompress(r.0, dictionary)?;
+        Ok(DerivedForm {
+            masks,
+            tail,
+            frame,
+            packed_trials,
+        })
+    }
+
+    /// The trials section and the JSON body.
+    fn split(&self) -> Result<(Reader<'_>, &[u8]), CodecError> {
+        if !self.packed_trials {
+            return Ok((Reader(&[]), self.frame.as_slice()));
+        }
+        let mut f = Reader(&self.frame);
         let n = f.len("trials section")?;
         let section = f.take(n)?;
-        (Reader(section), f.0)
-    } else {
-        (Reader(&[]), frame.as_slice())
-    };
-    let mut result: CalibrationResult =
-        serde_json::from_slice(body).map_err(|e| CodecError::Damaged(format!("body: {e}")))?;
-    if result.records.len() != records {
+        Ok((Reader(section), f.0))
+    }
+}
+
+/// Puts back each record's packed trials and the fields its mask (with `keep` of its bits)
+/// says were left out; `records` are the body's, `peaks` its preset's.
+fn restore_all<'r>(
+    records: impl ExactSizeIterator<Item = &'r mut Record>,
+    masks: &[u8],
+    keep: u8,
+    mut section: Reader<'_>,
+    peaks: &Peaks,
+) -> Result<(), CodecError> {
+    if records.len() != masks.len() {
         return Err(CodecError::Damaged(
             "record count differs from the body's".into(),
         ));
     }
-    let peaks = Peaks::of(&result);
-    for (rec, mask) in result.records.iter_mut().zip(masks) {
+    for (rec, &mask) in records.zip(masks) {
         if mask & SAMPLES != 0 {
             let s = rec.sampling.as_mut().ok_or_else(|| {
                 CodecError::Damaged("packed trials of a record without sampling".into())
@@ -251,12 +317,139 @@ fn decode_derived(bytes: &[u8]) -> Result<(CalibrationResult, String), CodecErro
                 s.samples_ns.push(prev);
             }
         }
-        restore(rec, mask, &peaks);
+        restore(rec, mask & keep, peaks);
     }
     if !section.0.is_empty() {
         return Err(CodecError::Damaged("trials left over".into()));
     }
-    Ok((result, tail))
+    Ok(())
+}
+
+/// The result and the text after its JSON, from the derived form.
+fn decode_derived(bytes: &[u8]) -> Result<(CalibrationResult, String), CodecError> {
+    let derived = DerivedForm::read(bytes)?;
+    let (section, body) = derived.split()?;
+    let mut result: CalibrationResult =
+        serde_json::from_slice(body).map_err(|e| CodecError::Damaged(format!("body: {e}")))?;
+    let peaks = Peaks::of(&result);
+    restore_all(
+        result.records.iter_mut(),
+        &derived.masks,
+        u8::MAX,
+        section,
+        &peaks,
+    )?;
+    Ok((result, derived.tail))
+}
+
+/// Every figure of a stored result ([`FleetFigure::from_record`] of each record), read
+/// without the rest of the document: the body is parsed for its preset's peaks and its
+/// records alone (their telemetry, the metadata and the summary are skipped, not built), and
+/// a left-out confidence interval is not computed again. What the compare report reads of
+/// each pair: about half the time of [`decode_result`].
+pub(crate) fn decode_figures(bytes: &[u8], run_id: &str) -> Result<Vec<FleetFigure>, CodecError> {
+    let lean: LeanResult;
+    let mut records: Vec<Record>;
+    if bytes.starts_with(&ZSTD_MAGIC) {
+        let text = zstd::stream::decode_all(bytes)?;
+        lean = serde_json::from_slice(&text)?;
+        records = lean
+            .records
+            .into_iter()
+            .map(LeanRecord::into_record)
+            .collect();
+    } else {
+        let derived = DerivedForm::read(bytes)?;
+        let (section, body) = derived.split()?;
+        lean =
+            serde_json::from_slice(body).map_err(|e| CodecError::Damaged(format!("body: {e}")))?;
+        records = lean
+            .records
+            .into_iter()
+            .map(LeanRecord::into_record)
+            .collect();
+        let peaks = Peaks {
+            by_precision: lean.metadata.preset.peaks.into_iter().collect(),
+            bandwidth: lean.metadata.preset.bandwidth_gbps,
+        };
+        restore_all(records.iter_mut(), &derived.masks, !CI, section, &peaks)?;
+    }
+    Ok((0_i64..)
+        .zip(&records)
+        .map(|(idx, r)| FleetFigure::from_record(run_id, idx, r))
+        .collect())
+}
+
+/// What [`decode_figures`] parses of a result document: the rest is skipped.
+#[derive(serde::Deserialize)]
+struct LeanResult {
+    metadata: LeanMetadata,
+    records: Vec<LeanRecord>,
+}
+
+/// Of the metadata, the preset.
+#[derive(serde::Deserialize)]
+struct LeanMetadata {
+    preset: LeanPreset,
+}
+
+/// Of the preset, the peaks efficiencies are of.
+#[derive(serde::Deserialize)]
+struct LeanPreset {
+    #[serde(default)]
+    bandwidth_gbps: Option<f64>,
+    #[serde(default)]
+    peaks: std::collections::BTreeMap<Precision, f64>,
+}
+
+/// A record without its telemetry (and its STREAM array size and intensity, which no figure
+/// row holds).
+#[derive(serde::Deserialize)]
+struct LeanRecord {
+    operation: fleetcal_proto::Operation,
+    precision: Precision,
+    size: u64,
+    status: fleetcal_proto::result::Status,
+    #[serde(default)]
+    reason: Option<String>,
+    flops: f64,
+    bytes: f64,
+    trials: u32,
+    #[serde(default)]
+    latency_ms: Option<fleetcal_proto::result::LatencyStats>,
+    #[serde(default)]
+    gops: Option<fleetcal_proto::result::Rate>,
+    #[serde(default)]
+    bandwidth_gbps: Option<fleetcal_proto::result::Rate>,
+    #[serde(default)]
+    efficiency: Option<f64>,
+    flags: fleetcal_proto::result::Flags,
+    #[serde(default)]
+    sampling: Option<fleetcal_proto::result::Sampling>,
+}
+
+impl LeanRecord {
+    fn into_record(self) -> Record {
+        Record {
+            operation: self.operation,
+            precision: self.precision,
+            size: self.size,
+            array_mib: None,
+            status: self.status,
+            reason: self.reason,
+            flops: self.flops,
+            bytes: self.bytes,
+            arithmetic_intensity: 0.0,
+            trials: self.trials,
+            latency_ms: self.latency_ms,
+            gops: self.gops,
+            bandwidth_gbps: self.bandwidth_gbps,
+            efficiency: self.efficiency,
+            flags: self.flags,
+            sampling: self.sampling,
+            telemetry: None,
+        }
+    }
 }
 
 /// The derived form of `text`, when it is `result`'s canonical JSON and the body reads back
@@ -285,11 +478,11 @@ fn encode_derived(text: &str, result: &CalibrationResult) -> Option<Vec<u8>> {
             mask
         })
         .collect();
+    // The body reads back as `stripped`: `text` is `result`'s canonical JSON and parsed
+    // as `result`, so `result` round-trips; `stripped` differs from it only in options set to
+    // `None`, an intensity set to `0.0` and emptied trial lists, each of which reads back as
+    // itself (`codec_tests`: `stripped_fields_read_back`, and the round-trip properties).
     let body = serde_json::to_vec(&stripped).ok()?;
-    let back: CalibrationResult = serde_json::from_slice(&body).ok()?;
-    if back != stripped {
-        return None;
-    }
     let mut frame = Vec::with_capacity(section.len() + body.len() + 10);
     put_len(&mut frame, section.len());
     frame.extend_from_slice(&section);
@@ -321,35 +514,33 @@ fn stored_body(result: &CalibrationResult) -> Vec<u8> {
 }
 
 /// The text after `result`'s canonical JSON (`CalibrationResult::to_json`) in `text`, when
-/// `text` starts with it: the JSON is written into a comparison, not a string (a quick
-/// result's is 266 KB).
+/// `text` starts with it. The JSON is written into a buffer each thread keeps (a quick
+/// result's is 266 KB), then compared: a third faster than comparing as it is written, whose
+/// many small writes cost more than the copy.
 fn canonical_tail<'t>(text: &'t str, result: &CalibrationResult) -> Option<&'t str> {
-    /// Compares what is written with `expected`, from `at` on; fails at the first byte
-    /// that differs, which stops the serialiser.
-    struct Compare<'e> {
-        expected: &'e [u8],
-        at: usize,
+    /// The most a thread keeps between documents; a larger one's buffer is freed after it.
+    const KEEP: usize = 1 << 20;
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    impl std::io::Write for Compare<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let end = self.at + buf.len();
-            if self.expected.get(self.at..end) != Some(buf) {
-                return Err(std::io::Error::other("differs"));
-            }
-            self.at = end;
-            Ok(buf.len())
+    BUFFER.with(|cell| {
+        let mut fresh = Vec::new();
+        let mut kept = cell.try_borrow_mut().ok();
+        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
+        buf.clear();
+        // `to_json` is `to_string_pretty`: the same formatter.
+        let written = serde_json::to_writer_pretty(&mut *buf, result).is_ok();
+        let len = buf.len();
+        let same = written && text.as_bytes().get(..len) == Some(buf.as_slice());
+        if buf.capacity() > KEEP {
+            *buf = Vec::new();
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+        if same {
+            text.get(len..)
+        } else {
+            None
         }
-    }
-    let mut compare = Compare {
-        expected: text.as_bytes(),
-        at: 0,
-    };
-    // `to_json` is `to_string_pretty`: the same formatter.
-    serde_json::to_writer_pretty(&mut compare, result).ok()?;
-    text.get(compare.at..)
+    })
 }
 
 /// The theoretical peaks a result's efficiencies are of: its preset's, per precision, and

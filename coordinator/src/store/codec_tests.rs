@@ -248,7 +248,12 @@ proptest! {
             }
         }
         let text = r.to_json();
-        prop_assert_eq!(decode(&encode(&text).unwrap()).unwrap(), text);
+        let stored = encode(&text).unwrap();
+        prop_assert_eq!(decode(&stored).unwrap(), text);
+        prop_assert_eq!(
+            decode_figures(&stored, "run").unwrap(),
+            FleetFigure::from_result("run", &r)
+        );
     }
 
     #[test]
@@ -304,4 +309,75 @@ fn documents_name_their_dictionary_and_an_unknown_one_is_an_error() {
     let mut other = stored.clone();
     other[4] = 200;
     assert!(matches!(decode(&other), Err(CodecError::Damaged(m)) if m.contains("dictionary 200")));
+}
+
+#[test]
+fn stripped_fields_read_back() {
+    // What `encode_derived` relies on instead of parsing its body back: a result that
+    // round-trips still does with any of the derivable fields left out, in any record.
+    let r = varied(0.9, 11);
+    let text = r.to_json();
+    let parsed: CalibrationResult = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed, r, "the full result round-trips");
+    for which in 0u8..64 {
+        let mut stripped = r.clone();
+        for (i, rec) in stripped.records.iter_mut().enumerate() {
+            let mask = which.rotate_left(i as u32 % 8);
+            if mask & LATENCY != 0 {
+                rec.latency_ms = None;
+            }
+            if mask & GOPS != 0 {
+                rec.gops = None;
+            }
+            if mask & BANDWIDTH != 0 {
+                rec.bandwidth_gbps = None;
+            }
+            if let Some(s) = rec.sampling.as_mut() {
+                if mask & CI != 0 {
+                    s.ci_pct = None;
+                }
+                if mask & SAMPLES != 0 {
+                    s.samples_ns = Vec::new();
+                }
+            }
+            if mask & INTENSITY != 0 {
+                rec.arithmetic_intensity = 0.0;
+            }
+            if mask & EFFICIENCY != 0 {
+                rec.efficiency = None;
+            }
+        }
+        let body = serde_json::to_vec(&stripped).unwrap();
+        let back: CalibrationResult = serde_json::from_slice(&body).unwrap();
+        assert_eq!(back, stripped, "fields {which:#08b}");
+    }
+}
+
+#[test]
+fn the_figures_read_alone_are_the_documents_figures() {
+    let mut off = template();
+    for rec in off.records.iter_mut().step_by(3) {
+        if let Some(g) = rec.gops.as_mut() {
+            g.median *= 1.1;
+        }
+        rec.efficiency = rec.efficiency.map(|e| e * 0.5);
+    }
+    for r in [template(), varied(0.7, 2), varied(1.3, 8), off] {
+        let text = r.to_json();
+        let want = FleetFigure::from_result("run", &r);
+        for stored in [
+            encode(&text).unwrap(),
+            zstd::bulk::compress(text.as_bytes(), PLAIN_LEVEL).unwrap(),
+        ] {
+            assert_eq!(decode_figures(&stored, "run").unwrap(), want);
+        }
+    }
+    let stored = encode(TEMPLATE).unwrap();
+    for cut in [4, 5, 40, 200, stored.len() - 1] {
+        assert!(
+            decode_figures(&stored[..cut], "run").is_err(),
+            "cut at {cut}"
+        );
+    }
+    assert!(decode_figures(&zstd::bulk::compress(b"{}", 3).unwrap(), "run").is_err());
 }

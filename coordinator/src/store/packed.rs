@@ -1,23 +1,36 @@
-//! How a result's run summary is stored in `fleet_runs.summary` (migration `0012`): its
-//! headline peaks (`summary.peak_by_precision`), its anomaly lines and the records its
-//! headline figures are made of ([`crate::fleet::headline::headline_records`]), packed into
-//! one small binary value and zstd-compressed: about a kilobyte for a quick result, where a
-//! row per record (164 of them) cost ~23 KB on SQLite and ~37 KB on PostgreSQL. Every other
-//! figure is read from the result document itself when a report needs it.
+//! How a result's run summary is stored in `fleet_runs` (migrations `0012` and `0013`), in
+//! three small packed, zstd-compressed values, each read only by the reports that need it:
+//! - `summary`: its headline peaks (`summary.peak_by_precision`), its anomaly lines and the
+//!   records its headline figures are made of
+//!   ([`crate::fleet::headline::headline_records`]): about a kilobyte for a quick result,
+//!   what every report reads of every run (the drift of a month of 1,000 boards: 31,000);
+//! - `flags`: what its figures show ([`crate::fleet::anomalies::figure_flags`]), for the
+//!   anomalies report (~0.5 KB);
+//! - `points`: its roofline points not among the headline records
+//!   ([`crate::fleet::headline::point_records`]), for the roofline report (~1 KB).
 //!
-//! Layout (after zstd): `FRS1`, then the peaks, the anomalies and the figures, each a count
+//! Where a row per record (164 of them) cost ~23 KB on SQLite and ~37 KB on PostgreSQL; every
+//! other figure is read from the result document itself when a report needs it (the compare
+//! report's pairs).
+//!
+//! Layout (after zstd): a four-byte magic (`FRS1`, `FRF1`, `FRP1`), then each list as a count
 //! and its items; texts are length-prefixed UTF-8, integers LEB128 varints (signed ones
 //! zigzag-mapped), doubles their eight bytes, optional values a presence byte or bit first.
 
 use super::bytes::{put_f64, put_len, put_str, put_varint, unzigzag, zigzag, Reader};
 use super::codec::CodecError;
+use crate::fleet::anomalies::{AnomalyKind, FigureFlag};
 use crate::fleet::{FleetFigure, PeakRow};
 
-/// The first bytes of the packed form, before compression.
+/// The first bytes of a packed summary, before compression.
 const MAGIC: &[u8; 4] = b"FRS1";
+/// The first bytes of packed figure flags.
+const FLAGS_MAGIC: &[u8; 4] = b"FRF1";
+/// The first bytes of packed roofline points.
+const POINTS_MAGIC: &[u8; 4] = b"FRP1";
 /// The zstd level (the value is small; level 3 is as good as higher ones there).
 const LEVEL: i32 = 3;
-/// The most bytes a packed summary may unpack to (a quick result's is ~3 KB).
+/// The most bytes a packed value may unpack to (a quick result's summary is ~3 KB).
 const MAX_UNPACKED: usize = 16 * 1024 * 1024;
 
 /// What one run's `summary` column holds.
@@ -79,47 +92,124 @@ pub(crate) fn pack(s: &RunSummary) -> Result<Vec<u8>, CodecError> {
     }
     put_len(&mut out, s.figures.len());
     for f in &s.figures {
-        put_varint(&mut out, zigzag(f.idx));
-        put_str(&mut out, &f.operation);
-        put_str(&mut out, &f.precision);
-        put_varint(&mut out, zigzag(f.size));
-        put_str(&mut out, &f.status);
-        match &f.reason {
-            Some(reason) => {
-                out.push(1);
-                put_str(&mut out, reason);
-            }
-            None => out.push(0),
-        }
-        let rates = rates_of(f);
-        let present = rates
-            .iter()
-            .enumerate()
-            .fold(0u8, |m, (i, v)| if v.is_some() { m | 1 << i } else { m });
-        out.push(present);
-        for v in rates.into_iter().flatten() {
-            put_f64(&mut out, v);
-        }
-        put_varint(&mut out, u64::from(f.trials));
-        let flags = [
-            f.above_theoretical,
-            f.noisy,
-            f.throttled,
-            f.in_cache,
-            f.bandwidth_eligible,
-        ];
-        out.push(
-            flags
-                .iter()
-                .enumerate()
-                .fold(0u8, |m, (i, &b)| if b { m | 1 << i } else { m }),
-        );
+        put_figure(&mut out, f);
     }
     Ok(zstd::bulk::compress(&out, LEVEL)?)
 }
 
-/// A run summary back from its stored form; an error (never a panic) for damaged bytes.
-pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
+/// The stored form of a result's figure flags.
+pub(crate) fn pack_flags(flags: &[FigureFlag]) -> Result<Vec<u8>, CodecError> {
+    let mut out = FLAGS_MAGIC.to_vec();
+    put_len(&mut out, flags.len());
+    for flag in flags {
+        put_str(&mut out, flag.kind.as_str());
+        put_len(&mut out, flag.figures.len());
+        for f in &flag.figures {
+            put_str(&mut out, f);
+        }
+        put_opt_f64(&mut out, flag.value);
+        put_str(&mut out, &flag.detail);
+    }
+    Ok(zstd::bulk::compress(&out, LEVEL)?)
+}
+
+/// The stored form of a result's roofline points.
+pub(crate) fn pack_points(points: &[FleetFigure]) -> Result<Vec<u8>, CodecError> {
+    let mut out = POINTS_MAGIC.to_vec();
+    put_len(&mut out, points.len());
+    for f in points {
+        put_figure(&mut out, f);
+    }
+    Ok(zstd::bulk::compress(&out, LEVEL)?)
+}
+
+/// One packed figure (its `run_id` empty).
+fn read_figure(r: &mut Reader<'_>) -> Result<FleetFigure, CodecError> {
+    let idx = unzigzag(r.varint()?);
+    let operation = r.str("operation")?;
+    let precision = r.str("precision")?;
+    let size = unzigzag(r.varint()?);
+    let status = r.str("status")?;
+    let reason = match r.byte()? {
+        0 => None,
+        1 => Some(r.str("reason")?),
+        b => return Err(CodecError::Damaged(format!("presence byte {b}"))),
+    };
+    let present = r.byte()?;
+    let mut rates = [None; 6];
+    for (i, slot) in rates.iter_mut().enumerate() {
+        if present & (1 << i) != 0 {
+            *slot = Some(r.f64()?);
+        }
+    }
+    let trials = u32::try_from(r.varint()?)
+        .map_err(|_| CodecError::Damaged("trials out of range".into()))?;
+    let flags = r.byte()?;
+    let [best_gops, median_gops, best_gbps, median_gbps, efficiency, cv_pct] = rates;
+    Ok(FleetFigure {
+        run_id: String::new(),
+        idx,
+        operation,
+        precision,
+        size,
+        status,
+        reason,
+        best_gops,
+        median_gops,
+        best_gbps,
+        median_gbps,
+        efficiency,
+        trials,
+        cv_pct,
+        above_theoretical: flags & 1 != 0,
+        noisy: flags & 2 != 0,
+        throttled: flags & 4 != 0,
+        in_cache: flags & 8 != 0,
+        bandwidth_eligible: flags & 16 != 0,
+    })
+}
+
+/// One figure, packed (its `run_id` left out).
+fn put_figure(out: &mut Vec<u8>, f: &FleetFigure) {
+    put_varint(out, zigzag(f.idx));
+    put_str(out, &f.operation);
+    put_str(out, &f.precision);
+    put_varint(out, zigzag(f.size));
+    put_str(out, &f.status);
+    match &f.reason {
+        Some(reason) => {
+            out.push(1);
+            put_str(out, reason);
+        }
+        None => out.push(0),
+    }
+    let rates = rates_of(f);
+    let present = rates
+        .iter()
+        .enumerate()
+        .fold(0u8, |m, (i, v)| if v.is_some() { m | 1 << i } else { m });
+    out.push(present);
+    for v in rates.into_iter().flatten() {
+        put_f64(out, v);
+    }
+    put_varint(out, u64::from(f.trials));
+    let flags = [
+        f.above_theoretical,
+        f.noisy,
+        f.throttled,
+        f.in_cache,
+        f.bandwidth_eligible,
+    ];
+    out.push(
+        flags
+            .iter()
+            .enumerate()
+            .fold(0u8, |m, (i, &b)| if b { m | 1 << i } else { m }),
+    );
+}
+
+/// `bytes` decompressed, and what follows `magic` in them.
+fn unzip(bytes: &[u8], magic: &[u8; 4]) -> Result<Vec<u8>, CodecError> {
     thread_local! {
         static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
             const { std::cell::RefCell::new(None) };
@@ -137,10 +227,28 @@ pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
             Err(_) => Ok(zstd::bulk::decompress(bytes, MAX_UNPACKED)?),
         }
     })?;
-    let rest = raw
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| CodecError::Damaged("run summary: unknown form".into()))?;
-    let mut r = Reader(rest);
+    if !raw.starts_with(magic) {
+        return Err(CodecError::Damaged(format!(
+            "packed {}: unknown form",
+            String::from_utf8_lossy(magic)
+        )));
+    }
+    Ok(raw)
+}
+
+/// The end of a packed value: nothing may follow.
+fn end(r: &Reader<'_>, what: &str) -> Result<(), CodecError> {
+    if r.0.is_empty() {
+        Ok(())
+    } else {
+        Err(CodecError::Damaged(format!("{what}: bytes after the end")))
+    }
+}
+
+/// A run summary back from its stored form; an error (never a panic) for damaged bytes.
+pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
+    let raw = unzip(bytes, MAGIC)?;
+    let mut r = Reader(&raw[MAGIC.len()..]);
     let mut s = RunSummary::default();
     for _ in 0..r.len("peak count")? {
         s.peaks.push(PeakRow {
@@ -155,55 +263,46 @@ pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
         s.anomalies.push(r.str("anomaly")?);
     }
     for _ in 0..r.len("figure count")? {
-        let idx = unzigzag(r.varint()?);
-        let operation = r.str("operation")?;
-        let precision = r.str("precision")?;
-        let size = unzigzag(r.varint()?);
-        let status = r.str("status")?;
-        let reason = match r.byte()? {
-            0 => None,
-            1 => Some(r.str("reason")?),
-            b => return Err(CodecError::Damaged(format!("presence byte {b}"))),
-        };
-        let present = r.byte()?;
-        let mut rates = [None; 6];
-        for (i, slot) in rates.iter_mut().enumerate() {
-            if present & (1 << i) != 0 {
-                *slot = Some(r.f64()?);
-            }
+        s.figures.push(read_figure(&mut r)?);
+    }
+    end(&r, "run summary")?;
+    Ok(s)
+}
+
+/// Figure flags back from their stored form.
+pub(crate) fn unpack_flags(bytes: &[u8]) -> Result<Vec<FigureFlag>, CodecError> {
+    let raw = unzip(bytes, FLAGS_MAGIC)?;
+    let mut r = Reader(&raw[FLAGS_MAGIC.len()..]);
+    let mut flags = Vec::new();
+    for _ in 0..r.len("flag count")? {
+        let kind = r.str("flag kind")?;
+        let kind = AnomalyKind::from_name(&kind)
+            .ok_or_else(|| CodecError::Damaged(format!("flag kind {kind:?}")))?;
+        let mut figures = Vec::new();
+        for _ in 0..r.len("flagged figure count")? {
+            figures.push(r.str("flagged figure")?);
         }
-        let trials = u32::try_from(r.varint()?)
-            .map_err(|_| CodecError::Damaged("trials out of range".into()))?;
-        let flags = r.byte()?;
-        let [best_gops, median_gops, best_gbps, median_gbps, efficiency, cv_pct] = rates;
-        s.figures.push(FleetFigure {
-            run_id: String::new(),
-            idx,
-            operation,
-            precision,
-            size,
-            status,
-            reason,
-            best_gops,
-            median_gops,
-            best_gbps,
-            median_gbps,
-            efficiency,
-            trials,
-            cv_pct,
-            above_theoretical: flags & 1 != 0,
-            noisy: flags & 2 != 0,
-            throttled: flags & 4 != 0,
-            in_cache: flags & 8 != 0,
-            bandwidth_eligible: flags & 16 != 0,
+        flags.push(FigureFlag {
+            kind,
+            figures,
+            value: opt_f64(&mut r)?,
+            detail: r.str("flag detail")?,
         });
     }
-    if !r.0.is_empty() {
-        return Err(CodecError::Damaged(
-            "run summary: bytes after the end".into(),
-        ));
+    end(&r, "figure flags")?;
+    Ok(flags)
+}
+
+/// Roofline points back from their stored form (their `run_id` empty).
+pub(crate) fn unpack_points(bytes: &[u8]) -> Result<Vec<FleetFigure>, CodecError> {
+    let raw = unzip(bytes, POINTS_MAGIC)?;
+    let mut r = Reader(&raw[POINTS_MAGIC.len()..]);
+    let mut points = Vec::new();
+    for _ in 0..r.len("point count")? {
+        points.push(read_figure(&mut r)?);
     }
-    Ok(s)
+    end(&r, "roofline points")?;
+    Ok(points)
 }
 
 #[cfg(test)]
@@ -271,6 +370,31 @@ mod tests {
         assert!(unpack(&zstd::bulk::compress(&longer, 1).unwrap()).is_err());
     }
 
+    #[test]
+    fn the_real_results_flags_and_points_round_trip_small() {
+        let (_, all, fleet) = summary_of_template();
+        // The template's noisy and skipped figures are flagged.
+        let kinds: Vec<&str> = fleet.figure_flags.iter().map(|f| f.kind.as_str()).collect();
+        assert!(
+            kinds.contains(&"noisy") && kinds.contains(&"skipped"),
+            "{kinds:?}"
+        );
+        let flags = pack_flags(&fleet.figure_flags).unwrap();
+        assert!(flags.len() < 1024, "{} B", flags.len());
+        assert_eq!(unpack_flags(&flags).unwrap(), fleet.figure_flags);
+        let points = crate::fleet::headline::point_records(&all);
+        assert!(!points.is_empty());
+        let packed = pack_points(&points).unwrap();
+        assert!(packed.len() < 1536, "{} B", packed.len());
+        assert_eq!(unpack_points(&packed).unwrap(), points);
+        // Each value is only read as what it is.
+        assert!(unpack(&flags).is_err() && unpack_points(&flags).is_err());
+        assert!(unpack_flags(&packed).is_err());
+        for cut in [0, 1, 4, flags.len() / 2, flags.len() - 1] {
+            assert!(unpack_flags(&flags[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -278,7 +402,12 @@ mod tests {
         fn any_bytes_unpack_without_panicking(tail in proptest::collection::vec(any::<u8>(), 0..256)) {
             let mut raw = MAGIC.to_vec();
             raw.extend(tail);
-            let _ = unpack(&zstd::bulk::compress(&raw, 1).unwrap());
+            let zipped = zstd::bulk::compress(&raw, 1).unwrap();
+            let _ = unpack(&zipped);
+            raw[..4].copy_from_slice(FLAGS_MAGIC);
+            let _ = unpack_flags(&zstd::bulk::compress(&raw, 1).unwrap());
+            raw[..4].copy_from_slice(POINTS_MAGIC);
+            let _ = unpack_points(&zstd::bulk::compress(&raw, 1).unwrap());
         }
 
         #[test]

@@ -1073,6 +1073,7 @@ async fn fleet_suite<S: Store>(store: &S) {
     let all = store
         .fleet_rows(&FleetQuery {
             until: Some(2_500_000),
+            figure_flags: true,
             ..FleetQuery::default()
         })
         .await
@@ -1177,6 +1178,22 @@ async fn fleet_suite<S: Store>(store: &S) {
             }),
             vec!["fr6", "fr5"],
         ),
+        // The runs with a run of the other framework on their board in their campaign (f1
+        // ran both in fc2; f2 and f3 NumPy alone).
+        (
+            q(|q| {
+                q.paired_only = true;
+                q.until = Some(2_500_000)
+            }),
+            vec!["fr4", "fr5"],
+        ),
+        (
+            q(|q| {
+                q.paired_only = true;
+                q.framework = Some("numpy".into());
+            }),
+            vec!["fr5"],
+        ),
     ];
     for (query, want) in cases {
         let rows = store.fleet_rows(&query).await.unwrap();
@@ -1195,6 +1212,7 @@ async fn fleet_suite<S: Store>(store: &S) {
         .fleet_rows(&FleetQuery {
             until: Some(2_500_000),
             runs_only: true,
+            figure_flags: true,
             ..FleetQuery::default()
         })
         .await
@@ -1358,6 +1376,24 @@ async fn alerts_suite<S: Store>(store: &S) {
         ["al4", "al3", "al2"]
     );
     assert!(list(&[AlertState::Resolved]).await.is_empty());
+
+    // One board's alerts, newest first, whatever their state.
+    assert!(store
+        .insert_alert(&alert("al5", "f2", "numpy", "gemm_peak fp32", 700))
+        .await
+        .unwrap());
+    let of = |agent: &'static str| async move {
+        store
+            .agent_alerts(agent)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("f1").await, ["al4", "al3", "al2", "al1"]);
+    assert_eq!(of("f2").await, ["al5"]);
+    assert!(of("nobody").await.is_empty());
 }
 
 /// Stored bytes of one quick result against its JSON (printed): the derived form.
@@ -1451,9 +1487,11 @@ async fn ended_badly_suite<S: Store>(store: &S) {
     assert!(store.runs_ended_badly(&[]).await.unwrap().is_empty());
 }
 
-/// Fleet rows as schema v11 left them: no packed summary (their peaks, anomaly lines and
-/// figures were rows of the tables v12 dropped).
-const WITHOUT_SUMMARIES: &str = "UPDATE fleet_runs SET summary = NULL WHERE campaign_id = 'fc1'";
+/// Fleet rows as schema v11 left them: no packed summary, flags or points (their peaks,
+/// anomaly lines and figures were rows of the tables v12 dropped; v12's rows have a summary
+/// and no flags or points, and are filled in alike).
+const WITHOUT_SUMMARIES: &str = "UPDATE fleet_runs SET summary = NULL, flags = NULL, \
+                                 points = NULL WHERE campaign_id = 'fc1'";
 
 /// Campaign `fc1`'s runs with their headline records, before [`WITHOUT_SUMMARIES`].
 async fn summaries_before_v12<S: Store>(store: &S) -> FleetRows {
@@ -1461,15 +1499,16 @@ async fn summaries_before_v12<S: Store>(store: &S) -> FleetRows {
         .fleet_rows(&FleetQuery {
             campaign_id: Some("fc1".into()),
             headline_figures_only: true,
+            figure_flags: true,
+            roofline_points: true,
             ..FleetQuery::default()
         })
         .await
         .unwrap();
     assert_eq!(rows.runs.len(), 3);
-    assert!(rows
-        .runs
-        .iter()
-        .all(|r| !r.peaks.is_empty() && !r.anomalies.is_empty()));
+    assert!(rows.runs.iter().all(|r| !r.peaks.is_empty()
+        && !r.anomalies.is_empty()
+        && !r.figure_flags.is_empty()));
     assert!(!rows.figures.is_empty());
     rows
 }
