@@ -9,6 +9,7 @@
 //! - [`render`]: report models drawn as HTML pages with SVG plots;
 //! - [`config`]: `fleetcal-coordinator serve` settings; [`fleetctl`]: the admin CLI;
 //! - [`validate`]: the checks at the edges (registrations, ids, result times), pure;
+//! - [`par`]: CPU work of many boards spread over the cores;
 //! - [`tls`]: the server's TLS and mutual TLS files (clients dial through
 //!   [`fleetcal_proto::dial`]).
 
@@ -26,6 +27,7 @@ pub mod fleetctl;
 #[path = "../../proto/src/fuzz_tests.rs"]
 mod fuzz_tests;
 pub mod model;
+pub mod par;
 pub mod pki;
 pub mod plan;
 pub mod render;

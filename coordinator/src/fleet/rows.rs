@@ -184,8 +184,9 @@ pub struct FleetQuery {
     #[serde(default)]
     pub paired_only: bool,
     /// With [`FleetQuery::headline_figures_only`], each run's roofline points too (per BLAS
-    /// operation and precision its best record, [`super::headline::point_records`]): what
-    /// the roofline report reads.
+    /// operation and precision its best record, [`super::headline::point_records`], with
+    /// its rates alone: no bandwidth, efficiency, CV or flags): what the roofline report
+    /// reads.
     #[serde(default)]
     pub roofline_points: bool,
     /// Each run's [`FleetRun::figure_flags`] (left empty otherwise): what the anomalies

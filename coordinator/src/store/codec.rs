@@ -103,7 +103,7 @@ const MAX_DECLARED: u64 = 64 * 1024 * 1024;
 /// A zstd frame decompressed with dictionary `id` (0: none). Each thread keeps its
 /// decompressor with the dictionary loaded (a report decodes thousands of documents; a fresh
 /// context each cost ~2 % of that).
-fn decompress(frame: &[u8], id: u8) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn decompress(frame: &[u8], id: u8) -> Result<Vec<u8>, CodecError> {
     if id == 0 {
         return Ok(zstd::stream::decode_all(frame)?);
     }
@@ -147,7 +147,7 @@ fn decompress(frame: &[u8], id: u8) -> Result<Vec<u8>, CodecError> {
 
 /// `data` compressed with the current dictionary: (its id, the frame). Each thread keeps
 /// its compressor (a zstd context is ~1 MB to set up).
-fn compress(data: &[u8]) -> Result<(u8, Vec<u8>), CodecError> {
+pub(crate) fn compress(data: &[u8]) -> Result<(u8, Vec<u8>), CodecError> {
     thread_local! {
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
             const { std::cell::RefCell::new(None) };

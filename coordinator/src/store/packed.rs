@@ -13,7 +13,8 @@
 //! other figure is read from the result document itself when a report needs it (the compare
 //! report's pairs).
 //!
-//! Layout (after zstd): a four-byte magic (`FRS1`, `FRF1`, `FRP1`), then each list as a count
+//! Stored as `0xD1`, the id of the result codec's dictionary and a zstd frame against it
+//! (schema v12's summaries: a plain zstd frame, still read). Layout (after zstd): a four-byte magic (`FRS1`, `FRF1`, `FRP1`), then each list as a count
 //! and its items; texts are length-prefixed UTF-8, integers LEB128 varints (signed ones
 //! zigzag-mapped), doubles their eight bytes, optional values a presence byte or bit first.
 
@@ -28,8 +29,9 @@ const MAGIC: &[u8; 4] = b"FRS1";
 const FLAGS_MAGIC: &[u8; 4] = b"FRF1";
 /// The first bytes of packed roofline points.
 const POINTS_MAGIC: &[u8; 4] = b"FRP1";
-/// The zstd level (the value is small; level 3 is as good as higher ones there).
-const LEVEL: i32 = 3;
+/// The first byte of a value compressed against a dictionary (then the dictionary's id and
+/// the zstd frame); a plain zstd frame (schema v12's summaries) starts with `0x28`.
+const DICTIONARY_MARK: [u8; 1] = [0xD1];
 /// The most bytes a packed value may unpack to (a quick result's summary is ~3 KB).
 const MAX_UNPACKED: usize = 16 * 1024 * 1024;
 
@@ -94,7 +96,7 @@ pub(crate) fn pack(s: &RunSummary) -> Result<Vec<u8>, CodecError> {
     for f in &s.figures {
         put_figure(&mut out, f);
     }
-    Ok(zstd::bulk::compress(&out, LEVEL)?)
+    zip(&out)
 }
 
 /// The stored form of a result's figure flags.
@@ -110,7 +112,7 @@ pub(crate) fn pack_flags(flags: &[FigureFlag]) -> Result<Vec<u8>, CodecError> {
         put_opt_f64(&mut out, flag.value);
         put_str(&mut out, &flag.detail);
     }
-    Ok(zstd::bulk::compress(&out, LEVEL)?)
+    zip(&out)
 }
 
 /// The stored form of a result's roofline points.
@@ -120,7 +122,7 @@ pub(crate) fn pack_points(points: &[FleetFigure]) -> Result<Vec<u8>, CodecError>
     for f in points {
         put_figure(&mut out, f);
     }
-    Ok(zstd::bulk::compress(&out, LEVEL)?)
+    zip(&out)
 }
 
 /// One packed figure (its `run_id` empty).
@@ -208,25 +210,31 @@ fn put_figure(out: &mut Vec<u8>, f: &FleetFigure) {
     );
 }
 
-/// `bytes` decompressed, and what follows `magic` in them.
+/// A packed value compressed: [`DICTIONARY_MARK`], then a zstd frame against the result
+/// codec's built-in dictionary (whose texts, operation and precision names, statuses,
+/// anomaly lines, are most of a packed value's): a third smaller and three times faster to
+/// decompress than a frame without it (0.9 KB and 1.3 µs for a quick result's summary).
+fn zip(raw: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let (id, frame) = super::codec::compress(raw)?;
+    let mut out = Vec::with_capacity(frame.len() + 2);
+    out.extend_from_slice(&DICTIONARY_MARK);
+    out.push(id);
+    out.extend_from_slice(&frame);
+    Ok(out)
+}
+
+/// `bytes` decompressed (a plain zstd frame, as schema v12 stored summaries, or [`zip`]'s
+/// form), starting with `magic`.
 fn unzip(bytes: &[u8], magic: &[u8; 4]) -> Result<Vec<u8>, CodecError> {
-    thread_local! {
-        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    // Each thread keeps its zstd context: a report over many nights unpacks one per run.
-    let raw = DECOMPRESSOR.with(|cell| -> Result<Vec<u8>, CodecError> {
-        match cell.try_borrow_mut() {
-            Ok(mut slot) => {
-                let decompressor = match slot.as_mut() {
-                    Some(d) => d,
-                    None => slot.insert(zstd::bulk::Decompressor::new()?),
-                };
-                Ok(decompressor.decompress(bytes, MAX_UNPACKED)?)
-            }
-            Err(_) => Ok(zstd::bulk::decompress(bytes, MAX_UNPACKED)?),
+    let raw = match bytes.strip_prefix(&DICTIONARY_MARK) {
+        Some(rest) => {
+            let (&id, frame) = rest
+                .split_first()
+                .ok_or_else(|| CodecError::Damaged("packed value: no dictionary id".into()))?;
+            super::codec::decompress(frame, id)?
         }
-    })?;
+        None => zstd::bulk::decompress(bytes, MAX_UNPACKED)?,
+    };
     if !raw.starts_with(magic) {
         return Err(CodecError::Damaged(format!(
             "packed {}: unknown form",
@@ -340,7 +348,7 @@ mod tests {
             all.len()
         );
         let packed = pack(&s).unwrap();
-        assert!(packed.len() < 2048, "{} B", packed.len());
+        assert!(packed.len() < 1200, "{} B", packed.len());
         let back = unpack(&packed).unwrap();
         assert_eq!(back, s);
         // The headlines are the same from the kept records as from all of them.
@@ -360,14 +368,25 @@ mod tests {
         for cut in [0, 1, 4, packed.len() / 2, packed.len() - 1] {
             assert!(unpack(&packed[..cut]).is_err(), "cut at {cut}");
         }
-        let raw = zstd::bulk::decompress(&packed, MAX_UNPACKED).unwrap();
+        let raw = unzip(&packed, MAGIC).unwrap();
+        // Schema v12's form (a plain zstd frame) reads as well.
+        assert_eq!(unpack(&zstd::bulk::compress(&raw, 3).unwrap()).unwrap(), s);
+        assert!(packed.len() < zstd::bulk::compress(&raw, 3).unwrap().len());
         for cut in [0, 3, 5, raw.len() / 2, raw.len() - 1] {
-            let bytes = zstd::bulk::compress(&raw[..cut], 1).unwrap();
-            assert!(unpack(&bytes).is_err(), "raw cut at {cut}");
+            assert!(
+                unpack(&zip(&raw[..cut]).unwrap()).is_err(),
+                "raw cut at {cut}"
+            );
+            let plain = zstd::bulk::compress(&raw[..cut], 1).unwrap();
+            assert!(unpack(&plain).is_err(), "plain raw cut at {cut}");
         }
         let mut longer = raw.clone();
         longer.push(0);
-        assert!(unpack(&zstd::bulk::compress(&longer, 1).unwrap()).is_err());
+        assert!(unpack(&zip(&longer).unwrap()).is_err());
+        assert!(
+            unpack(&[0xD1, 9, 1, 2, 3]).is_err(),
+            "an unknown dictionary"
+        );
     }
 
     #[test]
@@ -402,12 +421,12 @@ mod tests {
         fn any_bytes_unpack_without_panicking(tail in proptest::collection::vec(any::<u8>(), 0..256)) {
             let mut raw = MAGIC.to_vec();
             raw.extend(tail);
-            let zipped = zstd::bulk::compress(&raw, 1).unwrap();
-            let _ = unpack(&zipped);
+            let _ = unpack(&zip(&raw).unwrap());
+            let _ = unpack(&zstd::bulk::compress(&raw, 1).unwrap());
             raw[..4].copy_from_slice(FLAGS_MAGIC);
-            let _ = unpack_flags(&zstd::bulk::compress(&raw, 1).unwrap());
+            let _ = unpack_flags(&zip(&raw).unwrap());
             raw[..4].copy_from_slice(POINTS_MAGIC);
-            let _ = unpack_points(&zstd::bulk::compress(&raw, 1).unwrap());
+            let _ = unpack_points(&zip(&raw).unwrap());
         }
 
         #[test]

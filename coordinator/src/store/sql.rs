@@ -49,6 +49,28 @@ impl PackedRun {
     }
 }
 
+/// A result's roofline points ([`crate::fleet::headline::point_records`]) as `points` keeps
+/// them: what the roofline plots (operation, precision, size and the best and median rate),
+/// not their bandwidths, efficiency, CV or flags (half the bytes).
+fn points_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFigure> {
+    crate::fleet::headline::point_records(figures)
+        .into_iter()
+        .map(|f| crate::fleet::FleetFigure {
+            run_id: String::new(),
+            best_gbps: None,
+            median_gbps: None,
+            efficiency: None,
+            cv_pct: None,
+            above_theoretical: false,
+            noisy: false,
+            throttled: false,
+            in_cache: false,
+            bandwidth_eligible: false,
+            ..f
+        })
+        .collect()
+}
+
 /// The packed values of a run, from `figures` (every record of its result).
 pub(crate) fn packed_run(
     fleet: &crate::fleet::FleetRun,
@@ -66,9 +88,7 @@ pub(crate) fn packed_run(
                 figures: strip(crate::fleet::headline::headline_records(figures)),
             })?,
             flags: super::packed::pack_flags(&fleet.figure_flags)?,
-            points: super::packed::pack_points(&strip(crate::fleet::headline::point_records(
-                figures,
-            )))?,
+            points: super::packed::pack_points(&points_of(figures))?,
         })
     };
     pack().map_err(|e| corrupt("summary", e))
@@ -315,39 +335,7 @@ pub(crate) fn decode_documents(
     .collect()
 }
 
-/// The fewest items [`par_map`] gives a thread.
-const PAR_MIN_ITEMS: usize = 256;
-
-/// `f` of each item, in order, spread over the cores (up to 8): CPU work such as decoding
-/// result documents. The caller runs it off the async threads.
-pub(crate) fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism()
-        .map(std::num::NonZeroUsize::get)
-        .unwrap_or(1)
-        .clamp(1, 8);
-    // A thread is worth starting for a few dozen items at least (a drift check after an
-    // upload unpacks ~120 summaries: one thread).
-    let per = items.len().div_ceil(threads).max(PAR_MIN_ITEMS);
-    if items.len() <= per {
-        return items.into_iter().map(f).collect();
-    }
-    let mut parts: Vec<Vec<T>> = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        parts.push(items.by_ref().take(per).collect());
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
+pub(crate) use crate::par::par_map;
 
 /// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
 macro_rules! impl_store {

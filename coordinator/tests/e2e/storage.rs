@@ -1506,9 +1506,10 @@ async fn summaries_before_v12<S: Store>(store: &S) -> FleetRows {
         .await
         .unwrap();
     assert_eq!(rows.runs.len(), 3);
-    assert!(rows.runs.iter().all(|r| !r.peaks.is_empty()
-        && !r.anomalies.is_empty()
-        && !r.figure_flags.is_empty()));
+    assert!(rows
+        .runs
+        .iter()
+        .all(|r| !r.peaks.is_empty() && !r.anomalies.is_empty() && !r.figure_flags.is_empty()));
     assert!(!rows.figures.is_empty());
     rows
 }
