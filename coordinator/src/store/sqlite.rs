@@ -46,6 +46,9 @@ impl SqliteStore {
             // result survives a crash or a power cut (NORMAL could lose the last commits
             // on a power cut). Results are committed many at a time (`start_writer`).
             .synchronous(SqliteSynchronous::Full)
+            // 8 KB pages for a new database (an existing one keeps its own): a fleet row
+            // (~2.6 KB with its packed summary, flags and points) took a 4 KB page alone.
+            .page_size(8192)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
