@@ -112,25 +112,16 @@ pub fn figure_rank(figure: &str) -> (usize, String) {
     }
 }
 
-/// The best measured GEMM record per precision (the first of equals), by precision rank.
+/// The best measured GEMM record per precision (the first of equals), by precision rank:
+/// [`best_blas`] of the GEMM records.
 fn best_gemm<'a>(figures: impl Iterator<Item = &'a FleetFigure>) -> Vec<&'a FleetFigure> {
-    // Few precisions: a linear scan.
-    let mut best: Vec<(f64, &FleetFigure)> = Vec::new();
-    for f in figures.filter(|f| f.operation == "gemm") {
-        let Some((value, _)) = rates(f) else { continue };
-        match best.iter_mut().find(|(_, b)| b.precision == f.precision) {
-            Some(slot) if value > slot.0 => *slot = (value, f),
-            Some(_) => {}
-            None => best.push((value, f)),
-        }
-    }
-    best.sort_by_key(|(_, f)| precision_rank(&f.precision));
-    best.into_iter().map(|(_, f)| f).collect()
+    best_blas(figures.filter(|f| f.operation == "gemm"))
 }
 
 /// Per BLAS operation (not STREAM) and precision, its best measured record: a board's
-/// points on the roofline. In operation, then precision order.
+/// points on the roofline. In operation, then precision order; the first of equals.
 pub fn best_blas<'a>(figures: impl Iterator<Item = &'a FleetFigure>) -> Vec<&'a FleetFigure> {
+    // Few operations and precisions: a linear scan.
     let mut best: Vec<(f64, &FleetFigure)> = Vec::new();
     for f in figures.filter(|f| !is_stream(&f.operation)) {
         let Some((value, _)) = rates(f) else { continue };
