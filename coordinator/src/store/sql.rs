@@ -324,7 +324,7 @@ pub(crate) type StoredDocument = (String, Option<Vec<u8>>);
 pub(crate) fn decode_documents(
     docs: Vec<(String, StoredDocument)>,
 ) -> Vec<crate::fleet::FleetFigure> {
-    par_map(docs, |(id, (plain, compressed))| {
+    crate::par::par_map(docs, |(id, (plain, compressed))| {
         figures_of_document(&id, &plain, compressed.as_deref()).unwrap_or_else(|e| {
             skipped("results", &id, &e);
             Vec::new()
@@ -334,8 +334,6 @@ pub(crate) fn decode_documents(
     .flatten()
     .collect()
 }
-
-pub(crate) use crate::par::par_map;
 
 /// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
 macro_rules! impl_store {
@@ -577,10 +575,9 @@ macro_rules! impl_store {
                 })
             }
 
-            /// A `fleet_runs` row with the records of its packed summary (the run's
-            /// headline figures are made of them).
-            /// A fleet row with its headline records, and the packed values `want` says
-            /// (figure flags, roofline points; selected by the query only then).
+            /// A `fleet_runs` row with the records of its packed summary (the run's headline
+            /// figures are made of them), and the packed values `want` says (figure flags,
+            /// roofline points; selected by the query only then).
             fn fleet_run_from(
                 row: &<$db as sqlx::Database>::Row,
                 want: Sections,
@@ -606,15 +603,13 @@ macro_rules! impl_store {
                         kept.sort_by_key(|f| f.idx);
                     }
                 }
-                let figure_flags = match want.flags {
-                    true => match row.try_get::<Option<Vec<u8>>, _>("flags")? {
-                        Some(bytes) => {
-                            super::packed::unpack_flags(&bytes).map_err(|e| corrupt("flags", e))?
-                        }
-                        None => Vec::new(),
-                    },
-                    false => Vec::new(),
-                };
+                let mut figure_flags = Vec::new();
+                if want.flags {
+                    if let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>("flags")? {
+                        figure_flags =
+                            super::packed::unpack_flags(&bytes).map_err(|e| corrupt("flags", e))?;
+                    }
+                }
                 let figures = kept
                     .into_iter()
                     .map(|f| FleetFigure {
@@ -1037,7 +1032,7 @@ macro_rules! impl_store {
                         page.push((run_id, read));
                     }
                     let summaries = tokio::task::spawn_blocking(move || {
-                        par_map(page, |(run_id, read)| {
+                        crate::par::par_map(page, |(run_id, read)| {
                             let summary = read.and_then(|(run, plain, compressed)| {
                                 let result = match compressed {
                                     Some(bytes) => super::codec::decode_result(&bytes)
@@ -1857,7 +1852,7 @@ macro_rules! impl_store {
                 // Unpacking the summaries is CPU work (~20 µs a run; a month of 1,000 boards
                 // is 31,000 runs): over the cores, off the async threads.
                 let decoded = tokio::task::spawn_blocking(move || {
-                    par_map(rows, |row| {
+                    crate::par::par_map(rows, |row| {
                         Self::decode_or_skip(&row, "fleet_runs", "run_id", |row| {
                             Self::fleet_run_from(row, want)
                         })
