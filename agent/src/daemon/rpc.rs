@@ -241,7 +241,7 @@ impl Rpc {
         let req = UploadRequest {
             agent_id: self.agent_id.clone(),
             run_id: run_id.to_string(),
-            result_json: json.into_bytes(),
+            result_json: json.into_bytes().into(),
         };
         self.bounded(c.upload_result(req)).await
     }

@@ -111,7 +111,7 @@ async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
     let upload = |agent: &str, run: &str, bytes: Vec<u8>| pb::UploadRequest {
         agent_id: agent.into(),
         run_id: run.into(),
-        result_json: bytes,
+        result_json: bytes.into(),
     };
     let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
         let mut v: serde_json::Value = serde_json::from_str(&good_json).unwrap();

@@ -37,7 +37,7 @@ async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
         .upload_result(pb::UploadRequest {
             agent_id: stranger.clone(),
             run_id: "r".into(),
-            result_json: b"{}".to_vec(),
+            result_json: b"{}".to_vec().into(),
         })
         .await
         .unwrap_err();
@@ -68,7 +68,7 @@ async fn upload(
         .upload_result(pb::UploadRequest {
             agent_id: agent.into(),
             run_id: run.into(),
-            result_json: json,
+            result_json: json.into(),
         })
         .await
         .map(|r| r.into_inner().stored)

@@ -278,7 +278,7 @@ async fn seed(url: &str, boards: &[(String, String)], rounds: usize) {
                     .upload_result(pb::UploadRequest {
                         agent_id: id.clone(),
                         run_id: plan.run_id.clone(),
-                        result_json: result(&plan, host, scale),
+                        result_json: result(&plan, host, scale).into(),
                     })
                     .await
                     .expect("upload");

@@ -221,7 +221,8 @@ async fn offline_agents_get_their_run_on_return_until_the_deadline() {
                 fleetcal_proto::DeviceKind::Cpu,
             )
             .to_json()
-            .into_bytes(),
+            .into_bytes()
+            .into(),
         })
         .await
         .unwrap()
@@ -488,7 +489,7 @@ async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
         own.upload_result(pb::UploadRequest {
             agent_id: agent.clone(),
             run_id: run,
-            result_json: json,
+            result_json: json.into(),
         })
         .await
         .unwrap();

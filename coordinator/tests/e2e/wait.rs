@@ -133,7 +133,8 @@ async fn wait_rides_out_a_coordinator_restart() {
             run_id: plan.run_id.clone(),
             result_json: sample_result(&plan.run_id, Framework::Numpy, DeviceKind::Cpu)
                 .to_json()
-                .into_bytes(),
+                .into_bytes()
+                .into(),
         })
         .await
         .expect("upload after the restart");

@@ -149,7 +149,7 @@ async fn agent(
             .upload_result(pb::UploadRequest {
                 agent_id: id,
                 run_id: plan.run_id,
-                result_json: json.into_bytes(),
+                result_json: json.into_bytes().into(),
             })
             .await
             .expect("upload");
