@@ -293,7 +293,7 @@ impl<S: Store> Coordinator<S> {
             .await?
             .ok_or_else(|| Error::from(DomainError::UnknownRun(run_id.to_string())))?;
         // Both frameworks: the board's group key is made from both.
-        let rows = self
+        let mut rows = self
             .store
             .fleet_rows(&FleetQuery {
                 agent_id: Some(run.agent_id.clone()),
@@ -306,9 +306,10 @@ impl<S: Store> Coordinator<S> {
         let groups = group_boards(&rows.runs);
         let alerts: Vec<AlertRecord> = self.store.agent_alerts(&run.agent_id).await?;
         let framework = run.framework.as_str();
+        // Only this framework's series are decided: the other's are not tested.
+        rows.runs.retain(|r| r.framework == framework);
         Ok(drift::series(&rows, &groups, self.drift_params())
             .iter()
-            .filter(|s| s.framework == framework)
             .filter(|s| s.points.last().is_some_and(|p| p.run_id == run_id))
             .filter_map(|s| decide_one(s, &alerts, now))
             .collect())
