@@ -26,7 +26,16 @@ pub struct AgentSvc<S> {
     /// The fleet CA with its key (`--ca-key`), which signs enrolled agents' certificates;
     /// `None`: no enrollment.
     pub authority: Option<Arc<crate::pki::Authority>>,
+    /// Drift checks running at once ([`DRIFT_CHECKS`] permits): the rest wait their turn.
+    pub drift_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many boards' drift is checked at once after their uploads. A check reads the board's
+/// last 120 days of results (~10 ms of CPU for a board with a nightly history); a burst of
+/// uploads would otherwise start one check each at once, and those checks would take the
+/// cores and the database's connections from the uploads still arriving. They run after the
+/// answer anyway: one at a time, they trail the burst and the uploads go first.
+pub const DRIFT_CHECKS: usize = 1;
 
 /// A directive stream that ends the agent's session when dropped.
 pub struct SessionStream {
@@ -159,8 +168,14 @@ impl<S: Store> AgentService for AgentSvc<S> {
             // The drift of the board is evaluated after the answer, so an upload's latency
             // (and the agent's spool) does not wait for it.
             let core = Arc::clone(&self.core);
+            let slots = Arc::clone(&self.drift_checks);
             let run_id = u.run_id;
             tokio::spawn(async move {
+                // The semaphore is never closed: an error cannot happen, and would skip
+                // nothing but this check (the board's next result is checked again).
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
                 if let Err(e) = core.after_result(&run_id, now_ms()).await {
                     tracing::warn!(run = %run_id, error = %e, "drift evaluation failed");
                 }

@@ -158,6 +158,7 @@ async fn run<S: Store>(
     let agent = AgentServiceServer::new(AgentSvc {
         core: core.clone(),
         authority,
+        drift_checks: Arc::new(tokio::sync::Semaphore::new(super::agent_svc::DRIFT_CHECKS)),
     })
     .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
