@@ -10,9 +10,13 @@
 //!    figures again (`support/vary.rs`); every tenth board drops 20 % from the
 //!    middle night on (a step), every tenth from the third on loses 0.05 % a night (a creep).
 //! 2. **Ingest** a sample through the real upload path: the real coordinator binary on the
-//!    same database, `FLEET_REPORTS_UPLOADS` results (default 2000) from 500 simulated agents
-//!    over real gRPC on loopback (register, directive stream, a campaign each round, every
-//!    agent uploads the template re-stamped for its run at once); results per second of the
+//!    same database, `FLEET_REPORTS_UPLOADS` results (default 2000) from up to 500 of the
+//!    seeded boards (those without a step or a creep), each with its history of N nights, as
+//!    simulated agents over real gRPC on loopback (register, directive stream, a campaign
+//!    each round, every board uploads at once a result varied as its nights were, so that
+//!    the drift check after each upload reads the board's last 120 days as it would in a
+//!    fleet; before session 7 the uploaders were new agents without history, whose checks
+//!    read nothing: see docs/coordinator.md); results per second of the
 //!    upload phase (validation, parsing, compression, the store transaction), and the CPU
 //!    time per result of the coordinator (with the drift checks each upload starts) and of
 //!    the bench's client, which do not depend on what else the machine runs. PostgreSQL
@@ -28,7 +32,9 @@
 //! `FLEET_REPORTS_BACKENDS` (default `sqlite,postgres`; PostgreSQL needs its server binaries,
 //! as the storage suite does, and is skipped with a line otherwise), `FLEET_REPORTS_KEEP=DIR`
 //! (SQLite: keep the seeded database in DIR; when it is there, time only the reports on it,
-//! and the upload path too with `FLEET_REPORTS_INGEST=1`, or alone with `=only`).
+//! and the upload path too with `FLEET_REPORTS_INGEST=1`, or alone with `=only`; each such
+//! run adds its uploads to the kept history), `FLEETCAL_BENCH_COORDINATOR` (the coordinator
+//! binary to measure) and `FLEETCAL_BENCH_LOG` (its log filter, e.g. `sqlx::query=debug`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -334,19 +340,30 @@ struct Ingest {
     client_cpu: f64,
 }
 
-/// Uploads `total` results through the real coordinator on `db` over gRPC. Each phase has
-/// a time limit ([`phase`]).
-async fn ingest(db: &str, total: usize) -> Ingest {
+/// The seeded boards that upload in the ingest phase: the first [`UPLOAD_AGENTS`] of `boards`
+/// whose figures hold steady (no step, no creep: `factor`), so that their uploads, measured
+/// as the board measured before, raise no drift and start no confirmation run.
+fn upload_boards(boards: usize) -> Vec<usize> {
+    (0..boards)
+        .filter(|b| b % 10 != 3 && b % 10 != 7)
+        .take(UPLOAD_AGENTS)
+        .collect()
+}
+
+/// Uploads `total` results through the real coordinator on `db` over gRPC, as the seeded
+/// boards of [`upload_boards`] would upload another night: each board with its history of
+/// `nights` nights (the drift check after each upload reads it), each result varied as that
+/// board's are. Each phase has a time limit ([`phase`]).
+async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let coord = process::start(db, 200);
-    let n = UPLOAD_AGENTS.min(total);
+    let uploaders = upload_boards(boards);
+    let n = uploaders.len().min(total);
     let mut channels = Vec::new();
     for _ in 0..n.div_ceil(PER_CONNECTION) {
         channels.push(channel(&coord.url).await);
     }
-    let ids: Vec<String> = (0..n)
-        .map(|i| format!("a0000000-0000-4000-8000-{i:012}"))
-        .collect();
+    let ids: Vec<String> = uploaders.iter().take(n).map(|&b| board_id(b)).collect();
     let done = Arc::new(AtomicUsize::new(0));
     let minute = Duration::from_secs(60);
     phase("register", 5 * minute, &done, async {
@@ -355,8 +372,13 @@ async fn ingest(db: &str, total: usize) -> Ingest {
                 .register(pb::RegisterRequest {
                     instance: String::new(),
                     agent_id: id.clone(),
-                    hostname: format!("upload-{i:04}"),
-                    labels: [("bench".to_string(), "upload".to_string())].into(),
+                    hostname: board_name(uploaders[i]),
+                    // The board's own labels (the reports select by them) and the bench's.
+                    labels: agent(uploaders[i], nights)
+                        .labels
+                        .into_iter()
+                        .chain([("bench".to_string(), "upload".to_string())])
+                        .collect(),
                     preset: None,
                     capabilities: Some(pb::Capabilities {
                         arch: "x86_64".into(),
@@ -437,11 +459,12 @@ async fn ingest(db: &str, total: usize) -> Ingest {
         let bodies: Vec<(usize, String, Vec<u8>)> = planned
             .iter()
             .map(|(i, _, plan)| {
-                let mut r = (*template).clone();
-                r.metadata.run_id = plan.run_id.clone();
-                let now = chrono::Utc::now();
-                r.metadata.started_at = now.to_rfc3339();
-                r.metadata.finished_at = now.to_rfc3339();
+                let b = uploaders[*i];
+                let mut rng = Rng(0x5EED ^ ((uploaded + *i) as u64 + 1));
+                let now = chrono::Utc::now().timestamp_millis();
+                // The board's figures as on its last seeded night (steady boards only).
+                let f = factor(b, nights.saturating_sub(1), nights, &mut rng);
+                let r = varied(&template, &plan.run_id, b, now, f);
                 (*i, plan.run_id.clone(), r.to_json().into_bytes())
             })
             .collect();
@@ -460,7 +483,7 @@ async fn ingest(db: &str, total: usize) -> Ingest {
                         .upload_result(pb::UploadRequest {
                             agent_id,
                             run_id,
-                            result_json: body,
+                            result_json: body.into(),
                         })
                         .await
                         .expect("upload");
@@ -768,7 +791,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
             let ingest_too = std::env::var("FLEET_REPORTS_INGEST").ok();
             if ingest_too.is_some() {
                 // The upload path again, on the kept database (each run adds its uploads).
-                let measured = ingest(&url, uploads).await;
+                let measured = ingest(&url, uploads, boards, nights).await;
                 line.upload_per_s = measured.per_s;
                 line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
                 line.uploads = uploads;
@@ -800,7 +823,13 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
         empty = files(dir.path());
         line.seed_per_s = seed(&store, boards, nights).await;
     }
-    let measured = ingest(&format!("sqlite://{}", path.display()), uploads).await;
+    let measured = ingest(
+        &format!("sqlite://{}", path.display()),
+        uploads,
+        boards,
+        nights,
+    )
+    .await;
     line.upload_per_s = measured.per_s;
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.uploads = uploads;
@@ -852,7 +881,7 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
             .expect("size");
         line.seed_per_s = seed(&store, boards, nights).await;
     }
-    let measured = ingest(&cluster.url, uploads).await;
+    let measured = ingest(&cluster.url, uploads, boards, nights).await;
     line.upload_per_s = measured.per_s;
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.uploads = uploads;

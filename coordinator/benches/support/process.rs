@@ -42,7 +42,12 @@ pub fn start_at(db: &str, tick_ms: u32, listen: &str) -> Coordinator {
             "--tick-ms",
         ])
         .arg(tick_ms.to_string())
-        .env("RUST_LOG", "warn")
+        // `FLEETCAL_BENCH_LOG` sets the coordinator's log filter (e.g. `sqlx::query=debug`
+        // to see each statement and its time); warnings only otherwise.
+        .env(
+            "RUST_LOG",
+            std::env::var("FLEETCAL_BENCH_LOG").unwrap_or_else(|_| "warn".to_string()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
