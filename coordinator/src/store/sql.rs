@@ -112,22 +112,6 @@ pub(crate) fn figures_of_document(
     }
 }
 
-/// The statement `Store::fleet_rows` runs for `q` (before the figures of `q`'s runs, when
-/// it wants every figure), its parameters and the packed values it selects.
-pub(crate) fn fleet_rows_sql(q: &crate::fleet::FleetQuery) -> (String, Vec<Param>, Sections) {
-    let (filter, params) = fleet_filter(q);
-    let want = Sections {
-        flags: q.figure_flags,
-        points: q.roofline_points,
-    };
-    let sql = format!(
-        "SELECT {FLEET_RUN_COLS}{}{} FROM fleet_runs r {filter} ORDER BY r.started_at, r.run_id",
-        if want.flags { FLEET_FLAGS_COL } else { "" },
-        if want.points { FLEET_POINTS_COL } else { "" },
-    );
-    (sql, params, want)
-}
-
 /// Which packed values of a fleet row a read wants besides its summary.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Sections {
@@ -1847,7 +1831,17 @@ macro_rules! impl_store {
             }
             async fn fleet_rows(&self, q: &FleetQuery) -> Result<FleetRows, Error> {
                 let ctx = "reading fleet rows";
-                let (sql, params, want) = fleet_rows_sql(q);
+                let (filter, params) = fleet_filter(q);
+                let want = Sections {
+                    flags: q.figure_flags,
+                    points: q.roofline_points,
+                };
+                let sql = format!(
+                    "SELECT {FLEET_RUN_COLS}{}{} FROM fleet_runs r {filter} \
+                     ORDER BY r.started_at, r.run_id",
+                    if want.flags { FLEET_FLAGS_COL } else { "" },
+                    if want.points { FLEET_POINTS_COL } else { "" },
+                );
                 let started = std::time::Instant::now();
                 let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
                     .fetch_all(&self.pool)
