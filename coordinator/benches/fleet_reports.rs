@@ -135,16 +135,26 @@ fn spec() -> CampaignSpec {
     }
 }
 
+/// Board `b` drops 20 % from the middle night on (every tenth board).
+fn steps(b: usize) -> bool {
+    b % 10 == 3
+}
+
+/// Board `b` loses 0.05 % a night (every tenth other board).
+fn creeps(b: usize) -> bool {
+    b % 10 == 7
+}
+
 /// The performance factor of board `b` on night `n` of `nights`.
 fn factor(b: usize, n: usize, nights: usize, rng: &mut Rng) -> f64 {
     let board = 0.9 + 0.2 * ((b * 7919) % 100) as f64 / 100.0;
     let noise = 1.0 + 0.03 * (rng.unit() - 0.5);
-    let step = if b % 10 == 3 && n >= nights / 2 {
+    let step = if steps(b) && n >= nights / 2 {
         0.8
     } else {
         1.0
     };
-    let creep = if b % 10 == 7 {
+    let creep = if creeps(b) {
         1.0 - 0.0005 * n as f64
     } else {
         1.0
@@ -341,11 +351,11 @@ struct Ingest {
 }
 
 /// The seeded boards that upload in the ingest phase: the first [`UPLOAD_AGENTS`] of `boards`
-/// whose figures hold steady (no step, no creep: `factor`), so that their uploads, measured
+/// whose figures hold steady (neither [`steps`] nor [`creeps`]), so that their uploads, measured
 /// as the board measured before, raise no drift and start no confirmation run.
 fn upload_boards(boards: usize) -> Vec<usize> {
     (0..boards)
-        .filter(|b| b % 10 != 3 && b % 10 != 7)
+        .filter(|&b| !steps(b) && !creeps(b))
         .take(UPLOAD_AGENTS)
         .collect()
 }
