@@ -6,6 +6,7 @@
 //! suspected drop starts a one-board confirmation run; [`decide`] is the alert life cycle.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +40,10 @@ impl DriftKind {
 /// One night's value of a series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftPoint {
-    /// The run.
-    pub run_id: String,
+    /// The run (shared by the run's series: a month of 1,000 boards is ~250,000 points).
+    pub run_id: Arc<str>,
     /// Its campaign.
-    pub campaign_id: String,
+    pub campaign_id: Arc<str>,
     /// When it was measured.
     pub at: Millis,
     /// The figure's value.
@@ -52,7 +53,7 @@ pub struct DriftPoint {
     /// The result's noise floor, in percent, when known.
     pub noise_floor_pct: Option<f64>,
     /// The result's environment key.
-    pub env_key: Option<String>,
+    pub env_key: Option<Arc<str>>,
 }
 
 /// A baseline period: nights with one environment.
@@ -61,12 +62,12 @@ pub struct DriftPeriod {
     /// Its first night.
     pub start_at: Millis,
     /// Its first run.
-    pub start_run_id: String,
+    pub start_run_id: Arc<str>,
     /// The environment key.
-    pub env_key: Option<String>,
+    pub env_key: Option<Arc<str>>,
     /// The environment before it (a marker: the environment changed here); `None` for the
     /// first period.
-    pub previous_env_key: Option<String>,
+    pub previous_env_key: Option<Arc<str>>,
     /// Nights in it.
     pub nights: u32,
 }
@@ -79,7 +80,7 @@ pub struct DriftFinding {
     /// The first night after the change.
     pub began_at: Millis,
     /// Its run.
-    pub began_run_id: String,
+    pub began_run_id: Arc<str>,
     /// The baseline (median of the period's nights before the change; for a creep the
     /// Theil–Sen line at the window's start).
     pub baseline: f64,
@@ -96,7 +97,7 @@ pub struct DriftFinding {
     /// more nights, e.g. the confirmation run).
     pub significant: bool,
     /// The latest run.
-    pub run_id: String,
+    pub run_id: Arc<str>,
 }
 
 /// One board × framework × headline figure over nights.
@@ -420,15 +421,19 @@ pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<Dr
         let Some(group) = groups.key_of(&run.agent_id) else {
             continue;
         };
+        // The run's ids once, shared by its series' points.
+        let run_id: Arc<str> = Arc::from(run.run_id.as_str());
+        let campaign_id: Arc<str> = Arc::from(run.campaign_id.as_str());
+        let env_key: Option<Arc<str>> = run.env_key.as_deref().map(Arc::from);
         for h in headlines(run, idx.figures_of(&run.run_id)) {
             let point = DriftPoint {
-                run_id: run.run_id.clone(),
-                campaign_id: run.campaign_id.clone(),
+                run_id: run_id.clone(),
+                campaign_id: campaign_id.clone(),
                 at: run.started_at,
                 value: h.value,
                 cv_pct: h.cv_pct,
                 noise_floor_pct: run.noise_floor_pct,
-                env_key: run.env_key.clone(),
+                env_key: env_key.clone(),
             };
             let key = (
                 group,
@@ -586,7 +591,7 @@ pub fn decide(
     let finding = series.finding.as_ref();
     match live {
         Some(a) if a.state == AlertState::Suspected => {
-            if latest.run_id == a.run_id || latest.at < a.began_at {
+            if *latest.run_id == *a.run_id || latest.at < a.began_at {
                 return None;
             }
             match finding.filter(|f| f.significant) {
@@ -674,7 +679,7 @@ pub fn decide(
                     change_pct: f.change_pct,
                     kind: f.kind.as_str().to_string(),
                     began_at: f.began_at,
-                    run_id: latest.run_id.clone(),
+                    run_id: latest.run_id.to_string(),
                     confirm_campaign_id: None,
                     state: AlertState::Suspected,
                     created_at: now,
@@ -725,13 +730,13 @@ mod tests {
 
     fn point(n: i64, tag: &str, value: f64, env: &str) -> DriftPoint {
         DriftPoint {
-            run_id: format!("n{n}{tag}"),
-            campaign_id: format!("c{n}{tag}"),
+            run_id: format!("n{n}{tag}").into(),
+            campaign_id: format!("c{n}{tag}").into(),
             at: night(n) + if tag.is_empty() { 0 } else { 3_600_000 },
             value,
             cv_pct: Some(1.0),
             noise_floor_pct: Some(1.5),
-            env_key: Some(env.to_string()),
+            env_key: Some(env.into()),
         }
     }
 

@@ -308,7 +308,10 @@ fn drift(d: &DriftReport) -> String {
             .set("change_pct", on(s.latest_change_pct))
             .set("threshold_pct", n(s.threshold_pct))
             .set("nights", s.points.len().to_string())
-            .set("run_id", latest.map_or(String::new(), |p| p.run_id.clone()));
+            .set(
+                "run_id",
+                latest.map_or(String::new(), |p| p.run_id.to_string()),
+            );
         if let Some(f) = &s.finding {
             row = row
                 .set("kind", f.kind.as_str())
@@ -327,7 +330,7 @@ fn drift(d: &DriftReport) -> String {
                     .set("kind", f.kind.as_str())
                     .set("p_value", n(f.p_value))
                     .set("significant", f.significant.to_string())
-                    .set("run_id", &f.began_run_id)
+                    .set("run_id", &*f.began_run_id)
                     .set("detail", format!("latest run {}", f.run_id))
                     .cells,
             );
@@ -336,13 +339,13 @@ fn drift(d: &DriftReport) -> String {
             rows.push(
                 base("period")
                     .set("at", t(p.start_at))
-                    .set("env_key", p.env_key.clone().unwrap_or_default())
+                    .set("env_key", p.env_key.as_deref().unwrap_or_default())
                     .set(
                         "previous_env_key",
-                        p.previous_env_key.clone().unwrap_or_default(),
+                        p.previous_env_key.as_deref().unwrap_or_default(),
                     )
                     .set("nights", p.nights.to_string())
-                    .set("run_id", &p.start_run_id)
+                    .set("run_id", &*p.start_run_id)
                     .cells,
             );
         }
@@ -351,9 +354,9 @@ fn drift(d: &DriftReport) -> String {
                 base("night")
                     .set("at", t(p.at))
                     .set("value", n(p.value))
-                    .set("env_key", p.env_key.clone().unwrap_or_default())
-                    .set("run_id", &p.run_id)
-                    .set("campaign_id", &p.campaign_id)
+                    .set("env_key", p.env_key.as_deref().unwrap_or_default())
+                    .set("run_id", &*p.run_id)
+                    .set("campaign_id", &*p.campaign_id)
                     .cells,
             );
         }

@@ -285,8 +285,11 @@ fn drift(d: &DriftReport) -> String {
                     s.framework.clone(),
                     s.figure.clone(),
                     date(p.start_at),
-                    p.previous_env_key.clone().unwrap_or_default(),
-                    p.env_key.clone().unwrap_or_default(),
+                    p.previous_env_key
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string(),
+                    p.env_key.as_deref().unwrap_or_default().to_string(),
                 ]
             })
         })

@@ -310,7 +310,7 @@ impl<S: Store> Coordinator<S> {
         rows.runs.retain(|r| r.framework == framework);
         Ok(drift::series(&rows, &groups, self.drift_params())
             .iter()
-            .filter(|s| s.points.last().is_some_and(|p| p.run_id == run_id))
+            .filter(|s| s.points.last().is_some_and(|p| &*p.run_id == run_id))
             .filter_map(|s| decide_one(s, &alerts, now))
             .collect())
     }
