@@ -160,7 +160,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
         validate::id("agent_id", &u.agent_id)?;
         validate::id("run_id", &u.run_id)?;
         self.admit(&caller, &u.agent_id, "UploadResult")?;
-        let outcome = self
+        let (outcome, run) = self
             .core
             .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
             .await?;
@@ -169,15 +169,14 @@ impl<S: Store> AgentService for AgentSvc<S> {
             // (and the agent's spool) does not wait for it.
             let core = Arc::clone(&self.core);
             let slots = Arc::clone(&self.drift_checks);
-            let run_id = u.run_id;
             tokio::spawn(async move {
                 // The semaphore is never closed: an error cannot happen, and would skip
                 // nothing but this check (the board's next result is checked again).
                 let Ok(_slot) = slots.acquire_owned().await else {
                     return;
                 };
-                if let Err(e) = core.after_result(&run_id, now_ms()).await {
-                    tracing::warn!(run = %run_id, error = %e, "drift evaluation failed");
+                if let Err(e) = core.after_result(&run, now_ms()).await {
+                    tracing::warn!(run = %run.run_id, error = %e, "drift evaluation failed");
                 }
             });
         }

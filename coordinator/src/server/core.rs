@@ -327,14 +327,16 @@ impl<S: Store> Coordinator<S> {
         self.store.progress(run_id, fraction, message).await
     }
 
-    /// Validates and stores a result received at `now`; idempotent by run id.
+    /// Validates and stores a result received at `now`; idempotent by run id. Returns the
+    /// outcome with the run it was for, as read before storing (the drift check after a
+    /// stored result needs it: [`Coordinator::after_result`]).
     pub async fn upload(
         &self,
         agent_id: &str,
         run_id: &str,
         result_json: &[u8],
         now: Millis,
-    ) -> Result<StoreOutcome, Error> {
+    ) -> Result<(StoreOutcome, RunRecord), Error> {
         self.refuse_quarantined(agent_id)?;
         let run = self.owned_run(agent_id, run_id, now).await?;
         let invalid = |message: String| {
@@ -392,7 +394,7 @@ impl<S: Store> Coordinator<S> {
             self.ingested.fetch_add(1, Ordering::Relaxed);
         }
         self.wake.notify_one();
-        Ok(outcome)
+        Ok((outcome, run))
     }
 
     /// Every agent with its effective preset and whether it is online at `now`.

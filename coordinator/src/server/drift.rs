@@ -14,25 +14,23 @@ use crate::store::Store;
 use crate::Error;
 
 impl<S: Store> Coordinator<S> {
-    /// After run `run_id`'s result was stored at `now`: the drift decision for its board and
+    /// After `run`'s result was stored at `now`: the drift decision for its board and
     /// framework ([`Coordinator::drift_decisions`]), recorded ([`Coordinator::apply_drift`]);
     /// each board and framework with new suspicions gets one confirmation campaign, attached
     /// to its alerts. A campaign that cannot start leaves them suspected: the board's next
-    /// result decides them. Returns the confirmation campaigns started.
-    pub async fn after_result(&self, run_id: &str, now: Millis) -> Result<Vec<String>, Error> {
-        let actions = self.drift_decisions(run_id, now).await?;
+    /// result decides them. Returns the confirmation campaigns started. `run` is the record
+    /// the upload read ([`Coordinator::upload`]): it is not read again.
+    pub async fn after_result(&self, run: &RunRecord, now: Millis) -> Result<Vec<String>, Error> {
+        let actions = self.drift_decisions(run, now).await?;
         if actions.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(run) = self.store.run(run_id).await? else {
-            return Ok(Vec::new());
-        };
         let mut started = Vec::new();
         for c in self.apply_drift(&actions, now).await? {
             if c.agent_id != run.agent_id || c.framework != run.framework.as_str() {
                 continue; // decisions are of this run's series only
             }
-            match self.start_confirmation(&run, now).await {
+            match self.start_confirmation(run, now).await {
                 Ok(campaign) => {
                     self.attach_confirmation(&c.alert_ids, &campaign.id, now)
                         .await?;

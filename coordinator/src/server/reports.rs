@@ -278,20 +278,16 @@ impl<S: Store> Coordinator<S> {
         ))
     }
 
-    /// The drift decision after the result of `run_id` was stored at `now`: for each of its
+    /// The drift decision after the result of `run` was stored at `now`: for each of its
     /// headline figures, what the alert life cycle does ([`drift::decide`]). Reads the
     /// board's last [`DRIFT_LOOKBACK_DAYS`] of results and its alerts; changes nothing
     /// ([`Coordinator::apply_drift`] records the decisions).
     pub async fn drift_decisions(
         &self,
-        run_id: &str,
+        run: &RunRecord,
         now: Millis,
     ) -> Result<Vec<DriftAction>, Error> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| Error::from(DomainError::UnknownRun(run_id.to_string())))?;
+        let run_id = run.run_id.as_str();
         // Both frameworks: the board's group key is made from both.
         let mut rows = self
             .store
