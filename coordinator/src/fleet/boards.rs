@@ -115,7 +115,8 @@ pub fn boards(rows: &FleetRows, groups: &Groups, now: Millis) -> BoardsReport {
             continue;
         };
         for h in headlines(run, idx.figures_of(&run.run_id)) {
-            by.entry((group, headline::figure_rank(&h.figure), framework))
+            let (rank, figure) = headline::figure_rank(&h.figure);
+            by.entry((group, (rank, figure.to_string()), framework))
                 .or_default()
                 .push((run, h));
         }

@@ -277,8 +277,9 @@ pub fn compare(rows: &FleetRows, groups: &Groups, now: Millis) -> CompareReport 
             let Some(n) = np_heads.iter().find(|n| n.figure == h.figure) else {
                 continue;
             };
+            let (rank, figure) = headline::figure_rank(&h.figure);
             heads
-                .entry((group.to_string(), headline::figure_rank(&h.figure)))
+                .entry((group.to_string(), (rank, figure.to_string())))
                 .or_insert_with(|| HeadAcc {
                     figure: match h.precision {
                         Some(_) => headline::GEMM_PEAK.to_string(),

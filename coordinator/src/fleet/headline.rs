@@ -105,10 +105,10 @@ pub fn operation_rank(o: &str) -> usize {
 }
 
 /// Where a headline figure sorts: GEMM peaks by precision, then the bandwidth.
-pub fn figure_rank(figure: &str) -> (usize, String) {
+pub fn figure_rank(figure: &str) -> (usize, &str) {
     match figure.strip_prefix(GEMM_PEAK) {
-        Some(p) => (precision_rank(p.trim()), figure.to_string()),
-        None => (usize::MAX, figure.to_string()),
+        Some(p) => (precision_rank(p.trim()), figure),
+        None => (usize::MAX, figure),
     }
 }
 
@@ -204,7 +204,7 @@ pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
                 cv_pct: None,
             })
             .collect();
-        out.sort_by_key(|h| figure_rank(&h.figure));
+        out.sort_by(|a, b| figure_rank(&a.figure).cmp(&figure_rank(&b.figure)));
     }
     if let Some(bw) = run.bandwidth_gbps.filter(|b| b.is_finite() && *b > 0.0) {
         let cvs: Vec<f64> = figures
