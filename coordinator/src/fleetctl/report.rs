@@ -56,7 +56,7 @@ pub async fn run(admin: &mut Admin, a: ReportArgs) -> Result<(), Error> {
     })?;
     let text = draw(&report, &req, a.format)?;
     match &a.output {
-        Some(path) => write_atomically(path, text.as_bytes()),
+        Some(path) => write_output(path, text.as_bytes()),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
@@ -88,6 +88,30 @@ pub fn draw(
     })
 }
 
+/// Writes `bytes` to `--output PATH`. A regular file (or a new one) is replaced whole
+/// ([`write_atomically`]); through a symbolic link, the file it points to is, and the link
+/// stays. Anything else (`/dev/null`, `/dev/stdout`, a FIFO) is written in place: a rename
+/// would put a regular file where the device was (as root, `--output /dev/null` replaced
+/// the machine's `/dev/null`).
+fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+            .map_err(io),
+        Ok(m) if m.is_file() => {
+            let target = std::fs::canonicalize(path).map_err(io)?;
+            write_atomically(&target, bytes)
+        }
+        _ => write_atomically(path, bytes),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader never
 /// sees half a report.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -111,4 +135,55 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_replaced_whole_and_a_link_keeps_pointing_at_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("report.json");
+        write_output(&file, b"one").unwrap();
+        write_output(&file, b"two").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        let link = dir.path().join("latest.json");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        write_output(&link, b"three").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&file).unwrap(), b"three");
+        // No temporary file is left beside them.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_output(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+            &std::fs::symlink_metadata(&fifo).unwrap().file_type()
+        ));
+    }
+
+    #[test]
+    fn a_directory_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write_output(dir.path(), b"x").unwrap_err().to_string();
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+    }
 }
