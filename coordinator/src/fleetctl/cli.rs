@@ -267,7 +267,8 @@ pub struct ReportArgs {
     /// How to draw it.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// Write it to this file (replaced atomically) instead of standard output.
+    /// Write it to this file instead of standard output: a regular file is replaced atomically
+    /// (through a symbolic link, its target); a FIFO or character device is written in place.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

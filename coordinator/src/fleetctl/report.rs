@@ -88,27 +88,54 @@ pub fn draw(
     })
 }
 
-/// Writes `bytes` to `--output PATH`. A regular file (or a new one) is replaced whole
+/// Writes `bytes` to `--output PATH`, by the agent's `--output` rules
+/// (`agent/src/output.rs`): a regular file (or a new one) is replaced whole
 /// ([`write_atomically`]); through a symbolic link, the file it points to is, and the link
-/// stays. Anything else (`/dev/null`, `/dev/stdout`, a FIFO) is written in place: a rename
-/// would put a regular file where the device was (as root, `--output /dev/null` replaced
-/// the machine's `/dev/null`).
+/// stays; a FIFO or character device (`/dev/null`, `/dev/stdout`, a named pipe) is written in
+/// place, since a rename would put a regular file where the device was (as root,
+/// `--output /dev/null` once replaced the machine's `/dev/null`); a directory, a socket, a
+/// block device or a symbolic link to nothing is refused, nothing written.
 fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::FileTypeExt;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() && !m.is_dir() => std::fs::OpenOptions::new()
+    let refuse = |what: &str| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{what}; a report goes to a regular file (replaced atomically), a FIFO or a \
+                 character device (written in place)"
+            ),
+        ))
+    };
+    let kind = match std::fs::metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::symlink_metadata(path) {
+                Ok(_) => Err(refuse("is a symbolic link to nothing")),
+                Err(_) => write_atomically(path, bytes),
+            };
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if kind.is_file() {
+        write_atomically(&std::fs::canonicalize(path).map_err(io)?, bytes)
+    } else if kind.is_fifo() || kind.is_char_device() {
+        std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-            .map_err(io),
-        Ok(m) if m.is_file() => {
-            let target = std::fs::canonicalize(path).map_err(io)?;
-            write_atomically(&target, bytes)
-        }
-        _ => write_atomically(path, bytes),
+            .map_err(io)
+    } else if kind.is_dir() {
+        Err(refuse("is a directory"))
+    } else if kind.is_socket() {
+        Err(refuse("is a socket"))
+    } else if kind.is_block_device() {
+        Err(refuse("is a block device"))
+    } else {
+        Err(refuse("is not a regular file"))
     }
 }
 
@@ -185,5 +212,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = write_output(dir.path(), b"x").unwrap_err().to_string();
         assert!(e.contains(&dir.path().display().to_string()), "{e}");
+        assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn a_socket_and_a_link_to_nothing_are_refused_and_left_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let e = write_output(&socket, b"x").unwrap_err().to_string();
+        assert!(e.contains("is a socket"), "{e}");
+        assert!(std::os::unix::fs::FileTypeExt::is_socket(
+            &std::fs::symlink_metadata(&socket).unwrap().file_type()
+        ));
+        let dangling = dir.path().join("dangling.json");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let e = write_output(&dangling, b"x").unwrap_err().to_string();
+        assert!(e.contains("symbolic link to nothing"), "{e}");
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(!dir.path().join("nowhere").exists());
     }
 }
