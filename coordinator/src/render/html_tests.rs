@@ -127,11 +127,19 @@ fn the_boards_page_marks_outliers_against_the_group_median() {
 
 fn drift() -> Report {
     let points: Vec<_> = (0..10)
-        .map(|i| json!({"run_id": format!("r{i}"), "campaign_id": "c", "at": NOW - (10 - i) * DAY,
-                        "value": if i < 7 { 240.0 } else { 190.0 }, "env_key": if i < 3 { "e1" } else { "e2" }}))
+        .map(|i| {
+            json!({"run_id": format!("r{i}"), "at": NOW - (10 - i) * DAY,
+                        "value": if i < 7 { 240.0 } else { 190.0 }})
+        })
+        .collect();
+    let runs: Vec<_> = (0..10)
+        .map(|i| {
+            json!({"run_id": format!("r{i}"), "campaign_id": "c", "at": NOW - (10 - i) * DAY,
+                        "env_key": if i < 3 { "e1" } else { "e2" }})
+        })
         .collect();
     report(
-        json!({"report": "drift", "generated_at": NOW, "groups": [group()],
+        json!({"report": "drift", "generated_at": NOW, "groups": [group()], "runs": runs,
         "series": [{"group_key": "g-0123456789ab", "agent_id": "a-1", "hostname": "board-1",
             "framework": "numpy", "figure": "gemm_peak fp32", "unit": "GFLOPS", "points": points,
             "periods": [{"start_at": NOW - 10 * DAY, "start_run_id": "r0", "env_key": "e1", "nights": 3},
