@@ -3,10 +3,13 @@
 mod api;
 mod bytes;
 mod codec;
+mod columns;
+mod fleet_row;
 mod packed;
 mod postgres;
 mod sql;
 mod sqlite;
+mod sqlite_scan;
 mod url;
 
 pub use api::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};

@@ -575,86 +575,6 @@ macro_rules! impl_store {
                 })
             }
 
-            /// A `fleet_runs` row with the records of its packed summary (the run's headline
-            /// figures are made of them), and the packed values `want` says (figure flags,
-            /// roofline points; selected by the query only then).
-            fn fleet_run_from(
-                row: &<$db as sqlx::Database>::Row,
-                want: Sections,
-            ) -> Result<(FleetRun, Vec<FleetFigure>), sqlx::Error> {
-                let count = |column: &str| -> Result<Option<u32>, sqlx::Error> {
-                    row.try_get::<Option<i64>, _>(column)?
-                        .map(|n| u32::try_from(n).map_err(|e| corrupt(column, e)))
-                        .transpose()
-                };
-                let summary: Option<Vec<u8>> = row.try_get("summary")?;
-                let summary = match summary {
-                    Some(bytes) => super::packed::unpack(&bytes).map_err(|e| corrupt("summary", e))?,
-                    None => super::packed::RunSummary::default(),
-                };
-                let run_id: String = row.try_get("run_id")?;
-                let mut kept = summary.figures;
-                if want.points {
-                    if let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>("points")? {
-                        kept.extend(
-                            super::packed::unpack_points(&bytes)
-                                .map_err(|e| corrupt("points", e))?,
-                        );
-                        kept.sort_by_key(|f| f.idx);
-                    }
-                }
-                let mut figure_flags = Vec::new();
-                if want.flags {
-                    if let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>("flags")? {
-                        figure_flags =
-                            super::packed::unpack_flags(&bytes).map_err(|e| corrupt("flags", e))?;
-                    }
-                }
-                let figures = kept
-                    .into_iter()
-                    .map(|f| FleetFigure {
-                        run_id: run_id.clone(),
-                        ..f
-                    })
-                    .collect();
-                let run = FleetRun {
-                    run_id,
-                    campaign_id: row.try_get("campaign_id")?,
-                    schedule: row.try_get("schedule")?,
-                    agent_id: row.try_get("agent_id")?,
-                    hostname: row.try_get("hostname")?,
-                    framework: row.try_get("framework")?,
-                    device: row.try_get("device")?,
-                    fallback_from: row.try_get("fallback_from")?,
-                    preset_id: row.try_get("preset_id")?,
-                    quick: row.try_get("quick")?,
-                    started_at: row.try_get("started_at")?,
-                    stored_at: row.try_get("stored_at")?,
-                    facts: BoardFacts {
-                        cpu_model: row.try_get("cpu_model")?,
-                        microarch: row.try_get("microarch")?,
-                        cores: count("cores")?,
-                        logical_cpus: count("logical_cpus")?,
-                        memory_gb: count("memory_gb")?,
-                        gpu_model: row.try_get("gpu_model")?,
-                        jetson_model: row.try_get("jetson_model")?,
-                        power_mode: row.try_get("power_mode")?,
-                        blas: row.try_get("blas")?,
-                        libtorch: row.try_get("libtorch")?,
-                        tool_version: row.try_get("tool_version")?,
-                    },
-                    host_key: row.try_get("host_key")?,
-                    env_key: row.try_get("env_key")?,
-                    noise_floor_pct: row.try_get("noise_floor_pct")?,
-                    bandwidth_gbps: row.try_get("bandwidth_gbps")?,
-                    bandwidth_efficiency: row.try_get("bandwidth_efficiency")?,
-                    peaks: summary.peaks,
-                    anomalies: summary.anomalies,
-                    figure_flags,
-                };
-                Ok((run, figures))
-            }
-
             fn alert_from(row: &<$db as sqlx::Database>::Row) -> Result<AlertRecord, sqlx::Error> {
                 let state: String = row.try_get("state")?;
                 Ok(AlertRecord {
@@ -678,20 +598,6 @@ macro_rules! impl_store {
                     updated_at: row.try_get("updated_at")?,
                     message: row.try_get("message")?,
                 })
-            }
-
-            /// Binds run-time parameters in order.
-            fn bind_all<'q>(
-                mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
-                params: &'q [Param],
-            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-                for p in params {
-                    query = match p {
-                        Param::Text(t) => query.bind(t.as_str()),
-                        Param::Int(i) => query.bind(*i),
-                    };
-                }
-                query
             }
 
             /// Replaces an agent's rows in `agent_labels` with its labels.
@@ -1843,25 +1749,17 @@ macro_rules! impl_store {
                     if want.points { FLEET_POINTS_COL } else { "" },
                 );
                 let started = std::time::Instant::now();
-                let rows = Self::bind_all(sqlx::query::<$db>(&sql), &params)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(Error::storage(ctx))?;
+                let rows = self.fleet_row_cells(&sql, &params).await.map_err(Error::storage(ctx))?;
                 let fetched = started.elapsed();
                 let count = rows.len();
                 // Unpacking the summaries is CPU work (~20 µs a run; a month of 1,000 boards
                 // is 31,000 runs): over the cores, off the async threads.
                 let decoded = tokio::task::spawn_blocking(move || {
-                    crate::par::par_map(rows, |row| {
-                        Self::decode_or_skip(&row, "fleet_runs", "run_id", |row| {
-                            Self::fleet_run_from(row, want)
-                        })
-                    })
+                    super::fleet_row::decode_fleet_rows(rows, want)
                 })
                 .await
                 .map_err(|e| Error::storage(ctx)(sqlx::Error::Protocol(e.to_string())))?
-                .into_iter()
-                .flatten();
+                .into_iter();
                 tracing::debug!(
                     runs = count,
                     fetch_ms = fetched.as_millis(),

@@ -17,9 +17,7 @@ use super::sql::{
 };
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, RunCounts};
-use crate::fleet::{
-    AlertRecord, AlertState, BoardFacts, FleetFigure, FleetQuery, FleetRows, FleetRun,
-};
+use crate::fleet::{AlertRecord, AlertState, FleetFigure, FleetQuery, FleetRows, FleetRun};
 use crate::model::{
     AgentRecord, CampaignRecord, FiringOutcome, FiringRecord, FiringTag, RunLease, RunRecord,
     RunState, ScheduleRecord, StoreOutcome, Transition,
@@ -64,6 +62,17 @@ impl SqliteStore {
         let store = SqliteStore { pool, writer };
         store.backfill().await?;
         Ok(store)
+    }
+}
+
+impl SqliteStore {
+    /// The rows of a fleet read, each value copied once ([`super::sqlite_scan`]).
+    async fn fleet_row_cells(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<super::columns::OwnedRow>, sqlx::Error> {
+        super::sqlite_scan::scan(&self.pool, sql, params).await
     }
 }
 
