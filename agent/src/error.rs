@@ -70,6 +70,19 @@ impl AgentError {
     }
 }
 
+impl From<fleetcal_files::FileError> for AgentError {
+    /// A file error: its path and cause ([`AgentError::Io`]); a path the output rule refuses
+    /// is a usage error naming it.
+    fn from(e: fleetcal_files::FileError) -> AgentError {
+        match e {
+            fleetcal_files::FileError::Io { path, source } => AgentError::Io { path, source },
+            fleetcal_files::FileError::Refused { path, what } => {
+                AgentError::Usage(format!("{}: {what}", path.display()))
+            }
+        }
+    }
+}
+
 impl From<DialError> for AgentError {
     fn from(e: DialError) -> AgentError {
         AgentError::Dial(e)

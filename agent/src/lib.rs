@@ -15,7 +15,7 @@
 //! - [`cli`]: argument parsing and the mapping of errors to exit codes.
 //! - [`limits`]: the accepted range of every numeric flag, config key and request field.
 
-pub mod atomic;
+pub use fleetcal_files::atomic;
 pub mod bench;
 pub mod calibrate;
 pub mod cli;

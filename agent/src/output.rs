@@ -3,15 +3,10 @@
 //! `--output` is one of:
 //! - `-`: the document goes to stdout (the console then writes to stderr);
 //! - a directory: the default name `<hardware_slug>_<framework>.json` inside it;
-//! - a missing path or a regular file: written atomically ([`crate::atomic`]: a temporary
-//!   file beside it, fsync, rename, directory fsync), so a crash leaves the old file or the
-//!   new one;
-//! - a symlink: followed to its final target, which these same rules then apply to (a
-//!   regular file is replaced atomically at the target, so the link stays a link); a link to
-//!   nothing is refused;
-//! - a FIFO or a character device (`/dev/null`, `/dev/stdout`, a named pipe): written in
-//!   place, never replaced;
-//! - anything else (a socket, a block device): refused, nothing written.
+//! - any other path: by the rule `fleetctl report --output` follows too
+//!   ([`fleetcal_files::output`]): a missing path or a regular file is written atomically, a
+//!   symlink followed to its target, a FIFO or character device written in place, a socket,
+//!   a block device or a link to nothing refused, nothing written.
 //!
 //! [`check_output`] applies the rules before a calibration starts, so a bad `--output` is
 //! refused before minutes of measuring; [`write_result`] applies them again when writing.
@@ -21,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use fleetcal_proto::{origin, CalibrationResult};
 
-use crate::atomic;
+use fleetcal_files::{output, FileError};
+
 use crate::AgentError;
 
 /// The two result file formats.
@@ -69,74 +65,15 @@ pub fn destination(result: &CalibrationResult, output: Option<&Path>) -> Destina
     }
 }
 
-/// What an output path is, after following symlinks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    /// Nothing there yet, or a regular file: written atomically at this path.
-    Atomic(PathBuf),
-    /// A FIFO or character device: written in place at this path.
-    InPlace(PathBuf),
-    /// A directory: the default file name goes inside.
-    Directory,
-}
-
-fn refuse(path: &Path, what: &str) -> AgentError {
-    AgentError::Usage(format!(
-        "--output {}: {what}; a result goes to a regular file (replaced atomically), a \
-         directory, a FIFO or character device (written in place) or - (stdout)",
-        path.display()
-    ))
-}
-
-/// Classifies `path` by the rules of the module doc.
-fn classify(path: &Path) -> Result<Kind, AgentError> {
-    use std::os::unix::fs::FileTypeExt;
-    let io = |source| AgentError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let link = match std::fs::symlink_metadata(path) {
-        Ok(m) => m.file_type().is_symlink(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            return if dir.is_dir() {
-                Ok(Kind::Atomic(path.to_path_buf()))
-            } else {
-                Err(refuse(
-                    path,
-                    &format!("its directory {} does not exist", dir.display()),
-                ))
-            };
-        }
-        Err(e) => return Err(io(e)),
-    };
-    let target = if link {
-        match std::fs::canonicalize(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(refuse(path, "is a symlink to nothing"))
-            }
-            Err(e) => return Err(io(e)),
-        }
-    } else {
-        path.to_path_buf()
-    };
-    let kind = std::fs::metadata(&target).map_err(io)?.file_type();
-    if kind.is_file() {
-        Ok(Kind::Atomic(target))
-    } else if kind.is_dir() {
-        Ok(Kind::Directory)
-    } else if kind.is_fifo() || kind.is_char_device() {
-        Ok(Kind::InPlace(target))
-    } else if kind.is_socket() {
-        Err(refuse(path, "is a socket"))
-    } else if kind.is_block_device() {
-        Err(refuse(path, "is a block device"))
-    } else {
-        Err(refuse(path, "is not a regular file"))
+/// The agent's usage error for a path the rule refuses, saying what `--output` may be.
+fn usage(e: FileError) -> AgentError {
+    match e {
+        FileError::Refused { path, what } => AgentError::Usage(format!(
+            "--output {}: {what}; a result goes to a regular file (replaced atomically), a \
+             directory, a FIFO or character device (written in place) or - (stdout)",
+            path.display()
+        )),
+        io => AgentError::from(io),
     }
 }
 
@@ -145,7 +82,7 @@ fn classify(path: &Path) -> Result<Kind, AgentError> {
 /// dangling symlink).
 pub fn check_output(output: Option<&Path>) -> Result<(), AgentError> {
     match output {
-        Some(p) if !is_stdout(output) => classify(p).map(|_| ()),
+        Some(p) if !is_stdout(output) => output::classify(p).map(|_| ()).map_err(usage),
         _ => Ok(()),
     }
 }
@@ -169,27 +106,7 @@ pub fn write_result(dest: &Destination, text: &str) -> Result<PathBuf, AgentErro
         }
         Destination::Path(p) => p,
     };
-    match classify(path)? {
-        Kind::Atomic(target) => {
-            atomic::write(&target, doc.as_bytes(), atomic::Mode::Replace)?;
-            Ok(target)
-        }
-        Kind::InPlace(target) => {
-            let io = |source| AgentError::Io {
-                path: target.clone(),
-                source,
-            };
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&target)
-                .map_err(io)?;
-            f.write_all(doc.as_bytes())
-                .and_then(|()| f.flush())
-                .map_err(io)?;
-            Ok(target)
-        }
-        Kind::Directory => Err(refuse(path, "is a directory")),
-    }
+    output::write_to(path, doc.as_bytes()).map_err(usage)
 }
 
 #[cfg(test)]
@@ -197,6 +114,9 @@ mod tests {
     use std::os::unix::fs::FileTypeExt;
 
     use super::*;
+
+    // The rule's own cases (a device or FIFO written in place, a block device refused) are
+    // tested in `fleetcal-files`; these check the agent's messages and exit codes.
 
     fn dest(p: &Path) -> Destination {
         Destination::Path(p.to_path_buf())
@@ -237,56 +157,33 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
         let e = write_result(&dest(&dangling), "{}").unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("symlink to nothing"), "{e}");
+        assert!(e.to_string().contains("symbolic link to nothing"), "{e}");
         assert!(!dir.path().join("nowhere").exists());
     }
 
     #[test]
-    fn character_devices_are_written_in_place() {
-        // A null device of our own where we may create one (root), so that a regression
-        // replaces that one and not the machine's /dev/null; without root, /dev/null itself
-        // (which a non-root process could not replace anyway).
-        let dir = tempfile::tempdir().unwrap();
-        let own = dir.path().join("null");
-        let made = std::process::Command::new("mknod")
-            .arg(&own)
-            .args(["c", "1", "3"])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        let null = if made {
-            own
-        } else {
-            PathBuf::from("/dev/null")
+    fn a_full_disk_is_an_io_error_and_leaves_nothing() {
+        let Some(disk) = crate::testing::FullDisk::mount("result file on a full disk") else {
+            return;
         };
-        let written = write_result(&dest(&null), "{}").unwrap();
-        assert_eq!(written, null);
-        assert!(std::fs::metadata(&null)
-            .unwrap()
-            .file_type()
-            .is_char_device());
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            usize::from(made)
-        );
-    }
-
-    #[test]
-    fn a_fifo_is_written_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        let status = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let reader = {
-            let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
-        };
-        write_result(&dest(&fifo), "{\"x\":1}").unwrap();
-        assert_eq!(reader.join().unwrap(), "{\"x\":1}\n");
-        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        let p = disk.path().join("r1.json");
+        let e = write_result(&dest(&p), &"x".repeat(8192)).unwrap_err();
+        assert_eq!(e.exit_code(), 6);
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        assert!(disk.names().is_empty(), "{:?}", disk.names());
+        let e = crate::atomic::write(
+            &disk.path().join("id"),
+            b"x\n",
+            crate::atomic::Mode::CreateNew,
+        )
+        .map_err(AgentError::from)
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 6);
+        assert!(e.to_string().contains("No space left"), "{e}");
+        assert!(disk.names().is_empty(), "{:?}", disk.names());
+        disk.free();
+        write_result(&dest(&p), "{}").unwrap();
+        assert_eq!(disk.names(), ["r1.json"]);
     }
 
     #[test]

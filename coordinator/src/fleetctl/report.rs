@@ -88,151 +88,44 @@ pub fn draw(
     })
 }
 
-/// Writes `bytes` to `--output PATH`, by the agent's `--output` rules
-/// (`agent/src/output.rs`): a regular file (or a new one) is replaced whole
-/// ([`write_atomically`]); through a symbolic link, the file it points to is, and the link
-/// stays; a FIFO or character device (`/dev/null`, `/dev/stdout`, a named pipe) is written in
-/// place, since a rename would put a regular file where the device was (as root,
-/// `--output /dev/null` once replaced the machine's `/dev/null`); a directory, a socket, a
-/// block device or a symbolic link to nothing is refused, nothing written.
+/// Writes `bytes` to `--output PATH` by the rule `fleetcal-agent calibrate --output` follows
+/// too ([`fleetcal_files::output`]): a regular file (or a new one) replaced whole, through a
+/// symbolic link the file it points to, a FIFO or character device written in place; a
+/// directory, a socket, a block device or a symbolic link to nothing refused, nothing written.
 fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::os::unix::fs::FileTypeExt;
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let refuse = |what: &str| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "{what}; a report goes to a regular file (replaced atomically), a FIFO or a \
-                 character device (written in place)"
-            ),
-        ))
-    };
-    let kind = match std::fs::metadata(path) {
-        Ok(m) => m.file_type(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return match std::fs::symlink_metadata(path) {
-                Ok(_) => Err(refuse("is a symbolic link to nothing")),
-                Err(_) => write_atomically(path, bytes),
-            };
-        }
-        Err(e) => return Err(io(e)),
-    };
-    if kind.is_file() {
-        write_atomically(&std::fs::canonicalize(path).map_err(io)?, bytes)
-    } else if kind.is_fifo() || kind.is_char_device() {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-            .map_err(io)
-    } else if kind.is_dir() {
-        Err(refuse("is a directory"))
-    } else if kind.is_socket() {
-        Err(refuse("is a socket"))
-    } else if kind.is_block_device() {
-        Err(refuse("is a block device"))
-    } else {
-        Err(refuse("is not a regular file"))
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader never
-/// sees half a report.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    fleetcal_files::output::write_to(path, bytes)
+        .map(|_| ())
+        .map_err(|e| match e {
+            fleetcal_files::FileError::Io { path, source } => Error::Io { path, source },
+            fleetcal_files::FileError::Refused { path, what } => Error::Io {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{what}; a report goes to a regular file (replaced atomically), a \
+                         FIFO or a character device (written in place)"
+                    ),
+                ),
+            },
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // The rule's cases are tested in `fleetcal-files`; this checks fleetctl's message.
     #[test]
-    fn a_file_is_replaced_whole_and_a_link_keeps_pointing_at_it() {
+    fn a_refused_path_is_named_with_what_a_report_may_go_to() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("report.json");
         write_output(&file, b"one").unwrap();
-        write_output(&file, b"two").unwrap();
-        assert_eq!(std::fs::read(&file).unwrap(), b"two");
-        let link = dir.path().join("latest.json");
-        std::os::unix::fs::symlink(&file, &link).unwrap();
-        write_output(&link, b"three").unwrap();
-        assert!(std::fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert_eq!(std::fs::read(&file).unwrap(), b"three");
-        // No temporary file is left beside them.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-    }
-
-    #[test]
-    fn a_fifo_is_written_in_place_not_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if !made.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: mkfifo is not available");
-            return;
-        }
-        let reader = {
-            let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read(fifo).unwrap())
-        };
-        write_output(&fifo, b"through the pipe").unwrap();
-        assert_eq!(reader.join().unwrap(), b"through the pipe");
-        assert!(std::os::unix::fs::FileTypeExt::is_fifo(
-            &std::fs::symlink_metadata(&fifo).unwrap().file_type()
-        ));
-    }
-
-    #[test]
-    fn a_directory_is_refused_with_its_path() {
-        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"one");
         let e = write_output(dir.path(), b"x").unwrap_err().to_string();
         assert!(e.contains(&dir.path().display().to_string()), "{e}");
-        assert!(e.contains("is a directory"), "{e}");
-    }
-
-    #[test]
-    fn a_socket_and_a_link_to_nothing_are_refused_and_left_as_they_were() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("sock");
-        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-        let e = write_output(&socket, b"x").unwrap_err().to_string();
-        assert!(e.contains("is a socket"), "{e}");
-        assert!(std::os::unix::fs::FileTypeExt::is_socket(
-            &std::fs::symlink_metadata(&socket).unwrap().file_type()
-        ));
-        let dangling = dir.path().join("dangling.json");
-        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
-        let e = write_output(&dangling, b"x").unwrap_err().to_string();
-        assert!(e.contains("symbolic link to nothing"), "{e}");
-        assert!(std::fs::symlink_metadata(&dangling)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert!(!dir.path().join("nowhere").exists());
+        assert!(
+            e.contains("is a directory; a report goes to a regular file"),
+            "{e}"
+        );
     }
 }
