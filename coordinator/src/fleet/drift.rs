@@ -5,7 +5,7 @@
 //! it exceeds the board's own noise (trial CVs, night-to-night spread, noise floor). A
 //! suspected drop starts a one-board confirmation run; [`decide`] is the alert life cycle.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::alert::{AlertRecord, AlertState};
 use super::group::{BoardGroup, Groups};
 use super::headline::{self, headlines, Indexed};
-use super::rows::FleetRows;
+use super::rows::{FleetRows, FleetRun};
 use super::stats;
 use crate::model::Millis;
 
@@ -513,58 +513,67 @@ pub fn evaluate(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFind
 /// The series of some rows: each board × framework × headline figure, oldest first.
 pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<DriftSeries> {
     let idx = Indexed::new(rows);
-    // (group, agent, framework, (figure rank, figure)) → (host name, unit, points)
-    type Key<'a> = (&'a str, &'a str, &'a str, (usize, String));
-    let mut by: BTreeMap<Key, (&str, String, Vec<DriftPoint>)> = BTreeMap::new();
+    // Each board × framework's runs, oldest first (the rows' order), with its group.
+    type Board<'a> = ((&'a str, &'a str), (&'a str, Vec<&'a FleetRun>));
+    let mut boards: HashMap<(&str, &str), (&str, Vec<&FleetRun>)> = HashMap::new();
     for run in idx.runs {
         let Some(group) = groups.key_of(&run.agent_id) else {
             continue;
         };
-        // The run's ids once, shared by its series' points.
-        let run_id: Arc<str> = Arc::from(run.run_id.as_str());
-        let campaign_id: Arc<str> = Arc::from(run.campaign_id.as_str());
-        let env_key: Option<Arc<str>> = run.env_key.as_deref().map(Arc::from);
-        for h in headlines(run, idx.figures_of(&run.run_id)) {
-            let point = DriftPoint {
-                run_id: run_id.clone(),
-                campaign_id: campaign_id.clone(),
-                at: run.started_at,
-                value: h.value,
-                cv_pct: h.cv_pct,
-                noise_floor_pct: run.noise_floor_pct,
-                env_key: env_key.clone(),
-            };
-            let key = (
-                group,
-                run.agent_id.as_str(),
-                run.framework.as_str(),
-                (headline::figure_rank(&h.figure).0, h.figure),
-            );
-            let entry = by
-                .entry(key)
-                .or_insert_with(|| (run.hostname.as_str(), h.unit, Vec::new()));
-            entry.0 = run.hostname.as_str();
-            entry.2.push(point);
-        }
+        boards
+            .entry((run.agent_id.as_str(), run.framework.as_str()))
+            .or_insert_with(|| (group, Vec::new()))
+            .1
+            .push(run);
     }
-    let build = |((group_key, agent_id, framework, (_, figure)), (hostname, unit, points)): (
-        Key,
-        (&str, String, Vec<DriftPoint>),
-    )| {
-        build_series(
-            group_key.to_string(),
-            agent_id.to_string(),
-            hostname.to_string(),
-            framework.to_string(),
-            figure,
-            unit,
-            points,
-            params,
-        )
+    // A board's headlines and series: each board on its own (a month of 1,000 boards is
+    // ~2,000 board × framework and ~16,000 series), spread over the cores.
+    let build = |((agent_id, framework), (group_key, runs)): Board| -> Vec<DriftSeries> {
+        // (figure, unit of its first point, host name of its latest, points)
+        let mut by: Vec<(String, String, &str, Vec<DriftPoint>)> = Vec::new();
+        for run in runs {
+            // The run's ids once, shared by its series' points.
+            let run_id: Arc<str> = Arc::from(run.run_id.as_str());
+            let campaign_id: Arc<str> = Arc::from(run.campaign_id.as_str());
+            let env_key: Option<Arc<str>> = run.env_key.as_deref().map(Arc::from);
+            for h in headlines(run, idx.figures_of(&run.run_id)) {
+                let point = DriftPoint {
+                    run_id: run_id.clone(),
+                    campaign_id: campaign_id.clone(),
+                    at: run.started_at,
+                    value: h.value,
+                    cv_pct: h.cv_pct,
+                    noise_floor_pct: run.noise_floor_pct,
+                    env_key: env_key.clone(),
+                };
+                match by.iter_mut().find(|(figure, ..)| *figure == h.figure) {
+                    Some(entry) => {
+                        entry.2 = run.hostname.as_str();
+                        entry.3.push(point);
+                    }
+                    None => by.push((h.figure, h.unit, run.hostname.as_str(), vec![point])),
+                }
+            }
+        }
+        by.into_iter()
+            .map(|(figure, unit, hostname, points)| {
+                build_series(
+                    group_key.to_string(),
+                    agent_id.to_string(),
+                    hostname.to_string(),
+                    framework.to_string(),
+                    figure,
+                    unit,
+                    points,
+                    params,
+                )
+            })
+            .collect()
     };
-    // Each series is tested on its own: a month of 1,000 boards is ~8,000 series, spread
-    // over the cores.
-    let mut out: Vec<DriftSeries> = crate::par::par_map(by.into_iter().collect(), build);
+    let mut out: Vec<DriftSeries> = crate::par::par_map(boards.into_iter().collect(), build)
+        .into_iter()
+        .flatten()
+        .collect();
     out.sort_by(|a, b| {
         (
             &a.group_key,
