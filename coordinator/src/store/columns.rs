@@ -46,6 +46,8 @@ pub(crate) enum Cell {
     Text(String),
     /// A blob.
     Blob(Vec<u8>),
+    /// A text that is not UTF-8 (why), which no column reads.
+    NotUtf8(String),
 }
 
 /// A row copied out of a statement: its cells, and its statement's column names (shared by
@@ -88,6 +90,7 @@ fn mismatch(col: &str, want: &str, got: &Cell) -> sqlx::Error {
         Cell::Real(_) => "a double",
         Cell::Text(_) => "a text",
         Cell::Blob(_) => "a blob",
+        Cell::NotUtf8(e) => return corrupt(col, format!("a text that is not UTF-8 ({e})")),
     };
     corrupt(col, format!("{got} where {want} is kept"))
 }

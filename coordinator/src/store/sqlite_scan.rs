@@ -199,10 +199,12 @@ fn cell(stmt: &Statement, i: usize) -> Result<Cell, sqlx::Error> {
                 } else {
                     std::slice::from_raw_parts(p, len)
                 };
-                Cell::Text(
-                    String::from_utf8(bytes.to_vec())
-                        .map_err(|e| super::sql::corrupt("text", e))?,
-                )
+                // Text that is not UTF-8 (a damaged row) fails that row's decoding alone,
+                // naming its column, as sqlx's did: the read goes on.
+                match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => Cell::Text(text),
+                    Err(e) => Cell::NotUtf8(e.to_string()),
+                }
             }
             ffi::SQLITE_BLOB => {
                 let p = ffi::sqlite3_column_blob(s, col).cast::<u8>();
@@ -273,6 +275,26 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(nulls[0].cells, vec![Cell::Null, Cell::Null, Cell::Null]);
+    }
+
+    #[tokio::test]
+    async fn a_text_that_is_not_utf8_fails_its_column_alone() {
+        let pool = pool().await;
+        sqlx::query("INSERT INTO t VALUES (CAST(x'ff' AS TEXT), 5, NULL, NULL, TRUE)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows = scan(&pool, "SELECT id, n FROM t ORDER BY n", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 4, "the read goes on");
+        let mut bad = rows
+            .into_iter()
+            .find(|r| r.cells[1] == Cell::Int(5))
+            .unwrap();
+        let e = bad.text("id").unwrap_err().to_string();
+        assert!(e.contains("'id'") && e.contains("not UTF-8"), "{e}");
+        assert_eq!(bad.int("n").unwrap(), Some(5));
     }
 
     #[tokio::test]
