@@ -92,35 +92,26 @@ pub fn classify(path: &Path) -> Result<Target, FileError> {
     }
 }
 
-/// Writes `bytes` to a file target ([`Target::Atomic`] or [`Target::InPlace`]); returns the
-/// file written. A directory is refused (`is a directory`).
-pub fn write(target: &Target, bytes: &[u8]) -> Result<PathBuf, FileError> {
-    match target {
-        Target::Atomic(path) => {
-            atomic::write(path, bytes, Mode::Replace)?;
-            Ok(path.clone())
-        }
-        Target::InPlace(path) => {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-                .map_err(|source| FileError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-            Ok(path.clone())
-        }
-        Target::Directory => Err(refused(Path::new("."), "is a directory")),
-    }
-}
-
-/// [`classify`] then [`write()`]: `bytes` to the file `path` names (a directory is refused,
-/// naming `path`).
+/// Writes `bytes` to the file `path` names, by [`classify`]'s rule; returns the file written
+/// (a symbolic link's target). A directory is refused, naming `path`.
 pub fn write_to(path: &Path, bytes: &[u8]) -> Result<PathBuf, FileError> {
     match classify(path)? {
+        Target::Atomic(file) => {
+            atomic::write(&file, bytes, Mode::Replace)?;
+            Ok(file)
+        }
+        Target::InPlace(file) => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&file)
+                .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+                .map_err(|source| FileError::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+            Ok(file)
+        }
         Target::Directory => Err(refused(path, "is a directory")),
-        target => write(&target, bytes),
     }
 }
 
