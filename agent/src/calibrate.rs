@@ -578,6 +578,7 @@ mod tests {
     }
 
     fn run(req: &CalibrationRequest) -> Result<CalibrationResult, AgentError> {
+        let _threads = crate::testing::thread_counts_shared();
         calibrate(req, &mut QuietConsole::default(), &CancelToken::new())
     }
 
@@ -652,6 +653,8 @@ mod tests {
     #[cfg(feature = "torch")]
     #[test]
     fn compare_runs_both_engines_interleaved_with_the_same_threads() {
+        // Every other test sets the pools to 1 thread; this one sets them to all CPUs.
+        let _threads = crate::testing::thread_counts_exclusive();
         let req = CalibrationRequest {
             run_id: Some("cmp".into()),
             threads: None,

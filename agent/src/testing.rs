@@ -106,3 +106,22 @@ impl Drop for FullDisk {
         let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
     }
 }
+
+/// OpenBLAS's and libtorch's thread counts are process-wide and the unit tests share one
+/// process: a test that reads a count back, or sets one other than the others' 1, holds this
+/// lock — shared by those that use 1 or only read, exclusive by one that sets another count.
+static THREAD_COUNTS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the thread counts for a test that sets them to 1 or only reads them.
+pub fn thread_counts_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    THREAD_COUNTS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Holds the thread counts for a test that sets another count and reads it back.
+pub fn thread_counts_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    THREAD_COUNTS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -198,6 +198,7 @@ mod tests {
 
     #[test]
     fn the_numpy_engine_runs_the_probe() {
+        let _threads = crate::testing::thread_counts_shared();
         let mut engine = crate::engines::numpy::NumpyEngine::new(Some(1));
         let pass = probe(&mut engine, &CancelToken::new()).unwrap();
         assert_eq!(pass.kernels.len(), PROBES.len());

@@ -515,8 +515,11 @@ mod tests {
         }
     }
 
+    // Holds the lock on the pools' thread counts while its worker calibrates (a test's lock).
+    #[allow(clippy::await_holding_lock)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_result_the_full_spool_cannot_store_reaches_the_coordinator_directly() {
+        let _threads = crate::testing::thread_counts_shared();
         let Some(disk) = crate::testing::FullDisk::mount("worker: spool full") else {
             return;
         };
@@ -561,8 +564,11 @@ mod tests {
         coordinator.stop().await;
     }
 
+    // Holds the lock on the pools' thread counts while its worker calibrates (a test's lock).
+    #[allow(clippy::await_holding_lock)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_that_measured_nothing_is_reported_failed_not_uploaded() {
+        let _threads = crate::testing::thread_counts_shared();
         let dir = tempfile::tempdir().unwrap();
         let (worker, spool) = worker(dir.path());
         let (orders, rx) = mpsc::channel(1);
@@ -590,8 +596,11 @@ mod tests {
             .clone()
     }
 
+    // Holds the lock on the pools' thread counts while its worker calibrates (a test's lock).
+    #[allow(clippy::await_holding_lock)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn withdrawn_replaced_and_timed_out_runs_are_cancelled_and_resent_plans_are_not() {
+        let _threads = crate::testing::thread_counts_shared();
         let dir = tempfile::tempdir().unwrap();
         let (worker, spool) = worker(dir.path());
         let mut activity = worker.activity();

@@ -148,6 +148,7 @@ mod tests {
                 skip_platform_check: true,
                 ..CalibrationRequest::default()
             };
+            let _threads = crate::testing::thread_counts_shared();
             calibrate(&req, &mut QuietConsole::default(), &CancelToken::new())
                 .expect("a tiny calibration")
         })

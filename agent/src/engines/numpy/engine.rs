@@ -243,6 +243,7 @@ mod tests {
 
     #[test]
     fn bf16_is_unsupported_with_numpys_reason_and_the_rest_run() {
+        let _threads = crate::testing::thread_counts_shared();
         let mut e = NumpyEngine::new(None);
         for op in Operation::ALL {
             assert_eq!(
@@ -262,6 +263,7 @@ mod tests {
 
     #[test]
     fn info_names_ndarray_and_openblas() {
+        let _threads = crate::testing::thread_counts_shared();
         let e = NumpyEngine::new(None);
         let info = e.info();
         assert_eq!(info.name, "numpy");
@@ -302,6 +304,7 @@ mod tests {
 
     #[test]
     fn threads_asked_for_are_set_and_recorded() {
+        let _threads = crate::testing::thread_counts_shared();
         let e = NumpyEngine::new(Some(1));
         let pool = &e.software().thread_pools[0];
         assert_eq!(

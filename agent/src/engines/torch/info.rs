@@ -265,6 +265,7 @@ mod tests {
 
     #[test]
     fn cpu_info_records_backends_and_calls_and_no_cuda_fields() {
+        let _threads = crate::testing::thread_counts_shared();
         let info = engine_info(None);
         assert_eq!(info.name, "pytorch");
         assert!(
