@@ -165,11 +165,63 @@ pub fn efficiency(best_rate: f64, peak: Option<f64>) -> Option<f64> {
         .map(|p| best_rate / p)
 }
 
+/// Which of two rates is the faster one, in [`beyond_noise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Faster {
+    /// The first rate (the ratio's denominator).
+    First,
+    /// The second rate (the ratio's numerator).
+    Second,
+}
+
+/// THE rule of every "which framework is faster" verdict: `ratio` is the second rate ÷ the
+/// first; the faster one wins, by `(faster ÷ slower − 1) × 100` percent, when that exceeds
+/// `noise_floor_pct`. Measured from the slower side, so 2× faster and 2× slower are both
+/// 100 %: a run whose floor is above 100 % can still call the first rate faster.
+/// `None`: no difference (within the floor, or a ratio that is not positive and finite).
+pub fn beyond_noise(ratio: f64, noise_floor_pct: f64) -> Option<(Faster, f64)> {
+    if !ratio.is_finite() || ratio <= 0.0 {
+        return None;
+    }
+    let (faster, by) = if ratio >= 1.0 {
+        (Faster::Second, (ratio - 1.0) * 100.0)
+    } else {
+        (Faster::First, (1.0 / ratio - 1.0) * 100.0)
+    };
+    (by > noise_floor_pct).then_some((faster, by))
+}
+
 /// A record's FLOPs per byte (0 without bytes).
 pub fn arithmetic_intensity(flops: f64, bytes: f64) -> f64 {
     if bytes > 0.0 {
         flops / bytes
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_noise_is_symmetric_and_needs_more_than_the_floor() {
+        assert_eq!(beyond_noise(1.03, 5.0), None);
+        assert_eq!(beyond_noise(1.0 / 1.03, 5.0), None);
+        assert_eq!(beyond_noise(1.5, 50.0), None);
+        let (f, by) = beyond_noise(2.0, 5.0).unwrap();
+        assert_eq!(f, Faster::Second);
+        assert!((by - 100.0).abs() < 1e-9);
+        let (f, by) = beyond_noise(0.5, 5.0).unwrap();
+        assert_eq!(f, Faster::First);
+        assert!((by - 100.0).abs() < 1e-9);
+        // 7.7x slower is beyond a 180 % floor (2.8x): measured from the slower side, not
+        // as the 87 % a difference from the first rate would be.
+        let (f, by) = beyond_noise(0.13, 180.0).unwrap();
+        assert_eq!(f, Faster::First);
+        assert!(by > 600.0, "{by}");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(beyond_noise(bad, 5.0), None, "{bad}");
+        }
     }
 }

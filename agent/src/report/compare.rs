@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fleetcal_proto::result::{CalibrationResult, Record, Status};
+use fleetcal_proto::stats::{beyond_noise, Faster};
 use fleetcal_proto::{Operation, Precision};
 
 /// The median-latency rate of a measured record.
@@ -82,13 +83,13 @@ pub fn compare_table(numpy: &CalibrationResult, pytorch: &CalibrationResult) -> 
             Some((size, rx, ry)) => {
                 let ratio = if rx > 0.0 { Some(ry / rx) } else { None };
                 let verdict = match (ratio, floor) {
-                    (None, _) => "n/a".to_string(),
-                    (Some(q), Some(f)) if (q - 1.0).abs() * 100.0 <= f => {
-                        "within noise".to_string()
-                    }
-                    (Some(q), Some(_)) if q > 1.0 => "PyTorch faster".to_string(),
-                    (Some(_), Some(_)) => "NumPy faster".to_string(),
-                    (Some(_), None) => "noise floor unknown".to_string(),
+                    (None, _) => "n/a",
+                    (Some(_), None) => "noise floor unknown",
+                    (Some(q), Some(f)) => match beyond_noise(q, f) {
+                        None => "within noise",
+                        Some((Faster::Second, _)) => "PyTorch faster",
+                        Some((Faster::First, _)) => "NumPy faster",
+                    },
                 };
                 format!(
                     "  {:<13} {:<9} {:>10} {:>12} {:>12} {:>8}  {}",
@@ -260,8 +261,29 @@ mod tests {
         // Without a noise floor the verdict says so.
         let blind = compare_table(
             &result(numpy.records.clone(), None),
-            &result(pytorch.records, None),
+            &result(pytorch.records.clone(), None),
         );
         assert!(blind.join("\n").contains("noise floor unknown"));
+        // A floor above 100 %: dot fp64 at 5 against 10 (2× slower) is within it, and 0.13×
+        // (7.7× slower, 670 % from the slower side) is not, although it is 87 % below NumPy.
+        let mut slow = pytorch.records.clone();
+        let noisy = |records: Vec<Record>| {
+            compare_table(
+                &result(numpy.records.clone(), None),
+                &result(records, Some(180.0)),
+            )
+            .join("\n")
+        };
+        assert!(noisy(slow.clone()).contains("0.50×  within noise"));
+        slow.iter_mut()
+            .find(|r| r.operation == Operation::Dot)
+            .unwrap()
+            .gops = Some(Rate {
+            best: 1.3,
+            median: 1.3,
+            mean: 1.3,
+        });
+        let text = noisy(slow);
+        assert!(text.contains("0.13×  NumPy faster"), "{text}");
     }
 }

@@ -204,17 +204,11 @@ fn ratio(pytorch: f64, numpy: f64) -> Option<f64> {
 
 /// Who wins by how much, from the median PyTorch/NumPy ratio and the noise floor (%).
 pub fn winner(ratio_median: f64, noise_floor_pct: f64) -> (Winner, f64) {
-    if !ratio_median.is_finite() || ratio_median <= 0.0 {
-        return (Winner::NoDifference, 0.0);
-    }
-    let pytorch_faster = (ratio_median - 1.0) * 100.0;
-    let numpy_faster = (1.0 / ratio_median - 1.0) * 100.0;
-    if pytorch_faster > noise_floor_pct {
-        (Winner::Pytorch, pytorch_faster)
-    } else if numpy_faster > noise_floor_pct {
-        (Winner::Numpy, numpy_faster)
-    } else {
-        (Winner::NoDifference, 0.0)
+    use fleetcal_proto::stats::{beyond_noise, Faster};
+    match beyond_noise(ratio_median, noise_floor_pct) {
+        Some((Faster::Second, by)) => (Winner::Pytorch, by),
+        Some((Faster::First, by)) => (Winner::Numpy, by),
+        None => (Winner::NoDifference, 0.0),
     }
 }
 
