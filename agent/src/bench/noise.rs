@@ -26,15 +26,18 @@ pub const PROBES: [(Operation, Precision, u64); 2] = [
     (Operation::StreamTriad, Precision::Fp32, 1024 * 1024),
 ];
 
-/// The probe's trial rule: 2 warm-ups (at most 50 ms), 15 trials, stopping once they have
-/// taken 0.1 s (at least [`stats::CI_MIN_SAMPLES`] are always taken, so each median has an
-/// interval). A pass takes about 50 ms on a desktop CPU.
+/// The probe's trial rule: 2 warm-ups (at most 50 ms), then at least 15 trials and more, up to
+/// 61, until the median's 95 % interval is within ±3 %, all stopping once the trials have taken
+/// 0.1 s (at least [`stats::CI_MIN_SAMPLES`] are always taken, so each median has an
+/// interval). A pass takes about 50 ms on a desktop CPU. (With 15 fixed trials the interval
+/// spans the 4th to the 12th latency: on a 16-vCPU host a quarter of PyTorch's 24 µs triads
+/// waited for OpenMP workers, and that one interval, ±181 %, became the run's noise floor.)
 pub(crate) const PROBE_RULE: TrialRule = TrialRule {
     warmup_runs: 2,
     warmup_budget: Duration::from_millis(50),
     trials: 15,
-    max_trials: 15,
-    ci_target: None,
+    max_trials: 61,
+    ci_target: Some(0.03),
     time_budget: Duration::from_millis(100),
     adaptive_budget: Duration::from_millis(100),
     min_trials: stats::CI_MIN_SAMPLES as u32,
@@ -205,7 +208,7 @@ mod tests {
         for k in &pass.kernels {
             let t = k.as_ref().unwrap();
             assert!(
-                t.len() >= stats::CI_MIN_SAMPLES && t.len() <= 15,
+                t.len() >= stats::CI_MIN_SAMPLES && t.len() <= 61,
                 "{}",
                 t.len()
             );
