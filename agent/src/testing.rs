@@ -119,7 +119,9 @@ pub fn thread_counts_shared() -> std::sync::RwLockReadGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Holds the thread counts for a test that sets another count and reads it back.
+/// Holds the thread counts for a test that sets another count and reads it back (the
+/// compare test: both engines, so only with feature `torch`).
+#[cfg(feature = "torch")]
 pub fn thread_counts_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     THREAD_COUNTS
         .write()
