@@ -4,6 +4,9 @@
 //! so (Mann–Whitney U for a step, Mann–Kendall with a Theil–Sen slope for a slow creep) and
 //! it exceeds the board's own noise (trial CVs, night-to-night spread, noise floor). A
 //! suspected drop starts a one-board confirmation run; [`decide`] is the alert life cycle.
+//!
+//! Here: the model and the series of a report; `detect.rs`: the periods and the tests;
+//! `decide.rs`: the alert life cycle.
 
 use std::collections::HashMap;
 use std::sync::Arc;
