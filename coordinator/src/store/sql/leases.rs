@@ -1,4 +1,5 @@
-//! `Store` methods on run leases (which coordinator instance drives which run) and directive streams.
+//! `Store` methods on run leases (which coordinator instance drives which run) and directive
+//! streams.
 
 /// Expands, inside `impl_store!`'s `Store` impl of a backend, this file's methods (see
 /// [`impl_store!`](super::impl_store)).

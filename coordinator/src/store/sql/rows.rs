@@ -1,4 +1,5 @@
-//! Row decoding and campaign insertion shared by the queries: each table's row decoder, the skip-and-log rule of listings, keyset pages.
+//! Row decoding and campaign insertion shared by the queries: each table's row decoder, the skip-
+//! and-log rule of listings, keyset pages.
 
 /// Expands, inside `impl_store!`'s inherent impl of a backend, this file's methods (see
 /// [`impl_store!`](super::impl_store)).

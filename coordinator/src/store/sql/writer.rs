@@ -1,4 +1,5 @@
-//! The results writer: labels, fleet rows, and the group-commit task that stores many uploads per transaction, each under its own savepoint.
+//! The results writer: labels, fleet rows, and the group-commit task that stores many uploads per
+//! transaction, each under its own savepoint.
 
 /// Expands, inside `impl_store!`'s inherent impl of a backend, this file's methods (see
 /// [`impl_store!`](super::impl_store)).
