@@ -284,6 +284,21 @@ pub struct DriftParams {
     pub cv_factor: f64,
     /// ... and this percentage, whatever the noise.
     pub min_change_pct: f64,
+    /// The noise threshold is at most this percentage: a drop by more than it that the
+    /// statistical test finds significant counts on any board. Without a cap, the threshold
+    /// of a board whose nights swing widely (3 × their spread, 2 × their trial CV) can pass
+    /// 100 %, and no drop, however complete, would ever be alerted on it.
+    #[serde(default = "DriftParams::default_max_threshold_pct")]
+    pub max_threshold_pct: f64,
+}
+
+impl DriftParams {
+    /// [`DriftParams::max_threshold_pct`]'s default: a drop by more than half.
+    pub const DEFAULT_MAX_THRESHOLD_PCT: f64 = 50.0;
+
+    fn default_max_threshold_pct() -> f64 {
+        Self::DEFAULT_MAX_THRESHOLD_PCT
+    }
 }
 
 impl Default for DriftParams {
@@ -299,6 +314,7 @@ impl Default for DriftParams {
             spread_factor: 3.0,
             cv_factor: 2.0,
             min_change_pct: 2.0,
+            max_threshold_pct: Self::DEFAULT_MAX_THRESHOLD_PCT,
         }
     }
 }

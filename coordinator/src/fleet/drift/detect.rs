@@ -35,7 +35,8 @@ pub fn periods(points: &[DriftPoint]) -> Vec<DriftPeriod> {
 /// The board's noise a change must exceed, in percent, from some nights: the largest of
 /// the minimum change, the median noise floor, `cv_factor` × the median trial CV and
 /// `spread_factor` × the night-to-night spread (the robust standard deviation of the
-/// differences between consecutive nights ÷ √2, which a slow trend does not inflate).
+/// differences between consecutive nights ÷ √2, which a slow trend does not inflate), at
+/// most `max_threshold_pct`.
 pub fn threshold_pct(points: &[DriftPoint], params: &DriftParams) -> f64 {
     let values: Vec<f64> = points.iter().map(|p| p.value).collect();
     let floor: Vec<f64> = points.iter().filter_map(|p| p.noise_floor_pct).collect();
@@ -56,6 +57,7 @@ pub fn threshold_pct(points: &[DriftPoint], params: &DriftParams) -> f64 {
     .into_iter()
     .filter(|x| x.is_finite())
     .fold(0.0, f64::max)
+    .min(params.max_threshold_pct.max(params.min_change_pct))
 }
 
 /// A step at the end of one period's points: the longest run of the latest nights (at most

@@ -380,3 +380,40 @@ fn five_baseline_nights_are_the_fewest_a_confirmed_step_needs() {
         );
     }
 }
+
+/// A board whose nights swing between two levels (18 and 32: its threshold uncapped is over
+/// 100 %, so no drop could ever count) is still watched: a confirmed drop by more than
+/// [`DriftParams::max_threshold_pct`] is alerted; one by less raises nothing, even though
+/// every low night is below every baseline night.
+#[test]
+fn a_board_too_noisy_for_its_threshold_is_still_alerted_on_a_drop_beyond_the_cap() {
+    let swing = |n: i64| if n % 3 == 0 { 18.0 } else { 32.0 };
+    let uncapped = DriftParams {
+        max_threshold_pct: f64::INFINITY,
+        ..DriftParams::default()
+    };
+    let baseline: Vec<DriftPoint> = (0..30).map(|n| point(n, "", swing(n), "e1")).collect();
+    assert!(
+        threshold_pct(&baseline, &uncapped) > 100.0,
+        "{}",
+        threshold_pct(&baseline, &uncapped)
+    );
+    assert_eq!(
+        threshold_pct(&baseline, &DriftParams::default()),
+        DriftParams::DEFAULT_MAX_THRESHOLD_PCT
+    );
+
+    let quarter = |n: i64| if n >= 30 { 3.0 } else { swing(n) };
+    let p = play(40, quarter, |_| 3.5, |_| "e1");
+    assert_eq!(
+        p.events,
+        [(30, AlertState::Suspected), (30, AlertState::Open)]
+    );
+    assert!(p.alerts[0].change_pct < -85.0, "{:?}", p.alerts[0]);
+
+    // Two nights of 17: below every baseline night, but only 47 % below their median (32).
+    let mut less = baseline.clone();
+    less.push(point(30, "", 17.0, "e1"));
+    less.push(point(30, "c", 17.0, "e1"));
+    assert_eq!(evaluate(&less, &DriftParams::default()), None);
+}
