@@ -37,9 +37,10 @@ impl Winner {
     }
 }
 
-/// One board's pair of figures (one campaign).
+/// One board's pair of runs (one campaign): what its [`BoardPair`]s share, said once in the
+/// JSON ([`CompareReport::pairs`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BoardPair {
+pub struct PairRuns {
     /// The board.
     pub agent_id: String,
     /// Its host name.
@@ -49,6 +50,29 @@ pub struct BoardPair {
     /// The NumPy run.
     pub numpy_run_id: String,
     /// The PyTorch run.
+    pub pytorch_run_id: String,
+}
+
+/// One board's pair of figures (one campaign).
+///
+/// In the JSON a board pair is its board and figures; its host name, campaign and runs are
+/// said once per board in [`CompareReport::pairs`] and filled in again when a report is read
+/// back. A night of 1,000 boards is ~110,000 board pairs of 1,000 boards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardPair {
+    /// The board.
+    pub agent_id: String,
+    /// Its host name (in the JSON: its pair's).
+    #[serde(skip)]
+    pub hostname: String,
+    /// The campaign both runs belong to (in the JSON: its pair's).
+    #[serde(skip)]
+    pub campaign_id: String,
+    /// The NumPy run (in the JSON: its pair's).
+    #[serde(skip)]
+    pub numpy_run_id: String,
+    /// The PyTorch run (in the JSON: its pair's).
+    #[serde(skip)]
     pub pytorch_run_id: String,
     /// NumPy's best rate.
     pub numpy_best: f64,
@@ -130,6 +154,7 @@ pub struct CompareHeadline {
 
 /// The compare report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CompareReportJson")]
 pub struct CompareReport {
     /// When it was computed.
     pub generated_at: Millis,
@@ -137,8 +162,64 @@ pub struct CompareReport {
     pub groups: Vec<BoardGroup>,
     /// Headlines, by group, then figure and precision.
     pub headlines: Vec<CompareHeadline>,
+    /// Each paired board's runs, by host name (what its board pairs share).
+    pub pairs: Vec<PairRuns>,
     /// Every group × operation × precision × size with a pair.
     pub rows: Vec<CompareRow>,
+}
+
+/// A compare report as its JSON holds it: its board pairs without what their runs say.
+#[derive(Deserialize)]
+struct CompareReportJson {
+    generated_at: Millis,
+    groups: Vec<BoardGroup>,
+    headlines: Vec<CompareHeadline>,
+    pairs: Vec<PairRuns>,
+    rows: Vec<CompareRow>,
+}
+
+impl TryFrom<CompareReportJson> for CompareReport {
+    type Error = String;
+
+    /// Each board pair gets its board's host name, campaign and runs back; a board pair of a
+    /// board the report's pairs do not list is an error.
+    fn try_from(j: CompareReportJson) -> Result<CompareReport, String> {
+        let by_agent: std::collections::HashMap<&str, &PairRuns> =
+            j.pairs.iter().map(|p| (p.agent_id.as_str(), p)).collect();
+        let mut rows = j.rows;
+        for row in &mut rows {
+            for b in &mut row.boards {
+                let runs = by_agent.get(b.agent_id.as_str()).ok_or_else(|| {
+                    format!(
+                        "compare pair of board {} ({} {} {}): the board is not among the \
+                         report's pairs",
+                        fleetcal_proto::quote::quoted(&b.agent_id),
+                        row.operation,
+                        row.precision,
+                        row.size
+                    )
+                })?;
+                b.fill(runs);
+            }
+        }
+        Ok(CompareReport {
+            generated_at: j.generated_at,
+            groups: j.groups,
+            headlines: j.headlines,
+            pairs: j.pairs,
+            rows,
+        })
+    }
+}
+
+impl BoardPair {
+    /// The host name, campaign and runs of its board's pair.
+    fn fill(&mut self, runs: &PairRuns) {
+        self.hostname.clone_from(&runs.hostname);
+        self.campaign_id.clone_from(&runs.campaign_id);
+        self.numpy_run_id.clone_from(&runs.numpy_run_id);
+        self.pytorch_run_id.clone_from(&runs.pytorch_run_id);
+    }
 }
 
 /// One board's pair of runs: the latest campaign in which it ran both frameworks on one
@@ -356,10 +437,23 @@ pub fn compare(rows: &FleetRows, groups: &Groups, now: Millis) -> CompareReport 
             })
         })
         .collect();
+    let mut pairs_out: Vec<PairRuns> = pairs
+        .iter()
+        .filter(|(agent, _)| groups.key_of(agent).is_some())
+        .map(|(agent, pair)| PairRuns {
+            agent_id: agent.to_string(),
+            hostname: pair.pytorch.hostname.clone(),
+            campaign_id: pair.pytorch.campaign_id.clone(),
+            numpy_run_id: pair.numpy.run_id.clone(),
+            pytorch_run_id: pair.pytorch.run_id.clone(),
+        })
+        .collect();
+    pairs_out.sort_by(|a, b| (&a.hostname, &a.agent_id).cmp(&(&b.hostname, &b.agent_id)));
     CompareReport {
         generated_at: now,
         groups: groups.groups.clone(),
         headlines: headlines_out,
+        pairs: pairs_out,
         rows: rows_out,
     }
 }
@@ -452,6 +546,38 @@ mod tests {
             .map(|b| b.agent_id.as_str())
             .collect();
         assert_eq!(boards, ["a"]);
+    }
+
+    /// The JSON says each board's runs once (`pairs`) and reads back to the same report; a
+    /// board pair of a board it does not list is refused, naming the board.
+    #[test]
+    fn a_report_says_each_boards_runs_once_and_reads_back_whole() {
+        let mut items = pair("a", "c1", 100.0, 150.0, (20.0, 20.2));
+        items.extend(pair("b", "c1", 100.0, 140.0, (20.0, 20.1)));
+        let rows = rows(items);
+        let r = compare(&rows, &group_boards(&rows.runs), 7);
+        let hosts: Vec<&str> = r.pairs.iter().map(|p| p.hostname.as_str()).collect();
+        assert_eq!(r.pairs.len(), 2, "{:?}", r.pairs);
+        assert!(hosts.windows(2).all(|w| w[0] <= w[1]), "{hosts:?}");
+        assert_eq!(r.pairs[0].numpy_run_id, "a-c1-np");
+        let json = serde_json::to_value(&r).unwrap();
+        let board = &json["rows"][0]["boards"][0];
+        assert!(
+            board.get("numpy_run_id").is_none() && board.get("campaign_id").is_none(),
+            "{board}"
+        );
+        assert_eq!(board["agent_id"], "a", "{board}");
+        let back: CompareReport = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.rows[0].boards[0].pytorch_run_id, "a-c1-pt");
+
+        let mut unlisted = json;
+        unlisted["pairs"].as_array_mut().unwrap().remove(0);
+        let err = serde_json::from_value::<CompareReport>(unlisted).unwrap_err();
+        assert!(
+            err.to_string().contains("board 'a'") && err.to_string().contains("not among"),
+            "{err}"
+        );
     }
 
     #[test]

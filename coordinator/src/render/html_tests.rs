@@ -55,9 +55,10 @@ fn compare() -> Report {
         "rows": [{"group_key": "g-0123456789ab", "operation": "gemm", "precision": "fp32", "size": 1024,
              "unit": "GFLOPS", "numpy_best": 240.0, "pytorch_best": 200.0, "ratio_median": 0.83,
              "ratio_min": 0.8, "ratio_max": 0.86, "ratio_mad": 0.02,
-             "boards": [{"agent_id": "a-1", "hostname": "board-1", "campaign_id": "c1",
-                         "numpy_run_id": "r1", "pytorch_run_id": "r2", "numpy_best": 240.0,
-                         "pytorch_best": 200.0, "ratio": 0.83}]}]}),
+             "boards": [{"agent_id": "a-1", "numpy_best": 240.0, "pytorch_best": 200.0,
+                         "ratio": 0.83}]}],
+        "pairs": [{"agent_id": "a-1", "hostname": "board-1", "campaign_id": "c1",
+                   "numpy_run_id": "r1", "pytorch_run_id": "r2"}]}),
     )
 }
 
