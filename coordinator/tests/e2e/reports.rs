@@ -160,10 +160,13 @@ const NICE: i32 = -20;
 /// for 18 ms of every 20 ms (SIGSTOP/SIGCONT from a small Python loop at the boards'
 /// niceness), so a GEMM trial of tens of milliseconds takes about ten times as long: a drop
 /// of ~90 %, beyond the drift test's noise threshold on any board (at most 50 %,
-/// `DriftParams::max_threshold_pct`; the test machines' nights swing by up to 45 %). Unlike a
-/// cgroup quota it is not part of the board's recorded environment, so it is a drop of the
+/// `DriftParams::max_threshold_pct`; the test machines' nights swing by up to 45 %). The loop
+/// runs on the other CPU: on the agent's own, its wake-up waited for the agent's time slice
+/// (a few ms), and the agent ran a third of the time, not a tenth (drops of 67-81 %). Unlike
+/// a cgroup quota it is not part of the board's recorded environment, so it is a drop of the
 /// board's figures, not a new baseline period; unlike a busy loop it takes no CPU that the
-/// other boards would miss. Stopped (and the agent continued) on drop.
+/// other boards would miss (they are idle while board-slow runs). Stopped (and the agent
+/// continued) on drop.
 struct Throttle(Child, u32);
 
 impl Throttle {
@@ -175,7 +178,7 @@ impl Throttle {
         \x20   os.kill(pid, signal.SIGCONT)\n\
         \x20   time.sleep(0.002)\n";
 
-    /// Throttles process `pid`, the loop pinned to `cpu` (the board's own).
+    /// Throttles process `pid`, the loop pinned to `cpu` (not the board's own).
     fn start(pid: u32, cpu: u32) -> Throttle {
         let child = Command::new("taskset")
             .args(["-c", &cpu.to_string(), "nice", "-n", &NICE.to_string()])
@@ -321,7 +324,7 @@ fn reports_name_the_boards_ratios_and_the_confirmed_drift_alert() {
     // and a run of another board at that time (even on the other CPU: the two vCPUs of a
     // test machine can be one core's two threads) lowers that board's figures too (seen in
     // CI: board-steady -31 %, confirmed, while board-slow's confirmation ran beside it).
-    let throttle = Throttle::start(agents[2].pid(), slow_cpu);
+    let throttle = Throttle::start(agents[2].pid(), shared_cpu);
     campaign(&url, &["--select", "board=slow"], 1, &logs);
     // On failure: what the drift test saw of board-slow (its nights, noise threshold,
     // finding) and every alert, before the logs.
@@ -544,23 +547,30 @@ fn check_compare(
         .unwrap_or_else(|| panic!("no gemm fp32 row: {model}"));
     let pairs = row["boards"].as_array().unwrap();
     assert_eq!(pairs.len(), 1, "board-torch's latest pair only: {row}");
+    // Each board's campaign and runs are said once, in the report's `pairs`.
+    let runs = model["pairs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "board-torch's pair only: {}", model["pairs"]);
+    let runs = &runs[0];
+    assert_eq!(runs["hostname"], "board-torch", "{runs}");
     assert_eq!(
-        pairs[0]["campaign_id"].as_str(),
+        runs["campaign_id"].as_str(),
         campaigns.last().map(String::as_str),
-        "of the latest campaign: {row}"
+        "of the latest campaign: {runs}"
     );
     let mut needles = vec!["board-torch".to_string()];
-    let mut csv = Vec::new();
+    let csv = vec![
+        runs["numpy_run_id"].as_str().unwrap().to_string(),
+        runs["pytorch_run_id"].as_str().unwrap().to_string(),
+    ];
     for p in pairs {
         assert_eq!(p["agent_id"], ids["board-torch"].as_str(), "{p}");
+        assert_eq!(p["agent_id"], runs["agent_id"], "{p}");
         let ratio = num(&p["pytorch_best"]) / num(&p["numpy_best"]);
         assert!((num(&p["ratio"]) - ratio).abs() < 1e-9 * ratio, "{p}");
-        csv.push(p["numpy_run_id"].as_str().unwrap().to_string());
-        csv.push(p["pytorch_run_id"].as_str().unwrap().to_string());
     }
     // The figures are the stored results' own, of one campaign.
     let p = &pairs[0];
-    let files = export(url, p["campaign_id"].as_str().unwrap(), dir, "fleetcal");
+    let files = export(url, runs["campaign_id"].as_str().unwrap(), dir, "fleetcal");
     let of = |framework: &str| {
         files
             .iter()
