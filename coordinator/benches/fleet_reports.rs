@@ -675,8 +675,8 @@ async fn measure<S: Store>(store: &S, line: &mut Line) {
         line.queries
             .push((name, best, rows.runs.len(), rows.figures.len(), reports));
     }
-    // Every figure of last night's results, from their documents (what a night's compare,
-    // roofline and anomalies reports read besides the headline records).
+    // Every figure of last night's results, from their documents (what a night's compare
+    // report read until schema v14; now it reads each run's packed pair rates).
     let end = first_night(line.nights) + i64::try_from(line.nights).expect("nights") * DAY_MS;
     let last = store
         .fleet_rows(&FleetQuery {

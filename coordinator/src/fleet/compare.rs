@@ -261,14 +261,6 @@ fn pairs<'a>(rows: &'a FleetRows) -> BTreeMap<&'a str, Pair<'a>> {
     out
 }
 
-/// The runs the compare report of `rows` reads every figure of: each board's pair.
-pub fn paired_runs(rows: &FleetRows) -> Vec<String> {
-    pairs(rows)
-        .into_values()
-        .flat_map(|p| [p.numpy.run_id.clone(), p.pytorch.run_id.clone()])
-        .collect()
-}
-
 /// One headline's values over the boards: (NumPy, PyTorch, their runs).
 struct HeadAcc<'a> {
     figure: String,

@@ -177,24 +177,16 @@ impl ReportKind {
         matches!(self, ReportKind::Roofline)
     }
 
+    /// Whether this report reads each run's every measured record's rates
+    /// ([`super::FleetQuery::pair_rates`]): the compare report.
+    pub fn pair_rates(self) -> bool {
+        matches!(self, ReportKind::Compare)
+    }
+
     /// Whether this report reads each run's figure flags ([`super::FleetQuery::figure_flags`]):
     /// the anomalies report.
     pub fn figure_flags(self) -> bool {
         matches!(self, ReportKind::Anomalies)
-    }
-
-    /// The runs of `rows` this report reads every figure of (the others' headline records
-    /// are enough): the boards' pairs (compare); none for the others, which show headline
-    /// figures, each board's best BLAS figures (roofline) or the flags made when a result
-    /// was stored (anomalies).
-    pub fn detail_runs(self, rows: &super::FleetRows) -> Vec<String> {
-        match self {
-            ReportKind::Compare => super::compare::paired_runs(rows),
-            ReportKind::Roofline
-            | ReportKind::Anomalies
-            | ReportKind::Boards
-            | ReportKind::Drift => Vec::new(),
-        }
     }
 }
 

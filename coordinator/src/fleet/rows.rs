@@ -193,6 +193,12 @@ pub struct FleetQuery {
     /// report reads.
     #[serde(default)]
     pub figure_flags: bool,
+    /// With [`FleetQuery::headline_figures_only`], each run's every other measured record
+    /// too (its roofline points and its pair rates: operation, precision, size and the best
+    /// and median rate of [`super::headline::rates`], nothing else), kept with each run so
+    /// that the compare report reads no result document.
+    #[serde(default)]
+    pub pair_rates: bool,
 }
 
 /// What the store returns for a [`FleetQuery`]: the runs (oldest first by `started_at`, then

@@ -15,7 +15,7 @@ use crate::fleet::drift::{self, DriftAction, DriftParams};
 use crate::fleet::group::{group_boards, Groups};
 use crate::fleet::report::DAY_MS;
 use crate::fleet::roofline::roofline;
-use crate::fleet::{FleetFigure, FleetQuery, FleetRows, Report, ReportKind, ReportQuery};
+use crate::fleet::{FleetQuery, FleetRows, Report, ReportKind, ReportQuery};
 use crate::model::{AgentRecord, Millis, RunRecord};
 use crate::store::{AlertUpdate, Store};
 use crate::Error;
@@ -49,19 +49,6 @@ fn selected(agent: &AgentRecord, q: &FleetQuery) -> bool {
         && q.select
             .iter()
             .all(|(k, v)| agent.labels.get(k).is_some_and(|have| have == v))
-}
-
-/// Figures that arrive grouped by run, as (run id, its figures), one group per run of
-/// adjacent figures.
-fn by_run_of(figures: Vec<FleetFigure>) -> Vec<(String, Vec<FleetFigure>)> {
-    let mut out: Vec<(String, Vec<FleetFigure>)> = Vec::new();
-    for f in figures {
-        match out.last_mut() {
-            Some((id, of_run)) if *id == f.run_id => of_run.push(f),
-            _ => out.push((f.run_id.clone(), vec![f])),
-        }
-    }
-    out
 }
 
 /// The board groups of some rows, narrowed to `group` (which must be one of them).
@@ -133,58 +120,21 @@ impl<S: Store> Coordinator<S> {
     }
 
     /// The rows report `kind` reads for `fq`: every run with its headline records (only each
-    /// board × framework's latest for the reports of the latest results), and every figure
-    /// of the runs the report shows in detail ([`ReportKind::detail_runs`]), read from
-    /// their documents, in the order [`FleetRows`] says.
+    /// board × framework's latest for the reports of the latest results), and the packed
+    /// values the report reads besides (roofline points, pair rates, figure flags), in the
+    /// order [`FleetRows`] says. No report opens a result document.
     async fn report_rows(&self, kind: ReportKind, fq: &FleetQuery) -> Result<FleetRows, Error> {
-        let mut rows = self
-            .store
+        self.store
             .fleet_rows(&FleetQuery {
                 headline_figures_only: true,
                 latest_only: kind.latest_only(),
                 paired_only: kind.paired_only(),
                 roofline_points: kind.roofline_points(),
+                pair_rates: kind.pair_rates(),
                 figure_flags: kind.figure_flags(),
                 ..fq.clone()
             })
-            .await?;
-        let detail = kind.detail_runs(&rows);
-        if detail.is_empty() {
-            return Ok(rows);
-        }
-        let started = std::time::Instant::now();
-        let full = self.store.fleet_figures(&detail).await?;
-        tracing::debug!(
-            report = kind.as_str(),
-            runs = rows.runs.len(),
-            detail = detail.len(),
-            figures = full.len(),
-            decode_ms = started.elapsed().as_millis(),
-            "report rows read"
-        );
-        // Each run's figures together, in the runs' order: the detail runs' from their
-        // documents, the others' headline records (both arrive grouped by run, in record
-        // order). One pass; a sort keyed by run id cost ~0.2 s at 400,000 figures.
-        let mut by_run: std::collections::HashMap<String, Vec<FleetFigure>> =
-            std::collections::HashMap::with_capacity(rows.runs.len());
-        let detailed: BTreeSet<&str> = detail.iter().map(String::as_str).collect();
-        for (run_id, mut of_run) in by_run_of(std::mem::take(&mut rows.figures)) {
-            if !detailed.contains(run_id.as_str()) {
-                by_run.entry(run_id).or_default().append(&mut of_run);
-            }
-        }
-        for (run_id, mut of_run) in by_run_of(full) {
-            by_run.entry(run_id).or_default().append(&mut of_run);
-        }
-        let mut figures = Vec::with_capacity(by_run.values().map(Vec::len).sum());
-        for run in &rows.runs {
-            if let Some(mut of_run) = by_run.remove(&run.run_id) {
-                of_run.sort_by_key(|f| f.idx);
-                figures.append(&mut of_run);
-            }
-        }
-        rows.figures = figures;
-        Ok(rows)
+            .await
     }
 
     /// The anomalies report: the rows' latest results, the runs of the campaigns created in

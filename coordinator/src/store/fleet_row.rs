@@ -6,8 +6,8 @@ use super::sql::{corrupt, skipped, Sections};
 use crate::fleet::{BoardFacts, FleetFigure, FleetRun};
 
 /// A `fleet_runs` row with the records of its packed summary (the run's headline figures are
-/// made of them), and the packed values `want` says (figure flags, roofline points; selected
-/// by the query only then).
+/// made of them), and the packed values `want` says (figure flags, roofline points, pair
+/// rates; selected by the query only then).
 pub(crate) fn fleet_run_from(
     row: &mut impl Columns,
     want: Sections,
@@ -29,8 +29,15 @@ pub(crate) fn fleet_run_from(
     if want.points {
         if let Some(bytes) = row.blob("points")? {
             kept.extend(super::packed::unpack_points(&bytes).map_err(|e| corrupt("points", e))?);
-            kept.sort_by_key(|f| f.idx);
         }
+    }
+    if want.rates {
+        if let Some(bytes) = row.blob("rates")? {
+            kept.extend(super::packed::unpack_rates(&bytes).map_err(|e| corrupt("rates", e))?);
+        }
+    }
+    if want.points || want.rates {
+        kept.sort_by_key(|f| f.idx);
     }
     let mut figure_flags = Vec::new();
     if want.flags {

@@ -7,11 +7,14 @@
 //! - `flags`: what its figures show ([`crate::fleet::anomalies::figure_flags`]), for the
 //!   anomalies report (~0.5 KB);
 //! - `points`: its roofline points not among the headline records
-//!   ([`crate::fleet::headline::point_records`]), for the roofline report (~1 KB).
+//!   ([`crate::fleet::headline::point_records`]), for the roofline report (~1 KB);
+//! - `rates` (migration `0014`): every other measured record with the best and median rate
+//!   the compare report reads ([`crate::fleet::headline::rates`]), so that with `summary`
+//!   and `points` the compare report has every measured record of a pair without opening
+//!   its documents (~2 KB).
 //!
 //! Where a row per record (164 of them) cost ~23 KB on SQLite and ~37 KB on PostgreSQL; every
-//! other figure is read from the result document itself when a report needs it (the compare
-//! report's pairs).
+//! other field of a record is read from the result document itself when it is needed.
 //!
 //! Stored as `0xD1`, the id of the result codec's dictionary and a zstd frame against it
 //! (schema v12's summaries: a plain zstd frame, still read). Layout (after zstd): a four-byte magic (`FRS1`, `FRF1`, `FRP1`), then each list as a count
@@ -29,6 +32,8 @@ const MAGIC: &[u8; 4] = b"FRS1";
 const FLAGS_MAGIC: &[u8; 4] = b"FRF1";
 /// The first bytes of packed roofline points.
 const POINTS_MAGIC: &[u8; 4] = b"FRP1";
+/// The first bytes of packed pair rates.
+const RATES_MAGIC: &[u8; 4] = b"FRR1";
 /// The first byte of a value compressed against a dictionary (then the dictionary's id and
 /// the zstd frame); a plain zstd frame (schema v12's summaries) starts with `0x28`.
 const DICTIONARY_MARK: [u8; 1] = [0xD1];
@@ -117,9 +122,19 @@ pub(crate) fn pack_flags(flags: &[FigureFlag]) -> Result<Vec<u8>, CodecError> {
 
 /// The stored form of a result's roofline points.
 pub(crate) fn pack_points(points: &[FleetFigure]) -> Result<Vec<u8>, CodecError> {
-    let mut out = POINTS_MAGIC.to_vec();
-    put_len(&mut out, points.len());
-    for f in points {
+    pack_figures(POINTS_MAGIC, points)
+}
+
+/// The stored form of a result's pair rates.
+pub(crate) fn pack_rates(rates: &[FleetFigure]) -> Result<Vec<u8>, CodecError> {
+    pack_figures(RATES_MAGIC, rates)
+}
+
+/// Figures after `magic`, packed.
+fn pack_figures(magic: &[u8; 4], figures: &[FleetFigure]) -> Result<Vec<u8>, CodecError> {
+    let mut out = magic.to_vec();
+    put_len(&mut out, figures.len());
+    for f in figures {
         put_figure(&mut out, f);
     }
     zip(&out)
@@ -303,14 +318,28 @@ pub(crate) fn unpack_flags(bytes: &[u8]) -> Result<Vec<FigureFlag>, CodecError> 
 
 /// Roofline points back from their stored form (their `run_id` empty).
 pub(crate) fn unpack_points(bytes: &[u8]) -> Result<Vec<FleetFigure>, CodecError> {
-    let raw = unzip(bytes, POINTS_MAGIC)?;
-    let mut r = Reader(&raw[POINTS_MAGIC.len()..]);
-    let mut points = Vec::new();
-    for _ in 0..r.len("point count")? {
-        points.push(read_figure(&mut r)?);
+    unpack_figures(bytes, POINTS_MAGIC, "roofline points")
+}
+
+/// Pair rates back from their stored form (their `run_id` empty).
+pub(crate) fn unpack_rates(bytes: &[u8]) -> Result<Vec<FleetFigure>, CodecError> {
+    unpack_figures(bytes, RATES_MAGIC, "pair rates")
+}
+
+/// Figures back from their stored form after `magic`.
+fn unpack_figures(
+    bytes: &[u8],
+    magic: &[u8; 4],
+    what: &str,
+) -> Result<Vec<FleetFigure>, CodecError> {
+    let raw = unzip(bytes, magic)?;
+    let mut r = Reader(&raw[magic.len()..]);
+    let mut figures = Vec::new();
+    for _ in 0..r.len(what)? {
+        figures.push(read_figure(&mut r)?);
     }
-    end(&r, "roofline points")?;
-    Ok(points)
+    end(&r, what)?;
+    Ok(figures)
 }
 
 #[cfg(test)]
@@ -406,6 +435,25 @@ mod tests {
         let packed = pack_points(&points).unwrap();
         assert!(packed.len() < 1536, "{} B", packed.len());
         assert_eq!(unpack_points(&packed).unwrap(), points);
+        // Pair rates: the measured records that are neither headline records nor points,
+        // with two rates each.
+        let rates: Vec<FleetFigure> = all
+            .iter()
+            .filter(|f| {
+                crate::fleet::headline::rates(f).is_some()
+                    && !points.iter().any(|p| p.idx == f.idx)
+                    && !crate::fleet::headline::headline_records(&all)
+                        .iter()
+                        .any(|h| h.idx == f.idx)
+            })
+            .cloned()
+            .collect();
+        assert!(rates.len() > 50, "{} records", rates.len());
+        // (With every field: the store keeps two rates of each, ~2.2 KB a quick result.)
+        let packed_rates = pack_rates(&rates).unwrap();
+        assert!(packed_rates.len() < 6144, "{} B", packed_rates.len());
+        assert_eq!(unpack_rates(&packed_rates).unwrap(), rates);
+        assert!(unpack_points(&packed_rates).is_err() && unpack_rates(&packed).is_err());
         // Each value is only read as what it is.
         assert!(unpack(&flags).is_err() && unpack_points(&flags).is_err());
         assert!(unpack_flags(&packed).is_err());

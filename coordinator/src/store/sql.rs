@@ -48,6 +48,8 @@ pub(crate) struct PackedRun {
     pub flags: Vec<u8>,
     /// `points`: its roofline points beside the headline records.
     pub points: Vec<u8>,
+    /// `rates`: its other measured records' rates, for the compare report.
+    pub rates: Vec<u8>,
 }
 
 impl PackedRun {
@@ -57,6 +59,7 @@ impl PackedRun {
             summary: super::packed::pack(&super::packed::RunSummary::default())?,
             flags: super::packed::pack_flags(&[])?,
             points: super::packed::pack_points(&[])?,
+            rates: super::packed::pack_rates(&[])?,
         })
     }
 }
@@ -83,6 +86,44 @@ fn points_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFi
         .collect()
 }
 
+/// A result's pair rates as `rates` keeps them: every measured record that is neither a
+/// headline record nor a roofline point (those two are kept already), with what the compare
+/// report reads of it ([`crate::fleet::headline::rates`]: the best and median rate of its
+/// unit), not its other rates, efficiency, CV, reason or flags.
+fn rates_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFigure> {
+    let kept: Vec<i64> = crate::fleet::headline::headline_records(figures)
+        .iter()
+        .chain(&crate::fleet::headline::point_records(figures))
+        .map(|f| f.idx)
+        .collect();
+    figures
+        .iter()
+        .filter(|f| !kept.contains(&f.idx) && crate::fleet::headline::rates(f).is_some())
+        .map(|f| {
+            let stream = crate::fleet::headline::is_stream(&f.operation);
+            crate::fleet::FleetFigure {
+                run_id: String::new(),
+                operation: f.operation.clone(),
+                precision: f.precision.clone(),
+                status: f.status.clone(),
+                reason: None,
+                best_gops: f.best_gops.filter(|_| !stream),
+                median_gops: f.median_gops.filter(|_| !stream),
+                best_gbps: f.best_gbps.filter(|_| stream),
+                median_gbps: f.median_gbps.filter(|_| stream),
+                efficiency: None,
+                cv_pct: None,
+                above_theoretical: false,
+                noisy: false,
+                throttled: false,
+                in_cache: false,
+                bandwidth_eligible: false,
+                ..*f
+            }
+        })
+        .collect()
+}
+
 /// The packed values of a run, from `figures` (every record of its result).
 pub(crate) fn packed_run(
     fleet: &crate::fleet::FleetRun,
@@ -101,6 +142,7 @@ pub(crate) fn packed_run(
             })?,
             flags: super::packed::pack_flags(&fleet.figure_flags)?,
             points: super::packed::pack_points(&points_of(figures))?,
+            rates: super::packed::pack_rates(&rates_of(figures))?,
         })
     };
     pack().map_err(|e| corrupt("summary", e))
@@ -129,8 +171,10 @@ pub(crate) fn figures_of_document(
 pub(crate) struct Sections {
     /// `flags` (the anomalies report).
     pub flags: bool,
-    /// `points` (the roofline report).
+    /// `points` (the roofline and compare reports).
     pub points: bool,
+    /// `rates` (the compare report).
+    pub rates: bool,
 }
 
 /// The most results the writer commits in one transaction.
@@ -177,11 +221,15 @@ pub(crate) const FLEET_RUN_COLS: &str = "r.run_id, r.campaign_id, r.schedule, r.
      r.stored_at, r.cpu_model, r.microarch, r.cores, r.logical_cpus, r.memory_gb, r.gpu_model, \
      r.jetson_model, r.power_mode, r.blas, r.libtorch, r.tool_version, r.host_key, r.env_key, \
      r.noise_floor_pct, r.bandwidth_gbps, r.bandwidth_efficiency, r.summary";
-/// The packed `flags` and `points` of a fleet row, selected only by the reports that read
+/// The packed `flags`, `points` and `rates` of a fleet row, selected only by the reports that read
 /// them (after [`FLEET_RUN_COLS`]).
 pub(crate) const FLEET_FLAGS_COL: &str = ", r.flags";
 /// See [`FLEET_FLAGS_COL`].
 pub(crate) const FLEET_POINTS_COL: &str = ", r.points";
+/// See [`FLEET_FLAGS_COL`] (from `fleet_rates`, joined by [`FLEET_RATES_JOIN`]).
+pub(crate) const FLEET_RATES_COL: &str = ", x.rates";
+/// The join of [`FLEET_RATES_COL`].
+pub(crate) const FLEET_RATES_JOIN: &str = " LEFT JOIN fleet_rates x ON x.run_id = r.run_id";
 
 /// How many ids one `IN` list of a read holds (the documents of
 /// [`Store::fleet_figures`](super::Store::fleet_figures), the campaigns of

@@ -13,7 +13,7 @@ use super::sql::{
     compress, corrupt, decode_documents, document, fail_results, fleet_filter, impl_store,
     packed_run, placeholders, skipped, PackedRun, Param, PendingResult, Sections, StoredDocument,
     ALERT_COLS, CAMPAIGN_COLS, CAMPAIGN_PAGE_WHERE, FLEET_FLAGS_COL, FLEET_POINTS_COL,
-    FLEET_RUN_COLS, IDS_PER_QUERY, RUN_COLS, WRITE_BATCH,
+    FLEET_RATES_COL, FLEET_RATES_JOIN, FLEET_RUN_COLS, IDS_PER_QUERY, RUN_COLS, WRITE_BATCH,
 };
 use super::{AlertUpdate, CampaignKey, Claim, ClaimOutcome, Page, RemoveOutcome, RunKey, Store};
 use crate::aggregate::{counts_from, RunCounts};

@@ -804,7 +804,9 @@ async fn sqlite_backend_passes_the_storage_suite() {
     let (json, sql) = old_result_row();
     sqlx::query(&sql).execute(&pool).await.unwrap();
     let before = summaries_before_v12(&store).await;
-    sqlx::query(WITHOUT_SUMMARIES).execute(&pool).await.unwrap();
+    for sql in WITHOUT_SUMMARIES {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
     let reopened = SqliteStore::open(&path).await.unwrap();
     old_result_reads(&reopened, &json).await;
     summaries_filled_in(&reopened, &before).await;
@@ -849,7 +851,9 @@ async fn postgres_backend_passes_the_storage_suite() {
     let (json, sql) = old_result_row();
     sqlx::query(&sql).execute(&pool).await.unwrap();
     let before = summaries_before_v12(&store).await;
-    sqlx::query(WITHOUT_SUMMARIES).execute(&pool).await.unwrap();
+    for sql in WITHOUT_SUMMARIES {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
     let reopened = PgStore::open(&cluster.url).await.unwrap();
     old_result_reads(&reopened, &json).await;
     summaries_filled_in(&reopened, &before).await;
@@ -1487,11 +1491,18 @@ async fn ended_badly_suite<S: Store>(store: &S) {
     assert!(store.runs_ended_badly(&[]).await.unwrap().is_empty());
 }
 
-/// Fleet rows as schema v11 left them: no packed summary, flags or points (their peaks,
-/// anomaly lines and figures were rows of the tables v12 dropped; v12's rows have a summary
-/// and no flags or points, and are filled in alike).
-const WITHOUT_SUMMARIES: &str = "UPDATE fleet_runs SET summary = NULL, flags = NULL, \
-                                 points = NULL WHERE campaign_id = 'fc1'";
+/// Fleet rows as schema v11 left them: no packed summary, flags, points or rates (their
+/// peaks, anomaly lines and figures were rows of the tables v12 dropped; v12's rows have a
+/// summary and no flags, points or rates, v13's no rates, and are filled in alike: migration
+/// v14 puts every row in `fleet_rates_todo`).
+const WITHOUT_SUMMARIES: [&str; 3] = [
+    "UPDATE fleet_runs SET summary = NULL, flags = NULL, points = NULL \
+     WHERE campaign_id = 'fc1'",
+    "DELETE FROM fleet_rates WHERE run_id IN \
+     (SELECT run_id FROM fleet_runs WHERE campaign_id = 'fc1')",
+    "INSERT INTO fleet_rates_todo (run_id) SELECT run_id FROM fleet_runs \
+     WHERE campaign_id = 'fc1'",
+];
 
 /// Campaign `fc1`'s runs with their headline records, before [`WITHOUT_SUMMARIES`].
 async fn summaries_before_v12<S: Store>(store: &S) -> FleetRows {
@@ -1501,6 +1512,7 @@ async fn summaries_before_v12<S: Store>(store: &S) -> FleetRows {
             headline_figures_only: true,
             figure_flags: true,
             roofline_points: true,
+            pair_rates: true,
             ..FleetQuery::default()
         })
         .await
@@ -1643,6 +1655,37 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         assert_eq!(
             fleet::headline::headlines(run, &kept.iter().collect::<Vec<_>>()),
             fleet::headline::headlines(run, &every.iter().collect::<Vec<_>>()),
+        );
+    }
+    // With the pair rates: every measured record, with the very rates the compare report
+    // reads of the document (g2's are not their latencies'), and no document opened.
+    let paired = store
+        .fleet_rows(&FleetQuery {
+            agent_id: Some("g1".into()),
+            headline_figures_only: true,
+            pair_rates: true,
+            ..FleetQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(paired.runs, rows.runs);
+    let rated = |figures: &mut dyn Iterator<Item = &FleetFigure>| {
+        figures
+            .filter_map(|f| {
+                fleet::headline::rates(f)
+                    .map(|r| (f.idx, f.operation.clone(), f.precision.clone(), f.size, r))
+            })
+            .collect::<Vec<_>>()
+    };
+    for run in &paired.runs {
+        let every = store.result_rows(&run.run_id).await.unwrap();
+        let kept = rated(&mut paired.figures.iter().filter(|f| f.run_id == run.run_id));
+        assert_eq!(kept, rated(&mut every.iter()), "{}", run.run_id);
+        assert!(
+            kept.len() > 50,
+            "{}: {} measured records",
+            run.run_id,
+            kept.len()
         );
     }
 }

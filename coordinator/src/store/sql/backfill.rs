@@ -66,15 +66,15 @@ macro_rules! store_backfill {
             self.backfill_summaries().await
         }
 
-        /// Fills in the packed summary of every fleet row written before schema v13,
-        /// from its result document, a page at a time (logging progress on a large
-        /// database).
+        /// Fills in the packed values of every fleet row written before schema v14 (its
+        /// pair rates; before v13, its flags and points too), from its result document, a
+        /// page of `fleet_rates_todo` at a time (logging progress on a large database).
         async fn backfill_summaries(&self) -> Result<(), Error> {
-            let ctx = "making the run summaries of schema v13";
+            let ctx = "making the run summaries of schema v14";
             let sql = format!(
-                "SELECT {RUN_COLS}, res.result_json, res.result_zstd FROM fleet_runs f \
-                 JOIN results res ON res.run_id = f.run_id JOIN runs r ON r.run_id = f.run_id \
-                 WHERE f.flags IS NULL AND f.run_id > $1 ORDER BY f.run_id LIMIT 256"
+                "SELECT {RUN_COLS}, res.result_json, res.result_zstd FROM fleet_rates_todo t \
+                 JOIN results res ON res.run_id = t.run_id JOIN runs r ON r.run_id = t.run_id \
+                 WHERE t.run_id > $1 ORDER BY t.run_id LIMIT 256"
             );
             let mut after = String::new();
             let mut done = 0_u64;
@@ -143,6 +143,20 @@ macro_rules! store_backfill {
                     .execute(&mut *tx)
                     .await
                     .map_err(Error::storage(ctx))?;
+                    sqlx::query::<$db>(
+                        "INSERT INTO fleet_rates (run_id, rates) VALUES ($1, $2) \
+                         ON CONFLICT (run_id) DO UPDATE SET rates = excluded.rates",
+                    )
+                    .bind(&run_id)
+                    .bind(&packed.rates)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(ctx))?;
+                    sqlx::query::<$db>("DELETE FROM fleet_rates_todo WHERE run_id = $1")
+                        .bind(&run_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Error::storage(ctx))?;
                 }
                 tx.commit().await.map_err(Error::storage(ctx))?;
                 done += rows.len() as u64;

@@ -7,15 +7,20 @@ macro_rules! store_reports {
         async fn fleet_rows(&self, q: &FleetQuery) -> Result<FleetRows, Error> {
             let ctx = "reading fleet rows";
             let (filter, params) = fleet_filter(q);
+            // A pair's every measured record is its headline records, roofline points
+            // and pair rates.
             let want = Sections {
                 flags: q.figure_flags,
-                points: q.roofline_points,
+                points: q.roofline_points || q.pair_rates,
+                rates: q.pair_rates,
             };
             let sql = format!(
-                "SELECT {FLEET_RUN_COLS}{}{} FROM fleet_runs r {filter} \
+                "SELECT {FLEET_RUN_COLS}{}{}{} FROM fleet_runs r{} {filter} \
                  ORDER BY r.started_at, r.run_id",
                 if want.flags { FLEET_FLAGS_COL } else { "" },
                 if want.points { FLEET_POINTS_COL } else { "" },
+                if want.rates { FLEET_RATES_COL } else { "" },
+                if want.rates { FLEET_RATES_JOIN } else { "" },
             );
             let started = std::time::Instant::now();
             let rows = self.fleet_row_cells(&sql, &params).await.map_err(Error::storage(ctx))?;

@@ -36,7 +36,7 @@ macro_rules! store_writer {
         }
 
         /// Inserts a result's `fleet_runs` row with its packed summary
-        /// ([`summary_of`]), within a transaction.
+        /// ([`summary_of`]) and its `fleet_rates` row, within a transaction.
         async fn insert_fleet(
             conn: &mut <$db as sqlx::Database>::Connection,
             f: &FleetRun,
@@ -87,6 +87,12 @@ macro_rules! store_writer {
             .execute(&mut *conn)
             .await
             .map_err(Error::storage(ctx))?;
+            sqlx::query::<$db>("INSERT INTO fleet_rates (run_id, rates) VALUES ($1, $2)")
+                .bind(&f.run_id)
+                .bind(&packed.rates)
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::storage(ctx))?;
             Ok(())
         }
 
