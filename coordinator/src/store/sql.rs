@@ -64,32 +64,44 @@ impl PackedRun {
     }
 }
 
+/// A record with what the roofline and compare reports read of it: its operation,
+/// precision, size, status and trials and the best and median rate of its unit
+/// ([`crate::fleet::headline::rates`]: GB/s for STREAM, GOPS otherwise), not its other rates,
+/// efficiency, CV or flags (half the bytes).
+fn rates_alone(f: &crate::fleet::FleetFigure) -> crate::fleet::FleetFigure {
+    let stream = crate::fleet::headline::is_stream(&f.operation);
+    crate::fleet::FleetFigure {
+        run_id: String::new(),
+        operation: f.operation.clone(),
+        precision: f.precision.clone(),
+        status: f.status.clone(),
+        reason: f.reason.clone(),
+        best_gops: f.best_gops.filter(|_| !stream),
+        median_gops: f.median_gops.filter(|_| !stream),
+        best_gbps: f.best_gbps.filter(|_| stream),
+        median_gbps: f.median_gbps.filter(|_| stream),
+        efficiency: None,
+        cv_pct: None,
+        above_theoretical: false,
+        noisy: false,
+        throttled: false,
+        in_cache: false,
+        bandwidth_eligible: false,
+        ..*f
+    }
+}
+
 /// A result's roofline points ([`crate::fleet::headline::point_records`]) as `points` keeps
-/// them: what the roofline plots (operation, precision, size and the best and median rate),
-/// not their bandwidths, efficiency, CV or flags (half the bytes).
+/// them ([`rates_alone`]).
 fn points_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFigure> {
     crate::fleet::headline::point_records(figures)
-        .into_iter()
-        .map(|f| crate::fleet::FleetFigure {
-            run_id: String::new(),
-            best_gbps: None,
-            median_gbps: None,
-            efficiency: None,
-            cv_pct: None,
-            above_theoretical: false,
-            noisy: false,
-            throttled: false,
-            in_cache: false,
-            bandwidth_eligible: false,
-            ..f
-        })
+        .iter()
+        .map(rates_alone)
         .collect()
 }
 
-/// A result's pair rates as `rates` keeps them: every measured record that is neither a
-/// headline record nor a roofline point (those two are kept already), with what the compare
-/// report reads of it ([`crate::fleet::headline::rates`]: the best and median rate of its
-/// unit), not its other rates, efficiency, CV, reason or flags.
+/// A result's pair rates as `fleet_rates` keeps them ([`rates_alone`]): every measured record
+/// that is neither a headline record nor a roofline point (those two are kept already).
 fn rates_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFigure> {
     let kept: Vec<i64> = crate::fleet::headline::headline_records(figures)
         .iter()
@@ -99,28 +111,7 @@ fn rates_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFig
     figures
         .iter()
         .filter(|f| !kept.contains(&f.idx) && crate::fleet::headline::rates(f).is_some())
-        .map(|f| {
-            let stream = crate::fleet::headline::is_stream(&f.operation);
-            crate::fleet::FleetFigure {
-                run_id: String::new(),
-                operation: f.operation.clone(),
-                precision: f.precision.clone(),
-                status: f.status.clone(),
-                reason: None,
-                best_gops: f.best_gops.filter(|_| !stream),
-                median_gops: f.median_gops.filter(|_| !stream),
-                best_gbps: f.best_gbps.filter(|_| stream),
-                median_gbps: f.median_gbps.filter(|_| stream),
-                efficiency: None,
-                cv_pct: None,
-                above_theoretical: false,
-                noisy: false,
-                throttled: false,
-                in_cache: false,
-                bandwidth_eligible: false,
-                ..*f
-            }
-        })
+        .map(rates_alone)
         .collect()
 }
 
