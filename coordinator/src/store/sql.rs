@@ -91,23 +91,9 @@ fn rates_alone(f: &crate::fleet::FleetFigure) -> crate::fleet::FleetFigure {
     }
 }
 
-/// A result's roofline points ([`crate::fleet::headline::point_records`]) as `points` keeps
-/// them ([`rates_alone`]).
-fn points_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFigure> {
-    crate::fleet::headline::point_records(figures)
-        .iter()
-        .map(rates_alone)
-        .collect()
-}
-
 /// A result's pair rates as `fleet_rates` keeps them ([`rates_alone`]): every measured record
-/// that is neither a headline record nor a roofline point (those two are kept already).
-fn rates_of(figures: &[crate::fleet::FleetFigure]) -> Vec<crate::fleet::FleetFigure> {
-    let kept: Vec<i64> = crate::fleet::headline::headline_records(figures)
-        .iter()
-        .chain(&crate::fleet::headline::point_records(figures))
-        .map(|f| f.idx)
-        .collect();
+/// that is not already kept (`kept`: the indexes of its headline records and roofline points).
+fn rates_of(figures: &[crate::fleet::FleetFigure], kept: &[i64]) -> Vec<crate::fleet::FleetFigure> {
     figures
         .iter()
         .filter(|f| !kept.contains(&f.idx) && crate::fleet::headline::rates(f).is_some())
@@ -120,20 +106,24 @@ pub(crate) fn packed_run(
     fleet: &crate::fleet::FleetRun,
     figures: &[crate::fleet::FleetFigure],
 ) -> Result<PackedRun, sqlx::Error> {
-    let strip = |mut kept: Vec<crate::fleet::FleetFigure>| {
-        kept.iter_mut().for_each(|f| f.run_id.clear());
-        kept
-    };
+    let mut headline = crate::fleet::headline::headline_records(figures);
+    headline.iter_mut().for_each(|f| f.run_id.clear());
+    // The roofline points as `points` keeps them ([`rates_alone`]).
+    let points: Vec<crate::fleet::FleetFigure> = crate::fleet::headline::point_records(figures)
+        .iter()
+        .map(rates_alone)
+        .collect();
+    let kept: Vec<i64> = headline.iter().chain(&points).map(|f| f.idx).collect();
     let pack = || -> Result<PackedRun, super::codec::CodecError> {
         Ok(PackedRun {
+            rates: super::packed::pack_rates(&rates_of(figures, &kept))?,
             summary: super::packed::pack(&super::packed::RunSummary {
                 peaks: fleet.peaks.clone(),
                 anomalies: fleet.anomalies.clone(),
-                figures: strip(crate::fleet::headline::headline_records(figures)),
+                figures: headline,
             })?,
             flags: super::packed::pack_flags(&fleet.figure_flags)?,
-            points: super::packed::pack_points(&points_of(figures))?,
-            rates: super::packed::pack_rates(&rates_of(figures))?,
+            points: super::packed::pack_points(&points)?,
         })
     };
     pack().map_err(|e| corrupt("summary", e))
