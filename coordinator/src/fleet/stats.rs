@@ -48,6 +48,11 @@ fn i64_float(n: i64) -> f64 {
 /// of nights), with the same result as sorting: the middle value, or the mean of the two.
 pub fn median(xs: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    median_of_finite(&mut v)
+}
+
+/// [`median`] of values known to be finite, reordering them in place (no copy).
+fn median_of_finite(v: &mut [f64]) -> Option<f64> {
     let n = v.len();
     if n == 0 {
         return None;
@@ -60,6 +65,75 @@ pub fn median(xs: &[f64]) -> Option<f64> {
         // The largest of the values below the middle one: the sorted order's `n / 2 - 1`th.
         let lo = below.iter().copied().max_by(f64::total_cmp)?;
         Some((lo + hi) / 2.0)
+    }
+}
+
+/// A float ordered by [`f64::total_cmp`] (for the heaps of [`RunningMedian`]).
+#[derive(Debug, Clone, Copy)]
+struct Total(f64);
+
+impl PartialEq for Total {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+
+impl Eq for Total {}
+
+impl PartialOrd for Total {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Total {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The median of a growing collection of values, kept as they come: each value in
+/// O(log n), the median in O(1), bit for bit [`median`] of the values pushed (non-finite ones
+/// are skipped as `median` skips them). The creep test's Theil–Sen slope takes the median of
+/// every pair's slope of a window of nights, and each longer window adds one night's pairs:
+/// one of these serves every window, where a median of each window's pairs cost O(w²).
+#[derive(Debug, Clone, Default)]
+pub struct RunningMedian {
+    /// The lower half (a max-heap).
+    low: std::collections::BinaryHeap<Total>,
+    /// The upper half, as many as `low` or one more (a min-heap).
+    high: std::collections::BinaryHeap<std::cmp::Reverse<Total>>,
+}
+
+impl RunningMedian {
+    /// Adds a value (a non-finite one is skipped).
+    pub fn push(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        match self.high.peek() {
+            Some(std::cmp::Reverse(h)) if x.total_cmp(&h.0).is_lt() => self.low.push(Total(x)),
+            _ => self.high.push(std::cmp::Reverse(Total(x))),
+        }
+        if self.low.len() > self.high.len() {
+            if let Some(t) = self.low.pop() {
+                self.high.push(std::cmp::Reverse(t));
+            }
+        } else if self.high.len() > self.low.len() + 1 {
+            if let Some(std::cmp::Reverse(t)) = self.high.pop() {
+                self.low.push(t);
+            }
+        }
+    }
+
+    /// The median of the values pushed; `None` before the first finite one.
+    pub fn median(&self) -> Option<f64> {
+        let hi = self.high.peek()?.0 .0;
+        if self.high.len() > self.low.len() {
+            Some(hi)
+        } else {
+            Some((self.low.peek()?.0 + hi) / 2.0)
+        }
     }
 }
 
@@ -200,7 +274,7 @@ fn u_distribution(n1: usize, n2: usize) -> Vec<f64> {
 /// The Theil–Sen slope of `(x, y)` points: the median of the pairwise slopes (points with
 /// equal x are skipped). `None` with fewer than two distinct x.
 pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
-    let mut slopes = Vec::new();
+    let mut slopes = Vec::with_capacity(points.len() * points.len().saturating_sub(1) / 2);
     for (i, (x1, y1)) in points.iter().enumerate() {
         for (x2, y2) in points.iter().skip(i + 1) {
             let dx = x2 - x1;
@@ -209,7 +283,8 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
             }
         }
     }
-    median(&slopes)
+    slopes.retain(|s| s.is_finite());
+    median_of_finite(&mut slopes)
 }
 
 /// The one-sided Mann–Kendall test for a downward trend of `ys` in their order: its p value
@@ -372,6 +447,29 @@ mod tests {
             let pts: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, y)| (count(i), *y)).collect();
             if let Some(s) = theil_sen(&pts) {
                 proptest::prop_assert!(s.is_finite());
+            }
+        }
+
+        /// The running median is, bit for bit, the median of the values pushed so far,
+        /// after every push.
+        #[test]
+        fn running_median_is_the_median_of_the_values_so_far(
+            xs in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::f64::ANY,
+                    proptest::sample::select(vec![0.0, -0.0, 1.0, 1.0, 2.5]),
+                ],
+                0..60,
+            ),
+        ) {
+            let mut running = RunningMedian::default();
+            proptest::prop_assert_eq!(running.median(), None);
+            for (i, x) in xs.iter().enumerate() {
+                running.push(*x);
+                proptest::prop_assert_eq!(
+                    running.median().map(f64::to_bits),
+                    median(&xs[..=i]).map(f64::to_bits)
+                );
             }
         }
 
