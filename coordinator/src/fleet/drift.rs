@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alert::{AlertRecord, AlertState};
 use super::group::{BoardGroup, Groups};
-use super::headline::{self, headlines, Indexed};
+use super::headline::{self, headline_parts, HeadlinePart, Indexed};
 use super::rows::{FleetRows, FleetRun};
 use super::stats;
 use crate::model::Millis;
@@ -364,14 +364,16 @@ pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<Dr
     // A board's headlines and series: each board on its own (a month of 1,000 boards is
     // ~2,000 board × framework and ~16,000 series), spread over the cores.
     let build = |((agent_id, framework), (group_key, runs)): Board| -> Vec<DriftSeries> {
-        // (figure, unit of its first point, host name of its latest, points)
-        let mut by: Vec<(String, String, &str, Vec<DriftPoint>)> = Vec::new();
+        // (its headline's precision (none: the bandwidth), that of its first point, host
+        // name of its latest, points); the figure's name and unit are made once a series.
+        type Entry<'a> = (Option<&'a str>, HeadlinePart<'a>, &'a str, Vec<DriftPoint>);
+        let mut by: Vec<Entry> = Vec::new();
         for run in runs {
             // The run's ids once, shared by its series' points.
             let run_id: Arc<str> = Arc::from(run.run_id.as_str());
             let campaign_id: Arc<str> = Arc::from(run.campaign_id.as_str());
             let env_key: Option<Arc<str>> = run.env_key.as_deref().map(Arc::from);
-            for h in headlines(run, idx.figures_of(&run.run_id)) {
+            for h in headline_parts(run, idx.figures_of(&run.run_id)) {
                 let point = DriftPoint {
                     run_id: run_id.clone(),
                     campaign_id: campaign_id.clone(),
@@ -381,24 +383,27 @@ pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<Dr
                     noise_floor_pct: run.noise_floor_pct,
                     env_key: env_key.clone(),
                 };
-                match by.iter_mut().find(|(figure, ..)| *figure == h.figure) {
+                match by
+                    .iter_mut()
+                    .find(|(precision, ..)| *precision == h.precision)
+                {
                     Some(entry) => {
                         entry.2 = run.hostname.as_str();
                         entry.3.push(point);
                     }
-                    None => by.push((h.figure, h.unit, run.hostname.as_str(), vec![point])),
+                    None => by.push((h.precision, h, run.hostname.as_str(), vec![point])),
                 }
             }
         }
         by.into_iter()
-            .map(|(figure, unit, hostname, points)| {
+            .map(|(_, first, hostname, points)| {
                 build_series(
                     group_key.to_string(),
                     agent_id.to_string(),
                     hostname.to_string(),
                     framework.to_string(),
-                    figure,
-                    unit,
+                    first.figure(),
+                    first.unit().to_string(),
                     points,
                     params,
                 )

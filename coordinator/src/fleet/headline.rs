@@ -170,18 +170,67 @@ pub fn headline_records(figures: &[FleetFigure]) -> Vec<FleetFigure> {
         .collect()
 }
 
+/// One headline figure of one result, borrowed from its rows: what [`headlines`] makes a
+/// [`Headline`] of. The drift report reads ~260,000 of them a month of 1,000 boards, and
+/// needs only the value and CV: no name is made for it until a series is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadlinePart<'a> {
+    /// The GEMM peak's precision; `None` for the bandwidth.
+    pub precision: Option<&'a str>,
+    /// The best rate.
+    pub value: f64,
+    /// The median rate of the same record, when known.
+    pub median: Option<f64>,
+    /// Against the theoretical peak.
+    pub efficiency: Option<f64>,
+    /// The trial CV of its record(s), in percent.
+    pub cv_pct: Option<f64>,
+}
+
+impl HeadlinePart<'_> {
+    /// Its figure name (`gemm_peak fp32`, `stream_bandwidth`).
+    pub fn figure(&self) -> String {
+        self.precision
+            .map_or_else(|| STREAM_BANDWIDTH.to_string(), gemm_peak)
+    }
+
+    /// Its unit (`GFLOPS`, `GIOPS`, `GB/s`).
+    pub fn unit(&self) -> &'static str {
+        self.precision.map_or("GB/s", rate_unit)
+    }
+
+    /// The owned [`Headline`].
+    pub fn to_headline(&self) -> Headline {
+        Headline {
+            figure: self.figure(),
+            precision: self.precision.map(str::to_string),
+            unit: self.unit().to_string(),
+            value: self.value,
+            median: self.median,
+            efficiency: self.efficiency,
+            cv_pct: self.cv_pct,
+        }
+    }
+}
+
 /// The headline figures of one result: a GEMM peak for each precision with a measured GEMM
 /// record (its best record; the summary's peak when no record is given), then the STREAM
 /// bandwidth when the summary has one.
 pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
-    let mut out: Vec<Headline> = best_gemm(figures.iter().copied())
+    headline_parts(run, figures)
+        .iter()
+        .map(HeadlinePart::to_headline)
+        .collect()
+}
+
+/// [`headlines`], borrowed from the rows (the one rule of what a result's headlines are).
+pub fn headline_parts<'a>(run: &'a FleetRun, figures: &[&'a FleetFigure]) -> Vec<HeadlinePart<'a>> {
+    let mut out: Vec<HeadlinePart<'a>> = best_gemm(figures.iter().copied())
         .into_iter()
         .filter_map(|f| {
             let (value, median) = rates(f)?;
-            Some(Headline {
-                figure: gemm_peak(&f.precision),
-                precision: Some(f.precision.clone()),
-                unit: rate_unit(&f.precision).to_string(),
+            Some(HeadlinePart {
+                precision: Some(f.precision.as_str()),
                 value,
                 median,
                 efficiency: f.efficiency,
@@ -194,17 +243,19 @@ pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
             .peaks
             .iter()
             .filter(|p| p.operation == "gemm" && p.gops.is_finite() && p.gops > 0.0)
-            .map(|p| Headline {
-                figure: gemm_peak(&p.precision),
-                precision: Some(p.precision.clone()),
-                unit: rate_unit(&p.precision).to_string(),
+            .map(|p| HeadlinePart {
+                precision: Some(p.precision.as_str()),
                 value: p.gops,
                 median: None,
                 efficiency: p.efficiency,
                 cv_pct: None,
             })
             .collect();
-        out.sort_by(|a, b| figure_rank(&a.figure).cmp(&figure_rank(&b.figure)));
+        // By figure rank: by precision rank, then name.
+        out.sort_by(|a, b| {
+            let key = |h: &HeadlinePart<'a>| h.precision.map(|p| (precision_rank(p), p));
+            key(a).cmp(&key(b))
+        });
     }
     if let Some(bw) = run.bandwidth_gbps.filter(|b| b.is_finite() && *b > 0.0) {
         let cvs: Vec<f64> = figures
@@ -212,10 +263,8 @@ pub fn headlines(run: &FleetRun, figures: &[&FleetFigure]) -> Vec<Headline> {
             .filter(|f| is_bandwidth_record(f))
             .filter_map(|f| f.cv_pct)
             .collect();
-        out.push(Headline {
-            figure: STREAM_BANDWIDTH.to_string(),
+        out.push(HeadlinePart {
             precision: None,
-            unit: "GB/s".to_string(),
             value: bw,
             median: None,
             efficiency: run.bandwidth_efficiency,

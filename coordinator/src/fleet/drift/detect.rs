@@ -73,10 +73,20 @@ fn step(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
         let before = points.get(..split)?;
         let base = before.get(split.saturating_sub(params.baseline_window)..)?;
         let after = points.get(split..)?;
+        let first = after.first()?;
+        // No baseline is above its highest night: a first night not below that by the
+        // least change starts no step (most nights; no median needed to tell).
+        let highest = base
+            .iter()
+            .map(|p| p.value)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let keep = 1.0 - params.min_change_pct / 100.0;
+        if (0.0..=1.0).contains(&keep) && first.value >= highest * keep {
+            continue;
+        }
         let base_values: Vec<f64> = base.iter().map(|p| p.value).collect();
         let after_values: Vec<f64> = after.iter().map(|p| p.value).collect();
         let baseline = stats::median(&base_values)?;
-        let first = after.first()?;
         let current = stats::median(&after_values)?;
         let no_step = |thr: f64| {
             let limit = baseline * (1.0 - thr / 100.0);
