@@ -33,8 +33,10 @@
 //! as the storage suite does, and is skipped with a line otherwise), `FLEET_REPORTS_KEEP=DIR`
 //! (SQLite: keep the seeded database in DIR; when it is there, time only the reports on it,
 //! and the upload path too with `FLEET_REPORTS_INGEST=1`, or alone with `=only`; each such
-//! run adds its uploads to the kept history), `FLEETCAL_BENCH_COORDINATOR` (the coordinator
-//! binary to measure) and `FLEETCAL_BENCH_LOG` (its log filter, e.g. `sqlx::query=debug`).
+//! run adds its uploads to the kept history), `FLEET_REPORTS_DAY=YYYY-MM-DD` (the day a kept
+//! database was seeded: its nights count back from that day's midnight),
+//! `FLEETCAL_BENCH_COORDINATOR` (the coordinator binary to measure) and `FLEETCAL_BENCH_LOG`
+//! (its log filter, e.g. `sqlx::query=debug`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +70,17 @@ const DAY_MS: i64 = 86_400_000;
 fn first_night(nights: usize) -> i64 {
     static MIDNIGHT: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     let midnight = *MIDNIGHT.get_or_init(|| {
+        // `FLEET_REPORTS_DAY=YYYY-MM-DD`: the day a kept database was seeded, so that a rerun
+        // on a later day asks for the same nights.
+        if let Ok(day) = std::env::var("FLEET_REPORTS_DAY") {
+            let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                .unwrap_or_else(|e| panic!("FLEET_REPORTS_DAY {day:?}: {e} (want YYYY-MM-DD)"));
+            return date
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp_millis();
+        }
         let now = chrono::Utc::now().timestamp_millis();
         now - now.rem_euclid(DAY_MS)
     });

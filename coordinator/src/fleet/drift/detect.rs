@@ -212,24 +212,34 @@ fn creep(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
         }
         let rel_slope = slope / baseline;
         if best.as_ref().is_none_or(|(s, _)| rel_slope < *s) {
-            best = Some((
-                rel_slope,
-                DriftFinding {
-                    kind: DriftKind::Creep,
-                    began_at: first.at,
-                    began_run_id: first.run_id.clone(),
-                    baseline,
-                    current,
-                    change_pct: change,
-                    p_value,
-                    threshold_pct: thr,
-                    significant: true,
-                    run_id: last.run_id.clone(),
-                },
-            ));
+            let line = (baseline, current, change);
+            best = Some((rel_slope, creep_finding(first, last, line, p_value, thr)));
         }
     }
     best.map(|(_, f)| f)
+}
+
+/// A creep from the window's `first` to its `last` night: its line's (baseline, current,
+/// change in percent), its Mann–Kendall p and the threshold it fell by more than.
+fn creep_finding(
+    first: &DriftPoint,
+    last: &DriftPoint,
+    (baseline, current, change_pct): (f64, f64, f64),
+    p_value: f64,
+    threshold_pct: f64,
+) -> DriftFinding {
+    DriftFinding {
+        kind: DriftKind::Creep,
+        began_at: first.at,
+        began_run_id: first.run_id.clone(),
+        baseline,
+        current,
+        change_pct,
+        p_value,
+        threshold_pct,
+        significant: true,
+        run_id: last.run_id.clone(),
+    }
 }
 
 fn values_of(points: &[DriftPoint]) -> Vec<f64> {
@@ -286,21 +296,8 @@ mod tests {
             }
             let rel = slope / baseline;
             if best.as_ref().is_none_or(|(s, _)| rel < *s) {
-                best = Some((
-                    rel,
-                    DriftFinding {
-                        kind: DriftKind::Creep,
-                        began_at: first.at,
-                        began_run_id: first.run_id.clone(),
-                        baseline,
-                        current,
-                        change_pct: change,
-                        p_value,
-                        threshold_pct: thr,
-                        significant: true,
-                        run_id: last.run_id.clone(),
-                    },
-                ));
+                let line = (baseline, current, change);
+                best = Some((rel, creep_finding(first, last, line, p_value, thr)));
             }
         }
         best.map(|(_, f)| f)
