@@ -403,8 +403,8 @@ fn a_board_too_noisy_for_its_threshold_is_still_alerted_on_a_drop_beyond_the_cap
         DriftParams::DEFAULT_MAX_THRESHOLD_PCT
     );
 
-    let quarter = |n: i64| if n >= 30 { 3.0 } else { swing(n) };
-    let p = play(40, quarter, |_| 3.5, |_| "e1");
+    let to_a_tenth = |n: i64| if n >= 30 { 3.0 } else { swing(n) };
+    let p = play(40, to_a_tenth, |_| 3.5, |_| "e1");
     assert_eq!(
         p.events,
         [(30, AlertState::Suspected), (30, AlertState::Open)]
