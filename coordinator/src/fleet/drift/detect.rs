@@ -81,7 +81,7 @@ fn step(points: &[DriftPoint], params: &DriftParams) -> Option<DriftFinding> {
             .map(|p| p.value)
             .fold(f64::NEG_INFINITY, f64::max);
         let keep = 1.0 - params.min_change_pct / 100.0;
-        if (0.0..=1.0).contains(&keep) && first.value >= highest * keep {
+        if highest.is_finite() && (0.0..=1.0).contains(&keep) && first.value >= highest * keep {
             continue;
         }
         let base_values: Vec<f64> = base.iter().map(|p| p.value).collect();
