@@ -103,6 +103,9 @@ struct Line {
     blob_bytes: f64,
     db_bytes_per_result: f64,
     json_bytes: usize,
+    /// Bytes per result of each table with its indexes and TOAST (PostgreSQL only):
+    /// (table, bytes per result), largest first.
+    tables: Vec<(String, f64)>,
     /// (query, best latency, runs, figures, each report's time on those rows)
     queries: Vec<QueryTiming>,
     /// Each report over gRPC: (report and window, best latency, model bytes).
@@ -927,6 +930,20 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     // nothing to the system: only dead rows, and none were deleted, would be reused).
     line.blob_bytes = blob;
     line.db_bytes_per_result = (bytes - empty) as f64 / n as f64;
+    // Where the bytes are: each table with its indexes and its TOAST table.
+    let tables: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_total_relation_size(c.oid) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 2 DESC",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("table sizes");
+    line.tables = tables
+        .into_iter()
+        .take(6)
+        .map(|(t, b)| (t, b as f64 / n as f64))
+        .collect();
     Some(line)
 }
 
@@ -957,6 +974,17 @@ fn print(line: &Line) {
         line.json_bytes as f64 / 1000.0,
         line.db_bytes_per_result / 1000.0
     );
+    if !line.tables.is_empty() {
+        let tables: Vec<String> = line
+            .tables
+            .iter()
+            .map(|(t, b)| format!("{t} {:.2} KB", b / 1000.0))
+            .collect();
+        println!(
+            "    of which (tables with their indexes and TOAST): {}",
+            tables.join(", ")
+        );
+    }
     for (name, took, runs, figures, reports) in &line.queries {
         println!("  fleet_rows {name:<40} {took:>10.2?}  {runs:>7} runs {figures:>9} figures");
         let reports: Vec<String> = reports
