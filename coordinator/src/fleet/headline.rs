@@ -139,10 +139,11 @@ pub fn best_blas<'a>(figures: impl Iterator<Item = &'a FleetFigure>) -> Vec<&'a 
 }
 
 /// The records of one result that are a board's roofline points ([`best_blas`]) and not
-/// among its [`headline_records`], in record order: the store keeps them with each run too,
-/// apart, so that the roofline reads no document and the drift no point.
-pub fn point_records(figures: &[FleetFigure]) -> Vec<FleetFigure> {
-    let headline: Vec<i64> = headline_records(figures).iter().map(|f| f.idx).collect();
+/// among its `headline` records ([`headline_records`], which the caller has picked already),
+/// in record order: the store keeps them with each run too, apart, so that the roofline reads
+/// no document and the drift no point.
+pub fn point_records(figures: &[FleetFigure], headline: &[FleetFigure]) -> Vec<FleetFigure> {
+    let headline: Vec<i64> = headline.iter().map(|f| f.idx).collect();
     let points: Vec<i64> = best_blas(figures.iter()).iter().map(|f| f.idx).collect();
     figures
         .iter()

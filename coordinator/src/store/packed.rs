@@ -430,7 +430,10 @@ mod tests {
         let flags = pack_flags(&fleet.figure_flags).unwrap();
         assert!(flags.len() < 1024, "{} B", flags.len());
         assert_eq!(unpack_flags(&flags).unwrap(), fleet.figure_flags);
-        let points = crate::fleet::headline::point_records(&all);
+        let points = crate::fleet::headline::point_records(
+            &all,
+            &crate::fleet::headline::headline_records(&all),
+        );
         assert!(!points.is_empty());
         let packed = pack_points(&points).unwrap();
         assert!(packed.len() < 1536, "{} B", packed.len());

@@ -109,10 +109,11 @@ pub(crate) fn packed_run(
     let mut headline = crate::fleet::headline::headline_records(figures);
     headline.iter_mut().for_each(|f| f.run_id.clear());
     // The roofline points as `points` keeps them ([`rates_alone`]).
-    let points: Vec<crate::fleet::FleetFigure> = crate::fleet::headline::point_records(figures)
-        .iter()
-        .map(rates_alone)
-        .collect();
+    let points: Vec<crate::fleet::FleetFigure> =
+        crate::fleet::headline::point_records(figures, &headline)
+            .iter()
+            .map(rates_alone)
+            .collect();
     let kept: Vec<i64> = headline.iter().chain(&points).map(|f| f.idx).collect();
     let pack = || -> Result<PackedRun, super::codec::CodecError> {
         Ok(PackedRun {
