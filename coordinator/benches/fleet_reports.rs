@@ -104,8 +104,8 @@ struct Line {
     db_bytes_per_result: f64,
     json_bytes: usize,
     /// Bytes per result of each table with its indexes and TOAST (PostgreSQL only):
-    /// (table, bytes per result), largest first.
-    tables: Vec<(String, f64)>,
+    /// (table, bytes per result, [heap, TOAST, indexes] of it), largest first.
+    tables: Vec<(String, f64, [f64; 3])>,
     /// (query, best latency, runs, figures, each report's time on those rows)
     queries: Vec<QueryTiming>,
     /// Each report over gRPC: (report and window, best latency, model bytes).
@@ -931,19 +931,27 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     line.blob_bytes = blob;
     line.db_bytes_per_result = (bytes - empty) as f64 / n as f64;
     // Where the bytes are: each table with its indexes and its TOAST table.
-    let tables: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.relname::text, pg_total_relation_size(c.oid) FROM pg_class c \
+    // Each table's total with its heap, TOAST (with the TOAST index) and indexes apart.
+    let tables: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_total_relation_size(c.oid), pg_relation_size(c.oid), \
+         COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0), \
+         pg_indexes_size(c.oid) FROM pg_class c \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 2 DESC",
     )
     .fetch_all(&pool)
     .await
     .expect("table sizes");
+    let per = |b: i64| b as f64 / n as f64;
     line.tables = tables
         .into_iter()
         .take(6)
-        .map(|(t, b)| (t, b as f64 / n as f64))
+        .map(|(t, all, heap, toast, idx)| (t, per(all), [per(heap), per(toast), per(idx)]))
         .collect();
+    if let Ok(secs) = std::env::var("FLEET_REPORTS_PG_HOLD") {
+        println!("holding the cluster at {} for {secs} s", cluster.url);
+        tokio::time::sleep(Duration::from_secs(secs.parse().unwrap_or(600))).await;
+    }
     Some(line)
 }
 
@@ -978,11 +986,19 @@ fn print(line: &Line) {
         let tables: Vec<String> = line
             .tables
             .iter()
-            .map(|(t, b)| format!("{t} {:.2} KB", b / 1000.0))
+            .map(|(t, b, [heap, toast, idx])| {
+                format!(
+                    "{t} {:.2} KB (heap {:.2}, TOAST {:.2}, indexes {:.2})",
+                    b / 1000.0,
+                    heap / 1000.0,
+                    toast / 1000.0,
+                    idx / 1000.0
+                )
+            })
             .collect();
         println!(
-            "    of which (tables with their indexes and TOAST): {}",
-            tables.join(", ")
+            "    of which (tables with their indexes and TOAST):\n      {}",
+            tables.join("\n      ")
         );
     }
     for (name, took, runs, figures, reports) in &line.queries {
