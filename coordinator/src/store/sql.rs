@@ -327,8 +327,11 @@ fn filter_clauses(
 }
 
 /// How many runs one `INSERT` of a new campaign writes (14 parameters each: well under both
-/// backends' parameter limits).
-pub(crate) const RUNS_PER_INSERT: usize = 500;
+/// backends' parameter limits). Not many more: sqlx binds a SQLite parameter after asking
+/// SQLite its name, a walk of the statement's list of names, so a statement's binding costs
+/// the square of its parameters (500 runs, 7,000 parameters: ~100 ms a statement, most of
+/// a 3,000-board campaign's start; see docs/coordinator.md).
+pub(crate) const RUNS_PER_INSERT: usize = 64;
 
 /// How many runs one statement of [`Store::transitions`](super::Store::transitions) updates
 /// (its `IN` list; well under both backends' parameter limits).
