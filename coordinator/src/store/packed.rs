@@ -474,9 +474,13 @@ fn zip(raw: &[u8]) -> Result<Vec<u8>, CodecError> {
 }
 
 /// `bytes` decompressed (a plain zstd frame, as schema v12 stored summaries, or [`zip`]'s
-/// form), then its form: the bytes after its magic, and whether it has a lane (`magics`:
-/// the form without a lane, then the form with one, if any).
-fn unzip(bytes: &[u8], magics: [&[u8; 4]; 2]) -> Result<(Vec<u8>, bool), CodecError> {
+/// form), its magic first, and whether it has a lane: its magic is `inline` (the `…1` form)
+/// or `lane` (the `…2` form, for the values that have one).
+fn unzip(
+    bytes: &[u8],
+    inline: &[u8; 4],
+    lane: Option<&[u8; 4]>,
+) -> Result<(Vec<u8>, bool), CodecError> {
     let raw = match bytes.strip_prefix(&DICTIONARY_MARK) {
         Some(rest) => {
             let (&id, frame) = rest
@@ -486,22 +490,22 @@ fn unzip(bytes: &[u8], magics: [&[u8; 4]; 2]) -> Result<(Vec<u8>, bool), CodecEr
         }
         None => zstd::bulk::decompress(bytes, MAX_UNPACKED)?,
     };
-    let lane = match raw.get(..4) {
-        Some(m) if m == magics[0] => false,
-        Some(m) if m == magics[1] => true,
+    let has_lane = match raw.get(..4) {
+        Some(m) if m == inline => false,
+        Some(m) if lane.is_some_and(|l| m == l) => true,
         _ => {
             return Err(CodecError::Damaged(format!(
                 "packed {}: unknown form",
-                String::from_utf8_lossy(magics[0])
+                String::from_utf8_lossy(inline)
             )))
         }
     };
-    Ok((raw, lane))
+    Ok((raw, has_lane))
 }
 
 /// A run summary back from its stored form; an error (never a panic) for damaged bytes.
 pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
-    let (raw, lane) = unzip(bytes, [MAGIC, MAGIC])?;
+    let (raw, lane) = unzip(bytes, MAGIC, None)?;
     let mut r = Unpacker::new(&raw[4..], lane)?;
     let mut s = RunSummary::default();
     for _ in 0..r.r.len("peak count")? {
@@ -523,7 +527,7 @@ pub(crate) fn unpack(bytes: &[u8]) -> Result<RunSummary, CodecError> {
 
 /// Figure flags back from their stored form.
 pub(crate) fn unpack_flags(bytes: &[u8]) -> Result<Vec<FigureFlag>, CodecError> {
-    let (raw, lane) = unzip(bytes, [FLAGS_MAGIC, FLAGS_MAGIC])?;
+    let (raw, lane) = unzip(bytes, FLAGS_MAGIC, None)?;
     let mut r = Unpacker::new(&raw[4..], lane)?;
     let mut flags = Vec::new();
     for _ in 0..r.r.len("flag count")? {
@@ -547,21 +551,22 @@ pub(crate) fn unpack_flags(bytes: &[u8]) -> Result<Vec<FigureFlag>, CodecError> 
 
 /// Roofline points back from their stored form (their `run_id` empty).
 pub(crate) fn unpack_points(bytes: &[u8]) -> Result<Vec<FleetFigure>, CodecError> {
-    unpack_figures(bytes, [POINTS_MAGIC, POINTS_MAGIC_2], "roofline points")
+    unpack_figures(bytes, POINTS_MAGIC, POINTS_MAGIC_2, "roofline points")
 }
 
 /// Pair rates back from their stored form (their `run_id` empty).
 pub(crate) fn unpack_rates(bytes: &[u8]) -> Result<Vec<FleetFigure>, CodecError> {
-    unpack_figures(bytes, [RATES_MAGIC, RATES_MAGIC_2], "pair rates")
+    unpack_figures(bytes, RATES_MAGIC, RATES_MAGIC_2, "pair rates")
 }
 
-/// Figures back from their stored form (`magics` as [`unzip`] takes them).
+/// Figures back from their stored form, whose magic is `inline` (`…1`) or `lane` (`…2`).
 fn unpack_figures(
     bytes: &[u8],
-    magics: [&[u8; 4]; 2],
+    inline: &[u8; 4],
+    lane: &[u8; 4],
     what: &str,
 ) -> Result<Vec<FleetFigure>, CodecError> {
-    let (raw, lane) = unzip(bytes, magics)?;
+    let (raw, lane) = unzip(bytes, inline, Some(lane))?;
     let mut r = Unpacker::new(&raw[4..], lane)?;
     let figures = read_figures(&mut r, what)?;
     r.end(what)?;
@@ -623,7 +628,7 @@ mod tests {
         for cut in [0, 1, 4, packed.len() / 2, packed.len() - 1] {
             assert!(unpack(&packed[..cut]).is_err(), "cut at {cut}");
         }
-        let (raw, lane) = unzip(&packed, [MAGIC, MAGIC]).unwrap();
+        let (raw, lane) = unzip(&packed, MAGIC, None).unwrap();
         assert!(!lane);
         // Schema v12's form (a plain zstd frame) reads as well.
         assert_eq!(unpack(&zstd::bulk::compress(&raw, 3).unwrap()).unwrap(), s);
@@ -650,7 +655,7 @@ mod tests {
         let (_, all, _) = summary_of_template();
         let rates = crate::store::sql::rates_of(&all, &[]);
         let packed = pack_rates(&rates).unwrap();
-        let (raw, lane) = unzip(&packed, [RATES_MAGIC, RATES_MAGIC_2]).unwrap();
+        let (raw, lane) = unzip(&packed, RATES_MAGIC, Some(RATES_MAGIC_2)).unwrap();
         assert!(lane);
         for cut in [4, 5, 6, 100, raw.len() / 2, raw.len() - 1] {
             let err = unpack_rates(&zip(&raw[..cut]).unwrap()).unwrap_err();
