@@ -930,8 +930,8 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     // nothing to the system: only dead rows, and none were deleted, would be reused).
     line.blob_bytes = blob;
     line.db_bytes_per_result = (bytes - empty) as f64 / n as f64;
-    // Where the bytes are: each table with its indexes and its TOAST table.
-    // Each table's total with its heap, TOAST (with the TOAST index) and indexes apart.
+    // Where the bytes are: each table's total, and its heap, TOAST (with the TOAST index)
+    // and indexes apart.
     let tables: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT c.relname::text, pg_total_relation_size(c.oid), pg_relation_size(c.oid), \
          COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0), \
