@@ -15,16 +15,21 @@ use serde::{Deserialize, Serialize};
 
 use super::alert::{AlertRecord, AlertState};
 use super::group::{BoardGroup, Groups};
-use super::headline::{self, headline_parts, HeadlinePart, Indexed};
+use super::headline::Indexed;
 use super::rows::{FleetRows, FleetRun};
-use super::stats;
 use crate::model::Millis;
 
 mod decide;
 mod detect;
+mod history;
+mod night;
 
 pub use decide::decide;
 pub use detect::{evaluate, periods, threshold_pct};
+pub use history::BoardHistory;
+#[cfg(test)]
+use night::build_series;
+pub use night::{board_series, DriftNight, NightPart};
 
 /// A step (a sudden drop) or a creep (a slow decline over weeks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -361,131 +366,22 @@ pub fn series(rows: &FleetRows, groups: &Groups, params: &DriftParams) -> Vec<Dr
             .1
             .push(run);
     }
-    // A board's headlines and series: each board on its own (a month of 1,000 boards is
+    // A board's nights and series: each board on its own (a month of 1,000 boards is
     // ~2,000 board × framework and ~16,000 series), spread over the cores.
     let build = |((agent_id, framework), (group_key, runs)): Board| -> Vec<DriftSeries> {
-        // (its headline's precision (none: the bandwidth), that of its first point, host
-        // name of its latest, points); the figure's name and unit are made once a series.
-        type Entry<'a> = (Option<&'a str>, HeadlinePart<'a>, &'a str, Vec<DriftPoint>);
-        let mut by: Vec<Entry> = Vec::new();
+        let mut nights: Vec<DriftNight> = Vec::with_capacity(runs.len());
         for run in runs {
-            // The run's ids once, shared by its series' points.
-            let run_id: Arc<str> = Arc::from(run.run_id.as_str());
-            let campaign_id: Arc<str> = Arc::from(run.campaign_id.as_str());
-            let env_key: Option<Arc<str>> = run.env_key.as_deref().map(Arc::from);
-            for h in headline_parts(run, idx.figures_of(&run.run_id)) {
-                let point = DriftPoint {
-                    run_id: run_id.clone(),
-                    campaign_id: campaign_id.clone(),
-                    at: run.started_at,
-                    value: h.value,
-                    cv_pct: h.cv_pct,
-                    noise_floor_pct: run.noise_floor_pct,
-                    env_key: env_key.clone(),
-                };
-                match by
-                    .iter_mut()
-                    .find(|(precision, ..)| *precision == h.precision)
-                {
-                    Some(entry) => {
-                        entry.2 = run.hostname.as_str();
-                        entry.3.push(point);
-                    }
-                    None => by.push((h.precision, h, run.hostname.as_str(), vec![point])),
-                }
-            }
+            let night = DriftNight::of(run, idx.figures_of(&run.run_id), nights.last());
+            nights.push(night);
         }
-        by.into_iter()
-            .map(|(_, first, hostname, points)| {
-                build_series(
-                    group_key.to_string(),
-                    agent_id.to_string(),
-                    hostname.to_string(),
-                    framework.to_string(),
-                    first.figure(),
-                    first.unit().to_string(),
-                    points,
-                    params,
-                )
-            })
-            .collect()
+        board_series(group_key, agent_id, framework, &nights, params)
     };
     let mut out: Vec<DriftSeries> = crate::par::par_map(boards.into_iter().collect(), build)
         .into_iter()
         .flatten()
         .collect();
-    out.sort_by(|a, b| {
-        (
-            &a.group_key,
-            &a.hostname,
-            &a.agent_id,
-            &a.framework,
-            headline::figure_rank(&a.figure),
-        )
-            .cmp(&(
-                &b.group_key,
-                &b.hostname,
-                &b.agent_id,
-                &b.framework,
-                headline::figure_rank(&b.figure),
-            ))
-    });
+    night::sort_series(&mut out);
     out
-}
-
-/// One series with its periods and the test's finding at its end.
-#[allow(clippy::too_many_arguments)]
-fn build_series(
-    group_key: String,
-    agent_id: String,
-    hostname: String,
-    framework: String,
-    figure: String,
-    unit: String,
-    points: Vec<DriftPoint>,
-    params: &DriftParams,
-) -> DriftSeries {
-    let periods = periods(&points);
-    let start = periods
-        .last()
-        .and_then(|p| points.iter().position(|x| x.run_id == p.start_run_id))
-        .unwrap_or(0);
-    let current = points.get(start..).unwrap_or(&[]);
-    let finding = evaluate(current, params);
-    let base_end = finding
-        .as_ref()
-        .and_then(|f| current.iter().position(|p| p.run_id == f.began_run_id))
-        .unwrap_or(current.len());
-    let base_values: Vec<f64> = current
-        .get(..base_end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|p| p.value)
-        .collect();
-    let baseline = finding
-        .as_ref()
-        .map(|f| f.baseline)
-        .or_else(|| stats::median(&base_values));
-    let latest = points.last().map(|p| p.value);
-    let latest_change_pct = match (latest, baseline) {
-        (Some(l), Some(b)) => stats::change_pct(l, b),
-        _ => None,
-    };
-    DriftSeries {
-        threshold_pct: threshold_pct(current.get(..base_end).unwrap_or(&[]), params),
-        group_key,
-        agent_id,
-        hostname,
-        framework,
-        figure,
-        unit,
-        points,
-        periods,
-        baseline,
-        latest,
-        latest_change_pct,
-        finding,
-    }
 }
 
 /// The drift report of some rows at `now`, with the stored alerts of their boards.

@@ -71,15 +71,25 @@ impl Groups {
 /// (from its latest PyTorch result first), so both frameworks' results give one board one
 /// fingerprint. `runs` are the board's results, oldest first.
 pub fn board_facts(runs: &[&FleetRun]) -> BoardFacts {
-    let latest = |fw: &str| runs.iter().rev().find(|r| r.framework == fw).copied();
-    let newest_first: Vec<&FleetRun> = runs.iter().rev().copied().collect();
-    let pick = |get: &dyn Fn(&BoardFacts) -> Option<String>, prefer: Option<&FleetRun>| {
+    let of: Vec<(&str, &BoardFacts)> = runs
+        .iter()
+        .map(|r| (r.framework.as_str(), &r.facts))
+        .collect();
+    merged_facts(&of)
+}
+
+/// [`board_facts`] of each result's (framework, facts), oldest first: the one merge rule,
+/// for the drift check's board history ([`super::drift::BoardHistory`]) too.
+pub fn merged_facts(runs: &[(&str, &BoardFacts)]) -> BoardFacts {
+    let latest = |fw: &str| runs.iter().rev().find(|(f, _)| *f == fw).map(|(_, x)| *x);
+    let newest_first: Vec<&BoardFacts> = runs.iter().rev().map(|(_, x)| *x).collect();
+    let pick = |get: &dyn Fn(&BoardFacts) -> Option<String>, prefer: Option<&BoardFacts>| {
         prefer
-            .and_then(|r| get(&r.facts))
-            .or_else(|| newest_first.iter().find_map(|r| get(&r.facts)))
+            .and_then(get)
+            .or_else(|| newest_first.iter().find_map(|f| get(f)))
     };
     let pick_u32 =
-        |get: &dyn Fn(&BoardFacts) -> Option<u32>| newest_first.iter().find_map(|r| get(&r.facts));
+        |get: &dyn Fn(&BoardFacts) -> Option<u32>| newest_first.iter().find_map(|f| get(f));
     let numpy = latest("numpy");
     let pytorch = latest("pytorch");
     BoardFacts {

@@ -164,6 +164,9 @@ pub struct FleetQuery {
     pub framework: Option<String>,
     /// Only results of this campaign.
     pub campaign_id: Option<String>,
+    /// Only this run's result (the drift check adds one run to a board's kept history).
+    #[serde(default)]
+    pub run_id: Option<String>,
     /// The runs alone, without their figures: a report that reads only headline figures
     /// (peaks, bandwidth, noise floor; the drift over many nights) skips the one row per
     /// record, by far the most rows.

@@ -94,6 +94,8 @@ pub struct Coordinator<S> {
     /// This process's instance id ([`new_instance_id`]): the owner of the run leases it holds
     /// when several coordinators share one database.
     pub instance: String,
+    /// The boards' drift histories kept between their results ([`super::histories`]).
+    pub histories: Arc<super::histories::Histories>,
 }
 
 /// A fresh instance id for a coordinator process: the host name (at most 32 bytes of it) and a

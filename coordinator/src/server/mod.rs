@@ -12,6 +12,7 @@ pub mod core;
 pub mod drift;
 pub mod driver;
 pub mod enroll;
+pub mod histories;
 pub mod http;
 pub mod registry;
 pub mod renew;

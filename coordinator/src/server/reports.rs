@@ -11,7 +11,7 @@ use crate::fleet::alert::{AlertRecord, AlertState};
 use crate::fleet::anomalies::{anomalies, AnomalyInputs};
 use crate::fleet::boards::boards;
 use crate::fleet::compare::compare;
-use crate::fleet::drift::{self, DriftAction, DriftParams};
+use crate::fleet::drift::{self, BoardHistory, DriftAction, DriftParams};
 use crate::fleet::group::{group_boards, Groups};
 use crate::fleet::report::DAY_MS;
 use crate::fleet::roofline::roofline;
@@ -230,7 +230,8 @@ impl<S: Store> Coordinator<S> {
 
     /// The drift decision after the result of `run` was stored at `now`: for each of its
     /// headline figures, what the alert life cycle does ([`drift::decide`]). Reads the
-    /// board's last [`DRIFT_LOOKBACK_DAYS`] of results and its alerts; changes nothing
+    /// board's last [`DRIFT_LOOKBACK_DAYS`] of results (its kept history and the new run,
+    /// [`Coordinator::board_history`]) and its alerts; changes nothing
     /// ([`Coordinator::apply_drift`] records the decisions).
     pub async fn drift_decisions(
         &self,
@@ -238,27 +239,63 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<Vec<DriftAction>, Error> {
         let run_id = run.run_id.as_str();
-        // Both frameworks: the board's group key is made from both.
-        let mut rows = self
-            .store
-            .fleet_rows(&FleetQuery {
-                agent_id: Some(run.agent_id.clone()),
-                since: Some(now.saturating_sub(DRIFT_LOOKBACK_DAYS.saturating_mul(DAY_MS))),
-                // The series are of headline figures: the other records are not read.
-                headline_figures_only: true,
-                ..FleetQuery::default()
-            })
-            .await?;
-        let groups = group_boards(&rows.runs);
-        let alerts: Vec<AlertRecord> = self.store.agent_alerts(&run.agent_id).await?;
-        let framework = run.framework.as_str();
+        let history = self.board_history(run, now).await?;
+        let alerts: Vec<AlertRecord> = match self.store.agent_alerts(&run.agent_id).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.histories.give_back(&run.agent_id, history);
+                return Err(e);
+            }
+        };
         // Only this framework's series are decided: the other's are not tested.
-        rows.runs.retain(|r| r.framework == framework);
-        Ok(drift::series(&rows, &groups, self.drift_params())
+        let actions = history
+            .series(run.framework.as_str(), self.drift_params())
             .iter()
             .filter(|s| s.points.last().is_some_and(|p| &*p.run_id == run_id))
             .filter_map(|s| decide_one(s, &alerts, now))
-            .collect())
+            .collect();
+        self.histories.give_back(&run.agent_id, history);
+        Ok(actions)
+    }
+
+    /// The board of `run`'s nights of the last [`DRIFT_LOOKBACK_DAYS`] before `now`, both
+    /// frameworks' (its group key is made of both): its kept history when the store counts
+    /// as many runs in the window, or one more and that is `run` (read alone and added);
+    /// else the window read again. (Exact: [`crate::fleet::drift::BoardHistory`].) The
+    /// caller gives it back ([`super::histories::Histories::give_back`]).
+    pub async fn board_history(&self, run: &RunRecord, now: Millis) -> Result<BoardHistory, Error> {
+        let since = now.saturating_sub(DRIFT_LOOKBACK_DAYS.saturating_mul(DAY_MS));
+        let window = FleetQuery {
+            agent_id: Some(run.agent_id.clone()),
+            since: Some(since),
+            // The series are of headline figures: the other records are not read.
+            headline_figures_only: true,
+            ..FleetQuery::default()
+        };
+        if let Some(mut kept) = self
+            .histories
+            .take(&run.agent_id)
+            .filter(|h| h.covers(since))
+        {
+            kept.expire(since);
+            let stored = self.store.fleet_run_count(&window).await?;
+            let held = u64::try_from(kept.len()).unwrap_or(u64::MAX);
+            if stored == held {
+                return Ok(kept);
+            }
+            if stored == held.saturating_add(1) && !kept.contains(&run.run_id) {
+                let one = FleetQuery {
+                    run_id: Some(run.run_id.clone()),
+                    ..window.clone()
+                };
+                let rows = self.store.fleet_rows(&one).await?;
+                if kept.add(&rows).is_ok() {
+                    return Ok(kept);
+                }
+            }
+        }
+        let rows = self.store.fleet_rows(&window).await?;
+        Ok(BoardHistory::new(&run.agent_id, since, &rows))
     }
 
     /// Records drift decisions at `now`: new `Suspected` alerts (one already live for the

@@ -53,6 +53,7 @@ async fn coordinator() -> (Coordinator<SqliteStore>, tempfile::TempDir) {
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
         instance: "test".into(),
+        histories: Arc::default(),
     };
     (c, dir)
 }
@@ -281,4 +282,52 @@ async fn after_result_starts_one_confirmation_campaign_for_a_drop_and_only_once(
     );
     assert!(c.after_result(&n10, night(10)).await.unwrap().is_empty());
     assert_eq!(c.store.alerts(&[]).await.unwrap().len(), 1);
+}
+
+/// The board's history kept between its results is checked against the store: one result
+/// more is added, two more (one stored by another coordinator sharing the database) read
+/// the window again; either way the series are those of the window read whole.
+#[tokio::test]
+async fn a_kept_history_is_checked_against_the_store_count_and_makes_the_series_read_whole() {
+    let (c, _dir) = coordinator().await;
+    let params = c.settings.drift.clone();
+    for n in 0..10 {
+        upload(&c, &format!("n{n}"), night(n), 100.0 + (n % 3) as f64).await;
+        c.drift_decisions(&stored_run(&c, &format!("n{n}")).await, night(n))
+            .await
+            .unwrap();
+    }
+    let kept = c.histories.take("a").expect("kept after its checks");
+    assert_eq!(kept.len(), 10);
+    c.histories.give_back("a", kept);
+    // Two results with no check between: the kept history is one short of the count.
+    upload(&c, "n10", night(10), 80.0).await;
+    upload(&c, "n11", night(11), 80.0).await;
+    let h = c
+        .board_history(&stored_run(&c, "n11").await, night(11))
+        .await
+        .unwrap();
+    assert_eq!(h.len(), 12);
+    assert!(h.contains("n10") && h.contains("n11"));
+    c.histories.give_back("a", h);
+    // One more: added to the kept history, the same series as the window read whole.
+    upload(&c, "n12", night(12), 80.0).await;
+    let n12 = stored_run(&c, "n12").await;
+    let added = c.board_history(&n12, night(12)).await.unwrap();
+    assert!(c.histories.take("a").is_none(), "taken while checked");
+    let whole = c.board_history(&n12, night(12)).await.unwrap();
+    assert_eq!(added.len(), 13);
+    let series = added.series("numpy", &params);
+    assert_eq!(series, whole.series("numpy", &params));
+    assert!(
+        series[0].finding.is_some(),
+        "the drop is in the series: {:?}",
+        series[0]
+    );
+    // A window that moved on past night 0 (120 days and a millisecond later) drops it.
+    c.histories.give_back("a", added);
+    let later = night(0) + DRIFT_LOOKBACK_DAYS * DAY_MS + 1;
+    let moved = c.board_history(&n12, later).await.unwrap();
+    assert_eq!(moved.len(), 12, "night 0 left the window");
+    assert!(!moved.contains("n0"));
 }

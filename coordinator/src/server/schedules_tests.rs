@@ -51,6 +51,7 @@ pub(crate) async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteSt
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
         instance: "test".into(),
+        histories: Arc::default(),
     }
 }
 

@@ -151,6 +151,7 @@ async fn run<S: Store>(
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
         instance,
+        histories: Arc::default(),
     });
     let (stop_tx, stopping) = watch::channel(false);
     let driver = tokio::spawn(drive(core.clone(), stopping.clone()));

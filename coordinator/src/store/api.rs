@@ -290,6 +290,9 @@ pub trait Store: Send + Sync + 'static {
     /// every figure, read from the documents ([`Store::fleet_figures`]; reports ask for the
     /// few runs they show that way instead).
     fn fleet_rows(&self, q: &FleetQuery) -> impl Future<Output = Result<FleetRows, Error>> + Send;
+    /// How many runs [`Store::fleet_rows`] would return for `q` (one indexed count, nothing
+    /// decoded): what the drift check validates a board's kept history with.
+    fn fleet_run_count(&self, q: &FleetQuery) -> impl Future<Output = Result<u64, Error>> + Send;
     /// Every run's count by state (all campaigns), for `/metrics`.
     fn run_counts(&self) -> impl Future<Output = Result<RunCounts, Error>> + Send;
     /// Records an alert; false (nothing changed) when a live one ([`AlertState::is_live`])

@@ -308,6 +308,7 @@ fn filter_clauses(
         ("schedule", &q.schedule),
         ("framework", &q.framework),
         ("campaign_id", &q.campaign_id),
+        ("run_id", &q.run_id),
     ];
     for (column, value) in texts {
         if let Some(v) = value {

@@ -58,6 +58,26 @@ macro_rules! store_reports {
             Ok(FleetRows { runs, figures })
         }
 
+        async fn fleet_run_count(&self, q: &FleetQuery) -> Result<u64, Error> {
+            let (filter, params) = fleet_filter(q);
+            let sql = format!("SELECT COUNT(*) AS n FROM fleet_runs r {filter}");
+            let mut query = sqlx::query::<$db>(&sql);
+            for p in params {
+                query = match p {
+                    Param::Text(t) => query.bind(t),
+                    Param::Int(i) => query.bind(i),
+                };
+            }
+            let row = query
+                .fetch_one(&self.pool)
+                .await
+                .map_err(Error::storage("counting fleet rows"))?;
+            let n: i64 = row
+                .try_get("n")
+                .map_err(Error::storage("counting fleet rows"))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+
         async fn run_counts(&self) -> Result<RunCounts, Error> {
             let rows = sqlx::query::<$db>("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
                 .fetch_all(&self.pool)
