@@ -1198,10 +1198,25 @@ async fn fleet_suite<S: Store>(store: &S) {
             }),
             vec!["fr5"],
         ),
+        // One run by its id (the drift check adds it to a board's kept history).
+        (q(|q| q.run_id = Some("fr4".into())), vec!["fr4"]),
+        (
+            q(|q| {
+                q.run_id = Some("fr4".into());
+                q.agent_id = Some("f2".into());
+            }),
+            vec![],
+        ),
     ];
     for (query, want) in cases {
         let rows = store.fleet_rows(&query).await.unwrap();
         assert_eq!(ids(&rows), want, "{query:?}");
+        // The count the drift check validates a kept history with: as many as read.
+        assert_eq!(
+            store.fleet_run_count(&query).await.unwrap(),
+            u64::try_from(want.len()).unwrap(),
+            "{query:?}"
+        );
         assert_eq!(rows.figures.len(), want.len() * per_run, "{query:?}");
         assert!(
             rows.figures
