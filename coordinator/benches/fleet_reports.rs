@@ -99,6 +99,8 @@ struct Line {
     upload_per_s: f64,
     /// Coordinator and client CPU seconds per uploaded result.
     upload_cpu: (f64, f64),
+    /// The coordinator's resident and peak memory after the ingest, in MB.
+    upload_mb: (f64, f64),
     uploads: usize,
     blob_bytes: f64,
     db_bytes_per_result: f64,
@@ -358,6 +360,17 @@ fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Field `field` (`VmRSS`, `VmHWM`) of `/proc/PID/status`, in MB (0 where it cannot be
+/// read).
+fn memory_mb(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1000.0)
+}
+
 async fn channel(url: &str) -> Channel {
     Endpoint::from_shared(url.to_string())
         .expect("url")
@@ -375,6 +388,9 @@ struct Ingest {
     /// leave behind) and of the bench's own client.
     coordinator_cpu: f64,
     client_cpu: f64,
+    /// The coordinator's resident and peak resident memory after the ingest, in MB (its
+    /// boards' kept drift histories among it).
+    coordinator_mb: (f64, f64),
 }
 
 /// The seeded boards that upload in the ingest phase: the first [`UPLOAD_AGENTS`] of `boards`
@@ -553,12 +569,14 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
         streams = planned.into_iter().map(|(_, s, _)| s).collect();
     }
     drop(streams);
+    let coordinator_mb = (memory_mb(&pid, "VmRSS"), memory_mb(&pid, "VmHWM"));
     drop(coord);
     let n = uploaded as f64;
     Ingest {
         per_s: n / busy.as_secs_f64(),
         coordinator_cpu: coordinator_cpu / n,
         client_cpu: client_cpu / n,
+        coordinator_mb,
     }
 }
 
@@ -833,6 +851,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
                 let measured = ingest(&url, uploads, boards, nights).await;
                 line.upload_per_s = measured.per_s;
                 line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+                line.upload_mb = measured.coordinator_mb;
                 line.uploads = uploads;
             }
             if ingest_too.as_deref() != Some("only") {
@@ -871,6 +890,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
     .await;
     line.upload_per_s = measured.per_s;
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+    line.upload_mb = measured.coordinator_mb;
     line.uploads = uploads;
     let store = SqliteStore::open(&path).await.expect("reopen");
     measure(&store, &mut line).await;
@@ -923,6 +943,7 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     let measured = ingest(&cluster.url, uploads, boards, nights).await;
     line.upload_per_s = measured.per_s;
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+    line.upload_mb = measured.coordinator_mb;
     line.uploads = uploads;
     let store = PgStore::open(&cluster.url).await.expect("reopen");
     let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
@@ -984,6 +1005,10 @@ fn print(line: &Line) {
         "  CPU per uploaded result: coordinator {:.2} ms (with its drift checks), bench client {:.2} ms",
         line.upload_cpu.0 * 1000.0,
         line.upload_cpu.1 * 1000.0
+    );
+    println!(
+        "  coordinator memory after the ingest: {:.0} MB resident, {:.0} MB at most",
+        line.upload_mb.0, line.upload_mb.1
     );
     println!(
         "  stored per result: {:.1} KB document (of {:.1} KB JSON), {:.1} KB with its rows and indexes",
