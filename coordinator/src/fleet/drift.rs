@@ -26,7 +26,7 @@ mod night;
 
 pub use decide::decide;
 pub use detect::{evaluate, periods, threshold_pct};
-pub use history::BoardHistory;
+pub use history::{BoardHistory, NotAdded};
 #[cfg(test)]
 use night::build_series;
 pub use night::{board_series, DriftNight, NightPart};
