@@ -11,12 +11,18 @@
 //! - [`dial`]: how a client dials a `fleetcal.v1` endpoint (URL scheme, mutual-TLS files).
 //! - [`role`]: who a certificate is in the fleet (an agent id or an admin name, as a URI SAN).
 //! - [`quote`]: quoting untrusted input in messages (a bounded prefix).
+//! - [`document`]: a result document's packed form (its derivable figures left out, its
+//!   trials packed, zstd against a built-in dictionary, read back byte for byte): how the
+//!   coordinator stores a result and how an agent uploads one; [`bytes`] its varints and
+//!   reader.
 //!
 //! Nothing here measures, plans or stores: this crate describes data, the framework rules both
 //! sides apply to it (in [`framework`]) and, in [`dial`], how a client reaches it.
 
+pub mod bytes;
 pub mod clock_floor;
 pub mod dial;
+pub mod document;
 pub mod environment;
 pub mod error;
 pub mod framework;

@@ -1,7 +1,6 @@
 //! Durable state behind the [`Store`] trait, with a SQLite and a PostgreSQL backend.
 
 mod api;
-mod bytes;
 mod codec;
 mod columns;
 mod fleet_row;

@@ -34,10 +34,12 @@
 //!   in columns, and quicker to read so) and the flags (few doubles) are still written so;
 //!   `FRP1` and `FRR1`, as stored before, are still read.
 
-use super::bytes::{put_f64, put_lane, put_len, put_str, put_varint, unzigzag, zigzag, Reader};
 use super::codec::CodecError;
 use crate::fleet::anomalies::{AnomalyKind, FigureFlag};
 use crate::fleet::{FleetFigure, PeakRow};
+use fleetcal_proto::bytes::{
+    put_f64, put_lane, put_len, put_str, put_varint, unzigzag, zigzag, Reader,
+};
 
 /// The first bytes of a packed summary, before compression.
 const MAGIC: &[u8; 4] = b"FRS1";

@@ -1,11 +1,11 @@
-//! The byte-level pieces of the store's own binary forms (the result codec's header, the
-//! packed run summary): LEB128 varints, little-endian doubles, length-prefixed text, and a
+//! The byte-level pieces of fleetcal's binary forms (a result document's packed form,
+//! [`crate::document`]; the coordinator's packed run summaries): LEB128 varints, little-endian doubles, length-prefixed text, and a
 //! reader that says where the bytes end early instead of panicking.
 
-use super::codec::CodecError;
+use crate::document::CodecError;
 
 /// Appends `v` as a LEB128 varint.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let low = u8::try_from(v & 0x7f).unwrap_or(0); // 7 bits: always fits
         v >>= 7;
@@ -18,28 +18,28 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// A signed integer as an unsigned one, small magnitudes small (zigzag).
-pub(crate) fn zigzag(v: i64) -> u64 {
+pub fn zigzag(v: i64) -> u64 {
     // Bit reinterpretation is the point of zigzag: `as` between same-width integers.
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// The signed integer back from [`zigzag`].
-pub(crate) fn unzigzag(v: u64) -> i64 {
+pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// Appends a length (a `usize`, always within `u64`) as a varint.
-pub(crate) fn put_len(out: &mut Vec<u8>, n: usize) {
+pub fn put_len(out: &mut Vec<u8>, n: usize) {
     put_varint(out, u64::try_from(n).unwrap_or(u64::MAX));
 }
 
 /// Appends a double, bit for bit.
-pub(crate) fn put_f64(out: &mut Vec<u8>, v: f64) {
+pub fn put_f64(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// Appends a length-prefixed UTF-8 text.
-pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
@@ -49,7 +49,7 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
 /// rates are alike in their sign, exponent and first bits of mantissa, so apart from the
 /// rest and byte by byte zstd finds their likeness: a quick result's pair rates pack ~9 %
 /// smaller than with each double inline.
-pub(crate) fn put_lane(out: &mut Vec<u8>, doubles: &[f64]) {
+pub fn put_lane(out: &mut Vec<u8>, doubles: &[f64]) {
     put_len(out, doubles.len());
     for plane in (0..8u32).rev() {
         out.extend(doubles.iter().map(|d| (d.to_bits() >> (plane * 8)) as u8));
@@ -58,11 +58,11 @@ pub(crate) fn put_lane(out: &mut Vec<u8>, doubles: &[f64]) {
 
 /// Reads what the `put_*` functions wrote; every read fails with
 /// [`CodecError::Damaged`] naming `what` rather than reading past the end.
-pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+pub struct Reader<'a>(pub &'a [u8]);
 
 impl<'a> Reader<'a> {
     /// The next `n` bytes.
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         if self.0.len() < n {
             return Err(CodecError::Damaged("header ends early".into()));
         }
@@ -72,7 +72,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One byte.
-    pub(crate) fn byte(&mut self) -> Result<u8, CodecError> {
+    pub fn byte(&mut self) -> Result<u8, CodecError> {
         match self.take(1)? {
             [b] => Ok(*b),
             _ => Err(CodecError::Damaged("header ends early".into())),
@@ -80,7 +80,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A LEB128 varint (at most 10 bytes).
-    pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
+    pub fn varint(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
             let b = self.byte()?;
@@ -98,7 +98,7 @@ impl<'a> Reader<'a> {
 
     /// A varint that is a length of at most what is left (so a damaged length never makes
     /// a huge allocation).
-    pub(crate) fn len(&mut self, what: &str) -> Result<usize, CodecError> {
+    pub fn len(&mut self, what: &str) -> Result<usize, CodecError> {
         usize::try_from(self.varint()?)
             .ok()
             .filter(|&n| n <= self.0.len())
@@ -106,7 +106,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A double, bit for bit.
-    pub(crate) fn f64(&mut self) -> Result<f64, CodecError> {
+    pub fn f64(&mut self) -> Result<f64, CodecError> {
         let b: [u8; 8] = self
             .take(8)?
             .try_into()
@@ -115,7 +115,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A lane of doubles ([`put_lane`]), bit for bit.
-    pub(crate) fn lane(&mut self) -> Result<Vec<f64>, CodecError> {
+    pub fn lane(&mut self) -> Result<Vec<f64>, CodecError> {
         let n = usize::try_from(self.varint()?)
             .ok()
             .filter(|&n| n.checked_mul(8).is_some_and(|b| b <= self.0.len()))
@@ -133,7 +133,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed UTF-8 text.
-    pub(crate) fn str(&mut self, what: &str) -> Result<String, CodecError> {
+    pub fn str(&mut self, what: &str) -> Result<String, CodecError> {
         let n = self.len(what)?;
         std::str::from_utf8(self.take(n)?)
             .map(str::to_string)

@@ -1,8 +1,27 @@
 use super::*;
-use fleetcal_proto::result::Status;
+use crate::result::Status;
 use proptest::prelude::*;
 
-const TEMPLATE: &str = include_str!("../../testdata/quick-result.json");
+/// One real quick result (the coordinator's fixture; numpy engine, 164 records).
+const TEMPLATE: &str = include_str!("../../coordinator/testdata/quick-result.json");
+
+/// What [`decode_records`] reads of a record: no telemetry, STREAM array size or intensity,
+/// and a confidence interval only as stored (not derived again).
+fn lean(records: &[Record]) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.telemetry = None;
+            r.array_mib = None;
+            r.arithmetic_intensity = 0.0;
+            if let Some(s) = r.sampling.as_mut() {
+                s.ci_pct = None;
+            }
+            r
+        })
+        .collect()
+}
 
 fn template() -> CalibrationResult {
     CalibrationResult::from_json(TEMPLATE, "template").unwrap()
@@ -213,9 +232,9 @@ fn the_first_derived_form_still_reads() {
         })
         .collect();
     let mut old = MAGIC_V1.to_vec();
-    crate::store::bytes::put_len(&mut old, masks.len());
+    crate::bytes::put_len(&mut old, masks.len());
     old.extend_from_slice(&masks);
-    crate::store::bytes::put_len(&mut old, 0);
+    crate::bytes::put_len(&mut old, 0);
     old.extend(zstd::bulk::compress(&serde_json::to_vec(&stripped).unwrap(), 9).unwrap());
     assert_eq!(decode(&old).unwrap(), text);
 }
@@ -250,10 +269,7 @@ proptest! {
         let text = r.to_json();
         let stored = encode(&text).unwrap();
         prop_assert_eq!(decode(&stored).unwrap(), text);
-        prop_assert_eq!(
-            decode_figures(&stored, "run").unwrap(),
-            FleetFigure::from_result("run", &r)
-        );
+        prop_assert_eq!(lean(&decode_records(&stored).unwrap()), lean(&r.records));
     }
 
     #[test]
@@ -297,7 +313,7 @@ fn write_dictionary() {
     let source = std::env::var("FLEETCAL_DICT_SOURCE").expect("FLEETCAL_DICT_SOURCE");
     let text = std::fs::read_to_string(&source).unwrap();
     let result = CalibrationResult::from_json(&text, "dictionary source").unwrap();
-    let out = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/dict/result-1.json");
+    let out = concat!(env!("CARGO_MANIFEST_DIR"), "/src/dict/result-1.json");
     std::fs::write(out, stored_body(&result)).unwrap();
 }
 
@@ -354,7 +370,7 @@ fn stripped_fields_read_back() {
 }
 
 #[test]
-fn the_figures_read_alone_are_the_documents_figures() {
+fn the_records_read_alone_are_the_documents_records() {
     let mut off = template();
     for rec in off.records.iter_mut().step_by(3) {
         if let Some(g) = rec.gops.as_mut() {
@@ -364,20 +380,17 @@ fn the_figures_read_alone_are_the_documents_figures() {
     }
     for r in [template(), varied(0.7, 2), varied(1.3, 8), off] {
         let text = r.to_json();
-        let want = FleetFigure::from_result("run", &r);
+        let want = lean(&r.records);
         for stored in [
             encode(&text).unwrap(),
             zstd::bulk::compress(text.as_bytes(), PLAIN_LEVEL).unwrap(),
         ] {
-            assert_eq!(decode_figures(&stored, "run").unwrap(), want);
+            assert_eq!(lean(&decode_records(&stored).unwrap()), want);
         }
     }
     let stored = encode(TEMPLATE).unwrap();
     for cut in [4, 5, 40, 200, stored.len() - 1] {
-        assert!(
-            decode_figures(&stored[..cut], "run").is_err(),
-            "cut at {cut}"
-        );
+        assert!(decode_records(&stored[..cut]).is_err(), "cut at {cut}");
     }
-    assert!(decode_figures(&zstd::bulk::compress(b"{}", 3).unwrap(), "run").is_err());
+    assert!(decode_records(&zstd::bulk::compress(b"{}", 3).unwrap()).is_err());
 }
