@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // An uploaded result (a quick one is ~270 KB of JSON) is kept as the `Bytes` it
         // arrived in, not copied into a `Vec` of its own.
         .bytes(".fleetcal.v1.UploadRequest.result_json")
+        .bytes(".fleetcal.v1.UploadRequest.result_packed")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -327,6 +327,7 @@ async fn run(fleet: Arc<Fleet>, i: usize, run_id: String) {
         .upload_result(pb::UploadRequest {
             agent_id,
             run_id,
+            result_packed: Default::default(),
             result_json: result_json.into(),
         })
         .await;

@@ -21,7 +21,10 @@
 //!    time per result of the coordinator (with the drift checks each upload starts) and of
 //!    the bench's client, which do not depend on what else the machine runs. PostgreSQL
 //!    runs durable (`fsync=on`); SQLite with `synchronous = FULL`. Each phase has a time
-//!    limit and names itself when it stalls.
+//!    limit and names itself when it stalls. Each result goes in the packed form, as an
+//!    agent sends it to a coordinator that takes it (`UploadRequest.result_packed`, encoded
+//!    before the timed phase as the JSON is, on the board); `FLEET_REPORTS_UPLOAD=json`
+//!    sends its JSON instead, as an agent older than the packed form does.
 //! 3. **Stored bytes** per result: the compressed document alone, and the database's growth
 //!    from empty (tables and indexes: the SQLite file after a checkpoint, PostgreSQL's
 //!    `pg_database_size` after `VACUUM ANALYZE`) divided by the results stored.
@@ -101,6 +104,8 @@ struct Line {
     upload_cpu: (f64, f64),
     /// The coordinator's resident and peak memory after the ingest, in MB.
     upload_mb: (f64, f64),
+    /// How the ingest's results went (`packed`, `json`).
+    upload_form: &'static str,
     uploads: usize,
     blob_bytes: f64,
     db_bytes_per_result: f64,
@@ -379,6 +384,14 @@ async fn channel(url: &str) -> Channel {
         .expect("connect")
 }
 
+/// One upload's result as the bench sends it.
+enum Body {
+    /// Its JSON (`FLEET_REPORTS_UPLOAD=json`: an agent older than the packed form).
+    Json(Vec<u8>),
+    /// Its packed form (an agent of this version to a coordinator that takes it).
+    Packed(Vec<u8>),
+}
+
 /// What the ingest measured.
 #[derive(Default)]
 struct Ingest {
@@ -391,6 +404,8 @@ struct Ingest {
     /// The coordinator's resident and peak resident memory after the ingest, in MB (its
     /// boards' kept drift histories among it).
     coordinator_mb: (f64, f64),
+    /// How the results went: `packed` or `json`.
+    form: &'static str,
 }
 
 /// The seeded boards that upload in the ingest phase: the first [`UPLOAD_AGENTS`] of `boards`
@@ -410,6 +425,7 @@ fn upload_boards(boards: usize) -> Vec<usize> {
 async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let coord = process::start(db, 200);
+    let json_uploads = std::env::var("FLEET_REPORTS_UPLOAD").as_deref() == Ok("json");
     let uploaders = upload_boards(boards);
     let n = uploaders.len().min(total);
     let mut channels = Vec::new();
@@ -509,7 +525,7 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
         })
         .await;
         planned.sort_by_key(|(i, _, _)| *i);
-        let bodies: Vec<(usize, String, Vec<u8>)> = planned
+        let bodies: Vec<(usize, String, Body)> = planned
             .iter()
             .map(|(i, _, plan)| {
                 let b = uploaders[*i];
@@ -520,7 +536,13 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
                 // The board's figures as on its last seeded night (steady boards only).
                 let f = factor(b, nights.saturating_sub(1), nights, &mut rng);
                 let r = varied(&template, &plan.run_id, b, now, f);
-                (*i, plan.run_id.clone(), r.to_json().into_bytes())
+                let json = r.to_json();
+                let body = if json_uploads {
+                    Body::Json(json.into_bytes())
+                } else {
+                    Body::Packed(fleetcal_proto::document::encode_upload(&json).expect("packs"))
+                };
+                (*i, plan.run_id.clone(), body)
             })
             .collect();
         done.store(0, Ordering::Relaxed);
@@ -535,10 +557,19 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
                 let done = done.clone();
                 uploads.spawn(async move {
                     client
-                        .upload_result(pb::UploadRequest {
-                            agent_id,
-                            run_id,
-                            result_json: body.into(),
+                        .upload_result(match body {
+                            Body::Json(json) => pb::UploadRequest {
+                                agent_id,
+                                run_id,
+                                result_json: json.into(),
+                                result_packed: Default::default(),
+                            },
+                            Body::Packed(packed) => pb::UploadRequest {
+                                agent_id,
+                                run_id,
+                                result_json: Default::default(),
+                                result_packed: packed.into(),
+                            },
                         })
                         .await
                         .expect("upload");
@@ -577,6 +608,7 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
         coordinator_cpu: coordinator_cpu / n,
         client_cpu: client_cpu / n,
         coordinator_mb,
+        form: if json_uploads { "json" } else { "packed" },
     }
 }
 
@@ -852,6 +884,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
                 line.upload_per_s = measured.per_s;
                 line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
                 line.upload_mb = measured.coordinator_mb;
+                line.upload_form = measured.form;
                 line.uploads = uploads;
             }
             if ingest_too.as_deref() != Some("only") {
@@ -891,6 +924,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
     line.upload_per_s = measured.per_s;
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.upload_mb = measured.coordinator_mb;
+    line.upload_form = measured.form;
     line.uploads = uploads;
     let store = SqliteStore::open(&path).await.expect("reopen");
     measure(&store, &mut line).await;
@@ -944,6 +978,7 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     line.upload_per_s = measured.per_s;
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.upload_mb = measured.coordinator_mb;
+    line.upload_form = measured.form;
     line.uploads = uploads;
     let store = PgStore::open(&cluster.url).await.expect("reopen");
     let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
@@ -998,8 +1033,8 @@ fn print(line: &Line) {
         line.seed_per_s
     );
     println!(
-        "  ingest over gRPC (real coordinator, {} uploads): {:.0} results/s",
-        line.uploads, line.upload_per_s
+        "  ingest over gRPC (real coordinator, {} uploads, {}): {:.0} results/s",
+        line.uploads, line.upload_form, line.upload_per_s
     );
     println!(
         "  CPU per uploaded result: coordinator {:.2} ms (with its drift checks), bench client {:.2} ms",

@@ -239,6 +239,61 @@ pub fn decode_result(bytes: &[u8]) -> Result<CalibrationResult, CodecError> {
     decode_derived(bytes).map(|(result, _)| result)
 }
 
+/// An agent's upload in the packed form: the result it decodes to. The bytes are
+/// untrusted, so the form must be the current one ([`MAGIC`]) with a built-in dictionary and
+/// no trailing text, and its frame must declare its size, at most `max_bytes`: a frame that
+/// does not, or says more, is refused before anything is decompressed.
+pub fn decode_upload(bytes: &[u8], max_bytes: u64) -> Result<CalibrationResult, CodecError> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| {
+        CodecError::Damaged(format!(
+            "not the packed form: it does not start with {:?}",
+            String::from_utf8_lossy(MAGIC)
+        ))
+    })?;
+    let mut r = Reader(rest);
+    let dictionary = r.byte()?;
+    if dictionary == 0 || decoder_dictionary(dictionary).is_none() {
+        return Err(CodecError::Damaged(format!(
+            "dictionary {dictionary} is not one this build knows"
+        )));
+    }
+    let records = r.len("record count")?;
+    r.take(records)?;
+    if r.len("tail")? != 0 {
+        return Err(CodecError::Damaged(
+            "an upload has no text after its JSON".into(),
+        ));
+    }
+    match zstd::zstd_safe::get_frame_content_size(r.0) {
+        Ok(Some(n)) if n <= max_bytes => {}
+        Ok(Some(n)) => {
+            return Err(CodecError::Damaged(format!(
+                "its frame holds {n} bytes, more than the {max_bytes} an upload may"
+            )))
+        }
+        _ => {
+            return Err(CodecError::Damaged(
+                "its frame does not say how large it is".into(),
+            ))
+        }
+    }
+    decode_derived(bytes).map(|(result, _)| result)
+}
+
+/// The packed form of a result document's JSON `text` for an upload ([`decode_upload`]
+/// reads it back as the result, and its canonical JSON is `text`, byte for byte); `None`
+/// when `text` is not a result's canonical JSON with nothing after it (upload the JSON).
+pub fn encode_upload(text: &str) -> Option<Vec<u8>> {
+    let result: CalibrationResult = serde_json::from_str(text).ok()?;
+    let packed = encode_derived(text, &result)?;
+    // Trailing text (even a newline) stays out of an upload's packed form: its header's
+    // tail length is 0.
+    let mut header = Reader(packed.get(MAGIC.len() + 1..)?);
+    let records = header.len("record count").ok()?;
+    header.take(records).ok()?;
+    (header.len("tail").ok()? == 0).then_some(packed)
+}
+
 /// The derived form's parts: each record's mask, the trailing text, and the decompressed
 /// frame (the packed trials, then the JSON body).
 struct DerivedForm {

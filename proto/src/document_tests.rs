@@ -394,3 +394,85 @@ fn the_records_read_alone_are_the_documents_records() {
     }
     assert!(decode_records(&zstd::bulk::compress(b"{}", 3).unwrap()).is_err());
 }
+
+/// An upload's packed form reads back as the result whose canonical JSON is the text, and is
+/// the form the coordinator stores (the same bytes); text that is not canonical, or has
+/// anything after it, is not packed.
+#[test]
+fn an_upload_packs_its_canonical_json_and_reads_back_as_it() {
+    let text = varied(1.1, 7).to_json();
+    let packed = encode_upload(&text).unwrap();
+    assert_eq!(packed, encode(&text).unwrap(), "what the store keeps");
+    let back = decode_upload(&packed, 16 << 20).unwrap();
+    assert_eq!(back.to_json(), text);
+    assert!(
+        encode_upload(&format!("{text}\n")).is_none(),
+        "trailing text"
+    );
+    assert!(
+        encode_upload(&serde_json::to_string(&back).unwrap()).is_none(),
+        "compact JSON"
+    );
+    assert!(encode_upload("{}").is_none());
+}
+
+/// Untrusted packed bytes: anything but the current form with a built-in dictionary, no
+/// trailing text and a frame that declares a size within the limit is refused, naming why,
+/// before it is decompressed; damaged bytes are an error, never a panic.
+#[test]
+fn an_upload_in_another_form_or_too_large_is_refused() {
+    let text = template().to_json();
+    let packed = encode_upload(&text).unwrap();
+    let refused = |bytes: &[u8], limit: u64| decode_upload(bytes, limit).unwrap_err().to_string();
+    assert!(
+        refused(&packed, 1000).contains("more than the 1000"),
+        "{}",
+        refused(&packed, 1000)
+    );
+    let plain = zstd::bulk::compress(text.as_bytes(), 3).unwrap();
+    assert!(refused(&plain, 16 << 20).contains("not the packed form"));
+    let mut other_dictionary = packed.clone();
+    other_dictionary[4] = 0;
+    assert!(refused(&other_dictionary, 16 << 20).contains("dictionary 0"));
+    other_dictionary[4] = 200;
+    assert!(refused(&other_dictionary, 16 << 20).contains("dictionary 200"));
+    let with_tail = encode(&format!("{text}\n")).unwrap();
+    assert!(refused(&with_tail, 16 << 20).contains("no text after"));
+    // A frame written without its size (a streaming encoder's) is refused unread.
+    let header_len = packed.len() - {
+        let mut r = Reader(&packed[5..]);
+        let n = r.len("records").unwrap();
+        r.take(n).unwrap();
+        r.len("tail").unwrap();
+        r.0.len()
+    };
+    let frame = decompress(&packed[header_len..], DICTIONARY).unwrap();
+    let mut unsized_frame = Vec::new();
+    {
+        let dict = encoder_dictionary().unwrap();
+        let mut enc =
+            zstd::stream::write::Encoder::with_prepared_dictionary(&mut unsized_frame, dict)
+                .unwrap();
+        std::io::Write::write_all(&mut enc, &frame).unwrap();
+        enc.finish().unwrap();
+    }
+    let mut streamed = packed[..header_len].to_vec();
+    streamed.extend_from_slice(&unsized_frame);
+    assert!(refused(&streamed, 16 << 20).contains("does not say how large"));
+    for cut in [0, 3, 4, 5, 9, 60, packed.len() - 1] {
+        assert!(
+            decode_upload(&packed[..cut], 16 << 20).is_err(),
+            "cut at {cut}"
+        );
+    }
+}
+
+proptest! {
+    /// Any bytes after the packed form's magic are refused or read, never a panic.
+    #[test]
+    fn any_upload_bytes_decode_without_panicking(tail in proptest::collection::vec(any::<u8>(), 0..96)) {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(tail);
+        let _ = decode_upload(&bytes, 16 << 20);
+    }
+}

@@ -7,7 +7,7 @@
 //! ones that present the new certificate.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub struct Rpc {
     timeout: Duration,
     /// What [`Rpc::describe`] adds to a failure to talk at all: the likely TLS mismatch.
     hint: &'static str,
+    /// Per coordinator (as `urls`), whether its last registration said it takes results in
+    /// the packed form (`RegisterResponse.accepts_packed_results`).
+    packed: Arc<[AtomicBool]>,
 }
 
 /// One lazy client per coordinator URL.
@@ -90,6 +93,7 @@ impl Rpc {
     /// coordinator in `opts.coordinators`, starting at [`link::first_target`] of the agent id.
     pub fn new(opts: &RunOptions, agent_id: &str) -> Result<Rpc, AgentError> {
         let urls = urls_of(opts);
+        let urls_len = urls.len();
         let channels = Channels::dial(opts, &urls)?;
         let first = link::first_target(agent_id, urls.len());
         Ok(Rpc {
@@ -100,6 +104,7 @@ impl Rpc {
             instance: uuid::Uuid::new_v4().simple().to_string(),
             timeout: opts.rpc_timeout,
             hint: dial::connect_hint(opts.tls.as_ref()),
+            packed: (0..urls_len).map(|_| AtomicBool::new(false)).collect(),
         })
     }
 
@@ -181,8 +186,13 @@ impl Rpc {
 
     /// Register (or re-register) this agent.
     pub async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, Status> {
+        let index = self.current.load(Ordering::SeqCst);
         let mut c = self.client();
-        self.bounded(c.register(req)).await
+        let answer = self.bounded(c.register(req)).await?;
+        if let Some(flag) = self.packed.get(index) {
+            flag.store(answer.accepts_packed_results, Ordering::SeqCst);
+        }
+        Ok(answer)
     }
 
     /// Open the directive stream.
@@ -235,16 +245,70 @@ impl Rpc {
         self.bounded(c.renew(req)).await
     }
 
-    /// Upload a result document.
-    pub async fn upload(&self, run_id: &str, json: String) -> Result<UploadResponse, Status> {
+    /// Upload a result document: in the packed form when the coordinator takes it
+    /// ([`fleetcal_proto::document::encode_upload`]: ~9 KB for a quick result's ~270 KB of
+    /// JSON, and the coordinator stores it as it comes), else as JSON. A packed upload the
+    /// coordinator refuses as invalid is sent again as JSON, so that a coordinator that
+    /// changed since the registration loses nothing; the JSON's answer is the answer.
+    pub async fn upload(&self, run_id: &str, json: String) -> Result<Uploaded, Status> {
+        let index = self.current.load(Ordering::SeqCst);
+        let takes_packed = self
+            .packed
+            .get(index)
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        if let Some(packed) = takes_packed
+            .then(|| fleetcal_proto::document::encode_upload(&json))
+            .flatten()
+        {
+            let mut c = self.client();
+            let bytes = packed.len();
+            let req = UploadRequest {
+                agent_id: self.agent_id.clone(),
+                run_id: run_id.to_string(),
+                result_json: Default::default(),
+                result_packed: packed.into(),
+            };
+            match self.bounded(c.upload_result(req)).await {
+                Err(e) if e.code() == Code::InvalidArgument => tracing::warn!(
+                    run = %run_id, error = %e.message(),
+                    "the coordinator refused the packed result; sending its JSON"
+                ),
+                answer => {
+                    return answer.map(|answer| Uploaded {
+                        answer,
+                        form: "packed",
+                        bytes,
+                    })
+                }
+            }
+        }
         let mut c = self.client();
+        let bytes = json.len();
         let req = UploadRequest {
             agent_id: self.agent_id.clone(),
             run_id: run_id.to_string(),
             result_json: json.into_bytes().into(),
+            result_packed: Default::default(),
         };
-        self.bounded(c.upload_result(req)).await
+        self.bounded(c.upload_result(req))
+            .await
+            .map(|answer| Uploaded {
+                answer,
+                form: "json",
+                bytes,
+            })
     }
+}
+
+/// A result the coordinator answered ([`Rpc::upload`]).
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    /// Its answer.
+    pub answer: UploadResponse,
+    /// How it went: `packed` or `json`.
+    pub form: &'static str,
+    /// The bytes sent.
+    pub bytes: usize,
 }
 
 /// Whether the coordinator refused for good (retrying the same upload cannot succeed).

@@ -328,13 +328,18 @@ impl Uploader {
 
     async fn send(&self, run_id: &str, kind: Kind, text: String) -> Result<(), Status> {
         match kind {
-            Kind::Result => self.rpc.upload(run_id, text).await.map(|ack| {
-                let how = if ack.stored {
+            Kind::Result => self.rpc.upload(run_id, text).await.map(|up| {
+                let how = if up.answer.stored {
                     "stored"
                 } else {
                     "already stored"
                 };
-                tracing::info!(run_id, "result uploaded ({how})");
+                tracing::info!(
+                    run_id,
+                    form = up.form,
+                    bytes = up.bytes,
+                    "result uploaded ({how})"
+                );
             }),
             Kind::Failure => self
                 .rpc

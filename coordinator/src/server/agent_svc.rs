@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth;
 use super::convert::caps_from_pb;
-use super::core::{Coordinator, Registration};
+use super::core::{Coordinator, Registration, UploadBody};
 use super::enroll::Approval;
 use super::registry::{DirectiveItem, SessionGuard};
 use crate::model::{now_ms, StoreOutcome};
@@ -86,6 +86,7 @@ impl<S: Store> AgentService for AgentSvc<S> {
             heartbeat_interval_s: self.core.settings.heartbeat_interval_s,
             matched_preset: matched,
             coordinator_version: env!("CARGO_PKG_VERSION").into(),
+            accepts_packed_results: true,
         }))
     }
 
@@ -160,9 +161,18 @@ impl<S: Store> AgentService for AgentSvc<S> {
         validate::id("agent_id", &u.agent_id)?;
         validate::id("run_id", &u.run_id)?;
         self.admit(&caller, &u.agent_id, "UploadResult")?;
+        let body = match (u.result_json.is_empty(), u.result_packed.is_empty()) {
+            (_, true) => UploadBody::Json(&u.result_json),
+            (true, false) => UploadBody::Packed(&u.result_packed),
+            (false, false) => {
+                return Err(Status::invalid_argument(
+                    "fields 'result_json' and 'result_packed': set one, not both",
+                ))
+            }
+        };
         let (outcome, run) = self
             .core
-            .upload(&u.agent_id, &u.run_id, &u.result_json, now_ms())
+            .upload(&u.agent_id, &u.run_id, body, now_ms())
             .await?;
         if outcome == StoreOutcome::Stored {
             // The drift of the board is evaluated after the answer, so an upload's latency

@@ -91,6 +91,9 @@ pub struct Coordinator<S> {
     /// Results stored since this process started (duplicates not counted): `/metrics`'
     /// `fleetcal_results_ingested_total`.
     pub ingested: Arc<AtomicU64>,
+    /// Of those, the results that came in the packed form (`UploadRequest.result_packed`):
+    /// `/metrics`' `fleetcal_results_ingested_packed_total`.
+    pub ingested_packed: Arc<AtomicU64>,
     /// This process's instance id ([`new_instance_id`]): the owner of the run leases it holds
     /// when several coordinators share one database.
     pub instance: String,
@@ -114,6 +117,15 @@ pub fn new_instance_id() -> String {
     } else {
         format!("{host}-{suffix}")
     }
+}
+
+/// An uploaded result as it came ([`Coordinator::upload`]).
+#[derive(Debug, Clone, Copy)]
+pub enum UploadBody<'a> {
+    /// Its JSON text (`UploadRequest.result_json`).
+    Json(&'a [u8]),
+    /// Its packed form (`UploadRequest.result_packed`, [`fleetcal_proto::document`]).
+    Packed(&'a [u8]),
 }
 
 /// One agent as listed: its record (with `last_seen` the latest contact, in memory or
@@ -331,12 +343,13 @@ impl<S: Store> Coordinator<S> {
 
     /// Validates and stores a result received at `now`; idempotent by run id. Returns the
     /// outcome with the run it was for, as read before storing (the drift check after a
-    /// stored result needs it: [`Coordinator::after_result`]).
+    /// stored result needs it: [`Coordinator::after_result`]). A packed upload is decoded
+    /// and checked as JSON is, and stored as it came: it is the stored form already.
     pub async fn upload(
         &self,
         agent_id: &str,
         run_id: &str,
-        result_json: &[u8],
+        body: UploadBody<'_>,
         now: Millis,
     ) -> Result<(StoreOutcome, RunRecord), Error> {
         self.refuse_quarantined(agent_id)?;
@@ -347,10 +360,31 @@ impl<S: Store> Coordinator<S> {
                 message,
             })
         };
-        let text = std::str::from_utf8(result_json)
-            .map_err(|e| invalid(format!("field 'result_json' is not UTF-8: {e}")))?;
-        let result =
-            CalibrationResult::from_json(text, "upload").map_err(|e| invalid(e.to_string()))?;
+        /// A result's document as it will be stored.
+        enum Document<'a> {
+            /// The JSON text, which the store encodes.
+            Text(&'a str),
+            /// The packed form, kept as it came.
+            Packed(&'a [u8]),
+        }
+        let (result, document) = match body {
+            UploadBody::Json(bytes) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|e| invalid(format!("field 'result_json' is not UTF-8: {e}")))?;
+                let result = CalibrationResult::from_json(text, "upload")
+                    .map_err(|e| invalid(e.to_string()))?;
+                (result, Document::Text(text))
+            }
+            UploadBody::Packed(bytes) => {
+                let limit = u64::try_from(fleetcal_proto::pb::MAX_MESSAGE_BYTES).unwrap_or(0);
+                let result = fleetcal_proto::document::decode_upload(bytes, limit)
+                    .map_err(|e| invalid(format!("field 'result_packed': {e}")))?;
+                result
+                    .validate()
+                    .map_err(|e| invalid(format!("upload: {e}")))?;
+                (result, Document::Packed(bytes))
+            }
+        };
         let m = &result.metadata;
         if m.run_id != run.run_id {
             return Err(invalid(format!(
@@ -388,12 +422,24 @@ impl<S: Store> Coordinator<S> {
                 crate::model::rfc3339(fleet.started_at)
             );
         }
-        let outcome = self
-            .store
-            .store_result(&run, text, Some(&result), &fleet, now)
-            .await?;
+        let packed = matches!(document, Document::Packed(_));
+        let outcome = match document {
+            Document::Text(text) => {
+                self.store
+                    .store_result(&run, text, Some(&result), &fleet, now)
+                    .await?
+            }
+            Document::Packed(packed) => {
+                self.store
+                    .store_packed_result(&run, packed, &result, &fleet, now)
+                    .await?
+            }
+        };
         if outcome == StoreOutcome::Stored {
             self.ingested.fetch_add(1, Ordering::Relaxed);
+            if packed {
+                self.ingested_packed.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.wake.notify_one();
         Ok((outcome, run))

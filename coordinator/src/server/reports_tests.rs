@@ -52,6 +52,7 @@ async fn coordinator() -> (Coordinator<SqliteStore>, tempfile::TempDir) {
         .unwrap(),
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
+        ingested_packed: Arc::default(),
         instance: "test".into(),
         histories: Arc::default(),
     };

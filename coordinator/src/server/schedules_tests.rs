@@ -50,6 +50,7 @@ pub(crate) async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteSt
         },
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
+        ingested_packed: Arc::default(),
         instance: "test".into(),
         histories: Arc::default(),
     }

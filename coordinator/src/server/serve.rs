@@ -150,6 +150,7 @@ async fn run<S: Store>(
         settings,
         wake: Arc::new(Notify::new()),
         ingested: Arc::default(),
+        ingested_packed: Arc::default(),
         instance,
         histories: Arc::default(),
     });

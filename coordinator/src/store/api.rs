@@ -222,6 +222,17 @@ pub trait Store: Send + Sync + 'static {
         fleet: &FleetRun,
         at: i64,
     ) -> impl Future<Output = Result<StoreOutcome, Error>> + Send;
+    /// [`Store::store_result`] of a document already in the packed form
+    /// ([`fleetcal_proto::document`]: what an agent uploads to a coordinator that takes it),
+    /// stored as it is; `result` is what it decodes to (checked by the caller).
+    fn store_packed_result(
+        &self,
+        run: &RunRecord,
+        packed: &[u8],
+        result: &fleetcal_proto::CalibrationResult,
+        fleet: &FleetRun,
+        at: i64,
+    ) -> impl Future<Output = Result<StoreOutcome, Error>> + Send;
     /// The stored results of a campaign with their runs, in plan order (each document as
     /// it was uploaded, decompressed; one stored before compression reads as it is).
     fn results(

@@ -111,6 +111,7 @@ async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
     let upload = |agent: &str, run: &str, bytes: Vec<u8>| pb::UploadRequest {
         agent_id: agent.into(),
         run_id: run.into(),
+        result_packed: Default::default(),
         result_json: bytes.into(),
     };
     let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
@@ -208,6 +209,68 @@ async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
         let r = client.upload_result(upload(&a, &run, bytes)).await;
         refused(input, r.map(|r| r.into_inner()), code, &names);
     }
+    // The same checks of a result in the packed form (`result_packed`), and its own: the
+    // packed form of a result as an agent makes it, of JSON it is given unchecked.
+    let packed = |agent: &str, run: &str, bytes: Vec<u8>| pb::UploadRequest {
+        agent_id: agent.into(),
+        run_id: run.into(),
+        result_json: Default::default(),
+        result_packed: bytes.into(),
+    };
+    let pack = |json: &[u8]| {
+        let r: fleetcal_proto::CalibrationResult = serde_json::from_slice(json).unwrap();
+        fleetcal_proto::document::encode_upload(&r.to_json()).expect("packs")
+    };
+    let good_packed = pack(good_json.as_bytes());
+    let bad_packed: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "packed: zstd of the JSON, not the packed form",
+            zstd::bulk::compress(good_json.as_bytes(), 3).unwrap(),
+            vec![&run, "result_packed", "packed form"],
+        ),
+        (
+            "packed: truncated (first half)",
+            good_packed[..good_packed.len() / 2].to_vec(),
+            vec![&run, "result_packed"],
+        ),
+        (
+            "packed: its magic, then noise",
+            b"FCR2\x01\x05noise and more noise".to_vec(),
+            vec![&run, "result_packed"],
+        ),
+        (
+            "packed: a negative efficiency",
+            pack(&edited(&|v| v["records"][0]["efficiency"] = (-0.5).into())),
+            vec![&run, "records[0]"],
+        ),
+        (
+            "packed: a result naming another run",
+            pack(&edited(&|v| {
+                v["metadata"]["run_id"] = plan_b.run_id.clone().into();
+            })),
+            vec![&run, "metadata.run_id"],
+        ),
+    ];
+    for (input, bytes, names) in bad_packed {
+        let r = client.upload_result(packed(&a, &run, bytes)).await;
+        refused(
+            input,
+            r.map(|r| r.into_inner()),
+            Code::InvalidArgument,
+            &names,
+        );
+    }
+    let both = pb::UploadRequest {
+        result_json: good_json.clone().into_bytes().into(),
+        ..packed(&a, &run, good_packed.clone())
+    };
+    let r = client.upload_result(both).await;
+    refused(
+        "both result_json and result_packed",
+        r.map(|r| r.into_inner()),
+        Code::InvalidArgument,
+        &["result_json", "result_packed"],
+    );
     // Another agent's run, with a result that is valid for it (sent with a's own certificate
     // and id, so the use case refuses it, not the role check).
     let theirs = sample_result(&plan_b.run_id, Framework::Numpy, DeviceKind::Cpu).to_json();
@@ -237,13 +300,44 @@ async fn bad_uploads_and_requests_are_refused_and_store_nothing() {
         before,
         "a bad input changed the store"
     );
-    // The good result is still taken.
+    // The good result is still taken: packed, stored as it came, exported as its JSON.
     let ok = client
-        .upload_result(upload(&a, &run, good_json.into_bytes()))
+        .upload_result(packed(&a, &run, good_packed))
         .await
         .unwrap()
         .into_inner();
     assert!(ok.stored);
+    let again = client
+        .upload_result(upload(&a, &run, good_json.clone().into_bytes()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !again.stored,
+        "the same run's JSON after its packed result: a duplicate"
+    );
+    let export = dir.path().join("export");
+    let out = fleetctl(
+        &url,
+        &[
+            "results",
+            "export",
+            "--campaign",
+            &plan_a.campaign_id,
+            "--dir",
+            &export.display().to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<String> = std::fs::read_dir(&export)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(files, vec![good_json]);
 }
 
 /// Runs a command to its end (a hang fails the test).

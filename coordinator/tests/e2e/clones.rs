@@ -97,6 +97,7 @@ async fn a_cloned_state_dir_is_quarantined_until_released() {
         .upload_result(pb::UploadRequest {
             agent_id: id.clone(),
             run_id: run_id.clone(),
+            result_packed: Default::default(),
             result_json: b"{}".to_vec().into(),
         })
         .await

@@ -133,6 +133,7 @@ async fn bad_registrations_and_ids_are_refused_bounded_and_the_fleet_stays_lista
         .upload_result(pb::UploadRequest {
             agent_id: good.clone(),
             run_id: long_id.clone(),
+            result_packed: Default::default(),
             result_json: b"{}".to_vec().into(),
         })
         .await
@@ -206,6 +207,7 @@ async fn upload(
         .upload_result(pb::UploadRequest {
             agent_id: agent.into(),
             run_id: run.into(),
+            result_packed: Default::default(),
             result_json: serde_json::to_vec(result).unwrap().into(),
         })
         .await

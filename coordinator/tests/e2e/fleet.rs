@@ -192,6 +192,8 @@ fn three_agents_run_a_campaign_and_every_result_exports_valid() {
     for (name, text) in &fleetcal {
         let result = CalibrationResult::from_json(text, name).unwrap();
         assert_eq!(name, &origin::file_name(&result));
+        // Uploaded packed, stored as it came, read back as the agent's own JSON.
+        assert_eq!(text, &result.to_json(), "{name}");
         let doc: Value = serde_json::from_str(text).unwrap();
         assert_eq!(
             schema_errors(RESULT_SCHEMA, &doc),
@@ -202,6 +204,19 @@ fn three_agents_run_a_campaign_and_every_result_exports_valid() {
         exported_runs.insert(result.metadata.run_id.clone());
     }
     assert_eq!(exported_runs, run_ids);
+    // Every agent uploaded its result in the packed form (this coordinator takes it).
+    for a in &agents {
+        let log = a.log();
+        let uploads: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("result uploaded"))
+            .collect();
+        assert!(!uploads.is_empty(), "{log}");
+        assert!(
+            uploads.iter().all(|l| l.contains("\"packed\"")),
+            "{uploads:?}"
+        );
+    }
 
     let origin_files = export(&url, &id, dir.path(), "origin");
     assert_eq!(

@@ -37,6 +37,7 @@ async fn unknown_agents_and_bad_registrations_get_clear_statuses() {
         .upload_result(pb::UploadRequest {
             agent_id: stranger.clone(),
             run_id: "r".into(),
+            result_packed: Default::default(),
             result_json: b"{}".to_vec().into(),
         })
         .await
@@ -68,6 +69,7 @@ async fn upload(
         .upload_result(pb::UploadRequest {
             agent_id: agent.into(),
             run_id: run.into(),
+            result_packed: Default::default(),
             result_json: json.into(),
         })
         .await

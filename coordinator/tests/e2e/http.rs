@@ -278,6 +278,7 @@ async fn seed(url: &str, boards: &[(String, String)], rounds: usize) {
                     .upload_result(pb::UploadRequest {
                         agent_id: id.clone(),
                         run_id: plan.run_id.clone(),
+                        result_packed: Default::default(),
                         result_json: result(&plan, host, scale).into(),
                     })
                     .await
@@ -452,6 +453,11 @@ async fn every_page_renders_in_chromium_and_metrics_parse() {
     assert_eq!(
         value("fleetcal_results_ingested_total", None),
         vec![results]
+    );
+    // This test's uploads are JSON (an agent older than the packed form).
+    assert_eq!(
+        value("fleetcal_results_ingested_packed_total", None),
+        vec![0.0]
     );
     assert_eq!(value("fleetcal_alerts", Some(("state", "open"))).len(), 1);
     let calibrated = value("fleetcal_last_calibration_timestamp_seconds", None);

@@ -215,6 +215,7 @@ async fn offline_agents_get_their_run_on_return_until_the_deadline() {
         .upload_result(pb::UploadRequest {
             agent_id: late.clone(),
             run_id: plan.run_id.clone(),
+            result_packed: Default::default(),
             result_json: sample_result(
                 &plan.run_id,
                 fleetcal_proto::Framework::Numpy,
@@ -489,6 +490,7 @@ async fn liveness_needs_heartbeats_and_a_half_open_stream_gets_no_new_run() {
         own.upload_result(pb::UploadRequest {
             agent_id: agent.clone(),
             run_id: run,
+            result_packed: Default::default(),
             result_json: json.into(),
         })
         .await

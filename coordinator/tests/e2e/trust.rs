@@ -78,6 +78,7 @@ async fn an_agent_certificate_acts_only_as_its_own_agent_and_never_as_admin() {
         .upload_result(pb::UploadRequest {
             agent_id: b.clone(),
             run_id: "r-1".into(),
+            result_packed: Default::default(),
             result_json: b"{}".to_vec().into(),
         })
         .await

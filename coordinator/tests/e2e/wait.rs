@@ -131,6 +131,7 @@ async fn wait_rides_out_a_coordinator_restart() {
         .upload_result(pb::UploadRequest {
             agent_id: agent.clone(),
             run_id: plan.run_id.clone(),
+            result_packed: Default::default(),
             result_json: sample_result(&plan.run_id, Framework::Numpy, DeviceKind::Cpu)
                 .to_json()
                 .into_bytes()

@@ -85,6 +85,13 @@ pub async fn encode_metrics<S: Store>(core: &Coordinator<S>, now: Millis) -> Res
         "Results stored since the coordinator started",
         ingested,
     );
+    let packed: Counter<u64, AtomicU64> = Counter::default();
+    packed.inc_by(core.ingested_packed.load(Ordering::Relaxed));
+    registry.register(
+        "results_ingested_packed",
+        "Of the results stored since the coordinator started, those uploaded in the packed form",
+        packed,
+    );
 
     let (last, report) = latest(core, now).await?;
     let hostnames: std::collections::BTreeMap<&str, &str> = agents

@@ -228,22 +228,20 @@ macro_rules! store_campaigns {
             let ctx = format!("storing the result of run '{}'", run.run_id);
             // Encoded here, on the caller's task: the writer only writes.
             let compressed = compress(result_json, result).map_err(Error::storage(&ctx))?;
-            let figures = result
-                .map(|r| FleetFigure::from_result(&run.run_id, r))
-                .unwrap_or_default();
-            let packed = packed_run(fleet, &figures).map_err(Error::storage(&ctx))?;
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            let pending = PendingResult {
-                run: run.clone(),
-                compressed,
-                fleet: fleet.clone(),
-                packed,
-                at,
-                reply,
-            };
-            let gone = || Error::storage(&ctx)(sqlx::Error::PoolClosed);
-            self.writer.send(pending).await.map_err(|_| gone())?;
-            answer.await.map_err(|_| gone())?
+            self.write_result(run, compressed, result, fleet, at, &ctx).await
+        }
+
+        async fn store_packed_result(
+            &self,
+            run: &RunRecord,
+            packed: &[u8],
+            result: &fleetcal_proto::CalibrationResult,
+            fleet: &FleetRun,
+            at: i64,
+        ) -> Result<StoreOutcome, Error> {
+            let ctx = format!("storing the result of run '{}'", run.run_id);
+            self.write_result(run, packed.to_vec(), Some(result), fleet, at, &ctx)
+                .await
         }
 
         async fn results(&self, campaign_id: &str) -> Result<Vec<(RunRecord, String)>, Error> {

@@ -35,6 +35,35 @@ macro_rules! store_writer {
             Ok(())
         }
 
+        /// Hands a result in its stored form to the writer ([`Self::start_writer`]) with its
+        /// fleet row and packed summary, and waits for its commit.
+        async fn write_result(
+            &self,
+            run: &RunRecord,
+            compressed: Vec<u8>,
+            result: Option<&fleetcal_proto::CalibrationResult>,
+            fleet: &FleetRun,
+            at: i64,
+            ctx: &str,
+        ) -> Result<StoreOutcome, Error> {
+            let figures = result
+                .map(|r| FleetFigure::from_result(&run.run_id, r))
+                .unwrap_or_default();
+            let packed = packed_run(fleet, &figures).map_err(Error::storage(ctx))?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let pending = PendingResult {
+                run: run.clone(),
+                compressed,
+                fleet: fleet.clone(),
+                packed,
+                at,
+                reply,
+            };
+            let gone = || Error::storage(ctx)(sqlx::Error::PoolClosed);
+            self.writer.send(pending).await.map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        }
+
         /// Inserts a result's `fleet_runs` row with its packed summary
         /// ([`summary_of`]) and its `fleet_rates` row, within a transaction.
         async fn insert_fleet(

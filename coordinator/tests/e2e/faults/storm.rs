@@ -149,6 +149,7 @@ async fn agent(
             .upload_result(pb::UploadRequest {
                 agent_id: id,
                 run_id: plan.run_id,
+                result_packed: Default::default(),
                 result_json: json.into_bytes().into(),
             })
             .await
