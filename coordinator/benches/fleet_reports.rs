@@ -21,7 +21,10 @@
 //!    time per result of the coordinator (with the drift checks each upload starts) and of
 //!    the bench's client, which do not depend on what else the machine runs. PostgreSQL
 //!    runs durable (`fsync=on`); SQLite with `synchronous = FULL`. Each phase has a time
-//!    limit and names itself when it stalls. Each result goes in the packed form, as an
+//!    limit and names itself when it stalls. One round of uploads goes first, untimed and
+//!    printed apart (a warm-up: a coordinator that has run a night keeps each board's drift
+//!    history, a fresh one reads each board's window once); the rate is that of the timed
+//!    rounds, with their best and median. Each result goes in the packed form, as an
 //!    agent sends it to a coordinator that takes it (`UploadRequest.result_packed`, encoded
 //!    before the timed phase as the JSON is, on the board); `FLEET_REPORTS_UPLOAD=json`
 //!    sends its JSON instead, as an agent older than the packed form does.
@@ -106,6 +109,10 @@ struct Line {
     upload_mb: (f64, f64),
     /// How the ingest's results went (`packed`, `json`).
     upload_form: &'static str,
+    /// The ingest's best and median round, results per second.
+    upload_rounds: (f64, f64),
+    /// Its untimed first round: results per second, coordinator CPU seconds per result.
+    upload_warm_up: (f64, f64),
     uploads: usize,
     blob_bytes: f64,
     db_bytes_per_result: f64,
@@ -406,6 +413,11 @@ struct Ingest {
     coordinator_mb: (f64, f64),
     /// How the results went: `packed` or `json`.
     form: &'static str,
+    /// Results per second of the best and the median timed round.
+    best_round: f64,
+    median_round: f64,
+    /// The untimed first round: results per second, coordinator CPU seconds per result.
+    warm_up: (f64, f64),
 }
 
 /// The seeded boards that upload in the ingest phase: the first [`UPLOAD_AGENTS`] of `boards`
@@ -487,6 +499,12 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
     let mut busy = Duration::ZERO;
     let pid = coord.child.id().to_string();
     let (mut coordinator_cpu, mut client_cpu) = (0.0, 0.0);
+    // One untimed round first: a coordinator that has run for a night keeps each board's
+    // drift history (`fleet/drift/history.rs`), and a freshly started one reads every
+    // board's 120 days once on its first round. Its figures are printed apart.
+    let mut warm: Option<(f64, f64)> = None;
+    let mut rounds: Vec<f64> = Vec::new();
+    let mut warming = true;
     while uploaded < total {
         AdminServiceClient::new(channels[0].clone())
             .start_campaign(pb::StartCampaignRequest {
@@ -578,11 +596,13 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
             }
             while let Some(r) = uploads.join_next().await {
                 r.expect("upload task");
-                uploaded += 1;
+                if !warming {
+                    uploaded += 1;
+                }
             }
         })
         .await;
-        busy += t.elapsed();
+        let took = t.elapsed();
         // The drift evaluations run after each answer: wait until the coordinator is idle
         // (less than 10 ms of CPU in 250 ms, at most 60 s) before reading its CPU time.
         let settle = Instant::now();
@@ -595,10 +615,19 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
             }
             last = now;
         }
-        coordinator_cpu += last - cpu.0;
-        client_cpu += cpu_seconds("self") - cpu.1;
+        let round_rate = n as f64 / took.as_secs_f64();
+        if warming {
+            warm = Some((round_rate, (last - cpu.0) / n as f64));
+            warming = false;
+        } else {
+            busy += took;
+            rounds.push(round_rate);
+            coordinator_cpu += last - cpu.0;
+            client_cpu += cpu_seconds("self") - cpu.1;
+        }
         streams = planned.into_iter().map(|(_, s, _)| s).collect();
     }
+    rounds.sort_by(f64::total_cmp);
     drop(streams);
     let coordinator_mb = (memory_mb(&pid, "VmRSS"), memory_mb(&pid, "VmHWM"));
     drop(coord);
@@ -609,6 +638,9 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
         client_cpu: client_cpu / n,
         coordinator_mb,
         form: if json_uploads { "json" } else { "packed" },
+        best_round: rounds.last().copied().unwrap_or(0.0),
+        median_round: rounds.get(rounds.len() / 2).copied().unwrap_or(0.0),
+        warm_up: warm.unwrap_or_default(),
     }
 }
 
@@ -885,6 +917,8 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
                 line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
                 line.upload_mb = measured.coordinator_mb;
                 line.upload_form = measured.form;
+                line.upload_rounds = (measured.best_round, measured.median_round);
+                line.upload_warm_up = measured.warm_up;
                 line.uploads = uploads;
             }
             if ingest_too.as_deref() != Some("only") {
@@ -925,6 +959,8 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.upload_mb = measured.coordinator_mb;
     line.upload_form = measured.form;
+    line.upload_rounds = (measured.best_round, measured.median_round);
+    line.upload_warm_up = measured.warm_up;
     line.uploads = uploads;
     let store = SqliteStore::open(&path).await.expect("reopen");
     measure(&store, &mut line).await;
@@ -979,6 +1015,8 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
     line.upload_mb = measured.coordinator_mb;
     line.upload_form = measured.form;
+    line.upload_rounds = (measured.best_round, measured.median_round);
+    line.upload_warm_up = measured.warm_up;
     line.uploads = uploads;
     let store = PgStore::open(&cluster.url).await.expect("reopen");
     let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
@@ -1033,8 +1071,14 @@ fn print(line: &Line) {
         line.seed_per_s
     );
     println!(
-        "  ingest over gRPC (real coordinator, {} uploads, {}): {:.0} results/s",
-        line.uploads, line.upload_form, line.upload_per_s
+        "  ingest over gRPC (real coordinator, {} uploads, {}): {:.0} results/s (rounds: best {:.0}, median {:.0}); untimed first round {:.0} results/s at {:.2} ms of coordinator CPU a result",
+        line.uploads,
+        line.upload_form,
+        line.upload_per_s,
+        line.upload_rounds.0,
+        line.upload_rounds.1,
+        line.upload_warm_up.0,
+        line.upload_warm_up.1 * 1000.0
     );
     println!(
         "  CPU per uploaded result: coordinator {:.2} ms (with its drift checks), bench client {:.2} ms",
