@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use super::auth;
 use super::convert::caps_from_pb;
 use super::core::{Coordinator, Registration, UploadBody};
+use super::drift_checks::DriftChecks;
 use super::enroll::Approval;
 use super::registry::{DirectiveItem, SessionGuard};
 use crate::model::{now_ms, StoreOutcome};
@@ -26,16 +27,9 @@ pub struct AgentSvc<S> {
     /// The fleet CA with its key (`--ca-key`), which signs enrolled agents' certificates;
     /// `None`: no enrollment.
     pub authority: Option<Arc<crate::pki::Authority>>,
-    /// Drift checks running at once ([`DRIFT_CHECKS`] permits): the rest wait their turn.
-    pub drift_checks: Arc<tokio::sync::Semaphore>,
+    /// The drift checks' turns after uploads ([`DriftChecks`]).
+    pub drift_checks: Arc<DriftChecks>,
 }
-
-/// How many boards' drift is checked at once after their uploads. A check reads the board's
-/// last 120 days of results (~10 ms of CPU for a board with a nightly history); a burst of
-/// uploads would otherwise start one check each at once, and those checks would take the
-/// cores and the database's connections from the uploads still arriving. They run after the
-/// answer anyway: one at a time, they trail the burst and the uploads go first.
-pub const DRIFT_CHECKS: usize = 1;
 
 /// A directive stream that ends the agent's session when dropped.
 pub struct SessionStream {
@@ -174,15 +168,18 @@ impl<S: Store> AgentService for AgentSvc<S> {
             .core
             .upload(&u.agent_id, &u.run_id, body, now_ms())
             .await?;
+        let stored_at = now_ms();
+        self.drift_checks.uploaded(stored_at);
         if outcome == StoreOutcome::Stored {
-            // The drift of the board is evaluated after the answer, so an upload's latency
-            // (and the agent's spool) does not wait for it.
+            // The drift of the board is evaluated after the answer, once the uploads pause
+            // ([`DriftChecks`]), so an upload's latency (and the agent's spool) does not wait
+            // for it.
             let core = Arc::clone(&self.core);
-            let slots = Arc::clone(&self.drift_checks);
+            let checks = Arc::clone(&self.drift_checks);
             tokio::spawn(async move {
-                // The semaphore is never closed: an error cannot happen, and would skip
-                // nothing but this check (the board's next result is checked again).
-                let Ok(_slot) = slots.acquire_owned().await else {
+                // The slots are never closed: `None` cannot happen, and would skip nothing
+                // but this check (the board's next result is checked again).
+                let Some(_slot) = checks.turn(stored_at, now_ms).await else {
                     return;
                 };
                 if let Err(e) = core.after_result(&run, now_ms()).await {

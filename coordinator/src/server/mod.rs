@@ -10,6 +10,7 @@ pub mod clones;
 pub mod convert;
 pub mod core;
 pub mod drift;
+pub mod drift_checks;
 pub mod driver;
 pub mod enroll;
 pub mod histories;

@@ -160,7 +160,7 @@ async fn run<S: Store>(
     let agent = AgentServiceServer::new(AgentSvc {
         core: core.clone(),
         authority,
-        drift_checks: Arc::new(tokio::sync::Semaphore::new(super::agent_svc::DRIFT_CHECKS)),
+        drift_checks: Arc::default(),
     })
     .max_decoding_message_size(pb::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(pb::MAX_MESSAGE_BYTES);
