@@ -240,7 +240,7 @@ pub fn decode_result(bytes: &[u8]) -> Result<CalibrationResult, CodecError> {
 }
 
 /// An agent's upload in the packed form: the result it decodes to. The bytes are
-/// untrusted, so the form must be the current one ([`MAGIC`]) with a built-in dictionary and
+/// untrusted, so the form must be the current one (`FCR2`) with a built-in dictionary and
 /// no trailing text, and its frame must declare its size, at most `max_bytes`: a frame that
 /// does not, or says more, is refused before anything is decompressed.
 pub fn decode_upload(bytes: &[u8], max_bytes: u64) -> Result<CalibrationResult, CodecError> {
