@@ -244,27 +244,25 @@ pub fn decode_result(bytes: &[u8]) -> Result<CalibrationResult, CodecError> {
 /// no trailing text, and its frame must declare its size, at most `max_bytes`: a frame that
 /// does not, or says more, is refused before anything is decompressed.
 pub fn decode_upload(bytes: &[u8], max_bytes: u64) -> Result<CalibrationResult, CodecError> {
-    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| {
-        CodecError::Damaged(format!(
+    if !bytes.starts_with(MAGIC) {
+        return Err(CodecError::Damaged(format!(
             "not the packed form: it does not start with {:?}",
             String::from_utf8_lossy(MAGIC)
-        ))
-    })?;
-    let mut r = Reader(rest);
-    let dictionary = r.byte()?;
+        )));
+    }
+    let h = Header::parse(bytes)?;
+    let dictionary = h.dictionary;
     if dictionary == 0 || decoder_dictionary(dictionary).is_none() {
         return Err(CodecError::Damaged(format!(
             "dictionary {dictionary} is not one this build knows"
         )));
     }
-    let records = r.len("record count")?;
-    r.take(records)?;
-    if r.len("tail")? != 0 {
+    if !h.tail.is_empty() {
         return Err(CodecError::Damaged(
             "an upload has no text after its JSON".into(),
         ));
     }
-    match zstd::zstd_safe::get_frame_content_size(r.0) {
+    match zstd::zstd_safe::get_frame_content_size(h.frame) {
         Ok(Some(n)) if n <= max_bytes => {}
         Ok(Some(n)) => {
             return Err(CodecError::Damaged(format!(
@@ -286,12 +284,51 @@ pub fn decode_upload(bytes: &[u8], max_bytes: u64) -> Result<CalibrationResult, 
 pub fn encode_upload(text: &str) -> Option<Vec<u8>> {
     let result: CalibrationResult = serde_json::from_str(text).ok()?;
     let packed = encode_derived(text, &result)?;
-    // Trailing text (even a newline) stays out of an upload's packed form: its header's
-    // tail length is 0.
-    let mut header = Reader(packed.get(MAGIC.len() + 1..)?);
-    let records = header.len("record count").ok()?;
-    header.take(records).ok()?;
-    (header.len("tail").ok()? == 0).then_some(packed)
+    // Trailing text (even a newline) stays out of an upload's packed form.
+    let no_tail = Header::parse(&packed).ok()?.tail.is_empty();
+    no_tail.then_some(packed)
+}
+
+/// The derived form's header, undecoded: the one reading of its layout (see the module's
+/// docs), for decoding ([`DerivedForm::read`]) and for the checks of an upload
+/// ([`decode_upload`], [`encode_upload`]).
+struct Header<'b> {
+    /// `FCR2` (`FCR1` has no dictionary id and no trials section).
+    packed_trials: bool,
+    /// The dictionary the frame is compressed with (0: none).
+    dictionary: u8,
+    /// One mask byte per record.
+    masks: &'b [u8],
+    /// The text after the JSON.
+    tail: &'b [u8],
+    /// The zstd frame.
+    frame: &'b [u8],
+}
+
+impl<'b> Header<'b> {
+    /// The header of `bytes` in the derived form.
+    fn parse(bytes: &'b [u8]) -> Result<Header<'b>, CodecError> {
+        let (rest, packed_trials) = match bytes.strip_prefix(MAGIC) {
+            Some(rest) => (rest, true),
+            None => (
+                bytes.strip_prefix(MAGIC_V1).ok_or(CodecError::Unknown)?,
+                false,
+            ),
+        };
+        let mut r = Reader(rest);
+        let dictionary = if packed_trials { r.byte()? } else { 0 };
+        let records = r.len("record count")?;
+        let masks = r.take(records)?;
+        let tail_len = r.len("tail")?;
+        let tail = r.take(tail_len)?;
+        Ok(Header {
+            packed_trials,
+            dictionary,
+            masks,
+            tail,
+            frame: r.0,
+        })
+    }
 }
 
 /// The derived form's parts: each record's mask, the trailing text, and the decompressed
@@ -307,27 +344,15 @@ struct DerivedForm {
 impl DerivedForm {
     /// The parts of `bytes` in the derived form.
     fn read(bytes: &[u8]) -> Result<DerivedForm, CodecError> {
-        let (rest, packed_trials) = match bytes.strip_prefix(MAGIC) {
-            Some(rest) => (rest, true),
-            None => (
-                bytes.strip_prefix(MAGIC_V1).ok_or(CodecError::Unknown)?,
-                false,
-            ),
-        };
-        let mut r = Reader(rest);
-        let dictionary = if packed_trials { r.byte()? } else { 0 };
-        let records = r.len("record count")?;
-        let masks = r.take(records)?.to_vec();
-        let tail_len = r.len("tail")?;
-        let tail = std::str::from_utf8(r.take(tail_len)?)
+        let h = Header::parse(bytes)?;
+        let tail = std::str::from_utf8(h.tail)
             .map_err(|e| CodecError::Damaged(format!("tail: {e}")))?
             .to_string();
-        let frame = decompress(r.0, dictionary)?;
         Ok(DerivedForm {
-            masks,
+            masks: h.masks.to_vec(),
             tail,
-            frame,
-            packed_trials,
+            frame: decompress(h.frame, h.dictionary)?,
+            packed_trials: h.packed_trials,
         })
     }
 
