@@ -239,14 +239,9 @@ impl<S: Store> Coordinator<S> {
         now: Millis,
     ) -> Result<Vec<DriftAction>, Error> {
         let run_id = run.run_id.as_str();
+        // The alerts first: a history taken out is given back on every path below.
+        let alerts: Vec<AlertRecord> = self.store.agent_alerts(&run.agent_id).await?;
         let history = self.board_history(run, now).await?;
-        let alerts: Vec<AlertRecord> = match self.store.agent_alerts(&run.agent_id).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.histories.give_back(&run.agent_id, history);
-                return Err(e);
-            }
-        };
         // Only this framework's series are decided: the other's are not tested.
         let actions = history
             .series(run.framework.as_str(), self.drift_params())
