@@ -104,7 +104,7 @@ struct Line {
     seed_per_s: f64,
     upload_per_s: f64,
     /// Coordinator and client CPU seconds per uploaded result.
-    upload_cpu: (f64, f64),
+    upload_cpu: (f64, f64, f64),
     /// The coordinator's resident and peak memory after the ingest, in MB.
     upload_mb: (f64, f64),
     /// How the ingest's results went (`packed`, `json`).
@@ -408,6 +408,9 @@ struct Ingest {
     /// leave behind) and of the bench's own client.
     coordinator_cpu: f64,
     client_cpu: f64,
+    /// Of the coordinator's, what it spent while the uploads were answered (the timed
+    /// window, without the drift checks that wait for a pause).
+    uploading_cpu: f64,
     /// The coordinator's resident and peak resident memory after the ingest, in MB (its
     /// boards' kept drift histories among it).
     coordinator_mb: (f64, f64),
@@ -498,7 +501,7 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
     let mut uploaded = 0;
     let mut busy = Duration::ZERO;
     let pid = coord.child.id().to_string();
-    let (mut coordinator_cpu, mut client_cpu) = (0.0, 0.0);
+    let (mut coordinator_cpu, mut client_cpu, mut uploading_cpu) = (0.0, 0.0, 0.0);
     // One untimed round first: a coordinator that has run for a night keeps each board's
     // drift history (`fleet/drift/history.rs`), and a freshly started one reads every
     // board's 120 days once on its first round. Its figures are printed apart.
@@ -603,6 +606,7 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
         })
         .await;
         let took = t.elapsed();
+        let answered = cpu_seconds(&pid);
         // The drift evaluations run after each answer: wait until the coordinator is idle
         // (less than 10 ms of CPU in 250 ms, at most 60 s) before reading its CPU time.
         let settle = Instant::now();
@@ -623,6 +627,7 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
             busy += took;
             rounds.push(round_rate);
             coordinator_cpu += last - cpu.0;
+            uploading_cpu += answered - cpu.0;
             client_cpu += cpu_seconds("self") - cpu.1;
         }
         streams = planned.into_iter().map(|(_, s, _)| s).collect();
@@ -636,6 +641,7 @@ async fn ingest(db: &str, total: usize, boards: usize, nights: usize) -> Ingest 
         per_s: n / busy.as_secs_f64(),
         coordinator_cpu: coordinator_cpu / n,
         client_cpu: client_cpu / n,
+        uploading_cpu: uploading_cpu / n,
         coordinator_mb,
         form: if json_uploads { "json" } else { "packed" },
         best_round: rounds.last().copied().unwrap_or(0.0),
@@ -914,7 +920,11 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
                 // The upload path again, on the kept database (each run adds its uploads).
                 let measured = ingest(&url, uploads, boards, nights).await;
                 line.upload_per_s = measured.per_s;
-                line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+                line.upload_cpu = (
+                    measured.coordinator_cpu,
+                    measured.client_cpu,
+                    measured.uploading_cpu,
+                );
                 line.upload_mb = measured.coordinator_mb;
                 line.upload_form = measured.form;
                 line.upload_rounds = (measured.best_round, measured.median_round);
@@ -956,7 +966,11 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
     )
     .await;
     line.upload_per_s = measured.per_s;
-    line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+    line.upload_cpu = (
+        measured.coordinator_cpu,
+        measured.client_cpu,
+        measured.uploading_cpu,
+    );
     line.upload_mb = measured.coordinator_mb;
     line.upload_form = measured.form;
     line.upload_rounds = (measured.best_round, measured.median_round);
@@ -1012,7 +1026,11 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
     }
     let measured = ingest(&cluster.url, uploads, boards, nights).await;
     line.upload_per_s = measured.per_s;
-    line.upload_cpu = (measured.coordinator_cpu, measured.client_cpu);
+    line.upload_cpu = (
+        measured.coordinator_cpu,
+        measured.client_cpu,
+        measured.uploading_cpu,
+    );
     line.upload_mb = measured.coordinator_mb;
     line.upload_form = measured.form;
     line.upload_rounds = (measured.best_round, measured.median_round);
@@ -1081,8 +1099,9 @@ fn print(line: &Line) {
         line.upload_warm_up.1 * 1000.0
     );
     println!(
-        "  CPU per uploaded result: coordinator {:.2} ms (with its drift checks), bench client {:.2} ms",
+        "  CPU per uploaded result: coordinator {:.2} ms (with its drift checks; {:.2} ms while the uploads were answered), bench client {:.2} ms",
         line.upload_cpu.0 * 1000.0,
+        line.upload_cpu.2 * 1000.0,
         line.upload_cpu.1 * 1000.0
     );
     println!(

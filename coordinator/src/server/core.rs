@@ -99,7 +99,14 @@ pub struct Coordinator<S> {
     pub instance: String,
     /// The boards' drift histories kept between their results ([`super::histories`]).
     pub histories: Arc<super::histories::Histories>,
+    /// The schedule that fired each campaign an upload was for (`None`: started by hand),
+    /// read once a campaign: a campaign's firing never changes
+    /// ([`Coordinator::campaign_schedule`]).
+    pub schedules_of: Arc<std::sync::Mutex<std::collections::HashMap<String, Option<String>>>>,
 }
+
+/// The most campaigns [`Coordinator::schedules_of`] keeps (it starts again empty past that).
+const SCHEDULES_KEPT: usize = 4096;
 
 /// A fresh instance id for a coordinator process: the host name (at most 32 bytes of it) and a
 /// random suffix, so a log line and a lease row say which coordinator it was.
@@ -404,10 +411,7 @@ impl<S: Store> Coordinator<S> {
                 m.device_type, run.device
             )));
         }
-        let schedule = match self.store.campaign(&run.campaign_id).await? {
-            Some(c) => c.firing.map(|f| f.schedule),
-            None => None,
-        };
+        let schedule = self.campaign_schedule(&run.campaign_id).await?;
         let mut fleet = FleetRun::from_result(&run, schedule.as_deref(), &result, now);
         if let Err(off) = validate::result_times(&result, now, run.started_at) {
             // The board's clock is off (a day, or 1970 on a board without a real-time
@@ -443,6 +447,27 @@ impl<S: Store> Coordinator<S> {
         }
         self.wake.notify_one();
         Ok((outcome, run))
+    }
+
+    /// The schedule that fired campaign `campaign_id` (`None`: started by hand, or no such
+    /// campaign), from the store the first time and from [`Coordinator::schedules_of`] after.
+    async fn campaign_schedule(&self, campaign_id: &str) -> Result<Option<String>, Error> {
+        let kept =
+            |m: &std::collections::HashMap<String, Option<String>>| m.get(campaign_id).cloned();
+        if let Some(schedule) = self.schedules_of.lock().ok().and_then(|m| kept(&m)) {
+            return Ok(schedule);
+        }
+        let Some(campaign) = self.store.campaign(campaign_id).await? else {
+            return Ok(None);
+        };
+        let schedule = campaign.firing.map(|f| f.schedule);
+        if let Ok(mut m) = self.schedules_of.lock() {
+            if m.len() >= SCHEDULES_KEPT {
+                m.clear();
+            }
+            m.insert(campaign_id.to_string(), schedule.clone());
+        }
+        Ok(schedule)
     }
 
     /// Every agent with its effective preset and whether it is online at `now`.

@@ -55,6 +55,7 @@ async fn coordinator() -> (Coordinator<SqliteStore>, tempfile::TempDir) {
         ingested_packed: Arc::default(),
         instance: "test".into(),
         histories: Arc::default(),
+        schedules_of: Arc::default(),
     };
     (c, dir)
 }

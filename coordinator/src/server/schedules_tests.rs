@@ -53,6 +53,7 @@ pub(crate) async fn coordinator(dir: &tempfile::TempDir) -> Coordinator<SqliteSt
         ingested_packed: Arc::default(),
         instance: "test".into(),
         histories: Arc::default(),
+        schedules_of: Arc::default(),
     }
 }
 

@@ -153,6 +153,7 @@ async fn run<S: Store>(
         ingested_packed: Arc::default(),
         instance,
         histories: Arc::default(),
+        schedules_of: Arc::default(),
     });
     let (stop_tx, stopping) = watch::channel(false);
     let driver = tokio::spawn(drive(core.clone(), stopping.clone()));

@@ -811,6 +811,18 @@ async fn sqlite_backend_passes_the_storage_suite() {
     old_result_reads(&reopened, &json).await;
     summaries_filled_in(&reopened, &before).await;
     results_arriving_together(&reopened).await;
+    results_refused_alone(
+        &reopened,
+        |q| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(q).execute(&pool).await.unwrap();
+            }
+        },
+        SQLITE_REFUSE_S3,
+        SQLITE_ALLOW_S3,
+    )
+    .await;
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
     enrollment_suite(&reopened).await;
@@ -858,6 +870,18 @@ async fn postgres_backend_passes_the_storage_suite() {
     old_result_reads(&reopened, &json).await;
     summaries_filled_in(&reopened, &before).await;
     results_arriving_together(&reopened).await;
+    results_refused_alone(
+        &reopened,
+        |q| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(q).execute(&pool).await.unwrap();
+            }
+        },
+        PG_REFUSE_S3,
+        PG_ALLOW_S3,
+    )
+    .await;
     join_token_suite(&reopened).await;
     quarantine_suite(&reopened).await;
     enrollment_suite(&reopened).await;
@@ -1717,6 +1741,138 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
         );
     }
 }
+
+/// Results arriving together, each run once: whatever batches the writer makes of them, it
+/// stores them set-wise (a few statements a batch), and a duplicate or a run that is not
+/// running is still refused alone. Then a result whose fleet row the database refuses (a
+/// trigger, made by `sql` running `refuse`, dropped by `allow`) fails alone: the batch goes
+/// again result by result, the others are stored, and nothing of it is kept, so it is stored
+/// once the cause is gone.
+async fn results_refused_alone<S, F, Fut>(
+    store: &S,
+    sql: F,
+    refuse: &[&'static str],
+    allow: &[&'static str],
+) where
+    S: Store + Clone + 'static,
+    F: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    store
+        .upsert_agent(&agent("s1", "host-s1", 10))
+        .await
+        .unwrap();
+    let c = CampaignRecord {
+        id: "sc".into(),
+        created_at: 5_000_000,
+        deadline: 9_000_000,
+        spec: spec(),
+        firing: None,
+    };
+    let mut runs: Vec<RunRecord> = (0..6)
+        .map(|i| run(&format!("s{i}"), "sc", "s1", i, RunState::Running))
+        .collect();
+    runs.push(run("sq", "sc", "s1", 6, RunState::Queued));
+    store.create_campaign(&c, &runs).await.unwrap();
+    let by_id = |id: &str| runs.iter().find(|r| r.run_id == id).unwrap().clone();
+    store_quick(store, &by_id("s0"), None, 5_000_000).await;
+    let together = |ids: &[&str]| {
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let (store, r) = (store.clone(), by_id(id));
+            tasks.spawn(async move {
+                let started = 5_000_000 + 1000 * r.seq;
+                let result = quick(&r.run_id, r.framework, started);
+                let fleet = FleetRun::from_result(&r, None, &result, started + 61_000);
+                let outcome = store
+                    .store_result(
+                        &r,
+                        &result.to_json(),
+                        Some(&result),
+                        &fleet,
+                        started + 61_000,
+                    )
+                    .await;
+                (r.run_id, outcome)
+            });
+        }
+        tasks.join_all()
+    };
+    let mut outcomes = together(&["s0", "s1", "s2", "sq"]).await;
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (id, outcome) in &outcomes {
+        match (id.as_str(), outcome) {
+            ("s0", Ok(StoreOutcome::Duplicate)) | ("s1" | "s2", Ok(StoreOutcome::Stored)) => {}
+            ("sq", Err(Error::Domain(DomainError::RunNotAccepting { state, .. })))
+                if state == "queued" => {}
+            (id, outcome) => panic!("{id}: {outcome:?}"),
+        }
+    }
+    assert!(store.result_rows("sq").await.unwrap().is_empty());
+    assert_eq!(
+        store.run("sq").await.unwrap().unwrap().state,
+        RunState::Queued
+    );
+    for id in ["s1", "s2"] {
+        let r = store.run(id).await.unwrap().unwrap();
+        assert_eq!(
+            (r.state, r.finished_at),
+            (RunState::Succeeded, Some(5_061_000 + 1000 * r.seq))
+        );
+        assert_eq!(store.result_rows(id).await.unwrap().len(), 164, "{id}");
+    }
+
+    for q in refuse {
+        sql(q).await;
+    }
+    let mut outcomes = together(&["s3", "s4", "s5"]).await;
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        matches!(outcomes[0], (_, Err(Error::Storage { .. }))),
+        "s3 cannot have its fleet row: {:?}",
+        outcomes[0]
+    );
+    for (id, outcome) in &outcomes[1..] {
+        assert!(
+            matches!(outcome, Ok(StoreOutcome::Stored)),
+            "{id}: {outcome:?}"
+        );
+    }
+    let s3 = store.run("s3").await.unwrap().unwrap();
+    assert_eq!(s3.state, RunState::Running, "nothing of s3 is kept");
+    assert!(store.result_rows("s3").await.unwrap().is_empty());
+    for q in allow {
+        sql(q).await;
+    }
+    let mut outcomes = together(&["s3"]).await;
+    assert!(matches!(
+        outcomes.pop(),
+        Some((_, Ok(StoreOutcome::Stored)))
+    ));
+    assert_eq!(
+        store.run("s3").await.unwrap().unwrap().state,
+        RunState::Succeeded
+    );
+}
+
+/// A trigger that refuses run `s3`'s fleet row ([`results_refused_alone`]), on SQLite.
+const SQLITE_REFUSE_S3: &[&str] = &["CREATE TRIGGER refuse_s3 BEFORE INSERT ON fleet_runs \
+     WHEN NEW.run_id = 's3' BEGIN SELECT RAISE(ABORT, 'the test refuses s3'); END"];
+/// Drops [`SQLITE_REFUSE_S3`].
+const SQLITE_ALLOW_S3: &[&str] = &["DROP TRIGGER refuse_s3"];
+/// A trigger that refuses run `s3`'s fleet row ([`results_refused_alone`]), on PostgreSQL.
+const PG_REFUSE_S3: &[&str] = &[
+    "CREATE FUNCTION refuse_s3() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+     IF NEW.run_id = 's3' THEN RAISE EXCEPTION 'the test refuses s3'; END IF; RETURN NEW; \
+     END $$",
+    "CREATE TRIGGER refuse_s3 BEFORE INSERT ON fleet_runs FOR EACH ROW \
+     EXECUTE FUNCTION refuse_s3()",
+];
+/// Drops [`PG_REFUSE_S3`].
+const PG_ALLOW_S3: &[&str] = &[
+    "DROP TRIGGER refuse_s3 ON fleet_runs",
+    "DROP FUNCTION refuse_s3()",
+];
 
 // ---- join tokens ----
 

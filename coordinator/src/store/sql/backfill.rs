@@ -59,7 +59,9 @@ macro_rules! store_backfill {
                 });
                 for (packed, fleet) in old {
                     let mut tx = self.pool.begin().await.map_err(Error::storage(ctx))?;
-                    Self::insert_fleet(&mut *tx, &fleet, &packed, ctx).await?;
+                    Self::insert_fleet(&mut *tx, &[(&fleet, &packed)])
+                        .await
+                        .map_err(Error::storage(ctx))?;
                     tx.commit().await.map_err(Error::storage(ctx))?;
                 }
             }

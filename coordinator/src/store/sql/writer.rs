@@ -1,5 +1,6 @@
 //! The results writer: labels, fleet rows, and the group-commit task that stores many uploads per
-//! transaction, each under its own savepoint.
+//! transaction, set-wise (a few statements a batch) or, should that fail, each under its own
+//! savepoint.
 
 /// Expands, inside `impl_store!`'s inherent impl of a backend, this file's methods (see
 /// [`impl_store!`](super::impl_store)).
@@ -64,70 +65,72 @@ macro_rules! store_writer {
             answer.await.map_err(|_| gone())?
         }
 
-        /// Inserts a result's `fleet_runs` row with its packed summary
-        /// ([`summary_of`]) and its `fleet_rates` row, within a transaction.
+        /// Inserts the `fleet_runs` rows of `results` (each run's row and packed values,
+        /// [`packed_run`]) and their `fleet_rates` rows, within a transaction: two
+        /// statements however many results.
         async fn insert_fleet(
             conn: &mut <$db as sqlx::Database>::Connection,
-            f: &FleetRun,
-            packed: &PackedRun,
-            ctx: &str,
-        ) -> Result<(), Error> {
-            sqlx::query::<$db>(
+            results: &[(&FleetRun, &PackedRun)],
+        ) -> Result<(), sqlx::Error> {
+            if results.is_empty() {
+                return Ok(());
+            }
+            let mut runs = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO fleet_runs (run_id, campaign_id, schedule, agent_id, hostname, \
                  framework, device, fallback_from, preset_id, quick, started_at, stored_at, \
                  cpu_model, microarch, cores, logical_cpus, memory_gb, gpu_model, \
                  jetson_model, power_mode, blas, libtorch, tool_version, host_key, env_key, \
                  noise_floor_pct, bandwidth_gbps, bandwidth_efficiency, summary, flags, \
-                 points) VALUES \
-                 ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
-                 $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)",
-            )
-            .bind(&f.run_id)
-            .bind(&f.campaign_id)
-            .bind(&f.schedule)
-            .bind(&f.agent_id)
-            .bind(&f.hostname)
-            .bind(&f.framework)
-            .bind(&f.device)
-            .bind(&f.fallback_from)
-            .bind(&f.preset_id)
-            .bind(f.quick)
-            .bind(f.started_at)
-            .bind(f.stored_at)
-            .bind(&f.facts.cpu_model)
-            .bind(&f.facts.microarch)
-            .bind(f.facts.cores.map(i64::from))
-            .bind(f.facts.logical_cpus.map(i64::from))
-            .bind(f.facts.memory_gb.map(i64::from))
-            .bind(&f.facts.gpu_model)
-            .bind(&f.facts.jetson_model)
-            .bind(&f.facts.power_mode)
-            .bind(&f.facts.blas)
-            .bind(&f.facts.libtorch)
-            .bind(&f.facts.tool_version)
-            .bind(&f.host_key)
-            .bind(&f.env_key)
-            .bind(f.noise_floor_pct)
-            .bind(f.bandwidth_gbps)
-            .bind(f.bandwidth_efficiency)
-            .bind(&packed.summary)
-            .bind(&packed.flags)
-            .bind(&packed.points)
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::storage(ctx))?;
-            sqlx::query::<$db>("INSERT INTO fleet_rates (run_id, rates) VALUES ($1, $2)")
-                .bind(&f.run_id)
-                .bind(&packed.rates)
-                .execute(&mut *conn)
-                .await
-                .map_err(Error::storage(ctx))?;
+                 points) ",
+            );
+            runs.push_values(results, |mut b, (f, packed)| {
+                b.push_bind(f.run_id.as_str())
+                    .push_bind(f.campaign_id.as_str())
+                    .push_bind(f.schedule.as_deref())
+                    .push_bind(f.agent_id.as_str())
+                    .push_bind(f.hostname.as_str())
+                    .push_bind(f.framework.as_str())
+                    .push_bind(f.device.as_str())
+                    .push_bind(f.fallback_from.as_deref())
+                    .push_bind(f.preset_id.as_str())
+                    .push_bind(f.quick)
+                    .push_bind(f.started_at)
+                    .push_bind(f.stored_at)
+                    .push_bind(f.facts.cpu_model.as_deref())
+                    .push_bind(f.facts.microarch.as_deref())
+                    .push_bind(f.facts.cores.map(i64::from))
+                    .push_bind(f.facts.logical_cpus.map(i64::from))
+                    .push_bind(f.facts.memory_gb.map(i64::from))
+                    .push_bind(f.facts.gpu_model.as_deref())
+                    .push_bind(f.facts.jetson_model.as_deref())
+                    .push_bind(f.facts.power_mode.as_deref())
+                    .push_bind(f.facts.blas.as_deref())
+                    .push_bind(f.facts.libtorch.as_deref())
+                    .push_bind(f.facts.tool_version.as_deref())
+                    .push_bind(f.host_key.as_deref())
+                    .push_bind(f.env_key.as_deref())
+                    .push_bind(f.noise_floor_pct)
+                    .push_bind(f.bandwidth_gbps)
+                    .push_bind(f.bandwidth_efficiency)
+                    .push_bind(packed.summary.as_slice())
+                    .push_bind(packed.flags.as_slice())
+                    .push_bind(packed.points.as_slice());
+            });
+            runs.build().execute(&mut *conn).await?;
+            let mut rates =
+                sqlx::QueryBuilder::<$db>::new("INSERT INTO fleet_rates (run_id, rates) ");
+            rates.push_values(results, |mut b, (f, packed)| {
+                b.push_bind(f.run_id.as_str())
+                    .push_bind(packed.rates.as_slice());
+            });
+            rates.build().execute(&mut *conn).await?;
             Ok(())
         }
 
         /// Starts the group-commit writer of [`Store::store_result`] on `pool`: it
-        /// takes every result waiting (up to [`WRITE_BATCH`]), writes each under its own
-        /// savepoint in one transaction, commits once and only then answers each caller.
+        /// takes every result waiting (up to [`WRITE_BATCH`]), writes them in one
+        /// transaction ([`Self::write_batch`]), commits once and only then answers each
+        /// caller.
         /// One commit (one WAL flush) for many results is what makes ingest fast while an
         /// acknowledged result stays durable. It ends when every sender is dropped.
         fn start_writer(pool: sqlx::Pool<$db>) -> tokio::sync::mpsc::Sender<PendingResult> {
@@ -147,10 +150,13 @@ macro_rules! store_writer {
             tx
         }
 
-        /// Writes a batch of results in one transaction (see [`Self::start_writer`]);
-        /// answers every caller: a result refused or failing alone is rolled back to
-        /// its savepoint and does not fail the others; a failed commit fails every
-        /// result that would have been stored.
+        /// Writes a batch of results in one transaction (see [`Self::start_writer`]) and
+        /// answers every caller. The batch goes in set-wise ([`Self::store_set`]: a few
+        /// statements however many results); should one of those fail, it is rolled back
+        /// and the batch goes again result by result, each under its own savepoint, so
+        /// that a result failing alone does not fail the others. A duplicate or a run not
+        /// running is refused alone either way; a failed commit fails every result that
+        /// would have been stored.
         fn write_batch(
             pool: sqlx::Pool<$db>,
             batch: Vec<PendingResult>,
@@ -161,43 +167,186 @@ macro_rules! store_writer {
                     Ok(tx) => tx,
                     Err(e) => return fail_results(batch, &e.to_string()),
                 };
-                let mut outcomes: Vec<(PendingResult, Result<StoreOutcome, Error>)> =
-                    Vec::with_capacity(batch.len());
-                let mut rest = batch.into_iter();
-                while let Some(p) = rest.next() {
-                    let step = Self::under_savepoint(&mut *tx, &p).await;
-                    match step {
-                        Ok(outcome) => outcomes.push((p, outcome)),
-                        Err(e) => {
-                            // The transaction is unusable: nothing of it is kept.
+                let outcomes = match Self::store_set(&mut *tx, &batch).await {
+                    Ok(Some(outcomes)) => outcomes,
+                    set => {
+                        if let Err(e) = set {
+                            tracing::debug!(
+                                "storing {} results at once failed ({e}); storing them one \
+                                 by one",
+                                batch.len()
+                            );
                             let _ = tx.rollback().await;
-                            let mut failed: Vec<PendingResult> =
-                                outcomes.into_iter().map(|(p, _)| p).collect();
-                            failed.push(p);
-                            failed.extend(rest);
-                            fail_results(failed, &e.to_string());
-                            return;
+                            tx = match pool.begin().await {
+                                Ok(tx) => tx,
+                                Err(e) => return fail_results(batch, &e.to_string()),
+                            };
                         }
-                    }
-                }
-                if let Err(e) = tx.commit().await {
-                    let e = e.to_string();
-                    let mut failed = Vec::new();
-                    for (p, outcome) in outcomes {
-                        match outcome {
-                            Ok(StoreOutcome::Stored) => failed.push(p),
-                            other => {
-                                let _ = p.reply.send(other);
+                        let mut outcomes = Vec::with_capacity(batch.len());
+                        for p in &batch {
+                            match Self::under_savepoint(&mut *tx, p).await {
+                                Ok(outcome) => outcomes.push(outcome),
+                                Err(e) => {
+                                    // The transaction is unusable: nothing of it is kept.
+                                    let _ = tx.rollback().await;
+                                    return fail_results(batch, &e.to_string());
+                                }
                             }
                         }
+                        outcomes
                     }
-                    fail_results(failed, &e);
-                    return;
+                };
+                let committed = tx.commit().await;
+                let mut failed = Vec::new();
+                for (p, outcome) in batch.into_iter().zip(outcomes) {
+                    match (&committed, outcome) {
+                        (Err(_), Ok(StoreOutcome::Stored)) => failed.push(p),
+                        (_, outcome) => {
+                            let _ = p.reply.send(outcome);
+                        }
+                    }
                 }
-                for (p, outcome) in outcomes {
-                    let _ = p.reply.send(outcome);
+                if let Err(e) = committed {
+                    fail_results(failed, &e.to_string());
                 }
             }
+        }
+
+        /// Stores a whole batch in a few statements however many results: every document
+        /// in one insert (a run with a result already is a duplicate and gets nothing
+        /// written), every one of their runs that is running marked succeeded in one
+        /// update, the documents of the runs that were not running deleted again (refused),
+        /// and the fleet rows of the rest in two inserts ([`Self::insert_fleet`]).
+        /// Each caller's outcome in the batch's order; `None`, with nothing written, when a
+        /// run is in the batch twice (the batch then goes result by result). After an error
+        /// the transaction is to be rolled back.
+        fn store_set<'a>(
+            conn: &'a mut <$db as sqlx::Database>::Connection,
+            batch: &'a [PendingResult],
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<Option<Vec<Result<StoreOutcome, Error>>>, sqlx::Error>,
+                    > + Send
+                    + 'a,
+            >,
+        > {
+            // Boxed for the reason [`Self::under_savepoint`] is.
+            Box::pin(async move {
+                use std::collections::{HashMap, HashSet};
+                let mut ids = HashSet::with_capacity(batch.len());
+                if !batch.iter().all(|p| ids.insert(p.run.run_id.as_str())) {
+                    return Ok(None);
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO results (run_id, agent_id, stored_at, result_json, \
+                     result_zstd) ",
+                );
+                insert.push_values(batch, |mut b, p| {
+                    b.push_bind(p.run.run_id.as_str())
+                        .push_bind(p.run.agent_id.as_str())
+                        .push_bind(p.at)
+                        .push_bind("")
+                        .push_bind(p.compressed.as_slice());
+                });
+                insert.push(" ON CONFLICT (run_id) DO NOTHING RETURNING run_id");
+                let inserted: HashSet<String> = insert
+                    .build_query_scalar::<String>()
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let fresh: Vec<&PendingResult> = batch
+                    .iter()
+                    .filter(|p| inserted.contains(&p.run.run_id))
+                    .collect();
+                let mut accepted = HashSet::new();
+                if !fresh.is_empty() {
+                    let mut update = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE runs SET state = 'succeeded', fraction = 1.0, message = '', \
+                         finished_at = CASE run_id",
+                    );
+                    for p in &fresh {
+                        update.push(" WHEN ");
+                        update.push_bind(p.run.run_id.as_str());
+                        update.push(" THEN ");
+                        update.push_bind(p.at);
+                    }
+                    update.push(" END WHERE state = 'running' AND run_id IN (");
+                    let mut list = update.separated(", ");
+                    for p in &fresh {
+                        list.push_bind(p.run.run_id.as_str());
+                    }
+                    update.push(") RETURNING run_id");
+                    accepted = update
+                        .build_query_scalar::<String>()
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .collect();
+                }
+                let refused: Vec<&str> = fresh
+                    .iter()
+                    .map(|p| p.run.run_id.as_str())
+                    .filter(|id| !accepted.contains(*id))
+                    .collect();
+                let mut states = HashMap::new();
+                if !refused.is_empty() {
+                    // Their documents were written above, in this transaction: deleting
+                    // them leaves what was there before.
+                    let mut delete =
+                        sqlx::QueryBuilder::<$db>::new("DELETE FROM results WHERE run_id IN (");
+                    let mut list = delete.separated(", ");
+                    for id in &refused {
+                        list.push_bind(*id);
+                    }
+                    delete.push(")");
+                    delete.build().execute(&mut *conn).await?;
+                    let mut read = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT run_id, state FROM runs WHERE run_id IN (",
+                    );
+                    let mut list = read.separated(", ");
+                    for id in &refused {
+                        list.push_bind(*id);
+                    }
+                    read.push(")");
+                    states = read
+                        .build_query_as::<(String, String)>()
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .collect::<HashMap<String, String>>();
+                }
+                let stored: Vec<(&FleetRun, &PackedRun)> = fresh
+                    .into_iter()
+                    .filter(|p| accepted.contains(&p.run.run_id))
+                    .map(|p| (&p.fleet, &p.packed))
+                    .collect();
+                Self::insert_fleet(&mut *conn, &stored).await?;
+                Ok(Some(
+                    batch
+                        .iter()
+                        .map(|p| {
+                            let id = &p.run.run_id;
+                            if accepted.contains(id) {
+                                Ok(StoreOutcome::Stored)
+                            } else if inserted.contains(id) {
+                                Err($crate::domain::DomainError::RunNotAccepting {
+                                    run: id.clone(),
+                                    state: states
+                                        .get(id)
+                                        .cloned()
+                                        .unwrap_or_else(|| "removed".to_string()),
+                                    what: "result",
+                                }
+                                .into())
+                            } else {
+                                Ok(StoreOutcome::Duplicate)
+                            }
+                        })
+                        .collect(),
+                ))
+            })
         }
 
         /// [`Self::store_one`] under a savepoint: kept when stored, rolled back to the
@@ -276,7 +425,9 @@ macro_rules! store_writer {
                 }
                 .into());
             }
-            Self::insert_fleet(&mut *conn, &p.fleet, &p.packed, &ctx).await?;
+            Self::insert_fleet(&mut *conn, &[(&p.fleet, &p.packed)])
+                .await
+                .map_err(Error::storage(&ctx))?;
             Ok(StoreOutcome::Stored)
         }
     };
