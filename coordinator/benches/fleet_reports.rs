@@ -316,7 +316,7 @@ async fn seed<S: Store + Clone>(store: &S, boards: usize, nights: usize) -> f64 
                     let stored_at = started + 60_000;
                     let fleet = FleetRun::from_result(run, Some("nightly"), &result, stored_at);
                     store
-                        .store_result(run, &result.to_json(), Some(&result), &fleet, stored_at)
+                        .store_result(run, &result.to_json(), Some(result), &fleet, stored_at)
                         .await
                         .expect("store");
                 }

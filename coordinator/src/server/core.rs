@@ -430,12 +430,12 @@ impl<S: Store> Coordinator<S> {
         let outcome = match document {
             Document::Text(text) => {
                 self.store
-                    .store_result(&run, text, Some(&result), &fleet, now)
+                    .store_result(&run, text, Some(result), &fleet, now)
                     .await?
             }
             Document::Packed(packed) => {
                 self.store
-                    .store_packed_result(&run, packed, &result, &fleet, now)
+                    .store_packed_result(&run, packed, result, &fleet, now)
                     .await?
             }
         };

@@ -112,7 +112,7 @@ async fn upload(c: &Coordinator<SqliteStore>, id: &str, at: Millis, value: f64) 
         .store_result(
             &record,
             &doc.to_json(),
-            Some(&doc),
+            Some(doc.clone()),
             &stored.runs[0],
             at + 1000,
         )

@@ -211,25 +211,28 @@ pub trait Store: Send + Sync + 'static {
     /// row (the [`FleetRun`], with the packed summary of `store/packed.rs`: its peaks,
     /// anomaly lines and the records its headline figures are made of) and marks the run
     /// succeeded, in one transaction. `result` is `result_json` parsed (`None` when it is not
-    /// a result document: it is then stored as it is, without figures).
+    /// a result document: it is then stored as it is, without figures); it is taken, so
+    /// that it is freed once its rows are made, before the commit is awaited (uploads that
+    /// wait for the writer together then hold their rows, not their parsed documents).
     /// `Duplicate` (nothing changed) when the run already has a result;
     /// `RunNotAccepting` (nothing changed) when the run is not running.
     fn store_result(
         &self,
         run: &RunRecord,
         result_json: &str,
-        result: Option<&fleetcal_proto::CalibrationResult>,
+        result: Option<fleetcal_proto::CalibrationResult>,
         fleet: &FleetRun,
         at: i64,
     ) -> impl Future<Output = Result<StoreOutcome, Error>> + Send;
     /// [`Store::store_result`] of a document already in the packed form
     /// ([`fleetcal_proto::document`]: what an agent uploads to a coordinator that takes it),
-    /// stored as it is; `result` is what it decodes to (checked by the caller).
+    /// stored as it is; `result` is what it decodes to (checked by the caller), taken as
+    /// there.
     fn store_packed_result(
         &self,
         run: &RunRecord,
         packed: &[u8],
-        result: &fleetcal_proto::CalibrationResult,
+        result: fleetcal_proto::CalibrationResult,
         fleet: &FleetRun,
         at: i64,
     ) -> impl Future<Output = Result<StoreOutcome, Error>> + Send;

@@ -224,7 +224,7 @@ async fn seed_nights(db: &Path, boards: &[(String, String)], nights: i64) {
             doc.metadata.finished_at = (started + chrono::Duration::minutes(3)).to_rfc3339();
             let fleet = FleetRun::from_result(run, None, &doc, at);
             store
-                .store_result(run, &doc.to_json(), Some(&doc), &fleet, at)
+                .store_result(run, &doc.to_json(), Some(doc.clone()), &fleet, at)
                 .await
                 .unwrap();
         }

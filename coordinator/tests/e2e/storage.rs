@@ -168,7 +168,7 @@ async fn suite<S: Store>(store: S) {
     let fleet = FleetRun::from_result(&r1, None, &result, 3000);
     assert_eq!(
         store
-            .store_result(&r1, &json, Some(&result), &fleet, 3000)
+            .store_result(&r1, &json, Some(result.clone()), &fleet, 3000)
             .await
             .unwrap(),
         StoreOutcome::Stored
@@ -206,7 +206,7 @@ async fn suite<S: Store>(store: S) {
         .store_result(
             &r2,
             &json,
-            Some(&result),
+            Some(result.clone()),
             &FleetRun::from_result(&r2, None, &result, 5000),
             5000,
         )
@@ -1020,7 +1020,7 @@ async fn store_quick<S: Store>(
             .store_result(
                 run,
                 &result.to_json(),
-                Some(&result),
+                Some(result.clone()),
                 &fleet,
                 started_at + 61_000
             )
@@ -1623,12 +1623,12 @@ async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
             let outcome = match packed {
                 Some(packed) => {
                     store
-                        .store_packed_result(&r, &packed, &result, &fleet, started + 61_000)
+                        .store_packed_result(&r, &packed, result.clone(), &fleet, started + 61_000)
                         .await
                 }
                 None => {
                     store
-                        .store_result(&r, &json, Some(&result), &fleet, started + 61_000)
+                        .store_result(&r, &json, Some(result.clone()), &fleet, started + 61_000)
                         .await
                 }
             };
@@ -1788,7 +1788,7 @@ async fn results_refused_alone<S, F, Fut>(
                     .store_result(
                         &r,
                         &result.to_json(),
-                        Some(&result),
+                        Some(result.clone()),
                         &fleet,
                         started + 61_000,
                     )

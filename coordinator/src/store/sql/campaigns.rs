@@ -221,13 +221,14 @@ macro_rules! store_campaigns {
             &self,
             run: &RunRecord,
             result_json: &str,
-            result: Option<&fleetcal_proto::CalibrationResult>,
+            result: Option<fleetcal_proto::CalibrationResult>,
             fleet: &FleetRun,
             at: i64,
         ) -> Result<StoreOutcome, Error> {
             let ctx = format!("storing the result of run '{}'", run.run_id);
             // Encoded here, on the caller's task: the writer only writes.
-            let compressed = compress(result_json, result).map_err(Error::storage(&ctx))?;
+            let compressed =
+                compress(result_json, result.as_ref()).map_err(Error::storage(&ctx))?;
             self.write_result(run, compressed, result, fleet, at, &ctx).await
         }
 
@@ -235,7 +236,7 @@ macro_rules! store_campaigns {
             &self,
             run: &RunRecord,
             packed: &[u8],
-            result: &fleetcal_proto::CalibrationResult,
+            result: fleetcal_proto::CalibrationResult,
             fleet: &FleetRun,
             at: i64,
         ) -> Result<StoreOutcome, Error> {

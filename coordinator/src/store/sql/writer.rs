@@ -37,20 +37,23 @@ macro_rules! store_writer {
         }
 
         /// Hands a result in its stored form to the writer ([`Self::start_writer`]) with its
-        /// fleet row and packed summary, and waits for its commit.
+        /// fleet row and packed summary, and waits for its commit. The parsed `result` and
+        /// its figures are freed before the wait.
         async fn write_result(
             &self,
             run: &RunRecord,
             compressed: Vec<u8>,
-            result: Option<&fleetcal_proto::CalibrationResult>,
+            result: Option<fleetcal_proto::CalibrationResult>,
             fleet: &FleetRun,
             at: i64,
             ctx: &str,
         ) -> Result<StoreOutcome, Error> {
-            let figures = result
-                .map(|r| FleetFigure::from_result(&run.run_id, r))
-                .unwrap_or_default();
-            let packed = packed_run(fleet, &figures).map_err(Error::storage(ctx))?;
+            let packed = {
+                let figures = result
+                    .map(|r| FleetFigure::from_result(&run.run_id, &r))
+                    .unwrap_or_default();
+                packed_run(fleet, &figures).map_err(Error::storage(ctx))?
+            };
             let (reply, answer) = tokio::sync::oneshot::channel();
             let pending = PendingResult {
                 run: run.clone(),
