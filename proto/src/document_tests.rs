@@ -453,6 +453,21 @@ fn an_upload_in_another_form_or_too_large_is_refused() {
     let mut streamed = packed[..header_len].to_vec();
     streamed.extend_from_slice(&unsized_frame);
     assert!(refused(&streamed, 16 << 20).contains("does not say how large"));
+    // A body that is not UTF-8 is refused as such.
+    let mut body = frame.clone();
+    let at = body
+        .windows(9)
+        .position(|w| w == b"\"missing\"")
+        .expect("a telemetry key")
+        + 1;
+    body[at] = 0xFF;
+    let mut not_text = packed[..header_len].to_vec();
+    not_text.extend_from_slice(&compress(&body).unwrap().1);
+    assert!(
+        refused(&not_text, 16 << 20).contains("body: not UTF-8"),
+        "{}",
+        refused(&not_text, 16 << 20)
+    );
     for cut in [0, 3, 4, 5, 9, 60, packed.len() - 1] {
         assert!(
             decode_upload(&packed[..cut], 16 << 20).is_err(),
