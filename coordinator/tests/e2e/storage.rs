@@ -1571,26 +1571,54 @@ async fn summaries_filled_in<S: Store>(store: &S, before: &FleetRows) {
     assert_eq!(&summaries_before_v12(store).await, before);
 }
 
-/// Results arriving together are committed together (the store's group-commit writer):
-/// each caller still gets its own outcome — stored, a duplicate, a run not running — and
-/// every stored document reads back byte for byte. Uses agent `g1` and campaign `gc`.
-async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
+/// Agent `agent_id` and its campaign `campaign`, created at `at`: `n` running runs
+/// `{prefix}0`.. and one queued run `{prefix}q`, which are returned.
+async fn running_campaign<S: Store>(
+    store: &S,
+    agent_id: &str,
+    campaign: &str,
+    prefix: &str,
+    n: i64,
+    at: i64,
+) -> Vec<RunRecord> {
     store
-        .upsert_agent(&agent("g1", "host-g1", 10))
+        .upsert_agent(&agent(agent_id, &format!("host-{agent_id}"), 10))
         .await
         .unwrap();
     let c = CampaignRecord {
-        id: "gc".into(),
-        created_at: 4_000_000,
+        id: campaign.into(),
+        created_at: at,
         deadline: 9_000_000,
         spec: spec(),
         firing: None,
     };
-    let mut runs: Vec<RunRecord> = (0..8)
-        .map(|i| run(&format!("g{i}"), "gc", "g1", i, RunState::Running))
+    let mut runs: Vec<RunRecord> = (0..n)
+        .map(|i| {
+            run(
+                &format!("{prefix}{i}"),
+                campaign,
+                agent_id,
+                i,
+                RunState::Running,
+            )
+        })
         .collect();
-    runs.push(run("gq", "gc", "g1", 8, RunState::Queued));
+    runs.push(run(
+        &format!("{prefix}q"),
+        campaign,
+        agent_id,
+        n,
+        RunState::Queued,
+    ));
     store.create_campaign(&c, &runs).await.unwrap();
+    runs
+}
+
+/// Results arriving together are committed together (the store's group-commit writer):
+/// each caller still gets its own outcome — stored, a duplicate, a run not running — and
+/// every stored document reads back byte for byte. Uses agent `g1` and campaign `gc`.
+async fn results_arriving_together<S: Store + Clone + 'static>(store: &S) {
+    let runs = running_campaign(store, "g1", "gc", "g", 8, 4_000_000).await;
     let mut docs = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     // g0 twice (the second is a duplicate, whichever lands first), gq not running.
@@ -1758,22 +1786,7 @@ async fn results_refused_alone<S, F, Fut>(
     F: Fn(&'static str) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    store
-        .upsert_agent(&agent("s1", "host-s1", 10))
-        .await
-        .unwrap();
-    let c = CampaignRecord {
-        id: "sc".into(),
-        created_at: 5_000_000,
-        deadline: 9_000_000,
-        spec: spec(),
-        firing: None,
-    };
-    let mut runs: Vec<RunRecord> = (0..6)
-        .map(|i| run(&format!("s{i}"), "sc", "s1", i, RunState::Running))
-        .collect();
-    runs.push(run("sq", "sc", "s1", 6, RunState::Queued));
-    store.create_campaign(&c, &runs).await.unwrap();
+    let runs = running_campaign(store, "s1", "sc", "s", 6, 5_000_000).await;
     let by_id = |id: &str| runs.iter().find(|r| r.run_id == id).unwrap().clone();
     store_quick(store, &by_id("s0"), None, 5_000_000).await;
     let together = |ids: &[&str]| {
