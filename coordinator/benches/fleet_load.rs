@@ -40,7 +40,10 @@
 //! PostgreSQL needs its server binaries and is skipped with a line otherwise),
 //! `FLEET_LOAD_PER_CONNECTION` (default 1), `FLEET_LOAD_INFLIGHT` (default 256),
 //! `FLEET_LOAD_LIMIT_S` (default 600: each line gets at most that long, and its coordinator
-//! is killed when the line ends, however it ends).
+//! is killed when the line ends, however it ends), `FLEET_LOAD_UPLOAD` (default `packed`, as
+//! the agent uploads: each agent packs its result, `fleetcal_proto::document::encode_upload`,
+//! before the gate opens, as a board has it packed when it uploads; `json`: the JSON text,
+//! made when the upload's turn comes, as an agent older than the packed form sends it).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,6 +165,8 @@ struct Fleet {
     per_connection: usize,
     ids: Vec<String>,
     bodies: Bodies,
+    /// Uploads go as JSON (`FLEET_LOAD_UPLOAD=json`), not packed.
+    json_uploads: bool,
     /// Streams open now (first directive received).
     connected: AtomicUsize,
     /// When the campaign was started (plan latencies count from it).
@@ -315,6 +320,11 @@ async fn run(fleet: Arc<Fleet>, i: usize, run_id: String) {
     if running.is_err() {
         fleet.errors.progress.fetch_add(1, Ordering::Relaxed);
     }
+    // The packed form is small (~9 KB): every agent holds its own while it waits.
+    let packed = (!fleet.json_uploads).then(|| {
+        let json = String::from_utf8(fleet.bodies.body(i, &run_id)).expect("UTF-8");
+        fleetcal_proto::document::encode_upload(&json).expect("the template packs")
+    });
     let mut gate = fleet.gate.clone();
     if gate.wait_for(|open| *open).await.is_err() {
         return;
@@ -322,15 +332,21 @@ async fn run(fleet: Arc<Fleet>, i: usize, run_id: String) {
     let Ok(_permit) = fleet.inflight.acquire().await else {
         return;
     };
-    let result_json = fleet.bodies.body(i, &run_id);
-    let stored = client
-        .upload_result(pb::UploadRequest {
+    let request = match packed {
+        Some(packed) => pb::UploadRequest {
             agent_id,
             run_id,
+            result_packed: packed.into(),
+            result_json: Default::default(),
+        },
+        None => pb::UploadRequest {
+            agent_id,
             result_packed: Default::default(),
-            result_json: result_json.into(),
-        })
-        .await;
+            result_json: fleet.bodies.body(i, &run_id).into(),
+            run_id,
+        },
+    };
+    let stored = client.upload_result(request).await;
     match stored {
         Ok(r) if r.get_ref().stored => {
             fleet.uploaded.fetch_add(1, Ordering::SeqCst);
@@ -519,6 +535,7 @@ async fn line(backend: &'static str, db: &str, pg_dir: Option<String>, n: usize)
         per_connection,
         ids: (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect(),
         bodies: Bodies::new(),
+        json_uploads: std::env::var("FLEET_LOAD_UPLOAD").as_deref() == Ok("json"),
         connected: AtomicUsize::new(0),
         campaign_t0: Mutex::new(None),
         plans: Mutex::new(Vec::with_capacity(n)),
@@ -767,6 +784,14 @@ fn main() {
         .collect();
     let backends = std::env::var("FLEET_LOAD_BACKENDS")
         .unwrap_or_else(|_| if bench { "sqlite,postgres" } else { "sqlite" }.into());
+    println!(
+        "uploads: {} (FLEET_LOAD_UPLOAD=json|packed)",
+        if std::env::var("FLEET_LOAD_UPLOAD").as_deref() == Ok("json") {
+            "the JSON text"
+        } else {
+            "the packed form, made by each agent before the gate opens"
+        }
+    );
     let limit = Duration::from_secs(env_or("FLEET_LOAD_LIMIT_S", 600));
     let (before, after) = raise_nofile();
     println!("open files (soft/hard): {before} raised to {after}");
