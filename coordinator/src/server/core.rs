@@ -100,8 +100,8 @@ pub struct Coordinator<S> {
     /// The boards' drift histories kept between their results ([`super::histories`]).
     pub histories: Arc<super::histories::Histories>,
     /// The schedule that fired each campaign an upload was for (`None`: started by hand),
-    /// read once a campaign: a campaign's firing never changes
-    /// ([`Coordinator::campaign_schedule`]).
+    /// read once a campaign, when an upload for it first comes: a campaign's firing never
+    /// changes.
     pub schedules_of: Arc<std::sync::Mutex<std::collections::HashMap<String, Option<String>>>>,
 }
 
