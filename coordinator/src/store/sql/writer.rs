@@ -215,6 +215,27 @@ macro_rules! store_writer {
             }
         }
 
+        /// Ends `q`'s open `IN (` list with `ids`, each a bound parameter.
+        fn push_ids<'q>(
+            q: &mut sqlx::QueryBuilder<'q, $db>,
+            ids: impl IntoIterator<Item = &'q str>,
+        ) {
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(id);
+            }
+            list.push_unseparated(")");
+        }
+
+        /// The run ids that `q` (a statement `... RETURNING run_id`) returns.
+        async fn returned_ids(
+            mut q: sqlx::QueryBuilder<'_, $db>,
+            conn: &mut <$db as sqlx::Database>::Connection,
+        ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+            let ids = q.build_query_scalar::<String>().fetch_all(&mut *conn).await?;
+            Ok(ids.into_iter().collect())
+        }
+
         /// Stores a whole batch in a few statements however many results: every document
         /// in one insert (a run with a result already is a duplicate and gets nothing
         /// written), every one of their runs that is running marked succeeded in one
@@ -253,12 +274,7 @@ macro_rules! store_writer {
                         .push_bind(p.compressed.as_slice());
                 });
                 insert.push(" ON CONFLICT (run_id) DO NOTHING RETURNING run_id");
-                let inserted: HashSet<String> = insert
-                    .build_query_scalar::<String>()
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into_iter()
-                    .collect();
+                let inserted = Self::returned_ids(insert, &mut *conn).await?;
                 let fresh: Vec<&PendingResult> = batch
                     .iter()
                     .filter(|p| inserted.contains(&p.run.run_id))
@@ -276,17 +292,9 @@ macro_rules! store_writer {
                         update.push_bind(p.at);
                     }
                     update.push(" END WHERE state = 'running' AND run_id IN (");
-                    let mut list = update.separated(", ");
-                    for p in &fresh {
-                        list.push_bind(p.run.run_id.as_str());
-                    }
-                    update.push(") RETURNING run_id");
-                    accepted = update
-                        .build_query_scalar::<String>()
-                        .fetch_all(&mut *conn)
-                        .await?
-                        .into_iter()
-                        .collect();
+                    Self::push_ids(&mut update, fresh.iter().map(|p| p.run.run_id.as_str()));
+                    update.push(" RETURNING run_id");
+                    accepted = Self::returned_ids(update, &mut *conn).await?;
                 }
                 let refused: Vec<&str> = fresh
                     .iter()
@@ -299,20 +307,12 @@ macro_rules! store_writer {
                     // them leaves what was there before.
                     let mut delete =
                         sqlx::QueryBuilder::<$db>::new("DELETE FROM results WHERE run_id IN (");
-                    let mut list = delete.separated(", ");
-                    for id in &refused {
-                        list.push_bind(*id);
-                    }
-                    delete.push(")");
+                    Self::push_ids(&mut delete, refused.iter().copied());
                     delete.build().execute(&mut *conn).await?;
                     let mut read = sqlx::QueryBuilder::<$db>::new(
                         "SELECT run_id, state FROM runs WHERE run_id IN (",
                     );
-                    let mut list = read.separated(", ");
-                    for id in &refused {
-                        list.push_bind(*id);
-                    }
-                    read.push(")");
+                    Self::push_ids(&mut read, refused.iter().copied());
                     states = read
                         .build_query_as::<(String, String)>()
                         .fetch_all(&mut *conn)
