@@ -103,7 +103,7 @@ struct Line {
     nights: usize,
     seed_per_s: f64,
     upload_per_s: f64,
-    /// Coordinator and client CPU seconds per uploaded result.
+    /// Coordinator, client and coordinator-while-answering CPU seconds per uploaded result.
     upload_cpu: (f64, f64, f64),
     /// The coordinator's resident and peak memory after the ingest, in MB.
     upload_mb: (f64, f64),
@@ -397,6 +397,23 @@ enum Body {
     Json(Vec<u8>),
     /// Its packed form (an agent of this version to a coordinator that takes it).
     Packed(Vec<u8>),
+}
+
+impl Line {
+    /// The ingest's figures, `uploads` results measured.
+    fn take_ingest(&mut self, measured: &Ingest, uploads: usize) {
+        self.upload_per_s = measured.per_s;
+        self.upload_cpu = (
+            measured.coordinator_cpu,
+            measured.client_cpu,
+            measured.uploading_cpu,
+        );
+        self.upload_mb = measured.coordinator_mb;
+        self.upload_form = measured.form;
+        self.upload_rounds = (measured.best_round, measured.median_round);
+        self.upload_warm_up = measured.warm_up;
+        self.uploads = uploads;
+    }
 }
 
 /// What the ingest measured.
@@ -919,17 +936,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
             if ingest_too.is_some() {
                 // The upload path again, on the kept database (each run adds its uploads).
                 let measured = ingest(&url, uploads, boards, nights).await;
-                line.upload_per_s = measured.per_s;
-                line.upload_cpu = (
-                    measured.coordinator_cpu,
-                    measured.client_cpu,
-                    measured.uploading_cpu,
-                );
-                line.upload_mb = measured.coordinator_mb;
-                line.upload_form = measured.form;
-                line.upload_rounds = (measured.best_round, measured.median_round);
-                line.upload_warm_up = measured.warm_up;
-                line.uploads = uploads;
+                line.take_ingest(&measured, uploads);
             }
             if ingest_too.as_deref() != Some("only") {
                 line.reports = reports_over_grpc(&url, boards, nights).await;
@@ -965,17 +972,7 @@ async fn sqlite(boards: usize, nights: usize, uploads: usize) -> Line {
         nights,
     )
     .await;
-    line.upload_per_s = measured.per_s;
-    line.upload_cpu = (
-        measured.coordinator_cpu,
-        measured.client_cpu,
-        measured.uploading_cpu,
-    );
-    line.upload_mb = measured.coordinator_mb;
-    line.upload_form = measured.form;
-    line.upload_rounds = (measured.best_round, measured.median_round);
-    line.upload_warm_up = measured.warm_up;
-    line.uploads = uploads;
+    line.take_ingest(&measured, uploads);
     let store = SqliteStore::open(&path).await.expect("reopen");
     measure(&store, &mut line).await;
     line.reports = reports_over_grpc(&format!("sqlite://{}", path.display()), boards, nights).await;
@@ -1025,17 +1022,7 @@ async fn postgres(boards: usize, nights: usize, uploads: usize) -> Option<Line> 
         line.seed_per_s = seed(&store, boards, nights).await;
     }
     let measured = ingest(&cluster.url, uploads, boards, nights).await;
-    line.upload_per_s = measured.per_s;
-    line.upload_cpu = (
-        measured.coordinator_cpu,
-        measured.client_cpu,
-        measured.uploading_cpu,
-    );
-    line.upload_mb = measured.coordinator_mb;
-    line.upload_form = measured.form;
-    line.upload_rounds = (measured.best_round, measured.median_round);
-    line.upload_warm_up = measured.warm_up;
-    line.uploads = uploads;
+    line.take_ingest(&measured, uploads);
     let store = PgStore::open(&cluster.url).await.expect("reopen");
     let pool = sqlx::PgPool::connect(&cluster.url).await.expect("pool");
     sqlx::query("VACUUM ANALYZE")
